@@ -1,0 +1,1 @@
+//! Public-holiday calendars and working-day deadline arithmetic (placeholder; see issue 2).

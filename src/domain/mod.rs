@@ -1,0 +1,14 @@
+//! The pure core: domain values, calendar arithmetic and the procedure's state machine.
+//!
+//! Nothing in this module does IO, reads the clock or knows a JSON output shape.
+
+pub mod body;
+pub mod calendar;
+pub mod consultation;
+pub mod country;
+pub mod focal_point;
+pub mod procedure;
+pub mod reference;
+
+pub use country::{CountryCode, Language};
+pub use reference::ConsultationRef;

@@ -1,0 +1,287 @@
+//! Durable storage: the only module that writes SQL.
+//!
+//! One implementation ([`sql::SqlStore`]) serves SQLite and PostgreSQL through
+//! sqlx's `Any` driver: times are stored as integer milliseconds since the Unix
+//! epoch and documents as JSON text, so the same statements run on both; the few
+//! places where the dialects differ (claims, migrations) branch on [`Backend`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub mod sql;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer changed the consultation first (optimistic concurrency).
+    #[error("consultation {reference} was changed by another writer (expected version {expected})")]
+    Conflict { reference: String, expected: i64 },
+    /// A row that must be unique already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A consultation as stored: the state document and the columns used to find it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredConsultation {
+    pub reference: String,
+    pub procedure: String,
+    pub title: String,
+    pub stage: String,
+    /// Whether the consultation is still open (not concluded, withdrawn or not adopted).
+    pub open: bool,
+    /// The serialized [`crate::domain::consultation::Consultation`].
+    pub state_json: String,
+    /// Incremented by every committed step; 1 after creation.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An append-only audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAudit {
+    pub reference: Option<String>,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub detail_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub reference: Option<String>,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub detail_json: String,
+}
+
+/// A notice to be written to the outbox; the worker sends it later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotice {
+    pub reference: Option<String>,
+    pub kind: String,
+    pub round: Option<i64>,
+    pub country: Option<String>,
+    pub recipient: String,
+    pub recipient_name: String,
+    pub language: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// Deterministic, unique: a notice enqueued twice is refused as a duplicate.
+    pub message_id: String,
+    pub payload_json: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl NoticeStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeStatus::Pending => "pending",
+            NoticeStatus::Sending => "sending",
+            NoticeStatus::Sent => "sent",
+            NoticeStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(NoticeStatus::Pending),
+            "sending" => Some(NoticeStatus::Sending),
+            "sent" => Some(NoticeStatus::Sent),
+            "failed" => Some(NoticeStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub id: i64,
+    pub status: NoticeStatus,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub server_reply: Option<String>,
+    pub notice: NewNotice,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Pending notices that have been tried at least once.
+    pub retrying: i64,
+}
+
+/// A timer: when `due_at` passes, the scheduler applies `event_json` to the consultation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTimer {
+    pub reference: String,
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub event_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub id: i64,
+    pub reference: String,
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub event_json: String,
+}
+
+/// Everything one step of the procedure writes, committed in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The consultation after the step. With `expected_version == 0` it is created
+    /// (and the reference must be new); otherwise the stored version must equal
+    /// `expected_version` or the step fails with [`StoreError::Conflict`] and writes nothing.
+    pub consultation: StoredConsultation,
+    pub expected_version: i64,
+    pub audit: Vec<NewAudit>,
+    pub notices: Vec<NewNotice>,
+    /// When true, every timer of this consultation is deleted before `timers` are added.
+    pub replace_timers: bool,
+    pub timers: Vec<NewTimer>,
+    /// The timer whose firing caused this step; deleted in the same transaction.
+    pub fired_timer: Option<i64>,
+}
+
+/// A focal point row (the directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FocalPointRow {
+    pub id: i64,
+    pub country: String,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFocalPoint {
+    pub country: String,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub active: bool,
+}
+
+/// What happened to one row of an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Runs a trivial query: the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // Consultations.
+
+    /// The highest sequence number used for `body`'s references in `year` (0 if none).
+    async fn max_reference_seq(&self, body: &str, year: i32) -> Result<u32, StoreError>;
+    async fn load_consultation(&self, reference: &str) -> Result<Option<StoredConsultation>, StoreError>;
+    /// Consultations ordered by reference; only open ones when `open_only`.
+    async fn list_consultations(&self, open_only: bool) -> Result<Vec<StoredConsultation>, StoreError>;
+    /// Commits a step atomically: state, audit, notices, timers.
+    async fn commit_step(&self, step: Step) -> Result<(), StoreError>;
+
+    // Audit.
+
+    async fn append_audit(&self, entry: NewAudit) -> Result<(), StoreError>;
+    /// Entries of one consultation (or, with `None`, those without one), oldest first.
+    async fn audit_log(&self, reference: Option<&str>) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // Timers.
+
+    /// The earliest due time of any timer, so that the scheduler can sleep until then.
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Timers due at or before `now`, earliest first (ties by id), at most `limit`.
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError>;
+    async fn timers_of(&self, reference: &str) -> Result<Vec<Timer>, StoreError>;
+
+    // Outbox.
+
+    /// Claims up to `limit` pending notices whose `next_attempt_at <= now` for
+    /// `worker` until `lease_until`; a claimed notice is invisible to other
+    /// claims until released or its lease expires. Oldest first.
+    async fn claim_notices(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Notice>, StoreError>;
+    async fn mark_notice_sent(&self, id: i64, at: DateTime<Utc>, server_reply: &str) -> Result<(), StoreError>;
+    /// A temporary failure: back to pending, tried again at `next_attempt_at`.
+    async fn mark_notice_retry(&self, id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    /// A permanent failure: kept, marked failed, with the reason.
+    async fn mark_notice_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Notices of one consultation (all when `None`), in the order they were enqueued.
+    async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError>;
+
+    // Focal point directory. Every change records its actor in the audit log.
+
+    async fn focal_points(&self, country: Option<&str>, active_only: bool) -> Result<Vec<FocalPointRow>, StoreError>;
+    async fn add_focal_point(&self, fp: NewFocalPoint, actor: &str, at: DateTime<Utc>) -> Result<FocalPointRow, StoreError>;
+    /// Adds the row, or updates the one with the same country and email.
+    async fn upsert_focal_point(&self, fp: NewFocalPoint, actor: &str, at: DateTime<Utc>) -> Result<ImportOutcome, StoreError>;
+    /// Marks the focal point with this email inactive (kept for the record).
+    async fn deactivate_focal_point(&self, email: &str, actor: &str, at: DateTime<Utc>) -> Result<FocalPointRow, StoreError>;
+
+    // Presidency years set by the TS, on top of the body's data file.
+
+    async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError>;
+    async fn set_presidency(&self, year: i32, country: &str, actor: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating
+/// a SQLite file if needed, and applies the migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let _store = sql::SqlStore::connect(url).await?;
+    todo!()
+}
