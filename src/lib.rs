@@ -6,3 +6,4 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod store;
+pub mod workflow;

@@ -1,0 +1,166 @@
+//! Loading and validating the data files in `workflows/` into domain types.
+//!
+//! Every error names the file, the line and column, and the field, so that the TS
+//! can fix a data file without reading Rust.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// One problem in one data file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not tied to a place in the file.
+    pub line: usize,
+    pub column: usize,
+    /// The field in dotted form, e.g. `rounds[1].working_days`; empty for the whole file.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// All the problems found in a set of files; loading reports every one, not just the first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataErrors(pub Vec<DataError>);
+
+impl fmt::Display for DataErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DataErrors {}
+
+impl From<DataError> for DataErrors {
+    fn from(e: DataError) -> Self {
+        DataErrors(vec![e])
+    }
+}
+
+/// The text of one data file, kept so that byte spans can be turned into lines.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn read(path: &Path) -> Result<Self, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    /// An error at `span` (from a `toml::Spanned` value) about `field`.
+    pub fn error_at(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> DataError {
+        let (line, column) = self.line_col(span.start);
+        DataError {
+            file: self.path.clone(),
+            line,
+            column,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the whole file or a field that has no place (e.g. a missing one).
+    pub fn error(&self, field: &str, message: impl Into<String>) -> DataError {
+        DataError {
+            file: self.path.clone(),
+            line: 0,
+            column: 0,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Deserializes the file as TOML; a syntax or shape error keeps toml's position and message.
+    pub fn parse_toml<T: DeserializeOwned>(&self) -> Result<T, DataError> {
+        toml::from_str(&self.text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| self.line_col(s.start));
+            DataError {
+                file: self.path.clone(),
+                line,
+                column,
+                field: String::new(),
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        days: toml::Spanned<u32>,
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let src = SourceFile::new("w/x.toml", "name = \"a\"\ndays = \"five\"\n");
+        let err = src.parse_toml::<Sample>().unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.to_string().starts_with("w/x.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn spans_become_lines_and_fields() {
+        let src = SourceFile::new("w/x.toml", "name = \"a\"\n\ndays = 0\n");
+        let s: Sample = src.parse_toml().unwrap();
+        let err = src.error_at(s.days.span(), "days", "must be at least 1");
+        assert_eq!(err.to_string(), "w/x.toml:3:8: field `days`: must be at least 1");
+    }
+}
