@@ -1,1 +1,1185 @@
 //! The consultation state machine.
+//!
+//! [`transition`] is a pure function: it takes the current [`Consultation`], an
+//! [`Event`] and the time, and returns the next state with the [`Effect`]s the
+//! engine must carry out (notices to enqueue, timers to set). It does no IO and
+//! reads no clock; the engine persists its result in one transaction.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::body::{Body, BodyError, Troika};
+use super::calendar::{CalendarError, CalendarPolicy, Calendars, Deadline};
+use super::procedure::{Consensus, OnObjection, Procedure};
+use super::{ConsultationRef, CountryCode};
+
+/// Where a consultation stands. Rounds are identified by their index in the procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "stage")]
+pub enum Stage {
+    /// Written by the PPT, not yet sent (or sent back by the Troika for changes).
+    Draft,
+    TroikaReview,
+    /// A round of the procedure is open (`step` indexes `Procedure::rounds`).
+    Round {
+        step: usize,
+    },
+    /// The PPT prepares the text for round `next_step`.
+    Revision {
+        next_step: usize,
+    },
+    Adopted,
+    NotAdopted,
+    Concluded,
+    Withdrawn,
+}
+
+impl Stage {
+    /// Terminal stages accept no work except late replies, which are recorded.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Stage::Concluded | Stage::Withdrawn | Stage::NotAdopted => true,
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::Adopted => false,
+        }
+    }
+}
+
+/// A member's answer in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    NoObjection,
+    Objection,
+    Comments,
+}
+
+impl Position {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Position::NoObjection => "no_objection",
+            Position::Objection => "objection",
+            Position::Comments => "comments",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
+            "no_objection" | "noobjection" => Some(Position::NoObjection),
+            "objection" => Some(Position::Objection),
+            "comments" | "comment" => Some(Position::Comments),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an answer reached the PPT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "via")]
+pub enum AnswerSource {
+    /// A focal point's email reply.
+    Email {
+        from: String,
+        message_id: Option<String>,
+    },
+    /// Entered by staff from a letter, a call or a meeting, and marked as such.
+    Staff {
+        recorded_by: String,
+        channel: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub country: CountryCode,
+    pub position: Position,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+    pub source: AnswerSource,
+    /// Set when the position could not be read with confidence; the PPT should look.
+    #[serde(default)]
+    pub ambiguous: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextVersion {
+    pub number: u32,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TroikaAnswer {
+    pub approve: bool,
+    pub comments: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One submission of the text to the Troika.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TroikaReview {
+    pub version: u32,
+    pub opened_at: DateTime<Utc>,
+    pub answers: BTreeMap<CountryCode, TroikaAnswer>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Deadline,
+    AllAnswered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub working_days: u32,
+    pub reason: String,
+    pub previous_deadline: DateTime<Utc>,
+    pub new_deadline: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// One round as it ran: its text version, deadline and answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// 1-based, in the order rounds were opened (a repeated last round gets a new number).
+    pub number: u32,
+    /// Index of the round in the procedure.
+    pub step: usize,
+    pub stage: String,
+    pub version: u32,
+    pub opened_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub working_days: Vec<NaiveDate>,
+    pub extensions: Vec<Extension>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<CloseReason>,
+    /// The answer that counts for each country: its latest within the round.
+    pub answers: BTreeMap<CountryCode, Answer>,
+    /// Earlier answers replaced by a later one from the same country.
+    pub superseded: Vec<Answer>,
+    /// Answers received after the round closed: recorded, never counted.
+    pub late: Vec<Answer>,
+}
+
+impl RoundRecord {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+
+    pub fn objections(&self) -> Vec<CountryCode> {
+        self.answers
+            .values()
+            .filter(|a| a.position == Position::Objection)
+            .map(|a| a.country)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub adopted: bool,
+    pub at: DateTime<Utc>,
+    pub objections: Vec<CountryCode>,
+    pub no_answer: Vec<CountryCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    pub from_stage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultsReport {
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The whole state of one consultation; persisted as a versioned JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consultation {
+    /// Format version of this document.
+    pub format: u32,
+    pub reference: ConsultationRef,
+    pub procedure: String,
+    pub title: String,
+    pub presidency: CountryCode,
+    pub troika: Troika,
+    /// The Member Countries consulted (fixed when the consultation starts).
+    pub participants: Vec<CountryCode>,
+    pub stage: Stage,
+    pub versions: Vec<TextVersion>,
+    pub troika_reviews: Vec<TroikaReview>,
+    pub rounds: Vec<RoundRecord>,
+    /// How many times an objection in the last round sent the text back to revision.
+    pub objection_revisions: u32,
+    pub outcome: Option<Outcome>,
+    pub withdrawal: Option<Withdrawal>,
+    pub report: Option<ResultsReport>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything [`transition`] needs to know besides the state: all pure data.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub procedure: &'a Procedure,
+    pub body: &'a Body,
+    pub calendars: &'a Calendars,
+}
+
+impl Context<'_> {
+    /// The countries whose calendars decide what a working day is.
+    pub fn calendar_countries(&self, c: &Consultation) -> Vec<CountryCode> {
+        match self.procedure.calendar_policy {
+            CalendarPolicy::Presidency => vec![c.presidency],
+            CalendarPolicy::AllMembers => c.participants.clone(),
+        }
+    }
+
+    pub fn deadline_from(
+        &self,
+        c: &Consultation,
+        from: DateTime<Utc>,
+        working_days: u32,
+    ) -> Result<Deadline, TransitionError> {
+        let tz = self.body.member(c.presidency)?.time_zone;
+        Ok(self.calendars.deadline(
+            &self.calendar_countries(c),
+            tz,
+            from,
+            working_days,
+            self.procedure.end_of_day,
+        )?)
+    }
+}
+
+/// Something that happens to a consultation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    /// The PPT sends the current text (or a new one) to the Troika, or straight to
+    /// the first round when the procedure has no Troika review.
+    Submit {
+        text: Option<String>,
+    },
+    /// A Troika member other than the PPT agrees or asks for changes.
+    TroikaFeedback {
+        country: CountryCode,
+        approve: bool,
+        comments: Option<String>,
+    },
+    /// A member's answer, by email or entered by staff.
+    Answer {
+        answer: Answer,
+    },
+    /// The PPT corrects how an answer in an open round was read.
+    Reclassify {
+        round: u32,
+        country: CountryCode,
+        position: Position,
+    },
+    /// The PPT publishes the revised text (`None`: no changes) and the next round opens.
+    Revise {
+        text: Option<String>,
+        note: Option<String>,
+    },
+    /// The PPT extends the open round by some working days, for a reason.
+    Extend {
+        working_days: u32,
+        reason: String,
+    },
+    Withdraw {
+        reason: String,
+    },
+    /// The PPT reports how the agreed action was implemented.
+    Report {
+        text: String,
+    },
+    /// Timer: round `round`'s deadline has passed.
+    DeadlineReached {
+        round: u32,
+    },
+    /// Timer: remind `country` of round `round` if it has not answered.
+    ReminderDue {
+        round: u32,
+        country: CountryCode,
+        days_before: u32,
+    },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Submit { .. } => "submit",
+            Event::TroikaFeedback { .. } => "troika_feedback",
+            Event::Answer { .. } => "answer",
+            Event::Reclassify { .. } => "reclassify",
+            Event::Revise { .. } => "revise",
+            Event::Extend { .. } => "extend",
+            Event::Withdraw { .. } => "withdraw",
+            Event::Report { .. } => "report",
+            Event::DeadlineReached { .. } => "deadline_reached",
+            Event::ReminderDue { .. } => "reminder_due",
+        }
+    }
+}
+
+/// The kinds of notice the procedure sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    TroikaRequest,
+    ChangesRequested,
+    RoundInvitation,
+    RevisionDue,
+    Reminder,
+    DeadlineExtended,
+    Withdrawn,
+    Outcome,
+    ResultsReport,
+    ReplyConfirmation,
+    LateReply,
+}
+
+impl NoticeKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeKind::TroikaRequest => "troika_request",
+            NoticeKind::ChangesRequested => "changes_requested",
+            NoticeKind::RoundInvitation => "round_invitation",
+            NoticeKind::RevisionDue => "revision_due",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::DeadlineExtended => "deadline_extended",
+            NoticeKind::Withdrawn => "withdrawn",
+            NoticeKind::Outcome => "outcome",
+            NoticeKind::ResultsReport => "results_report",
+            NoticeKind::ReplyConfirmation => "reply_confirmation",
+            NoticeKind::LateReply => "late_reply",
+        }
+    }
+}
+
+/// Who a notice goes to; the engine expands this to focal point addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "to")]
+pub enum Recipients {
+    /// The focal points of these Member Countries.
+    Countries { countries: Vec<CountryCode> },
+    /// The presidency's focal points and the Technical Secretariat.
+    PresidencyAndSecretariat,
+    /// Whoever sent an answer: the focal point's address when it came by email,
+    /// otherwise the country's focal points.
+    Answerer {
+        country: CountryCode,
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerSpec {
+    pub due: DateTime<Utc>,
+    pub event: Event,
+}
+
+impl TimerSpec {
+    pub fn kind(&self) -> &'static str {
+        self.event.name()
+    }
+}
+
+/// What the engine must do after a transition, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Effect {
+    Notify {
+        kind: NoticeKind,
+        template: String,
+        to: Recipients,
+        /// The round the notice is about, if any.
+        round: Option<u32>,
+    },
+    /// Replace every timer of the consultation with these (empty: clear them all).
+    SetTimers { timers: Vec<TimerSpec> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("`{event}` is not allowed while the consultation is in stage `{stage}`")]
+    NotAllowed { stage: String, event: &'static str },
+    #[error("{0} is not a Member Country taking part in this consultation")]
+    NotAParticipant(CountryCode),
+    #[error("{country} is not a Troika member whose agreement is needed (reviewers: {reviewers})")]
+    NotATroikaReviewer {
+        country: CountryCode,
+        reviewers: String,
+    },
+    #[error("round {0} does not exist or is not open")]
+    NoSuchOpenRound(u32),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+}
+
+impl Consultation {
+    /// A new consultation in the `draft` stage with version 1 of the text.
+    pub fn new(
+        ctx: &Context<'_>,
+        reference: ConsultationRef,
+        title: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, TransitionError> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(TransitionError::Invalid("the title is empty".into()));
+        }
+        if text.trim().is_empty() {
+            return Err(TransitionError::Invalid("the text is empty".into()));
+        }
+        let year = reference.year();
+        let troika = ctx.body.troika(year)?;
+        Ok(Consultation {
+            format: 1,
+            reference,
+            procedure: ctx.procedure.id.clone(),
+            title: title.to_string(),
+            presidency: troika.current,
+            troika,
+            participants: ctx.body.member_codes(),
+            stage: Stage::Draft,
+            versions: vec![TextVersion {
+                number: 1,
+                text: text.to_string(),
+                created_at: now,
+                note: None,
+            }],
+            troika_reviews: vec![],
+            rounds: vec![],
+            objection_revisions: 0,
+            outcome: None,
+            withdrawal: None,
+            report: None,
+            created_at: now,
+        })
+    }
+
+    /// The stage's name as users see it (`member_input`, not `round`).
+    pub fn stage_name(&self) -> String {
+        match self.stage {
+            Stage::Draft => "draft".into(),
+            Stage::TroikaReview => "troika_review".into(),
+            Stage::Round { .. } => self
+                .rounds
+                .last()
+                .map_or_else(|| "round".into(), |r| r.stage.clone()),
+            Stage::Revision { .. } => "revision".into(),
+            Stage::Adopted => "adopted".into(),
+            Stage::NotAdopted => "not_adopted".into(),
+            Stage::Concluded => "concluded".into(),
+            Stage::Withdrawn => "withdrawn".into(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.stage.is_terminal()
+    }
+
+    pub fn current_version(&self) -> &TextVersion {
+        // A consultation is created with version 1 and versions are never removed.
+        self.versions
+            .last()
+            .expect("a consultation always has a text")
+    }
+
+    pub fn version(&self, number: u32) -> Option<&TextVersion> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+
+    /// The open round, if a round is open.
+    pub fn open_round(&self) -> Option<&RoundRecord> {
+        match self.stage {
+            Stage::Round { .. } => self.rounds.last().filter(|r| r.is_open()),
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn => None,
+        }
+    }
+
+    /// A readable line diff between a version and the one before it.
+    pub fn diff_of_version(&self, number: u32) -> Option<String> {
+        let new = self.version(number)?;
+        let old = self.versions.iter().rev().find(|v| v.number < number)?;
+        Some(text_diff(&old.text, &new.text))
+    }
+}
+
+/// A unified line diff, with `-`/`+` markers that read well in a plain-text email.
+pub fn text_diff(old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header("previous version", "this version")
+        .to_string()
+}
+
+/// Applies `event` at `now`. The input is not modified; on error nothing happened.
+pub fn transition(
+    c: &Consultation,
+    ctx: &Context<'_>,
+    event: Event,
+    now: DateTime<Utc>,
+) -> Result<(Consultation, Vec<Effect>), TransitionError> {
+    let mut next = c.clone();
+    let mut effects = Vec::new();
+    let not_allowed = |event: &Event| TransitionError::NotAllowed {
+        stage: c.stage_name(),
+        event: event.name(),
+    };
+    let p = ctx.procedure;
+
+    match (c.stage, event) {
+        // Submission: from draft to the Troika, or straight to the first round.
+        (Stage::Draft, Event::Submit { text }) => {
+            if let Some(text) = text {
+                add_version(&mut next, text, None, now)?;
+            }
+            match &p.troika_review {
+                Some(spec) => {
+                    next.stage = Stage::TroikaReview;
+                    next.troika_reviews.push(TroikaReview {
+                        version: next.current_version().number,
+                        opened_at: now,
+                        answers: BTreeMap::new(),
+                        closed_at: None,
+                    });
+                    let reviewers = c.troika.reviewers();
+                    if reviewers.is_empty() {
+                        // A Troika with no other member (no former or upcoming PPT recorded)
+                        // has nobody to ask: the PPT's own agreement is the consensus.
+                        close_troika_review(&mut next, now);
+                        open_round(&mut next, ctx, 0, now, &mut effects)?;
+                    } else {
+                        effects.push(Effect::Notify {
+                            kind: NoticeKind::TroikaRequest,
+                            template: spec.template.clone(),
+                            to: Recipients::Countries {
+                                countries: reviewers,
+                            },
+                            round: None,
+                        });
+                    }
+                }
+                None => open_round(&mut next, ctx, 0, now, &mut effects)?,
+            }
+        }
+        (
+            Stage::TroikaReview
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            e @ Event::Submit { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Troika review.
+        (
+            Stage::TroikaReview,
+            Event::TroikaFeedback {
+                country,
+                approve,
+                comments,
+            },
+        ) => {
+            let reviewers = c.troika.reviewers();
+            if !reviewers.contains(&country) {
+                return Err(TransitionError::NotATroikaReviewer {
+                    country,
+                    reviewers: join(&reviewers),
+                });
+            }
+            let review = next
+                .troika_reviews
+                .last_mut()
+                .expect("troika_review stage always has an open review");
+            // A later answer from the same Troika member replaces the earlier one.
+            review.answers.insert(
+                country,
+                TroikaAnswer {
+                    approve,
+                    comments,
+                    at: now,
+                },
+            );
+            if !approve {
+                close_troika_review(&mut next, now);
+                next.stage = Stage::Draft;
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::ChangesRequested,
+                    template: p.templates.changes_requested.clone(),
+                    to: Recipients::PresidencyAndSecretariat,
+                    round: None,
+                });
+            } else if reviewers
+                .iter()
+                .all(|r| review.answers.get(r).is_some_and(|a| a.approve))
+            {
+                close_troika_review(&mut next, now);
+                open_round(&mut next, ctx, 0, now, &mut effects)?;
+            }
+        }
+        (
+            Stage::Draft
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            e @ Event::TroikaFeedback { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Answers: counted in an open round, recorded as late after it closed.
+        (Stage::Round { step }, Event::Answer { answer }) => {
+            if !c.participants.contains(&answer.country) {
+                return Err(TransitionError::NotAParticipant(answer.country));
+            }
+            let to = Recipients::Answerer {
+                country: answer.country,
+                email: answer_email(&answer),
+            };
+            let round = next.rounds.last_mut().expect("round stage has a round");
+            let number = round.number;
+            if let Some(previous) = round.answers.insert(answer.country, answer) {
+                round.superseded.push(previous);
+            }
+            effects.push(Effect::Notify {
+                kind: NoticeKind::ReplyConfirmation,
+                template: p.templates.reply_confirmation.clone(),
+                to,
+                round: Some(number),
+            });
+            let all_answered = c
+                .participants
+                .iter()
+                .all(|country| round.answers.contains_key(country));
+            if p.rounds[step].close_early && all_answered {
+                close_round(&mut next, ctx, CloseReason::AllAnswered, now, &mut effects)?;
+            }
+        }
+        (
+            Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            Event::Answer { answer },
+        ) => {
+            if !c.participants.contains(&answer.country) {
+                return Err(TransitionError::NotAParticipant(answer.country));
+            }
+            let Some(round) = next.rounds.last_mut() else {
+                // Withdrawn before any round opened: there is nothing to answer.
+                return Err(TransitionError::NotAllowed {
+                    stage: c.stage_name(),
+                    event: "answer",
+                });
+            };
+            let number = round.number;
+            let to = Recipients::Answerer {
+                country: answer.country,
+                email: answer_email(&answer),
+            };
+            round.late.push(answer);
+            effects.push(Effect::Notify {
+                kind: NoticeKind::LateReply,
+                template: p.templates.late_reply.clone(),
+                to,
+                round: Some(number),
+            });
+        }
+        (Stage::Draft | Stage::TroikaReview, e @ Event::Answer { .. }) => {
+            return Err(not_allowed(&e))
+        }
+
+        // Reclassification of an answer in the open round.
+        (
+            Stage::Round { .. },
+            Event::Reclassify {
+                round,
+                country,
+                position,
+            },
+        ) => {
+            let open = next
+                .rounds
+                .last_mut()
+                .filter(|r| r.number == round && r.is_open())
+                .ok_or(TransitionError::NoSuchOpenRound(round))?;
+            let answer = open.answers.get_mut(&country).ok_or_else(|| {
+                TransitionError::Invalid(format!("{country} has not answered in round {round}"))
+            })?;
+            answer.position = position;
+            answer.ambiguous = false;
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            e @ Event::Reclassify { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Revision: a new version (or none) and the next round opens.
+        (Stage::Revision { next_step }, Event::Revise { text, note }) => {
+            match text {
+                Some(text) => add_version(&mut next, text, note, now)?,
+                None => {
+                    let v = next.versions.last_mut().expect("always a version");
+                    v.note = Some(note.unwrap_or_else(|| "no changes".into()));
+                }
+            }
+            open_round(&mut next, ctx, next_step, now, &mut effects)?;
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Round { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            e @ Event::Revise { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Extension of the open round's deadline.
+        (
+            Stage::Round { step },
+            Event::Extend {
+                working_days,
+                reason,
+            },
+        ) => {
+            if working_days == 0 {
+                return Err(TransitionError::Invalid(
+                    "an extension needs at least 1 working day".into(),
+                ));
+            }
+            if reason.trim().is_empty() {
+                return Err(TransitionError::Invalid(
+                    "an extension needs a reason".into(),
+                ));
+            }
+            let round = c.rounds.last().expect("round stage has a round");
+            let deadline = ctx.deadline_from(c, round.deadline, working_days)?;
+            let new_deadline = deadline.at.with_timezone(&Utc);
+            let number = round.number;
+            let timers = round_timers(&next, ctx, step, number, new_deadline, now)?;
+            let round = next.rounds.last_mut().expect("round stage has a round");
+            round.extensions.push(Extension {
+                working_days,
+                reason: reason.trim().to_string(),
+                previous_deadline: round.deadline,
+                new_deadline,
+                at: now,
+            });
+            round.deadline = new_deadline;
+            round.working_days.extend(deadline.working_days);
+            effects.push(Effect::SetTimers { timers });
+            effects.push(Effect::Notify {
+                kind: NoticeKind::DeadlineExtended,
+                template: p.templates.deadline_extended.clone(),
+                to: Recipients::Countries {
+                    countries: c.participants.clone(),
+                },
+                round: Some(number),
+            });
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            e @ Event::Extend { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Withdrawal, from any open stage.
+        (
+            Stage::Draft | Stage::TroikaReview | Stage::Round { .. } | Stage::Revision { .. },
+            Event::Withdraw { reason },
+        ) => {
+            if reason.trim().is_empty() {
+                return Err(TransitionError::Invalid(
+                    "a withdrawal needs a reason".into(),
+                ));
+            }
+            if let Some(round) = next.rounds.last_mut().filter(|r| r.is_open()) {
+                round.closed_at = Some(now);
+            }
+            if let Some(review) = next
+                .troika_reviews
+                .last_mut()
+                .filter(|r| r.closed_at.is_none())
+            {
+                review.closed_at = Some(now);
+            }
+            next.withdrawal = Some(Withdrawal {
+                reason: reason.trim().to_string(),
+                at: now,
+                from_stage: c.stage_name(),
+            });
+            next.stage = Stage::Withdrawn;
+            effects.push(Effect::SetTimers { timers: vec![] });
+            // Tell everyone who has seen the text: the members once a round opened,
+            // otherwise the Troika; a draft nobody saw needs no notice.
+            let countries = if !c.rounds.is_empty() {
+                c.participants.clone()
+            } else if !c.troika_reviews.is_empty() {
+                c.troika.reviewers()
+            } else {
+                vec![]
+            };
+            if !countries.is_empty() {
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::Withdrawn,
+                    template: p.templates.withdrawn.clone(),
+                    to: Recipients::Countries { countries },
+                    round: None,
+                });
+            }
+        }
+        // A repeated withdrawal is absorbed: the consultation is already withdrawn.
+        (Stage::Withdrawn, Event::Withdraw { .. }) => {}
+        (Stage::Adopted | Stage::NotAdopted | Stage::Concluded, e @ Event::Withdraw { .. }) => {
+            return Err(not_allowed(&e))
+        }
+
+        // Results report, once the text is adopted.
+        (Stage::Adopted, Event::Report { text }) => {
+            if text.trim().is_empty() {
+                return Err(TransitionError::Invalid("the report is empty".into()));
+            }
+            next.report = Some(ResultsReport { text, at: now });
+            next.stage = Stage::Concluded;
+            effects.push(Effect::Notify {
+                kind: NoticeKind::ResultsReport,
+                template: p.templates.results_report.clone(),
+                to: Recipients::Countries {
+                    countries: c.participants.clone(),
+                },
+                round: None,
+            });
+        }
+        // Reporting the same results again is absorbed; different results are refused.
+        (Stage::Concluded, e @ Event::Report { .. }) => {
+            let Event::Report { text } = &e else {
+                unreachable!()
+            };
+            if c.report.as_ref().map(|r| &r.text) != Some(text) {
+                return Err(not_allowed(&e));
+            }
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::NotAdopted
+            | Stage::Withdrawn,
+            e @ Event::Report { .. },
+        ) => return Err(not_allowed(&e)),
+
+        // Timers. A timer for a round that is no longer open is stale (the round
+        // closed early or was extended): it is absorbed without effect.
+        (Stage::Round { .. }, Event::DeadlineReached { round }) => {
+            let open = c.rounds.last().filter(|r| r.is_open());
+            if open.is_some_and(|r| r.number == round && now >= r.deadline) {
+                close_round(&mut next, ctx, CloseReason::Deadline, now, &mut effects)?;
+            }
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            Event::DeadlineReached { .. },
+        ) => {}
+        (
+            Stage::Round { .. },
+            Event::ReminderDue {
+                round,
+                country,
+                days_before: _,
+            },
+        ) => {
+            let open = c.rounds.last().filter(|r| r.is_open() && r.number == round);
+            if open.is_some_and(|r| !r.answers.contains_key(&country)) {
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::Reminder,
+                    template: p.templates.reminder.clone(),
+                    to: Recipients::Countries {
+                        countries: vec![country],
+                    },
+                    round: Some(round),
+                });
+            }
+        }
+        (
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            Event::ReminderDue { .. },
+        ) => {}
+    }
+    Ok((next, effects))
+}
+
+fn join(countries: &[CountryCode]) -> String {
+    countries
+        .iter()
+        .map(CountryCode::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn answer_email(answer: &Answer) -> Option<String> {
+    match &answer.source {
+        AnswerSource::Email { from, .. } => Some(from.clone()),
+        AnswerSource::Staff { .. } => None,
+    }
+}
+
+fn add_version(
+    c: &mut Consultation,
+    text: String,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), TransitionError> {
+    if text.trim().is_empty() {
+        return Err(TransitionError::Invalid("the text is empty".into()));
+    }
+    let number = c.current_version().number + 1;
+    c.versions.push(TextVersion {
+        number,
+        text,
+        created_at: now,
+        note,
+    });
+    Ok(())
+}
+
+fn close_troika_review(c: &mut Consultation, now: DateTime<Utc>) {
+    if let Some(review) = c.troika_reviews.last_mut() {
+        review.closed_at = Some(now);
+    }
+}
+
+/// Timers of a round: its deadline, and a reminder per member per reminder rule,
+/// at the rule's time in the member's own time zone. Times already past are left out.
+fn round_timers(
+    c: &Consultation,
+    ctx: &Context<'_>,
+    step: usize,
+    number: u32,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TimerSpec>, TransitionError> {
+    let spec = &ctx.procedure.rounds[step];
+    let mut timers = vec![TimerSpec {
+        due: deadline,
+        event: Event::DeadlineReached { round: number },
+    }];
+    let presidency_tz = ctx.body.member(c.presidency)?.time_zone;
+    let deadline_day = deadline.with_timezone(&presidency_tz).date_naive();
+    let countries = ctx.calendar_countries(c);
+    for reminder in &spec.reminders {
+        let day = ctx.calendars.working_days_before(
+            &countries,
+            deadline_day,
+            reminder.working_days_before,
+        )?;
+        for &country in &c.participants {
+            let tz = ctx.body.member(country)?.time_zone;
+            let Some(local) = tz
+                .from_local_datetime(&day.and_time(reminder.at))
+                .earliest()
+            else {
+                continue;
+            };
+            let due = local.with_timezone(&Utc);
+            if due > now && due < deadline {
+                timers.push(TimerSpec {
+                    due,
+                    event: Event::ReminderDue {
+                        round: number,
+                        country,
+                        days_before: reminder.working_days_before,
+                    },
+                });
+            }
+        }
+    }
+    timers.sort_by_key(|t| t.due);
+    Ok(timers)
+}
+
+fn open_round(
+    c: &mut Consultation,
+    ctx: &Context<'_>,
+    step: usize,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<(), TransitionError> {
+    let spec = &ctx.procedure.rounds[step];
+    let deadline = ctx.deadline_from(c, now, spec.working_days)?;
+    let number = c.rounds.len() as u32 + 1;
+    let at = deadline.at.with_timezone(&Utc);
+    let timers = round_timers(c, ctx, step, number, at, now)?;
+    c.rounds.push(RoundRecord {
+        number,
+        step,
+        stage: spec.stage.clone(),
+        version: c.current_version().number,
+        opened_at: now,
+        deadline: at,
+        working_days: deadline.working_days,
+        extensions: vec![],
+        closed_at: None,
+        closed_by: None,
+        answers: BTreeMap::new(),
+        superseded: vec![],
+        late: vec![],
+    });
+    c.stage = Stage::Round { step };
+    effects.push(Effect::SetTimers { timers });
+    effects.push(Effect::Notify {
+        kind: NoticeKind::RoundInvitation,
+        template: spec.template.clone(),
+        to: Recipients::Countries {
+            countries: c.participants.clone(),
+        },
+        round: Some(number),
+    });
+    Ok(())
+}
+
+fn close_round(
+    c: &mut Consultation,
+    ctx: &Context<'_>,
+    reason: CloseReason,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<(), TransitionError> {
+    let p = ctx.procedure;
+    let round = c.rounds.last_mut().expect("closing needs a round");
+    round.closed_at = Some(now);
+    round.closed_by = Some(reason);
+    let step = round.step;
+    let number = round.number;
+    let objections = round.objections();
+    let no_answer: Vec<CountryCode> = c
+        .participants
+        .iter()
+        .copied()
+        .filter(|country| !round.answers.contains_key(country))
+        .collect();
+    effects.push(Effect::SetTimers { timers: vec![] });
+
+    if step < p.last_round() {
+        // An earlier round gathers input; objections there are input for the revision.
+        if p.rounds[step + 1].revision_before {
+            c.stage = Stage::Revision {
+                next_step: step + 1,
+            };
+            effects.push(revision_due(p, number));
+            return Ok(());
+        }
+        return open_round(c, ctx, step + 1, now, effects);
+    }
+
+    let adopted = match p.decision.consensus {
+        Consensus::NoObjection => objections.is_empty(),
+        Consensus::ExplicitAgreement => objections.is_empty() && no_answer.is_empty(),
+    };
+    if !adopted && !objections.is_empty() {
+        if let OnObjection::Revise { max_times } = p.decision.on_objection {
+            if c.objection_revisions < max_times {
+                c.objection_revisions += 1;
+                c.stage = Stage::Revision { next_step: step };
+                effects.push(revision_due(p, number));
+                return Ok(());
+            }
+        }
+    }
+    c.outcome = Some(Outcome {
+        adopted,
+        at: now,
+        objections,
+        no_answer,
+    });
+    c.stage = if adopted {
+        Stage::Adopted
+    } else {
+        Stage::NotAdopted
+    };
+    effects.push(Effect::Notify {
+        kind: NoticeKind::Outcome,
+        template: p.templates.outcome.clone(),
+        to: Recipients::Countries {
+            countries: c.participants.clone(),
+        },
+        round: Some(number),
+    });
+    Ok(())
+}
+
+fn revision_due(p: &Procedure, round: u32) -> Effect {
+    Effect::Notify {
+        kind: NoticeKind::RevisionDue,
+        template: p.templates.revision_due.clone(),
+        to: Recipients::PresidencyAndSecretariat,
+        round: Some(round),
+    }
+}
