@@ -2,8 +2,13 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod engine;
 pub mod store;
+pub mod telemetry;
 pub mod workflow;

@@ -1,7 +1,133 @@
 //! The command line: parses arguments and hands over to the library.
+//!
+//! Only this module and `http/` know the JSON output shapes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+mod calendar;
+mod consultation;
+pub mod demo;
+mod directory;
+mod serve;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "puebla",
+    version,
+    about = "Runs the RCM's written consultation procedure between its meetings",
+    long_about = "puebla runs an intergovernmental body's written consultation procedure as a durable state machine: \
+                  it mails notices and reminders to each country's focal points on working-day deadlines and records their answers."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./puebla.toml if present). Environment variables override it.
+    #[arg(long, global = true, env = "PUEBLA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: scheduler and outbox worker.
+    Serve,
+    /// Run a complete RCM consultation on simulated time, with simulated focal points.
+    Demo(demo::DemoArgs),
+    /// Validate workflows, calendars and configuration; exits non-zero on any error.
+    Check,
+    /// Public holidays and working-day deadlines.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+    /// Start and steer consultations (PPT staff).
+    #[command(subcommand)]
+    Consultation(consultation::ConsultationCommand),
+    /// The focal point directory (TS).
+    #[command(subcommand, name = "focal-points")]
+    FocalPoints(directory::FocalPointCommand),
+    /// The presidency pro tempore and the Troika (TS).
+    #[command(subcommand)]
+    Presidency(directory::PresidencyCommand),
+}
+
+/// Who is acting, recorded in the audit log.
+#[derive(Debug, Clone, Args)]
+pub struct ActorArg {
+    /// Name recorded in the audit log for this action.
+    #[arg(long, env = "PUEBLA_ACTOR", default_value = "cli")]
+    pub actor: String,
+}
+
 pub async fn run() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => serve::run(config).await,
+        Command::Demo(args) => demo::run(config, args).await,
+        Command::Check => check(config),
+        Command::Calendar(cmd) => calendar::run(config, cmd),
+        Command::Consultation(cmd) => consultation::run(config, cmd).await,
+        Command::FocalPoints(cmd) => directory::run_focal_points(config, cmd).await,
+        Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
+    }
+}
+
+/// `puebla check`: validates everything that can be validated offline.
+fn check(config: Config) -> anyhow::Result<ExitCode> {
+    match crate::workflow::load_catalog(&config.workflows_dir) {
+        Ok(catalog) => {
+            println!(
+                "ok: {} ({} members), {} procedure(s): {}, {} calendar(s) in {}",
+                catalog.body.code,
+                catalog.body.members.len(),
+                catalog.procedures.len(),
+                catalog.procedures.keys().cloned().collect::<Vec<_>>().join(", "),
+                catalog.calendars.countries().len(),
+                config.workflows_dir.display()
+            );
+            println!("ok: configuration (database {})", crate::app::redact(&config.database_url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s) in {}", errors.0.len(), config.workflows_dir.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Reads a text argument given as a file path (`-` for standard input).
+fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("read standard input")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }

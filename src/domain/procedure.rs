@@ -4,7 +4,7 @@
 //! silence procedure are two values of [`Procedure`], not two code paths.
 
 use chrono::NaiveTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::calendar::CalendarPolicy;
 
@@ -63,7 +63,7 @@ pub struct ReminderSpec {
     pub at: NaiveTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Consensus {
     /// Silence is consent: adopted unless a member objects.

@@ -7,7 +7,17 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
+
+use crate::domain::body::Body;
+use crate::domain::calendar::Calendars;
+use crate::domain::procedure::Procedure;
+
+pub mod body;
+pub mod focal_points;
+pub mod procedure;
 
 /// One problem in one data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +149,127 @@ impl SourceFile {
             }
         })
     }
+}
+
+/// Everything in a `workflows/` folder: the body, its procedures and the calendars.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub dir: PathBuf,
+    pub body: Body,
+    pub procedures: BTreeMap<String, Procedure>,
+    pub calendars: Calendars,
+}
+
+impl Catalog {
+    pub fn procedure(&self, id: &str) -> Option<&Procedure> {
+        self.procedures.get(id)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Kind {
+    kind: Option<String>,
+}
+
+/// Loads and validates every data file in `dir`; all problems are reported together.
+pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
+    let mut errors = DataErrors::default();
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError {
+        file: dir.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("cannot read the workflows folder: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+
+    let mut bodies = Vec::new();
+    let mut procedures = BTreeMap::new();
+    for path in files {
+        let src = match SourceFile::read(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.0.push(e);
+                continue;
+            }
+        };
+        let kind = match src.parse_toml::<Kind>() {
+            Ok(k) => k.kind,
+            Err(e) => {
+                errors.0.push(e);
+                continue;
+            }
+        };
+        match kind.as_deref() {
+            Some("body") => match body::load_body(&src) {
+                Ok(b) => bodies.push((path.clone(), b)),
+                Err(e) => errors.0.extend(e.0),
+            },
+            Some("procedure") => match procedure::load_procedure(&src) {
+                Ok(p) => {
+                    procedures.insert(p.id.clone(), p);
+                }
+                Err(e) => errors.0.extend(e.0),
+            },
+            Some(other) => errors.0.push(src.error(
+                "kind",
+                format!("unknown kind `{other}`; expected \"body\" or \"procedure\""),
+            )),
+            None => errors.0.push(src.error(
+                "kind",
+                "missing: every data file says `kind = \"body\"` or `kind = \"procedure\"`",
+            )),
+        }
+    }
+    if bodies.len() > 1 {
+        for (path, _) in &bodies[1..] {
+            errors.0.push(DataError {
+                file: path.clone(),
+                line: 0,
+                column: 0,
+                field: "kind".into(),
+                message: format!("a second body file; the first is {}", bodies[0].0.display()),
+            });
+        }
+    }
+    if procedures.is_empty() {
+        errors.0.push(DataError {
+            file: dir.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: "no procedure file (kind = \"procedure\") found".into(),
+        });
+    }
+    let calendars = load_member_calendars(dir, bodies.first().map(|(_, b)| b), &mut errors);
+    let Some((_, body)) = bodies.into_iter().next() else {
+        errors.0.push(DataError {
+            file: dir.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: "no body file (kind = \"body\") found".into(),
+        });
+        return Err(errors);
+    };
+    if !errors.0.is_empty() {
+        return Err(errors);
+    }
+    Ok(Catalog {
+        dir: dir.to_path_buf(),
+        body,
+        procedures,
+        calendars,
+    })
+}
+
+/// The calendars in `dir/calendars`; every Member Country must have one.
+fn load_member_calendars(_dir: &Path, body: Option<&Body>, _errors: &mut DataErrors) -> Calendars {
+    Calendars::weekends_only(&body.map(Body::member_codes).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,0 +1,403 @@
+//! `puebla consultation ...`: the PPT's commands. They apply events through the engine,
+//! the same path the API takes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use chrono::{DateTime, Utc};
+use clap::{ArgGroup, Subcommand};
+use serde::Serialize;
+
+use super::{print_json, read_text, ActorArg};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
+use crate::domain::CountryCode;
+use crate::engine::{Engine, StartRequest};
+
+#[derive(Debug, Subcommand)]
+pub enum ConsultationCommand {
+    /// Start a consultation and submit it (to the Troika, or to all members if the procedure has no Troika review).
+    Start {
+        #[arg(long)]
+        title: String,
+        /// The course of action, as a Markdown file (`-` for standard input).
+        #[arg(long)]
+        text: PathBuf,
+        #[arg(long, default_value = "rcm-five-day")]
+        procedure: String,
+        /// Presidency year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+        /// Create it in `draft` without sending anything.
+        #[arg(long)]
+        draft: bool,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// List consultations (open ones unless --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stage, deadline, each country's answer and the timeline.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a draft (optionally with a new text) to the Troika.
+    Submit {
+        reference: String,
+        #[arg(long)]
+        text: Option<PathBuf>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Record a Troika member's feedback.
+    #[command(group(ArgGroup::new("decision").required(true).args(["approve", "request_changes"])))]
+    Troika {
+        reference: String,
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        approve: bool,
+        #[arg(long)]
+        request_changes: bool,
+        #[arg(long)]
+        comments: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Publish the revised text (or --no-changes) and open the next round.
+    #[command(group(ArgGroup::new("what").required(true).args(["text", "no_changes"])))]
+    Revise {
+        reference: String,
+        #[arg(long)]
+        text: Option<PathBuf>,
+        #[arg(long)]
+        no_changes: bool,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Extend the open round's deadline.
+    Extend {
+        reference: String,
+        #[arg(long)]
+        working_days: u32,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Withdraw the consultation.
+    Withdraw {
+        reference: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Report the results of an adopted consultation to every member.
+    Report {
+        reference: String,
+        #[arg(long)]
+        text: PathBuf,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Record an answer received by letter, phone or in a meeting.
+    Record {
+        reference: String,
+        #[arg(long)]
+        country: String,
+        /// no_objection, objection or comments.
+        #[arg(long)]
+        position: String,
+        #[arg(long, default_value = "")]
+        text: String,
+        /// How it was received: letter, phone, meeting ...
+        #[arg(long, default_value = "letter")]
+        channel: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Correct how an answer in the open round was read.
+    Reclassify {
+        reference: String,
+        #[arg(long)]
+        round: u32,
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        position: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+}
+
+fn position(s: &str) -> anyhow::Result<Position> {
+    Position::parse(s).ok_or_else(|| anyhow::anyhow!("--position `{s}` must be no_objection, objection or comments"))
+}
+
+async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    let catalog = crate::app::catalog(config)?;
+    let store = crate::app::store(config).await?;
+    Ok(crate::app::engine(config, store, Arc::new(SystemClock), catalog))
+}
+
+pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<ExitCode> {
+    let engine = engine(&config).await?;
+    let (reference, event, actor) = match cmd {
+        ConsultationCommand::Start {
+            title,
+            text,
+            procedure,
+            year,
+            draft,
+            actor,
+        } => {
+            let text = read_text(&text)?;
+            let c = engine
+                .start(
+                    StartRequest {
+                        title,
+                        text,
+                        procedure,
+                        year,
+                        draft_only: draft,
+                    },
+                    &actor.actor,
+                )
+                .await?;
+            println!("{} started: stage {}", c.reference, c.stage_name());
+            println!("{}", c.troika.describe());
+            return Ok(ExitCode::SUCCESS);
+        }
+        ConsultationCommand::List { all, json } => {
+            let list = engine.list(!all).await?;
+            let rows: Vec<ListRow> = list.iter().map(ListRow::from).collect();
+            if json {
+                print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!("no {}consultations", if all { "" } else { "open " });
+            } else {
+                for r in rows {
+                    println!(
+                        "{}  {:<16} {:<26} {}",
+                        r.reference,
+                        r.stage,
+                        r.deadline.map_or("-".into(), |d| d.to_rfc3339()),
+                        r.title
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        ConsultationCommand::Show { reference, json } => {
+            show(&engine, &reference, json).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        ConsultationCommand::Submit { reference, text, actor } => {
+            let text = text.as_deref().map(read_text).transpose()?;
+            (reference, Event::Submit { text }, actor)
+        }
+        ConsultationCommand::Troika {
+            reference,
+            country,
+            approve,
+            request_changes,
+            comments,
+            actor,
+        } => {
+            if approve == request_changes {
+                bail!("give exactly one of --approve and --request-changes");
+            }
+            let country = CountryCode::parse(&country)?;
+            (reference, Event::TroikaFeedback { country, approve, comments }, actor)
+        }
+        ConsultationCommand::Revise {
+            reference,
+            text,
+            no_changes,
+            note,
+            actor,
+        } => {
+            let text = if no_changes { None } else { text.as_deref().map(read_text).transpose()? };
+            (reference, Event::Revise { text, note }, actor)
+        }
+        ConsultationCommand::Extend {
+            reference,
+            working_days,
+            reason,
+            actor,
+        } => (reference, Event::Extend { working_days, reason }, actor),
+        ConsultationCommand::Withdraw { reference, reason, actor } => (reference, Event::Withdraw { reason }, actor),
+        ConsultationCommand::Report { reference, text, actor } => {
+            let text = read_text(&text)?;
+            (reference, Event::Report { text }, actor)
+        }
+        ConsultationCommand::Record {
+            reference,
+            country,
+            position: pos,
+            text,
+            channel,
+            actor,
+        } => {
+            let answer = Answer {
+                country: CountryCode::parse(&country)?,
+                position: position(&pos)?,
+                text,
+                received_at: engine.now(),
+                source: AnswerSource::Staff {
+                    recorded_by: actor.actor.clone(),
+                    channel,
+                },
+                ambiguous: false,
+            };
+            (reference, Event::Answer { answer }, actor)
+        }
+        ConsultationCommand::Reclassify {
+            reference,
+            round,
+            country,
+            position: pos,
+            actor,
+        } => (
+            reference,
+            Event::Reclassify {
+                round,
+                country: CountryCode::parse(&country)?,
+                position: position(&pos)?,
+            },
+            actor,
+        ),
+    };
+    let c = engine.apply(&reference, event, &actor.actor).await?;
+    println!("{}: stage {}", c.reference, c.stage_name());
+    if let Some(r) = c.open_round() {
+        println!("round {} deadline {}", r.number, r.deadline.to_rfc3339());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct ListRow {
+    reference: String,
+    title: String,
+    procedure: String,
+    stage: String,
+    deadline: Option<DateTime<Utc>>,
+}
+
+impl From<&Consultation> for ListRow {
+    fn from(c: &Consultation) -> Self {
+        ListRow {
+            reference: c.reference.to_string(),
+            title: c.title.clone(),
+            procedure: c.procedure.clone(),
+            stage: c.stage_name(),
+            deadline: c.open_round().map(|r| r.deadline),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CountryRow {
+    country: String,
+    state: String,
+    text: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TimelineRow {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    detail: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ShowOut {
+    reference: String,
+    title: String,
+    procedure: String,
+    stage: String,
+    troika: String,
+    version: u32,
+    round: Option<u32>,
+    deadline: Option<DateTime<Utc>>,
+    countries: Vec<CountryRow>,
+    timeline: Vec<TimelineRow>,
+}
+
+async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()> {
+    let (c, _) = engine.load(reference).await?;
+    let last = c.rounds.last();
+    let countries = c
+        .participants
+        .iter()
+        .map(|country| {
+            let answer = last.and_then(|r| r.answers.get(country));
+            let late = last.is_some_and(|r| r.late.iter().any(|a| a.country == *country));
+            CountryRow {
+                country: country.to_string(),
+                state: match (answer, late) {
+                    (Some(a), _) => a.position.as_str().to_string(),
+                    (None, true) => "late".into(),
+                    (None, false) if last.is_some() => "no_answer".into(),
+                    (None, false) => "not_consulted".into(),
+                },
+                text: answer.map(|a| a.text.clone()).filter(|t| !t.is_empty()),
+            }
+        })
+        .collect();
+    let timeline = engine
+        .store()
+        .audit_log(Some(reference))
+        .await?
+        .into_iter()
+        .map(|e| TimelineRow {
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            detail: serde_json::from_str(&e.detail_json).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    let out = ShowOut {
+        reference: c.reference.to_string(),
+        title: c.title.clone(),
+        procedure: c.procedure.clone(),
+        stage: c.stage_name(),
+        troika: c.troika.describe(),
+        version: c.current_version().number,
+        round: last.map(|r| r.number),
+        deadline: last.map(|r| r.deadline),
+        countries,
+        timeline,
+    };
+    if json {
+        return print_json(&out);
+    }
+    println!("{} — {}", out.reference, out.title);
+    println!("procedure {}, stage {}, text version {}", out.procedure, out.stage, out.version);
+    println!("{}", out.troika);
+    if let (Some(n), Some(d)) = (out.round, out.deadline) {
+        println!("round {n}, deadline {}", d.to_rfc3339());
+    }
+    for row in &out.countries {
+        println!("  {}  {}", row.country, row.state);
+    }
+    println!("timeline:");
+    for t in &out.timeline {
+        println!("  {}  {:<10} {} {}", t.at.to_rfc3339(), t.actor, t.action, t.detail);
+    }
+    Ok(())
+}

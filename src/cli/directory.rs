@@ -1,0 +1,249 @@
+//! `puebla focal-points ...` and `puebla presidency ...`: the TS's directory commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{print_json, ActorArg};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::focal_point::FocalPointEmail;
+use crate::domain::{CountryCode, Language};
+use crate::store::{ImportOutcome, NewFocalPoint};
+use crate::workflow::focal_points::parse_focal_points;
+use crate::workflow::SourceFile;
+
+#[derive(Debug, Subcommand)]
+pub enum FocalPointCommand {
+    /// Add or update focal points from a TOML ([[focal_point]]) or CSV file.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// List focal points (active ones unless --all).
+    List {
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add one focal point.
+    Add {
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// es, en or fr (default: the country's first language).
+        #[arg(long)]
+        language: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Deactivate a focal point (kept for the record).
+    Remove {
+        email: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PresidencyCommand {
+    /// Record the presidency pro tempore of a year.
+    Set {
+        year: i32,
+        country: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// The rotation, or one year's Troika.
+    Show {
+        year: Option<i32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct FocalPointOut {
+    country: String,
+    name: String,
+    email: String,
+    language: String,
+    active: bool,
+}
+
+pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow::Result<ExitCode> {
+    let catalog = crate::app::catalog(&config)?;
+    let store = crate::app::store(&config).await?;
+    let now = SystemClock.now();
+    match cmd {
+        FocalPointCommand::Import { file, actor } => {
+            let src = SourceFile::read(&file)?;
+            let entries = parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (mut added, mut updated, mut unchanged) = (0, 0, 0);
+            for e in entries {
+                let row = NewFocalPoint {
+                    country: e.country.to_string(),
+                    name: e.name,
+                    email: e.email.to_string(),
+                    language: e.language.to_string(),
+                    active: e.active,
+                };
+                match store.upsert_focal_point(row, &actor.actor, now).await? {
+                    ImportOutcome::Added => added += 1,
+                    ImportOutcome::Updated => updated += 1,
+                    ImportOutcome::Unchanged => unchanged += 1,
+                }
+            }
+            println!("imported {}: {added} added, {updated} updated, {unchanged} unchanged", file.display());
+        }
+        FocalPointCommand::List { country, all, json } => {
+            let country = country.map(|c| CountryCode::parse(&c)).transpose()?;
+            let rows = store
+                .focal_points(country.as_ref().map(CountryCode::as_str), !all)
+                .await?;
+            let out: Vec<FocalPointOut> = rows
+                .into_iter()
+                .map(|r| FocalPointOut {
+                    country: r.country,
+                    name: r.name,
+                    email: r.email,
+                    language: r.language,
+                    active: r.active,
+                })
+                .collect();
+            if json {
+                print_json(&out)?;
+            } else {
+                for r in &out {
+                    let state = if r.active { "" } else { "  (inactive)" };
+                    println!("{}  {:<28} {:<32} {}{state}", r.country, r.name, r.email, r.language);
+                }
+                if out.is_empty() {
+                    println!("no focal points");
+                }
+            }
+            // Countries with nobody to receive a notice are worth saying out loud.
+            let listed: std::collections::BTreeSet<String> = store.focal_points(None, true).await?.into_iter().map(|r| r.country).collect();
+            let missing: Vec<String> = catalog
+                .body
+                .member_codes()
+                .into_iter()
+                .map(|c| c.to_string())
+                .filter(|c| !listed.contains(c))
+                .collect();
+            if !missing.is_empty() && !json {
+                eprintln!("warning: no active focal point for {}", missing.join(", "));
+            }
+        }
+        FocalPointCommand::Add {
+            country,
+            name,
+            email,
+            language,
+            actor,
+        } => {
+            let code = CountryCode::parse(&country)?;
+            let member = catalog.body.member(code)?;
+            let email = FocalPointEmail::parse(&email)?;
+            let language = match language {
+                Some(l) => l.parse::<Language>()?,
+                None => member.default_language(),
+            };
+            if name.trim().is_empty() {
+                anyhow::bail!("--name is empty");
+            }
+            let row = store
+                .add_focal_point(
+                    NewFocalPoint {
+                        country: code.to_string(),
+                        name: name.trim().to_string(),
+                        email: email.to_string(),
+                        language: language.to_string(),
+                        active: true,
+                    },
+                    &actor.actor,
+                    now,
+                )
+                .await?;
+            println!("added {} <{}> for {}", row.name, row.email, row.country);
+        }
+        FocalPointCommand::Remove { email, actor } => {
+            let email = FocalPointEmail::parse(&email)?;
+            let row = store
+                .deactivate_focal_point(email.as_str(), &actor.actor, now)
+                .await
+                .with_context(|| format!("cannot remove {email}"))?;
+            println!("deactivated {} <{}> of {}", row.name, row.email, row.country);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct TroikaOut {
+    year: i32,
+    current: String,
+    former: Option<String>,
+    upcoming: Option<String>,
+    members: usize,
+    description: String,
+}
+
+pub async fn run_presidency(config: Config, cmd: PresidencyCommand) -> anyhow::Result<ExitCode> {
+    let catalog = crate::app::catalog(&config)?;
+    let store = crate::app::store(&config).await?;
+    let engine = crate::app::engine(&config, store, Arc::new(SystemClock), catalog);
+    match cmd {
+        PresidencyCommand::Set { year, country, actor } => {
+            let code = CountryCode::parse(&country)?;
+            engine.set_presidency(year, code, &actor.actor).await?;
+            let body = engine.body().await?;
+            println!("presidency {year}: {code}");
+            println!("{}", body.troika(year)?.describe());
+        }
+        PresidencyCommand::Show { year, json } => {
+            let body = engine.body().await?;
+            match year {
+                Some(y) => {
+                    let t = body.troika(y)?;
+                    if json {
+                        print_json(&TroikaOut {
+                            year: y,
+                            current: t.current.to_string(),
+                            former: t.former.map(|c| c.to_string()),
+                            upcoming: t.upcoming.map(|c| c.to_string()),
+                            members: t.members().len(),
+                            description: t.describe(),
+                        })?;
+                    } else {
+                        println!("{}", t.describe());
+                    }
+                }
+                None => {
+                    if json {
+                        let map: std::collections::BTreeMap<String, String> =
+                            body.presidency.iter().map(|(y, c)| (y.to_string(), c.to_string())).collect();
+                        print_json(&map)?;
+                    } else {
+                        for (y, c) in &body.presidency {
+                            let name = body.member(*c).map(|m| m.name(Language::En).to_string()).unwrap_or_default();
+                            println!("{y}  {c}  {name}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

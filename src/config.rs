@@ -1,0 +1,178 @@
+//! Configuration: `puebla.toml` (path from `--config` or `PUEBLA_CONFIG`), then
+//! environment variables, which override the file. Names follow BRIEF section 6.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://puebla.db` (default) or `postgres://...`.
+    pub database_url: String,
+    /// Unset: notices are written as `.eml` files into `outbox_dir`.
+    pub smtp_url: Option<String>,
+    pub http_addr: String,
+    pub admin_token: Option<String>,
+    pub imap_url: Option<String>,
+    /// The address notices come from and replies go to.
+    pub mail_from: String,
+    /// HMAC key for reply tokens; required by `serve`.
+    pub token_secret: Option<String>,
+    /// Where notices to the Technical Secretariat go.
+    pub secretariat_email: String,
+    /// The data files: body, procedures, calendars.
+    pub workflows_dir: PathBuf,
+    /// The file transport's folder.
+    pub outbox_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://puebla.db".into(),
+            smtp_url: None,
+            http_addr: "127.0.0.1:8080".into(),
+            admin_token: None,
+            imap_url: None,
+            mail_from: "RCM Consultations <consultas@rcm-ts.example>".into(),
+            token_secret: None,
+            secretariat_email: "ts@rcm-ts.example".into(),
+            workflows_dir: PathBuf::from("workflows"),
+            outbox_dir: PathBuf::from("outbox"),
+        }
+    }
+}
+
+/// The environment variables that override the file, with the field each sets.
+pub const ENV_VARS: [(&str, &str); 10] = [
+    ("PUEBLA_DATABASE_URL", "database_url"),
+    ("PUEBLA_SMTP_URL", "smtp_url"),
+    ("PUEBLA_HTTP_ADDR", "http_addr"),
+    ("PUEBLA_ADMIN_TOKEN", "admin_token"),
+    ("PUEBLA_IMAP_URL", "imap_url"),
+    ("PUEBLA_MAIL_FROM", "mail_from"),
+    ("PUEBLA_TOKEN_SECRET", "token_secret"),
+    ("PUEBLA_SECRETARIAT_EMAIL", "secretariat_email"),
+    ("PUEBLA_WORKFLOWS", "workflows_dir"),
+    ("PUEBLA_OUTBOX_DIR", "outbox_dir"),
+];
+
+impl Config {
+    /// Loads the file (if given, or `puebla.toml` if present) and applies `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(p) => Self::from_file(p)?,
+            None if Path::new("puebla.toml").exists() => Self::from_file(Path::new("puebla.toml"))?,
+            None => Self::default(),
+        };
+        for (var, field) in ENV_VARS {
+            let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match field {
+                "database_url" => config.database_url = value,
+                "smtp_url" => config.smtp_url = Some(value),
+                "http_addr" => config.http_addr = value,
+                "admin_token" => config.admin_token = Some(value),
+                "imap_url" => config.imap_url = Some(value),
+                "mail_from" => config.mail_from = value,
+                "token_secret" => config.token_secret = Some(value),
+                "secretariat_email" => config.secretariat_email = value,
+                "workflows_dir" => config.workflows_dir = PathBuf::from(value),
+                "outbox_dir" => config.outbox_dir = PathBuf::from(value),
+                other => bail!("internal: unmapped configuration field {other}"),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let src = crate::workflow::SourceFile::read(path)?;
+        Ok(src.parse_toml()?)
+    }
+
+    /// Checks the values that can be checked without connecting to anything.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            bail!("database_url `{db}` must start with sqlite:, postgres:// or postgresql://");
+        }
+        self.http_addr
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("http_addr `{}` is not an address such as 127.0.0.1:8080", self.http_addr))?;
+        if let Some(smtp) = &self.smtp_url {
+            if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+                bail!("smtp_url `{smtp}` must start with smtp:// or smtps://");
+            }
+        }
+        if let Some(imap) = &self.imap_url {
+            if !(imap.starts_with("imap://") || imap.starts_with("imaps://")) {
+                bail!("imap_url `{imap}` must start with imap:// or imaps://");
+            }
+        }
+        if !self.mail_from.contains('@') {
+            bail!("mail_from `{}` has no email address", self.mail_from);
+        }
+        Ok(())
+    }
+
+    /// The bare address of `mail_from` (what is inside the angle brackets).
+    pub fn mail_from_address(&self) -> &str {
+        let s = self.mail_from.trim();
+        match (s.rfind('<'), s.rfind('>')) {
+            (Some(a), Some(b)) if a < b => &s[a + 1..b],
+            _ => s,
+        }
+    }
+
+    /// The domain of `mail_from`, used for Message-IDs.
+    pub fn mail_domain(&self) -> &str {
+        self.mail_from_address()
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let env = |k: &str| match k {
+            "PUEBLA_DATABASE_URL" => Some("postgres://127.0.0.1/test".to_string()),
+            "PUEBLA_HTTP_ADDR" => Some("127.0.0.1:9999".to_string()),
+            _ => None,
+        };
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.database_url, "postgres://127.0.0.1/test");
+        assert_eq!(c.http_addr, "127.0.0.1:9999");
+        assert_eq!(c.mail_domain(), "rcm-ts.example");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let env = |k: &str| (k == "PUEBLA_HTTP_ADDR").then(|| "nowhere".to_string());
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("http_addr `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn file_values_are_read_and_unknown_keys_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("puebla.toml");
+        std::fs::write(&p, "database_url = \"sqlite://x.db\"\noutbox_dir = \"mail\"\n").unwrap();
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        assert_eq!(c.database_url, "sqlite://x.db");
+        assert_eq!(c.outbox_dir, PathBuf::from("mail"));
+        std::fs::write(&p, "databse_url = \"x\"\n").unwrap();
+        let err = Config::load(Some(&p), |_| None).unwrap_err().to_string();
+        assert!(err.contains("puebla.toml:1"), "{err}");
+    }
+}

@@ -1,0 +1,355 @@
+//! `puebla demo`: a complete RCM consultation on simulated time.
+//!
+//! Everything goes through the same engine, store, scheduler and outbox as the
+//! daemon; only the clock is simulated and the focal points' answers are scripted.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::clock::{Clock, SimulatedClock};
+use crate::config::Config;
+use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
+use crate::domain::CountryCode;
+use crate::engine::outbox::{FileTransport, OutboxWorker};
+use crate::engine::{Engine, StartRequest};
+use crate::store::{NewFocalPoint, Store};
+use crate::workflow::focal_points::parse_focal_points;
+use crate::workflow::SourceFile;
+
+/// The example directory the demo imports (all addresses on example.org).
+const EXAMPLE_FOCAL_POINTS: &str = include_str!("../examples/focal-points.toml");
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the `.eml` files go.
+    pub outbox_dir: PathBuf,
+    /// The database; a fresh SQLite file in a temporary folder when `None`.
+    pub database_url: Option<String>,
+}
+
+/// What the demo did, for tests and the closing lines.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub reference: String,
+    pub final_stage: String,
+    pub notices_sent: usize,
+    pub notices_failed: usize,
+    pub timeline: Vec<String>,
+}
+
+struct Demo<'a> {
+    engine: Arc<Engine>,
+    worker: OutboxWorker,
+    clock: Arc<SimulatedClock>,
+    tz: Tz,
+    out: &'a mut dyn Write,
+    timeline: Vec<String>,
+    sent: usize,
+    failed: usize,
+    last_stage: String,
+}
+
+impl Demo<'_> {
+    fn line(&mut self, at: DateTime<Utc>, text: &str) -> Result<()> {
+        let local = at.with_timezone(&self.tz);
+        let line = format!("{}  {text}", local.format("%a %Y-%m-%d %H:%M"));
+        writeln!(self.out, "{line}")?;
+        self.timeline.push(line);
+        Ok(())
+    }
+
+    fn local(&self, y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        self.tz
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .earliest()
+            .expect("demo times exist")
+            .with_timezone(&Utc)
+    }
+
+    /// Moves simulated time to `to`, firing every timer that falls due on the way,
+    /// in order, and delivering the notices each step produces.
+    async fn advance_to(&mut self, reference: &str, to: DateTime<Utc>) -> Result<()> {
+        while let Some(due) = self.engine.next_due().await? {
+            if due > to {
+                break;
+            }
+            self.clock.set(due);
+            let before = self.engine.load(reference).await?.0;
+            self.engine.tick().await?;
+            let after = self.engine.load(reference).await?.0;
+            self.report_change(&before, &after, due).await?;
+        }
+        self.clock.set(to);
+        Ok(())
+    }
+
+    async fn deliver(&mut self) -> Result<usize> {
+        let r = self.worker.drain().await?;
+        self.sent += r.sent;
+        self.failed += r.failed;
+        Ok(r.sent)
+    }
+
+    /// Describes what a scheduler step did: reminders, a round closing.
+    async fn report_change(&mut self, before: &Consultation, after: &Consultation, at: DateTime<Utc>) -> Result<()> {
+        let sent = self.deliver().await?;
+        if before.stage_name() != after.stage_name() {
+            let text = format!("deadline passed: {} closed → {}", before.stage_name(), after.stage_name());
+            self.line(at, &text)?;
+            self.after_stage_change(after).await?;
+        } else if sent > 0 {
+            let text = format!("reminder sent to {sent} focal point(s) of members that have not answered");
+            self.line(at, &text)?;
+        }
+        Ok(())
+    }
+
+    /// When a round has just opened, shows its deadline and the days skipped.
+    async fn after_stage_change(&mut self, c: &Consultation) -> Result<()> {
+        self.last_stage = c.stage_name();
+        if let Some(r) = c.open_round() {
+            let deadline = r.deadline.with_timezone(&self.tz);
+            let text = format!(
+                "round {} ({}) open until {} — working days: {}",
+                r.number,
+                r.stage,
+                deadline.format("%a %Y-%m-%d %H:%M:%S %Z"),
+                r.working_days.iter().map(|d| d.format("%a %d %b").to_string()).collect::<Vec<_>>().join(", ")
+            );
+            self.line(r.opened_at, &text)?;
+            let skipped = self.skipped_days(c, r.opened_at, r.deadline)?;
+            for (day, why) in skipped {
+                writeln!(self.out, "                      skipped {}: {why}", day.format("%a %Y-%m-%d"))?;
+                self.timeline.push(format!("skipped {day}: {why}"));
+            }
+        }
+        if let Some(o) = &c.outcome {
+            let text = if o.adopted {
+                "consensus: no Member Country objects → adopted".to_string()
+            } else {
+                format!("objection(s) from {:?} → not adopted", o.objections)
+            };
+            let at = o.at;
+            self.line(at, &text)?;
+        }
+        Ok(())
+    }
+
+    fn skipped_days(&self, c: &Consultation, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(NaiveDate, String)>> {
+        let catalog = self.engine.catalog();
+        let procedure = catalog.procedure(&c.procedure).context("procedure")?;
+        let countries = match procedure.calendar_policy {
+            crate::domain::calendar::CalendarPolicy::Presidency => vec![c.presidency],
+            crate::domain::calendar::CalendarPolicy::AllMembers => c.participants.clone(),
+        };
+        let mut day = from.with_timezone(&self.tz).date_naive();
+        let last = to.with_timezone(&self.tz).date_naive();
+        let mut out = Vec::new();
+        while day < last {
+            day = day.succ_opt().context("date overflow")?;
+            if let Some(why) = catalog.calendars.non_working_reason(&countries, day)? {
+                out.push((day, why));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a scripted action at local time `at` and prints what happened.
+    async fn act(&mut self, reference: &str, at: DateTime<Utc>, actor: &str, event: Event, what: &str) -> Result<Consultation> {
+        self.advance_to(reference, at).await?;
+        let c = self.engine.apply(reference, event, actor).await?;
+        let sent = self.deliver().await?;
+        let notices = if sent > 0 { format!(" [{sent} notice(s)]") } else { String::new() };
+        let text = format!("{what} → {}{notices}", c.stage_name());
+        self.line(at, &text)?;
+        if c.stage_name() != self.last_stage {
+            self.after_stage_change(&c).await?;
+        }
+        Ok(c)
+    }
+}
+
+fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> Result<Event> {
+    let country = CountryCode::parse(country)?;
+    Ok(Event::Answer {
+        answer: Answer {
+            country,
+            position,
+            text: text.to_string(),
+            received_at: at,
+            source: AnswerSource::Email {
+                from: format!("fp1.{}@example.org", country.as_str().to_ascii_lowercase()),
+                message_id: Some(format!("<demo-{}-{}@example.org>", country, at.timestamp())),
+            },
+            ambiguous: false,
+        },
+    })
+}
+
+/// Runs the demo and writes its timeline to `out`.
+pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Result<DemoSummary> {
+    let catalog = crate::app::catalog(config)?;
+    let hn = CountryCode::parse("HN")?;
+    let tz = catalog.body.member(hn)?.time_zone;
+
+    let temp = tempfile::Builder::new().prefix("puebla-demo-").tempdir().context("temporary folder")?;
+    let url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", temp.path().join("demo.db").display()));
+    let store: Arc<dyn Store> = crate::store::connect(&url).await?;
+
+    // The demo starts on Thursday 18 March 2027 in Tegucigalpa: round 1 crosses Holy Week.
+    let start = tz.with_ymd_and_hms(2027, 3, 18, 9, 0, 0).earliest().expect("valid").with_timezone(&Utc);
+    let clock = Arc::new(SimulatedClock::new(start));
+    let engine = crate::app::engine(config, store.clone(), clock.clone() as Arc<dyn Clock>, catalog.clone());
+
+    clear_eml_files(&opts.outbox_dir)?;
+    let transport = Arc::new(FileTransport::new(opts.outbox_dir.clone()));
+    let worker = OutboxWorker::new(store.clone(), clock.clone(), transport, config.mail_from.clone(), "demo");
+
+    writeln!(out, "puebla demo: one RCM written consultation on simulated time ({} procedure)", "rcm-five-day")?;
+    writeln!(out, "database {url}; notices written as .eml files into {}", opts.outbox_dir.display())?;
+    // Presidency years after 2016 are not in the data file: the TS sets them. These are demo values.
+    for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
+        engine.set_presidency(year, CountryCode::parse(country)?, "demo:ts").await?;
+    }
+    let src = SourceFile::new("examples/focal-points.toml", EXAMPLE_FOCAL_POINTS);
+    let entries = parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let count = entries.len();
+    for e in entries {
+        store
+            .upsert_focal_point(
+                NewFocalPoint {
+                    country: e.country.to_string(),
+                    name: e.name,
+                    email: e.email.to_string(),
+                    language: e.language.to_string(),
+                    active: e.active,
+                },
+                "demo:ts",
+                start,
+            )
+            .await?;
+    }
+    writeln!(out, "{count} focal points imported (example.org); presidency 2027 = HN (demo value)")?;
+    writeln!(out, "times below are Tegucigalpa time (the PPT's)")?;
+    writeln!(out)?;
+
+    let mut demo = Demo {
+        engine: engine.clone(),
+        worker,
+        clock: clock.clone(),
+        tz,
+        out,
+        timeline: Vec::new(),
+        sent: 0,
+        failed: 0,
+        last_stage: "draft".into(),
+    };
+
+    let text_v1 = "# Regional guidelines on consular assistance\n\n1. Member Countries share consular contact points.\n2. The TS keeps the list current.\n";
+    let c = engine
+        .start(
+            StartRequest {
+                title: "Regional guidelines on consular assistance".into(),
+                text: text_v1.into(),
+                procedure: "rcm-five-day".into(),
+                year: Some(2027),
+                draft_only: false,
+            },
+            "ppt:hn",
+        )
+        .await?;
+    let reference = c.reference.to_string();
+    let sent = demo.deliver().await?;
+    demo.line(start, &format!("{reference} started by the PPT (HN); {} [{sent} notice(s)]", c.troika.describe()))?;
+    demo.last_stage = c.stage_name();
+
+    let gt = CountryCode::parse("GT")?;
+    let cr = CountryCode::parse("CR")?;
+    demo.act(&reference, demo.local(2027, 3, 18, 14, 0), "ppt:hn", Event::TroikaFeedback { country: gt, approve: false, comments: Some("Please say who maintains the list in point 2.".into()) }, "Troika: GT requests changes").await?;
+    let text_v2 = text_v1.replace("2. The TS keeps the list current.", "2. The Technical Secretariat keeps the list current and circulates it each quarter.");
+    demo.act(&reference, demo.local(2027, 3, 19, 9, 30), "ppt:hn", Event::Submit { text: Some(text_v2.clone()) }, "PPT resubmits version 2 to the Troika").await?;
+    demo.act(&reference, demo.local(2027, 3, 19, 11, 0), "ppt:hn", Event::TroikaFeedback { country: cr, approve: true, comments: None }, "Troika: CR agrees").await?;
+    demo.act(&reference, demo.local(2027, 3, 19, 12, 0), "ppt:hn", Event::TroikaFeedback { country: gt, approve: true, comments: None }, "Troika: GT agrees").await?;
+
+    // Round 1: some members answer, others stay silent.
+    for (day, hour, country, pos, text) in [
+        (22, 10, "MX", Position::Comments, "Proposes adding a point on consular data protection."),
+        (22, 16, "US", Position::NoObjection, "No objection."),
+        (23, 9, "CA", Position::Comments, "Suggère de préciser le calendrier de mise à jour."),
+        (24, 11, "PA", Position::NoObjection, "Sin objeción."),
+        (29, 15, "SV", Position::NoObjection, "Sin objeción."),
+        (30, 10, "MX", Position::Comments, "Updated: data protection point plus a review clause."),
+    ] {
+        let at = demo.local(2027, 3, day, hour, 0);
+        let what = format!("{country} answers by email: {pos}");
+        demo.act(&reference, at, &format!("email:{country}"), answer(country, pos, text, at)?, &what).await?;
+    }
+
+    // Revision after round 1 closes at its deadline.
+    let text_v3 = format!("{text_v2}3. Consular data is protected under each country's law.\n4. The guidelines are reviewed after two years.\n");
+    demo.act(&reference, demo.local(2027, 3, 31, 10, 0), "ppt:hn", Event::Revise { text: Some(text_v3), note: Some("Comments of MX and CA".into()) }, "PPT publishes version 3 (diff in the invitation)").await?;
+    let late_at = demo.local(2027, 3, 31, 12, 0);
+    demo.act(&reference, late_at, "email:NI", answer("NI", Position::Comments, "Comentarios a la versión 1.", late_at)?, "NI answers round 1 after it closed (late: recorded, not counted)").await?;
+    for (day, hour, country, pos, text) in [
+        (1, 10, "DO", Position::Comments, "Agradecemos la inclusión del punto 3."),
+        (5, 9, "MX", Position::NoObjection, "No objection to version 3."),
+    ] {
+        let at = demo.local(2027, 4, day, hour, 0);
+        let what = format!("{country} answers by email: {pos}");
+        demo.act(&reference, at, &format!("email:{country}"), answer(country, pos, text, at)?, &what).await?;
+    }
+    demo.act(&reference, demo.local(2027, 4, 6, 9, 0), "ppt:hn", Event::Extend { working_days: 2, reason: "Request of BZ: consultations with its ministries".into() }, "PPT extends round 2 by 2 working days").await?;
+    let at = demo.local(2027, 4, 8, 11, 0);
+    demo.act(&reference, at, "email:BZ", answer("BZ", Position::NoObjection, "No objection.", at)?, "BZ answers by email: no_objection").await?;
+    let report_at = demo.local(2027, 4, 14, 10, 0);
+    let c = demo
+        .act(
+            &reference,
+            report_at,
+            "ppt:hn",
+            Event::Report { text: "The guidelines were published and the TS circulated the first list of consular contact points.".into() },
+            "PPT reports the results to all members",
+        )
+        .await?;
+
+    let notices = store.notices(Some(&reference)).await?;
+    writeln!(demo.out)?;
+    writeln!(
+        demo.out,
+        "{reference}: final stage {}; {} notices written to {} ({} failed)",
+        c.stage_name(),
+        demo.sent,
+        opts.outbox_dir.display(),
+        demo.failed
+    )?;
+    writeln!(demo.out, "{} notices in the outbox table, {} audit entries", notices.len(), store.audit_log(Some(&reference)).await?.len())?;
+    Ok(DemoSummary {
+        reference,
+        final_stage: c.stage_name(),
+        notices_sent: demo.sent,
+        notices_failed: demo.failed,
+        timeline: demo.timeline,
+    })
+}
+
+/// Removes the `.eml` files of an earlier run so that the folder shows this run only.
+fn clear_eml_files(dir: &std::path::Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "eml") {
+            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! Applies events to consultations: load the state, run the pure transition, and
+//! persist the new state with its audit entries, outgoing notices and timers in
+//! one transaction. Also the scheduler's single step, [`Engine::tick`].
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::domain::body::Body;
+use crate::domain::consultation::{
+    transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
+};
+use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
+use crate::workflow::Catalog;
+
+pub mod notice;
+pub mod outbox;
+
+/// Settings the engine needs beyond its data files.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where notices to the Technical Secretariat go.
+    pub secretariat_email: String,
+    /// The domain part of Message-IDs.
+    pub message_id_domain: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            secretariat_email: "ts@rcm-ts.example".into(),
+            message_id_domain: "rcm-ts.example".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no consultation {0}")]
+    UnknownConsultation(String),
+    #[error("no procedure `{0}` in the workflows folder")]
+    UnknownProcedure(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("the consultation kept changing under us; try again")]
+    Busy,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Unexpected(anyhow::Error::new(e))
+    }
+}
+
+/// A request to start a consultation.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub title: String,
+    pub text: String,
+    pub procedure: String,
+    /// The presidency year; the current year by default.
+    pub year: Option<i32>,
+    /// Leave it in `draft` instead of submitting it at once.
+    pub draft_only: bool,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    catalog: Arc<Catalog>,
+    config: EngineConfig,
+}
+
+/// How many times a step is retried when another writer got there first.
+const CONFLICT_RETRIES: usize = 5;
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        catalog: Arc<Catalog>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            catalog,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The body with the presidency years the TS recorded in the database.
+    pub async fn body(&self) -> Result<Body, EngineError> {
+        let mut body = self.catalog.body.clone();
+        for (year, country) in self.store.presidency_overrides().await? {
+            let code = CountryCode::parse(&country).context("presidency row")?;
+            body.presidency.insert(year, code);
+        }
+        Ok(body)
+    }
+
+    /// Records the presidency of `year` (the TS's `presidency set`).
+    pub async fn set_presidency(
+        &self,
+        year: i32,
+        country: CountryCode,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let mut body = self.body().await?;
+        body.set_presidency(year, country)
+            .map_err(TransitionError::from)?;
+        self.store
+            .set_presidency(year, country.as_str(), actor, self.now())
+            .await?;
+        Ok(())
+    }
+
+    fn context<'a>(&'a self, body: &'a Body, procedure: &str) -> Result<Context<'a>, EngineError> {
+        let procedure = self
+            .catalog
+            .procedure(procedure)
+            .ok_or_else(|| EngineError::UnknownProcedure(procedure.to_string()))?;
+        Ok(Context {
+            procedure,
+            body,
+            calendars: &self.catalog.calendars,
+        })
+    }
+
+    pub async fn load(&self, reference: &str) -> Result<(Consultation, i64), EngineError> {
+        let stored = self
+            .store
+            .load_consultation(reference)
+            .await?
+            .ok_or_else(|| EngineError::UnknownConsultation(reference.to_string()))?;
+        let c: Consultation = serde_json::from_str(&stored.state_json)
+            .with_context(|| format!("the stored state of {reference} cannot be read"))?;
+        Ok((c, stored.version))
+    }
+
+    pub async fn list(&self, open_only: bool) -> Result<Vec<Consultation>, EngineError> {
+        let mut out = Vec::new();
+        for stored in self.store.list_consultations(open_only).await? {
+            let c: Consultation = serde_json::from_str(&stored.state_json)
+                .with_context(|| format!("the stored state of {} cannot be read", stored.reference))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Starts a consultation: creates it and (unless `draft_only`) submits it.
+    #[tracing::instrument(skip_all, fields(title = %req.title))]
+    pub async fn start(&self, req: StartRequest, actor: &str) -> Result<Consultation, EngineError> {
+        let body = self.body().await?;
+        let ctx = self.context(&body, &req.procedure)?;
+        let now = self.now();
+        let year = req.year.unwrap_or_else(|| chrono::Datelike::year(&now));
+        for _ in 0..CONFLICT_RETRIES {
+            let seq = self.store.max_reference_seq(&body.code, year).await? + 1;
+            let reference = ConsultationRef::new(&body.code, year, seq)
+                .map_err(|e| EngineError::Unexpected(e.into()))?;
+            let draft = Consultation::new(&ctx, reference.clone(), &req.title, &req.text, now)?;
+            let mut audit = vec![self.audit(
+                &draft,
+                actor,
+                "consultation.created",
+                json!({"procedure": req.procedure, "title": draft.title, "troika": draft.troika.describe()}),
+            )];
+            let (state, effects) = if req.draft_only {
+                (draft, vec![])
+            } else {
+                let (next, effects) = transition(&draft, &ctx, Event::Submit { text: None }, now)?;
+                audit.push(self.audit(&next, actor, "submit", json!({"stage": next.stage_name()})));
+                (next, effects)
+            };
+            let step = self.build_step(&ctx, &state, 0, effects, audit, None).await?;
+            match self.store.commit_step(step).await {
+                Ok(()) => return Ok(state),
+                // Another writer took this sequence number: take the next one.
+                Err(StoreError::Duplicate(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    /// Applies one event to a consultation on behalf of `actor`.
+    #[tracing::instrument(skip_all, fields(consultation = %reference, event = event.name()))]
+    pub async fn apply(
+        &self,
+        reference: &str,
+        event: Event,
+        actor: &str,
+    ) -> Result<Consultation, EngineError> {
+        for _ in 0..CONFLICT_RETRIES {
+            match self.apply_once(reference, event.clone(), actor, None).await {
+                Err(EngineError::Unexpected(e))
+                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict { .. })) =>
+                {
+                    continue
+                }
+                other => return other,
+            }
+        }
+        Err(EngineError::Busy)
+    }
+
+    async fn apply_once(
+        &self,
+        reference: &str,
+        event: Event,
+        actor: &str,
+        fired_timer: Option<i64>,
+    ) -> Result<Consultation, EngineError> {
+        let (current, version) = self.load(reference).await?;
+        let body = self.body().await?;
+        let ctx = self.context(&body, &current.procedure)?;
+        let now = self.now();
+        let detail = event_detail(&event);
+        let name = event.name();
+        let (next, effects) = transition(&current, &ctx, event, now)?;
+        let mut audit = Vec::new();
+        if next != current || !effects.is_empty() {
+            let mut detail = detail;
+            detail["from"] = json!(current.stage_name());
+            detail["to"] = json!(next.stage_name());
+            audit.push(self.audit(&next, actor, name, detail));
+        }
+        let step = self
+            .build_step(&ctx, &next, version, effects, audit, fired_timer)
+            .await?;
+        self.store.commit_step(step).await?;
+        Ok(next)
+    }
+
+    fn audit(&self, c: &Consultation, actor: &str, action: &str, detail: serde_json::Value) -> NewAudit {
+        NewAudit {
+            reference: Some(c.reference.to_string()),
+            at: self.now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            detail_json: detail.to_string(),
+        }
+    }
+
+    /// Turns effects into rows: notices for each focal point, timers, and audit
+    /// entries for notices that cannot be addressed.
+    async fn build_step(
+        &self,
+        ctx: &Context<'_>,
+        c: &Consultation,
+        expected_version: i64,
+        effects: Vec<Effect>,
+        mut audit: Vec<NewAudit>,
+        fired_timer: Option<i64>,
+    ) -> Result<Step, EngineError> {
+        let now = self.now();
+        let step_no = expected_version + 1;
+        let mut notices = Vec::new();
+        let mut replace_timers = false;
+        let mut timers = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::SetTimers { timers: specs } => {
+                    replace_timers = true;
+                    timers = specs
+                        .into_iter()
+                        .map(|t| NewTimer {
+                            reference: c.reference.to_string(),
+                            kind: t.kind().to_string(),
+                            due_at: t.due,
+                            event_json: serde_json::to_string(&t.event).expect("events serialize"),
+                        })
+                        .collect();
+                }
+                Effect::Notify {
+                    kind,
+                    template,
+                    to,
+                    round,
+                } => {
+                    let (rows, missing) = self
+                        .address(ctx, c, kind, &template, &to, round, step_no, now)
+                        .await?;
+                    notices.extend(rows);
+                    for country in missing {
+                        audit.push(self.audit(
+                            c,
+                            "system",
+                            "notice.unaddressed",
+                            json!({"kind": kind.as_str(), "country": country.as_str(),
+                                   "reason": "no active focal point"}),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Step {
+            consultation: StoredConsultation {
+                reference: c.reference.to_string(),
+                procedure: c.procedure.clone(),
+                title: c.title.clone(),
+                stage: c.stage_name(),
+                open: c.is_open(),
+                state_json: serde_json::to_string(c).context("serialize consultation")?,
+                version: step_no,
+                created_at: c.created_at,
+                updated_at: now,
+            },
+            expected_version,
+            audit,
+            notices,
+            replace_timers,
+            timers,
+            fired_timer,
+        })
+    }
+
+    /// Expands recipients into one notice per active focal point. Returns the
+    /// notices and the countries that have nobody to receive them.
+    #[allow(clippy::too_many_arguments)]
+    async fn address(
+        &self,
+        ctx: &Context<'_>,
+        c: &Consultation,
+        kind: NoticeKind,
+        template: &str,
+        to: &Recipients,
+        round: Option<u32>,
+        step_no: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<NewNotice>, Vec<CountryCode>), EngineError> {
+        let mut targets: Vec<(Option<CountryCode>, Option<String>)> = Vec::new();
+        let mut secretariat = false;
+        match to {
+            Recipients::Countries { countries } => {
+                targets.extend(countries.iter().map(|c| (Some(*c), None)));
+            }
+            Recipients::PresidencyAndSecretariat => {
+                targets.push((Some(c.presidency), None));
+                secretariat = true;
+            }
+            Recipients::Answerer { country, email } => {
+                targets.push((Some(*country), email.clone()));
+            }
+        }
+        let mut notices = Vec::new();
+        let mut missing = Vec::new();
+        for (country, only_email) in targets {
+            let Some(country) = country else { continue };
+            let member = ctx.body.member(country).map_err(TransitionError::from)?;
+            let fps = self
+                .store
+                .focal_points(Some(country.as_str()), true)
+                .await?;
+            let fps: Vec<_> = fps
+                .into_iter()
+                .filter(|fp| only_email.as_ref().is_none_or(|e| fp.email.eq_ignore_ascii_case(e)))
+                .collect();
+            if fps.is_empty() {
+                missing.push(country);
+            }
+            for fp in fps {
+                let language = fp.language.parse::<Language>().unwrap_or(member.default_language());
+                let audience = notice::Audience {
+                    language,
+                    time_zone: member.time_zone,
+                    country_name: member.name(language),
+                };
+                let rendered = notice::render(kind, c, round, &audience);
+                notices.push(self.notice_row(
+                    c, kind, template, round, Some(country), &fp.email, &fp.name, language,
+                    rendered, step_no, &format!("fp{}", fp.id), now,
+                ));
+            }
+        }
+        if secretariat {
+            let audience = notice::Audience {
+                language: Language::Es,
+                time_zone: ctx.body.secretariat_time_zone,
+                country_name: "Secretaría Técnica",
+            };
+            let rendered = notice::render(kind, c, round, &audience);
+            let email = self.config.secretariat_email.clone();
+            notices.push(self.notice_row(
+                c, kind, template, round, None, &email, "Technical Secretariat", Language::Es,
+                rendered, step_no, "ts", now,
+            ));
+        }
+        Ok((notices, missing))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn notice_row(
+        &self,
+        c: &Consultation,
+        kind: NoticeKind,
+        template: &str,
+        round: Option<u32>,
+        country: Option<CountryCode>,
+        email: &str,
+        name: &str,
+        language: Language,
+        rendered: notice::Rendered,
+        step_no: i64,
+        recipient_key: &str,
+        now: DateTime<Utc>,
+    ) -> NewNotice {
+        // Deterministic: the same step for the same recipient always yields the same
+        // Message-ID, so a resend after a crash is recognisable.
+        let message_id = format!(
+            "<{}.s{step_no}.{}.{recipient_key}@{}>",
+            c.reference,
+            kind.as_str(),
+            self.config.message_id_domain
+        );
+        NewNotice {
+            reference: Some(c.reference.to_string()),
+            kind: kind.as_str().to_string(),
+            round: round.map(i64::from),
+            country: country.map(|c| c.to_string()),
+            recipient: email.to_string(),
+            recipient_name: name.to_string(),
+            language: language.to_string(),
+            subject: rendered.subject,
+            body_text: rendered.body,
+            body_html: None,
+            message_id,
+            payload_json: json!({"template": template, "version": c.current_version().number}).to_string(),
+            created_at: now,
+        }
+    }
+
+    /// The scheduler's single step: applies every timer that is due, earliest
+    /// first. Returns how many fired. After downtime this catches up in order.
+    pub async fn tick(&self) -> Result<usize, EngineError> {
+        let mut fired = 0;
+        loop {
+            let due = self.store.due_timers(self.now(), 100).await?;
+            if due.is_empty() {
+                return Ok(fired);
+            }
+            for timer in due {
+                let event: Event = serde_json::from_str(&timer.event_json)
+                    .with_context(|| format!("timer {} holds an unreadable event", timer.id))?;
+                match self
+                    .apply_once(&timer.reference, event, "scheduler", Some(timer.id))
+                    .await
+                {
+                    Ok(_) => fired += 1,
+                    // Another replica fired it, or the consultation changed: the next
+                    // pass sees the current timers.
+                    Err(EngineError::Unexpected(e))
+                        if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict { .. })) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// When the scheduler must next wake up.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
+        Ok(self.store.next_timer_due().await?)
+    }
+}
+
+/// The audit detail of an event: what was asked, without the full texts.
+fn event_detail(event: &Event) -> serde_json::Value {
+    match event {
+        Event::Submit { text } => json!({"new_text": text.is_some()}),
+        Event::TroikaFeedback {
+            country,
+            approve,
+            comments,
+        } => json!({"country": country, "approve": approve, "comments": comments}),
+        Event::Answer { answer } => json!({
+            "country": answer.country, "position": answer.position,
+            "source": answer.source, "ambiguous": answer.ambiguous,
+        }),
+        Event::Reclassify {
+            round,
+            country,
+            position,
+        } => json!({"round": round, "country": country, "position": position}),
+        Event::Revise { text, note } => json!({"new_text": text.is_some(), "note": note}),
+        Event::Extend {
+            working_days,
+            reason,
+        } => json!({"working_days": working_days, "reason": reason}),
+        Event::Withdraw { reason } => json!({"reason": reason}),
+        Event::Report { .. } => json!({}),
+        Event::DeadlineReached { round } => json!({"round": round}),
+        Event::ReminderDue {
+            round,
+            country,
+            days_before,
+        } => json!({"round": round, "country": country, "days_before": days_before}),
+    }
+}
