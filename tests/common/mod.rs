@@ -15,14 +15,13 @@ use puebla::clock::{Clock, SystemClock};
 use puebla::store::{self, Store};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
-use tokio::sync::OnceCell;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB_PREFIX: &str = "puebla_t_";
 const DIR_PREFIX: &str = "puebla-test-";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
-static PG_SWEPT: OnceCell<()> = OnceCell::const_new();
+static PG_SWEPT: std::sync::Once = std::sync::Once::new();
 static DIRS_SWEPT: std::sync::Once = std::sync::Once::new();
 
 /// The admin URL used to create and drop test databases.
@@ -73,38 +72,48 @@ async fn admin_connection() -> PgConnection {
     }
 }
 
-/// Drops test databases whose creating process has exited.
-async fn sweep_stale_databases(conn: &mut PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'puebla\\_t\\_%'")
-            .fetch_all(&mut *conn)
+/// Drops test databases whose creating process has exited. Each drop takes about a
+/// second (PostgreSQL checkpoints), so this runs on a thread of its own that no test
+/// waits for; what it does not finish, the next run does.
+fn sweep_stale_databases_in_background() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let Ok(mut conn) = PgConnection::connect(&admin_url()).await else {
+                return;
+            };
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'puebla\\_t\\_%'",
+            )
+            .fetch_all(&mut conn)
             .await
-            .expect("listing test databases");
-    for name in names {
-        let pid = name
-            .strip_prefix(DB_PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() && !pid_alive(pid) {
-                // Best effort: another process may be sweeping the same database.
-                let _ = conn
-                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                    .await;
+            .unwrap_or_default();
+            for name in names {
+                let pid = name
+                    .strip_prefix(DB_PREFIX)
+                    .and_then(|rest| rest.split('_').next())
+                    .and_then(|p| p.parse::<u32>().ok());
+                if let Some(pid) = pid {
+                    if pid != std::process::id() && !pid_alive(pid) {
+                        // Best effort: another process may be sweeping the same database.
+                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = conn.execute(drop.as_str()).await;
+                    }
+                }
             }
-        }
-    }
+        });
+    });
 }
 
 /// Creates an empty PostgreSQL database and returns its URL.
 pub async fn fresh_postgres_url() -> String {
     let mut conn = admin_connection().await;
-    PG_SWEPT
-        .get_or_init(|| async {
-            let mut sweeper = admin_connection().await;
-            sweep_stale_databases(&mut sweeper).await;
-        })
-        .await;
+    PG_SWEPT.call_once(sweep_stale_databases_in_background);
     let name = format!("{DB_PREFIX}{}", unique_suffix());
     conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
         .await
