@@ -687,11 +687,31 @@ async fn claims_lease_retry_and_failure() {
                 .is_empty(),
             "{name}"
         );
+        let missing = [
+            store.mark_notice_sent(9999, at(1), "x").await,
+            store.mark_notice_retry(9999, at(1), "x").await,
+            store.mark_notice_failed(9999, at(1), "x").await,
+        ];
         assert!(
-            matches!(
-                store.mark_notice_sent(9999, at(1), "x").await,
-                Err(StoreError::NotFound(_))
-            ),
+            missing
+                .iter()
+                .all(|r| matches!(r, Err(StoreError::NotFound(_)))),
+            "{name}: {missing:?}"
+        );
+
+        // A worker whose lease expired reports late, after another sent the notice: it stays sent.
+        store
+            .mark_notice_retry(ids[0], at(30), "timeout")
+            .await
+            .unwrap();
+        store
+            .mark_notice_failed(ids[0], at(30), "timeout")
+            .await
+            .unwrap();
+        let n1 = store.notices(Some(r)).await.unwrap().remove(0);
+        assert_eq!(
+            (n1.status, n1.last_error),
+            (NoticeStatus::Sent, None),
             "{name}"
         );
     }

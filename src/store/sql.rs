@@ -207,6 +207,26 @@ impl SqlStore {
         Ok(tx)
     }
 
+    /// A worker whose lease expired may report a failure after another worker
+    /// sent the notice; a sent notice stays sent (it must not be sent twice), so
+    /// the late report is only logged.
+    async fn already_sent_or_missing(&self, id: i64, report: &str) -> Result<(), StoreError> {
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .context("looking up a notice")?;
+        if exists == 0 {
+            return Err(StoreError::NotFound(format!("notice {id}")));
+        }
+        tracing::warn!(
+            notice = id,
+            report,
+            "ignoring a late report on a notice already sent"
+        );
+        Ok(())
+    }
+
     fn claim_sql(&self) -> String {
         // SQLite has no SKIP LOCKED, and needs none: its single writer runs the
         // whole UPDATE alone. PostgreSQL replicas skip rows another claim holds.
@@ -709,7 +729,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $1",
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
         )
         .bind(id)
         .bind(ms(next_attempt_at))
@@ -718,7 +738,7 @@ impl Store for SqlStore {
         .await
         .context("scheduling a notice for retry")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("notice {id}")));
+            return self.already_sent_or_missing(id, "retry").await;
         }
         Ok(())
     }
@@ -731,7 +751,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $1",
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
         )
         .bind(id)
         .bind(ms(at))
@@ -740,7 +760,7 @@ impl Store for SqlStore {
         .await
         .context("marking a notice failed")?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("notice {id}")));
+            return self.already_sent_or_missing(id, "failure").await;
         }
         Ok(())
     }
