@@ -330,6 +330,5 @@ pub trait Store: Send + Sync {
 /// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating
 /// a SQLite file if needed, and applies the migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    let _store = sql::SqlStore::connect(url).await?;
-    todo!()
+    Ok(Arc::new(sql::SqlStore::connect(url).await?))
 }

@@ -1,13 +1,1064 @@
-//! The sqlx implementation of [`super::Store`] for SQLite and PostgreSQL (placeholder).
+//! The sqlx implementation of [`super::Store`] for SQLite and PostgreSQL.
+//!
+//! Everything goes through sqlx's `Any` driver, which knows only integers, floats,
+//! text and blobs: times are bound as `i64` milliseconds since the epoch, booleans
+//! as `0`/`1` and documents as JSON text. Statements use `$1`-style placeholders,
+//! which sqlx's SQLite driver accepts too, so one text serves both dialects; the
+//! exceptions (claims, migrations, transaction start) branch on [`Backend`].
 
-use super::StoreError;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
 
-pub struct SqlStore;
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
+
+use super::{
+    AuditEntry, Backend, FocalPointRow, ImportOutcome, NewAudit, NewFocalPoint, NewNotice,
+    NewTimer, Notice, NoticeStatus, OutboxCounts, Step, Store, StoreError, StoredConsultation,
+    Timer,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::domain::reference::ConsultationRef;
+
+/// One schema change, written once per dialect.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// The bookkeeping table; the same text is valid in both dialects.
+const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT PRIMARY KEY NOT NULL,
+    name       TEXT   NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// The key of the PostgreSQL advisory lock that serialises replicas migrating at once.
+const MIGRATION_LOCK_KEY: i64 = 0x7075_6562_6c61_0001;
+
+const CONSULTATION_COLUMNS: &str =
+    "reference, procedure, title, stage, open, state_json, version, created_at, updated_at";
+
+const NOTICE_COLUMNS: &str =
+    "id, reference, kind, round, country, recipient, recipient_name, language, \
+     subject, body_text, body_html, message_id, payload_json, status, attempts, next_attempt_at, \
+     last_error, created_at, sent_at, server_reply";
+
+const TIMER_COLUMNS: &str = "id, reference, kind, due_at, event_json";
+
+const FOCAL_POINT_COLUMNS: &str = "id, country, name, email, language, active";
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
 
 impl SqlStore {
-    pub async fn connect(_url: &str) -> Result<Self, StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!(
-            "not yet implemented"
-        )))
+    /// Opens `sqlite://PATH` (the file is created if missing) or
+    /// `postgres://...`/`postgresql://...`, and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let (backend, url) = normalise_url(url)?;
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("invalid {} database URL", backend.as_str()))?
+            .log_statements(tracing::log::LevelFilter::Debug)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let max_connections = match backend {
+            // SQLite has one writer at a time; a few connections serve concurrent readers.
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; busy_timeout makes a second
+                        // writer wait for the lock instead of failing at once.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA synchronous = NORMAL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the {} database", backend.as_str()))?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Whether every migration this binary knows has been applied (for a readiness check).
+    pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        let exists_sql = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+            }
+        };
+        let exists: i64 = sqlx::query_scalar(exists_sql)
+            .fetch_one(&self.pool)
+            .await
+            .context("looking for the schema_migrations table")?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let latest = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version <= $1")
+                .bind(latest)
+                .fetch_one(&self.pool)
+                .await
+                .context("reading schema_migrations")?;
+        Ok(applied == MIGRATIONS.len() as i64)
+    }
+
+    /// Applies each pending migration in a transaction of its own, recording it in
+    /// `schema_migrations`. On PostgreSQL an advisory lock keeps replicas that start
+    /// together from applying the same migration twice.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        for m in MIGRATIONS {
+            let mut tx = self.begin().await?;
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await
+                    .context("taking the migration lock")?;
+            }
+            sqlx::raw_sql(CREATE_SCHEMA_MIGRATIONS)
+                .execute(&mut *tx)
+                .await
+                .context("creating schema_migrations")?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context("reading schema_migrations")?;
+            if applied.is_some() {
+                continue;
+            }
+            let text = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            sqlx::raw_sql(text)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("applying migration {:04}_{}", m.version, m.name))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(ms(SystemClock.now()))
+            .execute(&mut *tx)
+            .await
+            .context("recording a migration")?;
+            tx.commit()
+                .await
+                .with_context(|| format!("committing migration {:04}_{}", m.version, m.name))?;
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                backend = self.backend.as_str(),
+                "applied migration"
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so that a transaction that reads before it writes
+    /// waits for the lock (busy_timeout) instead of failing when another writer
+    /// committed in between.
+    async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .context("starting a transaction")?;
+        Ok(tx)
+    }
+
+    /// A worker whose lease expired may report a failure after another worker
+    /// sent the notice; a sent notice stays sent (it must not be sent twice), so
+    /// the late report is only logged.
+    async fn already_sent_or_missing(&self, id: i64, report: &str) -> Result<(), StoreError> {
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .context("looking up a notice")?;
+        if exists == 0 {
+            return Err(StoreError::NotFound(format!("notice {id}")));
+        }
+        tracing::warn!(
+            notice = id,
+            report,
+            "ignoring a late report on a notice already sent"
+        );
+        Ok(())
+    }
+
+    fn claim_sql(&self) -> String {
+        // SQLite has no SKIP LOCKED, and needs none: its single writer runs the
+        // whole UPDATE alone. PostgreSQL replicas skip rows another claim holds.
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        format!(
+            "UPDATE outbox SET status = 'sending', claimed_by = $1, claimed_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox \
+                 WHERE (status = 'pending' AND next_attempt_at <= $3) \
+                    OR (status = 'sending' AND claimed_until < $3) \
+                 ORDER BY id LIMIT $4{lock}) \
+             RETURNING {NOTICE_COLUMNS}"
+        )
+    }
+
+    async fn focal_point_audit(
+        tx: &mut Transaction<'static, Any>,
+        action: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        insert_audit(
+            tx,
+            &NewAudit {
+                reference: None,
+                at,
+                actor: actor.to_string(),
+                action: action.to_string(),
+                detail_json: detail.to_string(),
+            },
+        )
+        .await
+    }
+}
+
+/// Recognises the backend and makes a SQLite URL create its file when missing.
+fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest.starts_with(":memory:") || rest.contains("mode=memory") {
+            // Each pooled connection would get a database of its own.
+            return Err(anyhow!(
+                "in-memory SQLite is not supported: name a file, e.g. sqlite://puebla.db"
+            )
+            .into());
+        }
+        let url = if url.contains("mode=") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        return Ok((Backend::Sqlite, url));
+    }
+    Err(anyhow!("unsupported database URL: expected sqlite://PATH or postgres://...").into())
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(v)
+        .ok_or_else(|| anyhow!("stored time {v} ms is out of range").into())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(column)
+        .with_context(|| format!("decoding column {column}"))
+        .map_err(StoreError::from)
+}
+
+fn get_time(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_ms(get(row, column)?)
+}
+
+fn get_bool(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    Ok(get::<i64>(row, column)? != 0)
+}
+
+fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
+    Ok(StoredConsultation {
+        reference: get(row, "reference")?,
+        procedure: get(row, "procedure")?,
+        title: get(row, "title")?,
+        stage: get(row, "stage")?,
+        open: get_bool(row, "open")?,
+        state_json: get(row, "state_json")?,
+        version: get(row, "version")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        at: get_time(row, "at")?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        detail_json: get(row, "detail_json")?,
+    })
+}
+
+fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
+    let status: String = get(row, "status")?;
+    let sent_at: Option<i64> = get(row, "sent_at")?;
+    Ok(Notice {
+        id: get(row, "id")?,
+        status: NoticeStatus::parse(&status)
+            .ok_or_else(|| anyhow!("unknown notice status `{status}`"))?,
+        attempts: get(row, "attempts")?,
+        next_attempt_at: get_time(row, "next_attempt_at")?,
+        last_error: get(row, "last_error")?,
+        sent_at: sent_at.map(from_ms).transpose()?,
+        server_reply: get(row, "server_reply")?,
+        notice: NewNotice {
+            reference: get(row, "reference")?,
+            kind: get(row, "kind")?,
+            round: get(row, "round")?,
+            country: get(row, "country")?,
+            recipient: get(row, "recipient")?,
+            recipient_name: get(row, "recipient_name")?,
+            language: get(row, "language")?,
+            subject: get(row, "subject")?,
+            body_text: get(row, "body_text")?,
+            body_html: get(row, "body_html")?,
+            message_id: get(row, "message_id")?,
+            payload_json: get(row, "payload_json")?,
+            created_at: get_time(row, "created_at")?,
+        },
+    })
+}
+
+fn timer_from_row(row: &AnyRow) -> Result<Timer, StoreError> {
+    Ok(Timer {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        kind: get(row, "kind")?,
+        due_at: get_time(row, "due_at")?,
+        event_json: get(row, "event_json")?,
+    })
+}
+
+fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
+    Ok(FocalPointRow {
+        id: get(row, "id")?,
+        country: get(row, "country")?,
+        name: get(row, "name")?,
+        email: get(row, "email")?,
+        language: get(row, "language")?,
+        active: get_bool(row, "active")?,
+    })
+}
+
+fn focal_point_detail(fp: &FocalPointRow) -> serde_json::Value {
+    json!({
+        "country": fp.country,
+        "email": fp.email,
+        "name": fp.name,
+        "language": fp.language,
+        "active": fp.active,
+    })
+}
+
+async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    entry: &NewAudit,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_log (reference, at, actor, action, detail_json) VALUES ($1, $2, $3, $4, $5)")
+        .bind(entry.reference.as_deref())
+        .bind(ms(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.detail_json)
+        .execute(&mut **tx)
+        .await
+        .context("writing an audit entry")?;
+    Ok(())
+}
+
+async fn insert_notice(
+    tx: &mut Transaction<'static, Any>,
+    n: &NewNotice,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO outbox (reference, kind, round, country, recipient, recipient_name, language, subject, \
+         body_text, body_html, message_id, payload_json, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13)",
+    )
+    .bind(n.reference.as_deref())
+    .bind(&n.kind)
+    .bind(n.round)
+    .bind(n.country.as_deref())
+    .bind(&n.recipient)
+    .bind(&n.recipient_name)
+    .bind(&n.language)
+    .bind(&n.subject)
+    .bind(&n.body_text)
+    .bind(n.body_html.as_deref())
+    .bind(&n.message_id)
+    .bind(&n.payload_json)
+    .bind(ms(n.created_at))
+    .execute(&mut **tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            Err(StoreError::Duplicate(format!("notice {}", n.message_id)))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("writing a notice").into()),
+    }
+}
+
+async fn insert_timer(tx: &mut Transaction<'static, Any>, t: &NewTimer) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO timers (reference, kind, due_at, event_json) VALUES ($1, $2, $3, $4)")
+        .bind(&t.reference)
+        .bind(&t.kind)
+        .bind(ms(t.due_at))
+        .bind(&t.event_json)
+        .execute(&mut **tx)
+        .await
+        .context("writing a timer")?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("pinging the database")?;
+        Ok(())
+    }
+
+    async fn max_reference_seq(&self, body: &str, year: i32) -> Result<u32, StoreError> {
+        let max: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM consultations WHERE body = $1 AND year = $2",
+        )
+        .bind(body.to_ascii_uppercase())
+        .bind(i64::from(year))
+        .fetch_one(&self.pool)
+        .await
+        .context("reading the highest reference number")?;
+        Ok(u32::try_from(max).context("stored sequence number out of range")?)
+    }
+
+    async fn load_consultation(
+        &self,
+        reference: &str,
+    ) -> Result<Option<StoredConsultation>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONSULTATION_COLUMNS} FROM consultations WHERE reference = $1"
+        ))
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("loading consultation {reference}"))?;
+        row.as_ref().map(consultation_from_row).transpose()
+    }
+
+    async fn list_consultations(
+        &self,
+        open_only: bool,
+    ) -> Result<Vec<StoredConsultation>, StoreError> {
+        let filter = if open_only { " WHERE open = 1" } else { "" };
+        let rows = sqlx::query(&format!(
+            "SELECT {CONSULTATION_COLUMNS} FROM consultations{filter} ORDER BY body, year, seq"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing consultations")?;
+        rows.iter().map(consultation_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(consultation = %step.consultation.reference, expected = step.expected_version))]
+    async fn commit_step(&self, step: Step) -> Result<(), StoreError> {
+        let c = &step.consultation;
+        let parsed =
+            ConsultationRef::parse(&c.reference).context("the step's consultation reference")?;
+        let conflict = || StoreError::Conflict {
+            reference: c.reference.clone(),
+            expected: step.expected_version,
+        };
+        let mut tx = self.begin().await?;
+
+        if step.expected_version == 0 {
+            let result = sqlx::query(
+                "INSERT INTO consultations (reference, body, year, seq, procedure, title, stage, open, \
+                 state_json, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
+            )
+            .bind(&c.reference)
+            .bind(parsed.body())
+            .bind(i64::from(parsed.year()))
+            .bind(i64::from(parsed.seq()))
+            .bind(&c.procedure)
+            .bind(&c.title)
+            .bind(&c.stage)
+            .bind(i64::from(c.open))
+            .bind(&c.state_json)
+            .bind(ms(c.created_at))
+            .bind(ms(c.updated_at))
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Duplicate(format!(
+                        "consultation {}",
+                        c.reference
+                    )))
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("creating the consultation")
+                        .into())
+                }
+            }
+        } else {
+            let updated = sqlx::query(
+                "UPDATE consultations SET procedure = $1, title = $2, stage = $3, open = $4, state_json = $5, \
+                 version = version + 1, updated_at = $6 WHERE reference = $7 AND version = $8",
+            )
+            .bind(&c.procedure)
+            .bind(&c.title)
+            .bind(&c.stage)
+            .bind(i64::from(c.open))
+            .bind(&c.state_json)
+            .bind(ms(c.updated_at))
+            .bind(&c.reference)
+            .bind(step.expected_version)
+            .execute(&mut *tx)
+            .await
+            .context("updating the consultation")?;
+            if updated.rows_affected() == 0 {
+                return Err(conflict());
+            }
+        }
+
+        // The fired timer goes first: `replace_timers` would delete it too and hide
+        // that another replica had already fired it.
+        if let Some(id) = step.fired_timer {
+            let deleted = sqlx::query("DELETE FROM timers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("deleting the fired timer")?;
+            if deleted.rows_affected() == 0 {
+                return Err(conflict());
+            }
+        }
+
+        for entry in &step.audit {
+            insert_audit(&mut tx, entry).await?;
+        }
+        for notice in &step.notices {
+            insert_notice(&mut tx, notice).await?;
+        }
+        if step.replace_timers {
+            sqlx::query("DELETE FROM timers WHERE reference = $1")
+                .bind(&c.reference)
+                .execute(&mut *tx)
+                .await
+                .context("deleting the consultation's timers")?;
+        }
+        for timer in &step.timers {
+            insert_timer(&mut tx, timer).await?;
+        }
+
+        tx.commit().await.context("committing the step")?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: NewAudit) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_audit(&mut tx, &entry).await?;
+        tx.commit().await.context("committing an audit entry")?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, reference: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+        let columns = "id, reference, at, actor, action, detail_json";
+        let query = match reference {
+            Some(_) => format!("SELECT {columns} FROM audit_log WHERE reference = $1 ORDER BY id"),
+            None => format!("SELECT {columns} FROM audit_log WHERE reference IS NULL ORDER BY id"),
+        };
+        let mut q = sqlx::query(&query);
+        if let Some(r) = reference {
+            q = q.bind(r);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the audit log")?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM timers")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the next timer")?;
+        due.map(from_ms).transpose()
+    }
+
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TIMER_COLUMNS} FROM timers WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2"
+        ))
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading due timers")?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn timers_of(&self, reference: &str) -> Result<Vec<Timer>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TIMER_COLUMNS} FROM timers WHERE reference = $1 ORDER BY due_at, id"
+        ))
+        .bind(reference)
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the timers of {reference}"))?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn claim_notices(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let rows = sqlx::query(&self.claim_sql())
+            .bind(worker)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("claiming notices")?;
+        let mut notices = rows
+            .iter()
+            .map(notice_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING gives no order; the contract is oldest first.
+        notices.sort_by_key(|n| n.id);
+        Ok(notices)
+    }
+
+    async fn mark_notice_sent(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        server_reply: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $2, server_reply = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(ms(at))
+        .bind(server_reply)
+        .execute(&self.pool)
+        .await
+        .context("marking a notice sent")?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("notice {id}")));
+        }
+        Ok(())
+    }
+
+    async fn mark_notice_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(id)
+        .bind(ms(next_attempt_at))
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .context("scheduling a notice for retry")?;
+        if done.rows_affected() == 0 {
+            return self.already_sent_or_missing(id, "retry").await;
+        }
+        Ok(())
+    }
+
+    async fn mark_notice_failed(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(id)
+        .bind(ms(at))
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .context("marking a notice failed")?;
+        if done.rows_affected() == 0 {
+            return self.already_sent_or_missing(id, "failure").await;
+        }
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, CASE WHEN attempts > 0 THEN 1 ELSE 0 END AS tried, COUNT(*) AS n \
+             FROM outbox GROUP BY status, tried",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting the outbox")?;
+        let mut counts = OutboxCounts::default();
+        for row in &rows {
+            let status: String = get(row, "status")?;
+            let tried: i64 = get(row, "tried")?;
+            let n: i64 = get(row, "n")?;
+            match NoticeStatus::parse(&status) {
+                Some(NoticeStatus::Pending) => {
+                    counts.pending += n;
+                    if tried != 0 {
+                        counts.retrying += n;
+                    }
+                }
+                Some(NoticeStatus::Sending) => counts.sending += n,
+                Some(NoticeStatus::Sent) => counts.sent += n,
+                Some(NoticeStatus::Failed) => counts.failed += n,
+                None => return Err(anyhow!("unknown notice status `{status}`").into()),
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError> {
+        let query = match reference {
+            Some(_) => {
+                format!("SELECT {NOTICE_COLUMNS} FROM outbox WHERE reference = $1 ORDER BY id")
+            }
+            None => format!("SELECT {NOTICE_COLUMNS} FROM outbox ORDER BY id"),
+        };
+        let mut q = sqlx::query(&query);
+        if let Some(r) = reference {
+            q = q.bind(r);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the outbox")?;
+        rows.iter().map(notice_from_row).collect()
+    }
+
+    async fn focal_points(
+        &self,
+        country: Option<&str>,
+        active_only: bool,
+    ) -> Result<Vec<FocalPointRow>, StoreError> {
+        let mut filters = Vec::new();
+        if country.is_some() {
+            filters.push("country = $1");
+        }
+        if active_only {
+            filters.push("active = 1");
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", filters.join(" AND "))
+        };
+        let query = format!("SELECT {FOCAL_POINT_COLUMNS} FROM focal_points{filter}");
+        let mut q = sqlx::query(&query);
+        if let Some(c) = country {
+            q = q.bind(c);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .context("reading focal points")?;
+        let mut points = rows
+            .iter()
+            .map(focal_point_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Sorted here rather than in SQL: PostgreSQL's collation would order
+        // addresses differently from SQLite's byte order.
+        points.sort_by(|a, b| (&a.country, &a.email).cmp(&(&b.country, &b.email)));
+        Ok(points)
+    }
+
+    async fn add_focal_point(
+        &self,
+        fp: NewFocalPoint,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FocalPointRow, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(&format!(
+            "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
+        ))
+        .bind(&fp.country)
+        .bind(&fp.name)
+        .bind(&fp.email)
+        .bind(&fp.language)
+        .bind(i64::from(fp.active))
+        .bind(ms(at))
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match result {
+            Ok(row) => focal_point_from_row(&row)?,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "focal point {} for {}",
+                    fp.email, fp.country
+                )))
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("adding a focal point").into()),
+        };
+        Self::focal_point_audit(
+            &mut tx,
+            "focal_point.added",
+            actor,
+            at,
+            focal_point_detail(&row),
+        )
+        .await?;
+        tx.commit().await.context("committing a new focal point")?;
+        Ok(row)
+    }
+
+    async fn upsert_focal_point(
+        &self,
+        fp: NewFocalPoint,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let existing = sqlx::query(&format!(
+            "SELECT {FOCAL_POINT_COLUMNS} FROM focal_points WHERE country = $1 AND email = $2"
+        ))
+        .bind(&fp.country)
+        .bind(&fp.email)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("looking up a focal point")?;
+        let outcome = match existing.as_ref().map(focal_point_from_row).transpose()? {
+            None => {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
+                ))
+                .bind(&fp.country)
+                .bind(&fp.name)
+                .bind(&fp.email)
+                .bind(&fp.language)
+                .bind(i64::from(fp.active))
+                .bind(ms(at))
+                .fetch_one(&mut *tx)
+                .await
+                .context("adding a focal point")?;
+                let row = focal_point_from_row(&row)?;
+                Self::focal_point_audit(
+                    &mut tx,
+                    "focal_point.added",
+                    actor,
+                    at,
+                    focal_point_detail(&row),
+                )
+                .await?;
+                ImportOutcome::Added
+            }
+            Some(old)
+                if old.name == fp.name
+                    && old.language == fp.language
+                    && old.active == fp.active =>
+            {
+                ImportOutcome::Unchanged
+            }
+            Some(old) => {
+                sqlx::query("UPDATE focal_points SET name = $1, language = $2, active = $3, updated_at = $4 WHERE id = $5")
+                    .bind(&fp.name)
+                    .bind(&fp.language)
+                    .bind(i64::from(fp.active))
+                    .bind(ms(at))
+                    .bind(old.id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("updating a focal point")?;
+                let new = FocalPointRow {
+                    id: old.id,
+                    country: fp.country.clone(),
+                    name: fp.name.clone(),
+                    email: fp.email.clone(),
+                    language: fp.language.clone(),
+                    active: fp.active,
+                };
+                let mut detail = focal_point_detail(&new);
+                detail["previous"] = focal_point_detail(&old);
+                Self::focal_point_audit(&mut tx, "focal_point.updated", actor, at, detail).await?;
+                ImportOutcome::Updated
+            }
+        };
+        tx.commit()
+            .await
+            .context("committing a focal point import")?;
+        Ok(outcome)
+    }
+
+    async fn deactivate_focal_point(
+        &self,
+        email: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FocalPointRow, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE focal_points SET active = 0, updated_at = $2 WHERE email = $1 RETURNING {FOCAL_POINT_COLUMNS}"
+        ))
+        .bind(email)
+        .bind(ms(at))
+        .fetch_all(&mut *tx)
+        .await
+        .context("deactivating a focal point")?;
+        let mut points = rows
+            .iter()
+            .map(focal_point_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        points.sort_by_key(|p| p.id);
+        let Some(first) = points.first().cloned() else {
+            return Err(StoreError::NotFound(format!("focal point {email}")));
+        };
+        for p in &points {
+            Self::focal_point_audit(
+                &mut tx,
+                "focal_point.deactivated",
+                actor,
+                at,
+                focal_point_detail(p),
+            )
+            .await?;
+        }
+        tx.commit()
+            .await
+            .context("committing a focal point removal")?;
+        Ok(first)
+    }
+
+    async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError> {
+        let rows = sqlx::query("SELECT year, country FROM presidency ORDER BY year")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading presidency overrides")?;
+        rows.iter()
+            .map(|row| {
+                let year: i64 = get(row, "year")?;
+                let year = i32::try_from(year).context("stored presidency year out of range")?;
+                Ok((year, get(row, "country")?))
+            })
+            .collect()
+    }
+
+    async fn set_presidency(
+        &self,
+        year: i32,
+        country: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT country FROM presidency WHERE year = $1")
+                .bind(i64::from(year))
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading the presidency override")?;
+        sqlx::query(
+            "INSERT INTO presidency (year, country, set_by, set_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (year) DO UPDATE SET country = excluded.country, set_by = excluded.set_by, \
+             set_at = excluded.set_at",
+        )
+        .bind(i64::from(year))
+        .bind(country)
+        .bind(actor)
+        .bind(ms(at))
+        .execute(&mut *tx)
+        .await
+        .context("setting the presidency")?;
+        insert_audit(
+            &mut tx,
+            &NewAudit {
+                reference: None,
+                at,
+                actor: actor.to_string(),
+                action: "presidency.set".to_string(),
+                detail_json: json!({ "year": year, "country": country, "previous": previous })
+                    .to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.context("committing the presidency")?;
+        Ok(())
     }
 }
