@@ -677,6 +677,22 @@ pub fn transition(
                 country: answer.country,
                 email: answer_email(&answer),
             };
+            let index = next.rounds.len() - 1;
+            if answer.received_at > next.rounds[index].deadline {
+                // The deadline passed before this reply arrived, though its timer has
+                // not fired yet: the round closed at its deadline, so the reply is late
+                // and must not change the outcome.
+                close_round(&mut next, ctx, CloseReason::Deadline, now, &mut effects)?;
+                let round = &mut next.rounds[index];
+                round.late.push(answer);
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::LateReply,
+                    template: p.templates.late_reply.clone(),
+                    to,
+                    round: Some(round.number),
+                });
+                return Ok((next, effects));
+            }
             let round = next.rounds.last_mut().expect("round stage has a round");
             let number = round.number;
             if let Some(previous) = round.answers.insert(answer.country, answer) {
