@@ -84,7 +84,9 @@ impl Troika {
 
     /// A human description that says plainly when the Troika is incomplete.
     pub fn describe(&self) -> String {
-        let former = self.former.map_or("not recorded".to_string(), |c| c.to_string());
+        let former = self
+            .former
+            .map_or("not recorded".to_string(), |c| c.to_string());
         match self.upcoming {
             Some(up) => format!(
                 "Troika {}: current {}, former {former}, upcoming {up}",
@@ -187,13 +189,20 @@ mod tests {
     fn troika_without_an_upcoming_ppt_is_a_troika_of_two_and_says_so() {
         let t = body().troika(2016).unwrap();
         assert_eq!(t.members(), vec![cc("HN"), cc("MX")]);
-        assert!(t.describe().contains("upcoming PPT not designated"), "{}", t.describe());
+        assert!(
+            t.describe().contains("upcoming PPT not designated"),
+            "{}",
+            t.describe()
+        );
     }
 
     #[test]
     fn presidency_can_only_go_to_a_member() {
         let mut b = body();
-        assert_eq!(b.set_presidency(2017, cc("AR")), Err(BodyError::NotAMember(cc("AR"))));
+        assert_eq!(
+            b.set_presidency(2017, cc("AR")),
+            Err(BodyError::NotAMember(cc("AR")))
+        );
         b.set_presidency(2017, cc("PA")).unwrap();
         assert_eq!(b.troika(2016).unwrap().upcoming, Some(cc("PA")));
         assert_eq!(b.troika(2030), Err(BodyError::NoPresidency(2030)));

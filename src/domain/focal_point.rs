@@ -26,7 +26,9 @@ impl FocalPointEmail {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && t.len() <= 254
-            && !t.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c))
+            && !t
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c))
             && !local.contains('@');
         if ok {
             Ok(Self(t.to_ascii_lowercase()))
@@ -76,9 +78,24 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(FocalPointEmail::parse(" Ana@Example.ORG ").unwrap().as_str(), "ana@example.org");
-        for bad in ["ana", "ana@", "@example.org", "ana@example", "a b@example.org", "a@b@example.org"] {
-            assert!(FocalPointEmail::parse(bad).is_err(), "{bad} should be rejected");
+        assert_eq!(
+            FocalPointEmail::parse(" Ana@Example.ORG ")
+                .unwrap()
+                .as_str(),
+            "ana@example.org"
+        );
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.org",
+            "ana@example",
+            "a b@example.org",
+            "a@b@example.org",
+        ] {
+            assert!(
+                FocalPointEmail::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

@@ -29,7 +29,8 @@ impl ConsultationRef {
         let body = parts.next().ok_or_else(bad)?;
         let year = parts.next().ok_or_else(bad)?;
         let seq = parts.next().ok_or_else(bad)?;
-        let body_ok = (2..=10).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphabetic());
+        let body_ok =
+            (2..=10).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphabetic());
         let year_ok = year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit());
         let seq_ok = (3..=6).contains(&seq.len()) && seq.bytes().all(|b| b.is_ascii_digit());
         if !(body_ok && year_ok && seq_ok) {
@@ -90,14 +91,26 @@ mod tests {
         let r = ConsultationRef::parse("rcm-2026-007").unwrap();
         assert_eq!(r.to_string(), "RCM-2026-007");
         assert_eq!((r.year(), r.seq()), (2026, 7));
-        assert_eq!(ConsultationRef::new("RCM", 2027, 12).unwrap().to_string(), "RCM-2027-012");
+        assert_eq!(
+            ConsultationRef::new("RCM", 2027, 12).unwrap().to_string(),
+            "RCM-2027-012"
+        );
         assert_eq!(ConsultationRef::parse("[RCM-2026-100]").unwrap().seq(), 100);
     }
 
     #[test]
     fn malformed_references_are_rejected() {
-        for bad in ["RCM-26-007", "RCM-2026-7", "2026-007", "RCM_2026_007", "RCM-2026-00x"] {
-            assert!(ConsultationRef::parse(bad).is_err(), "{bad} should be rejected");
+        for bad in [
+            "RCM-26-007",
+            "RCM-2026-7",
+            "2026-007",
+            "RCM_2026_007",
+            "RCM-2026-00x",
+        ] {
+            assert!(
+                ConsultationRef::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

@@ -31,7 +31,9 @@ impl Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another writer changed the consultation first (optimistic concurrency).
-    #[error("consultation {reference} was changed by another writer (expected version {expected})")]
+    #[error(
+        "consultation {reference} was changed by another writer (expected version {expected})"
+    )]
     Conflict { reference: String, expected: i64 },
     /// A row that must be unique already exists.
     #[error("{0} already exists")]
@@ -223,9 +225,15 @@ pub trait Store: Send + Sync {
 
     /// The highest sequence number used for `body`'s references in `year` (0 if none).
     async fn max_reference_seq(&self, body: &str, year: i32) -> Result<u32, StoreError>;
-    async fn load_consultation(&self, reference: &str) -> Result<Option<StoredConsultation>, StoreError>;
+    async fn load_consultation(
+        &self,
+        reference: &str,
+    ) -> Result<Option<StoredConsultation>, StoreError>;
     /// Consultations ordered by reference; only open ones when `open_only`.
-    async fn list_consultations(&self, open_only: bool) -> Result<Vec<StoredConsultation>, StoreError>;
+    async fn list_consultations(
+        &self,
+        open_only: bool,
+    ) -> Result<Vec<StoredConsultation>, StoreError>;
     /// Commits a step atomically: state, audit, notices, timers.
     async fn commit_step(&self, step: Step) -> Result<(), StoreError>;
 
@@ -255,28 +263,68 @@ pub trait Store: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Notice>, StoreError>;
-    async fn mark_notice_sent(&self, id: i64, at: DateTime<Utc>, server_reply: &str) -> Result<(), StoreError>;
+    async fn mark_notice_sent(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        server_reply: &str,
+    ) -> Result<(), StoreError>;
     /// A temporary failure: back to pending, tried again at `next_attempt_at`.
-    async fn mark_notice_retry(&self, id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    async fn mark_notice_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
     /// A permanent failure: kept, marked failed, with the reason.
-    async fn mark_notice_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    async fn mark_notice_failed(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// Notices of one consultation (all when `None`), in the order they were enqueued.
     async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError>;
 
     // Focal point directory. Every change records its actor in the audit log.
 
-    async fn focal_points(&self, country: Option<&str>, active_only: bool) -> Result<Vec<FocalPointRow>, StoreError>;
-    async fn add_focal_point(&self, fp: NewFocalPoint, actor: &str, at: DateTime<Utc>) -> Result<FocalPointRow, StoreError>;
+    async fn focal_points(
+        &self,
+        country: Option<&str>,
+        active_only: bool,
+    ) -> Result<Vec<FocalPointRow>, StoreError>;
+    async fn add_focal_point(
+        &self,
+        fp: NewFocalPoint,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FocalPointRow, StoreError>;
     /// Adds the row, or updates the one with the same country and email.
-    async fn upsert_focal_point(&self, fp: NewFocalPoint, actor: &str, at: DateTime<Utc>) -> Result<ImportOutcome, StoreError>;
+    async fn upsert_focal_point(
+        &self,
+        fp: NewFocalPoint,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ImportOutcome, StoreError>;
     /// Marks the focal point with this email inactive (kept for the record).
-    async fn deactivate_focal_point(&self, email: &str, actor: &str, at: DateTime<Utc>) -> Result<FocalPointRow, StoreError>;
+    async fn deactivate_focal_point(
+        &self,
+        email: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<FocalPointRow, StoreError>;
 
     // Presidency years set by the TS, on top of the body's data file.
 
     async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError>;
-    async fn set_presidency(&self, year: i32, country: &str, actor: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn set_presidency(
+        &self,
+        year: i32,
+        country: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating

@@ -6,6 +6,8 @@ pub struct SqlStore;
 
 impl SqlStore {
     pub async fn connect(_url: &str) -> Result<Self, StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("not yet implemented")))
+        Err(StoreError::Unexpected(anyhow::anyhow!(
+            "not yet implemented"
+        )))
     }
 }

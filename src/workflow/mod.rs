@@ -3,6 +3,8 @@
 //! Every error names the file, the line and column, and the field, so that the TS
 //! can fix a data file without reading Rust.
 
+pub mod calendars;
+
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -99,7 +101,12 @@ impl SourceFile {
     }
 
     /// An error at `span` (from a `toml::Spanned` value) about `field`.
-    pub fn error_at(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> DataError {
+    pub fn error_at(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> DataError {
         let (line, column) = self.line_col(span.start);
         DataError {
             file: self.path.clone(),
@@ -161,6 +168,9 @@ mod tests {
         let src = SourceFile::new("w/x.toml", "name = \"a\"\n\ndays = 0\n");
         let s: Sample = src.parse_toml().unwrap();
         let err = src.error_at(s.days.span(), "days", "must be at least 1");
-        assert_eq!(err.to_string(), "w/x.toml:3:8: field `days`: must be at least 1");
+        assert_eq!(
+            err.to_string(),
+            "w/x.toml:3:8: field `days`: must be at least 1"
+        );
     }
 }
