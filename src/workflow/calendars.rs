@@ -244,27 +244,52 @@ pub fn load_calendar_file(src: &SourceFile) -> Result<HolidayCalendar, DataError
     }
 }
 
-/// toml reports an unknown field without saying which table it was in; name it as
-/// `holiday[i].field` by counting the `[[holiday]]` headers above the error.
+/// toml's own errors (unknown or missing field, wrong type) do not say which field of which
+/// table; name it as `holiday[i].field` from the message or the `key = ...` on the error's line,
+/// and the `[[table]]` headers above it.
 fn name_unknown_field(src: &SourceFile, mut e: DataError) -> DataErrors {
-    if let Some(rest) = e.message.strip_prefix("unknown field `") {
-        if let Some(name) = rest.split('`').next() {
-            let mut table = String::new();
-            let mut index = 0usize;
-            for line in src.text.lines().take(e.line.saturating_sub(1)) {
-                let t = line.trim();
-                if let Some(h) = t.strip_prefix("[[").and_then(|t| t.split("]]").next()) {
-                    index = if table == h.trim() { index + 1 } else { 0 };
-                    table = h.trim().to_string();
-                }
-            }
-            e.field = if table.is_empty() {
-                name.to_string()
-            } else {
-                format!("{table}[{index}].{name}")
-            };
+    let quoted = |prefix: &str| {
+        e.message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    let line_text = src
+        .text
+        .lines()
+        .nth(e.line.saturating_sub(1))
+        .unwrap_or_default();
+    let key = quoted("unknown field `")
+        .or_else(|| quoted("missing field `"))
+        .or_else(|| {
+            let (k, _) = line_text.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| k.to_string())
+        });
+    let Some(key) = key else {
+        return e.into();
+    };
+    // A missing field is reported at its table's header line, which itself counts.
+    let upto = if line_text.trim_start().starts_with("[[") {
+        e.line
+    } else {
+        e.line.saturating_sub(1)
+    };
+    let mut table = String::new();
+    let mut index = 0usize;
+    for line in src.text.lines().take(upto) {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|t| t.split("]]").next()) {
+            index = if table == h.trim() { index + 1 } else { 0 };
+            table = h.trim().to_string();
         }
     }
+    e.field = if table.is_empty() {
+        key
+    } else {
+        format!("{table}[{index}].{key}")
+    };
     e.into()
 }
 
@@ -690,6 +715,20 @@ mod tests {
                 10,
                 "holiday[0].moved",
                 "not both",
+            ),
+            (
+                "wrong type",
+                "[[holiday]]\nname = \"X\"\nrule = \"fixed\"\nmonth = \"May\"\nday = 1\n",
+                7,
+                "holiday[0].month",
+                "invalid type",
+            ),
+            (
+                "missing field",
+                "[[holiday]]\nname = \"X\"\nrule = \"fixed\"\nmonth = 5\nday = 1\n\n[[holiday]]\nrule = \"easter\"\noffset = 1\n",
+                10,
+                "holiday[1].name",
+                "missing field",
             ),
         ];
         for (what, body, line, field, msg) in cases {
