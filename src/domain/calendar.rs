@@ -24,6 +24,10 @@ use super::country::CountryCode;
 /// How far [`Calendars`] looks for a working day before giving up.
 pub const MAX_NON_WORKING_RUN: u32 = 366;
 
+/// The longest period [`Calendars::deadline`] and [`Calendars::working_days_before`] count
+/// (about 40 years); more is a typing mistake, not a procedure.
+pub const MAX_WORKING_DAYS: u32 = 10_000;
+
 /// One holiday on one date. When several rules fall on the same date their names are joined with `; `.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holiday {
@@ -550,6 +554,8 @@ pub enum CalendarError {
         after: NaiveDate,
         days: u32,
     },
+    #[error("{0} working days is more than the {max} this calendar counts", max = MAX_WORKING_DAYS)]
+    TooManyWorkingDays(u32),
     #[error("the date arithmetic left the supported range of dates")]
     OutOfRange,
     #[error("{date} {time} does not exist in {tz} and no earlier time on that day does either")]
@@ -626,6 +632,9 @@ impl Calendars {
         end_of_day: NaiveTime,
     ) -> Result<Deadline, CalendarError> {
         let cals = self.select(countries)?;
+        if working_days > MAX_WORKING_DAYS {
+            return Err(CalendarError::TooManyWorkingDays(working_days));
+        }
         let start = from.with_timezone(&tz).date_naive();
         let mut day = start;
         let mut counted = Vec::new();
@@ -668,6 +677,9 @@ impl Calendars {
         n: u32,
     ) -> Result<NaiveDate, CalendarError> {
         let cals = self.select(countries)?;
+        if n > MAX_WORKING_DAYS {
+            return Err(CalendarError::TooManyWorkingDays(n));
+        }
         let mut day = date;
         let mut run = 0u32;
         if n == 0 {
@@ -1152,6 +1164,12 @@ mod tests {
         assert!(matches!(
             cals.non_working_reason(&[], d("2027-03-22")),
             Err(CalendarError::NoCountries)
+        ));
+        let tz: Tz = "America/Tegucigalpa".parse().unwrap();
+        let from: DateTime<Utc> = "2027-03-22T16:00:00Z".parse().unwrap();
+        assert!(matches!(
+            cals.deadline(&[cc("HN")], tz, from, u32::MAX, eod()),
+            Err(CalendarError::TooManyWorkingDays(_))
         ));
     }
 
