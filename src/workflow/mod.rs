@@ -3,6 +3,8 @@
 //! Every error names the file, the line and column, and the field, so that the TS
 //! can fix a data file without reading Rust.
 
+pub mod calendars;
+
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
