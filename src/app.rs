@@ -14,7 +14,10 @@ use crate::workflow::{load_catalog, Catalog};
 /// Loads the data files named by the configuration; every problem is reported.
 pub fn catalog(config: &Config) -> anyhow::Result<Arc<Catalog>> {
     let catalog = load_catalog(&config.workflows_dir).map_err(|e| {
-        anyhow::anyhow!("the data files in {} have errors:\n{e}", config.workflows_dir.display())
+        anyhow::anyhow!(
+            "the data files in {} have errors:\n{e}",
+            config.workflows_dir.display()
+        )
     })?;
     Ok(Arc::new(catalog))
 }
@@ -25,7 +28,12 @@ pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))
 }
 
-pub fn engine(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>, catalog: Arc<Catalog>) -> Arc<Engine> {
+pub fn engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    catalog: Arc<Catalog>,
+) -> Arc<Engine> {
     Arc::new(Engine::new(
         store,
         clock,
@@ -49,7 +57,13 @@ pub fn transport(config: &Config) -> anyhow::Result<Arc<dyn Transport>> {
     }
 }
 
-pub fn worker(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>, transport: Arc<dyn Transport>, id: &str) -> OutboxWorker {
+pub fn worker(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    transport: Arc<dyn Transport>,
+    id: &str,
+) -> OutboxWorker {
     OutboxWorker::new(store, clock, transport, config.mail_from.clone(), id)
 }
 
@@ -71,7 +85,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("smtps://user:secret@host:465"), "smtps://user:***@host:465");
+        assert_eq!(
+            super::redact("smtps://user:secret@host:465"),
+            "smtps://user:***@host:465"
+        );
         assert_eq!(super::redact("sqlite://puebla.db"), "sqlite://puebla.db");
     }
 }

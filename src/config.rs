@@ -61,10 +61,7 @@ pub const ENV_VARS: [(&str, &str); 10] = [
 
 impl Config {
     /// Loads the file (if given, or `puebla.toml` if present) and applies `env`.
-    pub fn load(
-        path: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<Self> {
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut config = match path {
             Some(p) => Self::from_file(p)?,
             None if Path::new("puebla.toml").exists() => Self::from_file(Path::new("puebla.toml"))?,
@@ -100,12 +97,20 @@ impl Config {
     /// Checks the values that can be checked without connecting to anything.
     pub fn validate(&self) -> anyhow::Result<()> {
         let db = &self.database_url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             bail!("database_url `{db}` must start with sqlite:, postgres:// or postgresql://");
         }
         self.http_addr
             .parse::<std::net::SocketAddr>()
-            .with_context(|| format!("http_addr `{}` is not an address such as 127.0.0.1:8080", self.http_addr))?;
+            .with_context(|| {
+                format!(
+                    "http_addr `{}` is not an address such as 127.0.0.1:8080",
+                    self.http_addr
+                )
+            })?;
         if let Some(smtp) = &self.smtp_url {
             if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
                 bail!("smtp_url `{smtp}` must start with smtp:// or smtps://");
@@ -167,7 +172,11 @@ mod tests {
     fn file_values_are_read_and_unknown_keys_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("puebla.toml");
-        std::fs::write(&p, "database_url = \"sqlite://x.db\"\noutbox_dir = \"mail\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "database_url = \"sqlite://x.db\"\noutbox_dir = \"mail\"\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&p), |_| None).unwrap();
         assert_eq!(c.database_url, "sqlite://x.db");
         assert_eq!(c.outbox_dir, PathBuf::from("mail"));

@@ -96,14 +96,24 @@ impl Demo<'_> {
     }
 
     /// Describes what a scheduler step did: reminders, a round closing.
-    async fn report_change(&mut self, before: &Consultation, after: &Consultation, at: DateTime<Utc>) -> Result<()> {
+    async fn report_change(
+        &mut self,
+        before: &Consultation,
+        after: &Consultation,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let sent = self.deliver().await?;
         if before.stage_name() != after.stage_name() {
-            let text = format!("deadline passed: {} closed → {}", before.stage_name(), after.stage_name());
+            let text = format!(
+                "deadline passed: {} closed → {}",
+                before.stage_name(),
+                after.stage_name()
+            );
             self.line(at, &text)?;
             self.after_stage_change(after).await?;
         } else if sent > 0 {
-            let text = format!("reminder sent to {sent} focal point(s) of members that have not answered");
+            let text =
+                format!("reminder (09:00 in their own time zone) to {sent} focal point(s) of members that have not answered");
             self.line(at, &text)?;
         }
         Ok(())
@@ -119,16 +129,24 @@ impl Demo<'_> {
                 r.number,
                 r.stage,
                 deadline.format("%a %Y-%m-%d %H:%M:%S %Z"),
-                r.working_days.iter().map(|d| d.format("%a %d %b").to_string()).collect::<Vec<_>>().join(", ")
+                r.working_days
+                    .iter()
+                    .map(|d| d.format("%a %d %b").to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             self.line(r.opened_at, &text)?;
             let skipped = self.skipped_days(c, r.opened_at, r.deadline)?;
             for (day, why) in skipped {
-                writeln!(self.out, "                      skipped {}: {why}", day.format("%a %Y-%m-%d"))?;
+                writeln!(
+                    self.out,
+                    "                      skipped {}: {why}",
+                    day.format("%a %Y-%m-%d")
+                )?;
                 self.timeline.push(format!("skipped {day}: {why}"));
             }
         }
-        if let Some(o) = &c.outcome {
+        if let (Some(o), true) = (&c.outcome, c.stage_name().ends_with("adopted")) {
             let text = if o.adopted {
                 "consensus: no Member Country objects → adopted".to_string()
             } else {
@@ -140,7 +158,12 @@ impl Demo<'_> {
         Ok(())
     }
 
-    fn skipped_days(&self, c: &Consultation, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(NaiveDate, String)>> {
+    fn skipped_days(
+        &self,
+        c: &Consultation,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(NaiveDate, String)>> {
         let catalog = self.engine.catalog();
         let procedure = catalog.procedure(&c.procedure).context("procedure")?;
         let countries = match procedure.calendar_policy {
@@ -160,11 +183,22 @@ impl Demo<'_> {
     }
 
     /// Applies a scripted action at local time `at` and prints what happened.
-    async fn act(&mut self, reference: &str, at: DateTime<Utc>, actor: &str, event: Event, what: &str) -> Result<Consultation> {
+    async fn act(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+        event: Event,
+        what: &str,
+    ) -> Result<Consultation> {
         self.advance_to(reference, at).await?;
         let c = self.engine.apply(reference, event, actor).await?;
         let sent = self.deliver().await?;
-        let notices = if sent > 0 { format!(" [{sent} notice(s)]") } else { String::new() };
+        let notices = if sent > 0 {
+            format!(" [{sent} notice(s)]")
+        } else {
+            String::new()
+        };
         let text = format!("{what} → {}{notices}", c.stage_name());
         self.line(at, &text)?;
         if c.stage_name() != self.last_stage {
@@ -197,7 +231,10 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     let hn = CountryCode::parse("HN")?;
     let tz = catalog.body.member(hn)?.time_zone;
 
-    let temp = tempfile::Builder::new().prefix("puebla-demo-").tempdir().context("temporary folder")?;
+    let temp = tempfile::Builder::new()
+        .prefix("puebla-demo-")
+        .tempdir()
+        .context("temporary folder")?;
     let url = opts
         .database_url
         .clone()
@@ -205,19 +242,43 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     let store: Arc<dyn Store> = crate::store::connect(&url).await?;
 
     // The demo starts on Thursday 18 March 2027 in Tegucigalpa: round 1 crosses Holy Week.
-    let start = tz.with_ymd_and_hms(2027, 3, 18, 9, 0, 0).earliest().expect("valid").with_timezone(&Utc);
+    let start = tz
+        .with_ymd_and_hms(2027, 3, 18, 9, 0, 0)
+        .earliest()
+        .expect("valid")
+        .with_timezone(&Utc);
     let clock = Arc::new(SimulatedClock::new(start));
-    let engine = crate::app::engine(config, store.clone(), clock.clone() as Arc<dyn Clock>, catalog.clone());
+    let engine = crate::app::engine(
+        config,
+        store.clone(),
+        clock.clone() as Arc<dyn Clock>,
+        catalog.clone(),
+    );
 
     clear_eml_files(&opts.outbox_dir)?;
     let transport = Arc::new(FileTransport::new(opts.outbox_dir.clone()));
-    let worker = OutboxWorker::new(store.clone(), clock.clone(), transport, config.mail_from.clone(), "demo");
+    let worker = OutboxWorker::new(
+        store.clone(),
+        clock.clone(),
+        transport,
+        config.mail_from.clone(),
+        "demo",
+    );
 
-    writeln!(out, "puebla demo: one RCM written consultation on simulated time ({} procedure)", "rcm-five-day")?;
-    writeln!(out, "database {url}; notices written as .eml files into {}", opts.outbox_dir.display())?;
+    writeln!(
+        out,
+        "puebla demo: one RCM written consultation on simulated time (rcm-five-day procedure)"
+    )?;
+    writeln!(
+        out,
+        "database {url}; notices written as .eml files into {}",
+        opts.outbox_dir.display()
+    )?;
     // Presidency years after 2016 are not in the data file: the TS sets them. These are demo values.
     for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
-        engine.set_presidency(year, CountryCode::parse(country)?, "demo:ts").await?;
+        engine
+            .set_presidency(year, CountryCode::parse(country)?, "demo:ts")
+            .await?;
     }
     let src = SourceFile::new("examples/focal-points.toml", EXAMPLE_FOCAL_POINTS);
     let entries = parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -237,7 +298,10 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
             )
             .await?;
     }
-    writeln!(out, "{count} focal points imported (example.org); presidency 2027 = HN (demo value)")?;
+    writeln!(
+        out,
+        "{count} focal points imported (example.org); presidency 2027 = HN (demo value)"
+    )?;
     writeln!(out, "times below are Tegucigalpa time (the PPT's)")?;
     writeln!(out)?;
 
@@ -268,47 +332,181 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         .await?;
     let reference = c.reference.to_string();
     let sent = demo.deliver().await?;
-    demo.line(start, &format!("{reference} started by the PPT (HN); {} [{sent} notice(s)]", c.troika.describe()))?;
+    demo.line(
+        start,
+        &format!(
+            "{reference} started by the PPT (HN); {} [{sent} notice(s)]",
+            c.troika.describe()
+        ),
+    )?;
     demo.last_stage = c.stage_name();
 
     let gt = CountryCode::parse("GT")?;
     let cr = CountryCode::parse("CR")?;
-    demo.act(&reference, demo.local(2027, 3, 18, 14, 0), "ppt:hn", Event::TroikaFeedback { country: gt, approve: false, comments: Some("Please say who maintains the list in point 2.".into()) }, "Troika: GT requests changes").await?;
-    let text_v2 = text_v1.replace("2. The TS keeps the list current.", "2. The Technical Secretariat keeps the list current and circulates it each quarter.");
-    demo.act(&reference, demo.local(2027, 3, 19, 9, 30), "ppt:hn", Event::Submit { text: Some(text_v2.clone()) }, "PPT resubmits version 2 to the Troika").await?;
-    demo.act(&reference, demo.local(2027, 3, 19, 11, 0), "ppt:hn", Event::TroikaFeedback { country: cr, approve: true, comments: None }, "Troika: CR agrees").await?;
-    demo.act(&reference, demo.local(2027, 3, 19, 12, 0), "ppt:hn", Event::TroikaFeedback { country: gt, approve: true, comments: None }, "Troika: GT agrees").await?;
+    demo.act(
+        &reference,
+        demo.local(2027, 3, 18, 14, 0),
+        "ppt:hn",
+        Event::TroikaFeedback {
+            country: gt,
+            approve: false,
+            comments: Some("Please say who maintains the list in point 2.".into()),
+        },
+        "Troika: GT requests changes",
+    )
+    .await?;
+    let text_v2 = text_v1.replace(
+        "2. The TS keeps the list current.",
+        "2. The Technical Secretariat keeps the list current and circulates it each quarter.",
+    );
+    demo.act(
+        &reference,
+        demo.local(2027, 3, 19, 9, 30),
+        "ppt:hn",
+        Event::Submit {
+            text: Some(text_v2.clone()),
+        },
+        "PPT resubmits version 2 to the Troika",
+    )
+    .await?;
+    demo.act(
+        &reference,
+        demo.local(2027, 3, 19, 11, 0),
+        "ppt:hn",
+        Event::TroikaFeedback {
+            country: cr,
+            approve: true,
+            comments: None,
+        },
+        "Troika: CR agrees",
+    )
+    .await?;
+    demo.act(
+        &reference,
+        demo.local(2027, 3, 19, 12, 0),
+        "ppt:hn",
+        Event::TroikaFeedback {
+            country: gt,
+            approve: true,
+            comments: None,
+        },
+        "Troika: GT agrees",
+    )
+    .await?;
 
     // Round 1: some members answer, others stay silent.
     for (day, hour, country, pos, text) in [
-        (22, 10, "MX", Position::Comments, "Proposes adding a point on consular data protection."),
+        (
+            22,
+            10,
+            "MX",
+            Position::Comments,
+            "Proposes adding a point on consular data protection.",
+        ),
         (22, 16, "US", Position::NoObjection, "No objection."),
-        (23, 9, "CA", Position::Comments, "Suggère de préciser le calendrier de mise à jour."),
+        (
+            23,
+            9,
+            "CA",
+            Position::Comments,
+            "Suggère de préciser le calendrier de mise à jour.",
+        ),
         (24, 11, "PA", Position::NoObjection, "Sin objeción."),
         (29, 15, "SV", Position::NoObjection, "Sin objeción."),
-        (30, 10, "MX", Position::Comments, "Updated: data protection point plus a review clause."),
+        (
+            30,
+            10,
+            "MX",
+            Position::Comments,
+            "Updated: data protection point plus a review clause.",
+        ),
     ] {
         let at = demo.local(2027, 3, day, hour, 0);
         let what = format!("{country} answers by email: {pos}");
-        demo.act(&reference, at, &format!("email:{country}"), answer(country, pos, text, at)?, &what).await?;
+        demo.act(
+            &reference,
+            at,
+            &format!("email:{country}"),
+            answer(country, pos, text, at)?,
+            &what,
+        )
+        .await?;
     }
 
     // Revision after round 1 closes at its deadline.
     let text_v3 = format!("{text_v2}3. Consular data is protected under each country's law.\n4. The guidelines are reviewed after two years.\n");
-    demo.act(&reference, demo.local(2027, 3, 31, 10, 0), "ppt:hn", Event::Revise { text: Some(text_v3), note: Some("Comments of MX and CA".into()) }, "PPT publishes version 3 (diff in the invitation)").await?;
+    demo.act(
+        &reference,
+        demo.local(2027, 3, 31, 10, 0),
+        "ppt:hn",
+        Event::Revise {
+            text: Some(text_v3),
+            note: Some("Comments of MX and CA".into()),
+        },
+        "PPT publishes version 3 (diff in the invitation)",
+    )
+    .await?;
     let late_at = demo.local(2027, 3, 31, 12, 0);
-    demo.act(&reference, late_at, "email:NI", answer("NI", Position::Comments, "Comentarios a la versión 1.", late_at)?, "NI answers round 1 after it closed (late: recorded, not counted)").await?;
+    demo.act(
+        &reference,
+        late_at,
+        "email:NI",
+        answer(
+            "NI",
+            Position::Comments,
+            "Comentarios a la versión 1.",
+            late_at,
+        )?,
+        "NI answers round 1 after it closed (late: recorded, not counted)",
+    )
+    .await?;
     for (day, hour, country, pos, text) in [
-        (1, 10, "DO", Position::Comments, "Agradecemos la inclusión del punto 3."),
-        (5, 9, "MX", Position::NoObjection, "No objection to version 3."),
+        (
+            1,
+            10,
+            "DO",
+            Position::Comments,
+            "Agradecemos la inclusión del punto 3.",
+        ),
+        (
+            5,
+            9,
+            "MX",
+            Position::NoObjection,
+            "No objection to version 3.",
+        ),
     ] {
         let at = demo.local(2027, 4, day, hour, 0);
         let what = format!("{country} answers by email: {pos}");
-        demo.act(&reference, at, &format!("email:{country}"), answer(country, pos, text, at)?, &what).await?;
+        demo.act(
+            &reference,
+            at,
+            &format!("email:{country}"),
+            answer(country, pos, text, at)?,
+            &what,
+        )
+        .await?;
     }
-    demo.act(&reference, demo.local(2027, 4, 6, 9, 0), "ppt:hn", Event::Extend { working_days: 2, reason: "Request of BZ: consultations with its ministries".into() }, "PPT extends round 2 by 2 working days").await?;
+    demo.act(
+        &reference,
+        demo.local(2027, 4, 6, 9, 0),
+        "ppt:hn",
+        Event::Extend {
+            working_days: 2,
+            reason: "Request of BZ: consultations with its ministries".into(),
+        },
+        "PPT extends round 2 by 2 working days",
+    )
+    .await?;
     let at = demo.local(2027, 4, 8, 11, 0);
-    demo.act(&reference, at, "email:BZ", answer("BZ", Position::NoObjection, "No objection.", at)?, "BZ answers by email: no_objection").await?;
+    demo.act(
+        &reference,
+        at,
+        "email:BZ",
+        answer("BZ", Position::NoObjection, "No objection.", at)?,
+        "BZ answers by email: no_objection",
+    )
+    .await?;
     let report_at = demo.local(2027, 4, 14, 10, 0);
     let c = demo
         .act(
@@ -330,7 +528,12 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         opts.outbox_dir.display(),
         demo.failed
     )?;
-    writeln!(demo.out, "{} notices in the outbox table, {} audit entries", notices.len(), store.audit_log(Some(&reference)).await?.len())?;
+    writeln!(
+        demo.out,
+        "{} notices in the outbox table, {} audit entries",
+        notices.len(),
+        store.audit_log(Some(&reference)).await?.len()
+    )?;
     Ok(DemoSummary {
         reference,
         final_stage: c.stage_name(),

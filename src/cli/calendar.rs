@@ -65,16 +65,25 @@ struct DeadlineOut {
 pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
     let catalog = crate::app::catalog(&config)?;
     match cmd {
-        CalendarCommand::Holidays { country, year, json } => {
+        CalendarCommand::Holidays {
+            country,
+            year,
+            json,
+        } => {
             let code = CountryCode::parse(&country)?;
-            let cal = catalog
-                .calendars
-                .get(code)
-                .with_context(|| format!("no calendar for {code} in {}", config.workflows_dir.display()))?;
+            let cal = catalog.calendars.get(code).with_context(|| {
+                format!(
+                    "no calendar for {code} in {}",
+                    config.workflows_dir.display()
+                )
+            })?;
             let list: Vec<HolidayOut> = cal
                 .holidays(year)
                 .into_iter()
-                .map(|h| HolidayOut { date: h.date, name: h.name })
+                .map(|h| HolidayOut {
+                    date: h.date,
+                    name: h.name,
+                })
                 .collect();
             if json {
                 super::print_json(&list)?;
@@ -94,21 +103,30 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
         } => {
             let code = CountryCode::parse(&country)?;
             let member = catalog.body.member(code)?;
-            let policy: CalendarPolicy = serde_json::from_value(serde_json::Value::String(policy.clone()))
-                .map_err(|_| anyhow::anyhow!("--policy `{policy}` must be presidency or all_members"))?;
+            let policy: CalendarPolicy =
+                serde_json::from_value(serde_json::Value::String(policy.clone())).map_err(
+                    |_| anyhow::anyhow!("--policy `{policy}` must be presidency or all_members"),
+                )?;
             let countries = match policy {
                 CalendarPolicy::Presidency => vec![code],
                 CalendarPolicy::AllMembers => catalog.body.member_codes(),
             };
             let local = NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M")
                 .or_else(|_| NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M:%S"))
-                .with_context(|| format!("--from `{from}` is not a local time such as 2027-03-22T10:00"))?;
+                .with_context(|| {
+                    format!("--from `{from}` is not a local time such as 2027-03-22T10:00")
+                })?;
             let Some(start) = member.time_zone.from_local_datetime(&local).earliest() else {
-                bail!("--from `{from}` does not exist in {} (a clock change)", member.time_zone);
+                bail!(
+                    "--from `{from}` does not exist in {} (a clock change)",
+                    member.time_zone
+                );
             };
             let end = chrono::NaiveTime::parse_from_str(&end_of_day, "%H:%M:%S")
                 .or_else(|_| chrono::NaiveTime::parse_from_str(&end_of_day, "%H:%M"))
-                .with_context(|| format!("--end-of-day `{end_of_day}` is not a time such as 23:59:59"))?;
+                .with_context(|| {
+                    format!("--end-of-day `{end_of_day}` is not a time such as 23:59:59")
+                })?;
             let d = catalog.calendars.deadline(
                 &countries,
                 member.time_zone,
@@ -122,7 +140,10 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
                 skipped: d
                     .skipped
                     .into_iter()
-                    .map(|s| SkippedOut { date: s.date, reason: s.reason })
+                    .map(|s| SkippedOut {
+                        date: s.date,
+                        reason: s.reason,
+                    })
                     .collect(),
             };
             if json {
@@ -131,7 +152,11 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
                 println!("deadline: {}", out.deadline);
                 println!(
                     "working days: {}",
-                    out.working_days.iter().map(|d| d.format("%a %Y-%m-%d").to_string()).collect::<Vec<_>>().join(", ")
+                    out.working_days
+                        .iter()
+                        .map(|d| d.format("%a %Y-%m-%d").to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 for s in &out.skipped {
                     println!("skipped: {} {} ({})", s.date.format("%a"), s.date, s.reason);

@@ -143,13 +143,20 @@ pub enum ConsultationCommand {
 }
 
 fn position(s: &str) -> anyhow::Result<Position> {
-    Position::parse(s).ok_or_else(|| anyhow::anyhow!("--position `{s}` must be no_objection, objection or comments"))
+    Position::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("--position `{s}` must be no_objection, objection or comments")
+    })
 }
 
 async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
     let catalog = crate::app::catalog(config)?;
     let store = crate::app::store(config).await?;
-    Ok(crate::app::engine(config, store, Arc::new(SystemClock), catalog))
+    Ok(crate::app::engine(
+        config,
+        store,
+        Arc::new(SystemClock),
+        catalog,
+    ))
 }
 
 pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<ExitCode> {
@@ -204,7 +211,11 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             show(&engine, &reference, json).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        ConsultationCommand::Submit { reference, text, actor } => {
+        ConsultationCommand::Submit {
+            reference,
+            text,
+            actor,
+        } => {
             let text = text.as_deref().map(read_text).transpose()?;
             (reference, Event::Submit { text }, actor)
         }
@@ -220,7 +231,15 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                 bail!("give exactly one of --approve and --request-changes");
             }
             let country = CountryCode::parse(&country)?;
-            (reference, Event::TroikaFeedback { country, approve, comments }, actor)
+            (
+                reference,
+                Event::TroikaFeedback {
+                    country,
+                    approve,
+                    comments,
+                },
+                actor,
+            )
         }
         ConsultationCommand::Revise {
             reference,
@@ -229,7 +248,11 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             note,
             actor,
         } => {
-            let text = if no_changes { None } else { text.as_deref().map(read_text).transpose()? };
+            let text = if no_changes {
+                None
+            } else {
+                text.as_deref().map(read_text).transpose()?
+            };
             (reference, Event::Revise { text, note }, actor)
         }
         ConsultationCommand::Extend {
@@ -237,9 +260,24 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             working_days,
             reason,
             actor,
-        } => (reference, Event::Extend { working_days, reason }, actor),
-        ConsultationCommand::Withdraw { reference, reason, actor } => (reference, Event::Withdraw { reason }, actor),
-        ConsultationCommand::Report { reference, text, actor } => {
+        } => (
+            reference,
+            Event::Extend {
+                working_days,
+                reason,
+            },
+            actor,
+        ),
+        ConsultationCommand::Withdraw {
+            reference,
+            reason,
+            actor,
+        } => (reference, Event::Withdraw { reason }, actor),
+        ConsultationCommand::Report {
+            reference,
+            text,
+            actor,
+        } => {
             let text = read_text(&text)?;
             (reference, Event::Report { text }, actor)
         }
@@ -387,7 +425,10 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
         return print_json(&out);
     }
     println!("{} — {}", out.reference, out.title);
-    println!("procedure {}, stage {}, text version {}", out.procedure, out.stage, out.version);
+    println!(
+        "procedure {}, stage {}, text version {}",
+        out.procedure, out.stage, out.version
+    );
     println!("{}", out.troika);
     if let (Some(n), Some(d)) = (out.round, out.deadline) {
         println!("round {n}, deadline {}", d.to_rfc3339());
@@ -397,7 +438,13 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     }
     println!("timeline:");
     for t in &out.timeline {
-        println!("  {}  {:<10} {} {}", t.at.to_rfc3339(), t.actor, t.action, t.detail);
+        println!(
+            "  {}  {:<10} {} {}",
+            t.at.to_rfc3339(),
+            t.actor,
+            t.action,
+            t.detail
+        );
     }
     Ok(())
 }

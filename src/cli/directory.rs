@@ -89,7 +89,8 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
     match cmd {
         FocalPointCommand::Import { file, actor } => {
             let src = SourceFile::read(&file)?;
-            let entries = parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let entries =
+                parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
             let (mut added, mut updated, mut unchanged) = (0, 0, 0);
             for e in entries {
                 let row = NewFocalPoint {
@@ -105,7 +106,10 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                     ImportOutcome::Unchanged => unchanged += 1,
                 }
             }
-            println!("imported {}: {added} added, {updated} updated, {unchanged} unchanged", file.display());
+            println!(
+                "imported {}: {added} added, {updated} updated, {unchanged} unchanged",
+                file.display()
+            );
         }
         FocalPointCommand::List { country, all, json } => {
             let country = country.map(|c| CountryCode::parse(&c)).transpose()?;
@@ -127,14 +131,22 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
             } else {
                 for r in &out {
                     let state = if r.active { "" } else { "  (inactive)" };
-                    println!("{}  {:<28} {:<32} {}{state}", r.country, r.name, r.email, r.language);
+                    println!(
+                        "{}  {:<28} {:<32} {}{state}",
+                        r.country, r.name, r.email, r.language
+                    );
                 }
                 if out.is_empty() {
                     println!("no focal points");
                 }
             }
             // Countries with nobody to receive a notice are worth saying out loud.
-            let listed: std::collections::BTreeSet<String> = store.focal_points(None, true).await?.into_iter().map(|r| r.country).collect();
+            let listed: std::collections::BTreeSet<String> = store
+                .focal_points(None, true)
+                .await?
+                .into_iter()
+                .map(|r| r.country)
+                .collect();
             let missing: Vec<String> = catalog
                 .body
                 .member_codes()
@@ -184,7 +196,10 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                 .deactivate_focal_point(email.as_str(), &actor.actor, now)
                 .await
                 .with_context(|| format!("cannot remove {email}"))?;
-            println!("deactivated {} <{}> of {}", row.name, row.email, row.country);
+            println!(
+                "deactivated {} <{}> of {}",
+                row.name, row.email, row.country
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -205,7 +220,11 @@ pub async fn run_presidency(config: Config, cmd: PresidencyCommand) -> anyhow::R
     let store = crate::app::store(&config).await?;
     let engine = crate::app::engine(&config, store, Arc::new(SystemClock), catalog);
     match cmd {
-        PresidencyCommand::Set { year, country, actor } => {
+        PresidencyCommand::Set {
+            year,
+            country,
+            actor,
+        } => {
             let code = CountryCode::parse(&country)?;
             engine.set_presidency(year, code, &actor.actor).await?;
             let body = engine.body().await?;
@@ -232,12 +251,18 @@ pub async fn run_presidency(config: Config, cmd: PresidencyCommand) -> anyhow::R
                 }
                 None => {
                     if json {
-                        let map: std::collections::BTreeMap<String, String> =
-                            body.presidency.iter().map(|(y, c)| (y.to_string(), c.to_string())).collect();
+                        let map: std::collections::BTreeMap<String, String> = body
+                            .presidency
+                            .iter()
+                            .map(|(y, c)| (y.to_string(), c.to_string()))
+                            .collect();
                         print_json(&map)?;
                     } else {
                         for (y, c) in &body.presidency {
-                            let name = body.member(*c).map(|m| m.name(Language::En).to_string()).unwrap_or_default();
+                            let name = body
+                                .member(*c)
+                                .map(|m| m.name(Language::En).to_string())
+                                .unwrap_or_default();
                             println!("{y}  {c}  {name}");
                         }
                     }

@@ -99,18 +99,30 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
                 catalog.body.code,
                 catalog.body.members.len(),
                 catalog.procedures.len(),
-                catalog.procedures.keys().cloned().collect::<Vec<_>>().join(", "),
+                catalog
+                    .procedures
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 catalog.calendars.countries().len(),
                 config.workflows_dir.display()
             );
-            println!("ok: configuration (database {})", crate::app::redact(&config.database_url));
+            println!(
+                "ok: configuration (database {})",
+                crate::app::redact(&config.database_url)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
             for e in &errors.0 {
                 eprintln!("error: {e}");
             }
-            eprintln!("{} error(s) in {}", errors.0.len(), config.workflows_dir.display());
+            eprintln!(
+                "{} error(s) in {}",
+                errors.0.len(),
+                config.workflows_dir.display()
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -121,7 +133,8 @@ fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
     use anyhow::Context;
     if path.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("read standard input")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("read standard input")?;
         return Ok(s);
     }
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))

@@ -10,7 +10,9 @@ use crate::config::Config;
 
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     if config.token_secret.as_deref().is_none_or(|s| s.len() < 16) {
-        anyhow::bail!("serve needs PUEBLA_TOKEN_SECRET (at least 16 characters) to sign reply tokens");
+        anyhow::bail!(
+            "serve needs PUEBLA_TOKEN_SECRET (at least 16 characters) to sign reply tokens"
+        );
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = crate::app::catalog(&config)?;
@@ -53,7 +55,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler") {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("SIGTERM handler")
+        {
             Ok(mut s) => {
                 s.recv().await;
             }

@@ -580,6 +580,16 @@ impl Calendars {
         }
     }
 
+    /// Calendars with no holidays at all: only weekends are non-working (for tests).
+    pub fn weekends_only(countries: &[CountryCode]) -> Self {
+        Self::new(
+            countries
+                .iter()
+                .map(|c| HolidayCalendar::new(*c, Vec::new()))
+                .collect(),
+        )
+    }
+
     pub fn get(&self, c: CountryCode) -> Option<&HolidayCalendar> {
         self.by_country.get(&c)
     }

@@ -163,8 +163,9 @@ impl Engine {
     pub async fn list(&self, open_only: bool) -> Result<Vec<Consultation>, EngineError> {
         let mut out = Vec::new();
         for stored in self.store.list_consultations(open_only).await? {
-            let c: Consultation = serde_json::from_str(&stored.state_json)
-                .with_context(|| format!("the stored state of {} cannot be read", stored.reference))?;
+            let c: Consultation = serde_json::from_str(&stored.state_json).with_context(|| {
+                format!("the stored state of {} cannot be read", stored.reference)
+            })?;
             out.push(c);
         }
         Ok(out)
@@ -195,7 +196,9 @@ impl Engine {
                 audit.push(self.audit(&next, actor, "submit", json!({"stage": next.stage_name()})));
                 (next, effects)
             };
-            let step = self.build_step(&ctx, &state, 0, effects, audit, None).await?;
+            let step = self
+                .build_step(&ctx, &state, 0, effects, audit, None)
+                .await?;
             match self.store.commit_step(step).await {
                 Ok(()) => return Ok(state),
                 // Another writer took this sequence number: take the next one.
@@ -217,7 +220,10 @@ impl Engine {
         for _ in 0..CONFLICT_RETRIES {
             match self.apply_once(reference, event.clone(), actor, None).await {
                 Err(EngineError::Unexpected(e))
-                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict { .. })) =>
+                    if matches!(
+                        e.downcast_ref::<StoreError>(),
+                        Some(StoreError::Conflict { .. })
+                    ) =>
                 {
                     continue
                 }
@@ -255,7 +261,13 @@ impl Engine {
         Ok(next)
     }
 
-    fn audit(&self, c: &Consultation, actor: &str, action: &str, detail: serde_json::Value) -> NewAudit {
+    fn audit(
+        &self,
+        c: &Consultation,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> NewAudit {
         NewAudit {
             reference: Some(c.reference.to_string()),
             at: self.now(),
@@ -377,13 +389,20 @@ impl Engine {
                 .await?;
             let fps: Vec<_> = fps
                 .into_iter()
-                .filter(|fp| only_email.as_ref().is_none_or(|e| fp.email.eq_ignore_ascii_case(e)))
+                .filter(|fp| {
+                    only_email
+                        .as_ref()
+                        .is_none_or(|e| fp.email.eq_ignore_ascii_case(e))
+                })
                 .collect();
             if fps.is_empty() {
                 missing.push(country);
             }
             for fp in fps {
-                let language = fp.language.parse::<Language>().unwrap_or(member.default_language());
+                let language = fp
+                    .language
+                    .parse::<Language>()
+                    .unwrap_or(member.default_language());
                 let audience = notice::Audience {
                     language,
                     time_zone: member.time_zone,
@@ -391,8 +410,18 @@ impl Engine {
                 };
                 let rendered = notice::render(kind, c, round, &audience);
                 notices.push(self.notice_row(
-                    c, kind, template, round, Some(country), &fp.email, &fp.name, language,
-                    rendered, step_no, &format!("fp{}", fp.id), now,
+                    c,
+                    kind,
+                    template,
+                    round,
+                    Some(country),
+                    &fp.email,
+                    &fp.name,
+                    language,
+                    rendered,
+                    step_no,
+                    &format!("fp{}", fp.id),
+                    now,
                 ));
             }
         }
@@ -405,8 +434,18 @@ impl Engine {
             let rendered = notice::render(kind, c, round, &audience);
             let email = self.config.secretariat_email.clone();
             notices.push(self.notice_row(
-                c, kind, template, round, None, &email, "Technical Secretariat", Language::Es,
-                rendered, step_no, "ts", now,
+                c,
+                kind,
+                template,
+                round,
+                None,
+                &email,
+                "Technical Secretariat",
+                Language::Es,
+                rendered,
+                step_no,
+                "ts",
+                now,
             ));
         }
         Ok((notices, missing))
@@ -448,7 +487,8 @@ impl Engine {
             body_text: rendered.body,
             body_html: None,
             message_id,
-            payload_json: json!({"template": template, "version": c.current_version().number}).to_string(),
+            payload_json: json!({"template": template, "version": c.current_version().number})
+                .to_string(),
             created_at: now,
         }
     }
@@ -473,7 +513,10 @@ impl Engine {
                     // Another replica fired it, or the consultation changed: the next
                     // pass sees the current timers.
                     Err(EngineError::Unexpected(e))
-                        if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict { .. })) => {}
+                        if matches!(
+                            e.downcast_ref::<StoreError>(),
+                            Some(StoreError::Conflict { .. })
+                        ) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -26,22 +26,70 @@ pub struct Audience<'a> {
 }
 
 const WEEKDAYS: [[&str; 7]; 3] = [
-    ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
-    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+    [
+        "lunes",
+        "martes",
+        "miércoles",
+        "jueves",
+        "viernes",
+        "sábado",
+        "domingo",
+    ],
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ],
+    [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ],
 ];
 const MONTHS: [[&str; 12]; 3] = [
     [
-        "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-        "octubre", "noviembre", "diciembre",
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
     ],
     [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ],
     [
-        "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-        "octobre", "novembre", "décembre",
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
     ],
 ];
 
@@ -55,7 +103,11 @@ fn lang_index(l: Language) -> usize {
 
 /// The city part of an IANA zone, e.g. `Tegucigalpa` for `America/Tegucigalpa`.
 fn zone_city(tz: Tz) -> String {
-    tz.name().rsplit('/').next().unwrap_or(tz.name()).replace('_', " ")
+    tz.name()
+        .rsplit('/')
+        .next()
+        .unwrap_or(tz.name())
+        .replace('_', " ")
 }
 
 /// A deadline as a person reads it, e.g. "lunes 7 de diciembre de 2026, 23:59 (hora de Tegucigalpa)".

@@ -47,7 +47,11 @@ pub fn to_rfc5322(notice: &Notice, from: &str, date: DateTime<Utc>) -> String {
     let to = if n.recipient_name.is_empty() {
         n.recipient.clone()
     } else {
-        format!("\"{}\" <{}>", n.recipient_name.replace('"', "'"), n.recipient)
+        format!(
+            "\"{}\" <{}>",
+            n.recipient_name.replace('"', "'"),
+            n.recipient
+        )
     };
     let body = n.body_text.replace("\r\n", "\n").replace('\n', "\r\n");
     format!(
@@ -86,7 +90,11 @@ fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -103,9 +111,9 @@ fn base64(bytes: &[u8]) -> String {
 impl Transport for FileTransport {
     async fn send(&self, notice: &Notice, from: &str) -> Result<String, SendError> {
         let n = &notice.notice;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| SendError::Temporary(format!("cannot create {}: {e}", self.dir.display())))?;
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
+            SendError::Temporary(format!("cannot create {}: {e}", self.dir.display()))
+        })?;
         let name = format!(
             "{:06}-{}-{}-{}.eml",
             notice.id,

@@ -184,7 +184,7 @@ impl SqlStore {
             tx.commit()
                 .await
                 .with_context(|| format!("committing migration {:04}_{}", m.version, m.name))?;
-            tracing::info!(
+            tracing::debug!(
                 version = m.version,
                 name = m.name,
                 backend = self.backend.as_str(),

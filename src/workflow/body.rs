@@ -45,14 +45,22 @@ struct RawObserver {
     since: Option<i32>,
 }
 
-fn time_zone(src: &SourceFile, value: &Spanned<String>, field: &str, errors: &mut DataErrors) -> Option<Tz> {
+fn time_zone(
+    src: &SourceFile,
+    value: &Spanned<String>,
+    field: &str,
+    errors: &mut DataErrors,
+) -> Option<Tz> {
     match value.get_ref().parse::<Tz>() {
         Ok(tz) => Some(tz),
         Err(_) => {
             errors.0.push(src.error_at(
                 value.span(),
                 field,
-                format!("`{}` is not an IANA time zone such as America/Tegucigalpa", value.get_ref()),
+                format!(
+                    "`{}` is not an IANA time zone such as America/Tegucigalpa",
+                    value.get_ref()
+                ),
             ));
             None
         }
@@ -64,14 +72,22 @@ pub fn load_body(src: &SourceFile) -> Result<Body, DataErrors> {
     let raw: RawBody = src.parse_toml()?;
     let mut errors = DataErrors::default();
     if *raw.format.get_ref() != 1 {
-        errors.0.push(src.error_at(raw.format.span(), "format", "only format 1 is understood"));
+        errors
+            .0
+            .push(src.error_at(raw.format.span(), "format", "only format 1 is understood"));
     }
     let code = raw.code.get_ref().trim().to_string();
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
-        errors.0.push(src.error_at(raw.code.span(), "code", "must be letters only, e.g. RCM"));
+        errors
+            .0
+            .push(src.error_at(raw.code.span(), "code", "must be letters only, e.g. RCM"));
     }
-    let secretariat_time_zone =
-        time_zone(src, &raw.secretariat_time_zone, "secretariat_time_zone", &mut errors);
+    let secretariat_time_zone = time_zone(
+        src,
+        &raw.secretariat_time_zone,
+        "secretariat_time_zone",
+        &mut errors,
+    );
 
     let mut members = Vec::new();
     let mut seen = BTreeSet::new();
@@ -80,12 +96,18 @@ pub fn load_body(src: &SourceFile) -> Result<Body, DataErrors> {
         let code = match CountryCode::parse(m.code.get_ref()) {
             Ok(c) => c,
             Err(e) => {
-                errors.0.push(src.error_at(m.code.span(), &field("code"), e.to_string()));
+                errors
+                    .0
+                    .push(src.error_at(m.code.span(), &field("code"), e.to_string()));
                 continue;
             }
         };
         if !seen.insert(code) {
-            errors.0.push(src.error_at(m.code.span(), &field("code"), format!("{code} is listed twice")));
+            errors.0.push(src.error_at(
+                m.code.span(),
+                &field("code"),
+                format!("{code} is listed twice"),
+            ));
         }
         let tz = time_zone(src, &m.time_zone, &field("time_zone"), &mut errors);
         let mut names = BTreeMap::new();
@@ -94,21 +116,35 @@ pub fn load_body(src: &SourceFile) -> Result<Body, DataErrors> {
                 Ok(l) => {
                     names.insert(l, name.clone());
                 }
-                Err(e) => errors.0.push(src.error_at(lang.span(), &field("names"), e.to_string())),
+                Err(e) => errors
+                    .0
+                    .push(src.error_at(lang.span(), &field("names"), e.to_string())),
             }
         }
         if !names.contains_key(&Language::En) {
-            errors.0.push(src.error_at(m.code.span(), &field("names"), "an English name (`en`) is required"));
+            errors.0.push(src.error_at(
+                m.code.span(),
+                &field("names"),
+                "an English name (`en`) is required",
+            ));
         }
         let mut languages = Vec::new();
         for l in m.languages.get_ref() {
             match l.parse::<Language>() {
                 Ok(l) => languages.push(l),
-                Err(e) => errors.0.push(src.error_at(m.languages.span(), &field("languages"), e.to_string())),
+                Err(e) => errors.0.push(src.error_at(
+                    m.languages.span(),
+                    &field("languages"),
+                    e.to_string(),
+                )),
             }
         }
         if m.languages.get_ref().is_empty() {
-            errors.0.push(src.error_at(m.languages.span(), &field("languages"), "at least one language is required"));
+            errors.0.push(src.error_at(
+                m.languages.span(),
+                &field("languages"),
+                "at least one language is required",
+            ));
         }
         if let Some(time_zone) = tz {
             members.push(Member {
@@ -120,14 +156,18 @@ pub fn load_body(src: &SourceFile) -> Result<Body, DataErrors> {
         }
     }
     if raw.members.is_empty() {
-        errors.0.push(src.error("members", "a body needs at least one member"));
+        errors
+            .0
+            .push(src.error("members", "a body needs at least one member"));
     }
 
     let mut presidency = BTreeMap::new();
     for (year, country) in &raw.presidency {
         let field = format!("presidency.{}", year.get_ref());
         let Ok(y) = year.get_ref().parse::<i32>() else {
-            errors.0.push(src.error_at(year.span(), &field, "the key must be a year such as 2016"));
+            errors
+                .0
+                .push(src.error_at(year.span(), &field, "the key must be a year such as 2016"));
             continue;
         };
         match CountryCode::parse(country.get_ref()) {
@@ -139,7 +179,9 @@ pub fn load_body(src: &SourceFile) -> Result<Body, DataErrors> {
                 &field,
                 format!("{c} is not a Member Country; only members hold the presidency"),
             )),
-            Err(e) => errors.0.push(src.error_at(country.span(), &field, e.to_string())),
+            Err(e) => errors
+                .0
+                .push(src.error_at(country.span(), &field, e.to_string())),
         }
     }
 

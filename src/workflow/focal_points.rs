@@ -36,8 +36,14 @@ struct RawEntry {
 
 /// Parses `src` as TOML (`[[focal_point]]` tables) or, for a `.csv` file, as CSV
 /// with the header `country,name,email,language,active`.
-pub fn parse_focal_points(src: &SourceFile, body: &Body) -> Result<Vec<FocalPointEntry>, DataErrors> {
-    let is_csv = src.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+pub fn parse_focal_points(
+    src: &SourceFile,
+    body: &Body,
+) -> Result<Vec<FocalPointEntry>, DataErrors> {
+    let is_csv = src
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let rows: Vec<(usize, RawEntry)> = if is_csv {
         parse_csv(src)?
     } else {
@@ -60,7 +66,10 @@ pub fn parse_focal_points(src: &SourceFile, body: &Body) -> Result<Vec<FocalPoin
         let country = match CountryCode::parse(&row.country) {
             Ok(c) if body.is_member(c) => Some(c),
             Ok(c) => {
-                errors.0.push(err("country", format!("{c} is not a Member Country; observers have no focal points here")));
+                errors.0.push(err(
+                    "country",
+                    format!("{c} is not a Member Country; observers have no focal points here"),
+                ));
                 None
             }
             Err(e) => {
@@ -72,8 +81,13 @@ pub fn parse_focal_points(src: &SourceFile, body: &Body) -> Result<Vec<FocalPoin
             .map_err(|e| errors.0.push(err("email", e.to_string())))
             .ok();
         let language = match row.language.as_deref().filter(|l| !l.trim().is_empty()) {
-            Some(l) => l.parse::<Language>().map_err(|e| errors.0.push(err("language", e.to_string()))).ok(),
-            None => country.and_then(|c| body.member(c).ok()).map(|m| m.default_language()),
+            Some(l) => l
+                .parse::<Language>()
+                .map_err(|e| errors.0.push(err("language", e.to_string())))
+                .ok(),
+            None => country
+                .and_then(|c| body.member(c).ok())
+                .map(|m| m.default_language()),
         };
         if row.name.trim().is_empty() {
             errors.0.push(err("name", "is empty".into()));
@@ -96,14 +110,26 @@ pub fn parse_focal_points(src: &SourceFile, body: &Body) -> Result<Vec<FocalPoin
 }
 
 fn parse_csv(src: &SourceFile) -> Result<Vec<(usize, RawEntry)>, DataErrors> {
-    let mut lines = src.text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let mut lines = src
+        .text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let Some((_, header)) = lines.next() else {
         return Ok(vec![]);
     };
-    let header: Vec<String> = split_csv(header).into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let header: Vec<String> = split_csv(header)
+        .into_iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(c), Some(n), Some(e)) = (col("country"), col("name"), col("email")) else {
-        return Err(src.error("header", "the first line must name the columns country,name,email[,language,active]").into());
+        return Err(src
+            .error(
+                "header",
+                "the first line must name the columns country,name,email[,language,active]",
+            )
+            .into());
     };
     let (l, a) = (col("language"), col("active"));
     let mut errors = DataErrors::default();
@@ -170,7 +196,13 @@ mod tests {
 
     #[test]
     fn csv_cells_honour_quotes() {
-        assert_eq!(split_csv(r#"HN,"Pérez, Ana","a@example.org""#), vec!["HN", "Pérez, Ana", "a@example.org"]);
-        assert_eq!(split_csv(r#"a,"say ""hi""",c"#), vec!["a", "say \"hi\"", "c"]);
+        assert_eq!(
+            split_csv(r#"HN,"Pérez, Ana","a@example.org""#),
+            vec!["HN", "Pérez, Ana", "a@example.org"]
+        );
+        assert_eq!(
+            split_csv(r#"a,"say ""hi""",c"#),
+            vec!["a", "say \"hi\"", "c"]
+        );
     }
 }

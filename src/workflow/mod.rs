@@ -3,8 +3,6 @@
 //! Every error names the file, the line and column, and the field, so that the TS
 //! can fix a data file without reading Rust.
 
-pub mod calendars;
-
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -18,6 +16,7 @@ use crate::domain::calendar::Calendars;
 use crate::domain::procedure::Procedure;
 
 pub mod body;
+pub mod calendars;
 pub mod focal_points;
 pub mod procedure;
 
@@ -270,8 +269,27 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
 }
 
 /// The calendars in `dir/calendars`; every Member Country must have one.
-fn load_member_calendars(_dir: &Path, body: Option<&Body>, _errors: &mut DataErrors) -> Calendars {
-    Calendars::weekends_only(&body.map(Body::member_codes).unwrap_or_default())
+fn load_member_calendars(dir: &Path, body: Option<&Body>, errors: &mut DataErrors) -> Calendars {
+    let cal_dir = dir.join("calendars");
+    let calendars = match calendars::load_calendars(&cal_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.0.extend(e.0);
+            return Calendars::default();
+        }
+    };
+    for member in body.map(Body::member_codes).unwrap_or_default() {
+        if calendars.get(member).is_none() {
+            errors.0.push(DataError {
+                file: cal_dir.clone(),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("no holiday calendar for Member Country {member}"),
+            });
+        }
+    }
+    calendars
 }
 
 #[cfg(test)]

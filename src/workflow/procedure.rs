@@ -111,7 +111,10 @@ impl Checker<'_> {
             self.fail(
                 value.span(),
                 field,
-                format!("unknown template `{name}`; known: {}", TEMPLATE_NAMES.join(", ")),
+                format!(
+                    "unknown template `{name}`; known: {}",
+                    TEMPLATE_NAMES.join(", ")
+                ),
             );
         }
         name.to_string()
@@ -122,7 +125,11 @@ impl Checker<'_> {
         NaiveTime::parse_from_str(s, "%H:%M:%S")
             .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
             .unwrap_or_else(|_| {
-                self.fail(value.span(), field, format!("`{s}` is not a time such as 09:00 or 23:59:59"));
+                self.fail(
+                    value.span(),
+                    field,
+                    format!("`{s}` is not a time such as 09:00 or 23:59:59"),
+                );
                 NaiveTime::MIN
             })
     }
@@ -130,7 +137,11 @@ impl Checker<'_> {
     fn count(&mut self, value: &Spanned<i64>, field: &str, min: i64, max: i64) -> u32 {
         let n = *value.get_ref();
         if n < min || n > max {
-            self.fail(value.span(), field, format!("must be between {min} and {max}, found {n}"));
+            self.fail(
+                value.span(),
+                field,
+                format!("must be between {min} and {max}, found {n}"),
+            );
             return min.max(0) as u32;
         }
         n as u32
@@ -148,12 +159,24 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
         ck.fail(raw.format.span(), "format", "only format 1 is understood");
     }
     let id = raw.id.get_ref().trim().to_string();
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        ck.fail(raw.id.span(), "id", "must be lower-case letters, digits and dashes, e.g. rcm-five-day");
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        ck.fail(
+            raw.id.span(),
+            "id",
+            "must be lower-case letters, digits and dashes, e.g. rcm-five-day",
+        );
     }
     if let Some(stem) = src.path.file_stem().and_then(|s| s.to_str()) {
         if stem != id {
-            ck.fail(raw.id.span(), "id", format!("must match the file name `{stem}`"));
+            ck.fail(
+                raw.id.span(),
+                "id",
+                format!("must match the file name `{stem}`"),
+            );
         }
     }
     let end_of_day = match &raw.end_of_day {
@@ -167,7 +190,11 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
     let mut rounds = Vec::new();
     let mut stages = BTreeSet::new();
     if raw.rounds.get_ref().is_empty() {
-        ck.fail(raw.rounds.span(), "rounds", "a procedure needs at least one round");
+        ck.fail(
+            raw.rounds.span(),
+            "rounds",
+            "a procedure needs at least one round",
+        );
     }
     for (i, r) in raw.rounds.get_ref().iter().enumerate() {
         let f = |name: &str| format!("rounds[{i}].{name}");
@@ -176,14 +203,30 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
             && stage.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
             && !stage.starts_with('_');
         if !well_formed {
-            ck.fail(r.stage.span(), &f("stage"), "must be lower-case snake_case, e.g. member_input");
+            ck.fail(
+                r.stage.span(),
+                &f("stage"),
+                "must be lower-case snake_case, e.g. member_input",
+            );
         } else if RESERVED_STAGES.contains(&stage.as_str()) {
-            ck.fail(r.stage.span(), &f("stage"), format!("`{stage}` is a stage name the engine reserves"));
+            ck.fail(
+                r.stage.span(),
+                &f("stage"),
+                format!("`{stage}` is a stage name the engine reserves"),
+            );
         } else if !stages.insert(stage.clone()) {
-            ck.fail(r.stage.span(), &f("stage"), format!("`{stage}` is used by two rounds"));
+            ck.fail(
+                r.stage.span(),
+                &f("stage"),
+                format!("`{stage}` is used by two rounds"),
+            );
         }
         if i == 0 && r.revision_before {
-            ck.fail(r.stage.span(), &f("revision_before"), "the first round has no earlier text to revise");
+            ck.fail(
+                r.stage.span(),
+                &f("revision_before"),
+                "the first round has no earlier text to revise",
+            );
         }
         let working_days = ck.count(&r.working_days, &f("working_days"), 1, 60);
         let mut reminders = Vec::new();
@@ -217,7 +260,11 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
     let on_objection = match raw.decision.on_objection.get_ref().as_str() {
         "not_adopted" => {
             if let Some(m) = &raw.decision.max_revisions {
-                ck.fail(m.span(), "decision.max_revisions", "only meaningful with on_objection = \"revise\"");
+                ck.fail(
+                    m.span(),
+                    "decision.max_revisions",
+                    "only meaningful with on_objection = \"revise\"",
+                );
             }
             OnObjection::NotAdopted
         }
