@@ -1,6 +1,6 @@
 //! The store contract, run against a fresh SQLite file and a fresh PostgreSQL database.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,9 @@
+//! The integration test binary: one binary, so the suite links once.
+//!
+//! Store and engine tests run on a fresh SQLite file and a fresh PostgreSQL
+//! database (127.0.0.1:5432 by default; see `common`).
+
+mod calendar_crosscheck;
+mod common;
+mod store;
+mod transitions;
