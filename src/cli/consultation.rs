@@ -195,12 +195,12 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             } else if rows.is_empty() {
                 println!("no {}consultations", if all { "" } else { "open " });
             } else {
-                for r in rows {
+                for (c, r) in list.iter().zip(rows) {
                     println!(
                         "{}  {:<16} {:<26} {}",
                         r.reference,
                         r.stage,
-                        r.deadline.map_or("-".into(), |d| d.to_rfc3339()),
+                        r.deadline.map_or("-".into(), |d| ppt_local(&engine, c, d)),
                         r.title
                     );
                 }
@@ -321,9 +321,22 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
     let c = engine.apply(&reference, event, &actor.actor).await?;
     println!("{}: stage {}", c.reference, c.stage_name());
     if let Some(r) = c.open_round() {
-        println!("round {} deadline {}", r.number, r.deadline.to_rfc3339());
+        println!(
+            "round {} deadline {}",
+            r.number,
+            ppt_local(&engine, &c, r.deadline)
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A time as the PPT's staff read it: in the presidency's time zone, with its offset.
+/// Deadlines fall at the end of a local day, so UTC would show the wrong date.
+fn ppt_local(engine: &Engine, c: &Consultation, at: DateTime<Utc>) -> String {
+    match engine.catalog().body.member(c.presidency) {
+        Ok(m) => at.with_timezone(&m.time_zone).to_rfc3339(),
+        Err(_) => at.to_rfc3339(),
+    }
 }
 
 #[derive(Serialize)]
@@ -431,7 +444,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     );
     println!("{}", out.troika);
     if let (Some(n), Some(d)) = (out.round, out.deadline) {
-        println!("round {n}, deadline {}", d.to_rfc3339());
+        println!("round {n}, deadline {}", ppt_local(engine, &c, d));
     }
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);

@@ -89,8 +89,21 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
     match cmd {
         FocalPointCommand::Import { file, actor } => {
             let src = SourceFile::read(&file)?;
-            let entries =
-                parse_focal_points(&src, &catalog.body).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Every bad row is reported on its own line, like `puebla check`; a file with
+            // any error is not imported in part.
+            let entries = match parse_focal_points(&src, &catalog.body) {
+                Ok(entries) => entries,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("error: {e}");
+                    }
+                    anyhow::bail!(
+                        "{} error(s) in {}; nothing imported",
+                        errors.0.len(),
+                        file.display()
+                    );
+                }
+            };
             let (mut added, mut updated, mut unchanged) = (0, 0, 0);
             for e in entries {
                 let row = NewFocalPoint {

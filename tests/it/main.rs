@@ -4,6 +4,7 @@
 //! database (127.0.0.1:5432 by default; see `common`).
 
 mod calendar_crosscheck;
+mod cli;
 mod common;
 mod store;
 mod transitions;

@@ -1,0 +1,1015 @@
+//! The command line as an operator meets it: the real `puebla` binary, run in a fresh
+//! temporary folder with its own SQLite file, workflows folder and outbox, judged by
+//! its exit code, its JSON on standard output and its messages on standard error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{json, Value};
+
+/// Every variable the binary reads, removed so that the caller's environment cannot leak in.
+const PUEBLA_VARS: [&str; 12] = [
+    "PUEBLA_CONFIG",
+    "PUEBLA_ACTOR",
+    "PUEBLA_DATABASE_URL",
+    "PUEBLA_SMTP_URL",
+    "PUEBLA_HTTP_ADDR",
+    "PUEBLA_ADMIN_TOKEN",
+    "PUEBLA_IMAP_URL",
+    "PUEBLA_MAIL_FROM",
+    "PUEBLA_TOKEN_SECRET",
+    "PUEBLA_SECRETARIAT_EMAIL",
+    "PUEBLA_WORKFLOWS",
+    "PUEBLA_OUTBOX_DIR",
+];
+
+/// A command that does not finish in this time is a hang, not a slow machine.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What one run of the binary left behind.
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// One test's world: a temporary folder that is the binary's working directory.
+struct Cli {
+    dir: tempfile::TempDir,
+    workflows: PathBuf,
+    env: Vec<(String, String)>,
+    runs: std::cell::Cell<u32>,
+}
+
+impl Cli {
+    /// Runs against the shipped `workflows/`.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        Cli {
+            dir,
+            workflows: repo().join("workflows"),
+            env: Vec::new(),
+            runs: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Runs against a copy of `workflows/` in the temporary folder, free to be broken.
+    fn with_workflow_copy() -> Self {
+        let mut cli = Self::new();
+        let copy = cli.path().join("wf");
+        copy_dir(&repo().join("workflows"), &copy);
+        cli.workflows = copy;
+        cli
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).expect("write a test file");
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        // Output goes to files rather than pipes, so a chatty command cannot block on a
+        // full pipe while the test waits for it to exit.
+        let n = self.runs.get();
+        self.runs.set(n + 1);
+        let out_path = self.path().join(format!(".stdout-{n}"));
+        let err_path = self.path().join(format!(".stderr-{n}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
+        for var in PUEBLA_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env_remove("RUST_LOG")
+            .env(
+                "PUEBLA_DATABASE_URL",
+                format!("sqlite://{}/t.db", self.path().display()),
+            )
+            .env("PUEBLA_WORKFLOWS", &self.workflows)
+            .env("PUEBLA_OUTBOX_DIR", self.path().join("outbox"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+        let mut child = cmd.spawn().expect("run the puebla binary");
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for puebla") {
+                break status;
+            }
+            if waited >= TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`puebla {}` did not finish within {TIMEOUT:?}",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(step);
+            waited += step;
+        };
+        let read = |p: &Path| std::fs::read_to_string(p).expect("read captured output");
+        Output {
+            status,
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+        }
+    }
+
+    /// Runs and insists on success.
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`puebla {}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// Runs and insists on failure; the caller checks the message.
+    fn fails(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "`puebla {}` should have failed:\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            !out.stderr.trim().is_empty(),
+            "`puebla {}` failed without a message",
+            args.join(" ")
+        );
+        out
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// Replaces the first `from` in `file` with `to`; returns the 1-based line it sits on.
+fn break_file(file: &Path, from: &str, to: &str) -> usize {
+    let text = std::fs::read_to_string(file).expect("read data file");
+    let at = text
+        .find(from)
+        .unwrap_or_else(|| panic!("`{from}` not in {}", file.display()));
+    let line = text[..at].matches('\n').count() + 1;
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write data file");
+    line
+}
+
+fn assert_contains(haystack: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            haystack.contains(needle),
+            "expected `{needle}` in:\n{haystack}"
+        );
+    }
+}
+
+/// The error line `puebla check` printed about `file` (named relative to the workflows copy).
+fn check_error<'a>(stderr: &'a str, file: &str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error: ") && l.contains(file))
+        .unwrap_or_else(|| panic!("no error about {file} in:\n{stderr}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla check
+
+#[test]
+fn check_accepts_the_shipped_workflows() {
+    let cli = Cli::new();
+    let out = cli.ok(&["check"]);
+    assert_contains(
+        &out.stdout,
+        &["RCM (11 members)", "rcm-five-day", "silence"],
+    );
+}
+
+#[test]
+fn check_names_file_line_and_field_of_a_round_without_working_days() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("rcm-five-day.toml"),
+        "working_days = 5",
+        "working_days = 0",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "rcm-five-day.toml");
+    assert_contains(
+        err,
+        &[
+            &format!("rcm-five-day.toml:{line}:"),
+            "`rounds[0].working_days`",
+            "found 0",
+        ],
+    );
+}
+
+#[test]
+fn check_names_an_unknown_template() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("rcm-five-day.toml"),
+        "template = \"troika_request\"",
+        "template = \"troika_reqest\"",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "rcm-five-day.toml");
+    assert_contains(
+        err,
+        &[
+            &format!("rcm-five-day.toml:{line}:"),
+            "`troika_review.template`",
+            "unknown template `troika_reqest`",
+        ],
+    );
+}
+
+#[test]
+fn check_names_an_unknown_key() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("silence.toml"),
+        "end_of_day = ",
+        "colour = \"red\"\nend_of_day = ",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "silence.toml");
+    assert_contains(
+        err,
+        &[&format!("silence.toml:{line}:"), "unknown field `colour`"],
+    );
+}
+
+#[test]
+fn check_names_the_line_of_a_toml_syntax_error() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("silence.toml"),
+        "name = \"Silence procedure (one round of five working days)\"",
+        "name = \"Silence procedure",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "silence.toml");
+    // A syntax error has no field yet (the file did not parse); file and line are what
+    // the TS needs to find it.
+    assert_contains(err, &[&format!("silence.toml:{line}:"), "string"]);
+}
+
+#[test]
+fn check_names_a_calendar_month_out_of_range() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("calendars/hn.toml"),
+        "month = 1\n",
+        "month = 13\n",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "hn.toml");
+    assert_contains(
+        err,
+        &[
+            &format!("calendars/hn.toml:{line}:"),
+            "`holiday[0].month`",
+            "month 13",
+        ],
+    );
+}
+
+#[test]
+fn check_names_a_presidency_held_by_a_non_member() {
+    let cli = Cli::with_workflow_copy();
+    let line = break_file(
+        &cli.workflows.join("rcm.toml"),
+        "1996 = \"MX\"",
+        "1996 = \"AR\"",
+    );
+    let out = cli.fails(&["check"]);
+    let err = check_error(&out.stderr, "rcm.toml");
+    assert_contains(
+        err,
+        &[
+            &format!("rcm.toml:{line}:"),
+            "`presidency.1996`",
+            "AR is not a Member Country",
+        ],
+    );
+}
+
+#[test]
+fn check_reports_errors_in_several_files_in_one_run() {
+    let cli = Cli::with_workflow_copy();
+    let proc_line = break_file(
+        &cli.workflows.join("rcm-five-day.toml"),
+        "working_days = 5",
+        "working_days = 0",
+    );
+    let cal_line = break_file(
+        &cli.workflows.join("calendars/hn.toml"),
+        "month = 1\n",
+        "month = 13\n",
+    );
+    let body_line = break_file(
+        &cli.workflows.join("rcm.toml"),
+        "1996 = \"MX\"",
+        "1996 = \"AR\"",
+    );
+    let key_line = break_file(
+        &cli.workflows.join("silence.toml"),
+        "end_of_day = ",
+        "colour = \"red\"\nend_of_day = ",
+    );
+    let out = cli.fails(&["check"]);
+    assert_contains(
+        &out.stderr,
+        &[
+            &format!("rcm-five-day.toml:{proc_line}:"),
+            &format!("calendars/hn.toml:{cal_line}:"),
+            &format!("rcm.toml:{body_line}:"),
+            &format!("silence.toml:{key_line}:"),
+            "error(s) in",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla calendar
+
+#[test]
+fn calendar_deadline_skips_holy_week_in_honduras() {
+    let cli = Cli::new();
+    let out = cli.ok(&[
+        "calendar",
+        "deadline",
+        "--country",
+        "HN",
+        "--from",
+        "2027-03-22T10:00",
+        "--working-days",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(
+        out.json(),
+        json!({
+            "deadline": "2027-03-31T23:59:59-06:00",
+            "working_days": ["2027-03-23", "2027-03-24", "2027-03-29", "2027-03-30", "2027-03-31"],
+            "skipped": [
+                {"date": "2027-03-25", "reason": "Maundy Thursday"},
+                {"date": "2027-03-26", "reason": "Good Friday"},
+                {"date": "2027-03-27", "reason": "Saturday"},
+                {"date": "2027-03-28", "reason": "Sunday"},
+            ],
+        })
+    );
+}
+
+#[test]
+fn calendar_deadline_for_all_members_is_never_earlier() {
+    let cli = Cli::new();
+    let deadline = |policy: &str| {
+        let v = cli
+            .ok(&[
+                "calendar",
+                "deadline",
+                "--country",
+                "HN",
+                "--from",
+                "2027-03-22T10:00",
+                "--working-days",
+                "5",
+                "--policy",
+                policy,
+                "--json",
+            ])
+            .json();
+        assert_eq!(v["working_days"].as_array().map(Vec::len), Some(5), "{v}");
+        DateTime::<FixedOffset>::parse_from_rfc3339(v["deadline"].as_str().expect("deadline"))
+            .expect("an RFC 3339 deadline")
+    };
+    let presidency = deadline("presidency");
+    let all = deadline("all_members");
+    assert!(all >= presidency, "{all} is earlier than {presidency}");
+}
+
+#[test]
+fn calendar_deadline_rejects_bad_input_clearly() {
+    let cli = Cli::new();
+    let args = |country: &'static str, from: &'static str| {
+        [
+            "calendar",
+            "deadline",
+            "--country",
+            country,
+            "--from",
+            from,
+            "--working-days",
+            "5",
+            "--json",
+        ]
+    };
+    let out = cli.fails(&args("HN", "2027-03-22"));
+    assert_contains(&out.stderr, &["--from `2027-03-22`", "2027-03-22T10:00"]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
+    let out = cli.fails(&args("HN", "next tuesday"));
+    assert_contains(&out.stderr, &["--from `next tuesday`"]);
+
+    let out = cli.fails(&args("ZZ", "2027-03-22T10:00"));
+    assert_contains(&out.stderr, &["ZZ", "not a Member Country"]);
+
+    let out = cli.fails(&[
+        "calendar",
+        "deadline",
+        "--country",
+        "HN",
+        "--from",
+        "2027-03-22T10:00",
+        "--working-days",
+        "5",
+        "--policy",
+        "everyone",
+    ]);
+    assert_contains(&out.stderr, &["--policy `everyone`", "all_members"]);
+}
+
+#[test]
+fn calendar_holidays_lists_dates_and_names() {
+    let cli = Cli::new();
+    let hn = cli
+        .ok(&[
+            "calendar",
+            "holidays",
+            "--country",
+            "HN",
+            "--year",
+            "2027",
+            "--json",
+        ])
+        .json();
+    let list = hn.as_array().expect("a JSON array");
+    assert!(list.len() >= 10, "{hn}");
+    for h in list {
+        let obj = h.as_object().expect("an object per holiday");
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["date", "name"], "{h}");
+    }
+    let has = |list: &[Value], date: &str, name: &str| {
+        list.iter().any(|h| h["date"] == date && h["name"] == name)
+    };
+    assert!(has(list, "2027-03-25", "Maundy Thursday"), "{hn}");
+    assert!(has(list, "2027-03-26", "Good Friday"), "{hn}");
+
+    let us = cli
+        .ok(&[
+            "calendar",
+            "holidays",
+            "--country",
+            "US",
+            "--year",
+            "2026",
+            "--json",
+        ])
+        .json();
+    let us = us.as_array().expect("a JSON array");
+    assert!(
+        us.iter().any(|h| h["date"] == "2026-07-03"
+            && h["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("Independence Day"))),
+        "{us:?}"
+    );
+
+    let out = cli.fails(&["calendar", "holidays", "--country", "ZZ", "--year", "2027"]);
+    assert_contains(&out.stderr, &["ZZ"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla focal-points
+
+fn focal_points(cli: &Cli, all: bool) -> Vec<Value> {
+    let mut args = vec!["focal-points", "list", "--json"];
+    if all {
+        args.push("--all");
+    }
+    match cli.ok(&args).json() {
+        Value::Array(rows) => rows,
+        other => panic!("focal-points list --json is not an array: {other}"),
+    }
+}
+
+fn find<'a>(rows: &'a [Value], email: &str) -> Option<&'a Value> {
+    rows.iter().find(|r| r["email"] == email)
+}
+
+#[test]
+fn focal_points_import_list_add_and_remove() {
+    let cli = Cli::new();
+    let example = repo().join("examples/focal-points.toml");
+    let out = cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    assert_contains(&out.stdout, &["22 added"]);
+
+    let rows = focal_points(&cli, false);
+    assert_eq!(rows.len(), 22);
+    assert!(rows.iter().all(|r| r["active"] == true), "{rows:?}");
+    let bz = find(&rows, "fp1.bz@example.org").expect("fp1.bz listed");
+    assert_eq!(bz["country"], "BZ");
+    assert_eq!(bz["language"], "en");
+
+    // Importing the same file again changes nothing.
+    let out = cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    assert_contains(&out.stdout, &["0 added", "22 unchanged"]);
+
+    // An observer country has no focal points; a bad address is refused.
+    let out = cli.fails(&[
+        "focal-points",
+        "add",
+        "--country",
+        "AR",
+        "--name",
+        "Observer",
+        "--email",
+        "obs@example.org",
+    ]);
+    assert_contains(&out.stderr, &["AR", "not a Member Country"]);
+    let out = cli.fails(&[
+        "focal-points",
+        "add",
+        "--country",
+        "HN",
+        "--name",
+        "Typo",
+        "--email",
+        "not-an-email",
+    ]);
+    assert_contains(&out.stderr, &["`not-an-email`", "email"]);
+    assert_eq!(focal_points(&cli, true).len(), 22);
+
+    cli.ok(&[
+        "focal-points",
+        "add",
+        "--country",
+        "HN",
+        "--name",
+        "Nueva Persona",
+        "--email",
+        "new.hn@example.org",
+    ]);
+    let rows = focal_points(&cli, false);
+    assert_eq!(rows.len(), 23);
+    let new = find(&rows, "new.hn@example.org").expect("the added focal point");
+    assert_eq!(new["language"], "es", "the country's first language");
+
+    let out = cli.ok(&["focal-points", "remove", "fp1.bz@example.org"]);
+    assert_contains(&out.stdout, &["fp1.bz@example.org"]);
+    let active = focal_points(&cli, false);
+    assert!(find(&active, "fp1.bz@example.org").is_none(), "{active:?}");
+    assert_eq!(active.len(), 22);
+    let all = focal_points(&cli, true);
+    let removed = find(&all, "fp1.bz@example.org").expect("kept for the record");
+    assert_eq!(removed["active"], false);
+    assert_eq!(all.len(), 23);
+
+    let out = cli.fails(&["focal-points", "remove", "nobody@example.org"]);
+    assert_contains(&out.stderr, &["nobody@example.org", "not found"]);
+}
+
+#[test]
+fn focal_points_csv_import_and_its_errors() {
+    let cli = Cli::new();
+    let good = cli.write(
+        "fp.csv",
+        "country,name,email,language,active\n\
+         HN,\"Pérez, Ana\",ana@example.org,es,true\n\
+         CA,Jean Roy,jean@example.org,fr,\n\
+         GT,Bob Inactive,bob@example.org,,false\n",
+    );
+    let out = cli.ok(&["focal-points", "import", good.to_str().expect("utf-8 path")]);
+    assert_contains(&out.stdout, &["3 added"]);
+    let all = focal_points(&cli, true);
+    let ana = find(&all, "ana@example.org").expect("ana imported");
+    assert_eq!(ana["name"], "Pérez, Ana");
+    assert_eq!(ana["country"], "HN");
+    assert_eq!(ana["active"], true);
+    assert_eq!(
+        find(&all, "jean@example.org").expect("jean")["language"],
+        "fr"
+    );
+    let bob = find(&all, "bob@example.org").expect("bob imported");
+    assert_eq!(bob["active"], false);
+    assert_eq!(bob["language"], "es", "the country's first language");
+    assert!(find(&focal_points(&cli, false), "bob@example.org").is_none());
+
+    let bad = cli.write(
+        "bad.csv",
+        "country,name,email,language,active\n\
+         HN,Carla Buena,carla@example.org,es,true\n\
+         AR,Observer,obs@example.org,es,true\n\
+         GT,Carl,carl-at-example.org,es,true\n",
+    );
+    let out = cli.fails(&["focal-points", "import", bad.to_str().expect("utf-8 path")]);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let line_about = |needle: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{}", out.stderr))
+    };
+    let row3 = line_about("bad.csv:3:");
+    assert!(row3.starts_with("error: "), "{row3}");
+    assert_contains(row3, &["`country`", "AR is not a Member Country"]);
+    let row4 = line_about("bad.csv:4:");
+    assert!(row4.starts_with("error: "), "{row4}");
+    assert_contains(row4, &["`email`", "`carl-at-example.org`"]);
+    assert_contains(&out.stderr, &["2 error(s)", "nothing imported"]);
+    // A file with errors is not imported in part.
+    assert!(find(&focal_points(&cli, true), "carla@example.org").is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla presidency
+
+#[test]
+fn presidency_set_and_show() {
+    let cli = Cli::new();
+    let out = cli.ok(&["presidency", "set", "2027", "HN"]);
+    assert_contains(&out.stdout, &["2027", "HN"]);
+    let t = cli.ok(&["presidency", "show", "2027", "--json"]).json();
+    assert_eq!(t["year"], 2027);
+    assert_eq!(t["current"], "HN");
+    assert_eq!(t["upcoming"], Value::Null);
+
+    // With the former PPT recorded and 2028 unset, the Troika is of two and says so.
+    cli.ok(&["presidency", "set", "2026", "MX"]);
+    let t = cli.ok(&["presidency", "show", "2027", "--json"]).json();
+    assert_eq!(t["current"], "HN");
+    assert_eq!(t["former"], "MX");
+    assert_eq!(t["upcoming"], Value::Null);
+    assert_eq!(t["members"], 2);
+    let description = t["description"].as_str().expect("a description");
+    assert_contains(description, &["of 2", "upcoming PPT not designated"]);
+
+    let out = cli.fails(&["presidency", "set", "2027", "AR"]);
+    assert_contains(&out.stderr, &["AR", "not a Member Country"]);
+    let t = cli.ok(&["presidency", "show", "2027", "--json"]).json();
+    assert_eq!(
+        t["current"], "HN",
+        "a refused change leaves the record alone"
+    );
+
+    let rotation = cli.ok(&["presidency", "show", "--json"]).json();
+    assert_eq!(rotation["2016"], "HN", "the body file's rotation");
+    assert_eq!(rotation["2027"], "HN", "the recorded one");
+
+    let out = cli.fails(&["presidency", "show", "2031", "--json"]);
+    assert_contains(&out.stderr, &["2031", "presidency set"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla consultation, on the real clock
+
+/// This year, as the system says it (the binary runs on the system clock).
+fn this_year() -> i32 {
+    let out = Command::new("date").arg("+%Y").output().expect("run date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a year")
+}
+
+fn stage(cli: &Cli, reference: &str) -> String {
+    let v = cli
+        .ok(&["consultation", "show", reference, "--json"])
+        .json();
+    v["stage"].as_str().expect("a stage").to_string()
+}
+
+#[test]
+fn consultation_lifecycle_through_the_cli() {
+    let cli = Cli::new();
+    let year = this_year();
+    let (former, current, upcoming) = (
+        (year - 1).to_string(),
+        year.to_string(),
+        (year + 1).to_string(),
+    );
+    cli.ok(&["presidency", "set", &former, "GT"]);
+    cli.ok(&["presidency", "set", &current, "MX"]);
+    cli.ok(&["presidency", "set", &upcoming, "HN"]);
+    let example = repo().join("examples/focal-points.toml");
+    cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    cli.write(
+        "text.md",
+        "# Regional guidelines\n\nThe Member Countries agree to share data.\n",
+    );
+
+    let out = cli.ok(&[
+        "consultation",
+        "start",
+        "--title",
+        "Regional guidelines",
+        "--text",
+        "text.md",
+        "--year",
+        &current,
+    ]);
+    let reference = format!("RCM-{year}-001");
+    assert!(
+        out.stdout.starts_with(&reference),
+        "expected {reference}:\n{}",
+        out.stdout
+    );
+    assert_eq!(stage(&cli, &reference), "troika_review");
+
+    // Only the former and upcoming PPTs review; the PPT itself is refused by name.
+    let out = cli.fails(&[
+        "consultation",
+        "troika",
+        &reference,
+        "--country",
+        "MX",
+        "--approve",
+    ]);
+    assert_contains(&out.stderr, &["MX", "Troika"]);
+    cli.ok(&[
+        "consultation",
+        "troika",
+        &reference,
+        "--country",
+        "GT",
+        "--approve",
+    ]);
+    assert_eq!(stage(&cli, &reference), "troika_review");
+    let out = cli.ok(&[
+        "consultation",
+        "troika",
+        &reference,
+        "--country",
+        "HN",
+        "--approve",
+    ]);
+    assert_contains(&out.stdout, &["member_input"]);
+
+    cli.ok(&[
+        "consultation",
+        "record",
+        &reference,
+        "--country",
+        "MX",
+        "--position",
+        "objection",
+        "--text",
+        "Paragraph 2 needs work",
+        "--channel",
+        "phone",
+    ]);
+    let out = cli.fails(&[
+        "consultation",
+        "record",
+        &reference,
+        "--country",
+        "CR",
+        "--position",
+        "maybe",
+    ]);
+    assert_contains(&out.stderr, &["--position `maybe`"]);
+
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    assert_eq!(shown["reference"], reference.as_str());
+    assert_eq!(shown["stage"], "member_input");
+    assert_eq!(shown["round"], 1);
+    let countries = shown["countries"].as_array().expect("countries");
+    assert_eq!(countries.len(), 11, "every Member Country");
+    let mx = countries
+        .iter()
+        .find(|c| c["country"] == "MX")
+        .expect("MX listed");
+    assert_eq!(mx["state"], "objection");
+    assert_eq!(mx["text"], "Paragraph 2 needs work");
+    let cr = countries
+        .iter()
+        .find(|c| c["country"] == "CR")
+        .expect("CR listed");
+    assert_eq!(cr["state"], "no_answer");
+    let actions: Vec<&str> = shown["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|t| t["action"].as_str().expect("an action"))
+        .collect();
+    for action in ["consultation.created", "troika_feedback", "answer"] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let before = shown["deadline"].as_str().expect("a deadline").to_string();
+
+    let out = cli.ok(&[
+        "consultation",
+        "extend",
+        &reference,
+        "--working-days",
+        "2",
+        "--reason",
+        "National holiday week",
+    ]);
+    // The PPT (Mexico, UTC-6 all year) reads its deadline at the end of its own day.
+    assert_contains(&out.stdout, &["round 1 deadline", "T23:59:59-06:00"]);
+    let after = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    let after = after["deadline"].as_str().expect("a deadline").to_string();
+    let parse = |s: &str| DateTime::parse_from_rfc3339(s).expect("an RFC 3339 deadline");
+    assert!(parse(&after) > parse(&before), "{before} -> {after}");
+
+    let out = cli.ok(&[
+        "consultation",
+        "withdraw",
+        &reference,
+        "--reason",
+        "Superseded by the plenary",
+    ]);
+    assert_contains(&out.stdout, &["withdrawn"]);
+    assert_eq!(stage(&cli, &reference), "withdrawn");
+
+    let out = cli.fails(&["consultation", "revise", &reference, "--no-changes"]);
+    assert_contains(&out.stderr, &["revise", "`withdrawn`"]);
+
+    let open = cli.ok(&["consultation", "list", "--json"]).json();
+    assert_eq!(open, json!([]), "a withdrawn consultation is not open");
+    let all = cli.ok(&["consultation", "list", "--all", "--json"]).json();
+    let row = all
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .find(|r| r["reference"] == reference.as_str())
+        .unwrap_or_else(|| panic!("{reference} not in {all}"));
+    assert_eq!(row["stage"], "withdrawn");
+    assert_eq!(row["title"], "Regional guidelines");
+
+    let missing = format!("RCM-{year}-099");
+    let out = cli.fails(&["consultation", "show", &missing]);
+    assert_contains(&out.stderr, &["no consultation", &missing]);
+    let out = cli.fails(&["consultation", "withdraw", &missing, "--reason", "x"]);
+    assert_contains(&out.stderr, &[&missing]);
+}
+
+#[test]
+fn consultation_start_without_a_presidency_says_what_to_do() {
+    let cli = Cli::new();
+    cli.write("text.md", "Text.\n");
+    let out = cli.fails(&[
+        "consultation",
+        "start",
+        "--title",
+        "T",
+        "--text",
+        "text.md",
+        "--year",
+        "2031",
+    ]);
+    assert_contains(&out.stderr, &["2031", "presidency set"]);
+    let out = cli.fails(&[
+        "consultation",
+        "start",
+        "--title",
+        "T",
+        "--text",
+        "missing.md",
+        "--year",
+        "2031",
+    ]);
+    assert_contains(&out.stderr, &["missing.md"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla demo
+
+#[test]
+fn demo_runs_a_whole_consultation_and_writes_its_mail() {
+    let cli = Cli::new();
+    let outbox = cli.path().join("demo-outbox");
+    let out = cli.ok(&["demo", "--outbox", outbox.to_str().expect("utf-8 path")]);
+    let skipped: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("skipped"))
+        .collect();
+    assert!(
+        skipped.iter().any(|l| l.contains("Maundy Thursday")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        skipped.iter().any(|l| l.contains("Good Friday")),
+        "{}",
+        out.stdout
+    );
+    assert_contains(&out.stdout, &["late", "concluded"]);
+
+    let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)
+        .expect("the demo outbox exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert!(mails.len() >= 100, "only {} .eml files", mails.len());
+    for mail in &mails {
+        let text = std::fs::read_to_string(mail).expect("read .eml");
+        let text = text.replace("\r\n", "\n");
+        let head = text.split("\n\n").next().expect("headers");
+        assert!(
+            head.lines().any(|l| l.starts_with("Message-ID: <")),
+            "{}: no Message-ID",
+            mail.display()
+        );
+        assert!(
+            head.lines()
+                .any(|l| l.trim_end() == "Auto-Submitted: auto-generated"),
+            "{}: no Auto-Submitted",
+            mail.display()
+        );
+    }
+    // Nothing lands in the working folder's default places.
+    assert!(!cli.path().join("outbox").exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla serve: refuses to start misconfigured (a configured serve would run forever)
+
+#[test]
+fn serve_needs_a_token_secret() {
+    let cli = Cli::new();
+    let out = cli.fails(&["serve"]);
+    assert_contains(&out.stderr, &["PUEBLA_TOKEN_SECRET"]);
+
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_TOKEN_SECRET", "short");
+    let out = cli.fails(&["serve"]);
+    assert_contains(&out.stderr, &["PUEBLA_TOKEN_SECRET"]);
+}
+
+#[test]
+fn serve_names_a_bad_http_addr() {
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
+    cli.set_env("PUEBLA_HTTP_ADDR", "nowhere");
+    let out = cli.fails(&["serve"]);
+    assert_contains(&out.stderr, &["http_addr", "`nowhere`"]);
+}
