@@ -190,6 +190,8 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
 
     let mut bodies = Vec::new();
     let mut procedures = BTreeMap::new();
+    // Files that declared a kind but failed to load: no "missing" error on top of theirs.
+    let (mut body_declared, mut procedure_declared) = (false, false);
     for path in files {
         let src = match SourceFile::read(&path) {
             Ok(s) => s,
@@ -206,16 +208,18 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
             }
         };
         match kind.as_deref() {
-            Some("body") => match body::load_body(&src) {
+            Some("body") => match body::load_body(&src).inspect_err(|_| body_declared = true) {
                 Ok(b) => bodies.push((path.clone(), b)),
                 Err(e) => errors.0.extend(e.0),
             },
-            Some("procedure") => match procedure::load_procedure(&src) {
-                Ok(p) => {
-                    procedures.insert(p.id.clone(), p);
+            Some("procedure") => {
+                match procedure::load_procedure(&src).inspect_err(|_| procedure_declared = true) {
+                    Ok(p) => {
+                        procedures.insert(p.id.clone(), p);
+                    }
+                    Err(e) => errors.0.extend(e.0),
                 }
-                Err(e) => errors.0.extend(e.0),
-            },
+            }
             Some(other) => errors.0.push(src.error(
                 "kind",
                 format!("unknown kind `{other}`; expected \"body\" or \"procedure\""),
@@ -237,7 +241,7 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
             });
         }
     }
-    if procedures.is_empty() {
+    if procedures.is_empty() && !procedure_declared {
         errors.0.push(DataError {
             file: dir.to_path_buf(),
             line: 0,
@@ -248,6 +252,9 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, DataErrors> {
     }
     let calendars = load_member_calendars(dir, bodies.first().map(|(_, b)| b), &mut errors);
     let Some((_, body)) = bodies.into_iter().next() else {
+        if body_declared {
+            return Err(errors);
+        }
         errors.0.push(DataError {
             file: dir.to_path_buf(),
             line: 0,
@@ -321,5 +328,17 @@ mod tests {
             err.to_string(),
             "w/x.toml:3:8: field `days`: must be at least 1"
         );
+    }
+
+    #[test]
+    fn a_broken_file_is_not_also_reported_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.toml"), "kind = \"body\"\nformat = 1\n").unwrap();
+        std::fs::write(dir.path().join("p.toml"), "kind = \"procedure\"\nformat = 1\n").unwrap();
+        let errors = load_catalog(dir.path()).unwrap_err().to_string();
+        assert!(errors.contains("b.toml"), "{errors}");
+        assert!(errors.contains("p.toml"), "{errors}");
+        assert!(!errors.contains("no body file"), "{errors}");
+        assert!(!errors.contains("no procedure file"), "{errors}");
     }
 }

@@ -233,7 +233,7 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
         for (j, rem) in r.reminders.iter().enumerate() {
             let rf = |name: &str| format!("rounds[{i}].reminders[{j}].{name}");
             let before = ck.count(&rem.working_days_before, &rf("working_days_before"), 0, 60);
-            if before >= working_days && working_days > 0 {
+            if before >= working_days && *r.working_days.get_ref() >= 1 {
                 ck.fail(
                     rem.working_days_before.span(),
                     &rf("working_days_before"),
