@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod mail;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

@@ -1,0 +1,2 @@
+//! Email: outbound notices (templates, MIME, SMTP) and inbound replies (parse,
+//! classify, trim, read the position).
