@@ -5,5 +5,6 @@
 
 mod calendar_crosscheck;
 mod common;
+mod engine;
 mod store;
 mod transitions;
