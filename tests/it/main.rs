@@ -6,5 +6,6 @@
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod engine;
 mod store;
 mod transitions;
