@@ -967,7 +967,9 @@ pub fn transition(
             },
         ) => {
             let open = c.rounds.last().filter(|r| r.is_open() && r.number == round);
-            if open.is_some_and(|r| !r.answers.contains_key(&country)) {
+            // A reminder that comes due after the deadline (the daemon was down) is
+            // pointless: the round closes next.
+            if open.is_some_and(|r| !r.answers.contains_key(&country) && now < r.deadline) {
                 effects.push(Effect::Notify {
                     kind: NoticeKind::Reminder,
                     template: p.templates.reminder.clone(),

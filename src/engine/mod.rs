@@ -517,7 +517,25 @@ impl Engine {
                             e.downcast_ref::<StoreError>(),
                             Some(StoreError::Conflict { .. })
                         ) => {}
-                    Err(e) => return Err(e),
+                    // A timer whose step fails is retried in an hour, visibly, and does
+                    // not hold up the timers behind it.
+                    Err(e) => {
+                        let retry_at = self.now() + chrono::Duration::hours(1);
+                        tracing::error!(timer = timer.id, consultation = %timer.reference,
+                            error = %format!("{e:#}"), "timer failed; retrying in an hour");
+                        self.store.reschedule_timer(timer.id, retry_at).await?;
+                        self.store
+                            .append_audit(NewAudit {
+                                reference: Some(timer.reference.clone()),
+                                at: self.now(),
+                                actor: "scheduler".into(),
+                                action: "timer.failed".into(),
+                                detail_json: json!({"timer": timer.id, "kind": timer.kind,
+                                    "error": format!("{e:#}"), "retry_at": retry_at})
+                                .to_string(),
+                            })
+                            .await?;
+                    }
                 }
             }
         }

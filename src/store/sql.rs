@@ -675,6 +675,16 @@ impl Store for SqlStore {
         rows.iter().map(timer_from_row).collect()
     }
 
+    async fn reschedule_timer(&self, id: i64, due_at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE timers SET due_at = $1 WHERE id = $2")
+            .bind(ms(due_at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("rescheduling timer {id}"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn claim_notices(
         &self,
         worker: &str,
