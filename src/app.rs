@@ -41,6 +41,11 @@ pub fn engine(
         EngineConfig {
             secretariat_email: config.secretariat_email.clone(),
             message_id_domain: config.mail_domain().to_string(),
+            reply_address: config.mail_from_address().to_string(),
+            token_key: config
+                .token_secret
+                .as_deref()
+                .map(|s| crate::mail::token::TokenKey::new(s.as_bytes())),
         },
     ))
 }

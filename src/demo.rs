@@ -227,6 +227,12 @@ fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> R
 
 /// Runs the demo and writes its timeline to `out`.
 pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Result<DemoSummary> {
+    // Reply tokens are signed with a secret generated for this run unless one is configured.
+    let mut config = config.clone();
+    if config.token_secret.is_none() {
+        config.token_secret = Some(random_secret()?);
+    }
+    let config = &config;
     let catalog = crate::app::catalog(config)?;
     let hn = CountryCode::parse("HN")?;
     let tz = catalog.body.member(hn)?.time_zone;
@@ -541,6 +547,16 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         notices_failed: demo.failed,
         timeline: demo.timeline,
     })
+}
+
+/// 32 random bytes from the operating system, hex-encoded.
+fn random_secret() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the demo's token secret")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Removes the `.eml` files of an earlier run so that the folder shows this run only.

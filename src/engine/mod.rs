@@ -14,6 +14,8 @@ use crate::domain::consultation::{
     transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::mail::token::{reply_address, ReplyToken, TokenKey};
+use crate::mail::NoticePayload;
 use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
 use crate::workflow::Catalog;
 
@@ -27,6 +29,10 @@ pub struct EngineConfig {
     pub secretariat_email: String,
     /// The domain part of Message-IDs.
     pub message_id_domain: String,
+    /// The address replies go to (`consultas@domain`); tokens are added as `+TOKEN`.
+    pub reply_address: String,
+    /// Signs reply tokens; without it notices carry no Reply-To token.
+    pub token_key: Option<TokenKey>,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +40,8 @@ impl Default for EngineConfig {
         Self {
             secretariat_email: "ts@rcm-ts.example".into(),
             message_id_domain: "rcm-ts.example".into(),
+            reply_address: "consultas@rcm-ts.example".into(),
+            token_key: None,
         }
     }
 }
@@ -56,6 +64,18 @@ impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         EngineError::Unexpected(anyhow::Error::new(e))
     }
+}
+
+/// One person a notice is addressed to.
+struct Recipient {
+    /// None for the Technical Secretariat.
+    country: Option<CountryCode>,
+    country_name: String,
+    email: String,
+    name: String,
+    language: Language,
+    time_zone: chrono_tz::Tz,
+    focal_point_id: Option<i64>,
 }
 
 /// A request to start a consultation.
@@ -364,30 +384,28 @@ impl Engine {
         step_no: i64,
         now: DateTime<Utc>,
     ) -> Result<(Vec<NewNotice>, Vec<CountryCode>), EngineError> {
-        let mut targets: Vec<(Option<CountryCode>, Option<String>)> = Vec::new();
+        let mut targets: Vec<(CountryCode, Option<String>)> = Vec::new();
         let mut secretariat = false;
         match to {
             Recipients::Countries { countries } => {
-                targets.extend(countries.iter().map(|c| (Some(*c), None)));
+                targets.extend(countries.iter().map(|c| (*c, None)));
             }
             Recipients::PresidencyAndSecretariat => {
-                targets.push((Some(c.presidency), None));
+                targets.push((c.presidency, None));
                 secretariat = true;
             }
             Recipients::Answerer { country, email } => {
-                targets.push((Some(*country), email.clone()));
+                targets.push((*country, email.clone()));
             }
         }
-        let mut notices = Vec::new();
+        let mut recipients = Vec::new();
         let mut missing = Vec::new();
         for (country, only_email) in targets {
-            let Some(country) = country else { continue };
             let member = ctx.body.member(country).map_err(TransitionError::from)?;
-            let fps = self
+            let fps: Vec<_> = self
                 .store
                 .focal_points(Some(country.as_str()), true)
-                .await?;
-            let fps: Vec<_> = fps
+                .await?
                 .into_iter()
                 .filter(|fp| {
                     only_email
@@ -403,94 +421,124 @@ impl Engine {
                     .language
                     .parse::<Language>()
                     .unwrap_or(member.default_language());
-                let audience = notice::Audience {
+                recipients.push(Recipient {
+                    country: Some(country),
+                    country_name: member.name(language).to_string(),
+                    email: fp.email,
+                    name: fp.name,
                     language,
                     time_zone: member.time_zone,
-                    country_name: member.name(language),
-                };
-                let rendered = notice::render(kind, c, round, &audience);
-                notices.push(self.notice_row(
-                    c,
-                    kind,
-                    template,
-                    round,
-                    Some(country),
-                    &fp.email,
-                    &fp.name,
-                    language,
-                    rendered,
-                    step_no,
-                    &format!("fp{}", fp.id),
-                    now,
-                ));
+                    focal_point_id: Some(fp.id),
+                });
             }
         }
         if secretariat {
-            let audience = notice::Audience {
+            recipients.push(Recipient {
+                country: None,
+                country_name: "Secretaría Técnica".into(),
+                email: self.config.secretariat_email.clone(),
+                name: "Technical Secretariat".into(),
                 language: Language::Es,
                 time_zone: ctx.body.secretariat_time_zone,
-                country_name: "Secretaría Técnica",
-            };
-            let rendered = notice::render(kind, c, round, &audience);
-            let email = self.config.secretariat_email.clone();
-            notices.push(self.notice_row(
-                c,
-                kind,
-                template,
-                round,
-                None,
-                &email,
-                "Technical Secretariat",
-                Language::Es,
-                rendered,
-                step_no,
-                "ts",
-                now,
-            ));
+                focal_point_id: None,
+            });
         }
+        let notices = recipients
+            .iter()
+            .map(|r| self.notice_row(ctx, c, kind, template, round, r, step_no, now))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((notices, missing))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn notice_row(
         &self,
+        ctx: &Context<'_>,
         c: &Consultation,
         kind: NoticeKind,
         template: &str,
         round: Option<u32>,
-        country: Option<CountryCode>,
-        email: &str,
-        name: &str,
-        language: Language,
-        rendered: notice::Rendered,
+        to: &Recipient,
         step_no: i64,
-        recipient_key: &str,
         now: DateTime<Utc>,
-    ) -> NewNotice {
+    ) -> Result<NewNotice, EngineError> {
+        let audience = notice::Audience {
+            language: to.language,
+            time_zone: to.time_zone,
+            country_name: &to.country_name,
+        };
+        let rendered = notice::render(kind, c, round, &audience);
+        let domain = &self.config.message_id_domain;
+        let recipient_key = to
+            .focal_point_id
+            .map_or_else(|| "ts".to_string(), |id| format!("fp{id}"));
         // Deterministic: the same step for the same recipient always yields the same
         // Message-ID, so a resend after a crash is recognisable.
         let message_id = format!(
-            "<{}.s{step_no}.{}.{recipient_key}@{}>",
+            "<{}.s{step_no}.{}.{recipient_key}@{domain}>",
             c.reference,
-            kind.as_str(),
-            self.config.message_id_domain
+            kind.as_str()
         );
-        NewNotice {
+        let record = round.and_then(|n| c.rounds.iter().find(|r| r.number == n));
+        // Replies are expected from focal points; the token names who was asked.
+        let reply_to = match (&self.config.token_key, to.focal_point_id, to.country) {
+            (Some(key), Some(fp), Some(country)) => {
+                let token = key
+                    .mint(&ReplyToken {
+                        reference: c.reference.clone(),
+                        round: round.unwrap_or(0),
+                        focal_point_id: fp,
+                        country,
+                    })
+                    .map_err(|e| anyhow::anyhow!("cannot sign a reply token: {e}"))?;
+                Some(reply_address(&self.config.reply_address, &token))
+            }
+            _ => None,
+        };
+        let attach = record.is_some_and(|r| {
+            kind == NoticeKind::RoundInvitation
+                && ctx
+                    .procedure
+                    .rounds
+                    .get(r.step)
+                    .is_some_and(|s| s.attach_text)
+        });
+        let version = c.current_version();
+        let payload = NoticePayload {
+            template: template.to_string(),
+            version: version.number,
+            focal_point_id: to.focal_point_id,
+            reply_to,
+            deadline: record.map(|r| r.deadline),
+            time_zone: Some(to.time_zone.name().to_string()),
+            attachment: attach.then(|| {
+                (
+                    format!("{}-v{}.md", c.reference, version.number),
+                    version.text.clone(),
+                )
+            }),
+            thread: Some(format!(
+                "<{}.{}@{domain}>",
+                c.reference,
+                to.country
+                    .map_or("ts".to_string(), |c| c.as_str().to_ascii_lowercase())
+            )),
+        };
+        Ok(NewNotice {
             reference: Some(c.reference.to_string()),
             kind: kind.as_str().to_string(),
             round: round.map(i64::from),
-            country: country.map(|c| c.to_string()),
-            recipient: email.to_string(),
-            recipient_name: name.to_string(),
-            language: language.to_string(),
+            country: to.country.map(|c| c.to_string()),
+            recipient: to.email.clone(),
+            recipient_name: to.name.clone(),
+            language: to.language.to_string(),
             subject: rendered.subject,
             body_text: rendered.body,
             body_html: None,
             message_id,
-            payload_json: json!({"template": template, "version": c.current_version().number})
-                .to_string(),
+            payload_json: serde_json::to_string(&payload).context("serialize notice payload")?,
             created_at: now,
-        }
+        })
     }
 
     /// The scheduler's single step: applies every timer that is due, earliest

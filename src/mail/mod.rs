@@ -1,2 +1,35 @@
 //! Email: outbound notices (templates, MIME, SMTP) and inbound replies (parse,
 //! classify, trim, read the position).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod token;
+
+/// What the engine records with a notice besides its text, for the message builder:
+/// stored as the outbox row's `payload_json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticePayload {
+    /// The template the notice was rendered from.
+    pub template: String,
+    /// The text version the notice is about.
+    pub version: u32,
+    /// The focal point it is addressed to (none for the Technical Secretariat).
+    #[serde(default)]
+    pub focal_point_id: Option<i64>,
+    /// `consultas+TOKEN@domain`, when replies are expected from this recipient.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// The round's deadline, for the `.ics` event.
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
+    /// The recipient's time zone (IANA name).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// The text to attach (file name, Markdown), when the procedure asks for it.
+    #[serde(default)]
+    pub attachment: Option<(String, String)>,
+    /// Groups the notices of one consultation and country into one thread.
+    #[serde(default)]
+    pub thread: Option<String>,
+}
