@@ -334,7 +334,11 @@ mod tests {
     fn a_broken_file_is_not_also_reported_as_missing() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.toml"), "kind = \"body\"\nformat = 1\n").unwrap();
-        std::fs::write(dir.path().join("p.toml"), "kind = \"procedure\"\nformat = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            "kind = \"procedure\"\nformat = 1\n",
+        )
+        .unwrap();
         let errors = load_catalog(dir.path()).unwrap_err().to_string();
         assert!(errors.contains("b.toml"), "{errors}");
         assert!(errors.contains("p.toml"), "{errors}");
