@@ -6,5 +6,6 @@
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod mail_corpus;
 mod store;
 mod transitions;

@@ -124,7 +124,12 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
 }
 
 fn headers(message: &Message<'_>) -> Headers {
-    let from = message.from().and_then(|a| a.first());
+    // The first From address that has an address: an unquoted comma in a display
+    // name ("Smith, John <j@x>") splits it into a nameless part and the real one.
+    let from = message.from().and_then(|a| {
+        a.iter()
+            .find(|a| a.address().is_some_and(|s| s.contains('@')))
+    });
     let (content_type, report_type) = match message.root_part().content_type() {
         Some(ct) => (
             Some(
@@ -317,6 +322,15 @@ Sin objeci=F3n.\r\n";
         assert!(!m.problems.is_empty());
         let m = parse(b"");
         assert_eq!(m.problems, vec!["the message is empty".to_string()]);
+    }
+
+    #[test]
+    fn unquoted_comma_in_the_from_name() {
+        let m = parse(b"From: Smith, John <jsmith@example.gob>\r\nSubject: x\r\n\r\nOk\r\n");
+        assert_eq!(
+            m.headers.from_address.as_deref(),
+            Some("jsmith@example.gob")
+        );
     }
 
     #[test]

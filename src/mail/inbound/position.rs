@@ -320,9 +320,10 @@ fn first_line_keyword(text: &str) -> Option<(Position, String)> {
             continue;
         };
         let next = rest.chars().next();
-        let alone_or_punctuated = match next {
+        // French puts a space before a colon: "COMMENTAIRES :".
+        let alone_or_punctuated = match rest.trim_start().chars().next() {
             None => true,
-            Some(c) => !c.is_alphanumeric() && !c.is_whitespace(),
+            Some(c) => !c.is_alphanumeric(),
         };
         let head: String = line.chars().take(kw.chars().count()).collect();
         let capitals = head.chars().any(char::is_alphabetic)
@@ -445,6 +446,10 @@ mod tests {
             (Position::NoObjection, false)
         );
         assert_eq!(pos("Sin objecion"), (Position::NoObjection, false));
+        assert_eq!(
+            pos("Commentaires :\nNous n'avons pas d'objection au fond."),
+            (Position::Comments, false)
+        );
         assert_eq!(pos("PAS D’OBJECTION"), (Position::NoObjection, false));
         assert_eq!(pos("Non-objection."), (Position::NoObjection, false));
         assert_eq!(
