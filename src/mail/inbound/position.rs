@@ -93,6 +93,11 @@ const LEXICON: &[(&str, Class)] = &[
     ("concurs", Class::SupportWord),
     ("agree", Class::SupportWord),
     ("agrees", Class::SupportWord),
+    ("agreed", Class::SupportWord),
+    ("approved", Class::SupportWord),
+    ("endorsed", Class::SupportWord),
+    ("aprobado", Class::SupportWord),
+    ("aprobada", Class::SupportWord),
     ("approve", Class::SupportWord),
     ("approves", Class::SupportWord),
     ("endorse", Class::SupportWord),
@@ -412,6 +417,7 @@ mod tests {
         for t in [
             "Lamentablemente no podemos acompañar el consenso.",
             "We cannot support paragraph 4.",
+            "We do not agree with paragraph 4.",
             "Le Canada ne peut pas appuyer ce texte.",
             "Nous nous opposons au paragraphe 3.",
             "Objetamos el párrafo 5.",
@@ -430,6 +436,8 @@ mod tests {
             "Estamos de acuerdo.",
             "Costa Rica concurs.",
             "Nous sommes d'accord avec le texte.",
+            "Agreed.",
+            "Aprobado por Panamá.",
         ] {
             assert_eq!(pos(t), (Position::NoObjection, false), "{t}");
         }
