@@ -13,6 +13,7 @@ mod calendar;
 mod consultation;
 pub mod demo;
 mod directory;
+pub mod mail;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ pub enum Command {
     /// The presidency pro tempore and the Troika (TS).
     #[command(subcommand)]
     Presidency(directory::PresidencyCommand),
+    /// Look at messages: what the engine makes of an inbound email.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -78,8 +82,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `mail` commands read files only: they must work without (or with a broken)
+    // configuration, so they are dispatched before it is loaded.
+    if let Command::Mail(cmd) = cli.command {
+        return mail::run(cmd);
+    }
     let config = load_config(&cli)?;
     match cli.command {
+        Command::Mail(cmd) => mail::run(cmd),
         Command::Serve => serve::run(config).await,
         Command::Demo(args) => demo::run(config, args).await,
         Command::Check => check(config),

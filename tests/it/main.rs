@@ -7,5 +7,6 @@ mod calendar_crosscheck;
 mod cli;
 mod common;
 mod engine;
+mod mail_corpus;
 mod store;
 mod transitions;
