@@ -32,16 +32,16 @@ const HN_TZ: Tz = chrono_tz::America::Tegucigalpa;
 const MEMBERS: [&str; 11] = [
     "BZ", "CA", "CR", "DO", "SV", "GT", "HN", "MX", "NI", "PA", "US",
 ];
-const PPT: &str = "ppt:hn";
+pub(crate) const PPT: &str = "ppt:hn";
 const TEXT_V1: &str = "# Regional guidelines on consular assistance\n\n1. Member Countries share consular contact points.\n2. The TS keeps the list current.\n";
 
-fn catalog() -> Arc<Catalog> {
+pub(crate) fn catalog() -> Arc<Catalog> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
     Arc::new(load_catalog(&dir).unwrap_or_else(|e| panic!("the shipped workflows load: {e}")))
 }
 
 /// Local time in Tegucigalpa (the 2027 PPT's time zone), as UTC.
-fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+pub(crate) fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     HN_TZ
         .with_ymd_and_hms(y, m, d, h, min, 0)
         .single()
@@ -49,7 +49,7 @@ fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn cc(s: &str) -> CountryCode {
+pub(crate) fn cc(s: &str) -> CountryCode {
     CountryCode::parse(s).expect("a valid country code")
 }
 
@@ -68,7 +68,7 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
 
 /// Presidencies 2026 CR, 2027 HN, 2028 GT (the data file stops at 2016), and two
 /// focal points per Member Country on example.org, except for `without`.
-async fn prepare(engine: &Engine, without: &[&str]) {
+pub(crate) async fn prepare(engine: &Engine, without: &[&str]) {
     for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
         engine
             .set_presidency(year, cc(country), "test:ts")
@@ -104,10 +104,10 @@ async fn prepare(engine: &Engine, without: &[&str]) {
 }
 
 /// One backend's store, a simulated clock and an engine on them.
-struct World {
-    store: Arc<dyn Store>,
-    clock: Arc<SimulatedClock>,
-    engine: Arc<Engine>,
+pub(crate) struct World {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<SimulatedClock>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 async fn world(store: Arc<dyn Store>, start: DateTime<Utc>, without: &[&str]) -> World {
@@ -121,7 +121,7 @@ async fn world(store: Arc<dyn Store>, start: DateTime<Utc>, without: &[&str]) ->
     }
 }
 
-fn request(title: &str, procedure: &str) -> StartRequest {
+pub(crate) fn request(title: &str, procedure: &str) -> StartRequest {
     StartRequest {
         title: title.to_string(),
         text: TEXT_V1.to_string(),
@@ -131,7 +131,7 @@ fn request(title: &str, procedure: &str) -> StartRequest {
     }
 }
 
-fn approve(country: &str) -> Event {
+pub(crate) fn approve(country: &str) -> Event {
     Event::TroikaFeedback {
         country: cc(country),
         approve: true,
@@ -158,7 +158,7 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Event {
 
 /// Starts an `rcm-five-day` consultation and has both Troika reviewers (CR, GT) agree,
 /// which opens round 1 at the clock's time.
-async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
+pub(crate) async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
     let c = engine
         .start(request(title, "rcm-five-day"), PPT)
         .await
@@ -178,7 +178,7 @@ async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
 
 /// Moves the clock to `to` the way the daemon would: waking at each due timer in
 /// turn and running one scheduler step. Returns how many timers fired.
-async fn advance_to(w: &World, to: DateTime<Utc>) -> usize {
+pub(crate) async fn advance_to(w: &World, to: DateTime<Utc>) -> usize {
     let mut fired = 0;
     while let Some(due) = w.engine.next_due().await.expect("next_due") {
         if due > to {

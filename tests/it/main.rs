@@ -7,5 +7,7 @@ mod calendar_crosscheck;
 mod cli;
 mod common;
 mod engine;
+mod smtp;
+mod smtp_sink;
 mod store;
 mod transitions;
