@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::{Engine, EngineConfig};
+use crate::mail::message::smtp::SmtpTransport;
 use crate::store::Store;
 use crate::workflow::{load_catalog, Catalog};
 
@@ -50,15 +51,22 @@ pub fn engine(
     ))
 }
 
-/// The transport the configuration asks for. SMTP arrives with the outbound-mail issue.
+/// The transport the configuration asks for: SMTP when `smtp_url` is set, else
+/// `.eml` files in `outbox_dir`.
 pub fn transport(config: &Config) -> anyhow::Result<Arc<dyn Transport>> {
     match &config.smtp_url {
         None => Ok(Arc::new(FileTransport::new(config.outbox_dir.clone()))),
-        Some(url) => anyhow::bail!(
-            "PUEBLA_SMTP_URL is set ({}) but this build only has the file transport; unset it to write .eml files into {}",
-            redact(url),
-            config.outbox_dir.display()
-        ),
+        Some(url) => Ok(Arc::new(SmtpTransport::from_url(url).with_context(
+            || format!("cannot use the SMTP relay {}", redact(url)),
+        )?)),
+    }
+}
+
+/// Where the configured transport delivers, for people (the password replaced).
+pub fn transport_description(config: &Config) -> String {
+    match &config.smtp_url {
+        None => format!(".eml files in {}", config.outbox_dir.display()),
+        Some(url) => format!("SMTP relay {}", redact(url)),
     }
 }
 
@@ -69,7 +77,9 @@ pub fn worker(
     transport: Arc<dyn Transport>,
     id: &str,
 ) -> OutboxWorker {
-    OutboxWorker::new(store, clock, transport, config.mail_from.clone(), id)
+    let mut worker = OutboxWorker::new(store, clock, transport, config.mail_from.clone(), id);
+    worker.rate_per_minute = config.smtp_rate_per_minute;
+    worker
 }
 
 /// A URL with any password replaced, fit for logs and error messages.

@@ -13,6 +13,8 @@ pub struct Config {
     pub database_url: String,
     /// Unset: notices are written as `.eml` files into `outbox_dir`.
     pub smtp_url: Option<String>,
+    /// At most this many messages per minute go to the transport (0: no limit).
+    pub smtp_rate_per_minute: u32,
     pub http_addr: String,
     pub admin_token: Option<String>,
     pub imap_url: Option<String>,
@@ -33,6 +35,7 @@ impl Default for Config {
         Self {
             database_url: "sqlite://puebla.db".into(),
             smtp_url: None,
+            smtp_rate_per_minute: 0,
             http_addr: "127.0.0.1:8080".into(),
             admin_token: None,
             imap_url: None,
@@ -46,9 +49,10 @@ impl Default for Config {
 }
 
 /// The environment variables that override the file, with the field each sets.
-pub const ENV_VARS: [(&str, &str); 10] = [
+pub const ENV_VARS: [(&str, &str); 11] = [
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
+    ("PUEBLA_SMTP_RATE", "smtp_rate_per_minute"),
     ("PUEBLA_HTTP_ADDR", "http_addr"),
     ("PUEBLA_ADMIN_TOKEN", "admin_token"),
     ("PUEBLA_IMAP_URL", "imap_url"),
@@ -74,6 +78,13 @@ impl Config {
             match field {
                 "database_url" => config.database_url = value,
                 "smtp_url" => config.smtp_url = Some(value),
+                "smtp_rate_per_minute" => {
+                    config.smtp_rate_per_minute = value.trim().parse().with_context(|| {
+                        format!(
+                            "{var} `{value}` is not a number of messages per minute (0: no limit)"
+                        )
+                    })?
+                }
                 "http_addr" => config.http_addr = value,
                 "admin_token" => config.admin_token = Some(value),
                 "imap_url" => config.imap_url = Some(value),
@@ -113,8 +124,12 @@ impl Config {
             })?;
         if let Some(smtp) = &self.smtp_url {
             if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
-                bail!("smtp_url `{smtp}` must start with smtp:// or smtps://");
+                bail!(
+                    "smtp_url `{}` must start with smtp:// or smtps://",
+                    crate::app::redact(smtp)
+                );
             }
+            crate::mail::message::smtp::SmtpSettings::parse(smtp)?;
         }
         if let Some(imap) = &self.imap_url {
             if !(imap.starts_with("imap://") || imap.starts_with("imaps://")) {
@@ -159,6 +174,26 @@ mod tests {
         assert_eq!(c.database_url, "postgres://127.0.0.1/test");
         assert_eq!(c.http_addr, "127.0.0.1:9999");
         assert_eq!(c.mail_domain(), "rcm-ts.example");
+    }
+
+    #[test]
+    fn smtp_settings_are_read_and_checked() {
+        let env = |k: &str| match k {
+            "PUEBLA_SMTP_URL" => Some("smtp://127.0.0.1:2525".to_string()),
+            "PUEBLA_SMTP_RATE" => Some("120".to_string()),
+            _ => None,
+        };
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(c.smtp_rate_per_minute, 120);
+        assert_eq!(Config::default().smtp_rate_per_minute, 0);
+        let env = |k: &str| (k == "PUEBLA_SMTP_RATE").then(|| "fast".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("PUEBLA_SMTP_RATE `fast`"), "{err}");
+        let env =
+            |k: &str| (k == "PUEBLA_SMTP_URL").then(|| "smtp://u:hunter2@h?tls=no".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("tls=no") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]

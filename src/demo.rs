@@ -15,7 +15,7 @@ use crate::clock::{Clock, SimulatedClock};
 use crate::config::Config;
 use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
 use crate::domain::CountryCode;
-use crate::engine::outbox::{FileTransport, OutboxWorker};
+use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::{Engine, StartRequest};
 use crate::store::{NewFocalPoint, Store};
 use crate::workflow::focal_points::parse_focal_points;
@@ -261,25 +261,33 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         catalog.clone(),
     );
 
-    clear_eml_files(&opts.outbox_dir)?;
-    let transport = Arc::new(FileTransport::new(opts.outbox_dir.clone()));
-    let worker = OutboxWorker::new(
-        store.clone(),
-        clock.clone(),
-        transport,
-        config.mail_from.clone(),
-        "demo",
-    );
+    // The demo honours PUEBLA_SMTP_URL like `serve`; without it, .eml files.
+    let (transport, destination): (Arc<dyn Transport>, String) = match &config.smtp_url {
+        Some(_) => (
+            crate::app::transport(config)?,
+            crate::app::transport_description(config),
+        ),
+        None => {
+            clear_eml_files(&opts.outbox_dir)?;
+            (
+                Arc::new(FileTransport::new(opts.outbox_dir.clone())),
+                opts.outbox_dir.display().to_string(),
+            )
+        }
+    };
+    let worker = crate::app::worker(config, store.clone(), clock.clone(), transport, "demo");
 
     writeln!(
         out,
         "puebla demo: one RCM written consultation on simulated time (rcm-five-day procedure)"
     )?;
-    writeln!(
-        out,
-        "database {url}; notices written as .eml files into {}",
-        opts.outbox_dir.display()
-    )?;
+    match &config.smtp_url {
+        Some(_) => writeln!(out, "database {url}; notices sent to the {destination}")?,
+        None => writeln!(
+            out,
+            "database {url}; notices written as .eml files into {destination}"
+        )?,
+    }
     // Presidency years after 2016 are not in the data file: the TS sets them. These are demo values.
     for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
         engine
@@ -528,10 +536,9 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     writeln!(demo.out)?;
     writeln!(
         demo.out,
-        "{reference}: final stage {}; {} notices written to {} ({} failed)",
+        "{reference}: final stage {}; {} notices delivered to {destination} ({} failed)",
         c.stage_name(),
         demo.sent,
-        opts.outbox_dir.display(),
         demo.failed
     )?;
     writeln!(

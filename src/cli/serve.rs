@@ -21,7 +21,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let transport = crate::app::transport(&config)?;
     let worker_id = format!("serve-{}", std::process::id());
     let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id);
-    tracing::info!(database = %crate::app::redact(&config.database_url), "puebla serve started");
+    tracing::info!(
+        database = %crate::app::redact(&config.database_url),
+        mail = %crate::app::transport_description(&config),
+        rate_per_minute = config.smtp_rate_per_minute,
+        "puebla serve started"
+    );
 
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {

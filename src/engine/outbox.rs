@@ -3,15 +3,17 @@
 //! A notice reaches a transport only through here. A temporary failure is retried
 //! with exponential backoff; a permanent one is kept as `failed` with its reason.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::Clock;
-use crate::store::{Notice, Store, StoreError};
+use crate::mail::message::Outgoing;
+use crate::store::{Store, StoreError};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -24,13 +26,17 @@ pub enum SendError {
     Permanent(String),
 }
 
-/// Something that delivers a notice and says what the far end answered.
+/// Something that delivers a built message and says what the far end answered.
+///
+/// The worker builds the message ([`Outgoing::from_notice`]); a transport only moves
+/// bytes. The `Ok` string is the far end's final answer (an SMTP server's reply to
+/// the end of DATA, or where a file was written), stored with the notice.
 #[async_trait]
 pub trait Transport: Send + Sync {
-    async fn send(&self, notice: &Notice, from: &str) -> Result<String, SendError>;
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError>;
 }
 
-/// Writes each notice as an RFC 5322 `.eml` file in a folder (development and the demo).
+/// Writes each message as an `.eml` file in a folder (development and the demo).
 pub struct FileTransport {
     dir: PathBuf,
 }
@@ -41,90 +47,14 @@ impl FileTransport {
     }
 }
 
-/// The message as it would travel: headers and a plain-text body.
-pub fn to_rfc5322(notice: &Notice, from: &str, date: DateTime<Utc>) -> String {
-    let n = &notice.notice;
-    let to = if n.recipient_name.is_empty() {
-        n.recipient.clone()
-    } else {
-        format!(
-            "\"{}\" <{}>",
-            n.recipient_name.replace('"', "'"),
-            n.recipient
-        )
-    };
-    let body = n.body_text.replace("\r\n", "\n").replace('\n', "\r\n");
-    format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: {}\r\n\
-         Auto-Submitted: auto-generated\r\nContent-Language: {}\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
-        encode_header(&n.subject),
-        date.to_rfc2822(),
-        n.message_id,
-        n.language,
-    )
-}
-
-/// RFC 2047 encoding for a header that is not plain ASCII.
-fn encode_header(value: &str) -> String {
-    if value.is_ascii() {
-        return value.to_string();
-    }
-    // Base64 in chunks that keep each encoded word under the 75-character limit.
-    let mut out = Vec::new();
-    let mut chunk = String::new();
-    for ch in value.chars() {
-        if chunk.len() + ch.len_utf8() > 45 {
-            out.push(format!("=?UTF-8?B?{}?=", base64(chunk.as_bytes())));
-            chunk.clear();
-        }
-        chunk.push(ch);
-    }
-    if !chunk.is_empty() {
-        out.push(format!("=?UTF-8?B?{}?=", base64(chunk.as_bytes())));
-    }
-    out.join("\r\n ")
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[async_trait]
 impl Transport for FileTransport {
-    async fn send(&self, notice: &Notice, from: &str) -> Result<String, SendError> {
-        let n = &notice.notice;
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
             SendError::Temporary(format!("cannot create {}: {e}", self.dir.display()))
         })?;
-        let name = format!(
-            "{:06}-{}-{}-{}.eml",
-            notice.id,
-            n.reference.as_deref().unwrap_or("general"),
-            n.kind,
-            n.country.as_deref().unwrap_or("ts").to_ascii_lowercase()
-        );
-        let path = self.dir.join(name);
-        // The file's date is when the notice was enqueued: the demo runs on simulated time.
-        let text = to_rfc5322(notice, from, n.created_at);
-        tokio::fs::write(&path, text)
+        let path = self.dir.join(format!("{}.eml", message.label));
+        tokio::fs::write(&path, &message.bytes)
             .await
             .map_err(|e| SendError::Temporary(format!("cannot write {}: {e}", path.display())))?;
         Ok(format!("written to {}", path.display()))
@@ -140,6 +70,11 @@ pub struct OutboxWorker {
     worker_id: String,
     /// Attempts after which a temporary failure becomes permanent.
     pub max_attempts: i64,
+    /// At most this many messages are handed to the transport in any 60 seconds of
+    /// the injected clock (0: unlimited). See [`OutboxWorker::deliver_pending`].
+    pub rate_per_minute: u32,
+    /// When the messages of the last minute were handed over, oldest first.
+    recent: Mutex<VecDeque<DateTime<Utc>>>,
 }
 
 /// What one pass of the worker did.
@@ -148,6 +83,8 @@ pub struct DeliveryReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    /// The pass stopped early because the rate limit was reached.
+    pub throttled: bool,
 }
 
 impl OutboxWorker {
@@ -165,26 +102,90 @@ impl OutboxWorker {
             from: from.into(),
             worker_id: worker_id.into(),
             max_attempts: 10,
+            rate_per_minute: 0,
+            recent: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Backoff before attempt `attempts + 1`: 1, 2, 4 ... minutes, at most 2 hours.
+    /// The base backoff before attempt `attempts + 1`: 1, 2, 4 ... minutes, at most 2 hours.
     pub fn backoff(attempts: i64) -> Duration {
         let exp = attempts.clamp(1, 8) as u32 - 1;
         Duration::minutes((1i64 << exp).min(120))
     }
 
+    /// The delay actually used before retrying notice `id` after `attempts` attempts:
+    /// the backoff plus a jitter of up to a quarter of it, so that notices that failed
+    /// together (a server that went away) do not all come back in the same second.
+    /// The jitter is a hash of the notice id and the attempt, not a random number, so
+    /// that runs (and tests) are reproducible.
+    pub fn retry_delay(id: i64, attempts: i64) -> Duration {
+        let base = Self::backoff(attempts);
+        let spread = (base.num_seconds() / 4).max(0) as u64;
+        let jitter = splitmix64((id as u64) ^ ((attempts as u64) << 48)) % (spread + 1);
+        base + Duration::seconds(jitter as i64)
+    }
+
+    /// How many messages may still be handed over now, or `None` when unlimited.
+    fn allowance(&self, now: DateTime<Utc>) -> Option<i64> {
+        if self.rate_per_minute == 0 {
+            return None;
+        }
+        let mut recent = self.recent.lock().expect("rate window poisoned");
+        while recent
+            .front()
+            .is_some_and(|t| *t <= now - Duration::minutes(1))
+        {
+            recent.pop_front();
+        }
+        Some(i64::from(self.rate_per_minute) - recent.len() as i64)
+    }
+
+    fn record_handover(&self, at: DateTime<Utc>) {
+        if self.rate_per_minute > 0 {
+            self.recent
+                .lock()
+                .expect("rate window poisoned")
+                .push_back(at);
+        }
+    }
+
     /// Claims up to `limit` due notices and delivers them; the single step the loop calls.
+    ///
+    /// Throttling: with `rate_per_minute = N > 0`, the worker remembers when it handed
+    /// each of the last messages to the transport (by the injected clock) and claims
+    /// no more than fit in a sliding window of 60 seconds; what does not fit stays
+    /// pending, unclaimed, for a later pass. The window is per worker: replicas that
+    /// share a relay each get `N`.
+    #[tracing::instrument(skip_all, fields(worker = %self.worker_id))]
     pub async fn deliver_pending(&self, limit: i64) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now();
+        let mut report = DeliveryReport::default();
+        let limit = match self.allowance(now) {
+            Some(left) if left <= 0 => {
+                report.throttled = true;
+                return Ok(report);
+            }
+            Some(left) if left < limit => {
+                report.throttled = true;
+                left
+            }
+            _ => limit,
+        };
         let lease = now + Duration::minutes(5);
         let claimed = self
             .store
             .claim_notices(&self.worker_id, now, lease, limit)
             .await?;
-        let mut report = DeliveryReport::default();
         for notice in claimed {
-            let result = self.transport.send(&notice, &self.from).await;
+            let result = match Outgoing::from_notice(&notice, &self.from) {
+                Ok(message) => {
+                    self.record_handover(self.clock.now());
+                    self.transport.send(&message).await
+                }
+                Err(e) => Err(SendError::Permanent(format!(
+                    "cannot build the message: {e}"
+                ))),
+            };
             let now = self.clock.now();
             match result {
                 Ok(reply) => {
@@ -192,8 +193,8 @@ impl OutboxWorker {
                     report.sent += 1;
                 }
                 Err(SendError::Temporary(e)) if notice.attempts < self.max_attempts => {
-                    tracing::warn!(notice = notice.id, error = %e, "temporary send failure, will retry");
-                    let next = now + Self::backoff(notice.attempts);
+                    let next = now + Self::retry_delay(notice.id, notice.attempts);
+                    tracing::warn!(notice = notice.id, error = %e, retry_at = %next, "temporary send failure, will retry");
                     self.store.mark_notice_retry(notice.id, next, &e).await?;
                     report.retrying += 1;
                 }
@@ -209,7 +210,7 @@ impl OutboxWorker {
         Ok(report)
     }
 
-    /// Delivers until nothing due is left.
+    /// Delivers until nothing due is left (or the rate limit says stop).
     pub async fn drain(&self) -> anyhow::Result<DeliveryReport> {
         let mut total = DeliveryReport::default();
         loop {
@@ -217,6 +218,7 @@ impl OutboxWorker {
             total.sent += r.sent;
             total.retrying += r.retrying;
             total.failed += r.failed;
+            total.throttled |= r.throttled;
             if r.sent + r.retrying + r.failed == 0 {
                 return Ok(total);
             }
@@ -224,29 +226,37 @@ impl OutboxWorker {
     }
 }
 
+/// A fixed mixing function (SplitMix64's finaliser): spreads ids over 64 bits.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
-
-    #[test]
-    fn non_ascii_subjects_are_encoded_words() {
-        let h = encode_header("[RCM-2026-001] Consulta: Política");
-        assert!(h.starts_with("=?UTF-8?B?"), "{h}");
-        assert!(h.is_ascii());
-    }
 
     #[test]
     fn backoff_grows_then_caps() {
         assert_eq!(OutboxWorker::backoff(1), Duration::minutes(1));
         assert_eq!(OutboxWorker::backoff(3), Duration::minutes(4));
         assert_eq!(OutboxWorker::backoff(30), Duration::minutes(120));
+    }
+
+    #[test]
+    fn jitter_is_bounded_reproducible_and_spread() {
+        let mut distinct = std::collections::BTreeSet::new();
+        for id in 1..=50 {
+            for attempts in 1..=10 {
+                let base = OutboxWorker::backoff(attempts);
+                let d = OutboxWorker::retry_delay(id, attempts);
+                assert!(d >= base && d <= base + base / 4, "{id}/{attempts}: {d}");
+                assert_eq!(d, OutboxWorker::retry_delay(id, attempts));
+            }
+            distinct.insert(OutboxWorker::retry_delay(id, 5));
+        }
+        assert!(distinct.len() > 10, "ids spread: {distinct:?}");
     }
 }

@@ -10,11 +10,12 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 /// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: [&str; 12] = [
+const PUEBLA_VARS: [&str; 13] = [
     "PUEBLA_CONFIG",
     "PUEBLA_ACTOR",
     "PUEBLA_DATABASE_URL",
     "PUEBLA_SMTP_URL",
+    "PUEBLA_SMTP_RATE",
     "PUEBLA_HTTP_ADDR",
     "PUEBLA_ADMIN_TOKEN",
     "PUEBLA_IMAP_URL",
@@ -988,6 +989,97 @@ fn demo_runs_a_whole_consultation_and_writes_its_mail() {
     }
     // Nothing lands in the working folder's default places.
     assert!(!cli.path().join("outbox").exists());
+}
+
+#[test]
+fn demo_delivers_every_notice_to_the_smtp_url_in_the_recipients_languages() {
+    // The sink runs on a runtime of its own while the binary runs in the foreground.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let sink = runtime.block_on(crate::smtp_sink::SmtpSink::start(Default::default()));
+
+    // Without PUEBLA_SMTP_URL: .eml files.
+    let files = Cli::new();
+    let outbox = files.path().join("demo-outbox");
+    files.ok(&["demo", "--outbox", outbox.to_str().expect("utf-8 path")]);
+    let eml = std::fs::read_dir(&outbox)
+        .expect("the demo outbox exists")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        })
+        .count();
+
+    // With it: the same notices, over SMTP, and no files.
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_SMTP_URL", &sink.url());
+    let outbox = cli.path().join("demo-outbox");
+    let out = cli.ok(&["demo", "--outbox", outbox.to_str().expect("utf-8 path")]);
+    assert_contains(&out.stdout, &["SMTP relay smtp://127.0.0.1", "concluded"]);
+    assert!(!outbox.exists(), "no .eml files when SMTP is configured");
+    let received = sink.received();
+    assert!(eml >= 100, "only {eml} .eml files");
+    assert_eq!(
+        received.len(),
+        eml,
+        "the same notices as the file transport"
+    );
+
+    // Each in its recipient's language (the example directory says which).
+    let directory: toml::Value = toml::from_str(
+        &std::fs::read_to_string(repo().join("examples/focal-points.toml")).unwrap(),
+    )
+    .unwrap();
+    let language_of = |email: &str| -> Option<String> {
+        directory["focal_point"]
+            .as_array()?
+            .iter()
+            .find(|f| f["email"].as_str() == Some(email))
+            .and_then(|f| f["language"].as_str().map(str::to_string))
+    };
+    let mut languages = std::collections::BTreeSet::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in &received {
+        let m = mail_parser::MessageParser::default()
+            .parse(&r.data)
+            .expect("the message parses");
+        let language = m
+            .header_raw("Content-Language")
+            .map(|l| l.trim().to_string())
+            .expect("Content-Language");
+        let to = r.rcpt_to[0].clone();
+        if let Some(expected) = language_of(&to) {
+            assert_eq!(language, expected, "{to}");
+        }
+        languages.insert(language);
+        let id = m.message_id().expect("a Message-ID").to_string();
+        // <RCM-2027-001.s5.round_invitation.fp3@domain>: the kind is the third field.
+        if let Some(kind) = id.split('.').nth(2) {
+            kinds.insert(kind.to_string());
+        }
+        assert!(m.subject().unwrap_or_default().starts_with("[RCM-"), "{id}");
+    }
+    assert_eq!(
+        languages.into_iter().collect::<Vec<_>>(),
+        ["en", "es", "fr"],
+        "Spanish, English and French recipients"
+    );
+    for kind in [
+        "troika_request",
+        "round_invitation",
+        "reminder",
+        "outcome",
+        "results",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k.starts_with(kind)),
+            "{kind} in {kinds:?}"
+        );
+    }
+    drop(sink);
 }
 
 // ---------------------------------------------------------------------------------------

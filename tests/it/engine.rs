@@ -24,6 +24,7 @@ use puebla::domain::consultation::{
 use puebla::domain::CountryCode;
 use puebla::engine::outbox::{FileTransport, OutboxWorker, SendError, Transport};
 use puebla::engine::{Engine, EngineError, StartRequest};
+use puebla::mail::message::Outgoing;
 use puebla::store::{AuditEntry, NewFocalPoint, Notice, NoticeStatus, Store};
 use puebla::workflow::{load_catalog, Catalog};
 
@@ -31,16 +32,16 @@ const HN_TZ: Tz = chrono_tz::America::Tegucigalpa;
 const MEMBERS: [&str; 11] = [
     "BZ", "CA", "CR", "DO", "SV", "GT", "HN", "MX", "NI", "PA", "US",
 ];
-const PPT: &str = "ppt:hn";
+pub(crate) const PPT: &str = "ppt:hn";
 const TEXT_V1: &str = "# Regional guidelines on consular assistance\n\n1. Member Countries share consular contact points.\n2. The TS keeps the list current.\n";
 
-fn catalog() -> Arc<Catalog> {
+pub(crate) fn catalog() -> Arc<Catalog> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
     Arc::new(load_catalog(&dir).unwrap_or_else(|e| panic!("the shipped workflows load: {e}")))
 }
 
 /// Local time in Tegucigalpa (the 2027 PPT's time zone), as UTC.
-fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+pub(crate) fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     HN_TZ
         .with_ymd_and_hms(y, m, d, h, min, 0)
         .single()
@@ -48,7 +49,7 @@ fn hn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn cc(s: &str) -> CountryCode {
+pub(crate) fn cc(s: &str) -> CountryCode {
     CountryCode::parse(s).expect("a valid country code")
 }
 
@@ -67,7 +68,7 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
 
 /// Presidencies 2026 CR, 2027 HN, 2028 GT (the data file stops at 2016), and two
 /// focal points per Member Country on example.org, except for `without`.
-async fn prepare(engine: &Engine, without: &[&str]) {
+pub(crate) async fn prepare(engine: &Engine, without: &[&str]) {
     for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
         engine
             .set_presidency(year, cc(country), "test:ts")
@@ -103,10 +104,10 @@ async fn prepare(engine: &Engine, without: &[&str]) {
 }
 
 /// One backend's store, a simulated clock and an engine on them.
-struct World {
-    store: Arc<dyn Store>,
-    clock: Arc<SimulatedClock>,
-    engine: Arc<Engine>,
+pub(crate) struct World {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<SimulatedClock>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 async fn world(store: Arc<dyn Store>, start: DateTime<Utc>, without: &[&str]) -> World {
@@ -120,7 +121,7 @@ async fn world(store: Arc<dyn Store>, start: DateTime<Utc>, without: &[&str]) ->
     }
 }
 
-fn request(title: &str, procedure: &str) -> StartRequest {
+pub(crate) fn request(title: &str, procedure: &str) -> StartRequest {
     StartRequest {
         title: title.to_string(),
         text: TEXT_V1.to_string(),
@@ -130,7 +131,7 @@ fn request(title: &str, procedure: &str) -> StartRequest {
     }
 }
 
-fn approve(country: &str) -> Event {
+pub(crate) fn approve(country: &str) -> Event {
     Event::TroikaFeedback {
         country: cc(country),
         approve: true,
@@ -157,7 +158,7 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Event {
 
 /// Starts an `rcm-five-day` consultation and has both Troika reviewers (CR, GT) agree,
 /// which opens round 1 at the clock's time.
-async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
+pub(crate) async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
     let c = engine
         .start(request(title, "rcm-five-day"), PPT)
         .await
@@ -177,7 +178,7 @@ async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
 
 /// Moves the clock to `to` the way the daemon would: waking at each due timer in
 /// turn and running one scheduler step. Returns how many timers fired.
-async fn advance_to(w: &World, to: DateTime<Utc>) -> usize {
+pub(crate) async fn advance_to(w: &World, to: DateTime<Utc>) -> usize {
     let mut fired = 0;
     while let Some(due) = w.engine.next_due().await.expect("next_due") {
         if due > to {
@@ -1324,16 +1325,16 @@ impl ScriptedTransport {
 
 #[async_trait]
 impl Transport for ScriptedTransport {
-    async fn send(&self, notice: &Notice, _from: &str) -> Result<String, SendError> {
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
         if self.permanent {
             return Err(SendError::Permanent(format!(
                 "550 5.1.1 <{}>: Recipient address rejected",
-                notice.notice.recipient
+                message.to.join(", ")
             )));
         }
         let call = {
             let mut calls = self.calls.lock().unwrap();
-            let n = calls.entry(notice.id).or_insert(0);
+            let n = calls.entry(message.notice_id).or_insert(0);
             *n += 1;
             *n
         };
@@ -1452,7 +1453,28 @@ async fn the_outbox_worker_writes_retries_and_keeps_failures() {
             0,
             "{backend}: not before the backoff"
         );
-        w.clock.advance(OutboxWorker::backoff(1));
+        // Each notice waits the backoff plus its own jitter (at most a quarter more).
+        let ids: Vec<i64> = s
+            .notices(Some(&r2))
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        let longest = |attempts: i64| {
+            ids.iter()
+                .map(|id| OutboxWorker::retry_delay(*id, attempts))
+                .max()
+                .unwrap()
+        };
+        for n in s.notices(Some(&r2)).await.unwrap() {
+            assert_eq!(
+                n.next_attempt_at,
+                w.clock.now() + OutboxWorker::retry_delay(n.id, 1),
+                "{backend}: retried after the backoff and its jitter"
+            );
+        }
+        w.clock.advance(longest(1));
         let second = worker.deliver_pending(100).await.unwrap();
         assert_eq!((second.sent, second.retrying), (0, 4), "{backend}");
         w.clock
@@ -1462,7 +1484,8 @@ async fn the_outbox_worker_writes_retries_and_keeps_failures() {
             0,
             "{backend}"
         );
-        w.clock.advance(Duration::seconds(1));
+        w.clock
+            .advance(longest(2) - OutboxWorker::backoff(2) + Duration::seconds(1));
         let third = worker.drain().await.unwrap();
         assert_eq!((third.sent, third.failed), (4, 0), "{backend}");
         for n in s.notices(Some(&r2)).await.unwrap() {
@@ -1529,9 +1552,21 @@ async fn the_outbox_worker_writes_retries_and_keeps_failures() {
             "unreachable",
         );
         worker.max_attempts = 3;
+        let ids: Vec<i64> = s
+            .notices(Some(&r4))
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
         for attempt in 1..=3 {
             worker.deliver_pending(100).await.unwrap();
-            w.clock.advance(OutboxWorker::backoff(attempt));
+            let longest = ids
+                .iter()
+                .map(|id| OutboxWorker::retry_delay(*id, attempt))
+                .max()
+                .unwrap();
+            w.clock.advance(longest);
         }
         for n in s.notices(Some(&r4)).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Failed, "{backend}");
@@ -1554,37 +1589,13 @@ fn header(headers: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Decodes a subject made of RFC 2047 `=?UTF-8?B?...?=` words (or plain ASCII).
+/// Decodes an RFC 2047 header value (encoded words or plain ASCII) with mail-parser.
 fn decode_subject(value: &str) -> String {
-    if !value.starts_with("=?") {
-        return value.to_string();
-    }
-    let mut bytes = Vec::new();
-    for word in value.split_whitespace() {
-        let b64 = word
-            .strip_prefix("=?UTF-8?B?")
-            .and_then(|w| w.strip_suffix("?="))
-            .unwrap_or_else(|| panic!("an encoded word: {word}"));
-        bytes.extend(base64_decode(b64));
-    }
-    String::from_utf8(bytes).expect("UTF-8")
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = TABLE.iter().position(|t| *t == c).expect("base64") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
+    let raw = format!("Subject: {value}\r\n\r\n");
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_else(|| panic!("a decodable subject: {value}"))
 }
 
 // 6. A member without focal points.

@@ -8,5 +8,7 @@ mod cli;
 mod common;
 mod engine;
 mod mail_corpus;
+mod smtp;
+mod smtp_sink;
 mod store;
 mod transitions;

@@ -1,0 +1,436 @@
+//! Builds the MIME message for a stored notice with `lettre`.
+//!
+//! The message is a pure function of the notice and the configured From address:
+//! the Date is the notice's `created_at` (never the system clock), the Message-ID is
+//! the notice's deterministic one, and the MIME boundaries derive from it, so the
+//! same notice always formats to the same bytes and a resend after a crash is
+//! recognisable as such.
+//!
+//! Structure:
+//! ```text
+//! multipart/mixed                      (only when there are attachments)
+//!   multipart/alternative              (only when there is an HTML body)
+//!     text/plain; charset=utf-8
+//!     text/html; charset=utf-8
+//!   text/calendar; method=PUBLISH      (invitations with a deadline: the .ics)
+//!   text/markdown; charset=utf-8       (the text, when the procedure asks for it)
+//! ```
+
+// `mail/mod.rs` is shared with the template work, so the outbound modules hang off
+// this one (the files are `mail/ics.rs` and `mail/smtp.rs` beside it).
+#[path = "ics.rs"]
+pub mod ics;
+#[path = "smtp.rs"]
+pub mod smtp;
+
+use std::time::SystemTime;
+
+use chrono_tz::Tz;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{Address, Message};
+use sha2::{Digest, Sha256};
+
+use self::ics::{deadline_calendar, DeadlineEvent};
+use crate::domain::Language;
+use crate::engine::notice::format_deadline;
+use crate::mail::NoticePayload;
+use crate::store::Notice;
+
+/// Why a notice could not be turned into a message. Retrying does not help: the
+/// worker records it as a permanent failure.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("the {field} address `{value}` is not valid: {reason}")]
+    Address {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("the notice's payload cannot be read: {0}")]
+    Payload(#[from] serde_json::Error),
+    #[error("the message cannot be assembled: {0}")]
+    Build(String),
+}
+
+/// A message ready for a transport: the envelope and the formatted bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The outbox row it came from.
+    pub notice_id: i64,
+    /// A short stable name, `000042-RCM-2027-001-round_invitation-hn`: the file
+    /// transport's file name, and a handle in logs.
+    pub label: String,
+    /// With angle brackets, as in the header.
+    pub message_id: String,
+    /// The envelope sender (MAIL FROM): the From address.
+    pub envelope_from: String,
+    /// The envelope recipients (RCPT TO).
+    pub to: Vec<String>,
+    /// The RFC 5322 message, CRLF line endings.
+    pub bytes: Vec<u8>,
+}
+
+impl Outgoing {
+    /// Builds the message for `notice`, from `from` (e.g. `RCM Consultations <consultas@rcm-ts.example>`).
+    pub fn from_notice(notice: &Notice, from: &str) -> Result<Self, MessageError> {
+        let message = build(notice, from)?;
+        let envelope = message.envelope();
+        let n = &notice.notice;
+        Ok(Self {
+            notice_id: notice.id,
+            label: format!(
+                "{:06}-{}-{}-{}",
+                notice.id,
+                n.reference.as_deref().unwrap_or("general"),
+                n.kind,
+                n.country.as_deref().unwrap_or("ts").to_ascii_lowercase()
+            ),
+            message_id: n.message_id.clone(),
+            envelope_from: envelope.from().map(ToString::to_string).unwrap_or_default(),
+            to: envelope.to().iter().map(ToString::to_string).collect(),
+            bytes: message.formatted(),
+        })
+    }
+}
+
+fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, MessageError> {
+    value
+        .trim()
+        .parse::<Mailbox>()
+        .map_err(|e| MessageError::Address {
+            field,
+            value: value.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn address(field: &'static str, value: &str) -> Result<Address, MessageError> {
+    value
+        .trim()
+        .parse::<Address>()
+        .map_err(|e| MessageError::Address {
+            field,
+            value: value.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn raw(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+fn content_type(s: &str) -> Result<ContentType, MessageError> {
+    ContentType::parse(s).map_err(|e| MessageError::Build(format!("content type {s}: {e}")))
+}
+
+/// The payload the engine stored with the notice; an empty document means none.
+pub fn payload(notice: &Notice) -> Result<NoticePayload, MessageError> {
+    let json = notice.notice.payload_json.trim();
+    if json.is_empty() || json == "{}" {
+        return Ok(NoticePayload::default());
+    }
+    Ok(serde_json::from_str(json)?)
+}
+
+/// Whether the notice carries the `.ics` entry: every round invitation with a
+/// deadline, and any other kind of invitation that has one.
+pub fn wants_calendar(kind: &str, payload: &NoticePayload) -> bool {
+    payload.deadline.is_some() && (kind == "round_invitation" || kind.ends_with("invitation"))
+}
+
+/// A MIME boundary that depends only on the Message-ID (and the part's role).
+fn boundary(message_id: &str, role: &str) -> String {
+    let digest = Sha256::digest(format!("{role}\0{message_id}").as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("=_puebla_{role}_{hex}")
+}
+
+fn pick<'a>(lang: Language, es: &'a str, en: &'a str, fr: &'a str) -> &'a str {
+    match lang {
+        Language::Es => es,
+        Language::En => en,
+        Language::Fr => fr,
+    }
+}
+
+/// Builds the `lettre` message for a notice.
+pub fn build(notice: &Notice, from: &str) -> Result<Message, MessageError> {
+    let n = &notice.notice;
+    let payload = payload(notice)?;
+    let from = mailbox("From", from)?;
+    let to = Mailbox::new(
+        (!n.recipient_name.trim().is_empty()).then(|| n.recipient_name.trim().to_string()),
+        address("To", &n.recipient)?,
+    );
+    // Replies go to the token address when there is one, else to From.
+    let reply_to = match &payload.reply_to {
+        Some(r) => Mailbox::new(from.name.clone(), address("Reply-To", r)?),
+        None => from.clone(),
+    };
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .reply_to(reply_to)
+        .subject(n.subject.clone())
+        .date(SystemTime::from(n.created_at))
+        .message_id(Some(n.message_id.clone()))
+        .raw_header(raw("Auto-Submitted", "auto-generated"))
+        .raw_header(raw("Content-Language", &n.language));
+    if let Some(thread) = &payload.thread {
+        builder = builder
+            .in_reply_to(thread.clone())
+            .references(thread.clone());
+    }
+
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(n.body_text.replace("\r\n", "\n"));
+    let mut attachments = Vec::new();
+    if let (true, Some(deadline)) = (wants_calendar(&n.kind, &payload), payload.deadline) {
+        let lang = n.language.parse::<Language>().unwrap_or(Language::En);
+        let tz: Tz = payload
+            .time_zone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(Tz::UTC);
+        let when = format_deadline(deadline, tz, lang);
+        let reference = n.reference.as_deref().unwrap_or_default();
+        let summary = format!(
+            "{}: {}",
+            pick(lang, "Plazo", "Deadline", "Échéance"),
+            n.subject
+        );
+        let description = format!(
+            "{} {when}. {}",
+            pick(
+                lang,
+                "Plazo para responder:",
+                "Deadline to answer:",
+                "Échéance pour répondre :"
+            ),
+            pick(
+                lang,
+                "Responda al mensaje de la consulta.",
+                "Reply to the consultation message.",
+                "Répondez au message de la consultation.",
+            ),
+        );
+        let alarm = format!(
+            "{} {reference}: {when}",
+            pick(
+                lang,
+                "Plazo de la consulta",
+                "Consultation deadline",
+                "Échéance de la consultation"
+            )
+        );
+        let ics = deadline_calendar(&DeadlineEvent {
+            message_id: &n.message_id,
+            created_at: n.created_at,
+            deadline,
+            summary: &summary,
+            description: &description,
+            alarm: &alarm,
+        });
+        let name = if reference.is_empty() {
+            "deadline.ics".to_string()
+        } else {
+            format!("{reference}-deadline.ics")
+        };
+        attachments.push(Attachment::new(name).body(
+            ics,
+            content_type("text/calendar; charset=utf-8; method=PUBLISH")?,
+        ));
+    }
+    if let Some((name, text)) = &payload.attachment {
+        attachments.push(
+            Attachment::new(name.clone())
+                .body(text.clone(), content_type("text/markdown; charset=utf-8")?),
+        );
+    }
+
+    let built = match (&n.body_html, attachments.is_empty()) {
+        (None, true) => builder.singlepart(text),
+        (html, _) => {
+            let body = match html {
+                Some(html) => MultiPart::alternative()
+                    .boundary(boundary(&n.message_id, "alt"))
+                    .singlepart(text)
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(html.clone()),
+                    ),
+                None => MultiPart::mixed()
+                    .boundary(boundary(&n.message_id, "mix"))
+                    .singlepart(text),
+            };
+            if attachments.is_empty() {
+                builder.multipart(body)
+            } else {
+                let mut mixed = if html.is_some() {
+                    MultiPart::mixed()
+                        .boundary(boundary(&n.message_id, "mix"))
+                        .multipart(body)
+                } else {
+                    body
+                };
+                for a in attachments {
+                    mixed = mixed.singlepart(a);
+                }
+                builder.multipart(mixed)
+            }
+        }
+    };
+    built.map_err(|e| MessageError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewNotice, NoticeStatus};
+    use chrono::{TimeZone, Utc};
+
+    fn notice(kind: &str, html: Option<&str>, payload: NoticePayload) -> Notice {
+        let created = Utc.with_ymd_and_hms(2027, 3, 19, 17, 0, 0).unwrap();
+        Notice {
+            id: 42,
+            status: NoticeStatus::Sending,
+            attempts: 1,
+            next_attempt_at: created,
+            last_error: None,
+            sent_at: None,
+            server_reply: None,
+            notice: NewNotice {
+                reference: Some("RCM-2027-001".into()),
+                kind: kind.into(),
+                round: Some(1),
+                country: Some("HN".into()),
+                recipient: "fp1.hn@example.org".into(),
+                recipient_name: "Focal Point 1 of HN".into(),
+                language: "es".into(),
+                subject: "[RCM-2027-001] Consulta a los Países Miembros: Política consular".into(),
+                body_text: "Plazo: martes\n\nTexto.".into(),
+                body_html: html.map(str::to_string),
+                message_id: "<RCM-2027-001.s5.round_invitation.fp3@rcm-ts.example>".into(),
+                payload_json: serde_json::to_string(&payload).unwrap(),
+                created_at: created,
+            },
+        }
+    }
+
+    fn invitation_payload() -> NoticePayload {
+        NoticePayload {
+            template: "round_invitation".into(),
+            version: 2,
+            focal_point_id: Some(3),
+            reply_to: Some("consultas+abc234@rcm-ts.example".into()),
+            deadline: Some(Utc.with_ymd_and_hms(2027, 3, 31, 5, 59, 59).unwrap()),
+            time_zone: Some("America/Tegucigalpa".into()),
+            attachment: Some(("RCM-2027-001-v2.md".into(), "# Texto\n\n1. Uno.\n".into())),
+            thread: Some("<RCM-2027-001.hn@rcm-ts.example>".into()),
+        }
+    }
+
+    const FROM: &str = "RCM Consultations <consultas@rcm-ts.example>";
+
+    fn head(bytes: &[u8]) -> String {
+        let s = String::from_utf8(bytes.to_vec()).unwrap();
+        s.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ")
+    }
+
+    #[test]
+    fn headers_are_all_there_and_deterministic() {
+        let n = notice(
+            "round_invitation",
+            Some("<p>Texto</p>"),
+            invitation_payload(),
+        );
+        let out = Outgoing::from_notice(&n, FROM).unwrap();
+        let again = Outgoing::from_notice(&n, FROM).unwrap();
+        assert_eq!(out.bytes, again.bytes, "the same notice, the same bytes");
+        let h = head(&out.bytes);
+        for line in [
+            "From: \"RCM Consultations\" <consultas@rcm-ts.example>",
+            "Reply-To: \"RCM Consultations\" <consultas+abc234@rcm-ts.example>",
+            "To: \"Focal Point 1 of HN\" <fp1.hn@example.org>",
+            "Date: Fri, 19 Mar 2027 17:00:00 +0000",
+            "Message-ID: <RCM-2027-001.s5.round_invitation.fp3@rcm-ts.example>",
+            "In-Reply-To: <RCM-2027-001.hn@rcm-ts.example>",
+            "References: <RCM-2027-001.hn@rcm-ts.example>",
+            "Auto-Submitted: auto-generated",
+            "Content-Language: es",
+        ] {
+            assert!(h.lines().any(|l| l == line), "{line} in\n{h}");
+        }
+        let subject = h.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+        assert!(subject.starts_with("Subject: [RCM-2027-001] "), "{subject}");
+        assert_eq!(out.envelope_from, "consultas@rcm-ts.example");
+        assert_eq!(out.to, vec!["fp1.hn@example.org".to_string()]);
+        assert_eq!(out.label, "000042-RCM-2027-001-round_invitation-hn");
+    }
+
+    #[test]
+    fn an_invitation_is_mixed_with_alternative_ics_and_text() {
+        let n = notice(
+            "round_invitation",
+            Some("<p>Texto</p>"),
+            invitation_payload(),
+        );
+        let out = Outgoing::from_notice(&n, FROM).unwrap();
+        let s = String::from_utf8(out.bytes).unwrap();
+        let order = [
+            "Content-Type: multipart/mixed",
+            "Content-Type: multipart/alternative",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Type: text/html; charset=utf-8",
+            "Content-Disposition: attachment; filename=\"RCM-2027-001-deadline.ics\"",
+            "Content-Type: text/calendar; charset=utf-8; method=PUBLISH",
+            "Content-Disposition: attachment; filename=\"RCM-2027-001-v2.md\"",
+            "Content-Type: text/markdown; charset=utf-8",
+        ];
+        let mut at = 0;
+        for needle in order {
+            let found = s[at..]
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle} after offset {at} in\n{s}"));
+            at += found + needle.len();
+        }
+    }
+
+    #[test]
+    fn a_plain_notice_is_a_single_text_part() {
+        let mut p = invitation_payload();
+        p.deadline = None;
+        p.attachment = None;
+        p.reply_to = None;
+        let n = notice("reminder", None, p);
+        let out = Outgoing::from_notice(&n, FROM).unwrap();
+        let h = head(&out.bytes);
+        assert!(!h.contains("multipart"), "{h}");
+        assert!(h.contains("Content-Type: text/plain; charset=utf-8"), "{h}");
+        assert!(
+            h.contains("Reply-To: \"RCM Consultations\" <consultas@rcm-ts.example>"),
+            "without a token, replies go to From: {h}"
+        );
+    }
+
+    #[test]
+    fn only_invitations_with_a_deadline_carry_a_calendar() {
+        let p = invitation_payload();
+        assert!(wants_calendar("round_invitation", &p));
+        assert!(wants_calendar("troika_invitation", &p));
+        assert!(!wants_calendar("reminder", &p));
+        let none = NoticePayload::default();
+        assert!(!wants_calendar("round_invitation", &none));
+    }
+
+    #[test]
+    fn a_bad_address_is_named() {
+        let mut n = notice("reminder", None, NoticePayload::default());
+        n.notice.recipient = "not an address".into();
+        let err = Outgoing::from_notice(&n, FROM).unwrap_err().to_string();
+        assert!(err.contains("To address `not an address`"), "{err}");
+    }
+}

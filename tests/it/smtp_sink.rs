@@ -1,0 +1,320 @@
+//! A real SMTP server for the tests: a tokio TCP listener on 127.0.0.1, port 0, that
+//! speaks enough RFC 5321 for `lettre` (EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT,
+//! DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepts, and can be
+//! scripted to refuse: 451 for the first attempts of every message, 550 for every
+//! recipient, or silence.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// One accepted message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The message as sent, dot-unstuffed, CRLF line endings.
+    pub data: Vec<u8>,
+    /// The user that authenticated on this connection, if any.
+    pub user: Option<String>,
+}
+
+/// How the sink answers.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// Answer the end of DATA with 451 for the first N attempts of each message
+    /// (counted by Message-ID), then accept it.
+    pub tempfail_each: usize,
+    /// Answer every RCPT TO with this reply (a 5xx line such as `550 5.1.1 ...`).
+    pub reject_rcpt: Option<String>,
+    /// Advertise AUTH PLAIN LOGIN and require these credentials before MAIL.
+    pub credentials: Option<(String, String)>,
+    /// Accept connections and never say anything.
+    pub silent: bool,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    attempts: HashMap<String, usize>,
+    connections: usize,
+    /// Every reply to a DATA, in order, for the tests to read.
+    data_replies: Vec<String>,
+}
+
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SmtpSink {
+    pub async fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SMTP sink");
+        let addr = listener.local_addr().expect("sink address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let script = Arc::new(script);
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                st.lock().unwrap().connections += 1;
+                let (st, script) = (st.clone(), script.clone());
+                tokio::spawn(async move {
+                    let _ = session(stream, &script, &st).await;
+                });
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    /// The `PUEBLA_SMTP_URL` for this sink.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    pub fn data_replies(&self) -> Vec<String> {
+        self.state.lock().unwrap().data_replies.clone()
+    }
+}
+
+/// The Message-ID header of a raw message, if any.
+fn message_id(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let head = text.split("\r\n\r\n").next()?.replace("\r\n ", " ");
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("message-id")
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// `<addr>` out of `MAIL FROM:<addr> PARAMS`.
+fn angle(arg: &str) -> String {
+    match (arg.find('<'), arg.find('>')) {
+        (Some(a), Some(b)) if a < b => arg[a + 1..b].to_string(),
+        _ => arg
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim().bytes().filter(|c| *c != b'=') {
+        let Some(v) = TABLE.iter().position(|t| *t == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    if script.silent {
+        // Hold the connection open without a greeting until the client gives up.
+        let mut sink = Vec::new();
+        let _ = read.read_until(0, &mut sink).await;
+        return Ok(());
+    }
+    async fn say(w: &mut tokio::net::tcp::OwnedWriteHalf, line: &str) -> std::io::Result<()> {
+        w.write_all(format!("{line}\r\n").as_bytes()).await
+    }
+    async fn line(
+        r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    ) -> std::io::Result<Option<String>> {
+        let mut buf = Vec::new();
+        if r.read_until(b'\n', &mut buf).await? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ))
+    }
+
+    say(&mut write, "220 sink.test ESMTP puebla test sink").await?;
+    let mut user: Option<String> = None;
+    let mut from: Option<String> = None;
+    let mut rcpt: Vec<String> = Vec::new();
+    while let Some(cmd) = line(&mut read).await? {
+        let upper = cmd.to_ascii_uppercase();
+        let verb = upper
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let arg = cmd.get(verb.len()..).unwrap_or_default().trim().to_string();
+        match verb.as_str() {
+            "EHLO" => {
+                let mut lines = vec![format!("250-sink.test greets {arg}"), "250-8BITMIME".into()];
+                if script.credentials.is_some() {
+                    lines.push("250-AUTH PLAIN LOGIN".into());
+                }
+                lines.push("250 SMTPUTF8".into());
+                say(&mut write, &lines.join("\r\n")).await?;
+            }
+            "HELO" => say(&mut write, "250 sink.test").await?,
+            "AUTH" => {
+                let mut parts = arg.split_whitespace();
+                let mechanism = parts.next().unwrap_or_default().to_ascii_uppercase();
+                let initial = parts.next().map(str::to_string);
+                let (u, p) = match mechanism.as_str() {
+                    "PLAIN" => {
+                        let b64 = match initial {
+                            Some(i) => i,
+                            None => {
+                                say(&mut write, "334 ").await?;
+                                line(&mut read).await?.unwrap_or_default()
+                            }
+                        };
+                        let raw = base64_decode(&b64);
+                        let fields: Vec<String> = raw
+                            .split(|b| *b == 0)
+                            .map(|f| String::from_utf8_lossy(f).into_owned())
+                            .collect();
+                        (
+                            fields.get(1).cloned().unwrap_or_default(),
+                            fields.get(2).cloned().unwrap_or_default(),
+                        )
+                    }
+                    "LOGIN" => {
+                        let u = match initial {
+                            Some(i) => i,
+                            None => {
+                                say(&mut write, "334 VXNlcm5hbWU6").await?;
+                                line(&mut read).await?.unwrap_or_default()
+                            }
+                        };
+                        say(&mut write, "334 UGFzc3dvcmQ6").await?;
+                        let p = line(&mut read).await?.unwrap_or_default();
+                        (
+                            String::from_utf8_lossy(&base64_decode(&u)).into_owned(),
+                            String::from_utf8_lossy(&base64_decode(&p)).into_owned(),
+                        )
+                    }
+                    _ => {
+                        say(&mut write, "504 5.5.4 Unrecognized authentication type").await?;
+                        continue;
+                    }
+                };
+                if script.credentials.as_ref() == Some(&(u.clone(), p)) {
+                    user = Some(u);
+                    say(&mut write, "235 2.7.0 Authentication successful").await?;
+                } else {
+                    say(&mut write, "535 5.7.8 Authentication credentials invalid").await?;
+                }
+            }
+            "MAIL" => {
+                if script.credentials.is_some() && user.is_none() {
+                    say(&mut write, "530 5.7.0 Authentication required").await?;
+                    continue;
+                }
+                from = Some(angle(&arg));
+                rcpt.clear();
+                say(&mut write, "250 2.1.0 Ok").await?;
+            }
+            "RCPT" => {
+                if from.is_none() {
+                    say(&mut write, "503 5.5.1 Need MAIL first").await?;
+                } else if let Some(reject) = &script.reject_rcpt {
+                    say(&mut write, reject).await?;
+                } else {
+                    rcpt.push(angle(&arg));
+                    say(&mut write, "250 2.1.5 Ok").await?;
+                }
+            }
+            "DATA" => {
+                if rcpt.is_empty() {
+                    say(&mut write, "554 5.5.1 No valid recipients").await?;
+                    continue;
+                }
+                say(&mut write, "354 End data with <CR><LF>.<CR><LF>").await?;
+                let mut data = Vec::new();
+                loop {
+                    let mut buf = Vec::new();
+                    if read.read_until(b'\n', &mut buf).await? == 0 {
+                        return Ok(());
+                    }
+                    if buf == b".\r\n" || buf == b".\n" {
+                        break;
+                    }
+                    // Dot-unstuffing (RFC 5321 section 4.5.2).
+                    let body = if buf.starts_with(b"..") {
+                        &buf[1..]
+                    } else {
+                        &buf[..]
+                    };
+                    data.extend_from_slice(body);
+                }
+                let id = message_id(&data).unwrap_or_default();
+                let reply = {
+                    let mut st = state.lock().unwrap();
+                    let n = st.attempts.entry(id).or_insert(0);
+                    *n += 1;
+                    let reply = if *n <= script.tempfail_each {
+                        format!("451 4.3.0 Temporary failure, try again later (attempt {n})")
+                    } else {
+                        st.received.push(Received {
+                            mail_from: from.clone().unwrap_or_default(),
+                            rcpt_to: rcpt.clone(),
+                            data,
+                            user: user.clone(),
+                        });
+                        format!("250 2.0.0 Ok: queued as {}", st.received.len())
+                    };
+                    st.data_replies.push(reply.clone());
+                    reply
+                };
+                from = None;
+                rcpt.clear();
+                say(&mut write, &reply).await?;
+            }
+            "RSET" => {
+                from = None;
+                rcpt.clear();
+                say(&mut write, "250 2.0.0 Ok").await?;
+            }
+            "NOOP" => say(&mut write, "250 2.0.0 Ok").await?,
+            "QUIT" => {
+                say(&mut write, "221 2.0.0 Bye").await?;
+                return Ok(());
+            }
+            _ => say(&mut write, "502 5.5.2 Command not recognized").await?,
+        }
+    }
+    Ok(())
+}
