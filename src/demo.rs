@@ -259,7 +259,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         store.clone(),
         clock.clone() as Arc<dyn Clock>,
         catalog.clone(),
-    );
+    )?;
 
     clear_eml_files(&opts.outbox_dir)?;
     let transport = Arc::new(FileTransport::new(opts.outbox_dir.clone()));

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod templates;
 pub mod token;
 
 /// What the engine records with a notice besides its text, for the message builder:

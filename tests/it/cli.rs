@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 /// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: [&str; 12] = [
+const PUEBLA_VARS: [&str; 13] = [
     "PUEBLA_CONFIG",
     "PUEBLA_ACTOR",
     "PUEBLA_DATABASE_URL",
@@ -23,6 +23,7 @@ const PUEBLA_VARS: [&str; 12] = [
     "PUEBLA_SECRETARIAT_EMAIL",
     "PUEBLA_WORKFLOWS",
     "PUEBLA_OUTBOX_DIR",
+    "PUEBLA_TEMPLATES",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
@@ -106,6 +107,7 @@ impl Cli {
                 format!("sqlite://{}/t.db", self.path().display()),
             )
             .env("PUEBLA_WORKFLOWS", &self.workflows)
+            .env("PUEBLA_TEMPLATES", repo().join("templates"))
             .env("PUEBLA_OUTBOX_DIR", self.path().join("outbox"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)

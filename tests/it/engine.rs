@@ -63,6 +63,7 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
         clock as Arc<dyn Clock>,
         catalog(),
     )
+    .expect("the engine loads its templates")
 }
 
 /// Presidencies 2026 CR, 2027 HN, 2028 GT (the data file stops at 2016), and two
@@ -1769,7 +1770,8 @@ async fn a_failing_timer_is_rescheduled_and_does_not_block_the_others() {
             store.clone(),
             clock.clone() as Arc<dyn Clock>,
             Arc::new(trimmed),
-        );
+        )
+        .expect("the engine loads its templates");
         engine
             .tick()
             .await

@@ -8,4 +8,5 @@ mod cli;
 mod common;
 mod engine;
 mod store;
+mod templates;
 mod transitions;
