@@ -324,6 +324,12 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
         "{backend}: the deadline is shown in the recipient's own time zone:\n{}",
         ca.notice.body_text
     );
+    let html = ca.notice.body_html.as_deref().expect("an HTML part");
+    assert!(
+        html.contains("Toronto time")
+            && html.contains("href=\"mailto:consultas@rcm-ts.example?subject="),
+        "{backend}: the HTML part has the deadline and mailto links that answer:\n{html}"
+    );
 
     // Round 1: five members answer; the reminders find the others.
     let round1 = [
