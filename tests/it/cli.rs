@@ -229,6 +229,43 @@ fn check_accepts_the_shipped_workflows() {
 }
 
 #[test]
+fn check_renders_every_template_and_names_the_file_with_a_missing_variable() {
+    let mut cli = Cli::new();
+    let out = cli.ok(&["check"]);
+    assert_contains(
+        &out.stdout,
+        &["notice template(s)", "render in es, en and fr"],
+    );
+
+    let copy = cli.path().join("tpl");
+    copy_dir(&repo().join("templates"), &copy);
+    cli.set_env("PUEBLA_TEMPLATES", copy.to_str().unwrap());
+    break_file(&copy.join("fr/outcome.txt.hbs"), "{{title}}", "{{titre}}");
+    std::fs::remove_file(copy.join("es/reminder.html.hbs")).unwrap();
+    let out = cli.fails(&["check"]);
+    assert_contains(check_error(&out.stderr, "fr/outcome.txt.hbs"), &["titre"]);
+    check_error(&out.stderr, "es/reminder.html.hbs");
+}
+
+#[test]
+fn mail_preview_prints_a_notice_with_sample_data() {
+    let cli = Cli::new();
+    let out = cli.ok(&["mail", "preview", "round2_invitation", "--lang", "es"]);
+    assert_contains(
+        &out.stdout,
+        &[
+            "Subject: [RCM-2026-007] ",
+            "lunes 7 de diciembre de 2026, 23:59 (hora de Tegucigalpa)",
+            "SIN OBJECIÓN",
+        ],
+    );
+    let out = cli.ok(&["mail", "preview", "outcome", "--lang", "fr", "--html"]);
+    assert_contains(&out.stdout, &["<html lang=\"fr\">", "Texte adopté"]);
+    let out = cli.fails(&["mail", "preview", "nonsense"]);
+    assert_contains(&out.stderr, &["not a notice template"]);
+}
+
+#[test]
 fn check_names_file_line_and_field_of_a_round_without_working_days() {
     let cli = Cli::with_workflow_copy();
     let line = break_file(
