@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::{Engine, EngineConfig};
 use crate::mail::message::smtp::SmtpTransport;
+use crate::mail::templates::Templates;
 use crate::store::Store;
 use crate::workflow::{load_catalog, Catalog};
 
@@ -23,22 +24,35 @@ pub fn catalog(config: &Config) -> anyhow::Result<Arc<Catalog>> {
     Ok(Arc::new(catalog))
 }
 
+/// Loads and parses every notice template; every problem is reported.
+pub fn templates(config: &Config) -> anyhow::Result<Arc<Templates>> {
+    let templates = Templates::load(&config.templates_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "the templates in {} have errors:\n{e}",
+            config.templates_dir.display()
+        )
+    })?;
+    Ok(Arc::new(templates))
+}
+
 pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     crate::store::connect(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))
 }
 
+/// The engine, with the templates loaded from `config.templates_dir`.
 pub fn engine(
     config: &Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     catalog: Arc<Catalog>,
-) -> Arc<Engine> {
-    Arc::new(Engine::new(
+) -> anyhow::Result<Arc<Engine>> {
+    Ok(Arc::new(Engine::new(
         store,
         clock,
         catalog,
+        templates(config)?,
         EngineConfig {
             secretariat_email: config.secretariat_email.clone(),
             message_id_domain: config.mail_domain().to_string(),
@@ -48,7 +62,7 @@ pub fn engine(
                 .as_deref()
                 .map(|s| crate::mail::token::TokenKey::new(s.as_bytes())),
         },
-    ))
+    )))
 }
 
 /// The transport the configuration asks for: SMTP when `smtp_url` is set, else

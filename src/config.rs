@@ -28,6 +28,8 @@ pub struct Config {
     pub workflows_dir: PathBuf,
     /// The file transport's folder.
     pub outbox_dir: PathBuf,
+    /// The notice templates: `<lang>/<name>.{subject,txt,html}.hbs`.
+    pub templates_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -44,12 +46,13 @@ impl Default for Config {
             secretariat_email: "ts@rcm-ts.example".into(),
             workflows_dir: PathBuf::from("workflows"),
             outbox_dir: PathBuf::from("outbox"),
+            templates_dir: PathBuf::from("templates"),
         }
     }
 }
 
 /// The environment variables that override the file, with the field each sets.
-pub const ENV_VARS: [(&str, &str); 11] = [
+pub const ENV_VARS: [(&str, &str); 12] = [
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
     ("PUEBLA_SMTP_RATE", "smtp_rate_per_minute"),
@@ -61,6 +64,7 @@ pub const ENV_VARS: [(&str, &str); 11] = [
     ("PUEBLA_SECRETARIAT_EMAIL", "secretariat_email"),
     ("PUEBLA_WORKFLOWS", "workflows_dir"),
     ("PUEBLA_OUTBOX_DIR", "outbox_dir"),
+    ("PUEBLA_TEMPLATES", "templates_dir"),
 ];
 
 impl Config {
@@ -93,6 +97,7 @@ impl Config {
                 "secretariat_email" => config.secretariat_email = value,
                 "workflows_dir" => config.workflows_dir = PathBuf::from(value),
                 "outbox_dir" => config.outbox_dir = PathBuf::from(value),
+                "templates_dir" => config.templates_dir = PathBuf::from(value),
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }

@@ -259,7 +259,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         store.clone(),
         clock.clone() as Arc<dyn Clock>,
         catalog.clone(),
-    );
+    )?;
 
     // The demo honours PUEBLA_SMTP_URL like `serve`; without it, .eml files.
     let (transport, destination): (Arc<dyn Transport>, String) = match &config.smtp_url {

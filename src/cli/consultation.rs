@@ -151,12 +151,7 @@ fn position(s: &str) -> anyhow::Result<Position> {
 async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
     let catalog = crate::app::catalog(config)?;
     let store = crate::app::store(config).await?;
-    Ok(crate::app::engine(
-        config,
-        store,
-        Arc::new(SystemClock),
-        catalog,
-    ))
+    crate::app::engine(config, store, Arc::new(SystemClock), catalog)
 }
 
 pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<ExitCode> {

@@ -231,7 +231,7 @@ struct TroikaOut {
 pub async fn run_presidency(config: Config, cmd: PresidencyCommand) -> anyhow::Result<ExitCode> {
     let catalog = crate::app::catalog(&config)?;
     let store = crate::app::store(&config).await?;
-    let engine = crate::app::engine(&config, store, Arc::new(SystemClock), catalog);
+    let engine = crate::app::engine(&config, store, Arc::new(SystemClock), catalog)?;
     match cmd {
         PresidencyCommand::Set {
             year,

@@ -7,12 +7,30 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::config::Config;
+use crate::domain::Language;
+use crate::engine::notice::sample_context;
 use crate::mail::inbound::{self, Inspection};
+use crate::mail::templates::Templates;
 
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
     /// What the engine makes of one raw message: kind, position, reply text, reference.
     Inspect(InspectArgs),
+    /// Print a notice rendered with sample data, for review (no database).
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The notice template, e.g. round_invitation, round2_invitation, outcome.
+    pub kind: String,
+    /// es, en or fr.
+    #[arg(long, default_value = "es")]
+    pub lang: String,
+    /// Print the HTML part instead of the text part.
+    #[arg(long)]
+    pub html: bool,
 }
 
 #[derive(Debug, Args)]
@@ -24,10 +42,15 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// Runs a mail command. It needs no configuration, database or workflows folder.
-pub fn run(cmd: MailCommand) -> anyhow::Result<ExitCode> {
+/// Runs a mail command. None needs the database or the workflows folder; only
+/// `preview` reads the configuration (for the templates folder).
+pub fn run(config_path: Option<&std::path::Path>, cmd: MailCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         MailCommand::Inspect(args) => inspect(args),
+        MailCommand::Preview(args) => {
+            let config = Config::load(config_path, |k| std::env::var(k).ok())?;
+            preview(&config, &args)
+        }
     }
 }
 
@@ -152,4 +175,29 @@ fn explain(i: &Inspection) -> String {
         );
     }
     s
+}
+
+fn preview(config: &Config, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+    let lang: Language = args.lang.parse()?;
+    let ctx = sample_context(&args.kind, lang).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{}` is not a notice template; known: {}",
+            args.kind,
+            crate::workflow::procedure::TEMPLATE_NAMES.join(", ")
+        )
+    })?;
+    let templates = Templates::load(&config.templates_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "the templates in {} have errors:\n{e}",
+            config.templates_dir.display()
+        )
+    })?;
+    let rendered = templates.render(&args.kind, lang, &ctx)?;
+    if args.html {
+        print!("{}", rendered.html);
+    } else {
+        println!("Subject: {}\n", rendered.subject);
+        print!("{}", rendered.text);
+    }
+    Ok(ExitCode::SUCCESS)
 }

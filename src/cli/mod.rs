@@ -38,7 +38,7 @@ pub enum Command {
     Serve,
     /// Run a complete RCM consultation on simulated time, with simulated focal points.
     Demo(demo::DemoArgs),
-    /// Validate workflows, calendars and configuration; exits non-zero on any error.
+    /// Validate workflows, calendars, templates and configuration; exits non-zero on any error.
     Check,
     /// Public holidays and working-day deadlines.
     #[command(subcommand)]
@@ -52,7 +52,7 @@ pub enum Command {
     /// The presidency pro tempore and the Troika (TS).
     #[command(subcommand)]
     Presidency(directory::PresidencyCommand),
-    /// Look at messages: what the engine makes of an inbound email.
+    /// Mail: what the engine makes of an inbound email; previews of notices.
     #[command(subcommand)]
     Mail(mail::MailCommand),
 }
@@ -85,11 +85,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // `mail` commands read files only: they must work without (or with a broken)
     // configuration, so they are dispatched before it is loaded.
     if let Command::Mail(cmd) = cli.command {
-        return mail::run(cmd);
+        return mail::run(cli.config.as_deref(), cmd);
     }
     let config = load_config(&cli)?;
     match cli.command {
-        Command::Mail(cmd) => mail::run(cmd),
         Command::Serve => serve::run(config).await,
         Command::Demo(args) => demo::run(config, args).await,
         Command::Check => check(config),
@@ -97,12 +96,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consultation(cmd) => consultation::run(config, cmd).await,
         Command::FocalPoints(cmd) => directory::run_focal_points(config, cmd).await,
         Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
+        Command::Mail(cmd) => mail::run(cli.config.as_deref(), cmd),
     }
 }
 
 /// `puebla check`: validates everything that can be validated offline.
 fn check(config: Config) -> anyhow::Result<ExitCode> {
-    match crate::workflow::load_catalog(&config.workflows_dir) {
+    let mut failed = false;
+    let catalog = match crate::workflow::load_catalog(&config.workflows_dir) {
         Ok(catalog) => {
             println!(
                 "ok: {} ({} members), {} procedure(s): {}, {} calendar(s) in {}",
@@ -118,11 +119,7 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
                 catalog.calendars.countries().len(),
                 config.workflows_dir.display()
             );
-            println!(
-                "ok: configuration (database {})",
-                crate::app::redact(&config.database_url)
-            );
-            Ok(ExitCode::SUCCESS)
+            Some(catalog)
         }
         Err(errors) => {
             for e in &errors.0 {
@@ -133,9 +130,67 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
                 errors.0.len(),
                 config.workflows_dir.display()
             );
-            Ok(ExitCode::FAILURE)
+            failed = true;
+            None
+        }
+    };
+    if !check_templates(&config, catalog.as_ref()) {
+        failed = true;
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "ok: configuration (database {})",
+        crate::app::redact(&config.database_url)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the templates, renders each in every language against sample data, and
+/// checks that every template a procedure names exists. False on any error.
+fn check_templates(config: &Config, catalog: Option<&crate::workflow::Catalog>) -> bool {
+    let dir = &config.templates_dir;
+    let templates = match crate::mail::templates::Templates::load(dir) {
+        Ok(t) => t,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s) in {}", errors.0.len(), dir.display());
+            return false;
+        }
+    };
+    let mut errors = templates.check().err().map(|e| e.0).unwrap_or_default();
+    for procedure in catalog.map(|c| c.procedures.values()).into_iter().flatten() {
+        for name in procedure.template_names() {
+            if !templates.has(name) {
+                errors.push(crate::workflow::DataError {
+                    file: dir.clone(),
+                    line: 0,
+                    column: 0,
+                    field: String::new(),
+                    message: format!(
+                        "procedure `{}` uses template `{name}`, which lacks a subject, text or HTML file in some language",
+                        procedure.id
+                    ),
+                });
+            }
         }
     }
+    if errors.is_empty() {
+        println!(
+            "ok: {} notice template(s) in {} render in es, en and fr",
+            templates.len(),
+            dir.display()
+        );
+        return true;
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("{} error(s) in {}", errors.len(), dir.display());
+    false
 }
 
 /// Reads a text argument given as a file path (`-` for standard input).

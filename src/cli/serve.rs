@@ -17,7 +17,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = crate::app::catalog(&config)?;
     let store = crate::app::store(&config).await?;
-    let engine = crate::app::engine(&config, store.clone(), clock.clone(), catalog);
+    let engine = crate::app::engine(&config, store.clone(), clock.clone(), catalog)?;
     let transport = crate::app::transport(&config)?;
     let worker_id = format!("serve-{}", std::process::id());
     let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id);

@@ -105,4 +105,29 @@ impl Procedure {
     pub fn last_round(&self) -> usize {
         self.rounds.len().saturating_sub(1)
     }
+
+    /// Every notice template the procedure names, each once.
+    pub fn template_names(&self) -> Vec<&str> {
+        let t = &self.templates;
+        let mut names: Vec<&str> = self
+            .troika_review
+            .iter()
+            .map(|r| r.template.as_str())
+            .chain(self.rounds.iter().map(|r| r.template.as_str()))
+            .chain([
+                t.changes_requested.as_str(),
+                t.revision_due.as_str(),
+                t.reminder.as_str(),
+                t.deadline_extended.as_str(),
+                t.withdrawn.as_str(),
+                t.outcome.as_str(),
+                t.results_report.as_str(),
+                t.reply_confirmation.as_str(),
+                t.late_reply.as_str(),
+            ])
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }

@@ -14,6 +14,7 @@ use crate::domain::consultation::{
     transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::mail::templates::Templates;
 use crate::mail::token::{reply_address, ReplyToken, TokenKey};
 use crate::mail::NoticePayload;
 use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
@@ -94,6 +95,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     catalog: Arc<Catalog>,
+    templates: Arc<Templates>,
     config: EngineConfig,
 }
 
@@ -105,12 +107,14 @@ impl Engine {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         catalog: Arc<Catalog>,
+        templates: Arc<Templates>,
         config: EngineConfig,
     ) -> Self {
         Self {
             store,
             clock,
             catalog,
+            templates,
             config,
         }
     }
@@ -437,7 +441,7 @@ impl Engine {
                 country: None,
                 country_name: "Secretaría Técnica".into(),
                 email: self.config.secretariat_email.clone(),
-                name: "Technical Secretariat".into(),
+                name: "Secretaría Técnica".into(),
                 language: Language::Es,
                 time_zone: ctx.body.secretariat_time_zone,
                 focal_point_id: None,
@@ -462,12 +466,6 @@ impl Engine {
         step_no: i64,
         now: DateTime<Utc>,
     ) -> Result<NewNotice, EngineError> {
-        let audience = notice::Audience {
-            language: to.language,
-            time_zone: to.time_zone,
-            country_name: &to.country_name,
-        };
-        let rendered = notice::render(kind, c, round, &audience);
         let domain = &self.config.message_id_domain;
         let recipient_key = to
             .focal_point_id
@@ -495,6 +493,31 @@ impl Engine {
             }
             _ => None,
         };
+        // Without a token key, answers still reach the plain address and are matched
+        // by the thread or the reference in the subject.
+        let answer_address = match (&reply_to, to.focal_point_id) {
+            (Some(a), _) => Some(a.as_str()),
+            (None, Some(_)) => Some(self.config.reply_address.as_str()),
+            (None, None) => None,
+        };
+        let audience = notice::Audience {
+            language: to.language,
+            time_zone: to.time_zone,
+            country: to.country,
+            country_name: &to.country_name,
+            recipient_name: &to.name,
+            reply_to: answer_address,
+        };
+        let names = |code: CountryCode| {
+            ctx.body
+                .member(code)
+                .map_or_else(|_| code.to_string(), |m| m.name(to.language).to_string())
+        };
+        let context = notice::context(kind, c, round, &audience, &names);
+        let rendered = self
+            .templates
+            .render(template, to.language, &context)
+            .with_context(|| format!("cannot render the {template} notice to {}", to.email))?;
         let attach = record.is_some_and(|r| {
             kind == NoticeKind::RoundInvitation
                 && ctx
@@ -533,8 +556,8 @@ impl Engine {
             recipient_name: to.name.clone(),
             language: to.language.to_string(),
             subject: rendered.subject,
-            body_text: rendered.body,
-            body_html: None,
+            body_text: rendered.text,
+            body_html: Some(rendered.html),
             message_id,
             payload_json: serde_json::to_string(&payload).context("serialize notice payload")?,
             created_at: now,

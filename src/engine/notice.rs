@@ -1,28 +1,192 @@
-//! Plain-text notices in the recipient's language, with the deadline in the recipient's time zone.
-//!
-//! This is the interim renderer: the outbound-mail issue replaces it with
-//! handlebars templates (text and HTML) in `templates/`.
+//! What a notice says, as data: [`NoticeContext`] is built here from the consultation,
+//! the notice kind, the round and the recipient, and rendered by the handlebars
+//! templates in `templates/` (see [`crate::mail::templates`]). Everything a template
+//! shows in the recipient's language (the deadline in their time zone, stage labels,
+//! positions, country names) is prepared here, so templates only lay it out.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use serde::Serialize;
 
-use crate::domain::consultation::{Consultation, NoticeKind};
-use crate::domain::Language;
-
-/// What a rendered notice says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub subject: String,
-    pub body: String,
-}
+use crate::domain::body::Troika;
+use crate::domain::consultation::{
+    Answer, AnswerSource, Consultation, Extension, NoticeKind, Outcome, Position, ResultsReport,
+    RoundRecord, Stage, TextVersion, TroikaAnswer, TroikaReview, Withdrawal,
+};
+use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::mail::templates::mailto;
 
 /// Facts about the recipient a notice needs.
 #[derive(Debug, Clone)]
 pub struct Audience<'a> {
     pub language: Language,
     pub time_zone: Tz,
+    /// None for the Technical Secretariat.
+    pub country: Option<CountryCode>,
     /// The recipient's country name in `language`, or the secretariat.
     pub country_name: &'a str,
+    pub recipient_name: &'a str,
+    /// Where answers go (`consultas+TOKEN@domain`); None when no answer is expected.
+    pub reply_to: Option<&'a str>,
+}
+
+/// Everything a notice template may show. Every field is always present (an absent
+/// value is `null`, an empty list `[]`), so that strict mode catches misspelt names.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeContext {
+    /// The notice kind the context was built for; decides which templates it samples.
+    #[serde(skip)]
+    pub kind: NoticeKind,
+    pub lang: &'static str,
+    pub reference: String,
+    pub title: String,
+    pub recipient_name: String,
+    /// The recipient's country in the recipient's language (or the secretariat).
+    pub country_name: String,
+    /// The country holding the Presidency Pro Tempore, in the recipient's language.
+    pub presidency: String,
+    /// The round the notice is about (1-based), if any.
+    pub round: Option<u32>,
+    /// The stage, as the recipient reads it ("Aportes de los Países Miembros").
+    pub stage: String,
+    /// The text version the notice is about, its note and its full text.
+    pub version: u32,
+    pub version_note: Option<String>,
+    pub text: String,
+    /// From round 2 on: the line diff against the text of the previous round.
+    pub diff: Option<String>,
+    /// From round 2 on: the text is the same as in the previous round.
+    pub unchanged: bool,
+    /// The round's deadline in the recipient's language and time zone, and as RFC 3339.
+    pub deadline: Option<String>,
+    pub deadline_iso: Option<String>,
+    pub time_zone: String,
+    /// The Troika members' requests for changes in the latest review.
+    pub troika_comments: Vec<CountryText>,
+    /// The latest extension of the round.
+    pub extension: Option<ExtensionInfo>,
+    pub withdrawal_reason: Option<String>,
+    pub outcome: Option<OutcomeInfo>,
+    /// The position of every participant in the round.
+    pub answers: Vec<AnswerLine>,
+    /// The PPT's results report.
+    pub report: Option<String>,
+    /// The recipient's country's answer being confirmed (or recorded late).
+    pub answer: Option<AnswerInfo>,
+    /// The words an answer starts with, in the recipient's language.
+    pub words: AnswerWords,
+    pub reply_to: Option<String>,
+    /// The rendered subject; filled in by the renderer before the body parts.
+    pub subject: String,
+    /// Mailto links that prefill each answer; filled in with the subject.
+    pub reply: Option<ReplyLinks>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CountryText {
+    pub country: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtensionInfo {
+    pub reason: String,
+    pub working_days: u32,
+    pub previous_deadline: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeInfo {
+    pub adopted: bool,
+    /// Country names, in the recipient's language.
+    pub objections: Vec<String>,
+    pub no_answer: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerLine {
+    pub country: String,
+    /// Localized, or "no answer".
+    pub position: String,
+    pub answered: bool,
+    /// The beginning of the answer's text, when there is one.
+    pub quote: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerInfo {
+    /// Localized ("sin objeción").
+    pub position: String,
+    /// The beginning of the text, on one line.
+    pub quote: String,
+    pub received: String,
+}
+
+/// The first-line keywords the inbound reader recognises.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerWords {
+    pub no_objection: &'static str,
+    pub objection: &'static str,
+    pub comments: &'static str,
+    /// Troika review.
+    pub approve: &'static str,
+    pub changes: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyLinks {
+    pub address: String,
+    pub no_objection: String,
+    pub objection: String,
+    pub comments: String,
+    pub approve: String,
+    pub changes: String,
+}
+
+impl NoticeContext {
+    /// Records the rendered subject and builds the mailto links that answer it.
+    pub fn with_subject(mut self, subject: &str) -> Self {
+        self.subject = subject.to_string();
+        self.reply = self.reply_to.as_deref().map(|address| {
+            let re = format!("Re: {subject}");
+            let w = &self.words;
+            ReplyLinks {
+                address: address.to_string(),
+                no_objection: mailto(address, &re, w.no_objection),
+                objection: mailto(address, &re, w.objection),
+                comments: mailto(address, &re, w.comments),
+                approve: mailto(address, &re, w.approve),
+                changes: mailto(address, &re, w.changes),
+            }
+        });
+        self
+    }
+
+    /// Whether this context is sample data for template `name`.
+    pub fn for_template(&self, name: &str) -> bool {
+        template_kind(name) == Some(self.kind)
+    }
+}
+
+/// The notice kind a template name renders.
+pub fn template_kind(name: &str) -> Option<NoticeKind> {
+    use NoticeKind as K;
+    Some(match name {
+        "troika_request" => K::TroikaRequest,
+        "changes_requested" => K::ChangesRequested,
+        "round_invitation" | "round2_invitation" => K::RoundInvitation,
+        "revision_due" => K::RevisionDue,
+        "reminder" => K::Reminder,
+        "deadline_extended" => K::DeadlineExtended,
+        "withdrawn" => K::Withdrawn,
+        "outcome" => K::Outcome,
+        "results_report" => K::ResultsReport,
+        "reply_confirmation" => K::ReplyConfirmation,
+        "late_reply" => K::LateReply,
+        _ => return None,
+    })
 }
 
 const WEEKDAYS: [[&str; 7]; 3] = [
@@ -133,235 +297,552 @@ fn pick<'a>(lang: Language, es: &'a str, en: &'a str, fr: &'a str) -> &'a str {
     }
 }
 
-fn how_to_answer(lang: Language) -> &'static str {
-    pick(
-        lang,
-        "Para responder, conteste a este mensaje escribiendo en la primera línea SIN OBJECIÓN, OBJECIÓN o COMENTARIOS, seguido de su texto. Puede cambiar su respuesta contestando de nuevo antes del plazo.",
-        "To answer, reply to this message with NO OBJECTION, OBJECTION or COMMENTS on the first line, followed by your text. You may change your answer by replying again before the deadline.",
-        "Pour répondre, répondez à ce message en écrivant sur la première ligne PAS D'OBJECTION, OBJECTION ou COMMENTAIRES, suivi de votre texte. Vous pouvez modifier votre réponse en répondant de nouveau avant l'échéance.",
-    )
+/// The first-line keywords of an answer in `lang`.
+pub fn answer_words(lang: Language) -> AnswerWords {
+    match lang {
+        Language::Es => AnswerWords {
+            no_objection: "SIN OBJECIÓN",
+            objection: "OBJECIÓN",
+            comments: "COMENTARIOS",
+            approve: "APROBAR",
+            changes: "CAMBIOS",
+        },
+        Language::En => AnswerWords {
+            no_objection: "NO OBJECTION",
+            objection: "OBJECTION",
+            comments: "COMMENTS",
+            approve: "APPROVE",
+            changes: "CHANGES",
+        },
+        Language::Fr => AnswerWords {
+            no_objection: "PAS D'OBJECTION",
+            objection: "OBJECTION",
+            comments: "COMMENTAIRES",
+            approve: "APPROUVER",
+            changes: "MODIFICATIONS",
+        },
+    }
 }
 
-/// Renders one notice about consultation `c` for one recipient.
-pub fn render(
+/// A position as the recipient reads it.
+pub fn position_label(p: Position, l: Language) -> &'static str {
+    match p {
+        Position::NoObjection => pick(l, "sin objeción", "no objection", "pas d'objection"),
+        Position::Objection => pick(l, "objeción", "objection", "objection"),
+        Position::Comments => pick(l, "comentarios", "comments", "commentaires"),
+    }
+}
+
+/// A stage name from the procedure or the engine, as the recipient reads it.
+pub fn stage_label(stage: &str, l: Language) -> String {
+    let s = match stage {
+        "draft" => pick(l, "Borrador", "Draft", "Projet"),
+        "troika_review" => pick(
+            l,
+            "Revisión preliminar de la Troika",
+            "Preliminary review by the Troika",
+            "Examen préliminaire par la Troïka",
+        ),
+        "member_input" => pick(
+            l,
+            "Aportes de los Países Miembros",
+            "Input from Member Countries",
+            "Contributions des pays membres",
+        ),
+        "member_comments" => pick(
+            l,
+            "Comentarios sobre el texto revisado",
+            "Comments on the revised text",
+            "Observations sur le texte révisé",
+        ),
+        "silence_period" => pick(
+            l,
+            "Procedimiento de silencio",
+            "Silence procedure",
+            "Procédure d'approbation tacite",
+        ),
+        "revision" => pick(
+            l,
+            "Revisión del texto por la PPT",
+            "Revision of the text by the PPT",
+            "Révision du texte par la PPT",
+        ),
+        "adopted" => pick(l, "Adoptado", "Adopted", "Adopté"),
+        "not_adopted" => pick(l, "No adoptado", "Not adopted", "Non adopté"),
+        "concluded" => pick(l, "Concluido", "Concluded", "Conclu"),
+        "withdrawn" => pick(l, "Retirado", "Withdrawn", "Retiré"),
+        other => return other.replace('_', " "),
+    };
+    s.to_string()
+}
+
+/// The beginning of a text on one line, at most about 280 characters.
+fn quote(text: &str) -> String {
+    const MAX: usize = 280;
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= MAX {
+        return flat;
+    }
+    let cut: String = flat.chars().take(MAX).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
+    format!("{cut} …")
+}
+
+/// A unified diff without its file headers, and with hunk headers (`@@ -2,3 +2,4 @@`)
+/// shown as `…`: what a reader needs is the `-`/`+` lines and their context.
+fn readable_diff(diff: &str) -> String {
+    let lines: Vec<&str> = diff
+        .lines()
+        .filter(|l| !(l.starts_with("--- ") || l.starts_with("+++ ")))
+        .map(|l| if l.starts_with("@@") { "…" } else { l })
+        .collect();
+    let lines = match lines.first() {
+        Some(&"…") => &lines[1..],
+        _ => &lines[..],
+    };
+    lines.join("\n")
+}
+
+/// Builds what notice `kind` about consultation `c` (and round `round`) says to one
+/// recipient. `country_name` gives a country's name in the recipient's language.
+pub fn context(
     kind: NoticeKind,
     c: &Consultation,
     round: Option<u32>,
     audience: &Audience<'_>,
-) -> Rendered {
+    country_name: &dyn Fn(CountryCode) -> String,
+) -> NoticeContext {
     let l = audience.language;
-    let reference = &c.reference;
-    let title = &c.title;
+    let tz = audience.time_zone;
     let record = round.and_then(|n| c.rounds.iter().find(|r| r.number == n));
-    let deadline = record
-        .map(|r| format_deadline(r.deadline, audience.time_zone, l))
-        .unwrap_or_default();
-    let version = c.current_version();
-    let (topic, body) = match kind {
-        NoticeKind::TroikaRequest => (
-            pick(l, "Solicitud de retroalimentación de la Troika", "Troika: request for feedback", "Troïka : demande d'avis"),
-            format!(
-                "{}\n\n{}\n\n{}",
-                pick(
-                    l,
-                    "La Presidencia Pro Tempore somete a la Troika la siguiente propuesta de curso de acción para su retroalimentación preliminar. Responda APROBAR o CAMBIOS con sus observaciones.",
-                    "The Presidency pro tempore submits the following proposed course of action to the Troika for preliminary feedback. Reply APPROVE or CHANGES with your remarks.",
-                    "La Présidence pro tempore soumet à la Troïka la proposition de ligne d'action suivante pour un avis préliminaire. Répondez APPROUVER ou MODIFICATIONS avec vos remarques.",
-                ),
-                version_heading(l, version.number),
-                version.text
-            ),
-        ),
-        NoticeKind::ChangesRequested => (
-            pick(l, "La Troika solicita cambios", "The Troika requests changes", "La Troïka demande des modifications"),
-            format!(
-                "{}\n\n{}",
-                pick(
-                    l,
-                    "Un miembro de la Troika ha solicitado cambios. Prepare una nueva versión y sométala de nuevo a la Troika.",
-                    "A Troika member has requested changes. Prepare a new version and submit it to the Troika again.",
-                    "Un membre de la Troïka a demandé des modifications. Préparez une nouvelle version et soumettez-la de nouveau à la Troïka.",
-                ),
-                troika_comments(c)
-            ),
-        ),
-        NoticeKind::RoundInvitation => {
-            let diff = record
-                .and_then(|r| (r.number > 1).then(|| c.diff_of_version(r.version)).flatten())
-                .map(|d| format!("\n\n{}\n\n{d}", pick(l, "Cambios respecto de la versión anterior:", "Changes from the previous version:", "Modifications par rapport à la version précédente :")))
-                .unwrap_or_default();
+    let version = record
+        .and_then(|r| c.version(r.version))
+        .unwrap_or_else(|| c.current_version());
+    // From round 2 on, the diff is against the text the previous round saw.
+    let previous = record.and_then(|r| c.rounds.iter().rev().find(|p| p.number < r.number));
+    let (diff, unchanged) = match (record, previous) {
+        (Some(r), Some(p)) if r.version == p.version => (None, true),
+        (Some(_), Some(p)) => {
+            let old = c.version(p.version).map_or("", |v| v.text.as_str());
             (
-                pick(l, "Consulta a los Países Miembros", "Consultation of Member Countries", "Consultation des pays membres"),
-                format!(
-                    "{}\n\n{}: {deadline}\n\n{}\n\n{}\n\n{}{diff}",
-                    pick(
-                        l,
-                        "Se somete a consideración de los Países Miembros el siguiente texto.",
-                        "The following text is submitted to the Member Countries for consideration.",
-                        "Le texte suivant est soumis à l'examen des pays membres.",
-                    ),
-                    pick(l, "Plazo", "Deadline", "Échéance"),
-                    how_to_answer(l),
-                    version_heading(l, version.number),
-                    version.text
-                ),
+                Some(readable_diff(&crate::domain::consultation::text_diff(
+                    old,
+                    &version.text,
+                ))),
+                false,
             )
         }
-        NoticeKind::RevisionDue => (
-            pick(l, "Ronda cerrada: revisión del texto", "Round closed: revise the text", "Tour clos : révision du texte"),
-            format!(
-                "{}\n\n{}",
-                pick(
-                    l,
-                    "La ronda de consulta ha cerrado. Publique la versión revisada (o indique «sin cambios») para abrir la siguiente ronda.",
-                    "The consultation round has closed. Publish the revised version (or state \"no changes\") to open the next round.",
-                    "Le tour de consultation est clos. Publiez la version révisée (ou indiquez « sans modification ») pour ouvrir le tour suivant.",
-                ),
-                answers_summary(c, round, l)
-            ),
-        ),
-        NoticeKind::Reminder => (
-            pick(l, "Recordatorio", "Reminder", "Rappel"),
-            format!(
-                "{}\n\n{}: {deadline}\n\n{}",
-                pick(
-                    l,
-                    "Aún no hemos recibido la respuesta de su país a esta consulta.",
-                    "We have not yet received your country's answer to this consultation.",
-                    "Nous n'avons pas encore reçu la réponse de votre pays à cette consultation.",
-                ),
-                pick(l, "Plazo", "Deadline", "Échéance"),
-                how_to_answer(l)
-            ),
-        ),
-        NoticeKind::DeadlineExtended => {
-            let reason = record
-                .and_then(|r| r.extensions.last())
-                .map(|e| e.reason.clone())
-                .unwrap_or_default();
-            (
-                pick(l, "Plazo prorrogado", "Deadline extended", "Échéance prolongée"),
-                format!(
-                    "{}: {deadline}\n{}: {reason}",
-                    pick(l, "Nuevo plazo", "New deadline", "Nouvelle échéance"),
-                    pick(l, "Motivo", "Reason", "Motif")
-                ),
-            )
-        }
-        NoticeKind::Withdrawn => (
-            pick(l, "Consulta retirada", "Consultation withdrawn", "Consultation retirée"),
-            format!(
-                "{}\n{}: {}",
-                pick(
-                    l,
-                    "La Presidencia Pro Tempore ha retirado esta consulta. No se requiere respuesta.",
-                    "The Presidency pro tempore has withdrawn this consultation. No answer is needed.",
-                    "La Présidence pro tempore a retiré cette consultation. Aucune réponse n'est requise.",
-                ),
-                pick(l, "Motivo", "Reason", "Motif"),
-                c.withdrawal.as_ref().map_or("", |w| w.reason.as_str())
-            ),
-        ),
-        NoticeKind::Outcome => {
-            let adopted = c.outcome.as_ref().is_some_and(|o| o.adopted);
-            (
-                if adopted {
-                    pick(l, "Texto adoptado", "Text adopted", "Texte adopté")
-                } else {
-                    pick(l, "Texto no adoptado", "Text not adopted", "Texte non adopté")
-                },
-                format!(
-                    "{}\n\n{}",
-                    if adopted {
-                        pick(
-                            l,
-                            "La consulta ha concluido con el consenso de los Países Miembros. La Presidencia Pro Tempore implementará la acción acordada e informará de los resultados.",
-                            "The consultation has concluded with the consensus of the Member Countries. The Presidency pro tempore will implement the agreed action and report the results.",
-                            "La consultation s'est conclue par le consensus des pays membres. La Présidence pro tempore mettra en œuvre l'action convenue et en communiquera les résultats.",
-                        )
-                    } else {
-                        pick(
-                            l,
-                            "La consulta ha concluido sin consenso: se mantiene al menos una objeción.",
-                            "The consultation has concluded without consensus: at least one objection stands.",
-                            "La consultation s'est conclue sans consensus : au moins une objection est maintenue.",
-                        )
-                    },
-                    answers_summary(c, round, l)
-                ),
-            )
-        }
-        NoticeKind::ResultsReport => (
-            pick(l, "Informe de resultados", "Results report", "Rapport sur les résultats"),
-            c.report.as_ref().map_or_else(String::new, |r| r.text.clone()),
-        ),
-        NoticeKind::ReplyConfirmation => {
-            let answer = record.and_then(|r| r.answers.values().max_by_key(|a| a.received_at));
-            (
-                pick(l, "Respuesta registrada", "Answer recorded", "Réponse enregistrée"),
-                format!(
-                    "{}: {}\n\n{}: {deadline}",
-                    pick(l, "Hemos registrado la respuesta de su país", "We have recorded your country's answer", "Nous avons enregistré la réponse de votre pays"),
-                    answer.map_or("", |a| a.position.as_str()),
-                    pick(l, "Puede cambiarla respondiendo de nuevo antes del plazo", "You may change it by replying again before the deadline", "Vous pouvez la modifier en répondant de nouveau avant l'échéance"),
-                ),
-            )
-        }
-        NoticeKind::LateReply => (
-            pick(l, "Respuesta recibida fuera de plazo", "Answer received after the deadline", "Réponse reçue après l'échéance"),
-            pick(
-                l,
-                "Su respuesta llegó después del cierre de la ronda. Queda registrada, pero no cambia el resultado.",
-                "Your answer arrived after the round closed. It is recorded, but it does not change the outcome.",
-                "Votre réponse est arrivée après la clôture du tour. Elle est enregistrée, mais ne modifie pas le résultat.",
-            )
-            .to_string(),
-        ),
+        _ => (None, false),
     };
-    Rendered {
-        subject: format!("[{reference}] {topic}: {title}"),
-        body: format!(
-            "{}: {reference} — {title}\n{}: {}\n\n{body}\n",
-            pick(l, "Consulta", "Consultation", "Consultation"),
-            pick(l, "Para", "To", "À"),
-            audience.country_name
-        ),
-    }
-}
-
-fn version_heading(l: Language, n: u32) -> String {
-    format!("--- {} {n} ---", pick(l, "Versión", "Version", "Version"))
-}
-
-fn troika_comments(c: &Consultation) -> String {
-    c.troika_reviews
+    let stage = record.map_or_else(|| c.stage_name(), |r| r.stage.clone());
+    let troika_comments = c
+        .troika_reviews
         .last()
         .map(|r| {
             r.answers
                 .iter()
                 .filter(|(_, a)| !a.approve)
-                .map(|(country, a)| format!("{country}: {}", a.comments.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("\n")
+                .map(|(country, a)| CountryText {
+                    country: country_name(*country),
+                    text: a.comments.clone().unwrap_or_default(),
+                })
+                .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let answers = record
+        .map(|r| {
+            c.participants
+                .iter()
+                .map(|country| {
+                    let a = r.answers.get(country);
+                    AnswerLine {
+                        country: country_name(*country),
+                        position: a.map_or_else(
+                            || pick(l, "sin respuesta", "no answer", "pas de réponse").to_string(),
+                            |a| position_label(a.position, l).to_string(),
+                        ),
+                        answered: a.is_some(),
+                        quote: a.map(|a| quote(&a.text)).filter(|q| !q.is_empty()),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let answer = match (kind, record, audience.country) {
+        (NoticeKind::ReplyConfirmation, Some(r), Some(country)) => r.answers.get(&country),
+        (NoticeKind::LateReply, Some(r), Some(country)) => {
+            r.late.iter().rev().find(|a| a.country == country)
+        }
+        _ => None,
+    }
+    .map(|a| AnswerInfo {
+        position: position_label(a.position, l).to_string(),
+        quote: quote(&a.text),
+        received: format_deadline(a.received_at, tz, l),
+    });
+    NoticeContext {
+        kind,
+        lang: l.as_str(),
+        reference: c.reference.to_string(),
+        title: c.title.clone(),
+        recipient_name: audience.recipient_name.to_string(),
+        country_name: audience.country_name.to_string(),
+        presidency: country_name(c.presidency),
+        round: record.map(|r| r.number),
+        stage: stage_label(&stage, l),
+        version: version.number,
+        version_note: version.note.clone(),
+        text: version.text.trim_end().to_string(),
+        diff,
+        unchanged,
+        deadline: record.map(|r| format_deadline(r.deadline, tz, l)),
+        deadline_iso: record.map(|r| r.deadline.with_timezone(&tz).to_rfc3339()),
+        time_zone: tz.name().to_string(),
+        troika_comments,
+        extension: record
+            .and_then(|r| r.extensions.last())
+            .map(|e| ExtensionInfo {
+                reason: e.reason.clone(),
+                working_days: e.working_days,
+                previous_deadline: format_deadline(e.previous_deadline, tz, l),
+            }),
+        withdrawal_reason: c.withdrawal.as_ref().map(|w| w.reason.clone()),
+        outcome: c.outcome.as_ref().map(|o| OutcomeInfo {
+            adopted: o.adopted,
+            objections: o.objections.iter().map(|c| country_name(*c)).collect(),
+            no_answer: o.no_answer.iter().map(|c| country_name(*c)).collect(),
+        }),
+        answers,
+        report: c.report.as_ref().map(|r| r.text.clone()),
+        answer,
+        words: answer_words(l),
+        reply_to: audience.reply_to.map(str::to_string),
+        subject: String::new(),
+        reply: None,
+    }
 }
 
-fn answers_summary(c: &Consultation, round: Option<u32>, l: Language) -> String {
-    let Some(r) = round.and_then(|n| c.rounds.iter().find(|r| r.number == n)) else {
-        return String::new();
-    };
-    c.participants
+// ---------------------------------------------------------------------------------------
+// Sample data, for `puebla check`, `puebla mail preview` and the snapshot tests.
+
+const SAMPLE_NAMES: [(&str, [&str; 3]); 9] = [
+    ("BZ", ["Belice", "Belize", "Belize"]),
+    ("CA", ["Canadá", "Canada", "Canada"]),
+    ("CR", ["Costa Rica", "Costa Rica", "Costa Rica"]),
+    ("GT", ["Guatemala", "Guatemala", "Guatemala"]),
+    ("HN", ["Honduras", "Honduras", "Honduras"]),
+    ("MX", ["México", "Mexico", "Mexique"]),
+    ("NI", ["Nicaragua", "Nicaragua", "Nicaragua"]),
+    ("SV", ["El Salvador", "El Salvador", "El Salvador"]),
+    ("US", ["Estados Unidos", "United States", "États-Unis"]),
+];
+
+fn sample_country_name(code: CountryCode, l: Language) -> String {
+    let i = lang_index(l);
+    SAMPLE_NAMES
         .iter()
-        .map(|country| {
-            let pos = r.answers.get(country).map_or(
-                pick(l, "sin respuesta", "no answer", "pas de réponse"),
-                |a| a.position.as_str(),
-            );
-            format!("  {country}: {pos}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .find(|(c, _)| *c == code.as_str())
+        .map_or_else(|| code.to_string(), |(_, names)| names[i].to_string())
+}
+
+fn cc(s: &str) -> CountryCode {
+    CountryCode::parse(s).expect("sample country codes are valid")
+}
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("sample times are valid")
+}
+
+const SAMPLE_V1: &str = "La Conferencia Regional sobre Migración acuerda:\n\n\
+1. Adoptar los Lineamientos regionales para la protección consular de personas migrantes en situación de vulnerabilidad.\n\
+2. Encargar a la Secretaría Técnica la difusión de los Lineamientos entre las redes consulares.\n";
+
+const SAMPLE_V2: &str = "La Conferencia Regional sobre Migración acuerda:\n\n\
+1. Adoptar los Lineamientos regionales para la protección consular de personas migrantes en situación de vulnerabilidad.\n\
+2. Encargar a la Secretaría Técnica la difusión de los Lineamientos entre las redes consulares y los puntos focales.\n\
+3. Los datos consulares de las personas migrantes están protegidos conforme a la legislación de cada país.\n";
+
+fn sample_answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> Answer {
+    Answer {
+        country: cc(country),
+        position,
+        text: text.to_string(),
+        received_at: at,
+        source: AnswerSource::Email {
+            from: format!("fp1.{}@example.org", country.to_ascii_lowercase()),
+            message_id: None,
+        },
+        ambiguous: false,
+    }
+}
+
+fn sample_round(
+    number: u32,
+    stage: &str,
+    version: u32,
+    opened: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    answers: Vec<Answer>,
+) -> RoundRecord {
+    RoundRecord {
+        number,
+        step: if number == 1 { 0 } else { 1 },
+        stage: stage.to_string(),
+        version,
+        opened_at: opened,
+        deadline,
+        working_days: vec![],
+        extensions: vec![],
+        closed_at: None,
+        closed_by: None,
+        answers: answers.into_iter().map(|a| (a.country, a)).collect(),
+        superseded: vec![],
+        late: vec![],
+    }
+}
+
+/// The sample consultation: reference RCM-2026-007 under Honduras's presidency.
+/// `full`: two versions, round 2 open (deadline Monday 7 December 2026, 23:59 in
+/// Tegucigalpa) after an extension, Troika comments, answers, adopted, a report and a
+/// late answer. Otherwise: one version, round 1 open, not adopted, nothing optional.
+fn sample_consultation(full: bool) -> Consultation {
+    let members = ["BZ", "CA", "CR", "GT", "HN", "MX", "NI", "SV", "US"];
+    let deadline = utc(2026, 12, 8, 5, 59);
+    let v1 = TextVersion {
+        number: 1,
+        text: SAMPLE_V1.to_string(),
+        created_at: utc(2026, 11, 16, 15, 0),
+        note: None,
+    };
+    let v2 = TextVersion {
+        number: 2,
+        text: SAMPLE_V2.to_string(),
+        created_at: utc(2026, 11, 27, 15, 0),
+        note: Some("Incorpora los comentarios de México y Canadá.".to_string()),
+    };
+    let troika_answers: BTreeMap<CountryCode, TroikaAnswer> = [
+        (
+            cc("CR"),
+            TroikaAnswer {
+                approve: !full,
+                comments: full.then(|| {
+                    "Sugerimos mencionar expresamente a las niñas, niños y adolescentes no acompañados."
+                        .to_string()
+                }),
+                at: utc(2026, 11, 12, 16, 0),
+            },
+        ),
+        (
+            cc("GT"),
+            TroikaAnswer {
+                approve: true,
+                comments: None,
+                at: utc(2026, 11, 12, 18, 0),
+            },
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let round1_answers = vec![
+        sample_answer(
+            "MX",
+            Position::Comments,
+            "COMENTARIOS\nProponemos añadir a los puntos focales en el numeral 2.",
+            utc(2026, 11, 18, 16, 0),
+        ),
+        sample_answer(
+            "US",
+            Position::NoObjection,
+            "NO OBJECTION",
+            utc(2026, 11, 19, 14, 0),
+        ),
+    ];
+    let mut rounds = Vec::new();
+    if full {
+        let mut r1 = sample_round(
+            1,
+            "member_input",
+            1,
+            utc(2026, 11, 16, 15, 0),
+            utc(2026, 11, 24, 5, 59),
+            round1_answers,
+        );
+        r1.closed_at = Some(utc(2026, 11, 24, 5, 59));
+        let mut r2 = sample_round(
+            2,
+            "member_comments",
+            2,
+            utc(2026, 11, 27, 15, 0),
+            deadline,
+            vec![
+                sample_answer(
+                    "HN",
+                    Position::NoObjection,
+                    "SIN OBJECIÓN\nHonduras agradece a la PPT y no tiene objeciones al texto revisado.",
+                    utc(2026, 12, 1, 16, 30),
+                ),
+                sample_answer(
+                    "NI",
+                    Position::Comments,
+                    "COMENTARIOS\nNicaragua sugiere precisar el alcance del numeral 3 en el informe de implementación.",
+                    utc(2026, 12, 2, 17, 0),
+                ),
+            ],
+        );
+        r2.extensions.push(Extension {
+            working_days: 2,
+            reason: "A solicitud de Guatemala, que realiza consultas internas.".to_string(),
+            previous_deadline: utc(2026, 12, 4, 5, 59),
+            new_deadline: deadline,
+            at: utc(2026, 12, 2, 20, 0),
+        });
+        r2.late.push(sample_answer(
+            "HN",
+            Position::Comments,
+            "COMENTARIOS\nHonduras sugiere revisar la numeración de los párrafos.",
+            utc(2026, 12, 9, 15, 0),
+        ));
+        rounds.push(r1);
+        rounds.push(r2);
+    } else {
+        rounds.push(sample_round(
+            1,
+            "member_input",
+            1,
+            utc(2026, 11, 30, 15, 0),
+            deadline,
+            vec![],
+        ));
+    }
+    Consultation {
+        format: 1,
+        reference: ConsultationRef::new("RCM", 2026, 7).expect("a valid sample reference"),
+        procedure: "rcm-five-day".to_string(),
+        title: "Lineamientos regionales para la protección consular de personas migrantes"
+            .to_string(),
+        presidency: cc("HN"),
+        troika: Troika {
+            year: 2026,
+            current: cc("HN"),
+            former: Some(cc("GT")),
+            upcoming: Some(cc("CR")),
+        },
+        participants: members.iter().map(|m| cc(m)).collect(),
+        stage: Stage::Round {
+            step: if full { 1 } else { 0 },
+        },
+        versions: if full { vec![v1, v2] } else { vec![v1] },
+        troika_reviews: vec![TroikaReview {
+            version: 1,
+            opened_at: utc(2026, 11, 10, 15, 0),
+            answers: troika_answers,
+            closed_at: Some(utc(2026, 11, 12, 18, 0)),
+        }],
+        rounds,
+        objection_revisions: 0,
+        outcome: Some(Outcome {
+            adopted: full,
+            at: utc(2026, 12, 8, 6, 0),
+            objections: if full { vec![] } else { vec![cc("NI")] },
+            no_answer: if full { vec![] } else { vec![cc("BZ"), cc("SV")] },
+        }),
+        withdrawal: full.then(|| Withdrawal {
+            reason: "La PPT presentará una propuesta consolidada en la próxima reunión."
+                .to_string(),
+            at: utc(2026, 12, 3, 15, 0),
+            from_stage: "member_comments".to_string(),
+        }),
+        report: full.then(|| ResultsReport {
+            text: "Los Lineamientos se difundieron a 214 consulados de los Países Miembros.\nLa ST publicará un informe de seguimiento en junio de 2027.".to_string(),
+            at: utc(2027, 2, 1, 15, 0),
+        }),
+        created_at: utc(2026, 11, 10, 14, 0),
+    }
+}
+
+/// Sample contexts in `lang` for every notice kind, labelled: `full` (round 2 with a
+/// diff, adopted, a reply address, every optional section), `sparse` (round 1, not
+/// adopted, to the Technical Secretariat, no optional section) and `unchanged` (a
+/// round whose text did not change), plus `round1`, the first invitation to a focal point.
+pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
+    use NoticeKind as K;
+    let full = sample_consultation(true);
+    let sparse = sample_consultation(false);
+    let mut unchanged = full.clone();
+    let mut r3 = unchanged.rounds[1].clone();
+    r3.number = 3;
+    r3.extensions.clear();
+    unchanged.rounds.push(r3);
+    unchanged.withdrawal = None;
+    let names = |c: CountryCode| sample_country_name(c, lang);
+    let hn = Audience {
+        language: lang,
+        time_zone: chrono_tz::America::Tegucigalpa,
+        country: Some(cc("HN")),
+        country_name: "Honduras",
+        recipient_name: "Ana María Reyes",
+        reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
+    };
+    let ts = Audience {
+        language: lang,
+        time_zone: chrono_tz::America::Costa_Rica,
+        country: None,
+        country_name: pick(
+            lang,
+            "Secretaría Técnica",
+            "Technical Secretariat",
+            "Secrétariat technique",
+        ),
+        recipient_name: pick(
+            lang,
+            "Secretaría Técnica",
+            "Technical Secretariat",
+            "Secrétariat technique",
+        ),
+        reply_to: None,
+    };
+    let kinds = [
+        (K::TroikaRequest, None, None),
+        (K::ChangesRequested, None, None),
+        (K::RoundInvitation, Some(2), Some(1)),
+        (K::RevisionDue, Some(2), Some(1)),
+        (K::Reminder, Some(2), Some(1)),
+        (K::DeadlineExtended, Some(2), Some(1)),
+        (K::Withdrawn, None, None),
+        (K::Outcome, Some(2), Some(1)),
+        (K::ResultsReport, None, None),
+        (K::ReplyConfirmation, Some(2), Some(1)),
+        (K::LateReply, Some(2), Some(1)),
+    ];
+    let mut out = vec![(
+        "round1",
+        context(K::RoundInvitation, &full, Some(1), &hn, &names),
+    )];
+    for (kind, full_round, sparse_round) in kinds {
+        out.push(("full", context(kind, &full, full_round, &hn, &names)));
+        out.push(("sparse", context(kind, &sparse, sparse_round, &ts, &names)));
+        out.push((
+            "unchanged",
+            context(kind, &unchanged, full_round.map(|_| 3), &hn, &names),
+        ));
+    }
+    out
+}
+
+/// The sample that shows template `name` best (round 1 for the first invitation, the
+/// `full` sample otherwise), if `name` is a notice template.
+pub fn sample_context(name: &str, lang: Language) -> Option<NoticeContext> {
+    let label = if name == "round_invitation" {
+        "round1"
+    } else {
+        "full"
+    };
+    sample_contexts(lang)
+        .into_iter()
+        .find(|(l, c)| *l == label && c.for_template(name))
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod inbound;
 pub mod message;
+pub mod templates;
 pub mod token;
 
 /// What the engine records with a notice besides its text, for the message builder:

@@ -14,10 +14,12 @@ use crate::domain::procedure::{
 };
 
 /// The notice templates the engine can render; a procedure may only name these.
-pub const TEMPLATE_NAMES: [&str; 11] = [
+pub const TEMPLATE_NAMES: [&str; 12] = [
     "troika_request",
     "changes_requested",
     "round_invitation",
+    // Round 2 and later: the invitation shows the diff against the previous round's text.
+    "round2_invitation",
     "revision_due",
     "reminder",
     "deadline_extended",

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 /// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: [&str; 13] = [
+const PUEBLA_VARS: [&str; 14] = [
     "PUEBLA_CONFIG",
     "PUEBLA_ACTOR",
     "PUEBLA_DATABASE_URL",
@@ -24,6 +24,7 @@ const PUEBLA_VARS: [&str; 13] = [
     "PUEBLA_SECRETARIAT_EMAIL",
     "PUEBLA_WORKFLOWS",
     "PUEBLA_OUTBOX_DIR",
+    "PUEBLA_TEMPLATES",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
@@ -107,6 +108,7 @@ impl Cli {
                 format!("sqlite://{}/t.db", self.path().display()),
             )
             .env("PUEBLA_WORKFLOWS", &self.workflows)
+            .env("PUEBLA_TEMPLATES", repo().join("templates"))
             .env("PUEBLA_OUTBOX_DIR", self.path().join("outbox"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
@@ -225,6 +227,43 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &["RCM (11 members)", "rcm-five-day", "silence"],
     );
+}
+
+#[test]
+fn check_renders_every_template_and_names_the_file_with_a_missing_variable() {
+    let mut cli = Cli::new();
+    let out = cli.ok(&["check"]);
+    assert_contains(
+        &out.stdout,
+        &["notice template(s)", "render in es, en and fr"],
+    );
+
+    let copy = cli.path().join("tpl");
+    copy_dir(&repo().join("templates"), &copy);
+    cli.set_env("PUEBLA_TEMPLATES", copy.to_str().unwrap());
+    break_file(&copy.join("fr/outcome.txt.hbs"), "{{title}}", "{{titre}}");
+    std::fs::remove_file(copy.join("es/reminder.html.hbs")).unwrap();
+    let out = cli.fails(&["check"]);
+    assert_contains(check_error(&out.stderr, "fr/outcome.txt.hbs"), &["titre"]);
+    check_error(&out.stderr, "es/reminder.html.hbs");
+}
+
+#[test]
+fn mail_preview_prints_a_notice_with_sample_data() {
+    let cli = Cli::new();
+    let out = cli.ok(&["mail", "preview", "round2_invitation", "--lang", "es"]);
+    assert_contains(
+        &out.stdout,
+        &[
+            "Subject: [RCM-2026-007] ",
+            "lunes 7 de diciembre de 2026, 23:59 (hora de Tegucigalpa)",
+            "SIN OBJECIÓN",
+        ],
+    );
+    let out = cli.ok(&["mail", "preview", "outcome", "--lang", "fr", "--html"]);
+    assert_contains(&out.stdout, &["<html lang=\"fr\">", "Texte adopté"]);
+    let out = cli.fails(&["mail", "preview", "nonsense"]);
+    assert_contains(&out.stderr, &["not a notice template"]);
 }
 
 #[test]

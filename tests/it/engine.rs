@@ -64,6 +64,7 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
         clock as Arc<dyn Clock>,
         catalog(),
     )
+    .expect("the engine loads its templates")
 }
 
 /// Presidencies 2026 CR, 2027 HN, 2028 GT (the data file stops at 2016), and two
@@ -323,6 +324,12 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
         ca.notice.body_text.contains("Toronto time"),
         "{backend}: the deadline is shown in the recipient's own time zone:\n{}",
         ca.notice.body_text
+    );
+    let html = ca.notice.body_html.as_deref().expect("an HTML part");
+    assert!(
+        html.contains("Toronto time")
+            && html.contains("href=\"mailto:consultas@rcm-ts.example?subject="),
+        "{backend}: the HTML part has the deadline and mailto links that answer:\n{html}"
     );
 
     // Round 1: five members answer; the reminders find the others.
@@ -1780,7 +1787,8 @@ async fn a_failing_timer_is_rescheduled_and_does_not_block_the_others() {
             store.clone(),
             clock.clone() as Arc<dyn Clock>,
             Arc::new(trimmed),
-        );
+        )
+        .expect("the engine loads its templates");
         engine
             .tick()
             .await

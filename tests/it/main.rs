@@ -11,4 +11,5 @@ mod mail_corpus;
 mod smtp;
 mod smtp_sink;
 mod store;
+mod templates;
 mod transitions;

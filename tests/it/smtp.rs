@@ -41,7 +41,8 @@ async fn signed_world(store: Arc<dyn Store>, start: DateTime<Utc>) -> World {
         store.clone(),
         clock.clone() as Arc<dyn Clock>,
         catalog(),
-    );
+    )
+    .expect("engine");
     prepare(&engine, &[]).await;
     World {
         store,
