@@ -21,6 +21,7 @@ use crate::workflow::Catalog;
 
 pub mod notice;
 pub mod outbox;
+pub mod schedule;
 
 /// Settings the engine needs beyond its data files.
 #[derive(Debug, Clone)]
