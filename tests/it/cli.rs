@@ -23,6 +23,8 @@ const PUEBLA_VARS: [&str; 12] = [
     "PUEBLA_SECRETARIAT_EMAIL",
     "PUEBLA_WORKFLOWS",
     "PUEBLA_OUTBOX_DIR",
+    "PUEBLA_DIGEST_CRON",
+    "PUEBLA_DIGEST_TZ",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
