@@ -19,6 +19,7 @@ use crate::mail::NoticePayload;
 use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
 use crate::workflow::Catalog;
 
+pub mod digest;
 pub mod notice;
 pub mod outbox;
 pub mod schedule;
