@@ -20,6 +20,7 @@ use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, Store
 use crate::workflow::Catalog;
 
 pub mod digest;
+pub mod jobs;
 pub mod notice;
 pub mod outbox;
 pub mod schedule;
@@ -35,6 +36,8 @@ pub struct EngineConfig {
     pub reply_address: String,
     /// Signs reply tokens; without it notices carry no Reply-To token.
     pub token_key: Option<TokenKey>,
+    /// The cron schedules [`Engine::tick_schedules`] fires (the daily digest).
+    pub schedules: Vec<jobs::ScheduledJob>,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +47,7 @@ impl Default for EngineConfig {
             message_id_domain: "rcm-ts.example".into(),
             reply_address: "consultas@rcm-ts.example".into(),
             token_key: None,
+            schedules: Vec::new(),
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     catalog: Arc<Catalog>,
     config: EngineConfig,
+    /// Set once this engine has reconciled the stored schedules with its configuration.
+    schedules_ready: tokio::sync::OnceCell<()>,
 }
 
 /// How many times a step is retried when another writer got there first.
@@ -114,6 +120,7 @@ impl Engine {
             clock,
             catalog,
             config,
+            schedules_ready: tokio::sync::OnceCell::new(),
         }
     }
 
