@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 /// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: [&str; 12] = [
+const PUEBLA_VARS: [&str; 14] = [
     "PUEBLA_CONFIG",
     "PUEBLA_ACTOR",
     "PUEBLA_DATABASE_URL",
@@ -226,6 +226,29 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &["RCM (11 members)", "rcm-five-day", "silence"],
     );
+    assert_contains(
+        &out.stdout,
+        &[
+            "daily digest `0 8 * * 1-5` in America/Costa_Rica",
+            "digest templates",
+        ],
+    );
+}
+
+#[test]
+fn check_names_a_bad_digest_schedule() {
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_DIGEST_CRON", "0 0 8 * * 1-5");
+    let out = cli.fails(&["check"]);
+    assert_contains(
+        &out.stderr,
+        &["digest_cron", "`0 0 8 * * 1-5`", "expected 5"],
+    );
+
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_DIGEST_TZ", "America/San_Jose");
+    let out = cli.fails(&["check"]);
+    assert_contains(&out.stderr, &["`America/San_Jose`"]);
 }
 
 #[test]
