@@ -987,7 +987,10 @@ fn demo_runs_a_whole_consultation_and_writes_its_mail() {
         "{}",
         out.stdout
     );
-    assert_contains(&out.stdout, &["late", "concluded"]);
+    assert_contains(
+        &out.stdout,
+        &["late", "concluded", "daily digest to the PPT and the TS"],
+    );
 
     let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .expect("the demo outbox exists")
