@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::engine::jobs::ScheduledJob;
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::{Engine, EngineConfig};
 use crate::mail::message::smtp::SmtpTransport;
@@ -61,6 +62,13 @@ pub fn engine(
                 .token_secret
                 .as_deref()
                 .map(|s| crate::mail::token::TokenKey::new(s.as_bytes())),
+            // Config::load validated the schedule; a Config built by hand is checked here.
+            schedules: config
+                .digest_schedule()
+                .unwrap_or_else(|e| panic!("invalid digest schedule: {e:#}"))
+                .map(ScheduledJob::digest)
+                .into_iter()
+                .collect(),
         },
     )))
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::engine::schedule::Schedule;
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -30,6 +32,11 @@ pub struct Config {
     pub outbox_dir: PathBuf,
     /// The notice templates: `<lang>/<name>.{subject,txt,html}.hbs`.
     pub templates_dir: PathBuf,
+    /// When the daily digest goes to the PPT and the TS: a standard 5-field cron
+    /// expression (Monday = 1), or `off`.
+    pub digest_cron: String,
+    /// The IANA time zone whose wall clock `digest_cron` reads.
+    pub digest_time_zone: String,
 }
 
 impl Default for Config {
@@ -47,12 +54,15 @@ impl Default for Config {
             workflows_dir: PathBuf::from("workflows"),
             outbox_dir: PathBuf::from("outbox"),
             templates_dir: PathBuf::from("templates"),
+            digest_cron: "0 8 * * 1-5".into(),
+            // The Technical Secretariat's (San José).
+            digest_time_zone: "America/Costa_Rica".into(),
         }
     }
 }
 
 /// The environment variables that override the file, with the field each sets.
-pub const ENV_VARS: [(&str, &str); 12] = [
+pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
     ("PUEBLA_SMTP_RATE", "smtp_rate_per_minute"),
@@ -65,6 +75,8 @@ pub const ENV_VARS: [(&str, &str); 12] = [
     ("PUEBLA_WORKFLOWS", "workflows_dir"),
     ("PUEBLA_OUTBOX_DIR", "outbox_dir"),
     ("PUEBLA_TEMPLATES", "templates_dir"),
+    ("PUEBLA_DIGEST_CRON", "digest_cron"),
+    ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
 ];
 
 impl Config {
@@ -79,7 +91,7 @@ impl Config {
             let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
                 continue;
             };
-            match field {
+            match *field {
                 "database_url" => config.database_url = value,
                 "smtp_url" => config.smtp_url = Some(value),
                 "smtp_rate_per_minute" => {
@@ -98,6 +110,8 @@ impl Config {
                 "workflows_dir" => config.workflows_dir = PathBuf::from(value),
                 "outbox_dir" => config.outbox_dir = PathBuf::from(value),
                 "templates_dir" => config.templates_dir = PathBuf::from(value),
+                "digest_cron" => config.digest_cron = value,
+                "digest_time_zone" => config.digest_time_zone = value,
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }
@@ -144,7 +158,18 @@ impl Config {
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);
         }
+        self.digest_schedule()?;
         Ok(())
+    }
+
+    /// The daily digest's schedule, or `None` when `digest_cron` is `off`.
+    pub fn digest_schedule(&self) -> anyhow::Result<Option<Schedule>> {
+        if self.digest_cron.trim().eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let schedule = Schedule::parse_in(&self.digest_cron, &self.digest_time_zone)
+            .context("digest_cron/digest_time_zone")?;
+        Ok(Some(schedule))
     }
 
     /// The bare address of `mail_from` (what is inside the angle brackets).
@@ -206,6 +231,44 @@ mod tests {
         let env = |k: &str| (k == "PUEBLA_HTTP_ADDR").then(|| "nowhere".to_string());
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(err.contains("http_addr `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn the_digest_schedule_defaults_to_weekdays_at_eight_in_san_jose() {
+        let c = Config::load(None, |_| None).unwrap();
+        let s = c.digest_schedule().unwrap().unwrap();
+        assert_eq!(s.spec(), "0 8 * * 1-5 America/Costa_Rica");
+
+        let env = |k: &str| match k {
+            "PUEBLA_DIGEST_CRON" => Some("30 7 * * 1".to_string()),
+            "PUEBLA_DIGEST_TZ" => Some("America/Toronto".to_string()),
+            _ => None,
+        };
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(
+            c.digest_schedule().unwrap().unwrap().spec(),
+            "30 7 * * 1 America/Toronto"
+        );
+
+        let off = |k: &str| (k == "PUEBLA_DIGEST_CRON").then(|| "off".to_string());
+        assert!(Config::load(None, off)
+            .unwrap()
+            .digest_schedule()
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_bad_digest_schedule_is_named() {
+        let env = |k: &str| (k == "PUEBLA_DIGEST_CRON").then(|| "0 0 8 * * *".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("digest_cron") && err.contains("`0 0 8 * * *`"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "PUEBLA_DIGEST_TZ").then(|| "San José".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("`San José`"), "{err}");
     }
 
     #[test]

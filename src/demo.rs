@@ -71,10 +71,11 @@ impl Demo<'_> {
             .with_timezone(&Utc)
     }
 
-    /// Moves simulated time to `to`, firing every timer that falls due on the way,
-    /// in order, and delivering the notices each step produces.
+    /// Moves simulated time to `to`, firing every timer and schedule (the daily
+    /// digest) that falls due on the way, in order, and delivering the notices
+    /// each step produces.
     async fn advance_to(&mut self, reference: &str, to: DateTime<Utc>) -> Result<()> {
-        while let Some(due) = self.engine.next_due().await? {
+        while let Some(due) = self.engine.next_wakeup().await? {
             if due > to {
                 break;
             }
@@ -83,9 +84,30 @@ impl Demo<'_> {
             self.engine.tick().await?;
             let after = self.engine.load(reference).await?.0;
             self.report_change(&before, &after, due).await?;
+            if self.engine.tick_schedules().await? > 0 {
+                self.report_digest(&after, due).await?;
+            }
         }
         self.clock.set(to);
         Ok(())
+    }
+
+    /// One line per digest: who got it and the state it reported.
+    async fn report_digest(&mut self, c: &Consultation, at: DateTime<Utc>) -> Result<()> {
+        let sent = self.deliver().await?;
+        let state = match c.open_round() {
+            Some(r) => format!(
+                "{} {}, {} of {} answered",
+                c.reference,
+                c.stage_name(),
+                r.answers.len(),
+                c.participants.len()
+            ),
+            None if c.is_open() => format!("{} {}", c.reference, c.stage_name()),
+            None => "no open consultation".to_string(),
+        };
+        let text = format!("daily digest to the PPT and the TS: {state} [{sent} notice(s)]");
+        self.line(at, &text)
     }
 
     async fn deliver(&mut self) -> Result<usize> {

@@ -144,6 +144,20 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
         "ok: configuration (database {})",
         crate::app::redact(&config.database_url)
     );
+    // Config::load already refused a bad expression or zone.
+    match config.digest_schedule()? {
+        Some(s) => println!(
+            "ok: daily digest `{}` in {}",
+            s.expression(),
+            s.time_zone().name()
+        ),
+        None => println!("ok: daily digest off"),
+    }
+    if let Err(e) = crate::engine::digest::check_templates() {
+        eprintln!("error: {e:#}");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("ok: digest templates (es, en, fr) render in strict mode");
     Ok(ExitCode::SUCCESS)
 }
 

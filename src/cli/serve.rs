@@ -1,4 +1,5 @@
-//! `puebla serve`: the scheduler loop and the outbox worker until SIGTERM or ctrl-c.
+//! `puebla serve`: the scheduler loop (timers and cron schedules) and the outbox
+//! worker until SIGTERM or ctrl-c.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,11 +36,15 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         if let Err(e) = engine.tick().await {
             tracing::error!(error = %format!("{e:#}"), "scheduler pass failed");
         }
+        if let Err(e) = engine.tick_schedules().await {
+            tracing::error!(error = %format!("{e:#}"), "schedule pass failed");
+        }
         if let Err(e) = worker.drain().await {
             tracing::error!(error = %format!("{e:#}"), "outbox pass failed");
         }
         let now = clock.now();
-        let next = engine.next_due().await.ok().flatten();
+        // Wake for the next timer or schedule (the daily digest), whichever comes first.
+        let next = engine.next_wakeup().await.ok().flatten();
         let wait = next
             .map(|due| (due - now).to_std().unwrap_or_default())
             .unwrap_or(std::time::Duration::from_secs(5))

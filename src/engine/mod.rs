@@ -20,8 +20,11 @@ use crate::mail::NoticePayload;
 use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
 use crate::workflow::Catalog;
 
+pub mod digest;
+pub mod jobs;
 pub mod notice;
 pub mod outbox;
+pub mod schedule;
 
 /// Settings the engine needs beyond its data files.
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub struct EngineConfig {
     pub reply_address: String,
     /// Signs reply tokens; without it notices carry no Reply-To token.
     pub token_key: Option<TokenKey>,
+    /// The cron schedules [`Engine::tick_schedules`] fires (the daily digest).
+    pub schedules: Vec<jobs::ScheduledJob>,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +48,7 @@ impl Default for EngineConfig {
             message_id_domain: "rcm-ts.example".into(),
             reply_address: "consultas@rcm-ts.example".into(),
             token_key: None,
+            schedules: Vec::new(),
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     templates: Arc<Templates>,
     config: EngineConfig,
+    /// Set once this engine has reconciled the stored schedules with its configuration.
+    schedules_ready: tokio::sync::OnceCell<()>,
 }
 
 /// How many times a step is retried when another writer got there first.
@@ -116,6 +124,7 @@ impl Engine {
             catalog,
             templates,
             config,
+            schedules_ready: tokio::sync::OnceCell::new(),
         }
     }
 

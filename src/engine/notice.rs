@@ -289,6 +289,20 @@ pub fn format_deadline(at: DateTime<Utc>, tz: Tz, lang: Language) -> String {
     }
 }
 
+/// A day as a person reads it, e.g. "lunes 7 de diciembre de 2026".
+pub fn format_date(at: DateTime<Utc>, tz: Tz, lang: Language) -> String {
+    let local = at.with_timezone(&tz);
+    let i = lang_index(lang);
+    let weekday = WEEKDAYS[i][local.weekday().num_days_from_monday() as usize];
+    let month = MONTHS[i][local.month0() as usize];
+    let (d, y) = (local.day(), local.year());
+    match lang {
+        Language::Es => format!("{weekday} {d} de {month} de {y}"),
+        Language::En => format!("{weekday}, {month} {d}, {y}"),
+        Language::Fr => format!("{weekday} {d} {month} {y}"),
+    }
+}
+
 fn pick<'a>(lang: Language, es: &'a str, en: &'a str, fr: &'a str) -> &'a str {
     match lang {
         Language::Es => es,

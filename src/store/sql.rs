@@ -19,8 +19,8 @@ use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
     AuditEntry, Backend, FocalPointRow, ImportOutcome, NewAudit, NewFocalPoint, NewNotice,
-    NewTimer, Notice, NoticeStatus, OutboxCounts, Step, Store, StoreError, StoredConsultation,
-    Timer,
+    NewTimer, Notice, NoticeStatus, OutboxCounts, ScheduleClaim, ScheduleRow, Step, Store,
+    StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -33,12 +33,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "schedules",
+        sqlite: include_str!("../../migrations/sqlite/0002_schedules.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_schedules.sql"),
+    },
+];
 
 /// The bookkeeping table; the same text is valid in both dialects.
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -59,6 +67,8 @@ const NOTICE_COLUMNS: &str =
      last_error, created_at, sent_at, server_reply";
 
 const TIMER_COLUMNS: &str = "id, reference, kind, due_at, event_json";
+
+const SCHEDULE_COLUMNS: &str = "name, spec, next_due_at, last_due_at, last_fired_at, updated_at";
 
 const FOCAL_POINT_COLUMNS: &str = "id, country, name, email, language, active";
 
@@ -385,6 +395,19 @@ fn timer_from_row(row: &AnyRow) -> Result<Timer, StoreError> {
     })
 }
 
+fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRow, StoreError> {
+    let last_due_at: Option<i64> = get(row, "last_due_at")?;
+    let last_fired_at: Option<i64> = get(row, "last_fired_at")?;
+    Ok(ScheduleRow {
+        name: get(row, "name")?,
+        spec: get(row, "spec")?,
+        next_due_at: get_time(row, "next_due_at")?,
+        last_due_at: last_due_at.map(from_ms).transpose()?,
+        last_fired_at: last_fired_at.map(from_ms).transpose()?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
 fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
     Ok(FocalPointRow {
         id: get(row, "id")?,
@@ -685,6 +708,120 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the schedules")?;
+        rows.iter().map(schedule_from_row).collect()
+    }
+
+    async fn create_schedule(
+        &self,
+        name: &str,
+        spec: &str,
+        next_due_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO schedules (name, spec, next_due_at, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(spec)
+        .bind(ms(next_due_at))
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("creating schedule {name}"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reset_schedule(
+        &self,
+        name: &str,
+        old_spec: &str,
+        spec: &str,
+        next_due_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE schedules SET spec = $1, next_due_at = $2, updated_at = $3 \
+             WHERE name = $4 AND spec = $5",
+        )
+        .bind(spec)
+        .bind(ms(next_due_at))
+        .bind(ms(at))
+        .bind(name)
+        .bind(old_spec)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("resetting schedule {name}"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM schedules WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("removing schedule {name}"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(next_due_at) FROM schedules")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the next schedule")?;
+        due.map(from_ms).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(schedule = %claim.name, due = %claim.due))]
+    async fn claim_schedule(&self, claim: ScheduleClaim) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        // The claim goes first: on PostgreSQL a concurrent claim of the same run
+        // waits on the row lock, then finds next_due_at moved and updates nothing;
+        // on SQLite BEGIN IMMEDIATE already serialised the two.
+        let update = match claim.served {
+            Some(served) => sqlx::query(
+                "UPDATE schedules SET next_due_at = $1, last_due_at = $2, last_fired_at = $3, \
+                 updated_at = $3 WHERE name = $4 AND next_due_at = $5",
+            )
+            .bind(ms(claim.next))
+            .bind(ms(served))
+            .bind(ms(claim.at)),
+            None => sqlx::query(
+                "UPDATE schedules SET next_due_at = $1, updated_at = $2 \
+                 WHERE name = $3 AND next_due_at = $4",
+            )
+            .bind(ms(claim.next))
+            .bind(ms(claim.at)),
+        };
+        let claimed = update
+            .bind(&claim.name)
+            .bind(ms(claim.due))
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("claiming a run of schedule {}", claim.name))?;
+        if claimed.rows_affected() == 0 {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Ok(false);
+        }
+        for notice in &claim.notices {
+            insert_notice(&mut tx, notice).await?;
+        }
+        for entry in &claim.audit {
+            insert_audit(&mut tx, entry).await?;
+        }
+        tx.commit()
+            .await
+            .with_context(|| format!("committing a run of schedule {}", claim.name))?;
+        Ok(true)
+    }
+
     async fn claim_notices(
         &self,
         worker: &str,
@@ -802,6 +939,18 @@ impl Store for SqlStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError> {
+        // By the (status, next_attempt_at) index: the cost follows the failures.
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading failed notices")?;
+        rows.iter().map(notice_from_row).collect()
     }
 
     async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 /// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: [&str; 14] = [
+const PUEBLA_VARS: &[&str] = &[
     "PUEBLA_CONFIG",
     "PUEBLA_ACTOR",
     "PUEBLA_DATABASE_URL",
@@ -25,6 +25,8 @@ const PUEBLA_VARS: [&str; 14] = [
     "PUEBLA_WORKFLOWS",
     "PUEBLA_OUTBOX_DIR",
     "PUEBLA_TEMPLATES",
+    "PUEBLA_DIGEST_CRON",
+    "PUEBLA_DIGEST_TZ",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
@@ -227,6 +229,29 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &["RCM (11 members)", "rcm-five-day", "silence"],
     );
+    assert_contains(
+        &out.stdout,
+        &[
+            "daily digest `0 8 * * 1-5` in America/Costa_Rica",
+            "digest templates",
+        ],
+    );
+}
+
+#[test]
+fn check_names_a_bad_digest_schedule() {
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_DIGEST_CRON", "0 0 8 * * 1-5");
+    let out = cli.fails(&["check"]);
+    assert_contains(
+        &out.stderr,
+        &["digest_cron", "`0 0 8 * * 1-5`", "expected 5"],
+    );
+
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_DIGEST_TZ", "America/San_Jose");
+    let out = cli.fails(&["check"]);
+    assert_contains(&out.stderr, &["`America/San_Jose`"]);
 }
 
 #[test]
@@ -1002,7 +1027,10 @@ fn demo_runs_a_whole_consultation_and_writes_its_mail() {
         "{}",
         out.stdout
     );
-    assert_contains(&out.stdout, &["late", "concluded"]);
+    assert_contains(
+        &out.stdout,
+        &["late", "concluded", "daily digest to the PPT and the TS"],
+    );
 
     let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .expect("the demo outbox exists")
@@ -1099,7 +1127,7 @@ fn demo_delivers_every_notice_to_the_smtp_url_in_the_recipients_languages() {
         if let Some(kind) = id.split('.').nth(2) {
             kinds.insert(kind.to_string());
         }
-        assert!(m.subject().unwrap_or_default().starts_with("[RCM-"), "{id}");
+        assert!(m.subject().unwrap_or_default().starts_with("[RCM"), "{id}");
     }
     assert_eq!(
         languages.into_iter().collect::<Vec<_>>(),

@@ -6,6 +6,7 @@
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod digest;
 mod engine;
 mod mail_corpus;
 mod smtp;

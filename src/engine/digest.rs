@@ -1,0 +1,531 @@
+//! The daily digest for the PPT and the Technical Secretariat: every open
+//! consultation with its stage, deadline, who has answered what and who has not,
+//! late replies, and the outbox's problems, in the reader's language.
+//!
+//! Rendering is pure: [`render`] turns the data into a subject, a text part and
+//! an HTML part with the handlebars templates `templates/{es,en,fr}/digest.*.hbs`
+//! (strict mode: a missing variable is an error, never a blank). The templates are
+//! compiled into the binary here with a loader of its own; when the shared
+//! template module (`src/mail/templates.rs`) lands, [`Templates`] is the only
+//! piece to swap for it. [`crate::engine::jobs`] gathers the data and writes the
+//! notices.
+
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Context as _};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use super::notice::{format_date, format_deadline};
+use crate::domain::body::Body;
+use crate::domain::consultation::{Consultation, Position, Stage};
+use crate::domain::{CountryCode, Language};
+use crate::store::{Notice, OutboxCounts};
+
+/// The name of the digest's schedule (and its notices' kind).
+pub const DIGEST: &str = "digest";
+
+/// How many failed notices a digest lists; the counts cover the rest.
+pub const FAILED_LISTED: i64 = 20;
+
+/// What a digest is made of: the state of things when it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestData<'a> {
+    pub body: &'a Body,
+    /// The open consultations.
+    pub consultations: &'a [Consultation],
+    pub outbox: &'a OutboxCounts,
+    /// The most recent failed notices (at most [`FAILED_LISTED`]).
+    pub failed: &'a [Notice],
+    /// The run being served; its day is the digest's date.
+    pub due: DateTime<Utc>,
+}
+
+/// Who reads a digest.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pub name: &'a str,
+    pub language: Language,
+    pub time_zone: Tz,
+}
+
+/// A digest ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedDigest {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+// The view the templates see. Every field is always present (`null` or empty
+// when there is nothing to say) so that strict mode catches only real mistakes.
+
+#[derive(Debug, Clone, Serialize)]
+struct View {
+    body: String,
+    date: String,
+    recipient: String,
+    open_count: usize,
+    consultations: Vec<ConsultationView>,
+    outbox: OutboxView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ConsultationView {
+    reference: String,
+    title: String,
+    stage: String,
+    troika: Option<TroikaView>,
+    round: Option<RoundView>,
+    late: Vec<LateView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct TroikaView {
+    agreed: Vec<String>,
+    changes_requested: Vec<String>,
+    pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct RoundView {
+    number: u32,
+    deadline: String,
+    participant_count: usize,
+    answered_count: usize,
+    pending_count: usize,
+    answered: Vec<AnswerView>,
+    pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct AnswerView {
+    country: String,
+    position: String,
+    objection: bool,
+    ambiguous: bool,
+    received: String,
+    excerpt: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct LateView {
+    country: String,
+    round: u32,
+    position: String,
+    received: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct OutboxView {
+    problems: bool,
+    pending: i64,
+    retrying: i64,
+    failed: i64,
+    failed_notices: Vec<FailedView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FailedView {
+    recipient: String,
+    kind: String,
+    reference: String,
+    error: String,
+}
+
+/// The digest of `data` for `reader`, in the reader's language and time zone.
+pub fn render(data: &DigestData<'_>, reader: &Reader<'_>) -> anyhow::Result<RenderedDigest> {
+    render_view(&view(data, reader), reader.language)
+}
+
+/// Renders sample data through every language's templates, as `puebla check`
+/// does: a template that names a missing variable fails here, not in an inbox.
+pub fn check_templates() -> anyhow::Result<()> {
+    for language in Language::ALL {
+        render_view(&sample_view(language), language)
+            .with_context(|| format!("the {language} digest templates"))?;
+    }
+    Ok(())
+}
+
+fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
+    let l = reader.language;
+    let tz = reader.time_zone;
+    let country = |c: &CountryCode| {
+        data.body
+            .member(*c)
+            .map_or_else(|_| c.to_string(), |m| m.name(l).to_string())
+    };
+    let when = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let consultations = data
+        .consultations
+        .iter()
+        .map(|c| {
+            let troika = match c.stage {
+                Stage::TroikaReview => c.troika_reviews.last().map(|review| {
+                    let reviewers = c.troika.reviewers();
+                    let with = |approve: bool| {
+                        reviewers
+                            .iter()
+                            .filter(|r| review.answers.get(r).is_some_and(|a| a.approve == approve))
+                            .map(&country)
+                            .collect()
+                    };
+                    TroikaView {
+                        agreed: with(true),
+                        changes_requested: with(false),
+                        pending: reviewers
+                            .iter()
+                            .filter(|r| !review.answers.contains_key(r))
+                            .map(&country)
+                            .collect(),
+                    }
+                }),
+                Stage::Draft
+                | Stage::Round { .. }
+                | Stage::Revision { .. }
+                | Stage::Adopted
+                | Stage::NotAdopted
+                | Stage::Concluded
+                | Stage::Withdrawn => None,
+            };
+            let round = c.open_round().map(|r| {
+                let answered: Vec<AnswerView> = c
+                    .participants
+                    .iter()
+                    .filter_map(|p| r.answers.get(p))
+                    .map(|a| AnswerView {
+                        country: country(&a.country),
+                        position: position_label(a.position, l).to_string(),
+                        objection: a.position == Position::Objection,
+                        ambiguous: a.ambiguous,
+                        received: when(a.received_at),
+                        excerpt: excerpt(&a.text, 120),
+                    })
+                    .collect();
+                let pending: Vec<String> = c
+                    .participants
+                    .iter()
+                    .filter(|p| !r.answers.contains_key(p))
+                    .map(&country)
+                    .collect();
+                RoundView {
+                    number: r.number,
+                    deadline: format_deadline(r.deadline, tz, l),
+                    participant_count: c.participants.len(),
+                    answered_count: answered.len(),
+                    pending_count: pending.len(),
+                    answered,
+                    pending,
+                }
+            });
+            let late = c
+                .rounds
+                .iter()
+                .flat_map(|r| {
+                    r.late.iter().map(|a| LateView {
+                        country: country(&a.country),
+                        round: r.number,
+                        position: position_label(a.position, l).to_string(),
+                        received: when(a.received_at),
+                    })
+                })
+                .collect();
+            ConsultationView {
+                reference: c.reference.to_string(),
+                title: c.title.clone(),
+                stage: stage_label(&c.stage_name(), l),
+                troika,
+                round,
+                late,
+            }
+        })
+        .collect::<Vec<_>>();
+    View {
+        body: data.body.code.clone(),
+        date: format_date(data.due, tz, l),
+        recipient: reader.name.to_string(),
+        open_count: consultations.len(),
+        consultations,
+        outbox: OutboxView {
+            problems: data.outbox.failed > 0 || data.outbox.retrying > 0,
+            pending: data.outbox.pending,
+            retrying: data.outbox.retrying,
+            failed: data.outbox.failed,
+            failed_notices: data
+                .failed
+                .iter()
+                .map(|n| FailedView {
+                    recipient: n.notice.recipient.clone(),
+                    kind: n.notice.kind.clone(),
+                    reference: n.notice.reference.clone().unwrap_or_else(|| "—".into()),
+                    error: n.last_error.clone().unwrap_or_default(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The first line of `text`, cut at `max` characters.
+fn excerpt(text: &str, max: usize) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    let line = line.unwrap_or("");
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max).collect();
+    format!("{}…", cut.trim_end())
+}
+
+fn position_label(p: Position, l: Language) -> &'static str {
+    match (p, l) {
+        (Position::NoObjection, Language::Es) => "sin objeción",
+        (Position::NoObjection, Language::En) => "no objection",
+        (Position::NoObjection, Language::Fr) => "pas d'objection",
+        (Position::Objection, Language::Es) => "objeción",
+        (Position::Objection, Language::En) => "objection",
+        (Position::Objection, Language::Fr) => "objection",
+        (Position::Comments, Language::Es) => "comentarios",
+        (Position::Comments, Language::En) => "comments",
+        (Position::Comments, Language::Fr) => "commentaires",
+    }
+}
+
+/// The stage as staff read it. Stage names of rounds come from procedure files,
+/// so an unknown one is shown as written.
+fn stage_label(stage: &str, l: Language) -> String {
+    let known = match (stage, l) {
+        ("draft", Language::Es) => "borrador",
+        ("draft", Language::En) => "draft",
+        ("draft", Language::Fr) => "projet",
+        ("troika_review", Language::Es) => "revisión de la Troika",
+        ("troika_review", Language::En) => "Troika review",
+        ("troika_review", Language::Fr) => "examen par la Troïka",
+        ("member_input", Language::Es) => "aportes de los Países Miembros",
+        ("member_input", Language::En) => "input from the Member Countries",
+        ("member_input", Language::Fr) => "contributions des pays membres",
+        ("revision", Language::Es) => "revisión del texto por la PPT",
+        ("revision", Language::En) => "revision of the text by the PPT",
+        ("revision", Language::Fr) => "révision du texte par la PPT",
+        ("member_comments", Language::Es) => "comentarios de los Países Miembros",
+        ("member_comments", Language::En) => "comments from the Member Countries",
+        ("member_comments", Language::Fr) => "commentaires des pays membres",
+        ("silence_period", Language::Es) => "período de silencio",
+        ("silence_period", Language::En) => "silence period",
+        ("silence_period", Language::Fr) => "période de silence",
+        ("adopted", Language::Es) => "adoptado; falta el informe de resultados",
+        ("adopted", Language::En) => "adopted; results report pending",
+        ("adopted", Language::Fr) => "adopté ; rapport sur les résultats en attente",
+        _ => return stage.replace('_', " "),
+    };
+    known.to_string()
+}
+
+/// The digest templates, compiled into the binary. Subject and text parts are
+/// rendered without escaping; the HTML part escapes every value (titles and
+/// answers are user text).
+struct Templates {
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+}
+
+macro_rules! digest_templates {
+    ($($lang:literal),*) => {
+        [$(
+            (
+                $lang,
+                include_str!(concat!("../../templates/", $lang, "/digest.subject.hbs")),
+                include_str!(concat!("../../templates/", $lang, "/digest.txt.hbs")),
+                include_str!(concat!("../../templates/", $lang, "/digest.html.hbs")),
+            ),
+        )*]
+    };
+}
+
+impl Templates {
+    fn load() -> anyhow::Result<Self> {
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        for (lang, subject, txt, page) in digest_templates!("es", "en", "fr") {
+            text.register_template_string(&format!("{lang}/digest.subject"), subject.trim_end())
+                .with_context(|| format!("templates/{lang}/digest.subject.hbs"))?;
+            text.register_template_string(&format!("{lang}/digest.txt"), txt)
+                .with_context(|| format!("templates/{lang}/digest.txt.hbs"))?;
+            html.register_template_string(&format!("{lang}/digest.html"), page)
+                .with_context(|| format!("templates/{lang}/digest.html.hbs"))?;
+        }
+        Ok(Self { text, html })
+    }
+
+    fn get() -> anyhow::Result<&'static Self> {
+        static TEMPLATES: OnceLock<Result<Templates, String>> = OnceLock::new();
+        TEMPLATES
+            .get_or_init(|| Templates::load().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow!("the digest templates do not compile: {e}"))
+    }
+}
+
+fn render_view(view: &View, language: Language) -> anyhow::Result<RenderedDigest> {
+    let t = Templates::get()?;
+    let lang = language.as_str();
+    let subject = t
+        .text
+        .render(&format!("{lang}/digest.subject"), view)
+        .with_context(|| format!("rendering templates/{lang}/digest.subject.hbs"))?;
+    let text = t
+        .text
+        .render(&format!("{lang}/digest.txt"), view)
+        .with_context(|| format!("rendering templates/{lang}/digest.txt.hbs"))?;
+    let html = t
+        .html
+        .render(&format!("{lang}/digest.html"), view)
+        .with_context(|| format!("rendering templates/{lang}/digest.html.hbs"))?;
+    Ok(RenderedDigest {
+        // A subject is one line whatever the template's spacing.
+        subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+        text,
+        html,
+    })
+}
+
+/// Data that reaches every branch of the templates.
+fn sample_view(l: Language) -> View {
+    let answer = |country: &str, p: Position, ambiguous| AnswerView {
+        country: country.into(),
+        position: position_label(p, l).into(),
+        objection: p == Position::Objection,
+        ambiguous,
+        received: "2027-03-22 10:00".into(),
+        excerpt: "Proposes adding a point on <consular> data & protection.".into(),
+    };
+    let late = LateView {
+        country: "Nicaragua".into(),
+        round: 1,
+        position: position_label(Position::Comments, l).into(),
+        received: "2027-03-31 12:00".into(),
+    };
+    View {
+        body: "RCM".into(),
+        date: "lunes 22 de marzo de 2027".into(),
+        recipient: "Technical Secretariat".into(),
+        open_count: 2,
+        consultations: vec![
+            ConsultationView {
+                reference: "RCM-2027-001".into(),
+                title: "Regional guidelines on consular assistance".into(),
+                stage: stage_label("member_input", l),
+                troika: None,
+                round: Some(RoundView {
+                    number: 1,
+                    deadline: "lunes 29 de marzo de 2027, 23:59 (hora de Tegucigalpa)".into(),
+                    participant_count: 11,
+                    answered_count: 2,
+                    pending_count: 9,
+                    answered: vec![
+                        answer("México", Position::Comments, false),
+                        answer("Belice", Position::Objection, true),
+                    ],
+                    pending: vec!["Canadá".into(), "Costa Rica".into()],
+                }),
+                late: vec![late],
+            },
+            ConsultationView {
+                reference: "RCM-2027-002".into(),
+                title: "Work plan 2027".into(),
+                stage: stage_label("troika_review", l),
+                troika: Some(TroikaView {
+                    agreed: vec!["Costa Rica".into()],
+                    changes_requested: vec![],
+                    pending: vec!["Guatemala".into()],
+                }),
+                round: None,
+                late: vec![],
+            },
+        ],
+        outbox: OutboxView {
+            problems: true,
+            pending: 3,
+            retrying: 1,
+            failed: 1,
+            failed_notices: vec![FailedView {
+                recipient: "fp1.bz@example.org".into(),
+                kind: "reminder".into(),
+                reference: "RCM-2027-001".into(),
+                error: "550 mailbox unavailable".into(),
+            }],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_renders_the_sample_in_strict_mode() {
+        check_templates().unwrap();
+        for l in Language::ALL {
+            let r = render_view(&sample_view(l), l).unwrap();
+            assert!(r.subject.starts_with("[RCM]"), "{l}: {}", r.subject);
+            assert!(!r.subject.contains('\n'));
+            for part in [&r.text, &r.html] {
+                assert!(part.contains("RCM-2027-001"), "{l}: {part}");
+                assert!(
+                    part.contains("Canadá") && part.contains("Costa Rica"),
+                    "{l}"
+                );
+                assert!(part.contains("Nicaragua"), "{l}: late reply listed");
+                assert!(
+                    part.contains("fp1.bz@example.org"),
+                    "{l}: failed notice listed"
+                );
+                assert!(part.contains("Guatemala"), "{l}: pending Troika reviewer");
+            }
+            // User text is escaped in HTML only.
+            assert!(
+                r.html.contains("&lt;consular&gt; data &amp; protection"),
+                "{l}"
+            );
+            assert!(r.text.contains("<consular> data & protection"), "{l}");
+        }
+    }
+
+    #[test]
+    fn a_quiet_day_says_so() {
+        for l in Language::ALL {
+            let mut v = sample_view(l);
+            v.consultations.clear();
+            v.open_count = 0;
+            v.outbox = OutboxView {
+                problems: false,
+                pending: 0,
+                retrying: 0,
+                failed: 0,
+                failed_notices: vec![],
+            };
+            let r = render_view(&v, l).unwrap();
+            assert!(!r.text.contains("RCM-2027"), "{l}: {}", r.text);
+        }
+    }
+
+    #[test]
+    fn a_template_that_names_a_missing_variable_is_an_error() {
+        let mut h = Handlebars::new();
+        h.set_strict_mode(true);
+        h.register_template_string("t", "{{outbox.nonexistent}}")
+            .unwrap();
+        assert!(h.render("t", &sample_view(Language::En)).is_err());
+    }
+
+    #[test]
+    fn excerpts_keep_the_first_line_and_cut_long_ones() {
+        assert_eq!(excerpt("\n  Sin objeción.\nSaludos", 120), "Sin objeción.");
+        assert_eq!(excerpt("abcdef ghij", 7), "abcdef…");
+    }
+}
