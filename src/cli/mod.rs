@@ -14,6 +14,7 @@ mod consultation;
 pub mod demo;
 mod directory;
 mod serve;
+mod token;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +34,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: scheduler and outbox worker.
+    /// Run the daemon: scheduler, outbox worker and HTTP server.
     Serve,
     /// Run a complete RCM consultation on simulated time, with simulated focal points.
     Demo(demo::DemoArgs),
@@ -51,6 +52,9 @@ pub enum Command {
     /// The presidency pro tempore and the Troika (TS).
     #[command(subcommand)]
     Presidency(directory::PresidencyCommand),
+    /// Bearer tokens for the HTTP API (TS).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -87,6 +91,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consultation(cmd) => consultation::run(config, cmd).await,
         Command::FocalPoints(cmd) => directory::run_focal_points(config, cmd).await,
         Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
+        Command::Token(cmd) => token::run(config, cmd).await,
     }
 }
 
