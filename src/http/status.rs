@@ -185,7 +185,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     let mut outbox = None;
     let mut consultations = Vec::new();
     if database.ok {
-        match outbox_status(&state, now).await {
+        match outbox_status(&state).await {
             Ok((counts, health)) => {
                 if counts.failed > 0 {
                     reasons.push(format!(
@@ -258,10 +258,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     })
 }
 
-async fn outbox_status(
-    state: &SharedState,
-    _now: DateTime<Utc>,
-) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {
+async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {
     let store = state.engine.store();
     Ok((store.outbox_counts().await?, store.outbox_health().await?))
 }
