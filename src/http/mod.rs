@@ -333,6 +333,16 @@ impl Application {
     }
 
     pub async fn with_state(config: &Config, state: AppState) -> anyhow::Result<Self> {
+        if config
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty() && t.trim().len() < 32)
+        {
+            anyhow::bail!(
+                "PUEBLA_ADMIN_TOKEN is too short to be a secret: use at least 32 characters, \
+                 e.g. the output of `puebla token create` or `head -c 32 /dev/urandom | base64`"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;

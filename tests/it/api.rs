@@ -1200,3 +1200,15 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn a_short_admin_token_is_refused() {
+    let app = spawn_app("sqlite").await;
+    let mut config = app.config.clone();
+    config.admin_token = Some("admin".into());
+    let err = puebla::http::Application::build(&config, app.engine.clone(), app.metrics.clone())
+        .await
+        .err()
+        .expect("a short admin token is refused");
+    assert!(err.to_string().contains("PUEBLA_ADMIN_TOKEN"), "{err}");
+}
