@@ -328,10 +328,7 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
 /// A time as the PPT's staff read it: in the presidency's time zone, with its offset.
 /// Deadlines fall at the end of a local day, so UTC would show the wrong date.
 fn ppt_local(engine: &Engine, c: &Consultation, at: DateTime<Utc>) -> String {
-    match engine.catalog().body.member(c.presidency) {
-        Ok(m) => at.with_timezone(&m.time_zone).to_rfc3339(),
-        Err(_) => at.to_rfc3339(),
-    }
+    crate::report::ppt_local(engine, c, at).to_rfc3339()
 }
 
 #[derive(Serialize)]
@@ -385,38 +382,8 @@ struct ShowOut {
 }
 
 async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()> {
-    let (c, _) = engine.load(reference).await?;
-    let last = c.rounds.last();
-    let countries = c
-        .participants
-        .iter()
-        .map(|country| {
-            let answer = last.and_then(|r| r.answers.get(country));
-            let late = last.is_some_and(|r| r.late.iter().any(|a| a.country == *country));
-            CountryRow {
-                country: country.to_string(),
-                state: match (answer, late) {
-                    (Some(a), _) => a.position.as_str().to_string(),
-                    (None, true) => "late".into(),
-                    (None, false) if last.is_some() => "no_answer".into(),
-                    (None, false) => "not_consulted".into(),
-                },
-                text: answer.map(|a| a.text.clone()).filter(|t| !t.is_empty()),
-            }
-        })
-        .collect();
-    let timeline = engine
-        .store()
-        .audit_log(Some(reference))
-        .await?
-        .into_iter()
-        .map(|e| TimelineRow {
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            detail: serde_json::from_str(&e.detail_json).unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
+    let view = crate::report::consultation_view(engine, reference).await?;
+    let c = &view.consultation;
     let out = ShowOut {
         reference: c.reference.to_string(),
         title: c.title.clone(),
@@ -424,10 +391,27 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
         stage: c.stage_name(),
         troika: c.troika.describe(),
         version: c.current_version().number,
-        round: last.map(|r| r.number),
-        deadline: last.map(|r| r.deadline),
-        countries,
-        timeline,
+        round: view.round,
+        deadline: view.deadline,
+        countries: view
+            .countries
+            .iter()
+            .map(|row| CountryRow {
+                country: row.country.to_string(),
+                state: row.state.as_str().to_string(),
+                text: row.text.clone(),
+            })
+            .collect(),
+        timeline: view
+            .timeline
+            .iter()
+            .map(|e| TimelineRow {
+                at: e.at,
+                actor: e.actor.clone(),
+                action: e.action.clone(),
+                detail: serde_json::from_str(&e.detail_json).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
     };
     if json {
         return print_json(&out);
@@ -439,7 +423,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     );
     println!("{}", out.troika);
     if let (Some(n), Some(d)) = (out.round, out.deadline) {
-        println!("round {n}, deadline {}", ppt_local(engine, &c, d));
+        println!("round {n}, deadline {}", ppt_local(engine, c, d));
     }
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);

@@ -11,10 +11,8 @@ use serde::Serialize;
 use super::{print_json, ActorArg};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::focal_point::FocalPointEmail;
+use crate::directory::{DirectoryError, FocalPointInput};
 use crate::domain::{CountryCode, Language};
-use crate::store::{ImportOutcome, NewFocalPoint};
-use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::SourceFile;
 
 #[derive(Debug, Subcommand)]
@@ -91,9 +89,17 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
             let src = SourceFile::read(&file)?;
             // Every bad row is reported on its own line, like `puebla check`; a file with
             // any error is not imported in part.
-            let entries = match parse_focal_points(&src, &catalog.body) {
-                Ok(entries) => entries,
-                Err(errors) => {
+            let summary = match crate::directory::import_focal_points(
+                store.as_ref(),
+                &catalog.body,
+                &src,
+                &actor.actor,
+                now,
+            )
+            .await
+            {
+                Ok(summary) => summary,
+                Err(DirectoryError::InvalidFile(errors)) => {
                     for e in &errors.0 {
                         eprintln!("error: {e}");
                     }
@@ -103,25 +109,14 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                         file.display()
                     );
                 }
+                Err(e) => return Err(e.into()),
             };
-            let (mut added, mut updated, mut unchanged) = (0, 0, 0);
-            for e in entries {
-                let row = NewFocalPoint {
-                    country: e.country.to_string(),
-                    name: e.name,
-                    email: e.email.to_string(),
-                    language: e.language.to_string(),
-                    active: e.active,
-                };
-                match store.upsert_focal_point(row, &actor.actor, now).await? {
-                    ImportOutcome::Added => added += 1,
-                    ImportOutcome::Updated => updated += 1,
-                    ImportOutcome::Unchanged => unchanged += 1,
-                }
-            }
             println!(
-                "imported {}: {added} added, {updated} updated, {unchanged} unchanged",
-                file.display()
+                "imported {}: {} added, {} updated, {} unchanged",
+                file.display(),
+                summary.added,
+                summary.updated,
+                summary.unchanged
             );
         }
         FocalPointCommand::List { country, all, json } => {
@@ -178,37 +173,26 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
             language,
             actor,
         } => {
-            let code = CountryCode::parse(&country)?;
-            let member = catalog.body.member(code)?;
-            let email = FocalPointEmail::parse(&email)?;
-            let language = match language {
-                Some(l) => l.parse::<Language>()?,
-                None => member.default_language(),
-            };
-            if name.trim().is_empty() {
-                anyhow::bail!("--name is empty");
-            }
-            let row = store
-                .add_focal_point(
-                    NewFocalPoint {
-                        country: code.to_string(),
-                        name: name.trim().to_string(),
-                        email: email.to_string(),
-                        language: language.to_string(),
-                        active: true,
-                    },
-                    &actor.actor,
-                    now,
-                )
-                .await?;
+            let row = crate::directory::add_focal_point(
+                store.as_ref(),
+                &catalog.body,
+                FocalPointInput {
+                    country: &country,
+                    name: &name,
+                    email: &email,
+                    language: language.as_deref(),
+                },
+                &actor.actor,
+                now,
+            )
+            .await?;
             println!("added {} <{}> for {}", row.name, row.email, row.country);
         }
         FocalPointCommand::Remove { email, actor } => {
-            let email = FocalPointEmail::parse(&email)?;
-            let row = store
-                .deactivate_focal_point(email.as_str(), &actor.actor, now)
-                .await
-                .with_context(|| format!("cannot remove {email}"))?;
+            let row =
+                crate::directory::deactivate_focal_point(store.as_ref(), &email, &actor.actor, now)
+                    .await
+                    .with_context(|| format!("cannot remove {email}"))?;
             println!(
                 "deactivated {} <{}> of {}",
                 row.name, row.email, row.country

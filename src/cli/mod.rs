@@ -15,6 +15,7 @@ pub mod demo;
 mod directory;
 pub mod mail;
 mod serve;
+mod token;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,7 +35,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: scheduler and outbox worker.
+    /// Run the daemon: scheduler, outbox worker and HTTP server.
     Serve,
     /// Run a complete RCM consultation on simulated time, with simulated focal points.
     Demo(demo::DemoArgs),
@@ -55,6 +56,9 @@ pub enum Command {
     /// Mail: what the engine makes of an inbound email; previews of notices.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Bearer tokens for the HTTP API (TS).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -97,6 +101,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::FocalPoints(cmd) => directory::run_focal_points(config, cmd).await,
         Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
         Command::Mail(cmd) => mail::run(cli.config.as_deref(), cmd),
+        Command::Token(cmd) => token::run(config, cmd).await,
     }
 }
 

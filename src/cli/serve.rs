@@ -1,5 +1,6 @@
-//! `puebla serve`: the scheduler loop (timers and cron schedules) and the outbox
-//! worker until SIGTERM or ctrl-c.
+//! `puebla serve`: the scheduler loop, the outbox worker and the HTTP server until
+//! SIGTERM or ctrl-c. On the signal the server stops accepting connections and
+//! finishes the requests in flight, and the loop finishes its current pass.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,18 +23,31 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let transport = crate::app::transport(&config)?;
     let worker_id = format!("serve-{}", std::process::id());
     let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id);
+    let metrics = Arc::new(crate::http::Metrics::new());
+    let app = crate::http::Application::build(&config, engine.clone(), metrics.clone()).await?;
     tracing::info!(
         database = %crate::app::redact(&config.database_url),
         mail = %crate::app::transport_description(&config),
         rate_per_minute = config.smtp_rate_per_minute,
+        http = %app.local_addr(),
         "puebla serve started"
     );
 
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    // One signal stops both the loop and the server.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    }));
+    let mut shutdown = stop_rx;
     loop {
         // One pass: fire what is due, then deliver what is pending. A failure is
         // logged and retried on the next pass; the daemon does not exit on it.
-        if let Err(e) = engine.tick().await {
+        if let Err(e) = metrics.scheduler_pass(&engine).await {
             tracing::error!(error = %format!("{e:#}"), "scheduler pass failed");
         }
         if let Err(e) = engine.tick_schedules().await {
@@ -51,8 +65,13 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             .min(std::time::Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = &mut shutdown => {
+            _ = shutdown.wait_for(|stop| *stop) => {
                 tracing::info!("shutting down");
+                match server.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),
+                    Err(e) => tracing::error!(error = %e, "the HTTP server task failed"),
+                }
                 return Ok(ExitCode::SUCCESS);
             }
         }

@@ -392,6 +392,62 @@ pub trait Store: Send + Sync {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    // HTTP API: readiness, outbox health and bearer tokens.
+
+    /// Whether every migration this binary knows has been applied.
+    async fn schema_ready(&self) -> Result<bool, StoreError>;
+    async fn outbox_health(&self) -> Result<OutboxHealth, StoreError>;
+    /// Stores a new token (its hash); a name in use is [`StoreError::Duplicate`]. Audited.
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiTokenRow, StoreError>;
+    /// Tokens ordered by name; revoked ones only when `include_revoked`.
+    async fn api_tokens(&self, include_revoked: bool) -> Result<Vec<ApiTokenRow>, StoreError>;
+    /// The token that is not revoked and has this hash.
+    async fn active_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError>;
+    /// Revokes the active token named `name` ([`StoreError::NotFound`] if none). Audited.
+    async fn revoke_api_token(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiTokenRow, StoreError>;
+}
+
+/// A bearer token of the HTTP API, as stored: only the SHA-256 of the token (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRow {
+    pub id: i64,
+    /// Unique; recorded as the audit actor (`api:NAME`).
+    pub name: String,
+    /// `admin`, `ppt` or `viewer`.
+    pub role: String,
+    pub token_hash: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    pub name: String,
+    pub role: String,
+    pub token_hash: String,
+}
+
+/// What the status endpoint says about mail delivery, read from the outbox rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxHealth {
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// The error of the most recent notice that has one (retrying or failed).
+    pub last_error: Option<String>,
+    /// When that notice failed for good (unknown for a notice still retrying).
+    pub last_error_at: Option<DateTime<Utc>>,
 }
 
 /// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating

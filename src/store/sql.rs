@@ -18,9 +18,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    AuditEntry, Backend, FocalPointRow, ImportOutcome, NewAudit, NewFocalPoint, NewNotice,
-    NewTimer, Notice, NoticeStatus, OutboxCounts, ScheduleClaim, ScheduleRow, Step, Store,
-    StoreError, StoredConsultation, Timer,
+    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, NewApiToken, NewAudit,
+    NewFocalPoint, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts, OutboxHealth,
+    ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules",
         sqlite: include_str!("../../migrations/sqlite/0002_schedules.sql"),
         postgres: include_str!("../../migrations/postgres/0002_schedules.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "api_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0003_api_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_api_tokens.sql"),
     },
 ];
 
@@ -71,6 +77,8 @@ const TIMER_COLUMNS: &str = "id, reference, kind, due_at, event_json";
 const SCHEDULE_COLUMNS: &str = "name, spec, next_due_at, last_due_at, last_fired_at, updated_at";
 
 const FOCAL_POINT_COLUMNS: &str = "id, country, name, email, language, active";
+
+const API_TOKEN_COLUMNS: &str = "id, name, role, token_hash, created_by, created_at, revoked_at";
 
 pub struct SqlStore {
     pool: AnyPool,
@@ -416,6 +424,19 @@ fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
         email: get(row, "email")?,
         language: get(row, "language")?,
         active: get_bool(row, "active")?,
+    })
+}
+
+fn api_token_from_row(row: &AnyRow) -> Result<ApiTokenRow, StoreError> {
+    let revoked_at: Option<i64> = get(row, "revoked_at")?;
+    Ok(ApiTokenRow {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        role: get(row, "role")?,
+        token_hash: get(row, "token_hash")?,
+        created_by: get(row, "created_by")?,
+        created_at: get_time(row, "created_at")?,
+        revoked_at: revoked_at.map(from_ms).transpose()?,
     })
 }
 
@@ -1219,5 +1240,149 @@ impl Store for SqlStore {
         .await?;
         tx.commit().await.context("committing the presidency")?;
         Ok(())
+    }
+
+    // HTTP API: readiness, outbox health and bearer tokens.
+
+    async fn schema_ready(&self) -> Result<bool, StoreError> {
+        self.migrations_applied().await
+    }
+
+    async fn outbox_health(&self) -> Result<OutboxHealth, StoreError> {
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the oldest pending notice")?;
+        let last_sent: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(sent_at) FROM outbox WHERE status = 'sent'")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the last sent notice")?;
+        let last_error = sqlx::query(
+            "SELECT last_error, failed_at FROM outbox WHERE last_error IS NOT NULL \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading the last delivery error")?;
+        let (last_error, last_error_at) = match last_error {
+            Some(row) => {
+                let at: Option<i64> = get(&row, "failed_at")?;
+                (
+                    Some(get::<String>(&row, "last_error")?),
+                    at.map(from_ms).transpose()?,
+                )
+            }
+            None => (None, None),
+        };
+        Ok(OutboxHealth {
+            oldest_pending_at: oldest.map(from_ms).transpose()?,
+            last_sent_at: last_sent.map(from_ms).transpose()?,
+            last_error,
+            last_error_at,
+        })
+    }
+
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiTokenRow, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(&format!(
+            "INSERT INTO api_tokens (name, role, token_hash, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {API_TOKEN_COLUMNS}"
+        ))
+        .bind(&token.name)
+        .bind(&token.role)
+        .bind(&token.token_hash)
+        .bind(actor)
+        .bind(ms(at))
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match result {
+            Ok(row) => api_token_from_row(&row)?,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!("token `{}`", token.name)))
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("adding a token").into()),
+        };
+        insert_audit(
+            &mut tx,
+            &NewAudit {
+                reference: None,
+                at,
+                actor: actor.to_string(),
+                action: "token.created".to_string(),
+                detail_json: json!({ "name": row.name, "role": row.role }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.context("committing a new token")?;
+        Ok(row)
+    }
+
+    async fn api_tokens(&self, include_revoked: bool) -> Result<Vec<ApiTokenRow>, StoreError> {
+        let filter = if include_revoked {
+            ""
+        } else {
+            " WHERE revoked_at IS NULL"
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens{filter} ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the tokens")?;
+        rows.iter().map(api_token_from_row).collect()
+    }
+
+    async fn active_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens \
+             WHERE token_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up a token")?;
+        row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    async fn revoke_api_token(
+        &self,
+        name: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiTokenRow, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL \
+             RETURNING {API_TOKEN_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(ms(at))
+        .fetch_optional(&mut *tx)
+        .await
+        .context("revoking a token")?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("active token `{name}`")));
+        };
+        let row = api_token_from_row(&row)?;
+        insert_audit(
+            &mut tx,
+            &NewAudit {
+                reference: None,
+                at,
+                actor: actor.to_string(),
+                action: "token.revoked".to_string(),
+                detail_json: json!({ "name": row.name, "role": row.role }).to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await.context("committing a token revocation")?;
+        Ok(row)
     }
 }

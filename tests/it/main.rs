@@ -3,6 +3,8 @@
 //! Store and engine tests run on a fresh SQLite file and a fresh PostgreSQL
 //! database (127.0.0.1:5432 by default; see `common`).
 
+mod api;
+mod api_helpers;
 mod calendar_crosscheck;
 mod cli;
 mod common;

@@ -1,0 +1,713 @@
+//! The JSON API under `/api`: the same actions as the CLI, through the same engine
+//! and directory functions. Input and output shapes live here, not in `domain/`.
+//! Every action is recorded in the audit log as `api:TOKEN-NAME`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{self, Caller, Role};
+use super::error::{ApiError, ApiJson};
+use super::SharedState;
+use crate::directory::{self, FocalPointInput};
+use crate::domain::consultation::{
+    Answer, AnswerSource, Consultation, Event, Position, TransitionError,
+};
+use crate::domain::CountryCode;
+use crate::engine::{EngineError, StartRequest};
+use crate::report;
+use crate::store::{ApiTokenRow, FocalPointRow};
+use crate::workflow::SourceFile;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// ---------------------------------------------------------------------------------
+// Shapes
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointQuery {
+    country: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartIn {
+    title: String,
+    /// The course of action, Markdown.
+    text: String,
+    procedure: Option<String>,
+    year: Option<i32>,
+    #[serde(default)]
+    draft: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitIn {
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TroikaIn {
+    country: String,
+    /// true: agree; false: request changes.
+    approve: bool,
+    comments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseIn {
+    text: Option<String>,
+    #[serde(default)]
+    no_changes: bool,
+    note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendIn {
+    working_days: u32,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawIn {
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportIn {
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerIn {
+    country: String,
+    position: String,
+    #[serde(default)]
+    text: String,
+    /// How it was received: letter (default), phone, meeting ...
+    channel: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReclassifyIn {
+    round: u32,
+    country: String,
+    position: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointIn {
+    country: String,
+    name: String,
+    email: String,
+    language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresidencyIn {
+    country: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    name: String,
+    role: String,
+}
+
+/// A consultation in lists and as the result of an action.
+#[derive(Debug, Serialize)]
+pub struct ConsultationOut {
+    reference: String,
+    title: String,
+    procedure: String,
+    stage: String,
+    open: bool,
+    presidency: String,
+    troika: String,
+    version: u32,
+    /// The latest round, open or closed.
+    round: Option<u32>,
+    /// The latest round's deadline, RFC 3339 in the presidency's time zone.
+    deadline: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsultationDetail {
+    #[serde(flatten)]
+    summary: ConsultationOut,
+    /// The current text.
+    text: String,
+    /// The line diff of the current text against the previous version, if any.
+    diff: Option<String>,
+    countries: Vec<CountryOut>,
+    timeline: Vec<TimelineOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountryOut {
+    country: String,
+    state: &'static str,
+    text: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineOut {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    detail: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FocalPointOut {
+    id: i64,
+    country: String,
+    name: String,
+    email: String,
+    language: String,
+    active: bool,
+}
+
+impl From<FocalPointRow> for FocalPointOut {
+    fn from(r: FocalPointRow) -> Self {
+        Self {
+            id: r.id,
+            country: r.country,
+            name: r.name,
+            email: r.email,
+            language: r.language,
+            active: r.active,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportOut {
+    added: usize,
+    updated: usize,
+    unchanged: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TroikaOut {
+    year: i32,
+    current: String,
+    former: Option<String>,
+    upcoming: Option<String>,
+    members: usize,
+    description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenOut {
+    name: String,
+    role: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiTokenRow> for TokenOut {
+    fn from(r: ApiTokenRow) -> Self {
+        Self {
+            name: r.name,
+            role: r.role,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedTokenOut {
+    /// Shown once; only its hash is stored.
+    token: String,
+    name: String,
+    role: String,
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers
+
+fn country(field: &str, s: &str) -> ApiResult<CountryCode> {
+    CountryCode::parse(s).map_err(|e| ApiError::validation(field, e))
+}
+
+fn position(s: &str) -> ApiResult<Position> {
+    Position::parse(s).ok_or_else(|| {
+        ApiError::validation(
+            "position",
+            format!("`{s}` must be no_objection, objection or comments"),
+        )
+    })
+}
+
+fn not_blank(field: &str, s: &str) -> ApiResult<()> {
+    if s.trim().is_empty() {
+        Err(ApiError::validation(field, "is empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn summary(state: &SharedState, c: &Consultation) -> ConsultationOut {
+    let last = c.rounds.last();
+    ConsultationOut {
+        reference: c.reference.to_string(),
+        title: c.title.clone(),
+        procedure: c.procedure.clone(),
+        stage: c.stage_name(),
+        open: c.is_open(),
+        presidency: c.presidency.to_string(),
+        troika: c.troika.describe(),
+        version: c.current_version().number,
+        round: last.map(|r| r.number),
+        deadline: last.map(|r| report::ppt_local(&state.engine, c, r.deadline).to_rfc3339()),
+    }
+}
+
+/// Applies one event for the caller; `field` is named when the engine refuses a value.
+async fn apply(
+    state: &SharedState,
+    caller: &Caller,
+    reference: &str,
+    event: Event,
+    field: &str,
+) -> ApiResult<Json<ConsultationOut>> {
+    let c = state
+        .engine
+        .apply(reference, event, &caller.actor())
+        .await
+        .map_err(|e| ApiError::from_engine(e, field))?;
+    Ok(Json(summary(state, &c)))
+}
+
+// ---------------------------------------------------------------------------------
+// Consultations
+
+pub async fn list_consultations(
+    State(state): State<SharedState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<ConsultationOut>>> {
+    let Query(q) = query?;
+    let list = state.engine.list(!q.all).await?;
+    Ok(Json(list.iter().map(|c| summary(&state, c)).collect()))
+}
+
+pub async fn start_consultation(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<StartIn>,
+) -> ApiResult<(StatusCode, Json<ConsultationOut>)> {
+    not_blank("title", &body.title)?;
+    not_blank("text", &body.text)?;
+    let c = state
+        .engine
+        .start(
+            StartRequest {
+                title: body.title,
+                text: body.text,
+                procedure: body.procedure.unwrap_or_else(|| "rcm-five-day".into()),
+                year: body.year,
+                draft_only: body.draft,
+            },
+            &caller.actor(),
+        )
+        .await
+        .map_err(|e| ApiError::from_engine(e, "text"))?;
+    Ok((StatusCode::CREATED, Json(summary(&state, &c))))
+}
+
+pub async fn show_consultation(
+    State(state): State<SharedState>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<ConsultationDetail>> {
+    let view = report::consultation_view(&state.engine, &reference).await?;
+    let c = &view.consultation;
+    let current = c.current_version();
+    Ok(Json(ConsultationDetail {
+        summary: summary(&state, c),
+        text: current.text.clone(),
+        diff: c.diff_of_version(current.number),
+        countries: view
+            .countries
+            .iter()
+            .map(|r| CountryOut {
+                country: r.country.to_string(),
+                state: r.state.as_str(),
+                text: r.text.clone(),
+            })
+            .collect(),
+        timeline: view
+            .timeline
+            .into_iter()
+            .map(|e| TimelineOut {
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                detail: serde_json::from_str(&e.detail_json).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    }))
+}
+
+pub async fn submit(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<SubmitIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let event = Event::Submit { text: body.text };
+    apply(&state, &caller, &reference, event, "text").await
+}
+
+pub async fn troika(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<TroikaIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let event = Event::TroikaFeedback {
+        country: country("country", &body.country)?,
+        approve: body.approve,
+        comments: body.comments,
+    };
+    apply(&state, &caller, &reference, event, "comments").await
+}
+
+pub async fn revise(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<ReviseIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let text = match (body.text, body.no_changes) {
+        (Some(_), true) => {
+            return Err(ApiError::validation(
+                "no_changes",
+                "give either a text or no_changes, not both",
+            ))
+        }
+        (None, false) => {
+            return Err(ApiError::validation(
+                "text",
+                "give the revised text, or no_changes: true",
+            ))
+        }
+        (text, _) => text,
+    };
+    let event = Event::Revise {
+        text,
+        note: body.note,
+    };
+    apply(&state, &caller, &reference, event, "text").await
+}
+
+pub async fn extend(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<ExtendIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    not_blank("reason", &body.reason)?;
+    let event = Event::Extend {
+        working_days: body.working_days,
+        reason: body.reason,
+    };
+    apply(&state, &caller, &reference, event, "working_days").await
+}
+
+pub async fn withdraw(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<WithdrawIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let event = Event::Withdraw {
+        reason: body.reason,
+    };
+    apply(&state, &caller, &reference, event, "reason").await
+}
+
+pub async fn report(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<ReportIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let event = Event::Report { text: body.text };
+    apply(&state, &caller, &reference, event, "text").await
+}
+
+pub async fn record_answer(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<AnswerIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let answer = Answer {
+        country: country("country", &body.country)?,
+        position: position(&body.position)?,
+        text: body.text,
+        received_at: state.engine.now(),
+        source: AnswerSource::Staff {
+            recorded_by: caller.actor(),
+            channel: body.channel.unwrap_or_else(|| "letter".into()),
+        },
+        ambiguous: false,
+    };
+    apply(
+        &state,
+        &caller,
+        &reference,
+        Event::Answer { answer },
+        "text",
+    )
+    .await
+}
+
+pub async fn reclassify(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<ReclassifyIn>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let event = Event::Reclassify {
+        round: body.round,
+        country: country("country", &body.country)?,
+        position: position(&body.position)?,
+    };
+    apply(&state, &caller, &reference, event, "country").await
+}
+
+// ---------------------------------------------------------------------------------
+// Focal points
+
+pub async fn list_focal_points(
+    State(state): State<SharedState>,
+    query: Result<Query<FocalPointQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<FocalPointOut>>> {
+    let Query(q) = query?;
+    let code = q
+        .country
+        .as_deref()
+        .map(|c| country("country", c))
+        .transpose()?;
+    let rows = state
+        .engine
+        .store()
+        .focal_points(code.as_ref().map(CountryCode::as_str), !q.all)
+        .await?;
+    Ok(Json(rows.into_iter().map(FocalPointOut::from).collect()))
+}
+
+pub async fn add_focal_point(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<FocalPointIn>,
+) -> ApiResult<(StatusCode, Json<FocalPointOut>)> {
+    let row = directory::add_focal_point(
+        state.engine.store().as_ref(),
+        &state.engine.catalog().body,
+        FocalPointInput {
+            country: &body.country,
+            name: &body.name,
+            email: &body.email,
+            language: body.language.as_deref(),
+        },
+        &caller.actor(),
+        state.engine.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+pub async fn import_focal_points(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult<Json<ImportOut>> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("csv"));
+    let name = if is_csv {
+        "request.csv"
+    } else {
+        "request.toml"
+    };
+    let src = SourceFile::new(name, body);
+    let summary = directory::import_focal_points(
+        state.engine.store().as_ref(),
+        &state.engine.catalog().body,
+        &src,
+        &caller.actor(),
+        state.engine.now(),
+    )
+    .await?;
+    Ok(Json(ImportOut {
+        added: summary.added,
+        updated: summary.updated,
+        unchanged: summary.unchanged,
+    }))
+}
+
+pub async fn deactivate_focal_point(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<FocalPointOut>> {
+    let row = directory::deactivate_focal_point(
+        state.engine.store().as_ref(),
+        &email,
+        &caller.actor(),
+        state.engine.now(),
+    )
+    .await?;
+    Ok(Json(row.into()))
+}
+
+// ---------------------------------------------------------------------------------
+// Presidency
+
+fn year(s: &str) -> ApiResult<i32> {
+    s.parse::<i32>()
+        .ok()
+        .filter(|y| (1990..=2200).contains(y))
+        .ok_or_else(|| ApiError::validation("year", format!("`{s}` is not a year")))
+}
+
+pub async fn presidency_rotation(
+    State(state): State<SharedState>,
+) -> ApiResult<Json<BTreeMap<String, String>>> {
+    let body = state.engine.body().await?;
+    Ok(Json(
+        body.presidency
+            .iter()
+            .map(|(y, c)| (y.to_string(), c.to_string()))
+            .collect(),
+    ))
+}
+
+async fn troika_of(state: &SharedState, year: i32) -> ApiResult<TroikaOut> {
+    let body = state.engine.body().await?;
+    let t = body
+        .troika(year)
+        .map_err(|e| ApiError::NotFound(e.to_string()))?;
+    Ok(TroikaOut {
+        year,
+        current: t.current.to_string(),
+        former: t.former.map(|c| c.to_string()),
+        upcoming: t.upcoming.map(|c| c.to_string()),
+        members: t.members().len(),
+        description: t.describe(),
+    })
+}
+
+pub async fn presidency_year(
+    State(state): State<SharedState>,
+    Path(y): Path<String>,
+) -> ApiResult<Json<TroikaOut>> {
+    Ok(Json(troika_of(&state, year(&y)?).await?))
+}
+
+pub async fn set_presidency(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(y): Path<String>,
+    ApiJson(body): ApiJson<PresidencyIn>,
+) -> ApiResult<Json<TroikaOut>> {
+    let y = year(&y)?;
+    let code = country("country", &body.country)?;
+    state
+        .engine
+        .set_presidency(y, code, &caller.actor())
+        .await
+        .map_err(|e| match e {
+            EngineError::Transition(TransitionError::Body(b)) => ApiError::validation("country", b),
+            other => other.into(),
+        })?;
+    Ok(Json(troika_of(&state, y).await?))
+}
+
+// ---------------------------------------------------------------------------------
+// Tokens
+
+pub async fn list_tokens(
+    State(state): State<SharedState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<TokenOut>>> {
+    let Query(q) = query?;
+    let rows = state.engine.store().api_tokens(q.all).await?;
+    Ok(Json(rows.into_iter().map(TokenOut::from).collect()))
+}
+
+pub async fn create_token(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<TokenIn>,
+) -> ApiResult<(StatusCode, Json<CreatedTokenOut>)> {
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::validation(
+            "role",
+            format!("`{}` must be admin, ppt or viewer", body.role),
+        )
+    })?;
+    let (token, row) = auth::create_token(
+        state.engine.store().as_ref(),
+        &body.name,
+        role,
+        &caller.actor(),
+        state.engine.now(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTokenOut {
+            token,
+            name: row.name,
+            role: row.role,
+        }),
+    ))
+}
+
+pub async fn revoke_token(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TokenOut>> {
+    let row = state
+        .engine
+        .store()
+        .revoke_api_token(&name, &caller.actor(), state.engine.now())
+        .await?;
+    Ok(Json(row.into()))
+}

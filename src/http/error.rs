@@ -1,0 +1,277 @@
+//! The API's one error type: client errors as variants with a JSON body, everything
+//! else an opaque 500 that is logged once with its cause chain.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::FromRequest;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::auth::{Role, TokenError};
+use crate::directory::DirectoryError;
+use crate::domain::consultation::TransitionError;
+use crate::engine::EngineError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a bearer token is required")]
+    Unauthorized,
+    #[error("this needs the `{required}` role; the token has `{role}`")]
+    Forbidden { required: Role, role: Role },
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (`stage` names the stage when a
+    /// transition is not allowed in it).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        stage: Option<String>,
+    },
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("the consultation kept changing; try again")]
+    Busy,
+    #[error("the request took too long")]
+    Timeout,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `validation`, `busy`, `timeout`, `internal`, `no_route`.
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl ToString) -> Self {
+        ApiError::Validation {
+            field: field.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// An engine error, with `field` named when a transition refuses a value.
+    pub fn from_engine(e: EngineError, field: &str) -> Self {
+        match e {
+            EngineError::UnknownConsultation(r) => {
+                ApiError::NotFound(format!("no consultation {r}"))
+            }
+            EngineError::UnknownProcedure(_) => ApiError::validation("procedure", e),
+            EngineError::Transition(TransitionError::NotAllowed { stage, event }) => {
+                ApiError::Conflict {
+                    message: format!(
+                        "`{event}` is not allowed while the consultation is in stage `{stage}`"
+                    ),
+                    stage: Some(stage),
+                }
+            }
+            EngineError::Transition(t) => {
+                let field = match &t {
+                    TransitionError::NotAParticipant(_)
+                    | TransitionError::NotATroikaReviewer { .. } => "country",
+                    TransitionError::NoSuchOpenRound(_) => "round",
+                    TransitionError::Body(_) => "year",
+                    TransitionError::NotAllowed { .. }
+                    | TransitionError::Invalid(_)
+                    | TransitionError::Calendar(_) => field,
+                };
+                ApiError::validation(field, t)
+            }
+            EngineError::Busy => ApiError::Busy,
+            EngineError::Unexpected(e) => ApiError::Unexpected(e),
+        }
+    }
+
+    fn code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::from_engine(e, "body")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Duplicate(what) => ApiError::Conflict {
+                message: format!("{what} already exists"),
+                stage: None,
+            },
+            other => ApiError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Invalid { field, message } => ApiError::validation(field, message),
+            DirectoryError::InvalidFile(errors) => {
+                let field = errors
+                    .0
+                    .first()
+                    .map_or("body".to_string(), |e| e.field.clone());
+                ApiError::validation(&field, errors)
+            }
+            DirectoryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::InvalidName(m) => ApiError::validation("name", m),
+            TokenError::Duplicate(_) => ApiError::Conflict {
+                message: e.to_string(),
+                stage: None,
+            },
+            TokenError::Unexpected(e) => ApiError::Unexpected(e),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        ApiError::validation("query", e.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.code();
+        let (message, field, stage) = match &self {
+            // Opaque to the caller; the cause chain goes to the log, once.
+            ApiError::Unexpected(e) => {
+                tracing::error!(error = %format!("{e:#}"), "request failed");
+                (
+                    "internal error; the server log has the details".to_string(),
+                    None,
+                    None,
+                )
+            }
+            ApiError::Validation { field, .. } => (self.to_string(), Some(field.as_str()), None),
+            ApiError::Conflict { stage, .. } => (self.to_string(), None, stage.as_deref()),
+            _ => (self.to_string(), None, None),
+        };
+        let body = ErrorBody {
+            error: code,
+            message,
+            field,
+            stage,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// The response to a path no route serves.
+pub fn no_route() -> Response {
+    let body = ErrorBody {
+        error: "no_route",
+        message: "no such endpoint; see /api/openapi.json".into(),
+        field: None,
+        stage: None,
+    };
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// A JSON request body whose problems are 422s naming the field (unknown fields too).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::validation("body", e.body_text()))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        let field = if path != "." {
+            path
+        } else {
+            // Missing and unknown fields are reported at the parent: take the name
+            // from serde's message (``missing field `title` ``).
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field"))
+                .unwrap_or("body")
+                .to_string()
+        };
+        ApiError::validation(&field, message)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::validation("body", e.to_string()))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct In {
+        title: String,
+        year: Option<i32>,
+    }
+
+    fn field_of(json: &str) -> String {
+        match parse_json::<In>(json.as_bytes()) {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(field_of("{}"), "title");
+        assert_eq!(field_of(r#"{"title": 1}"#), "title");
+        assert_eq!(field_of(r#"{"title": "x", "year": "soon"}"#), "year");
+        assert_eq!(field_of(r#"{"title": "x", "yaer": 1}"#), "yaer");
+        assert_eq!(field_of("not json"), "body");
+    }
+}

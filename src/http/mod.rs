@@ -1,0 +1,375 @@
+//! The HTTP side of `puebla serve`: health and readiness, the status document,
+//! Prometheus metrics and the JSON API, with bearer-token roles.
+//!
+//! Every route is declared once in [`route_table`], with the role it needs; the
+//! router and the OpenAPI document (`GET /api/openapi.json`) are both built from
+//! that table, so they cannot drift apart.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::Router;
+use tracing::Instrument as _;
+
+use crate::clock::Stopwatch;
+use crate::config::Config;
+use crate::engine::Engine;
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod status;
+
+pub use auth::{Caller, Role};
+pub use metrics::Metrics;
+
+use error::ApiError;
+
+/// How long a request may take before it is answered with 503 `timeout`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler can reach.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 (hex) of `PUEBLA_ADMIN_TOKEN`, if set.
+    admin_token_hash: Option<String>,
+    started: Stopwatch,
+    request_timeout: Duration,
+    smtp_configured: bool,
+    inbound_configured: bool,
+    request_ids: RequestIds,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: &Config, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            engine,
+            metrics,
+            admin_token_hash: config
+                .admin_token
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .map(auth::hash_token),
+            started: Stopwatch::start(),
+            request_timeout: REQUEST_TIMEOUT,
+            smtp_configured: config.smtp_url.is_some(),
+            // The inbound mail issue wires IMAP; until then nothing reads the mailbox.
+            inbound_configured: false,
+            request_ids: RequestIds::new(),
+        }
+    }
+
+    /// Shortens the request timeout (tests).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// One route: how it is called, who may call it, and what the OpenAPI document
+/// says about it.
+pub struct RouteSpec {
+    pub method: &'static str,
+    /// In axum's and OpenAPI's common syntax: `/api/consultations/{reference}`.
+    pub path: &'static str,
+    /// `None`: no token needed.
+    pub role: Option<Role>,
+    pub summary: &'static str,
+    /// The name of the request body's schema in the OpenAPI components.
+    pub request: Option<&'static str>,
+    /// The success status and the name of the response schema (`None`: text).
+    pub ok: (u16, Option<&'static str>),
+}
+
+macro_rules! spec {
+    ($method:literal, $path:literal, $role:expr, $summary:literal, $request:expr, $ok:expr) => {
+        RouteSpec {
+            method: $method,
+            path: $path,
+            role: $role,
+            summary: $summary,
+            request: $request,
+            ok: $ok,
+        }
+    };
+}
+
+/// Every route the server has.
+pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
+    use api::*;
+    use Role::{Admin, Ppt, Viewer};
+    vec![
+        (
+            spec!("GET", "/healthz", None, "The process runs", None, (200, Some("Health"))),
+            get(status::healthz),
+        ),
+        (
+            spec!("GET", "/readyz", None, "The database answers and its migrations are applied (503 otherwise)", None, (200, Some("Ready"))),
+            get(status::readyz),
+        ),
+        (
+            spec!("GET", "/status", Some(Viewer), "Components, outbox, scheduler and every open consultation with each country's state", None, (200, Some("Status"))),
+            get(status::status),
+        ),
+        (
+            spec!("GET", "/metrics", Some(Viewer), "Prometheus text format", None, (200, None)),
+            get(status::metrics),
+        ),
+        (
+            spec!("GET", "/api/openapi.json", None, "This document", None, (200, Some("OpenApi"))),
+            get(openapi::serve),
+        ),
+        (
+            spec!("GET", "/api/consultations", Some(Viewer), "List consultations (open ones unless ?all=true)", None, (200, Some("ConsultationList"))),
+            get(list_consultations),
+        ),
+        (
+            spec!("POST", "/api/consultations", Some(Ppt), "Start a consultation and submit it (unless draft)", Some("StartIn"), (201, Some("Consultation"))),
+            post(start_consultation),
+        ),
+        (
+            spec!("GET", "/api/consultations/{reference}", Some(Viewer), "One consultation: stage, text, each country's state, timeline", None, (200, Some("ConsultationDetail"))),
+            get(show_consultation),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/submit", Some(Ppt), "Submit a draft (optionally with a new text) to the Troika", Some("SubmitIn"), (200, Some("Consultation"))),
+            post(submit),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/troika", Some(Ppt), "Record a Troika member's feedback", Some("TroikaIn"), (200, Some("Consultation"))),
+            post(troika),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/revise", Some(Ppt), "Publish the revised text (or no changes) and open the next round", Some("ReviseIn"), (200, Some("Consultation"))),
+            post(revise),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/extend", Some(Ppt), "Extend the open round by working days", Some("ExtendIn"), (200, Some("Consultation"))),
+            post(extend),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/withdraw", Some(Ppt), "Withdraw the consultation", Some("WithdrawIn"), (200, Some("Consultation"))),
+            post(withdraw),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/report", Some(Ppt), "Report the results of an adopted consultation", Some("ReportIn"), (200, Some("Consultation"))),
+            post(report),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/answers", Some(Ppt), "Record an answer received by letter, phone or in a meeting", Some("AnswerIn"), (200, Some("Consultation"))),
+            post(record_answer),
+        ),
+        (
+            spec!("POST", "/api/consultations/{reference}/reclassify", Some(Ppt), "Correct how an answer in the open round was read", Some("ReclassifyIn"), (200, Some("Consultation"))),
+            post(reclassify),
+        ),
+        (
+            spec!("GET", "/api/focal-points", Some(Viewer), "List focal points (?country=HN, ?all=true for inactive ones too)", None, (200, Some("FocalPointList"))),
+            get(list_focal_points),
+        ),
+        (
+            spec!("POST", "/api/focal-points", Some(Admin), "Add a focal point", Some("FocalPointIn"), (201, Some("FocalPoint"))),
+            post(add_focal_point),
+        ),
+        (
+            spec!("POST", "/api/focal-points/import", Some(Admin), "Add or update focal points from a TOML ([[focal_point]]) or CSV body (Content-Type text/csv)", Some("ImportBody"), (200, Some("ImportResult"))),
+            post(import_focal_points),
+        ),
+        (
+            spec!("DELETE", "/api/focal-points/{email}", Some(Admin), "Deactivate a focal point (kept for the record)", None, (200, Some("FocalPoint"))),
+            delete(deactivate_focal_point),
+        ),
+        (
+            spec!("GET", "/api/presidency", Some(Viewer), "The presidency rotation by year", None, (200, Some("Rotation"))),
+            get(presidency_rotation),
+        ),
+        (
+            spec!("GET", "/api/presidency/{year}", Some(Viewer), "One year's presidency and Troika", None, (200, Some("Troika"))),
+            get(presidency_year),
+        ),
+        (
+            spec!("PUT", "/api/presidency/{year}", Some(Admin), "Record the presidency pro tempore of a year", Some("PresidencyIn"), (200, Some("Troika"))),
+            put(set_presidency),
+        ),
+        (
+            spec!("GET", "/api/tokens", Some(Admin), "List API tokens (?all=true for revoked ones too); never the tokens themselves", None, (200, Some("TokenList"))),
+            get(list_tokens),
+        ),
+        (
+            spec!("POST", "/api/tokens", Some(Admin), "Create a token; the response is the only time it is shown", Some("TokenIn"), (201, Some("CreatedToken"))),
+            post(create_token),
+        ),
+        (
+            spec!("DELETE", "/api/tokens/{name}", Some(Admin), "Revoke a token", None, (200, Some("Token"))),
+            delete(revoke_token),
+        ),
+    ]
+}
+
+/// The application's router, with its middleware, over `state`.
+pub fn router(state: SharedState) -> Router {
+    let mut router: Router<SharedState> = Router::new();
+    for (spec, handler) in route_table() {
+        let handler = match spec.role {
+            Some(role) => handler.route_layer(middleware::from_fn_with_state(
+                (state.clone(), role),
+                auth::require_role,
+            )),
+            None => handler,
+        };
+        router = router.route(spec.path, handler);
+    }
+    router
+        .fallback(|| async { error::no_route() })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Request ids: the caller's `x-request-id` when it is short and plain, otherwise
+/// a per-process prefix and a counter.
+struct RequestIds {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let prefix = auth::generate_token()
+            .map(|t| t[4..12].to_string())
+            .unwrap_or_else(|_| format!("p{}", std::process::id()));
+        Self {
+            prefix,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn for_request(&self, headers: &HeaderMap) -> String {
+        let given = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            });
+        match given {
+            Some(id) => id.to_string(),
+            None => format!(
+                "{}-{}",
+                self.prefix,
+                self.next.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+}
+
+/// Around every request: a request id (logged and returned in `x-request-id`), the
+/// timeout, one log line and the duration histogram. Headers are never logged, so
+/// neither are tokens.
+async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let id = state.request_ids.for_request(request.headers());
+    let span = tracing::info_span!("http", request_id = %id, method = %method, route = %route);
+    let watch = Stopwatch::start();
+    let timeout = state.request_timeout;
+    let mut response = async move {
+        match tokio::time::timeout(timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout.into_response(),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let seconds = watch.elapsed().as_secs_f64();
+    state.metrics.observe_request(&method, &route, seconds);
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = (seconds * 1000.0).round() as u64,
+            "request"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `config.http_addr` (port 0 picks a free port) and builds the router.
+    pub async fn build(
+        config: &Config,
+        engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        Self::with_state(config, AppState::new(config, engine, metrics)).await
+    }
+
+    pub async fn with_state(config: &Config, state: AppState) -> anyhow::Result<Self> {
+        if config
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty() && t.trim().len() < 32)
+        {
+            anyhow::bail!(
+                "PUEBLA_ADMIN_TOKEN is too short to be a secret: use at least 32 characters, \
+                 e.g. the output of `puebla token create` or `head -c 32 /dev/urandom | base64`"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(&config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        let addr = listener.local_addr().context("the bound address")?;
+        Ok(Self {
+            listener,
+            addr,
+            router: router(Arc::new(state)),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and lets
+    /// the requests in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

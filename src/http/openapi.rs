@@ -1,0 +1,214 @@
+//! The OpenAPI 3 document at `GET /api/openapi.json`. Paths, methods, roles and
+//! success codes come from [`super::route_table`], the same table the router is
+//! built from; the schemas of the bodies are written by hand below.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::route_table;
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (spec, _) in route_table() {
+        let params: Vec<Value> = spec
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut responses = Map::new();
+        let ok = match spec.ok.1 {
+            Some(schema) => json!({
+                "description": "success",
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+            }),
+            None => {
+                json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+        };
+        responses.insert(spec.ok.0.to_string(), ok);
+        let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        if spec.role.is_some() {
+            responses.insert("401".into(), error("no valid bearer token"));
+            responses.insert("403".into(), error("the token's role is not enough"));
+        }
+        if spec.path.contains('{') {
+            responses.insert("404".into(), error("unknown reference"));
+        }
+        if spec.method != "GET" {
+            responses.insert(
+                "409".into(),
+                error("not allowed in the current stage (`stage` names it), or a duplicate"),
+            );
+            responses.insert("422".into(), error("a value is invalid (`field` names it)"));
+        }
+        if spec.path == "/readyz" {
+            responses.insert("503".into(), json!({"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}}}));
+        }
+        responses.insert("500".into(), error("unexpected; details in the server log"));
+        let mut op = json!({
+            "summary": spec.summary,
+            "operationId": operation_id(spec.method, spec.path),
+            "x-role": spec.role.map(|r| r.as_str()),
+            "security": if spec.role.is_some() { json!([{"bearer": []}]) } else { json!([]) },
+            "responses": responses,
+        });
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some(request) = spec.request {
+            let content = if request == "ImportBody" {
+                json!({
+                    "application/toml": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}}
+                })
+            } else {
+                json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{request}")}}})
+            };
+            op["requestBody"] = json!({"required": true, "content": content});
+        }
+        let item = paths
+            .entry(spec.path.to_string())
+            .or_insert_with(|| json!({}));
+        item[spec.method.to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "puebla",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Written consultation procedure: status, metrics and JSON API. \
+                Bearer tokens have the roles viewer < ppt < admin (each may do what the ones before it may); \
+                `x-role` on an operation names the least role it needs."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        id.push_str(
+            &seg.trim_matches(|c| c == '{' || c == '}')
+                .replace(['-', '.'], "_"),
+        );
+    }
+    id
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable(t: &str) -> Value {
+    json!({"type": t, "nullable": true})
+}
+
+/// The named schemas; every name a route uses must be here (a test checks).
+pub fn schemas() -> Value {
+    let position = json!({"type": "string", "enum": ["no_objection", "objection", "comments"]});
+    let consultation = json!({"type": "object", "properties": {
+        "reference": string(), "title": string(), "procedure": string(), "stage": string(),
+        "open": {"type": "boolean"}, "presidency": string(), "troika": string(),
+        "version": {"type": "integer"}, "round": nullable("integer"),
+        "deadline": {"type": "string", "format": "date-time", "nullable": true}
+    }});
+    let country_state = json!({"type": "string", "enum": crate::report::CountryState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()});
+    let focal_point = json!({"type": "object", "properties": {
+        "id": {"type": "integer"}, "country": string(), "name": string(), "email": string(),
+        "language": string(), "active": {"type": "boolean"}
+    }});
+    let troika = json!({"type": "object", "properties": {
+        "year": {"type": "integer"}, "current": string(), "former": nullable("string"),
+        "upcoming": nullable("string"), "members": {"type": "integer"}, "description": string()
+    }});
+    let token = json!({"type": "object", "properties": {
+        "name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer"]},
+        "created_by": string(), "created_at": {"type": "string", "format": "date-time"},
+        "revoked_at": {"type": "string", "format": "date-time", "nullable": true}
+    }});
+    json!({
+        "Error": {"type": "object", "required": ["error", "message"], "properties": {
+            "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "busy", "timeout", "internal", "no_route"]},
+            "message": string(), "field": string(), "stage": string()
+        }},
+        "Health": {"type": "object", "properties": {"status": string()}},
+        "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}, "reason": string()}},
+        "Status": {"type": "object", "required": ["ok", "reasons", "version", "uptime_seconds", "database", "outbox", "smtp", "inbound", "scheduler", "consultations"], "properties": {
+            "ok": {"type": "boolean"}, "reasons": {"type": "array", "items": string()},
+            "version": string(), "now": {"type": "string", "format": "date-time"},
+            "uptime_seconds": {"type": "integer"},
+            "database": {"type": "object", "properties": {"backend": {"type": "string", "enum": ["sqlite", "postgres"]}, "ok": {"type": "boolean"}, "migrations_applied": nullable("boolean"), "error": nullable("string")}},
+            "outbox": {"type": "object", "nullable": true, "properties": {"pending": {"type": "integer"}, "sending": {"type": "integer"}, "retrying": {"type": "integer"}, "failed": {"type": "integer"}, "sent": {"type": "integer"}, "oldest_pending_at": nullable("string"), "oldest_pending_age_seconds": nullable("integer")}},
+            "smtp": {"type": "object", "properties": {"transport": {"type": "string", "enum": ["file", "smtp"]}, "last_success_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string")}},
+            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean"}, "last_poll_at": nullable("string"), "messages_stored": {"type": "integer"}, "quarantined": {"type": "integer"}, "unprocessed": {"type": "integer"}}},
+            "scheduler": {"type": "object", "properties": {"next_due_at": nullable("string"), "last_tick_at": nullable("string"), "last_tick_fired": nullable("integer"), "last_tick_ok": nullable("boolean")}},
+            "consultations": {"type": "array", "items": {"type": "object", "properties": {
+                "reference": string(), "title": string(), "procedure": string(), "stage": string(),
+                "round": nullable("integer"), "deadline": {"type": "string", "format": "date-time", "nullable": true},
+                "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state}}}
+            }}}
+        }},
+        "OpenApi": {"type": "object"},
+        "Consultation": consultation,
+        "ConsultationList": {"type": "array", "items": {"$ref": "#/components/schemas/Consultation"}},
+        "ConsultationDetail": {"allOf": [{"$ref": "#/components/schemas/Consultation"}, {"type": "object", "properties": {
+            "text": string(), "diff": nullable("string"),
+            "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state, "text": nullable("string")}}},
+            "timeline": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "actor": string(), "action": string(), "detail": {}}}}
+        }}]},
+        "StartIn": object(&["title", "text"], json!({"title": string(), "text": string(), "procedure": json!({"type": "string", "default": "rcm-five-day"}), "year": {"type": "integer"}, "draft": {"type": "boolean", "default": false}})),
+        "SubmitIn": object(&[], json!({"text": string()})),
+        "TroikaIn": object(&["country", "approve"], json!({"country": string(), "approve": {"type": "boolean", "description": "false: request changes"}, "comments": string()})),
+        "ReviseIn": object(&[], json!({"text": string(), "no_changes": {"type": "boolean"}, "note": string()})),
+        "ExtendIn": object(&["working_days", "reason"], json!({"working_days": {"type": "integer", "minimum": 1}, "reason": string()})),
+        "WithdrawIn": object(&["reason"], json!({"reason": string()})),
+        "ReportIn": object(&["text"], json!({"text": string()})),
+        "AnswerIn": object(&["country", "position"], json!({"country": string(), "position": position, "text": string(), "channel": json!({"type": "string", "default": "letter"})})),
+        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": position})),
+        "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
+        "FocalPoint": focal_point,
+        "FocalPointList": {"type": "array", "items": {"$ref": "#/components/schemas/FocalPoint"}},
+        "ImportBody": {"type": "string"},
+        "ImportResult": {"type": "object", "properties": {"added": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}}},
+        "Rotation": {"type": "object", "additionalProperties": string()},
+        "Troika": troika,
+        "PresidencyIn": object(&["country"], json!({"country": string()})),
+        "Token": token,
+        "TokenList": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}},
+        "TokenIn": object(&["name", "role"], json!({"name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer"]}})),
+        "CreatedToken": {"type": "object", "properties": {"token": string(), "name": string(), "role": string()}},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_schema_a_route_names_exists() {
+        let schemas = super::schemas();
+        for (spec, _) in super::route_table() {
+            for name in spec.request.into_iter().chain(spec.ok.1) {
+                assert!(
+                    schemas.get(name).is_some(),
+                    "{} {} names the missing schema {name}",
+                    spec.method,
+                    spec.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! `GET /healthz`, `GET /readyz`, `GET /status` and `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::metrics::escape_label;
+use super::SharedState;
+use crate::report::{self, ConsultationView};
+use crate::store::{OutboxCounts, OutboxHealth};
+
+#[derive(Serialize)]
+pub struct HealthOut {
+    status: &'static str,
+}
+
+/// 200 whenever the process can answer.
+pub async fn healthz() -> Json<HealthOut> {
+    Json(HealthOut { status: "ok" })
+}
+
+#[derive(Serialize)]
+pub struct ReadyOut {
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// 200 when the database answers and every migration is applied; 503 otherwise.
+pub async fn readyz(State(state): State<SharedState>) -> Response {
+    let store = state.engine.store();
+    let reason = match store.ping().await {
+        Err(e) => Some(format!("database unreachable: {e}")),
+        Ok(()) => match store.schema_ready().await {
+            Ok(true) => None,
+            Ok(false) => Some("database migrations are not all applied".to_string()),
+            Err(e) => Some(format!("cannot read the migrations: {e}")),
+        },
+    };
+    let status = if reason.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = ReadyOut {
+        ready: reason.is_none(),
+        reason,
+    };
+    (status, Json(body)).into_response()
+}
+
+#[derive(Serialize)]
+pub struct StatusOut {
+    /// False when a component is degraded; `reasons` says which and why.
+    ok: bool,
+    reasons: Vec<String>,
+    version: &'static str,
+    now: DateTime<Utc>,
+    uptime_seconds: u64,
+    database: DatabaseOut,
+    /// Null when the database cannot be read.
+    outbox: Option<OutboxOut>,
+    smtp: SmtpOut,
+    inbound: InboundOut,
+    scheduler: SchedulerOut,
+    /// Every open consultation; empty when the database cannot be read.
+    consultations: Vec<StatusConsultation>,
+}
+
+#[derive(Serialize)]
+struct DatabaseOut {
+    backend: &'static str,
+    ok: bool,
+    migrations_applied: Option<bool>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OutboxOut {
+    pending: i64,
+    sending: i64,
+    /// Pending notices that failed at least once and wait for another try.
+    retrying: i64,
+    failed: i64,
+    sent: i64,
+    oldest_pending_at: Option<DateTime<Utc>>,
+    oldest_pending_age_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct SmtpOut {
+    /// `smtp` when PUEBLA_SMTP_URL is set, otherwise `file` (.eml files).
+    transport: &'static str,
+    last_success_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct InboundOut {
+    /// False until inbound mail (IMAP, `puebla ingest`) is part of this build.
+    configured: bool,
+    last_poll_at: Option<DateTime<Utc>>,
+    messages_stored: i64,
+    quarantined: i64,
+    unprocessed: i64,
+}
+
+#[derive(Serialize)]
+struct SchedulerOut {
+    next_due_at: Option<DateTime<Utc>>,
+    /// The last scheduler pass of this process (null outside `puebla serve`).
+    last_tick_at: Option<DateTime<Utc>>,
+    last_tick_fired: Option<usize>,
+    last_tick_ok: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct StatusConsultation {
+    reference: String,
+    title: String,
+    procedure: String,
+    stage: String,
+    round: Option<u32>,
+    /// RFC 3339 in the presidency's time zone.
+    deadline: Option<String>,
+    countries: Vec<StatusCountry>,
+}
+
+#[derive(Serialize)]
+struct StatusCountry {
+    country: String,
+    /// `not_consulted`, `notified`, `delivered`, `bounced`, `auto_replied`,
+    /// `no_objection`, `objection`, `comments`, `no_answer` or `late`.
+    state: &'static str,
+}
+
+/// The state of every component and every open consultation.
+pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
+    let engine = &state.engine;
+    let store = engine.store();
+    let now = engine.now();
+    let mut reasons = Vec::new();
+
+    let database = match store.ping().await {
+        Ok(()) => {
+            let migrations = store.schema_ready().await.ok();
+            if migrations == Some(false) {
+                reasons.push("database migrations are not all applied".to_string());
+            }
+            DatabaseOut {
+                backend: store.backend().as_str(),
+                ok: true,
+                migrations_applied: migrations,
+                error: None,
+            }
+        }
+        Err(e) => {
+            reasons.push(format!("database unreachable: {e}"));
+            DatabaseOut {
+                backend: store.backend().as_str(),
+                ok: false,
+                migrations_applied: None,
+                error: Some(e.to_string()),
+            }
+        }
+    };
+
+    let mut smtp = SmtpOut {
+        transport: if state.smtp_configured {
+            "smtp"
+        } else {
+            "file"
+        },
+        last_success_at: None,
+        last_error: None,
+        last_error_at: None,
+    };
+    let mut outbox = None;
+    let mut consultations = Vec::new();
+    if database.ok {
+        match outbox_status(&state).await {
+            Ok((counts, health)) => {
+                if counts.failed > 0 {
+                    reasons.push(format!(
+                        "{} notice(s) failed permanently; last error: {}",
+                        counts.failed,
+                        health.last_error.as_deref().unwrap_or("unknown")
+                    ));
+                }
+                smtp.last_success_at = health.last_sent_at;
+                smtp.last_error = health.last_error.clone();
+                smtp.last_error_at = health.last_error_at;
+                outbox = Some(OutboxOut {
+                    pending: counts.pending,
+                    sending: counts.sending,
+                    retrying: counts.retrying,
+                    failed: counts.failed,
+                    sent: counts.sent,
+                    oldest_pending_at: health.oldest_pending_at,
+                    oldest_pending_age_seconds: health
+                        .oldest_pending_at
+                        .map(|t| (now - t).num_seconds().max(0)),
+                });
+            }
+            Err(e) => reasons.push(format!("cannot read the outbox: {e:#}")),
+        }
+        match report::consultation_views(engine, true).await {
+            Ok(views) => {
+                consultations = views
+                    .iter()
+                    .map(|v| status_consultation(&state, v))
+                    .collect()
+            }
+            Err(e) => reasons.push(format!("cannot read the consultations: {e:#}")),
+        }
+    }
+
+    let last_tick = state.metrics.last_tick();
+    if last_tick.is_some_and(|t| !t.ok) {
+        reasons.push("the last scheduler pass failed (see the log)".to_string());
+    }
+    let scheduler = SchedulerOut {
+        next_due_at: if database.ok {
+            engine.next_due().await.ok().flatten()
+        } else {
+            None
+        },
+        last_tick_at: last_tick.map(|t| t.at),
+        last_tick_fired: last_tick.map(|t| t.fired),
+        last_tick_ok: last_tick.map(|t| t.ok),
+    };
+
+    Json(StatusOut {
+        ok: reasons.is_empty(),
+        reasons,
+        version: env!("CARGO_PKG_VERSION"),
+        now,
+        uptime_seconds: state.started.elapsed().as_secs(),
+        database,
+        outbox,
+        smtp,
+        inbound: InboundOut {
+            configured: state.inbound_configured,
+            last_poll_at: None,
+            messages_stored: 0,
+            quarantined: 0,
+            unprocessed: 0,
+        },
+        scheduler,
+        consultations,
+    })
+}
+
+async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {
+    let store = state.engine.store();
+    Ok((store.outbox_counts().await?, store.outbox_health().await?))
+}
+
+fn status_consultation(state: &SharedState, v: &ConsultationView) -> StatusConsultation {
+    let c = &v.consultation;
+    StatusConsultation {
+        reference: c.reference.to_string(),
+        title: c.title.clone(),
+        procedure: c.procedure.clone(),
+        stage: c.stage_name(),
+        round: v.round,
+        deadline: v
+            .deadline
+            .map(|d| report::ppt_local(&state.engine, c, d).to_rfc3339()),
+        countries: v
+            .countries
+            .iter()
+            .map(|row| StatusCountry {
+                country: row.country.to_string(),
+                state: row.state.as_str(),
+            })
+            .collect(),
+    }
+}
+
+/// Prometheus text format. Needs a `viewer` token like `/status`: stage counts and
+/// outbox sizes are internal information.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let store = state.engine.store();
+    let mut out = String::new();
+    let up = store.ping().await.is_ok();
+    let _ = writeln!(
+        out,
+        "# HELP puebla_uptime_seconds Seconds since this process started serving.\n\
+         # TYPE puebla_uptime_seconds gauge\n\
+         puebla_uptime_seconds {}",
+        state.started.elapsed().as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP puebla_database_up Whether the database answers.\n\
+         # TYPE puebla_database_up gauge\n\
+         puebla_database_up {}",
+        u8::from(up)
+    );
+    if up {
+        if let Ok(list) = store.list_consultations(false).await {
+            let mut by_stage: BTreeMap<String, u64> = BTreeMap::new();
+            for c in list {
+                *by_stage.entry(c.stage).or_default() += 1;
+            }
+            out.push_str(
+                "# HELP puebla_consultations Consultations by stage.\n\
+                 # TYPE puebla_consultations gauge\n",
+            );
+            for (stage, n) in by_stage {
+                let _ = writeln!(
+                    out,
+                    "puebla_consultations{{stage=\"{}\"}} {n}",
+                    escape_label(&stage)
+                );
+            }
+        }
+        if let Ok(c) = store.outbox_counts().await {
+            out.push_str(
+                "# HELP puebla_notices Notices in the outbox by status (retrying: pending after a failed try).\n\
+                 # TYPE puebla_notices gauge\n",
+            );
+            for (status, n) in [
+                ("pending", c.pending),
+                ("sending", c.sending),
+                ("retrying", c.retrying),
+                ("sent", c.sent),
+                ("failed", c.failed),
+            ] {
+                let _ = writeln!(out, "puebla_notices{{status=\"{status}\"}} {n}");
+            }
+        }
+    }
+    // Inbound mail is not part of this build yet: nothing is ever quarantined.
+    out.push_str(
+        "# HELP puebla_quarantine_size Inbound messages held for the TS.\n\
+         # TYPE puebla_quarantine_size gauge\n\
+         puebla_quarantine_size 0\n",
+    );
+    state.metrics.render(&mut out);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

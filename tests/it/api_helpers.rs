@@ -1,0 +1,332 @@
+//! The HTTP harness: `spawn_app()` builds the application on port 0 over a fresh
+//! database (SQLite file or PostgreSQL database) with a simulated clock, and a
+//! minimal HTTP/1.1 client talks to it over a real socket.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use puebla::clock::{Clock, SimulatedClock};
+use puebla::config::Config;
+use puebla::domain::CountryCode;
+use puebla::engine::Engine;
+use puebla::http::{Application, Metrics, Role};
+use puebla::store::{NewFocalPoint, Store};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common;
+
+pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests-0123456789";
+pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Monday 22 March 2027, 10:00 in Tegucigalpa (HN holds the 2027 presidency).
+pub fn start_time() -> DateTime<Utc> {
+    chrono_tz::America::Tegucigalpa
+        .with_ymd_and_hms(2027, 3, 22, 10, 0, 0)
+        .single()
+        .expect("an unambiguous time")
+        .with_timezone(&Utc)
+}
+
+pub struct TestApp {
+    pub backend: &'static str,
+    pub addr: std::net::SocketAddr,
+    pub database_url: String,
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<SimulatedClock>,
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// Tokens made for the tests, by role.
+    pub viewer: String,
+    pub ppt: String,
+    pub admin: String,
+    pub outbox_dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn fresh_url(backend: &str) -> String {
+    match backend {
+        "sqlite" => common::fresh_sqlite_url(&common::test_dir()),
+        "postgres" => common::fresh_postgres_url().await,
+        other => panic!("unknown backend {other}"),
+    }
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_string(),
+        http_addr: "127.0.0.1:0".into(),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        workflows_dir: repo().join("workflows"),
+        ..Config::default()
+    }
+}
+
+/// The application on a fresh database of `backend`, with the presidencies of
+/// 2026–2028 (CR, HN, GT), one focal point per Member Country and a token per role.
+pub async fn spawn_app(backend: &'static str) -> TestApp {
+    let database_url = fresh_url(backend).await;
+    let config = test_config(&database_url);
+    let store = puebla::app::store(&config).await.expect("a fresh store");
+    let clock = Arc::new(SimulatedClock::new(start_time()));
+    let catalog = puebla::app::catalog(&config).expect("the shipped workflows");
+    let engine = puebla::app::engine(
+        &config,
+        store.clone(),
+        clock.clone() as Arc<dyn Clock>,
+        catalog,
+    )
+    .expect("engine");
+    for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
+        engine
+            .set_presidency(year, CountryCode::parse(country).unwrap(), "test:ts")
+            .await
+            .expect("setting a presidency");
+    }
+    for member in &engine.catalog().body.members {
+        let code = member.code.as_str();
+        store
+            .upsert_focal_point(
+                NewFocalPoint {
+                    country: code.to_string(),
+                    name: format!("Focal Point of {code}"),
+                    email: format!("fp.{}@example.org", code.to_ascii_lowercase()),
+                    language: member.default_language().to_string(),
+                    active: true,
+                },
+                "test:ts",
+                clock.now(),
+            )
+            .await
+            .expect("a focal point");
+    }
+    let mut tokens = Vec::new();
+    for (role, name) in [
+        (Role::Viewer, "TS viewer"),
+        (Role::Ppt, "HN PPT office"),
+        (Role::Admin, "TS admin"),
+    ] {
+        let (token, _) =
+            puebla::http::auth::create_token(store.as_ref(), name, role, "test", clock.now())
+                .await
+                .expect("a token");
+        tokens.push(token);
+    }
+    let metrics = Arc::new(Metrics::new());
+    let app = Application::build(&config, engine.clone(), metrics.clone())
+        .await
+        .expect("the application binds port 0");
+    let addr = app.local_addr();
+    assert_ne!(addr.port(), 0);
+    let server = tokio::spawn(async move {
+        let _ = app.run_until_stopped(std::future::pending()).await;
+    });
+    let admin = tokens.pop().unwrap();
+    let ppt = tokens.pop().unwrap();
+    let viewer = tokens.pop().unwrap();
+    TestApp {
+        backend,
+        addr,
+        database_url,
+        config,
+        store,
+        clock,
+        engine,
+        metrics,
+        viewer,
+        ppt,
+        admin,
+        outbox_dir: tempfile::tempdir().expect("a temporary folder"),
+        server,
+    }
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}), status {}:\n{}", self.status, self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body:\n{}",
+            self.body
+        );
+        self
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection (`Connection: close`).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> Resp {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    match body {
+        Some((content_type, b)) => req.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )),
+        None => req.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    stream.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {text}"));
+    let mut lines = head.lines();
+    let status_line = lines.next().expect("a status line");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        http(self.addr, "GET", path, token, None).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        let b = body.to_string();
+        http(
+            self.addr,
+            method,
+            path,
+            token,
+            Some(("application/json", &b)),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        self.send("POST", path, token, body).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        http(self.addr, "DELETE", path, token, None).await
+    }
+
+    /// Delivers every pending notice with a file transport.
+    pub async fn deliver_all(&self) {
+        let transport = Arc::new(puebla::engine::outbox::FileTransport::new(
+            self.outbox_dir.path(),
+        ));
+        let worker = puebla::app::worker(
+            &self.config,
+            self.store.clone(),
+            self.clock.clone() as Arc<dyn Clock>,
+            transport,
+            "test-worker",
+        );
+        worker.drain().await.expect("the outbox drains");
+    }
+
+    /// Starts a consultation as the PPT and has the Troika approve it: round 1 opens.
+    pub async fn consultation_in_round_one(&self, title: &str) -> String {
+        let started = self
+            .post(
+                "/api/consultations",
+                Some(&self.ppt),
+                &serde_json::json!({"title": title, "text": "# Text\n\n1. Paragraph one.\n", "year": 2027}),
+            )
+            .await
+            .expect(201)
+            .json();
+        let reference = started["reference"]
+            .as_str()
+            .expect("a reference")
+            .to_string();
+        for country in ["CR", "GT"] {
+            self.post(
+                &format!("/api/consultations/{reference}/troika"),
+                Some(&self.ppt),
+                &serde_json::json!({"country": country, "approve": true}),
+            )
+            .await
+            .expect(200);
+        }
+        reference
+    }
+}
+
+pub fn sqlite_path(url: &str) -> &Path {
+    Path::new(url.strip_prefix("sqlite://").expect("a sqlite URL"))
+}
