@@ -46,6 +46,7 @@ pub fn engine(
                 .token_secret
                 .as_deref()
                 .map(|s| crate::mail::token::TokenKey::new(s.as_bytes())),
+            inbound_max_bytes: config.inbound_max_bytes,
         },
     ))
 }

@@ -26,6 +26,12 @@ pub struct Config {
     pub workflows_dir: PathBuf,
     /// The file transport's folder.
     pub outbox_dir: PathBuf,
+    /// The largest inbound message stored whole (bytes); larger ones are stored
+    /// truncated, not counted, and their sender is told.
+    pub inbound_max_bytes: usize,
+    /// How often the IMAP poller looks for new mail when the server has no IDLE,
+    /// and how long an IDLE waits before it starts again (seconds).
+    pub imap_poll_seconds: u64,
 }
 
 impl Default for Config {
@@ -41,12 +47,14 @@ impl Default for Config {
             secretariat_email: "ts@rcm-ts.example".into(),
             workflows_dir: PathBuf::from("workflows"),
             outbox_dir: PathBuf::from("outbox"),
+            inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
+            imap_poll_seconds: 60,
         }
     }
 }
 
 /// The environment variables that override the file, with the field each sets.
-pub const ENV_VARS: [(&str, &str); 10] = [
+pub const ENV_VARS: [(&str, &str); 12] = [
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
     ("PUEBLA_HTTP_ADDR", "http_addr"),
@@ -57,6 +65,8 @@ pub const ENV_VARS: [(&str, &str); 10] = [
     ("PUEBLA_SECRETARIAT_EMAIL", "secretariat_email"),
     ("PUEBLA_WORKFLOWS", "workflows_dir"),
     ("PUEBLA_OUTBOX_DIR", "outbox_dir"),
+    ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
+    ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
 ];
 
 impl Config {
@@ -82,6 +92,18 @@ impl Config {
                 "secretariat_email" => config.secretariat_email = value,
                 "workflows_dir" => config.workflows_dir = PathBuf::from(value),
                 "outbox_dir" => config.outbox_dir = PathBuf::from(value),
+                "inbound_max_bytes" => {
+                    config.inbound_max_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "imap_poll_seconds" => {
+                    config.imap_poll_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }
@@ -120,6 +142,15 @@ impl Config {
             if !(imap.starts_with("imap://") || imap.starts_with("imaps://")) {
                 bail!("imap_url `{imap}` must start with imap:// or imaps://");
             }
+        }
+        if self.inbound_max_bytes < 1024 {
+            bail!(
+                "inbound_max_bytes {} is too small: a reply needs at least 1024 bytes",
+                self.inbound_max_bytes
+            );
+        }
+        if self.imap_poll_seconds == 0 {
+            bail!("imap_poll_seconds must be at least 1");
         }
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);

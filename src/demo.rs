@@ -221,6 +221,7 @@ fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> R
                 message_id: Some(format!("<demo-{}-{}@example.org>", country, at.timestamp())),
             },
             ambiguous: false,
+            round: None,
         },
     })
 }

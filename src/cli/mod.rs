@@ -13,6 +13,7 @@ mod calendar;
 mod consultation;
 pub mod demo;
 mod directory;
+mod inbound;
 pub mod mail;
 mod serve;
 
@@ -55,6 +56,14 @@ pub enum Command {
     /// Look at messages: what the engine makes of an inbound email.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Store and process one raw message from standard input (for an MTA pipe).
+    Ingest,
+    /// Messages that were not counted, for the TS: list, release, discard.
+    #[command(subcommand)]
+    Quarantine(inbound::QuarantineCommand),
+    /// Stored inbound messages and how each was read.
+    #[command(subcommand)]
+    Inbound(inbound::InboundCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -97,6 +106,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consultation(cmd) => consultation::run(config, cmd).await,
         Command::FocalPoints(cmd) => directory::run_focal_points(config, cmd).await,
         Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
+        Command::Ingest => inbound::ingest(config).await,
+        Command::Quarantine(cmd) => inbound::run_quarantine(config, cmd).await,
+        Command::Inbound(cmd) => inbound::run_inbound(config, cmd).await,
     }
 }
 

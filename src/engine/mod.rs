@@ -19,6 +19,7 @@ use crate::mail::NoticePayload;
 use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
 use crate::workflow::Catalog;
 
+pub mod inbound;
 pub mod notice;
 pub mod outbox;
 
@@ -33,6 +34,8 @@ pub struct EngineConfig {
     pub reply_address: String,
     /// Signs reply tokens; without it notices carry no Reply-To token.
     pub token_key: Option<TokenKey>,
+    /// The largest inbound message stored whole; a larger one is stored truncated.
+    pub inbound_max_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             message_id_domain: "rcm-ts.example".into(),
             reply_address: "consultas@rcm-ts.example".into(),
             token_key: None,
+            inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
         }
     }
 }

@@ -338,6 +338,7 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Answer {
             message_id: None,
         },
         ambiguous: false,
+        round: None,
     }
 }
 
