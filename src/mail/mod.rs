@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod inbound;
+pub mod simulate;
 pub mod token;
 
 /// What the engine records with a notice besides its text, for the message builder:
