@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod imap;
 pub mod inbound;
 pub mod simulate;
 pub mod token;

@@ -7,6 +7,7 @@ mod calendar_crosscheck;
 mod cli;
 mod common;
 mod engine;
+mod imap;
 mod ingest;
 mod mail_corpus;
 mod store;
