@@ -162,7 +162,7 @@ impl Engine {
         // A message stored earlier is processed again only if that did not finish
         // (a crash after storing) or failed.
         if !inserted && !matches!(row.status, InboundStatus::Stored | InboundStatus::Failed) {
-            tracing::info!(inbound = row.id, %message_id, "already processed; ignored");
+            tracing::debug!(inbound = row.id, %message_id, "already processed; ignored");
             return Ok(IngestOutcome {
                 id: row.id,
                 message_id,
@@ -194,7 +194,14 @@ impl Engine {
             }
             Err(e) => self.failed(id, anyhow::Error::new(e)).await,
         };
-        tracing::info!(inbound = id, %message_id, outcome = ?disposition, "inbound message");
+        match &disposition {
+            Disposition::Quarantined { reason } => {
+                tracing::info!(inbound = id, %message_id, reason = %reason, "inbound message quarantined")
+            }
+            other => {
+                tracing::debug!(inbound = id, %message_id, outcome = ?other, "inbound message")
+            }
+        }
         Ok(IngestOutcome {
             id,
             message_id,
@@ -816,7 +823,7 @@ impl Engine {
                 fp.email,
                 fp.name,
                 pick(l, "Informe", "Report", "Rapport"),
-                inspection.reason,
+                inspection.reason.trim_end_matches("; not counted"),
                 pick(
                     l,
                     "Pida al país una dirección actualizada (puebla focal-points).",
