@@ -63,6 +63,8 @@ pub enum InboundCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Process a failed (or unprocessed) message again, once the cause is repaired.
+    Retry { id: i64 },
 }
 
 /// An inbound message as the CLI shows it.
@@ -258,6 +260,10 @@ pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::R
 pub async fn run_inbound(config: Config, cmd: InboundCommand) -> anyhow::Result<ExitCode> {
     let store = crate::app::store(&config).await?;
     match cmd {
+        InboundCommand::Retry { id } => {
+            let outcome = engine(&config).await?.reprocess_inbound(id).await?;
+            println!("{}", describe(&outcome));
+        }
         InboundCommand::List {
             status,
             limit,

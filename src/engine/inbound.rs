@@ -170,7 +170,26 @@ impl Engine {
             });
         }
         let id = row.id;
-        let disposition = match self.process(&row).await {
+        let disposition = self.process_stored(&row).await;
+        match &disposition {
+            Disposition::Quarantined { reason } => {
+                tracing::info!(inbound = id, %message_id, reason = %reason, "inbound message quarantined")
+            }
+            other => {
+                tracing::debug!(inbound = id, %message_id, outcome = ?other, "inbound message")
+            }
+        }
+        Ok(IngestOutcome {
+            id,
+            message_id,
+            disposition,
+        })
+    }
+
+    /// Processes a stored (or failed) message and records the result on its row.
+    async fn process_stored(&self, row: &InboundMessage) -> Disposition {
+        let id = row.id;
+        match self.process(row).await {
             Ok(v) => {
                 let disposition = v.disposition.clone();
                 let step = InboundStep {
@@ -193,18 +212,28 @@ impl Engine {
                 }
             }
             Err(e) => self.failed(id, anyhow::Error::new(e)).await,
-        };
-        match &disposition {
-            Disposition::Quarantined { reason } => {
-                tracing::info!(inbound = id, %message_id, reason = %reason, "inbound message quarantined")
-            }
-            other => {
-                tracing::debug!(inbound = id, %message_id, outcome = ?other, "inbound message")
-            }
         }
+    }
+
+    /// Processes a failed (or never processed) message again, e.g. once the cause
+    /// of its failure is repaired: `puebla inbound retry ID`.
+    pub async fn reprocess_inbound(&self, id: i64) -> Result<IngestOutcome, EngineError> {
+        let row = self
+            .store
+            .inbound_message(id)
+            .await?
+            .ok_or_else(|| TransitionError::Invalid(format!("no inbound message {id}")))?;
+        if !matches!(row.status, InboundStatus::Stored | InboundStatus::Failed) {
+            return Err(TransitionError::Invalid(format!(
+                "message {id} is {}: only a failed or unprocessed message is processed again",
+                row.status.as_str()
+            ))
+            .into());
+        }
+        let disposition = self.process_stored(&row).await;
         Ok(IngestOutcome {
             id,
-            message_id,
+            message_id: row.message_id,
             disposition,
         })
     }

@@ -996,6 +996,12 @@ async fn a_processing_failure_leaves_the_message_stored_and_visible() {
             failed[0].error
         );
         assert_eq!(w.store.inbound_counts().await.unwrap().failed, 1, "{b}");
+        // A retry while the cause persists fails again, visibly.
+        let retry = w.engine.reprocess_inbound(out.id).await.expect("retried");
+        assert!(
+            matches!(retry.disposition, Disposition::Failed { .. }),
+            "{b}"
+        );
 
         // Once the state is repaired, the same message delivered again is processed.
         sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
