@@ -69,6 +69,7 @@ pub fn engine(
                 .map(ScheduledJob::digest)
                 .into_iter()
                 .collect(),
+            inbound_max_bytes: config.inbound_max_bytes,
         },
     )))
 }

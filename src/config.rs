@@ -37,6 +37,12 @@ pub struct Config {
     pub digest_cron: String,
     /// The IANA time zone whose wall clock `digest_cron` reads.
     pub digest_time_zone: String,
+    /// The largest inbound message stored whole (bytes); larger ones are stored
+    /// truncated, not counted, and their sender is told.
+    pub inbound_max_bytes: usize,
+    /// How often the IMAP poller looks for new mail when the server has no IDLE,
+    /// and how long an IDLE waits before it starts again (seconds).
+    pub imap_poll_seconds: u64,
 }
 
 impl Default for Config {
@@ -57,6 +63,8 @@ impl Default for Config {
             digest_cron: "0 8 * * 1-5".into(),
             // The Technical Secretariat's (San José).
             digest_time_zone: "America/Costa_Rica".into(),
+            inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
+            imap_poll_seconds: 60,
         }
     }
 }
@@ -77,6 +85,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_TEMPLATES", "templates_dir"),
     ("PUEBLA_DIGEST_CRON", "digest_cron"),
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
+    ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
+    ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
 ];
 
 impl Config {
@@ -112,6 +122,18 @@ impl Config {
                 "templates_dir" => config.templates_dir = PathBuf::from(value),
                 "digest_cron" => config.digest_cron = value,
                 "digest_time_zone" => config.digest_time_zone = value,
+                "inbound_max_bytes" => {
+                    config.inbound_max_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "imap_poll_seconds" => {
+                    config.imap_poll_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }
@@ -154,6 +176,15 @@ impl Config {
             if !(imap.starts_with("imap://") || imap.starts_with("imaps://")) {
                 bail!("imap_url `{imap}` must start with imap:// or imaps://");
             }
+        }
+        if self.inbound_max_bytes < 1024 {
+            bail!(
+                "inbound_max_bytes {} is too small: a reply needs at least 1024 bytes",
+                self.inbound_max_bytes
+            );
+        }
+        if self.imap_poll_seconds == 0 {
+            bail!("imap_poll_seconds must be at least 1");
         }
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);

@@ -13,10 +13,13 @@ use chrono_tz::Tz;
 
 use crate::clock::{Clock, SimulatedClock};
 use crate::config::Config;
-use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
+use crate::domain::consultation::{Consultation, Event};
 use crate::domain::CountryCode;
+use crate::engine::inbound::{Disposition, InboundSource};
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::{Engine, StartRequest};
+use crate::mail::simulate::{self, Reply};
+use crate::mail::NoticePayload;
 use crate::store::{NewFocalPoint, Store};
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::SourceFile;
@@ -228,23 +231,170 @@ impl Demo<'_> {
         }
         Ok(c)
     }
-}
 
-fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> Result<Event> {
-    let country = CountryCode::parse(country)?;
-    Ok(Event::Answer {
-        answer: Answer {
-            country,
-            position,
-            text: text.to_string(),
-            received_at: at,
-            source: AnswerSource::Email {
-                from: format!("fp1.{}@example.org", country.as_str().to_ascii_lowercase()),
-                message_id: Some(format!("<demo-{}-{}@example.org>", country, at.timestamp())),
-            },
-            ambiguous: false,
-        },
-    })
+    /// The latest notice of `reference` to `email` that carries a reply address
+    /// (of round `round` when given): what a focal point replies to.
+    async fn notice_to(
+        &self,
+        reference: &str,
+        email: &str,
+        round: Option<i64>,
+    ) -> Result<(crate::store::Notice, String)> {
+        let notices = self.engine.store().notices(Some(reference)).await?;
+        notices
+            .into_iter()
+            .rev()
+            .filter(|n| {
+                n.notice.recipient == email && round.is_none_or(|r| n.notice.round == Some(r))
+            })
+            .find_map(|n| {
+                let payload: NoticePayload = serde_json::from_str(&n.notice.payload_json).ok()?;
+                let reply_to = payload.reply_to?;
+                Some((n, reply_to))
+            })
+            .with_context(|| format!("no notice to {email} to reply to"))
+    }
+
+    /// A focal point replies by email: a raw message, written the way its mail
+    /// client writes one (the notice quoted below), goes through `Engine::ingest`.
+    async fn email(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        country: &str,
+        text: &str,
+        gmail: bool,
+        round: Option<i64>,
+    ) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
+        let (notice, reply_to) = self.notice_to(reference, &email, round).await?;
+        let message_id = format!("<demo-{country}-{}@example.org>", at.timestamp());
+        let reply = Reply {
+            from_name: &notice.notice.recipient_name,
+            from: &email,
+            to: &reply_to,
+            subject: &notice.notice.subject,
+            in_reply_to: Some(&notice.notice.message_id),
+            text,
+            quoted: &notice.notice.body_text,
+            date: at,
+            message_id: &message_id,
+        };
+        let (raw, client) = if gmail {
+            (simulate::gmail_reply(&reply), "Gmail")
+        } else {
+            (simulate::outlook_reply(&reply), "Outlook")
+        };
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let read = match &outcome.disposition {
+            Disposition::Counted {
+                position,
+                round,
+                ambiguous,
+                ..
+            } => format!(
+                "read as {position}{} → counted in round {round}",
+                if *ambiguous {
+                    " (unclear, flagged)"
+                } else {
+                    ""
+                }
+            ),
+            Disposition::Late { round, .. } => {
+                format!("late for round {round}: recorded, not counted")
+            }
+            Disposition::Quarantined { reason } => format!("quarantined: {reason}"),
+            other => format!("{other:?}"),
+        };
+        let c = self.engine.load(reference).await?.0;
+        let notices = if sent > 0 {
+            format!(" [{sent} notice(s)]")
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "{country} replies by email ({client}): {read} → {}{notices}",
+            c.stage_name()
+        );
+        self.line(at, &line)?;
+        if c.stage_name() != self.last_stage {
+            self.after_stage_change(&c).await?;
+        }
+        Ok(())
+    }
+
+    /// An out-of-office answer arrives from `country`'s focal point.
+    async fn out_of_office(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        country: &str,
+    ) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
+        let (notice, reply_to) = self.notice_to(reference, &email, None).await?;
+        let raw = simulate::out_of_office(
+            &notice.notice.recipient_name,
+            &email,
+            &reply_to,
+            &notice.notice.subject,
+            at,
+            &format!("<demo-ooo-{country}-{}@example.org>", at.timestamp()),
+        );
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let what = match outcome.disposition {
+            Disposition::AutoReply { .. } => "recorded, not counted, not answered".to_string(),
+            other => format!("{other:?}"),
+        };
+        let suffix = if sent > 0 {
+            format!(" [{sent} notice(s)]")
+        } else {
+            String::new()
+        };
+        self.line(
+            at,
+            &format!("{country}'s mailbox answers automatically (out of office): {what}{suffix}"),
+        )
+    }
+
+    /// The mail server of `email` refuses a notice for good.
+    async fn bounce(&mut self, reference: &str, at: DateTime<Utc>, email: &str) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let (notice, _) = self.notice_to(reference, email, None).await?;
+        let raw = simulate::delivery_report(
+            email,
+            &notice.notice.subject,
+            &notice.notice.message_id,
+            at,
+            &format!("<demo-dsn-{}@mx.example.org>", at.timestamp()),
+            false,
+        );
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let what = match outcome.disposition {
+            Disposition::Bounce {
+                newly_bouncing: true,
+                country,
+                ..
+            } => format!(
+                "marked bouncing; TS and PPT alerted that {} may not be reached",
+                country.map_or_else(|| "a country".to_string(), |c| c.to_string())
+            ),
+            other => format!("{other:?}"),
+        };
+        let suffix = if sent > 0 {
+            format!(" [{sent} notice(s)]")
+        } else {
+            String::new()
+        };
+        self.line(
+            at,
+            &format!("bounce: {email} rejects mail (5.1.1): {what}{suffix}"),
+        )
+    }
 }
 
 /// Runs the demo and writes its timeline to `out`.
@@ -430,43 +580,26 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     )
     .await?;
 
-    // Round 1: some members answer, others stay silent.
-    for (day, hour, country, pos, text) in [
-        (
-            22,
-            10,
-            "MX",
-            Position::Comments,
-            "Proposes adding a point on consular data protection.",
-        ),
-        (22, 16, "US", Position::NoObjection, "No objection."),
-        (
-            23,
-            9,
-            "CA",
-            Position::Comments,
-            "Suggère de préciser le calendrier de mise à jour.",
-        ),
-        (24, 11, "PA", Position::NoObjection, "Sin objeción."),
-        (29, 15, "SV", Position::NoObjection, "Sin objeción."),
-        (
-            30,
-            10,
-            "MX",
-            Position::Comments,
-            "Updated: data protection point plus a review clause.",
-        ),
+    // Round 1: some members answer by email, others stay silent; one mailbox is
+    // away, and one address no longer exists.
+    demo.out_of_office(&reference, demo.local(2027, 3, 19, 12, 5), "BZ")
+        .await?;
+    demo.bounce(
+        &reference,
+        demo.local(2027, 3, 19, 12, 10),
+        "fp2.ni@example.org",
+    )
+    .await?;
+    for (day, hour, country, text, gmail) in [
+        (22, 10, "MX", "COMENTARIOS\n\nProponemos añadir un punto sobre la protección de los datos consulares.", false),
+        (22, 16, "US", "No objection.", true),
+        (23, 9, "CA", "COMMENTAIRES\n\nNous suggérons de préciser le calendrier de mise à jour de la liste.", false),
+        (24, 11, "PA", "Sin objeción.", false),
+        (29, 15, "SV", "Sin objeción.", true),
+        (30, 10, "MX", "COMENTARIOS\n\nActualizamos nuestra propuesta: protección de datos y una cláusula de revisión.", false),
     ] {
         let at = demo.local(2027, 3, day, hour, 0);
-        let what = format!("{country} answers by email: {pos}");
-        demo.act(
-            &reference,
-            at,
-            &format!("email:{country}"),
-            answer(country, pos, text, at)?,
-            &what,
-        )
-        .await?;
+        demo.email(&reference, at, country, text, gmail, None).await?;
     }
 
     // Revision after round 1 closes at its deadline.
@@ -482,46 +615,30 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         "PPT publishes version 3 (diff in the invitation)",
     )
     .await?;
+    // NI answers the round 1 notice after that round closed: its token names round 1.
     let late_at = demo.local(2027, 3, 31, 12, 0);
-    demo.act(
+    demo.email(
         &reference,
         late_at,
-        "email:NI",
-        answer(
-            "NI",
-            Position::Comments,
-            "Comentarios a la versión 1.",
-            late_at,
-        )?,
-        "NI answers round 1 after it closed (late: recorded, not counted)",
+        "NI",
+        "COMENTARIOS\n\nComentarios de Nicaragua a la versión 1 del texto.",
+        false,
+        Some(1),
     )
     .await?;
-    for (day, hour, country, pos, text) in [
+    for (day, hour, country, text, gmail) in [
         (
             1,
             10,
             "DO",
-            Position::Comments,
-            "Agradecemos la inclusión del punto 3.",
+            "COMENTARIOS\n\nAgradecemos la inclusión del punto 3.",
+            false,
         ),
-        (
-            5,
-            9,
-            "MX",
-            Position::NoObjection,
-            "No objection to version 3.",
-        ),
+        (5, 9, "MX", "NO OBJECTION to version 3.", true),
     ] {
         let at = demo.local(2027, 4, day, hour, 0);
-        let what = format!("{country} answers by email: {pos}");
-        demo.act(
-            &reference,
-            at,
-            &format!("email:{country}"),
-            answer(country, pos, text, at)?,
-            &what,
-        )
-        .await?;
+        demo.email(&reference, at, country, text, gmail, None)
+            .await?;
     }
     demo.act(
         &reference,
@@ -535,14 +652,8 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     )
     .await?;
     let at = demo.local(2027, 4, 8, 11, 0);
-    demo.act(
-        &reference,
-        at,
-        "email:BZ",
-        answer("BZ", Position::NoObjection, "No objection.", at)?,
-        "BZ answers by email: no_objection",
-    )
-    .await?;
+    demo.email(&reference, at, "BZ", "No objection.", false, None)
+        .await?;
     let report_at = demo.local(2027, 4, 14, 10, 0);
     let c = demo
         .act(

@@ -294,6 +294,7 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                     channel,
                 },
                 ambiguous: false,
+                round: None,
             };
             (reference, Event::Answer { answer }, actor)
         }

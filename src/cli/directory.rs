@@ -78,6 +78,8 @@ struct FocalPointOut {
     email: String,
     language: String,
     active: bool,
+    /// A permanent bounce was received for this address.
+    bouncing: bool,
 }
 
 pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow::Result<ExitCode> {
@@ -124,9 +126,11 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
             let rows = store
                 .focal_points(country.as_ref().map(CountryCode::as_str), !all)
                 .await?;
+            let bouncing = store.bouncing_focal_points().await?;
             let out: Vec<FocalPointOut> = rows
                 .into_iter()
                 .map(|r| FocalPointOut {
+                    bouncing: bouncing.contains(&r.id),
                     country: r.country,
                     name: r.name,
                     email: r.email,
@@ -138,7 +142,10 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                 print_json(&out)?;
             } else {
                 for r in &out {
-                    let state = if r.active { "" } else { "  (inactive)" };
+                    let mut state = if r.active { "" } else { "  (inactive)" }.to_string();
+                    if r.bouncing {
+                        state.push_str("  (bouncing)");
+                    }
                     println!(
                         "{}  {:<28} {:<32} {}{state}",
                         r.country, r.name, r.email, r.language

@@ -13,6 +13,7 @@ mod calendar;
 mod consultation;
 pub mod demo;
 mod directory;
+mod inbound;
 pub mod mail;
 mod serve;
 mod token;
@@ -59,6 +60,14 @@ pub enum Command {
     /// Bearer tokens for the HTTP API (TS).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Store and process one raw message from standard input (for an MTA pipe).
+    Ingest,
+    /// Messages that were not counted, for the TS: list, release, discard.
+    #[command(subcommand)]
+    Quarantine(inbound::QuarantineCommand),
+    /// Stored inbound messages and how each was read.
+    #[command(subcommand)]
+    Inbound(inbound::InboundCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -102,6 +111,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Presidency(cmd) => directory::run_presidency(config, cmd).await,
         Command::Mail(cmd) => mail::run(cli.config.as_deref(), cmd),
         Command::Token(cmd) => token::run(config, cmd).await,
+        Command::Ingest => inbound::ingest(config).await,
+        Command::Quarantine(cmd) => inbound::run_quarantine(config, cmd).await,
+        Command::Inbound(cmd) => inbound::run_inbound(config, cmd).await,
     }
 }
 

@@ -23,6 +23,20 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let transport = crate::app::transport(&config)?;
     let worker_id = format!("serve-{}", std::process::id());
     let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id);
+    // The IMAP poller runs beside the loop; it stores each message before flagging it,
+    // so stopping it at any point loses nothing.
+    let _imap = match &config.imap_url {
+        Some(url) => {
+            let settings = crate::mail::imap::ImapSettings::parse(
+                url,
+                std::time::Duration::from_secs(config.imap_poll_seconds),
+            )?;
+            tracing::info!(mailbox = %settings.describe(), "IMAP poller starting");
+            let poller = crate::mail::imap::ImapPoller::new(engine.clone(), settings);
+            Some(AbortOnDrop(tokio::spawn(async move { poller.run().await })))
+        }
+        None => None,
+    };
     let metrics = Arc::new(crate::http::Metrics::new());
     let app = crate::http::Application::build(&config, engine.clone(), metrics.clone()).await?;
     tracing::info!(
@@ -96,4 +110,13 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Stops a background task when the daemon's loop returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

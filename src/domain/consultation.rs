@@ -116,6 +116,11 @@ pub struct Answer {
     /// Set when the position could not be read with confidence; the PPT should look.
     #[serde(default)]
     pub ambiguous: bool,
+    /// The round the answer is for, when the reply says so (its token or the notice it
+    /// answers); `None` means the round that is open. An answer for another round
+    /// than the open one (an old notice replied to) is recorded as late for that round.
+    #[serde(default)]
+    pub round: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -436,6 +441,8 @@ pub enum TransitionError {
     },
     #[error("round {0} does not exist or is not open")]
     NoSuchOpenRound(u32),
+    #[error("round {0} does not exist or has not closed")]
+    NoSuchRound(u32),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -678,6 +685,23 @@ pub fn transition(
                 email: answer_email(&answer),
             };
             let index = next.rounds.len() - 1;
+            if let Some(number) = answer.round.filter(|&n| n != next.rounds[index].number) {
+                // A reply to an earlier round's notice: recorded there as late, never
+                // counted in the open round.
+                let round = next
+                    .rounds
+                    .iter_mut()
+                    .find(|r| r.number == number && !r.is_open())
+                    .ok_or(TransitionError::NoSuchRound(number))?;
+                round.late.push(answer);
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::LateReply,
+                    template: p.templates.late_reply.clone(),
+                    to,
+                    round: Some(number),
+                });
+                return Ok((next, effects));
+            }
             if answer.received_at > next.rounds[index].deadline {
                 // The deadline passed before this reply arrived, though its timer has
                 // not fired yet: the round closed at its deadline, so the reply is late
@@ -723,12 +747,20 @@ pub fn transition(
             if !c.participants.contains(&answer.country) {
                 return Err(TransitionError::NotAParticipant(answer.country));
             }
-            let Some(round) = next.rounds.last_mut() else {
+            if next.rounds.is_empty() {
                 // Withdrawn before any round opened: there is nothing to answer.
                 return Err(TransitionError::NotAllowed {
                     stage: c.stage_name(),
                     event: "answer",
                 });
+            }
+            let round = match answer.round {
+                Some(number) => next
+                    .rounds
+                    .iter_mut()
+                    .find(|r| r.number == number)
+                    .ok_or(TransitionError::NoSuchRound(number))?,
+                None => next.rounds.last_mut().expect("checked above"),
             };
             let number = round.number;
             let to = Recipients::Answerer {

@@ -21,6 +21,7 @@ use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, Store
 use crate::workflow::Catalog;
 
 pub mod digest;
+pub mod inbound;
 pub mod jobs;
 pub mod notice;
 pub mod outbox;
@@ -39,6 +40,8 @@ pub struct EngineConfig {
     pub token_key: Option<TokenKey>,
     /// The cron schedules [`Engine::tick_schedules`] fires (the daily digest).
     pub schedules: Vec<jobs::ScheduledJob>,
+    /// The largest inbound message stored whole; a larger one is stored truncated.
+    pub inbound_max_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             reply_address: "consultas@rcm-ts.example".into(),
             token_key: None,
             schedules: Vec::new(),
+            inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
         }
     }
 }

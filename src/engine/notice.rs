@@ -589,6 +589,7 @@ fn sample_answer(country: &str, position: Position, text: &str, at: DateTime<Utc
             message_id: None,
         },
         ambiguous: false,
+        round: None,
     }
 }
 

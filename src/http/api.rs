@@ -482,6 +482,7 @@ pub async fn record_answer(
             channel: body.channel.unwrap_or_else(|| "letter".into()),
         },
         ambiguous: false,
+        round: None,
     };
     apply(
         &state,

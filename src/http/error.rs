@@ -78,7 +78,9 @@ impl ApiError {
                 let field = match &t {
                     TransitionError::NotAParticipant(_)
                     | TransitionError::NotATroikaReviewer { .. } => "country",
-                    TransitionError::NoSuchOpenRound(_) => "round",
+                    TransitionError::NoSuchOpenRound(_) | TransitionError::NoSuchRound(_) => {
+                        "round"
+                    }
                     TransitionError::Body(_) => "year",
                     TransitionError::NotAllowed { .. }
                     | TransitionError::Invalid(_)

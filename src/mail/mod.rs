@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod imap;
 pub mod inbound;
 pub mod message;
+pub mod simulate;
 pub mod templates;
 pub mod token;
 

@@ -416,6 +416,48 @@ pub trait Store: Send + Sync {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<ApiTokenRow, StoreError>;
+
+    // Inbound mail. The raw message is stored before anything else is done with it.
+
+    /// Stores a raw message, or returns the row already stored under the same
+    /// Message-ID (`true` when this call inserted it).
+    async fn insert_inbound(
+        &self,
+        message: NewInboundMessage,
+    ) -> Result<(InboundMessage, bool), StoreError>;
+    async fn inbound_message(&self, id: i64) -> Result<Option<InboundMessage>, StoreError>;
+    /// Messages with this status (all when `None`), newest first, at most `limit`.
+    async fn inbound_messages(
+        &self,
+        status: Option<InboundStatus>,
+        limit: i64,
+    ) -> Result<Vec<InboundMessage>, StoreError>;
+    async fn inbound_counts(&self) -> Result<InboundCounts, StoreError>;
+    /// Records what processing made of a message, with the notices, audit entries
+    /// and bouncing marks it causes, in one transaction. With `only_from`, the row
+    /// must still have one of those statuses, or nothing is written and the result
+    /// is `false` (another process got there first).
+    async fn commit_inbound(&self, step: InboundStep) -> Result<bool, StoreError>;
+    /// The outbox notice with this Message-ID (angle brackets included).
+    async fn notice_by_message_id(&self, message_id: &str) -> Result<Option<Notice>, StoreError>;
+    /// How many notices of `kind` went to `recipient` since `since` (the mail-loop guard).
+    async fn notices_to_since(
+        &self,
+        recipient: &str,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+    /// The ids of focal points whose address bounced permanently.
+    async fn bouncing_focal_points(&self) -> Result<Vec<i64>, StoreError>;
+    /// Where the IMAP poller stands in `mailbox`: (UIDVALIDITY, last stored UID).
+    async fn imap_position(&self, mailbox: &str) -> Result<Option<(i64, i64)>, StoreError>;
+    async fn set_imap_position(
+        &self,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// A bearer token of the HTTP API, as stored: only the SHA-256 of the token (hex).
@@ -454,4 +496,136 @@ pub struct OutboxHealth {
 /// a SQLite file if needed, and applies the migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(sql::SqlStore::connect(url).await?))
+}
+
+/// Where an inbound message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundSource {
+    Imap,
+    Stdin,
+    Http,
+}
+
+impl InboundSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InboundSource::Imap => "imap",
+            InboundSource::Stdin => "stdin",
+            InboundSource::Http => "http",
+        }
+    }
+}
+
+/// Where an inbound message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundStatus {
+    /// Stored, not (yet) processed: a crash between storing and processing leaves this.
+    Stored,
+    /// Read and acted on: counted, recorded as late, or recorded as an auto-reply or bounce.
+    Processed,
+    /// Not counted: waits for the TS (`puebla quarantine`).
+    Quarantined,
+    /// Processing failed; the error is kept with the message.
+    Failed,
+    /// Set aside by the TS, with a reason.
+    Discarded,
+}
+
+impl InboundStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InboundStatus::Stored => "stored",
+            InboundStatus::Processed => "processed",
+            InboundStatus::Quarantined => "quarantined",
+            InboundStatus::Failed => "failed",
+            InboundStatus::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stored" => Some(InboundStatus::Stored),
+            "processed" => Some(InboundStatus::Processed),
+            "quarantined" => Some(InboundStatus::Quarantined),
+            "failed" => Some(InboundStatus::Failed),
+            "discarded" => Some(InboundStatus::Discarded),
+            _ => None,
+        }
+    }
+}
+
+/// A raw message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInboundMessage {
+    /// The Message-ID with angle brackets, or `sha256:<hex>` when there is none.
+    pub message_id: String,
+    /// SHA-256 of the whole message as received (before any truncation), hex.
+    pub sha256: String,
+    /// The bytes kept: the whole message, or its first bytes up to the size limit.
+    pub raw: Vec<u8>,
+    /// The size of the message as received.
+    pub size: i64,
+    pub truncated: bool,
+    pub source: InboundSource,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What processing read from a message (all optional: a bounce has no position).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundReading {
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    /// reply, auto_reply or bounce.
+    pub kind: Option<String>,
+    pub reference: Option<String>,
+    pub round: Option<i64>,
+    pub country: Option<String>,
+    pub focal_point_id: Option<i64>,
+    pub position: Option<String>,
+    pub ambiguous: bool,
+    /// Why it was counted, quarantined or set aside, in a sentence.
+    pub reason: Option<String>,
+    pub text: Option<String>,
+    pub trimmed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub id: i64,
+    pub message_id: String,
+    pub sha256: String,
+    pub raw: Vec<u8>,
+    pub size: i64,
+    pub truncated: bool,
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+    pub status: InboundStatus,
+    pub reading: InboundReading,
+    pub error: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundCounts {
+    pub stored: i64,
+    pub processed: i64,
+    pub quarantined: i64,
+    pub failed: i64,
+    pub discarded: i64,
+}
+
+/// Everything one processing step of an inbound message writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundStep {
+    pub id: i64,
+    pub status: InboundStatus,
+    pub reading: InboundReading,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The statuses the row may have for the step to apply (any when empty).
+    pub only_from: Vec<InboundStatus>,
+    pub notices: Vec<NewNotice>,
+    pub audit: Vec<NewAudit>,
+    /// Focal points whose address is now known to bounce.
+    pub bouncing: Vec<i64>,
 }

@@ -18,8 +18,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, NewApiToken, NewAudit,
-    NewFocalPoint, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts, OutboxHealth,
+    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundCounts, InboundMessage,
+    InboundReading, InboundStatus, InboundStep, NewApiToken, NewAudit, NewFocalPoint,
+    NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts, OutboxHealth,
     ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
@@ -51,6 +52,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_tokens",
         sqlite: include_str!("../../migrations/sqlite/0003_api_tokens.sql"),
         postgres: include_str!("../../migrations/postgres/0003_api_tokens.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "inbound",
+        sqlite: include_str!("../../migrations/sqlite/0004_inbound.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_inbound.sql"),
     },
 ];
 
@@ -509,6 +516,44 @@ async fn insert_timer(tx: &mut Transaction<'static, Any>, t: &NewTimer) -> Resul
         .await
         .context("writing a timer")?;
     Ok(())
+}
+
+const INBOUND_COLUMNS: &str =
+    "id, message_id, sha256, raw, size, truncated, source, received_at, status, sender, subject, \
+     kind, reference, round, country, focal_point_id, position, ambiguous, reason, text, trimmed, \
+     error, processed_at";
+
+fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
+    let status: String = get(row, "status")?;
+    let processed_at: Option<i64> = get(row, "processed_at")?;
+    Ok(InboundMessage {
+        id: get(row, "id")?,
+        message_id: get(row, "message_id")?,
+        sha256: get(row, "sha256")?,
+        raw: get(row, "raw")?,
+        size: get(row, "size")?,
+        truncated: get_bool(row, "truncated")?,
+        source: get(row, "source")?,
+        received_at: get_time(row, "received_at")?,
+        status: InboundStatus::parse(&status)
+            .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+        reading: InboundReading {
+            sender: get(row, "sender")?,
+            subject: get(row, "subject")?,
+            kind: get(row, "kind")?,
+            reference: get(row, "reference")?,
+            round: get(row, "round")?,
+            country: get(row, "country")?,
+            focal_point_id: get(row, "focal_point_id")?,
+            position: get(row, "position")?,
+            ambiguous: get_bool(row, "ambiguous")?,
+            reason: get(row, "reason")?,
+            text: get(row, "text")?,
+            trimmed: get(row, "trimmed")?,
+        },
+        error: get(row, "error")?,
+        processed_at: processed_at.map(from_ms).transpose()?,
+    })
 }
 
 #[async_trait]
@@ -1384,5 +1429,226 @@ impl Store for SqlStore {
         .await?;
         tx.commit().await.context("committing a token revocation")?;
         Ok(row)
+    }
+
+    async fn insert_inbound(
+        &self,
+        m: NewInboundMessage,
+    ) -> Result<(InboundMessage, bool), StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_messages (message_id, sha256, raw, size, truncated, source, received_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored') ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(&m.message_id)
+        .bind(&m.sha256)
+        .bind(m.raw)
+        .bind(m.size)
+        .bind(i64::from(m.truncated))
+        .bind(m.source.as_str())
+        .bind(ms(m.received_at))
+        .execute(&mut *tx)
+        .await
+        .context("storing an inbound message")?;
+        let row = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE message_id = $1"
+        ))
+        .bind(&m.message_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("reading back an inbound message")?;
+        tx.commit().await.context("committing an inbound message")?;
+        Ok((inbound_from_row(&row)?, inserted.rows_affected() == 1))
+    }
+
+    async fn inbound_message(&self, id: i64) -> Result<Option<InboundMessage>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading inbound message {id}"))?;
+        row.as_ref().map(inbound_from_row).transpose()
+    }
+
+    async fn inbound_messages(
+        &self,
+        status: Option<InboundStatus>,
+        limit: i64,
+    ) -> Result<Vec<InboundMessage>, StoreError> {
+        let rows = match status {
+            Some(status) => {
+                sqlx::query(&format!(
+                    "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE status = $1 ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(status.as_str())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {INBOUND_COLUMNS} FROM inbound_messages ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .context("listing inbound messages")?;
+        rows.iter().map(inbound_from_row).collect()
+    }
+
+    async fn inbound_counts(&self) -> Result<InboundCounts, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM inbound_messages GROUP BY status")
+                .fetch_all(&self.pool)
+                .await
+                .context("counting inbound messages")?;
+        let mut counts = InboundCounts::default();
+        for row in &rows {
+            let status: String = get(row, "status")?;
+            let n: i64 = get(row, "n")?;
+            match InboundStatus::parse(&status) {
+                Some(InboundStatus::Stored) => counts.stored += n,
+                Some(InboundStatus::Processed) => counts.processed += n,
+                Some(InboundStatus::Quarantined) => counts.quarantined += n,
+                Some(InboundStatus::Failed) => counts.failed += n,
+                Some(InboundStatus::Discarded) => counts.discarded += n,
+                None => return Err(anyhow!("unknown inbound status `{status}`").into()),
+            }
+        }
+        Ok(counts)
+    }
+
+    #[tracing::instrument(skip_all, fields(inbound = step.id, status = step.status.as_str()))]
+    async fn commit_inbound(&self, step: InboundStep) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM inbound_messages WHERE id = $1")
+                .bind(step.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading an inbound message's status")?;
+        let Some(current) = current else {
+            return Err(StoreError::NotFound(format!("inbound message {}", step.id)));
+        };
+        if !step.only_from.is_empty() && !step.only_from.iter().any(|s| s.as_str() == current) {
+            return Ok(false);
+        }
+        let r = &step.reading;
+        sqlx::query(
+            "UPDATE inbound_messages SET status = $2, sender = $3, subject = $4, kind = $5, reference = $6, \
+             round = $7, country = $8, focal_point_id = $9, position = $10, ambiguous = $11, reason = $12, \
+             text = $13, trimmed = $14, error = $15, processed_at = $16 WHERE id = $1",
+        )
+        .bind(step.id)
+        .bind(step.status.as_str())
+        .bind(r.sender.as_deref())
+        .bind(r.subject.as_deref())
+        .bind(r.kind.as_deref())
+        .bind(r.reference.as_deref())
+        .bind(r.round)
+        .bind(r.country.as_deref())
+        .bind(r.focal_point_id)
+        .bind(r.position.as_deref())
+        .bind(i64::from(r.ambiguous))
+        .bind(r.reason.as_deref())
+        .bind(r.text.as_deref())
+        .bind(r.trimmed.as_deref())
+        .bind(step.error.as_deref())
+        .bind(ms(step.at))
+        .execute(&mut *tx)
+        .await
+        .context("recording how an inbound message was read")?;
+        for id in &step.bouncing {
+            sqlx::query("UPDATE focal_points SET bouncing = 1, updated_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(ms(step.at))
+                .execute(&mut *tx)
+                .await
+                .context("marking a focal point bouncing")?;
+        }
+        for entry in &step.audit {
+            insert_audit(&mut tx, entry).await?;
+        }
+        for notice in &step.notices {
+            insert_notice(&mut tx, notice).await?;
+        }
+        tx.commit()
+            .await
+            .context("committing an inbound message's processing")?;
+        Ok(true)
+    }
+
+    async fn notice_by_message_id(&self, message_id: &str) -> Result<Option<Notice>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM outbox WHERE message_id = $1"
+        ))
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up a notice by Message-ID")?;
+        row.as_ref().map(notice_from_row).transpose()
+    }
+
+    async fn notices_to_since(
+        &self,
+        recipient: &str,
+        kind: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind = $2 AND created_at >= $3",
+        )
+        .bind(recipient)
+        .bind(kind)
+        .bind(ms(since))
+        .fetch_one(&self.pool)
+        .await
+        .context("counting recent notices to an address")?;
+        Ok(n)
+    }
+
+    async fn bouncing_focal_points(&self) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM focal_points WHERE bouncing = 1 ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .context("reading bouncing focal points")?;
+        Ok(ids)
+    }
+
+    async fn imap_position(&self, mailbox: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query("SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = $1")
+            .bind(mailbox)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading the IMAP position")?;
+        row.map(|r| Ok((get(&r, "uid_validity")?, get(&r, "last_uid")?)))
+            .transpose()
+    }
+
+    async fn set_imap_position(
+        &self,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO imap_state (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, \
+             last_uid = excluded.last_uid, updated_at = excluded.updated_at",
+        )
+        .bind(mailbox)
+        .bind(uid_validity)
+        .bind(last_uid)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .context("recording the IMAP position")?;
+        Ok(())
     }
 }

@@ -56,6 +56,8 @@ struct Cli {
     workflows: PathBuf,
     env: Vec<(String, String)>,
     runs: std::cell::Cell<u32>,
+    /// A file given to the next run as its standard input.
+    stdin: std::cell::RefCell<Option<PathBuf>>,
 }
 
 impl Cli {
@@ -67,6 +69,7 @@ impl Cli {
             workflows: repo().join("workflows"),
             env: Vec::new(),
             runs: std::cell::Cell::new(0),
+            stdin: std::cell::RefCell::new(None),
         }
     }
 
@@ -115,7 +118,10 @@ impl Cli {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .current_dir(self.path())
-            .stdin(Stdio::null())
+            .stdin(match self.stdin.borrow_mut().take() {
+                Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+                None => Stdio::null(),
+            })
             .stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"));
         let mut child = cmd.spawn().expect("run the puebla binary");
@@ -1003,6 +1009,98 @@ fn consultation_start_without_a_presidency_says_what_to_do() {
         "2031",
     ]);
     assert_contains(&out.stderr, &["missing.md"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// puebla ingest, quarantine, inbound
+
+#[test]
+fn ingest_stores_a_message_from_stdin_and_the_ts_sees_the_quarantine() {
+    let mut cli = Cli::new();
+    cli.set_env("PUEBLA_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
+    let example = repo().join("examples/focal-points.toml");
+    cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    let ingest = |cli: &Cli, name: &str, text: &str| {
+        *cli.stdin.borrow_mut() = Some(cli.write(name, text));
+        cli.run(&["ingest"])
+    };
+
+    // A message that names no consultation: stored and quarantined, exit 0.
+    let stray = "From: Someone <someone@example.net>\r\nTo: consultas@rcm-ts.example\r\n\
+Subject: Hola\r\nMessage-ID: <stray-1@example.net>\r\n\r\nSin objecion.\r\n";
+    let out = ingest(&cli, "stray.eml", stray);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_contains(&out.stdout, &["quarantined", "no recognisable reference"]);
+    let out = ingest(&cli, "stray.eml", stray);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_contains(&out.stdout, &["already received"]);
+
+    let q = cli.ok(&["quarantine", "list", "--json"]).json();
+    let q = q.as_array().expect("a JSON array");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["sender"], "someone@example.net");
+    assert_eq!(q[0]["status"], "quarantined");
+    let id = q[0]["id"].as_i64().expect("an id").to_string();
+    let show = cli.ok(&["inbound", "show", &id]);
+    assert_contains(
+        &show.stdout,
+        &[
+            "quarantined",
+            "Message-ID: <stray-1@example.net>",
+            "no recognisable reference",
+        ],
+    );
+    let out = cli.fails(&["quarantine", "release", &id, "--country", "HN"]);
+    assert_contains(&out.stderr, &["--reference"]);
+    cli.ok(&[
+        "quarantine",
+        "discard",
+        &id,
+        "--reason",
+        "not from a focal point",
+    ]);
+    assert_eq!(cli.ok(&["quarantine", "list", "--json"]).json(), json!([]));
+    let discarded = cli
+        .ok(&["inbound", "list", "--status", "discarded", "--json"])
+        .json();
+    assert_eq!(discarded.as_array().map(Vec::len), Some(1));
+
+    // A permanent bounce marks the focal point bouncing in the directory.
+    let dsn = String::from_utf8(puebla::mail::simulate::delivery_report(
+        "fp1.hn@example.org",
+        "[RCM-2026-001] x",
+        "<n@rcm-ts.example>",
+        DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
+            .unwrap()
+            .into(),
+        "<dsn-1@mx.example.org>",
+        false,
+    ))
+    .unwrap();
+    let out = ingest(&cli, "dsn.eml", &dsn);
+    assert_contains(&out.stdout, &["bounce", "marked bouncing"]);
+    let rows = focal_points(&cli, false);
+    assert_eq!(
+        find(&rows, "fp1.hn@example.org").map(|r| &r["bouncing"]),
+        Some(&json!(true))
+    );
+    assert_eq!(
+        find(&rows, "fp2.hn@example.org").map(|r| &r["bouncing"]),
+        Some(&json!(false))
+    );
+    assert_contains(
+        &cli.ok(&["focal-points", "list", "--country", "HN"]).stdout,
+        &["(bouncing)"],
+    );
+
+    // Nothing on standard input is an error, not an empty message.
+    let out = ingest(&cli, "empty.eml", "");
+    assert!(!out.status.success());
+    assert_contains(&out.stderr, &["standard input is empty"]);
 }
 
 // ---------------------------------------------------------------------------------------

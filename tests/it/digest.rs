@@ -102,6 +102,7 @@ fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> E
                 message_id: Some(format!("<reply-{country}-{}@example.org>", at.timestamp())),
             },
             ambiguous: false,
+            round: None,
         },
     }
 }

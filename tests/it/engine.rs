@@ -153,6 +153,7 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Event {
                 message_id: Some(format!("<reply-{country}-{}@example.org>", at.timestamp())),
             },
             ambiguous: false,
+            round: None,
         },
     }
 }

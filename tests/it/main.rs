@@ -10,6 +10,8 @@ mod cli;
 mod common;
 mod digest;
 mod engine;
+mod imap;
+mod ingest;
 mod mail_corpus;
 mod smtp;
 mod smtp_sink;

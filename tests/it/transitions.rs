@@ -338,6 +338,7 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Answer {
             message_id: None,
         },
         ambiguous: false,
+        round: None,
     }
 }
 
@@ -958,6 +959,49 @@ fn a_second_answer_from_a_country_supersedes_the_first() {
     assert_eq!(round.superseded[0].position, Position::Objection);
     assert_eq!(round.superseded[0].received_at, first);
     assert!(round.objections().is_empty());
+}
+
+#[test]
+fn an_answer_naming_an_earlier_round_is_late_for_that_round_and_not_counted() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut old = answer("CR", Position::Objection, at);
+    old.round = Some(1);
+    let effects = fx.apply(&ctx, Event::Answer { answer: old }, at);
+    assert!(fx.c.rounds[1].answers.is_empty(), "not counted in round 2");
+    assert_eq!(fx.c.rounds[0].late.len(), 1);
+    assert_eq!(fx.c.rounds[0].late[0].country, cc("CR"));
+    assert_eq!(fx.c.stage_name(), "member_comments");
+    assert!(notice_of(&effects, NoticeKind::LateReply).is_some());
+    assert!(notice_of(&effects, NoticeKind::ReplyConfirmation).is_none());
+
+    // The open round named explicitly counts as usual.
+    let mut current = answer("CR", Position::NoObjection, at);
+    current.round = Some(2);
+    fx.apply(&ctx, Event::Answer { answer: current }, at);
+    assert_eq!(
+        fx.c.rounds[1].answers[&cc("CR")].position,
+        Position::NoObjection
+    );
+
+    // A round that does not exist (or has not closed) is refused.
+    let mut future = answer("CR", Position::NoObjection, at);
+    future.round = Some(7);
+    assert_eq!(
+        fx.try_apply(&ctx, Event::Answer { answer: future }, at),
+        Err(TransitionError::NoSuchRound(7))
+    );
+
+    // After the consultation ends, a named round still gets the late answer.
+    let mut fx = concluded(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut old = answer("SV", Position::Comments, at);
+    old.round = Some(1);
+    fx.apply(&ctx, Event::Answer { answer: old }, at);
+    assert_eq!(fx.c.rounds[0].late.len(), 1);
+    assert!(fx.c.rounds[1].late.is_empty());
 }
 
 #[test]

@@ -8,6 +8,7 @@
 mod html;
 
 pub mod classify;
+pub mod envelope;
 pub mod parse;
 pub mod position;
 pub mod trim;

@@ -1,0 +1,351 @@
+//! `puebla ingest`, `puebla quarantine ...` and `puebla inbound ...`: inbound mail
+//! for an MTA pipe and for the TS.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{print_json, ActorArg};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::CountryCode;
+use crate::engine::inbound::{Disposition, InboundSource, IngestOutcome};
+use crate::engine::Engine;
+use crate::store::{InboundMessage, InboundStatus};
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Messages that were not counted and wait for the TS, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count a quarantined message as a country's answer (audited).
+    Release {
+        id: i64,
+        #[arg(long)]
+        country: String,
+        /// The consultation, when the message names none.
+        #[arg(long)]
+        reference: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Set a quarantined (or failed) message aside, with a reason (audited).
+    Discard {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboundCommand {
+    /// Stored messages, newest first.
+    List {
+        /// stored, processed, quarantined, failed or discarded.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message: how it was read, and the raw message as stored.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process a failed (or unprocessed) message again, once the cause is repaired.
+    Retry { id: i64 },
+}
+
+/// An inbound message as the CLI shows it.
+#[derive(Serialize)]
+struct InboundOut {
+    id: i64,
+    message_id: String,
+    status: &'static str,
+    source: String,
+    received_at: String,
+    size: i64,
+    truncated: bool,
+    sender: Option<String>,
+    subject: Option<String>,
+    kind: Option<String>,
+    reference: Option<String>,
+    round: Option<i64>,
+    country: Option<String>,
+    position: Option<String>,
+    ambiguous: bool,
+    reason: Option<String>,
+    error: Option<String>,
+    text: Option<String>,
+    trimmed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<String>,
+}
+
+impl InboundOut {
+    fn new(m: InboundMessage, with_raw: bool) -> Self {
+        let r = m.reading;
+        Self {
+            id: m.id,
+            message_id: m.message_id,
+            status: m.status.as_str(),
+            source: m.source,
+            received_at: m.received_at.to_rfc3339(),
+            size: m.size,
+            truncated: m.truncated,
+            sender: r.sender,
+            subject: r.subject,
+            kind: r.kind,
+            reference: r.reference,
+            round: r.round,
+            country: r.country,
+            position: r.position,
+            ambiguous: r.ambiguous,
+            reason: r.reason,
+            error: m.error,
+            text: r.text,
+            trimmed: r.trimmed,
+            raw: with_raw.then(|| String::from_utf8_lossy(&m.raw).into_owned()),
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "#{:<5} {:<11} {}  {:<32} {:<12} {}  {}",
+            self.id,
+            self.status,
+            self.received_at.get(..16).unwrap_or(&self.received_at),
+            self.sender.as_deref().unwrap_or("-"),
+            self.reference.as_deref().unwrap_or("-"),
+            self.kind.as_deref().unwrap_or("-"),
+            self.reason
+                .as_deref()
+                .or(self.error.as_deref())
+                .unwrap_or("")
+        )
+    }
+}
+
+async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let catalog = crate::app::catalog(config)?;
+    let store = crate::app::store(config).await?;
+    crate::app::engine(config, store, clock, catalog)
+}
+
+/// `puebla ingest`: one raw message from standard input. Exits 0 once the message
+/// is stored, whatever became of it; non-zero only if it could not be stored.
+pub async fn ingest(config: Config) -> anyhow::Result<ExitCode> {
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .context("reading the message from standard input")?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        anyhow::bail!("standard input is empty: expected one raw message");
+    }
+    if config.token_secret.is_none() {
+        eprintln!("warning: PUEBLA_TOKEN_SECRET is not set: reply tokens cannot be verified");
+    }
+    let engine = engine(&config).await?;
+    let outcome = engine.ingest(&raw, InboundSource::Stdin).await?;
+    println!("{}", describe(&outcome));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line on what became of an ingested message.
+pub fn describe(o: &IngestOutcome) -> String {
+    let what = match &o.disposition {
+        Disposition::Counted {
+            reference,
+            round,
+            country,
+            position,
+            ambiguous,
+        } => format!(
+            "counted: {country} {position} in {reference} round {round}{}",
+            if *ambiguous {
+                " (unclear: flagged for the PPT)"
+            } else {
+                ""
+            }
+        ),
+        Disposition::Late {
+            reference,
+            round,
+            country,
+        } => format!("late: {country} for {reference} round {round} (recorded, not counted)"),
+        Disposition::Quarantined { reason } => format!("quarantined: {reason}"),
+        Disposition::AutoReply { country } => format!(
+            "automatic reply{} (recorded, not counted)",
+            country.map(|c| format!(" from {c}")).unwrap_or_default()
+        ),
+        Disposition::Bounce {
+            recipient,
+            transient,
+            newly_bouncing,
+            ..
+        } => format!(
+            "bounce for {}: {}",
+            recipient.as_deref().unwrap_or("an unreadable address"),
+            match (transient, newly_bouncing) {
+                (true, _) => "delayed, recorded",
+                (false, true) => "marked bouncing, TS and PPT alerted",
+                (false, false) => "recorded",
+            }
+        ),
+        Disposition::Failed { error } => format!("stored, but processing failed: {error}"),
+        Disposition::Duplicate { status } => {
+            format!("already received ({}); nothing done", status.as_str())
+        }
+    };
+    format!("message {} {}: {what}", o.id, o.message_id)
+}
+
+pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
+    let engine = engine(&config).await?;
+    match cmd {
+        QuarantineCommand::List { json } => {
+            let rows: Vec<InboundOut> = engine
+                .store()
+                .inbound_messages(Some(InboundStatus::Quarantined), 1000)
+                .await?
+                .into_iter()
+                .map(|m| InboundOut::new(m, false))
+                .collect();
+            if json {
+                print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!("the quarantine is empty");
+            } else {
+                for r in &rows {
+                    println!("{}", r.line());
+                }
+            }
+        }
+        QuarantineCommand::Release {
+            id,
+            country,
+            reference,
+            actor,
+        } => {
+            let country = CountryCode::parse(&country)?;
+            let c = engine
+                .release_quarantined(id, country, reference.as_deref(), &actor.actor)
+                .await?;
+            println!(
+                "message {id} counted as {country}'s answer in {} (stage {})",
+                c.reference,
+                c.stage_name()
+            );
+        }
+        QuarantineCommand::Discard { id, reason, actor } => {
+            engine.discard_inbound(id, &reason, &actor.actor).await?;
+            println!("message {id} discarded");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run_inbound(config: Config, cmd: InboundCommand) -> anyhow::Result<ExitCode> {
+    let store = crate::app::store(&config).await?;
+    match cmd {
+        InboundCommand::Retry { id } => {
+            let outcome = engine(&config).await?.reprocess_inbound(id).await?;
+            println!("{}", describe(&outcome));
+        }
+        InboundCommand::List {
+            status,
+            limit,
+            json,
+        } => {
+            let status = status
+                .map(|s| {
+                    InboundStatus::parse(&s).with_context(|| {
+                        format!("`{s}` is not a status: stored, processed, quarantined, failed or discarded")
+                    })
+                })
+                .transpose()?;
+            let rows: Vec<InboundOut> = store
+                .inbound_messages(status, limit)
+                .await?
+                .into_iter()
+                .map(|m| InboundOut::new(m, false))
+                .collect();
+            if json {
+                print_json(&rows)?;
+            } else {
+                for r in &rows {
+                    println!("{}", r.line());
+                }
+                let c = store.inbound_counts().await?;
+                println!(
+                    "{} processed, {} quarantined, {} failed, {} discarded, {} stored unprocessed",
+                    c.processed, c.quarantined, c.failed, c.discarded, c.stored
+                );
+            }
+        }
+        InboundCommand::Show { id, json } => {
+            let m = store
+                .inbound_message(id)
+                .await?
+                .with_context(|| format!("no inbound message {id}"))?;
+            let out = InboundOut::new(m, true);
+            if json {
+                print_json(&out)?;
+            } else {
+                let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+                println!("message {} {}", out.id, out.message_id);
+                println!("status:     {}", out.status);
+                println!(
+                    "received:   {} via {} ({} bytes{})",
+                    out.received_at,
+                    out.source,
+                    out.size,
+                    if out.truncated {
+                        ", stored truncated"
+                    } else {
+                        ""
+                    }
+                );
+                println!("from:       {}", opt(&out.sender));
+                println!("subject:    {}", opt(&out.subject));
+                println!("kind:       {}", opt(&out.kind));
+                println!(
+                    "matched:    {} round {} country {}",
+                    opt(&out.reference),
+                    out.round.map_or("-".into(), |r| r.to_string()),
+                    opt(&out.country)
+                );
+                println!(
+                    "position:   {}{}",
+                    opt(&out.position),
+                    if out.ambiguous { " (unclear)" } else { "" }
+                );
+                println!("reason:     {}", opt(&out.reason));
+                if let Some(e) = &out.error {
+                    println!("error:      {e}");
+                }
+                println!("\n--- text (the sender's own words)\n{}", opt(&out.text));
+                if let Some(t) = &out.trimmed {
+                    println!("\n--- trimmed (quoted history, signatures)\n{t}");
+                }
+                println!(
+                    "\n--- raw message as stored\n{}",
+                    out.raw.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

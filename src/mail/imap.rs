@@ -1,0 +1,381 @@
+//! The IMAP source of inbound mail: fetch new messages, store each one durably
+//! through [`Engine::ingest_at`], and only after that commit flag it `\Seen`.
+//!
+//! "New" means a UID above the last one stored (kept in the database per mailbox,
+//! under the mailbox's UIDVALIDITY), or any message still unseen. A crash between
+//! storing and flagging fetches the message again next time, and the store's
+//! Message-ID deduplication makes that harmless. IDLE is used when the server
+//! offers it (and restarted every poll interval); otherwise the mailbox is polled.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use async_imap::Session;
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::engine::inbound::{InboundSource, IngestOutcome};
+use crate::engine::Engine;
+
+/// Where and how to reach the mailbox: `imap[s]://user:password@host[:port]/MAILBOX`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub mailbox: String,
+    /// How often to poll without IDLE, and how long one IDLE lasts before it restarts.
+    pub poll_interval: Duration,
+}
+
+impl fmt::Debug for ImapSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl ImapSettings {
+    /// Parses an `imap://` (plain, for loopback tests) or `imaps://` URL. The user
+    /// and password may be percent-encoded (`replies%40example.org`).
+    pub fn parse(url: &str, poll_interval: Duration) -> anyhow::Result<Self> {
+        let redacted = crate::app::redact(url);
+        let (tls, rest) = if let Some(r) = url.strip_prefix("imaps://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("imap://") {
+            (false, r)
+        } else {
+            bail!("the IMAP URL {redacted} must start with imap:// or imaps://");
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let Some((credentials, host_port)) = authority.rsplit_once('@') else {
+            bail!("the IMAP URL {redacted} has no user:password@");
+        };
+        let (user, password) = credentials
+            .split_once(':')
+            .with_context(|| format!("the IMAP URL {redacted} has no password"))?;
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .with_context(|| format!("the IMAP URL {redacted} has a bad port"))?,
+            ),
+            None => (host_port, if tls { 993 } else { 143 }),
+        };
+        if host.is_empty() {
+            bail!("the IMAP URL {redacted} has no host");
+        }
+        let mailbox = percent_decode(path.trim_end_matches('/'));
+        Ok(Self {
+            tls,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            user: percent_decode(user),
+            password: percent_decode(password),
+            mailbox: if mailbox.is_empty() {
+                "INBOX".into()
+            } else {
+                mailbox
+            },
+            poll_interval,
+        })
+    }
+
+    /// For logs: never the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}://{}@{}:{}/{}",
+            if self.tls { "imaps" } else { "imap" },
+            self.user,
+            self.host,
+            self.port,
+            self.mailbox
+        )
+    }
+
+    /// The key under which the poller's position is stored.
+    fn position_key(&self) -> String {
+        format!("{}@{}:{}/{}", self.user, self.host, self.port, self.mailbox)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> ImapIo for T {}
+
+type ImapSession = Session<Box<dyn ImapIo>>;
+
+/// What one pass over the mailbox did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// Messages fetched from the server.
+    pub fetched: usize,
+    /// What became of each, in UID order.
+    pub outcomes: Vec<IngestOutcome>,
+}
+
+/// Fetches new mail from one mailbox into the engine.
+pub struct ImapPoller {
+    engine: Arc<Engine>,
+    settings: ImapSettings,
+}
+
+impl ImapPoller {
+    pub fn new(engine: Arc<Engine>, settings: ImapSettings) -> Self {
+        Self { engine, settings }
+    }
+
+    pub fn settings(&self) -> &ImapSettings {
+        &self.settings
+    }
+
+    async fn connect(&self) -> anyhow::Result<(ImapSession, bool)> {
+        let s = &self.settings;
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(30),
+            TcpStream::connect((s.host.as_str(), s.port)),
+        )
+        .await
+        .with_context(|| format!("connecting to {} timed out", s.describe()))?
+        .with_context(|| format!("cannot connect to {}", s.describe()))?;
+        let stream: Box<dyn ImapIo> = if s.tls {
+            Box::new(tls_connect(tcp, &s.host).await?)
+        } else {
+            Box::new(tcp)
+        };
+        let mut client = async_imap::Client::new(stream);
+        client
+            .read_response()
+            .await
+            .context("reading the IMAP greeting")?
+            .context("the IMAP server closed the connection before its greeting")?;
+        let mut session = client
+            .login(&s.user, &s.password)
+            .await
+            .map_err(|(e, _)| e)
+            .with_context(|| format!("IMAP login as {} failed", s.user))?;
+        let idle = session
+            .capabilities()
+            .await
+            .context("reading the IMAP capabilities")?
+            .has_str("IDLE");
+        Ok((session, idle))
+    }
+
+    /// One pass: connect, fetch what is new, store and flag each message, log out.
+    pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
+        let (mut session, _) = self.connect().await?;
+        let report = self.fetch_new(&mut session).await;
+        let _ = session.logout().await;
+        report
+    }
+
+    /// Runs until the task is dropped: a pass, then IDLE (or a sleep) until the
+    /// server reports new mail or the poll interval passes. Connection errors are
+    /// logged and retried with backoff; the daemon does not stop for them.
+    pub async fn run(&self) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.session_loop().await {
+                Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::error!(mailbox = %self.settings.describe(), error = %format!("{e:#}"),
+                        retry_in = ?backoff, "IMAP poller failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+    }
+
+    async fn session_loop(&self) -> anyhow::Result<()> {
+        let (mut session, idle) = self.connect().await?;
+        tracing::info!(mailbox = %self.settings.describe(), idle, "IMAP poller connected");
+        loop {
+            let report = self.fetch_new(&mut session).await?;
+            if report.fetched > 0 {
+                tracing::info!(fetched = report.fetched, "IMAP messages stored");
+            }
+            if idle {
+                let mut handle = session.idle();
+                handle.init().await.context("starting IMAP IDLE")?;
+                let (wait, _stop) = handle.wait_with_timeout(self.settings.poll_interval);
+                wait.await.context("waiting in IMAP IDLE")?;
+                session = handle.done().await.context("ending IMAP IDLE")?;
+            } else {
+                tokio::time::sleep(self.settings.poll_interval).await;
+                session.noop().await.context("IMAP NOOP")?;
+            }
+        }
+    }
+
+    /// Stores every new message of the selected mailbox, flagging each `\Seen`
+    /// only once it is committed, and records the last UID stored.
+    async fn fetch_new(&self, session: &mut ImapSession) -> anyhow::Result<PollReport> {
+        let s = &self.settings;
+        let mailbox = session
+            .select(&s.mailbox)
+            .await
+            .with_context(|| format!("selecting {}", s.mailbox))?;
+        let validity = i64::from(mailbox.uid_validity.unwrap_or(0));
+        let store = self.engine.store();
+        let key = s.position_key();
+        let last = match store.imap_position(&key).await? {
+            Some((v, last)) if v == validity => Some(last),
+            Some((v, _)) => {
+                tracing::warn!(mailbox = %s.describe(), old = v, new = validity,
+                    "UIDVALIDITY changed: the mailbox was rebuilt; fetching its unseen messages");
+                None
+            }
+            None => None,
+        };
+        let mut uids: Vec<u32> = session
+            .uid_search("UNSEEN")
+            .await
+            .context("IMAP UID SEARCH UNSEEN")?
+            .into_iter()
+            .collect();
+        if let Some(last) = last {
+            let after = u32::try_from(last + 1).unwrap_or(u32::MAX);
+            let newer = session
+                .uid_search(format!("UID {after}:*"))
+                .await
+                .context("IMAP UID SEARCH")?;
+            // `N:*` always matches the highest UID, even below N.
+            uids.extend(newer.into_iter().filter(|u| i64::from(*u) > last));
+        }
+        uids.sort_unstable();
+        uids.dedup();
+        let mut report = PollReport::default();
+        let mut high = last.unwrap_or(0);
+        for uid in uids {
+            let fetched: Vec<_> = session
+                .uid_fetch(uid.to_string(), "(UID INTERNALDATE BODY.PEEK[])")
+                .await
+                .with_context(|| format!("IMAP UID FETCH {uid}"))?
+                .try_collect()
+                .await
+                .with_context(|| format!("reading IMAP message {uid}"))?;
+            let Some(message) = fetched.iter().find(|f| f.uid == Some(uid)) else {
+                continue; // expunged in between
+            };
+            let Some(raw) = message.body() else {
+                tracing::warn!(uid, "IMAP message without a body; skipped");
+                continue;
+            };
+            let arrived: Option<DateTime<Utc>> =
+                message.internal_date().map(|d| d.with_timezone(&Utc));
+            report.fetched += 1;
+            // Stored (committed) first: only then is the message flagged.
+            let outcome = self
+                .engine
+                .ingest_at(raw, InboundSource::Imap, arrived)
+                .await
+                .with_context(|| format!("storing IMAP message {uid}"))?;
+            let _: Vec<_> = session
+                .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)")
+                .await
+                .with_context(|| format!("flagging IMAP message {uid}"))?
+                .try_collect()
+                .await
+                .with_context(|| format!("flagging IMAP message {uid}"))?;
+            high = high.max(i64::from(uid));
+            store
+                .set_imap_position(&key, validity, high, self.engine.now())
+                .await?;
+            report.outcomes.push(outcome);
+        }
+        if last.is_none() && report.outcomes.is_empty() {
+            // Remember the mailbox so that later passes look by UID too.
+            let top = i64::from(mailbox.uid_next.unwrap_or(1)).saturating_sub(1);
+            store
+                .set_imap_position(&key, validity, top, self.engine.now())
+                .await?;
+        }
+        Ok(report)
+    }
+}
+
+async fn tls_connect(
+    tcp: TcpStream,
+    host: &str,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
+    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(host.to_string())
+        .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {host} failed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_never_show_the_password() {
+        let s = ImapSettings::parse(
+            "imap://replies%40example.test:s%3Acret@127.0.0.1:10143/INBOX",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(!s.tls);
+        assert_eq!(
+            (s.user.as_str(), s.password.as_str()),
+            ("replies@example.test", "s:cret")
+        );
+        assert_eq!(
+            (s.host.as_str(), s.port, s.mailbox.as_str()),
+            ("127.0.0.1", 10143, "INBOX")
+        );
+        assert!(!format!("{s:?}").contains("cret"));
+        let s =
+            ImapSettings::parse("imaps://u:p@imap.example.org", Duration::from_secs(60)).unwrap();
+        assert_eq!((s.tls, s.port, s.mailbox.as_str()), (true, 993, "INBOX"));
+        let err = ImapSettings::parse("imap://u@host/INBOX", Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("password"), "{err}");
+        let err = ImapSettings::parse("imap://u:secret@host:x/INBOX", Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret"), "{err}");
+    }
+}

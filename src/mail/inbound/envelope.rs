@@ -1,0 +1,127 @@
+//! The few header facts the inbound pipeline needs before (or beside) a full parse:
+//! the Message-ID that deduplicates a message, and every recipient address a reply
+//! token may hide in. A plain scan of the header block, liberal and panic-free, so
+//! that a message is stored under its Message-ID even if the parser would choke.
+
+/// The headers that may carry the address a message was delivered to.
+const RECIPIENT_HEADERS: [&str; 6] = [
+    "to",
+    "cc",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "x-envelope-to",
+];
+
+/// The header block's fields, unfolded: (lowercase name, value).
+pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let end = find_blank_line(raw).unwrap_or(raw.len());
+    let text = String::from_utf8_lossy(&raw[..end]);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim();
+            if !name.is_empty() && !name.contains(' ') {
+                fields.push((name.to_ascii_lowercase(), value.trim().to_string()));
+            }
+        }
+    }
+    fields
+}
+
+fn find_blank_line(raw: &[u8]) -> Option<usize> {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = raw.windows(2).position(|w| w == b"\n\n");
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The Message-ID with its angle brackets (`<id@host>`), if the message has one.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    header_fields(raw)
+        .into_iter()
+        .find(|(name, _)| name == "message-id")
+        .and_then(|(_, value)| {
+            let v = value.trim();
+            let inner = match (v.find('<'), v.find('>')) {
+                (Some(a), Some(b)) if a < b => &v[a + 1..b],
+                _ => v.split_whitespace().next().unwrap_or(""),
+            };
+            let inner = inner.trim();
+            (!inner.is_empty() && inner.len() <= 500).then(|| format!("<{inner}>"))
+        })
+}
+
+/// Every address in the recipient headers (To, Cc, Delivered-To, X-Original-To,
+/// Envelope-To), lowercase, in header order, without duplicates.
+pub fn recipient_addresses(raw: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, value) in header_fields(raw) {
+        if !RECIPIENT_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        for word in value.split(|c: char| c.is_whitespace() || ",;<>\"()[]".contains(c)) {
+            let word = word.trim_matches(|c: char| c == '\'' || c == '.' || c == ':');
+            if word.contains('@') && !word.starts_with('@') && !word.ends_with('@') {
+                let address = word.to_ascii_lowercase();
+                if !out.contains(&address) {
+                    out.push(address);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAW: &[u8] = b"Delivered-To: consultas+abc@rcm-ts.example\r\n\
+From: Ana <ana@example.gob>\r\n\
+To: \"RCM, Consultas\" <consultas+tok2@rcm-ts.example>,\r\n\tOther <o@x.org>\r\n\
+Cc: b@y.org\r\n\
+Message-ID:\r\n <CAF=abc@mail.gmail.com>\r\n\
+Subject: RE: x\r\n\r\nTo: not-a-header@z.org\r\n";
+
+    #[test]
+    fn recipients_from_every_header_and_folded_lines() {
+        assert_eq!(
+            recipient_addresses(RAW),
+            vec![
+                "consultas+abc@rcm-ts.example",
+                "consultas+tok2@rcm-ts.example",
+                "o@x.org",
+                "b@y.org"
+            ]
+        );
+    }
+
+    #[test]
+    fn message_id_with_brackets() {
+        assert_eq!(message_id(RAW).as_deref(), Some("<CAF=abc@mail.gmail.com>"));
+        assert_eq!(message_id(b"Subject: x\r\n\r\nbody"), None);
+        assert_eq!(
+            message_id(b"Message-Id: bare@host\n\n").as_deref(),
+            Some("<bare@host>")
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for raw in [&b""[..], b"\xff\xfe", b":\n:", b"\r\n\r\n", b"To:\n\t\n"] {
+            let _ = recipient_addresses(raw);
+            let _ = message_id(raw);
+        }
+    }
+}
