@@ -390,9 +390,11 @@ pub fn stage_label(stage: &str, l: Language) -> String {
     s.to_string()
 }
 
-/// The beginning of a text on one line, at most about 280 characters.
+/// The beginning of an answer on one line, at most about 280 characters, without
+/// the first-line keyword (the position is shown beside it).
 fn quote(text: &str) -> String {
     const MAX: usize = 280;
+    let text = crate::mail::inbound::position::without_keyword(text);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= MAX {
         return flat;

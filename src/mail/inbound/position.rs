@@ -313,11 +313,30 @@ fn is_greeting(folded: &str) -> bool {
 /// The keyword on the first line of the reply (after a greeting, if any): alone,
 /// followed by punctuation, or written in capitals.
 fn first_line_keyword(text: &str) -> Option<(Position, String)> {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut line = lines.next()?;
-    if is_greeting(&fold(line)) {
-        line = lines.next()?;
+    let (_, line) = keyword_line(text)?;
+    let (position, len) = keyword_at(line)?;
+    let line = line.trim_start_matches(|c: char| !c.is_alphanumeric());
+    Some((position, line.chars().take(len).collect()))
+}
+
+/// The line that may hold the keyword (the first non-empty one, or the one after a
+/// greeting), with its index among the text's lines.
+fn keyword_line(text: &str) -> Option<(usize, &str)> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i, l.trim()))
+        .filter(|(_, l)| !l.is_empty());
+    let first = lines.next()?;
+    if is_greeting(&fold(first.1)) {
+        return lines.next();
     }
+    Some(first)
+}
+
+/// The position a line's leading keyword gives, and the keyword's length in
+/// characters (after any leading punctuation).
+fn keyword_at(line: &str) -> Option<(Position, usize)> {
     let line = line.trim_start_matches(|c: char| !c.is_alphanumeric());
     let folded = fold(line).replace('-', " ");
     for (kw, position) in KEYWORDS {
@@ -335,10 +354,37 @@ fn first_line_keyword(text: &str) -> Option<(Position, String)> {
             && !head.chars().any(char::is_lowercase)
             && !next.is_some_and(char::is_alphanumeric);
         if alone_or_punctuated || capitals {
-            return Some((position, head));
+            return Some((position, kw.chars().count()));
         }
     }
     None
+}
+
+/// The reply without the first-line keyword that notices ask for ("SIN OBJECIÓN",
+/// "COMMENTS:"), so that a quote of it starts with the sender's own words. A line
+/// that held only the keyword is dropped; any other text is kept as written.
+pub fn without_keyword(text: &str) -> String {
+    let Some((index, line)) = keyword_line(text) else {
+        return text.to_string();
+    };
+    let Some((_, len)) = keyword_at(line) else {
+        return text.to_string();
+    };
+    let rest: String = line
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .chars()
+        .skip(len)
+        .collect();
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || ":.,;-–—!".contains(c));
+    let mut out: Vec<&str> = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        match (i == index, rest.is_empty()) {
+            (true, true) => {}
+            (true, false) => out.push(rest),
+            (false, _) => out.push(l),
+        }
+    }
+    out.join("\n").trim().to_string()
 }
 
 struct Hit {
@@ -467,6 +513,27 @@ mod tests {
         assert_eq!(
             pos("Comentarios: sugerimos cambiar el párrafo 2."),
             (Position::Comments, false)
+        );
+    }
+
+    #[test]
+    fn the_keyword_is_taken_out_of_a_quote() {
+        assert_eq!(
+            without_keyword("SIN OBJECIÓN\nHonduras agradece a la PPT."),
+            "Honduras agradece a la PPT."
+        );
+        assert_eq!(
+            without_keyword("Estimados:\n\nCOMMENTAIRES : voir ci-dessous.\nMerci"),
+            "Estimados:\n\nvoir ci-dessous.\nMerci"
+        );
+        assert_eq!(without_keyword("NO OBJECTION."), "");
+        assert_eq!(
+            without_keyword("Objection withdrawn; we now support it."),
+            "Objection withdrawn; we now support it."
+        );
+        assert_eq!(
+            without_keyword("No tenemos objeciones."),
+            "No tenemos objeciones."
         );
     }
 
