@@ -3,25 +3,22 @@
 //! late replies, and the outbox's problems, in the reader's language.
 //!
 //! Rendering is pure: [`render`] turns the data into a subject, a text part and
-//! an HTML part with the handlebars templates `templates/{es,en,fr}/digest.*.hbs`
-//! (strict mode: a missing variable is an error, never a blank). The templates are
-//! compiled into the binary here with a loader of its own; when the shared
-//! template module (`src/mail/templates.rs`) lands, [`Templates`] is the only
-//! piece to swap for it. [`crate::engine::jobs`] gathers the data and writes the
-//! notices.
+//! an HTML part with the handlebars templates `templates/{es,en,fr}/digest.*.hbs`,
+//! loaded from `templates_dir` by the shared [`Templates`] like every other notice
+//! (strict mode: a missing variable is an error, never a blank; `puebla check`
+//! renders [`sample`] through them). [`crate::engine::jobs`] gathers the data and
+//! writes the notices.
 
-use std::sync::OnceLock;
-
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use handlebars::Handlebars;
 use serde::Serialize;
 
 use super::notice::{format_date, format_deadline};
 use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, Stage};
 use crate::domain::{CountryCode, Language};
+use crate::mail::templates::{Rendered, Templates};
 use crate::store::{Notice, OutboxCounts};
 
 /// The name of the digest's schedule (and its notices' kind).
@@ -49,14 +46,6 @@ pub struct Reader<'a> {
     pub name: &'a str,
     pub language: Language,
     pub time_zone: Tz,
-}
-
-/// A digest ready for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedDigest {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
 }
 
 // The view the templates see. Every field is always present (`null` or empty
@@ -136,18 +125,38 @@ struct FailedView {
 }
 
 /// The digest of `data` for `reader`, in the reader's language and time zone.
-pub fn render(data: &DigestData<'_>, reader: &Reader<'_>) -> anyhow::Result<RenderedDigest> {
-    render_view(&view(data, reader), reader.language)
+pub fn render(
+    templates: &Templates,
+    data: &DigestData<'_>,
+    reader: &Reader<'_>,
+) -> anyhow::Result<Rendered> {
+    templates
+        .render_with(DIGEST, reader.language, &view(data, reader))
+        .with_context(|| format!("cannot render the {} digest", reader.language))
 }
 
-/// Renders sample data through every language's templates, as `puebla check`
-/// does: a template that names a missing variable fails here, not in an inbox.
-pub fn check_templates() -> anyhow::Result<()> {
-    for language in Language::ALL {
-        render_view(&sample_view(language), language)
-            .with_context(|| format!("the {language} digest templates"))?;
-    }
-    Ok(())
+/// Sample data for `puebla check` and the snapshot tests, labelled: `full` reaches
+/// every branch of the templates, `quiet` is a day with nothing open and no problem.
+pub fn samples(l: Language) -> Vec<(&'static str, serde_json::Value)> {
+    let mut quiet = sample_view(l);
+    quiet.consultations.clear();
+    quiet.open_count = 0;
+    quiet.outbox = OutboxView {
+        problems: false,
+        pending: 0,
+        retrying: 0,
+        failed: 0,
+        failed_notices: vec![],
+    };
+    [("full", sample_view(l)), ("quiet", quiet)]
+        .into_iter()
+        .map(|(label, v)| {
+            (
+                label,
+                serde_json::to_value(v).expect("a digest view serializes"),
+            )
+        })
+        .collect()
 }
 
 fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
@@ -323,77 +332,6 @@ fn stage_label(stage: &str, l: Language) -> String {
     known.to_string()
 }
 
-/// The digest templates, compiled into the binary. Subject and text parts are
-/// rendered without escaping; the HTML part escapes every value (titles and
-/// answers are user text).
-struct Templates {
-    text: Handlebars<'static>,
-    html: Handlebars<'static>,
-}
-
-macro_rules! digest_templates {
-    ($($lang:literal),*) => {
-        [$(
-            (
-                $lang,
-                include_str!(concat!("../../templates/", $lang, "/digest.subject.hbs")),
-                include_str!(concat!("../../templates/", $lang, "/digest.txt.hbs")),
-                include_str!(concat!("../../templates/", $lang, "/digest.html.hbs")),
-            ),
-        )*]
-    };
-}
-
-impl Templates {
-    fn load() -> anyhow::Result<Self> {
-        let mut text = Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
-        let mut html = Handlebars::new();
-        html.set_strict_mode(true);
-        for (lang, subject, txt, page) in digest_templates!("es", "en", "fr") {
-            text.register_template_string(&format!("{lang}/digest.subject"), subject.trim_end())
-                .with_context(|| format!("templates/{lang}/digest.subject.hbs"))?;
-            text.register_template_string(&format!("{lang}/digest.txt"), txt)
-                .with_context(|| format!("templates/{lang}/digest.txt.hbs"))?;
-            html.register_template_string(&format!("{lang}/digest.html"), page)
-                .with_context(|| format!("templates/{lang}/digest.html.hbs"))?;
-        }
-        Ok(Self { text, html })
-    }
-
-    fn get() -> anyhow::Result<&'static Self> {
-        static TEMPLATES: OnceLock<Result<Templates, String>> = OnceLock::new();
-        TEMPLATES
-            .get_or_init(|| Templates::load().map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(|e| anyhow!("the digest templates do not compile: {e}"))
-    }
-}
-
-fn render_view(view: &View, language: Language) -> anyhow::Result<RenderedDigest> {
-    let t = Templates::get()?;
-    let lang = language.as_str();
-    let subject = t
-        .text
-        .render(&format!("{lang}/digest.subject"), view)
-        .with_context(|| format!("rendering templates/{lang}/digest.subject.hbs"))?;
-    let text = t
-        .text
-        .render(&format!("{lang}/digest.txt"), view)
-        .with_context(|| format!("rendering templates/{lang}/digest.txt.hbs"))?;
-    let html = t
-        .html
-        .render(&format!("{lang}/digest.html"), view)
-        .with_context(|| format!("rendering templates/{lang}/digest.html.hbs"))?;
-    Ok(RenderedDigest {
-        // A subject is one line whatever the template's spacing.
-        subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
-        text,
-        html,
-    })
-}
-
 /// Data that reaches every branch of the templates.
 fn sample_view(l: Language) -> View {
     let answer = |country: &str, p: Position, ambiguous| AnswerView {
@@ -467,11 +405,16 @@ fn sample_view(l: Language) -> View {
 mod tests {
     use super::*;
 
+    fn templates() -> Templates {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        Templates::load(&dir).unwrap_or_else(|e| panic!("the shipped templates load:\n{e}"))
+    }
+
     #[test]
     fn every_language_renders_the_sample_in_strict_mode() {
-        check_templates().unwrap();
+        let t = templates();
         for l in Language::ALL {
-            let r = render_view(&sample_view(l), l).unwrap();
+            let r = t.render_with(DIGEST, l, &sample_view(l)).unwrap();
             assert!(r.subject.starts_with("[RCM]"), "{l}: {}", r.subject);
             assert!(!r.subject.contains('\n'));
             for part in [&r.text, &r.html] {
@@ -498,29 +441,12 @@ mod tests {
 
     #[test]
     fn a_quiet_day_says_so() {
+        let t = templates();
         for l in Language::ALL {
-            let mut v = sample_view(l);
-            v.consultations.clear();
-            v.open_count = 0;
-            v.outbox = OutboxView {
-                problems: false,
-                pending: 0,
-                retrying: 0,
-                failed: 0,
-                failed_notices: vec![],
-            };
-            let r = render_view(&v, l).unwrap();
+            let (_, quiet) = samples(l).into_iter().find(|(s, _)| *s == "quiet").unwrap();
+            let r = t.render_with(DIGEST, l, &quiet).unwrap();
             assert!(!r.text.contains("RCM-2027"), "{l}: {}", r.text);
         }
-    }
-
-    #[test]
-    fn a_template_that_names_a_missing_variable_is_an_error() {
-        let mut h = Handlebars::new();
-        h.set_strict_mode(true);
-        h.register_template_string("t", "{{outbox.nonexistent}}")
-            .unwrap();
-        assert!(h.render("t", &sample_view(Language::En)).is_err());
     }
 
     #[test]

@@ -39,9 +39,10 @@ use crate::store::{
 /// The default size limit of a stored message: 10 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
 
+use super::system_notice::{BounceAlertView, QuarantineView};
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
-pub const QUARANTINE_NOTICE: &str = "quarantine_notice";
-pub const BOUNCE_ALERT: &str = "bounce_alert";
+pub use super::system_notice::{BOUNCE_ALERT, OVERSIZED, QUARANTINE_NOTICE};
+use crate::mail::templates::Rendered;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -578,7 +579,8 @@ impl Engine {
         }
     }
 
-    /// Quarantines a message; a human reply's sender is told why, at most once a day.
+    /// Quarantines a message; a human reply's sender is told why, at most once a day
+    /// (with the `oversized` explanation when the message was too large to keep whole).
     async fn quarantine(
         &self,
         row: &InboundMessage,
@@ -606,21 +608,32 @@ impl Engine {
         });
         if let (true, Some(sender)) = (human, &reading.sender) {
             if !self.is_our_address(sender) {
+                let kind = if row.truncated {
+                    OVERSIZED
+                } else {
+                    QUARANTINE_NOTICE
+                };
                 let since = self.now() - Duration::hours(24);
-                let recent = self
-                    .store
-                    .notices_to_since(sender, QUARANTINE_NOTICE, since)
-                    .await?;
+                let recent = self.store.notices_to_since(sender, kind, since).await?;
                 if recent == 0 {
-                    let language = language
-                        .and_then(|l| l.parse::<Language>().ok())
-                        .unwrap_or(Language::Es);
-                    v.notices
-                        .push(self.quarantine_notice(row, &reading, sender, language, reason)?);
+                    // A known address is answered in its focal point's language.
+                    let language = match language.and_then(|l| l.parse::<Language>().ok()) {
+                        Some(l) => l,
+                        None => self
+                            .focal_points_with(sender)
+                            .await?
+                            .iter()
+                            .find_map(|f| f.language.parse::<Language>().ok())
+                            .unwrap_or(Language::Es),
+                    };
+                    v.notices.push(
+                        self.quarantine_notice(row, &reading, sender, language, reason, kind)?,
+                    );
                 } else {
                     tracing::info!(
                         inbound = row.id,
-                        "quarantine notice to this sender already sent today"
+                        kind,
+                        "explanation to this sender already sent today"
                     );
                 }
             }
@@ -628,6 +641,7 @@ impl Engine {
         Ok(v)
     }
 
+    /// The explanation of a quarantined or oversized message, to its sender.
     fn quarantine_notice(
         &self,
         row: &InboundMessage,
@@ -635,58 +649,30 @@ impl Engine {
         sender: &str,
         l: Language,
         reason: &str,
+        kind: &str,
     ) -> Result<NewNotice, EngineError> {
-        let subject = reading.subject.as_deref().unwrap_or("");
-        let body = format!(
-            "{}\n\n{}: {subject}\n{}: {reason}\n\n{}\n",
-            pick(
-                l,
-                "Recibimos su mensaje, pero no pudimos registrarlo automáticamente como respuesta de un País Miembro. La Secretaría Técnica lo revisará.",
-                "We received your message but could not record it automatically as a Member Country's answer. The Technical Secretariat will review it.",
-                "Nous avons reçu votre message, mais n'avons pas pu l'enregistrer automatiquement comme réponse d'un pays membre. Le Secrétariat technique l'examinera.",
-            ),
-            pick(l, "Asunto", "Subject", "Objet"),
-            pick(l, "Motivo", "Reason", "Motif"),
-            pick(
-                l,
-                "Si usted es punto focal, responda directamente al aviso recibido desde su dirección registrada. Este es un mensaje automático: no recibirá otro aviso como este hoy.",
-                "If you are a focal point, please reply directly to the notice you received, from your registered address. This is an automatic message: you will not receive another like it today.",
-                "Si vous êtes point focal, répondez directement à l'avis reçu depuis votre adresse enregistrée. Ceci est un message automatique : vous n'en recevrez pas d'autre aujourd'hui.",
-            ),
-        );
-        let subject = match reading.reference.as_deref() {
-            Some(r) => format!(
-                "[{r}] {}",
-                pick(
-                    l,
-                    "Mensaje no registrado",
-                    "Message not recorded",
-                    "Message non enregistré"
-                )
-            ),
-            None => format!(
-                "[{}] {}",
-                self.catalog().body.code,
-                pick(
-                    l,
-                    "Mensaje no registrado",
-                    "Message not recorded",
-                    "Message non enregistré",
-                )
-            ),
-        };
-        self.inbound_notice(
-            row,
-            QUARANTINE_NOTICE,
-            "sender",
-            None,
-            None,
-            sender,
-            "",
+        let body = &self.catalog().body;
+        let oversized = (kind == OVERSIZED).then(|| {
+            (
+                usize::try_from(row.size).unwrap_or(usize::MAX),
+                self.config.inbound_max_bytes,
+            )
+        });
+        let view = QuarantineView::new(
             l,
-            subject,
-            body,
-        )
+            &body.code,
+            reading.reference.as_deref(),
+            reading.subject.as_deref(),
+            row.received_at,
+            body.secretariat_time_zone,
+            reason,
+            oversized,
+        );
+        let rendered = self
+            .templates
+            .render_with(kind, l, &view)
+            .with_context(|| format!("cannot render the {kind} notice to {sender}"))?;
+        self.inbound_notice(row, kind, "sender", None, None, sender, "", l, rendered)
     }
 
     /// A delivery report: a permanent failure marks the focal point's address
@@ -795,7 +781,7 @@ impl Engine {
         let mut recipients: Vec<(Option<CountryCode>, String, String, Language, String)> = vec![(
             None,
             self.config.secretariat_email.clone(),
-            "Technical Secretariat".into(),
+            "Secretaría Técnica".into(),
             Language::Es,
             "ts".into(),
         )];
@@ -810,63 +796,32 @@ impl Engine {
             }
         }
         let reference = consultation.as_ref().map(|c| c.reference.to_string());
+        // Every subject starts with a bracketed reference: the consultation's, or the body's.
+        let tag = reference
+            .clone()
+            .unwrap_or_else(|| self.catalog().body.code.clone());
         let mut out = Vec::new();
         for (to_country, email, name, l, key) in recipients {
-            let name_of_country = member.name(l);
-            // Every subject starts with a bracketed reference: the consultation's, or the body's.
-            let tag = reference
-                .clone()
-                .unwrap_or_else(|| self.catalog().body.code.clone());
-            let subject = format!(
-                "[{tag}] {}: {name_of_country} ({country})",
-                pick(
-                    l,
-                    "Dirección de punto focal rechazada",
-                    "Focal point address bounces",
-                    "Adresse de point focal rejetée"
-                )
-            );
-            let reach = if reachable.is_empty() {
-                format!(
-                    "{} {name_of_country}.",
-                    pick(
-                        l,
-                        "No queda ninguna otra dirección activa: ya no es posible llegar a",
-                        "No other active address is left: puebla can no longer reach",
-                        "Aucune autre adresse active : il n'est plus possible d'atteindre"
-                    )
-                )
-            } else {
-                format!(
-                    "{}: {}",
-                    pick(
-                        l,
-                        "Otras direcciones activas del país",
-                        "The country's other active addresses",
-                        "Autres adresses actives du pays"
-                    ),
-                    reachable.join(", ")
-                )
+            let view = BounceAlertView {
+                lang: l.as_str(),
+                tag: tag.clone(),
+                reference: reference.clone(),
+                body: self.catalog().body.code.clone(),
+                recipient_name: name.clone(),
+                country: member.name(l).to_string(),
+                country_code: country.to_string(),
+                address: fp.email.clone(),
+                focal_point: fp.name.clone(),
+                report: inspection
+                    .reason
+                    .trim_end_matches("; not counted")
+                    .to_string(),
+                reachable: reachable.clone(),
             };
-            let body_text = format!(
-                "{} {} ({}, {name_of_country}).\n\n{}: {}\n\n{reach}\n\n{}\n",
-                pick(
-                    l,
-                    "El servidor de correo rechazó definitivamente un aviso a",
-                    "The mail server permanently refused a notice to",
-                    "Le serveur de messagerie a définitivement refusé un avis à"
-                ),
-                fp.email,
-                fp.name,
-                pick(l, "Informe", "Report", "Rapport"),
-                inspection.reason.trim_end_matches("; not counted"),
-                pick(
-                    l,
-                    "Pida al país una dirección actualizada (puebla focal-points).",
-                    "Please ask the country for an updated address (puebla focal-points).",
-                    "Demandez au pays une adresse à jour (puebla focal-points)."
-                ),
-            );
+            let rendered = self
+                .templates
+                .render_with(BOUNCE_ALERT, l, &view)
+                .with_context(|| format!("cannot render the {BOUNCE_ALERT} notice to {email}"))?;
             out.push(self.inbound_notice(
                 row,
                 BOUNCE_ALERT,
@@ -876,8 +831,7 @@ impl Engine {
                 &email,
                 &name,
                 l,
-                subject,
-                body_text,
+                rendered,
             )?);
         }
         Ok(out)
@@ -895,8 +849,7 @@ impl Engine {
         recipient: &str,
         recipient_name: &str,
         language: Language,
-        subject: String,
-        body_text: String,
+        rendered: Rendered,
     ) -> Result<NewNotice, EngineError> {
         let domain = &self.config.message_id_domain;
         Ok(NewNotice {
@@ -907,9 +860,9 @@ impl Engine {
             recipient: recipient.to_string(),
             recipient_name: recipient_name.to_string(),
             language: language.to_string(),
-            subject,
-            body_text,
-            body_html: None,
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: Some(rendered.html),
             message_id: format!("<inbound.{}.{kind}.{key}@{domain}>", row.id),
             payload_json: serde_json::to_string(&NoticePayload {
                 template: kind.to_string(),
@@ -1120,14 +1073,6 @@ fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     out
-}
-
-fn pick(l: Language, es: &'static str, en: &'static str, fr: &'static str) -> &'static str {
-    match l {
-        Language::Es => es,
-        Language::En => en,
-        Language::Fr => fr,
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

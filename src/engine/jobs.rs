@@ -342,6 +342,7 @@ impl Engine {
         let mut notices = Vec::new();
         for r in &recipients {
             let rendered = digest::render(
+                &self.templates,
                 &data,
                 &Reader {
                     name: &r.name,

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod notice;
 pub mod outbox;
 pub mod schedule;
+pub mod system_notice;
 
 /// Settings the engine needs beyond its data files.
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::domain::Language;
 use crate::engine::notice::{sample_contexts, NoticeContext};
+use crate::engine::system_notice;
 use crate::workflow::procedure::TEMPLATE_NAMES;
 use crate::workflow::{DataError, DataErrors};
 
@@ -441,25 +442,38 @@ impl Templates {
 
     /// Renders every notice the procedures can send, in every language, against every
     /// sample context (with and without a diff, adopted and not adopted, with and
-    /// without a reply address); reports each failure with its file.
+    /// without a reply address), and every template the engine sends on its own
+    /// ([`system_notice::ENGINE_TEMPLATE_NAMES`]: digest, quarantine and oversized
+    /// explanations, bounce alert) against its samples; reports each failure with its file.
     pub fn check(&self) -> Result<(), DataErrors> {
         let mut errors = DataErrors::default();
         let mut seen = BTreeSet::new();
+        let mut report = |name: &str, variant: &str, e: RenderError| {
+            // One report per file and message, not one per sample.
+            let key = (e.file().to_path_buf(), e.to_string());
+            if seen.insert(key) {
+                errors.0.push(data_error(
+                    e.file(),
+                    0,
+                    0,
+                    format!("{name} ({variant} sample): {}", strip_file(&e)),
+                ));
+            }
+        };
         for lang in Language::ALL {
             let samples = sample_contexts(lang);
             for name in TEMPLATE_NAMES {
                 for (variant, ctx) in samples.iter().filter(|(_, c)| c.for_template(name)) {
                     if let Err(e) = self.render(name, lang, ctx) {
-                        // One report per file and message, not one per sample.
-                        let key = (e.file().to_path_buf(), e.to_string());
-                        if seen.insert(key) {
-                            errors.0.push(data_error(
-                                e.file(),
-                                0,
-                                0,
-                                format!("{name} ({variant} sample): {}", strip_file(&e)),
-                            ));
-                        }
+                        report(name, variant, e);
+                    }
+                }
+            }
+            let samples = system_notice::samples(lang);
+            for name in system_notice::ENGINE_TEMPLATE_NAMES {
+                for (_, variant, data) in samples.iter().filter(|(n, _, _)| *n == name) {
+                    if let Err(e) = self.render_with(name, lang, data) {
+                        report(name, variant, e);
                     }
                 }
             }

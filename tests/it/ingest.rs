@@ -17,7 +17,9 @@ use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Consultation, Event, Position};
 use puebla::domain::CountryCode;
-use puebla::engine::inbound::{Disposition, InboundSource, BOUNCE_ALERT, QUARANTINE_NOTICE};
+use puebla::engine::inbound::{
+    Disposition, InboundSource, BOUNCE_ALERT, OVERSIZED, QUARANTINE_NOTICE,
+};
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
@@ -926,14 +928,21 @@ async fn an_oversized_message_is_stored_truncated_and_its_sender_told() {
         assert_eq!(row.raw.len(), 4096, "{b}");
         assert_eq!(row.size, raw.len() as i64, "{b}: the original size is kept");
         assert_eq!(row.raw[..], raw[..4096], "{b}");
-        let told = notices(&w, QUARANTINE_NOTICE).await;
+        // The sender is told with the `oversized` explanation, not the generic one.
+        assert!(notices(&w, QUARANTINE_NOTICE).await.is_empty(), "{b}");
+        let told = notices(&w, OVERSIZED).await;
         assert_eq!(told.len(), 1, "{b}");
         assert_eq!(told[0].notice.recipient, fp(1, "SV"), "{b}");
+        let n = &told[0].notice;
         assert!(
-            told[0].notice.body_text.contains("4096"),
+            n.subject.starts_with(&format!("[{r}] ")),
             "{b}: {}",
-            told[0].notice.body_text
+            n.subject
         );
+        let html = n.body_html.as_deref().expect("an HTML part");
+        for part in [n.body_text.as_str(), html] {
+            assert!(part.contains(" 4 K"), "{b}: the limit, in KB: {part}");
+        }
         assert!(
             !state(&w, &r).await.rounds[0]
                 .answers

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use puebla::domain::Language;
 use puebla::engine::notice::{format_deadline, sample_context, sample_contexts};
-use puebla::mail::templates::Templates;
+use puebla::engine::system_notice::{self, ENGINE_TEMPLATE_NAMES};
+use puebla::mail::templates::{escape_html, Templates};
 use puebla::workflow::procedure::TEMPLATE_NAMES;
 
 fn repo() -> PathBuf {
@@ -69,6 +70,173 @@ fn every_template_matches_its_snapshot_in_every_language() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The engine's own notices (digest, quarantine and oversized explanations, bounce
+/// alert), from their `full` samples, in the same snapshot folder.
+#[test]
+fn every_engine_template_matches_its_snapshot_in_every_language() {
+    let t = templates();
+    let dir = repo().join("tests/fixtures/templates");
+    let mut failures = Vec::new();
+    for lang in Language::ALL {
+        let samples = system_notice::samples(lang);
+        for name in ENGINE_TEMPLATE_NAMES {
+            let (_, _, data) = samples
+                .iter()
+                .find(|(n, label, _)| *n == name && *label == "full")
+                .expect("a full sample for every engine template");
+            let r = t
+                .render_with(name, lang, data)
+                .unwrap_or_else(|e| panic!("{name} ({lang}) renders: {e}"));
+            let base = dir.join(lang.as_str());
+            for (ext, actual) in [
+                ("subject", format!("{}\n", r.subject)),
+                ("txt", r.text),
+                ("html", r.html),
+            ] {
+                failures.extend(compare(&base.join(format!("{name}.{ext}")), &actual));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn engine_notices_start_with_a_bracketed_reference_and_escape_user_text() {
+    let t = templates();
+    for lang in Language::ALL {
+        for (name, variant, data) in system_notice::samples(lang) {
+            let r = t.render_with(name, lang, &data).unwrap();
+            let expected = if variant == "full" && name != "digest" {
+                "[RCM-2026-007] "
+            } else {
+                "[RCM"
+            };
+            assert!(
+                r.subject.starts_with(expected),
+                "{name} ({lang}, {variant}): {}",
+                r.subject
+            );
+            assert!(
+                !r.html.contains("<consulares>"),
+                "{name} ({lang}, {variant})"
+            );
+            assert!(!r.html.contains("<Consular"), "{name} ({lang}, {variant})");
+            assert!(
+                !r.text.contains("&lt;"),
+                "{name} ({lang}, {variant}): {}",
+                r.text
+            );
+        }
+        let samples = system_notice::samples(lang);
+        let full = |name: &str| {
+            let (_, _, d) = samples
+                .iter()
+                .find(|(n, l, _)| *n == name && *l == "full")
+                .unwrap();
+            t.render_with(name, lang, d).unwrap()
+        };
+        let q = full("quarantine_notice");
+        assert!(
+            q.html
+                .contains("Lineamientos &lt;consulares&gt; &amp; datos"),
+            "{lang}: {}",
+            q.html
+        );
+        assert!(
+            q.text.contains("Lineamientos <consulares> & datos"),
+            "{lang}"
+        );
+        assert!(q.html.contains("&lt;ana@ministerio.example&gt;"), "{lang}");
+        let b = full("bounce_alert");
+        assert!(
+            b.html
+                .contains("Jordan O&#39;Neil &lt;Consular &amp; Migration&gt;"),
+            "{lang}: {}",
+            b.html
+        );
+        assert!(b.text.contains("fp2.bz@example.org"), "{lang}");
+        let o = full("oversized");
+        let (size, limit) = match lang {
+            Language::En => ("12.4 MB", "10.0 MB"),
+            Language::Es => ("12,4 MB", "10,0 MB"),
+            Language::Fr => ("12,4 Mo", "10,0 Mo"),
+        };
+        for part in [&o.text, &o.html] {
+            assert!(
+                part.contains(size) && part.contains(limit),
+                "{lang}: {part}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_variable_in_an_engine_template_fails_check() {
+    for (file, from, to) in [
+        ("es/quarantine_notice.txt.hbs", "{{reason}}", "{{motivo}}"),
+        ("fr/bounce_alert.html.hbs", "{{report}}", "{{rapport}}"),
+        (
+            "en/oversized.subject.hbs",
+            "{{tag}}",
+            "{{#if reference}}{{reference}}{{/if}}{{tga}}",
+        ),
+        ("en/digest.txt.hbs", "{{date}}", "{{day}}"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo().join("templates"), dir.path());
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} uses {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let err = Templates::load(dir.path())
+            .expect("the templates still parse")
+            .check()
+            .expect_err("a missing variable fails check")
+            .to_string();
+        assert!(err.contains(file), "{file}: {err}");
+    }
+}
+
+#[test]
+fn confirmations_quote_the_answer_without_its_keyword() {
+    let t = templates();
+    for lang in Language::ALL {
+        for name in ["reply_confirmation", "late_reply"] {
+            let ctx = sample_context(name, lang).unwrap();
+            let answer = ctx.answer.as_ref().expect("the sample has an answer");
+            assert!(
+                !answer.quote.starts_with("SIN OBJECI") && !answer.quote.starts_with("COMENTARIOS"),
+                "{name} ({lang}): {}",
+                answer.quote
+            );
+            assert!(answer.quote.starts_with("Honduras"), "{}", answer.quote);
+            let r = t.render(name, lang, &ctx).unwrap();
+            for (part, esc) in [(&r.text, false), (&r.html, true)] {
+                let shown = |s: &str| if esc { escape_html(s) } else { s.to_string() };
+                assert!(part.contains("Honduras"), "{name} ({lang}): country named");
+                assert!(
+                    part.contains(&shown(&answer.position)),
+                    "{name} ({lang}): position"
+                );
+                assert!(
+                    part.contains(&shown(&answer.quote)),
+                    "{name} ({lang}): quote"
+                );
+                assert!(part.contains('2'), "{name} ({lang}): round");
+            }
+            // An answer that is only the keyword has no quote to show.
+            let mut bare = ctx.clone();
+            bare.answer.as_mut().unwrap().quote = String::new();
+            let r = t.render(name, lang, &bare).unwrap();
+            assert!(
+                !r.text.contains("«»") && !r.text.contains("\"\""),
+                "{}",
+                r.text
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,245 @@
+//! Notices the engine sends on its own rather than as a procedure step: the daily
+//! digest, the explanation to the sender of a message that was not counted (or was
+//! too large to keep whole), and the alert that a focal point's address bounces.
+//!
+//! Their templates live in `templates/<lang>/` beside the procedure's and load with
+//! the same [`crate::mail::templates::Templates`]; a procedure file cannot name
+//! them, so they have their own list, [`ENGINE_TEMPLATE_NAMES`], which `puebla
+//! check` renders against [`samples`] as it renders the procedure's templates.
+//! What they show is built here as data (the views below), in the reader's language.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::digest::{self, DIGEST};
+use super::notice::format_deadline;
+use crate::domain::Language;
+
+/// The explanation sent to the sender of a quarantined human message.
+pub const QUARANTINE_NOTICE: &str = "quarantine_notice";
+/// The alert to the TS and the PPT that a focal point's address bounces.
+pub const BOUNCE_ALERT: &str = "bounce_alert";
+/// The explanation sent to the sender of a message over the size limit.
+pub const OVERSIZED: &str = "oversized";
+
+/// The templates the engine renders outside the procedure's steps.
+pub const ENGINE_TEMPLATE_NAMES: [&str; 4] = [DIGEST, QUARANTINE_NOTICE, BOUNCE_ALERT, OVERSIZED];
+
+/// What the explanation of a quarantined (or oversized) message shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineView {
+    pub lang: &'static str,
+    /// The bracketed tag the subject starts with: the consultation's reference if the
+    /// message named one, else the body's code.
+    pub tag: String,
+    pub reference: Option<String>,
+    /// The body's code, e.g. `RCM`.
+    pub body: String,
+    /// The subject of the message being explained (user text).
+    pub subject: Option<String>,
+    /// When it was received, in the reader's language.
+    pub received: String,
+    /// Why it was not counted, as recorded for the TS (in English).
+    pub reason: String,
+    /// Oversized messages only: its size and the limit, e.g. `12.4 MB`.
+    pub size: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// What the alert about a bouncing focal point address shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct BounceAlertView {
+    pub lang: &'static str,
+    /// The consultation's reference if the bounced notice named one, else the body's code.
+    pub tag: String,
+    pub reference: Option<String>,
+    pub body: String,
+    pub recipient_name: String,
+    /// The country that may now not be reached, in the reader's language, and its code.
+    pub country: String,
+    pub country_code: String,
+    /// The address that bounced and whose it is.
+    pub address: String,
+    pub focal_point: String,
+    /// The delivery report, as read.
+    pub report: String,
+    /// The country's other active addresses; empty when none is left.
+    pub reachable: Vec<String>,
+}
+
+impl QuarantineView {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        l: Language,
+        body: &str,
+        reference: Option<&str>,
+        subject: Option<&str>,
+        received: DateTime<Utc>,
+        time_zone: Tz,
+        reason: &str,
+        oversized: Option<(usize, usize)>,
+    ) -> Self {
+        QuarantineView {
+            lang: l.as_str(),
+            tag: reference.unwrap_or(body).to_string(),
+            reference: reference.map(str::to_string),
+            body: body.to_string(),
+            subject: subject.map(str::to_string).filter(|s| !s.trim().is_empty()),
+            received: format_deadline(received, time_zone, l),
+            reason: reason.to_string(),
+            size: oversized.map(|(size, _)| size_label(size, l)),
+            limit: oversized.map(|(_, limit)| size_label(limit, l)),
+        }
+    }
+}
+
+/// A size as the reader writes it: megabytes (MiB) with one decimal from 1 MB on,
+/// whole kilobytes below, e.g. `12.4 MB`, `12,4 MB`, `4 Ko`.
+pub fn size_label(bytes: usize, l: Language) -> String {
+    const KB: usize = 1024;
+    const MB: usize = 1024 * KB;
+    let (number, unit) = if bytes >= MB {
+        // One decimal, computed in integers: tenths of a megabyte, rounded.
+        let tenths = (bytes * 10 + MB / 2) / MB;
+        let sep = if l == Language::En { '.' } else { ',' };
+        (format!("{}{sep}{}", tenths / 10, tenths % 10), "M")
+    } else if bytes >= KB {
+        (((bytes + KB / 2) / KB).to_string(), "K")
+    } else {
+        (bytes.to_string(), "")
+    };
+    let unit = match (l, unit) {
+        (Language::Fr, "M") => "Mo",
+        (Language::Fr, "K") => "Ko",
+        (Language::Fr, _) => "octets",
+        (Language::Es, "") => "bytes",
+        (Language::En, "") => "bytes",
+        (_, "M") => "MB",
+        (_, _) => "KB",
+    };
+    format!("{number} {unit}")
+}
+
+/// Sample data for the engine's own templates in `lang`: (template, label, data).
+/// Every template has a `full` sample (every optional section, user text with
+/// characters HTML must escape); the others cover the empty branches.
+pub fn samples(l: Language) -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    let received = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 16, 30, 0)
+        .single()
+        .expect("a valid sample time");
+    let tz = chrono_tz::America::Costa_Rica;
+    let reason = "the sender <ana@ministerio.example> is not an active focal point of HN";
+    let mut out: Vec<(&'static str, &'static str, serde_json::Value)> = digest::samples(l)
+        .into_iter()
+        .map(|(label, v)| (DIGEST, label, v))
+        .collect();
+    let full = QuarantineView::new(
+        l,
+        "RCM",
+        Some("RCM-2026-007"),
+        Some("Re: [RCM-2026-007] Lineamientos <consulares> & datos"),
+        received,
+        tz,
+        reason,
+        None,
+    );
+    let sparse = QuarantineView::new(l, "RCM", None, None, received, tz, reason, None);
+    out.push((QUARANTINE_NOTICE, "full", value(&full)));
+    out.push((QUARANTINE_NOTICE, "sparse", value(&sparse)));
+    let big = Some((13_002_342, 10 * 1024 * 1024));
+    let size_reason =
+        "the message is 13002342 bytes, over the limit of 10485760: stored in part and not counted";
+    out.push((
+        OVERSIZED,
+        "full",
+        value(&QuarantineView::new(
+            l,
+            "RCM",
+            Some("RCM-2026-007"),
+            Some("Re: [RCM-2026-007] Lineamientos <consulares> & datos"),
+            received,
+            tz,
+            size_reason,
+            big,
+        )),
+    ));
+    out.push((
+        OVERSIZED,
+        "sparse",
+        value(&QuarantineView::new(
+            l,
+            "RCM",
+            None,
+            None,
+            received,
+            tz,
+            size_reason,
+            big,
+        )),
+    ));
+    let pick = |es: &str, en: &str, fr: &str| {
+        match l {
+            Language::Es => es,
+            Language::En => en,
+            Language::Fr => fr,
+        }
+        .to_string()
+    };
+    let alert = BounceAlertView {
+        lang: l.as_str(),
+        tag: "RCM-2026-007".into(),
+        reference: Some("RCM-2026-007".into()),
+        body: "RCM".into(),
+        recipient_name: pick(
+            "Secretaría Técnica",
+            "Technical Secretariat",
+            "Secrétariat technique",
+        ),
+        country: pick("Belice", "Belize", "Belize"),
+        country_code: "BZ".into(),
+        address: "fp1.bz@example.org".into(),
+        focal_point: "Jordan O'Neil <Consular & Migration>".into(),
+        report: "delivery failed permanently (5.1.1): user unknown".into(),
+        reachable: vec!["fp2.bz@example.org".into()],
+    };
+    let mut alone = alert.clone();
+    alone.tag = "RCM".into();
+    alone.reference = None;
+    alone.reachable.clear();
+    out.push((BOUNCE_ALERT, "full", value(&alert)));
+    out.push((BOUNCE_ALERT, "sparse", value(&alone)));
+    out
+}
+
+/// A view as JSON; the views above always serialize.
+fn value<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("a notice view serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_each_language_writes_them() {
+        assert_eq!(size_label(13_002_342, Language::En), "12.4 MB");
+        assert_eq!(size_label(13_002_342, Language::Es), "12,4 MB");
+        assert_eq!(size_label(10 * 1024 * 1024, Language::Fr), "10,0 Mo");
+        assert_eq!(size_label(4096, Language::Es), "4 KB");
+        assert_eq!(size_label(900, Language::Fr), "900 octets");
+    }
+
+    #[test]
+    fn every_engine_template_has_a_full_sample_in_every_language() {
+        for l in Language::ALL {
+            let s = samples(l);
+            for name in ENGINE_TEMPLATE_NAMES {
+                assert!(
+                    s.iter().any(|(n, label, _)| *n == name && *label == "full"),
+                    "{name} ({l})"
+                );
+            }
+        }
+    }
+}
