@@ -362,6 +362,7 @@ impl Engine {
                 time_zone: Some(r.time_zone.name().to_string()),
                 attachment: None,
                 thread: None,
+                ..NoticePayload::default()
             };
             notices.push(NewNotice {
                 reference: None,

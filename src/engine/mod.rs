@@ -14,6 +14,7 @@ use crate::domain::consultation::{
     transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::mail::message::ics::deadline_uid;
 use crate::mail::templates::Templates;
 use crate::mail::token::{reply_address, ReplyToken, TokenKey};
 use crate::mail::NoticePayload;
@@ -541,6 +542,12 @@ impl Engine {
                     .is_some_and(|s| s.attach_text)
         });
         let version = c.current_version();
+        let thread = format!(
+            "<{}.{}@{domain}>",
+            c.reference,
+            to.country
+                .map_or("ts".to_string(), |c| c.as_str().to_ascii_lowercase())
+        );
         let payload = NoticePayload {
             template: template.to_string(),
             version: version.number,
@@ -554,12 +561,12 @@ impl Engine {
                     version.text.clone(),
                 )
             }),
-            thread: Some(format!(
-                "<{}.{}@{domain}>",
-                c.reference,
-                to.country
-                    .map_or("ts".to_string(), |c| c.as_str().to_ascii_lowercase())
-            )),
+            thread: Some(thread.clone()),
+            // One calendar event per round and recipient: the invitation creates it,
+            // each extension moves it (same UID, SEQUENCE = extensions so far).
+            calendar_uid: record.map(|r| deadline_uid(&thread, r.number, &recipient_key)),
+            calendar_sequence: record
+                .map_or(0, |r| u32::try_from(r.extensions.len()).unwrap_or(u32::MAX)),
         };
         Ok(NewNotice {
             reference: Some(c.reference.to_string()),

@@ -2,15 +2,21 @@
 //! with an alarm a day before (RFC 5545).
 //!
 //! Everything here is a pure function of the notice: the same notice always yields
-//! the same bytes, so a resent message carries the same calendar entry.
+//! the same bytes, so a resent message carries the same calendar entry. The UID names
+//! the round and the recipient, not the message, and SEQUENCE counts the round's
+//! extensions: the `deadline_extended` notice carries the same event with a higher
+//! SEQUENCE, so calendars move the entry the invitation created instead of adding one.
 
 use chrono::{DateTime, Duration, Utc};
 
 /// What the calendar entry says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlineEvent<'a> {
-    /// The notice's Message-ID (with or without angle brackets); the UID derives from it.
-    pub message_id: &'a str,
+    /// The event's identity: the same for every notice about one round's deadline to
+    /// one recipient (see [`deadline_uid`]).
+    pub uid: &'a str,
+    /// How many times the event changed (the round's extensions so far).
+    pub sequence: u32,
     /// When the notice was enqueued: the DTSTAMP.
     pub created_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
@@ -22,13 +28,6 @@ pub struct DeadlineEvent<'a> {
 
 /// The whole VCALENDAR, CRLF line endings, long lines folded at 75 octets.
 pub fn deadline_calendar(e: &DeadlineEvent<'_>) -> String {
-    let uid = format!(
-        "deadline-{}",
-        e.message_id
-            .trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-    );
     // RFC 5545 wants DTEND later than DTSTART; a one-second event sits at the deadline.
     let end = e.deadline + Duration::seconds(1);
     let lines = [
@@ -38,7 +37,8 @@ pub fn deadline_calendar(e: &DeadlineEvent<'_>) -> String {
         "CALSCALE:GREGORIAN".to_string(),
         "METHOD:PUBLISH".to_string(),
         "BEGIN:VEVENT".to_string(),
-        format!("UID:{}", escape_text(&uid)),
+        format!("UID:{}", escape_text(e.uid)),
+        format!("SEQUENCE:{}", e.sequence),
         format!("DTSTAMP:{}", utc(e.created_at)),
         format!("DTSTART:{}", utc(e.deadline)),
         format!("DTEND:{}", utc(end)),
@@ -59,6 +59,25 @@ pub fn deadline_calendar(e: &DeadlineEvent<'_>) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// The UID of the deadline event of round `round` for one recipient, derived from
+/// the thread that groups a consultation's notices to a country (a Message-ID such
+/// as `<RCM-2027-001.hn@rcm-ts.example>`) and the recipient's key (`fp3`, `ts`).
+pub fn deadline_uid(thread: &str, round: u32, recipient: &str) -> String {
+    let thread = thread.trim().trim_start_matches('<').trim_end_matches('>');
+    format!("deadline.r{round}.{recipient}.{thread}")
+}
+
+/// The UID of a notice stored before UIDs named the round: one per message.
+pub fn legacy_uid(message_id: &str) -> String {
+    format!(
+        "deadline-{}",
+        message_id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+    )
 }
 
 /// A UTC date-time in the basic format, e.g. `20270331T055959Z`.
@@ -116,7 +135,8 @@ mod tests {
 
     fn event<'a>(summary: &'a str, description: &'a str) -> DeadlineEvent<'a> {
         DeadlineEvent {
-            message_id: "<RCM-2027-001.s5.round_invitation.fp3@rcm-ts.example>",
+            uid: "deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example",
+            sequence: 0,
             created_at: Utc.with_ymd_and_hms(2027, 3, 19, 17, 0, 0).unwrap(),
             deadline: Utc.with_ymd_and_hms(2027, 3, 31, 5, 59, 59).unwrap(),
             summary,
@@ -132,7 +152,8 @@ mod tests {
         assert!(!ics.replace("\r\n", "").contains('\n'), "CRLF only");
         for line in [
             "METHOD:PUBLISH",
-            "UID:deadline-RCM-2027-001.s5.round_invitation.fp3@rcm-ts.example",
+            "UID:deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example",
+            "SEQUENCE:0",
             "DTSTAMP:20270319T170000Z",
             "DTSTART:20270331T055959Z",
             "DTEND:20270331T060000Z",
@@ -141,6 +162,52 @@ mod tests {
         ] {
             assert!(ics.split("\r\n").any(|l| l == line), "{line} in\n{ics}");
         }
+    }
+
+    #[test]
+    fn the_uid_names_consultation_country_round_and_recipient() {
+        let thread = "<RCM-2027-001.hn@rcm-ts.example>";
+        assert_eq!(
+            deadline_uid(thread, 2, "fp3"),
+            "deadline.r2.fp3.RCM-2027-001.hn@rcm-ts.example"
+        );
+        // Another round, recipient or country is another event.
+        assert_ne!(
+            deadline_uid(thread, 1, "fp3"),
+            deadline_uid(thread, 2, "fp3")
+        );
+        assert_ne!(
+            deadline_uid(thread, 2, "fp4"),
+            deadline_uid(thread, 2, "fp3")
+        );
+        assert_ne!(
+            deadline_uid("<RCM-2027-001.gt@rcm-ts.example>", 2, "fp3"),
+            deadline_uid(thread, 2, "fp3")
+        );
+        assert_eq!(
+            legacy_uid("<a.b@x.example>"),
+            "deadline-a.b@x.example".to_string()
+        );
+    }
+
+    #[test]
+    fn an_extension_moves_the_same_event_with_a_higher_sequence() {
+        let invitation = deadline_calendar(&event("x", "y"));
+        let moved = deadline_calendar(&DeadlineEvent {
+            sequence: 1,
+            deadline: Utc.with_ymd_and_hms(2027, 4, 2, 5, 59, 59).unwrap(),
+            ..event("x", "y")
+        });
+        let field = |ics: &str, name: &str| {
+            ics.split("\r\n")
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(field(&invitation, "UID:"), field(&moved, "UID:"));
+        assert_eq!(field(&invitation, "SEQUENCE:"), "SEQUENCE:0");
+        assert_eq!(field(&moved, "SEQUENCE:"), "SEQUENCE:1");
+        assert_eq!(field(&moved, "DTSTART:"), "DTSTART:20270402T055959Z");
     }
 
     #[test]

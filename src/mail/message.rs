@@ -31,7 +31,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
-use self::ics::{deadline_calendar, DeadlineEvent};
+use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
 use crate::domain::Language;
 use crate::engine::notice::format_deadline;
 use crate::mail::NoticePayload;
@@ -134,9 +134,13 @@ pub fn payload(notice: &Notice) -> Result<NoticePayload, MessageError> {
 }
 
 /// Whether the notice carries the `.ics` entry: every round invitation with a
-/// deadline, and any other kind of invitation that has one.
+/// deadline, any other kind of invitation that has one, and the notice that a
+/// deadline was extended (the same event, moved).
 pub fn wants_calendar(kind: &str, payload: &NoticePayload) -> bool {
-    payload.deadline.is_some() && (kind == "round_invitation" || kind.ends_with("invitation"))
+    payload.deadline.is_some()
+        && (kind == "round_invitation"
+            || kind.ends_with("invitation")
+            || kind == "deadline_extended")
 }
 
 /// A MIME boundary that depends only on the Message-ID (and the part's role).
@@ -225,8 +229,13 @@ pub fn build(notice: &Notice, from: &str) -> Result<Message, MessageError> {
                 "Échéance de la consultation"
             )
         );
+        let uid = payload
+            .calendar_uid
+            .clone()
+            .unwrap_or_else(|| legacy_uid(&n.message_id));
         let ics = deadline_calendar(&DeadlineEvent {
-            message_id: &n.message_id,
+            uid: &uid,
+            sequence: payload.calendar_sequence,
             created_at: n.created_at,
             deadline,
             summary: &summary,
@@ -330,7 +339,55 @@ mod tests {
             time_zone: Some("America/Tegucigalpa".into()),
             attachment: Some(("RCM-2027-001-v2.md".into(), "# Texto\n\n1. Uno.\n".into())),
             thread: Some("<RCM-2027-001.hn@rcm-ts.example>".into()),
+            calendar_uid: Some("deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example".into()),
+            calendar_sequence: 0,
         }
+    }
+
+    /// The `.ics` part of a formatted message, unfolded, as lines.
+    fn calendar_lines(bytes: &[u8]) -> Vec<String> {
+        use mail_parser::MimeHeaders;
+        let m = mail_parser::MessageParser::default()
+            .parse(bytes)
+            .expect("the message parses");
+        let ics = m
+            .attachments()
+            .find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".ics")))
+            .expect("an .ics part");
+        String::from_utf8_lossy(ics.contents())
+            .replace("\r\n ", "")
+            .split("\r\n")
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn an_extension_carries_the_invitation_event_with_a_higher_sequence() {
+        let invitation = notice(
+            "round_invitation",
+            Some("<p>Texto</p>"),
+            invitation_payload(),
+        );
+        let mut p = invitation_payload();
+        p.template = "deadline_extended".into();
+        p.attachment = None;
+        p.deadline = Some(Utc.with_ymd_and_hms(2027, 4, 2, 5, 59, 59).unwrap());
+        p.calendar_sequence = 1;
+        let mut extended = notice("deadline_extended", Some("<p>Plazo</p>"), p);
+        extended.notice.message_id =
+            "<RCM-2027-001.s9.deadline_extended.fp3@rcm-ts.example>".into();
+        let a = calendar_lines(&Outgoing::from_notice(&invitation, FROM).unwrap().bytes);
+        let b = calendar_lines(&Outgoing::from_notice(&extended, FROM).unwrap().bytes);
+        let uid = "UID:deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example".to_string();
+        assert!(a.contains(&uid), "{a:?}");
+        assert!(b.contains(&uid), "the same event: {b:?}");
+        assert!(a.contains(&"SEQUENCE:0".to_string()), "{a:?}");
+        assert!(b.contains(&"SEQUENCE:1".to_string()), "{b:?}");
+        assert!(b.contains(&"DTSTART:20270402T055959Z".to_string()), "{b:?}");
+        // A reminder has a deadline but no calendar entry.
+        let reminder = notice("reminder", None, invitation_payload());
+        let s = String::from_utf8(Outgoing::from_notice(&reminder, FROM).unwrap().bytes).unwrap();
+        assert!(!s.contains("text/calendar"));
     }
 
     const FROM: &str = "RCM Consultations <consultas@rcm-ts.example>";

@@ -37,4 +37,11 @@ pub struct NoticePayload {
     /// Groups the notices of one consultation and country into one thread.
     #[serde(default)]
     pub thread: Option<String>,
+    /// The UID of the `.ics` deadline event: the same for the invitation and every
+    /// extension of one round to one recipient. None: derived from the Message-ID.
+    #[serde(default)]
+    pub calendar_uid: Option<String>,
+    /// The event's SEQUENCE: how many times the round's deadline was extended.
+    #[serde(default)]
+    pub calendar_sequence: u32,
 }
