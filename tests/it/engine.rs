@@ -819,6 +819,23 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
                     assert_eq!(c.rounds[0].extensions.len(), 1, "{backend}: {r}");
                     assert_eq!(version, before + 2, "{backend}: {r}");
                     assert_eq!(extended.len(), 22, "{backend}: {r}");
+                    // Each extension notice moves the calendar event of that
+                    // recipient's invitation: the same UID, a higher SEQUENCE.
+                    let invitations = notices_of(&*store, r, "round_invitation", None).await;
+                    for n in &extended {
+                        let inv = invitations
+                            .iter()
+                            .find(|i| i.notice.recipient == n.notice.recipient)
+                            .expect("an invitation to the same recipient");
+                        let (p, q) = (
+                            puebla::mail::message::payload(n).unwrap(),
+                            puebla::mail::message::payload(inv).unwrap(),
+                        );
+                        assert!(p.calendar_uid.is_some(), "{backend}: {r}");
+                        assert_eq!(p.calendar_uid, q.calendar_uid, "{backend}: {r}");
+                        assert_eq!((q.calendar_sequence, p.calendar_sequence), (0, 1));
+                        assert!(puebla::mail::message::wants_calendar(&n.notice.kind, &p));
+                    }
                     assert!(
                         position("extend") < position("withdraw"),
                         "{backend}: {r}: the audit log shows the order"
