@@ -22,6 +22,7 @@ fn concrete(path: &str, reference: &str) -> String {
         .replace("{email}", "fp.bz@example.org")
         .replace("{name}", "nobody")
         .replace("{year}", "2027")
+        .replace("{id}", "999999")
 }
 
 fn token_of(app: &TestApp, role: Role) -> &str {
@@ -29,6 +30,7 @@ fn token_of(app: &TestApp, role: Role) -> &str {
         Role::Viewer => &app.viewer,
         Role::Ppt => &app.ppt,
         Role::Admin => &app.admin,
+        Role::Ingest => &app.ingest,
     }
 }
 
