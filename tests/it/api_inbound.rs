@@ -882,3 +882,85 @@ async fn sigterm_while_sending_loses_no_notice() {
         assert_eq!(received.len(), after.len(), "{backend}");
     }
 }
+
+#[tokio::test]
+async fn the_imap_pollers_passes_and_errors_show_in_status_and_metrics() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let mut config = app.config.clone();
+        config.imap_url = Some("imap://puebla:secret@127.0.0.1:1/INBOX".into());
+        let metrics = std::sync::Arc::new(puebla::http::Metrics::new());
+        let server = puebla::http::Application::build(&config, app.engine.clone(), metrics.clone())
+            .await
+            .expect("a second application");
+        let addr = server.local_addr();
+        let task = tokio::spawn(server.run_until_stopped(std::future::pending()));
+        let health = metrics.imap();
+        health.set_mailbox("imap://puebla@127.0.0.1:1/INBOX".into());
+
+        let s = http(addr, "GET", "/status", Some(&app.viewer), None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(s["inbound"]["configured"], true, "{backend}");
+        assert_eq!(s["inbound"]["last_poll_at"], Value::Null);
+        assert_eq!(
+            s["ok"], true,
+            "{backend}: not polled yet is not a failure: {s}"
+        );
+
+        use puebla::clock::Clock as _;
+        let t0 = app.clock.now();
+        health.record_error(
+            t0,
+            "cannot connect to imap://puebla@127.0.0.1:1/INBOX".into(),
+        );
+        let s = http(addr, "GET", "/status", Some(&app.viewer), None)
+            .await
+            .json();
+        assert_eq!(s["ok"], false, "{backend}");
+        assert!(
+            s["reasons"][0]
+                .as_str()
+                .unwrap()
+                .contains("the IMAP poller is failing"),
+            "{s}"
+        );
+        assert_eq!(s["inbound"]["mailbox"], "imap://puebla@127.0.0.1:1/INBOX");
+        assert!(!s.to_string().contains("secret"), "no password in {s}");
+        let m = http(addr, "GET", "/metrics", Some(&app.viewer), None)
+            .await
+            .body;
+        assert!(m.contains("puebla_imap_up 0\n"), "{m}");
+
+        // A later good pass clears it.
+        let t1 = t0 + chrono::Duration::seconds(60);
+        health.record_poll(t1, 2);
+        let s = http(addr, "GET", "/status", Some(&app.viewer), None)
+            .await
+            .json();
+        assert_eq!(s["ok"], true, "{backend}: {s}");
+        assert_eq!(
+            s["inbound"]["last_poll_at"]
+                .as_str()
+                .map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap()),
+            Some(t1)
+        );
+        assert!(
+            s["inbound"]["last_error"].is_string(),
+            "kept for the record"
+        );
+        let m = http(addr, "GET", "/metrics", Some(&app.viewer), None)
+            .await
+            .body;
+        assert!(m.contains("puebla_imap_up 1\n"), "{m}");
+        assert!(
+            m.contains(&format!(
+                "puebla_imap_last_poll_timestamp_seconds {}\n",
+                t1.timestamp()
+            )),
+            "{m}"
+        );
+        task.abort();
+    }
+}
