@@ -1,13 +1,18 @@
 //! Read models shared by the CLI and the HTTP API, so that both show the same thing:
 //! one consultation with each Member Country's state in its latest round and its
-//! timeline. The output shapes (JSON, text) stay in `cli/` and `http/`.
+//! timeline, and inbound messages as the TS reads them ([`InboundRecord`], the JSON
+//! of `puebla inbound show --json` and `GET /api/inbound/{id}`). Other output
+//! shapes (text, the API's envelopes) stay in `cli/` and `http/`.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
 
 use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
 use crate::domain::CountryCode;
 use crate::engine::{Engine, EngineError};
-use crate::store::{AuditEntry, Notice, NoticeStatus};
+use crate::store::{AuditEntry, InboundBrief, InboundMessage, InboundStatus, Notice, NoticeStatus};
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +24,11 @@ pub enum CountryState {
     /// The round is open and at least one focal point's invitation was handed to the
     /// mail server.
     Delivered,
-    /// The round is open and every invitation to the country failed for good.
+    /// The round is open and every invitation to the country failed for good or
+    /// went to a focal point address that bounces (a delivery report marked it).
     Bounced,
-    /// Only an automatic reply came back (set once inbound mail is processed).
+    /// The round is open and the only messages from the country about this
+    /// consultation since the round opened are automatic replies (out of office).
     AutoReplied,
     NoObjection,
     Objection,
@@ -84,9 +91,63 @@ pub struct ConsultationView {
     pub timeline: Vec<AuditEntry>,
 }
 
-/// Each participant's state in the latest round, from the state document and the
-/// round's invitations in the outbox.
-pub fn country_rows(c: &Consultation, notices: &[Notice]) -> Vec<CountryRow> {
+/// What the country states are read from besides the consultation itself.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The consultation's notices (its invitations among them).
+    pub notices: Vec<Notice>,
+    /// The addresses (lower case) of focal points whose mail bounces permanently.
+    pub bouncing: BTreeSet<String>,
+    /// Inbound messages read as being about the consultation, received since its
+    /// latest round opened.
+    pub inbound: Vec<InboundBrief>,
+}
+
+impl Evidence {
+    /// Reads the evidence for `c` (bouncing addresses given when already known).
+    pub async fn read(
+        engine: &Engine,
+        c: &Consultation,
+        bouncing: Option<&BTreeSet<String>>,
+    ) -> Result<Self, EngineError> {
+        let reference = c.reference.to_string();
+        let store = engine.store();
+        let notices = store.notices(Some(&reference)).await?;
+        let bouncing = match bouncing {
+            Some(b) => b.clone(),
+            None => bouncing_addresses(engine).await?,
+        };
+        let inbound = match c.rounds.last() {
+            Some(r) if r.is_open() => store.inbound_about(&reference, r.opened_at).await?,
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            notices,
+            bouncing,
+            inbound,
+        })
+    }
+}
+
+/// The addresses (lower case) of the focal points marked bouncing.
+pub async fn bouncing_addresses(engine: &Engine) -> Result<BTreeSet<String>, EngineError> {
+    let store = engine.store();
+    let ids = store.bouncing_focal_points().await?;
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    Ok(store
+        .focal_points(None, false)
+        .await?
+        .into_iter()
+        .filter(|f| ids.contains(&f.id))
+        .map(|f| f.email.to_lowercase())
+        .collect())
+}
+
+/// Each participant's state in the latest round, from the state document, the
+/// round's invitations in the outbox, bouncing addresses and inbound messages.
+pub fn country_rows(c: &Consultation, evidence: &Evidence) -> Vec<CountryRow> {
     let last = c.rounds.last();
     c.participants
         .iter()
@@ -94,7 +155,7 @@ pub fn country_rows(c: &Consultation, notices: &[Notice]) -> Vec<CountryRow> {
             let answer = last.and_then(|r| r.answers.get(country));
             let state = match last {
                 None => CountryState::NotConsulted,
-                Some(r) => round_state(r, *country, notices),
+                Some(r) => round_state(r, *country, evidence),
             };
             CountryRow {
                 country: *country,
@@ -105,7 +166,10 @@ pub fn country_rows(c: &Consultation, notices: &[Notice]) -> Vec<CountryRow> {
         .collect()
 }
 
-fn round_state(r: &RoundRecord, country: CountryCode, notices: &[Notice]) -> CountryState {
+/// In an open round without an answer, in this order: `bounced` (nobody can be
+/// reached), `auto_replied` (only out-of-office answers came back), `delivered`,
+/// `notified`.
+fn round_state(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> CountryState {
     use crate::domain::consultation::Position;
     if let Some(a) = r.answers.get(&country) {
         return match a.position {
@@ -120,7 +184,8 @@ fn round_state(r: &RoundRecord, country: CountryCode, notices: &[Notice]) -> Cou
     if !r.is_open() {
         return CountryState::NoAnswer;
     }
-    let invitations: Vec<&Notice> = notices
+    let invitations: Vec<&Notice> = evidence
+        .notices
         .iter()
         .filter(|n| {
             n.notice.kind == NoticeKind::RoundInvitation.as_str()
@@ -129,11 +194,36 @@ fn round_state(r: &RoundRecord, country: CountryCode, notices: &[Notice]) -> Cou
         })
         .collect();
     if invitations.is_empty() {
-        CountryState::NoAnswer
-    } else if invitations.iter().any(|n| n.status == NoticeStatus::Sent) {
+        return CountryState::NoAnswer;
+    }
+    let unreachable = |n: &&Notice| {
+        n.status == NoticeStatus::Failed
+            || evidence
+                .bouncing
+                .contains(&n.notice.recipient.to_lowercase())
+    };
+    if invitations.iter().all(unreachable) {
+        return CountryState::Bounced;
+    }
+    let from_country: Vec<&InboundBrief> = evidence
+        .inbound
+        .iter()
+        .filter(|m| {
+            m.country.as_deref() == Some(country.as_str())
+                && m.received_at >= r.opened_at
+                && m.status != InboundStatus::Discarded
+                && m.kind.as_deref() != Some("bounce")
+        })
+        .collect();
+    if !from_country.is_empty()
+        && from_country
+            .iter()
+            .all(|m| m.kind.as_deref() == Some("auto_reply"))
+    {
+        return CountryState::AutoReplied;
+    }
+    if invitations.iter().any(|n| n.status == NoticeStatus::Sent) {
         CountryState::Delivered
-    } else if invitations.iter().all(|n| n.status == NoticeStatus::Failed) {
-        CountryState::Bounced
     } else {
         CountryState::Notified
     }
@@ -146,9 +236,9 @@ pub async fn consultation_view(
     reference: &str,
 ) -> Result<ConsultationView, EngineError> {
     let (c, _) = engine.load(reference).await?;
-    let notices = engine.store().notices(Some(reference)).await?;
+    let evidence = Evidence::read(engine, &c, None).await?;
     let timeline = engine.store().audit_log(Some(reference)).await?;
-    Ok(view_of(c, &notices, timeline))
+    Ok(view_of(c, &evidence, timeline))
 }
 
 /// Every consultation (open ones when `open_only`) with its country rows, without
@@ -158,20 +248,20 @@ pub async fn consultation_views(
     open_only: bool,
 ) -> Result<Vec<ConsultationView>, EngineError> {
     let mut out = Vec::new();
+    let bouncing = bouncing_addresses(engine).await?;
     for c in engine.list(open_only).await? {
-        let reference = c.reference.to_string();
-        let notices = engine.store().notices(Some(&reference)).await?;
-        out.push(view_of(c, &notices, Vec::new()));
+        let evidence = Evidence::read(engine, &c, Some(&bouncing)).await?;
+        out.push(view_of(c, &evidence, Vec::new()));
     }
     Ok(out)
 }
 
-fn view_of(c: Consultation, notices: &[Notice], timeline: Vec<AuditEntry>) -> ConsultationView {
+fn view_of(c: Consultation, evidence: &Evidence, timeline: Vec<AuditEntry>) -> ConsultationView {
     let last = c.rounds.last();
     ConsultationView {
         round: last.map(|r| r.number),
         deadline: last.map(|r| r.deadline),
-        countries: country_rows(&c, notices),
+        countries: country_rows(&c, evidence),
         timeline,
         consultation: c,
     }
@@ -183,5 +273,110 @@ pub fn ppt_local(engine: &Engine, c: &Consultation, at: DateTime<Utc>) -> DateTi
     match engine.catalog().body.member(c.presidency) {
         Ok(m) => at.with_timezone(&m.time_zone).fixed_offset(),
         Err(_) => at.fixed_offset(),
+    }
+}
+
+/// An inbound message as the TS reads it: where it came from, how it was read,
+/// what became of it and why. The raw bytes are added by each interface (the CLI
+/// as text, the API as base64 or `message/rfc822`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InboundRecord {
+    pub id: i64,
+    pub message_id: String,
+    /// stored, processed, quarantined, failed or discarded.
+    pub status: &'static str,
+    /// imap, stdin or http.
+    pub source: String,
+    pub received_at: String,
+    pub processed_at: Option<String>,
+    /// The size as received; `truncated` when only the first bytes were kept.
+    pub size: i64,
+    pub truncated: bool,
+    pub sha256: String,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    /// reply, auto_reply or bounce.
+    pub kind: Option<String>,
+    pub reference: Option<String>,
+    pub round: Option<i64>,
+    pub country: Option<String>,
+    pub position: Option<String>,
+    pub ambiguous: bool,
+    /// Why it was counted, quarantined or set aside.
+    pub reason: Option<String>,
+    /// The processing error of a failed message.
+    pub error: Option<String>,
+    /// The sender's own words.
+    pub text: Option<String>,
+    /// What was cut: quoted history, signatures.
+    pub trimmed: Option<String>,
+}
+
+impl From<&InboundMessage> for InboundRecord {
+    fn from(m: &InboundMessage) -> Self {
+        let r = &m.reading;
+        Self {
+            id: m.id,
+            message_id: m.message_id.clone(),
+            status: m.status.as_str(),
+            source: m.source.clone(),
+            received_at: m.received_at.to_rfc3339(),
+            processed_at: m.processed_at.map(|t| t.to_rfc3339()),
+            size: m.size,
+            truncated: m.truncated,
+            sha256: m.sha256.clone(),
+            sender: r.sender.clone(),
+            subject: r.subject.clone(),
+            kind: r.kind.clone(),
+            reference: r.reference.clone(),
+            round: r.round,
+            country: r.country.clone(),
+            position: r.position.clone(),
+            ambiguous: r.ambiguous,
+            reason: r.reason.clone(),
+            error: m.error.clone(),
+            text: r.text.clone(),
+            trimmed: r.trimmed.clone(),
+        }
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for raw messages in JSON.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(input.as_bytes()), expected, "{input}");
+        }
     }
 }

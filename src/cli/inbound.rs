@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::domain::CountryCode;
 use crate::engine::inbound::{Disposition, InboundSource, IngestOutcome};
 use crate::engine::Engine;
+use crate::report::InboundRecord;
 use crate::store::{InboundMessage, InboundStatus};
 
 #[derive(Debug, Subcommand)]
@@ -67,55 +68,27 @@ pub enum InboundCommand {
     Retry { id: i64 },
 }
 
-/// An inbound message as the CLI shows it.
+/// An inbound message as the CLI shows it: the shared record (the same JSON as
+/// `GET /api/inbound/{id}`), with the raw message as text for `show`.
 #[derive(Serialize)]
 struct InboundOut {
-    id: i64,
-    message_id: String,
-    status: &'static str,
-    source: String,
-    received_at: String,
-    size: i64,
-    truncated: bool,
-    sender: Option<String>,
-    subject: Option<String>,
-    kind: Option<String>,
-    reference: Option<String>,
-    round: Option<i64>,
-    country: Option<String>,
-    position: Option<String>,
-    ambiguous: bool,
-    reason: Option<String>,
-    error: Option<String>,
-    text: Option<String>,
-    trimmed: Option<String>,
+    #[serde(flatten)]
+    record: InboundRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: Option<String>,
 }
 
+impl std::ops::Deref for InboundOut {
+    type Target = InboundRecord;
+    fn deref(&self) -> &InboundRecord {
+        &self.record
+    }
+}
+
 impl InboundOut {
     fn new(m: InboundMessage, with_raw: bool) -> Self {
-        let r = m.reading;
         Self {
-            id: m.id,
-            message_id: m.message_id,
-            status: m.status.as_str(),
-            source: m.source,
-            received_at: m.received_at.to_rfc3339(),
-            size: m.size,
-            truncated: m.truncated,
-            sender: r.sender,
-            subject: r.subject,
-            kind: r.kind,
-            reference: r.reference,
-            round: r.round,
-            country: r.country,
-            position: r.position,
-            ambiguous: r.ambiguous,
-            reason: r.reason,
-            error: m.error,
-            text: r.text,
-            trimmed: r.trimmed,
+            record: InboundRecord::from(&m),
             raw: with_raw.then(|| String::from_utf8_lossy(&m.raw).into_owned()),
         }
     }

@@ -23,8 +23,10 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let transport = crate::app::transport(&config)?;
     let worker_id = format!("serve-{}", std::process::id());
     let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id);
+    let metrics = Arc::new(crate::http::Metrics::new());
     // The IMAP poller runs beside the loop; it stores each message before flagging it,
-    // so stopping it at any point loses nothing.
+    // so stopping it at any point loses nothing. It records its passes and errors in
+    // `metrics` for `/status`.
     let _imap = match &config.imap_url {
         Some(url) => {
             let settings = crate::mail::imap::ImapSettings::parse(
@@ -32,12 +34,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
                 std::time::Duration::from_secs(config.imap_poll_seconds),
             )?;
             tracing::info!(mailbox = %settings.describe(), "IMAP poller starting");
-            let poller = crate::mail::imap::ImapPoller::new(engine.clone(), settings);
+            let poller = crate::mail::imap::ImapPoller::new(engine.clone(), settings)
+                .with_health(metrics.imap());
             Some(AbortOnDrop(tokio::spawn(async move { poller.run().await })))
         }
         None => None,
     };
-    let metrics = Arc::new(crate::http::Metrics::new());
     let app = crate::http::Application::build(&config, engine.clone(), metrics.clone()).await?;
     tracing::info!(
         database = %crate::app::redact(&config.database_url),
@@ -47,10 +49,15 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         "puebla serve started"
     );
 
-    // One signal stops both the loop and the server.
+    // One signal stops the loop, the outbox worker and the server. The worker
+    // finishes the notice it is sending (its outcome is recorded) and hands the rest
+    // of its batch back as pending, so a pass in progress ends promptly.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker_stop = worker.stop_flag();
     tokio::spawn(async move {
         shutdown_signal().await;
+        tracing::info!("stop signal received: finishing the notice in flight");
+        worker_stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = stop_tx.send(true);
     });
     let mut server_stop = stop_rx.clone();

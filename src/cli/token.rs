@@ -16,7 +16,7 @@ use crate::http::auth::{create_token, Role};
 pub enum TokenCommand {
     /// Create a token and print it (the only time it is shown).
     Create {
-        /// admin, ppt or viewer.
+        /// admin, ppt, viewer, or ingest (only POST /api/inbound).
         #[arg(long)]
         role: String,
         /// Who holds it, e.g. "HN PPT office"; recorded as `api:NAME` in the audit log.
@@ -55,7 +55,7 @@ pub async fn run(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> 
     match cmd {
         TokenCommand::Create { role, name, actor } => {
             let role = Role::parse(&role)
-                .with_context(|| format!("--role `{role}` must be admin, ppt or viewer"))?;
+                .with_context(|| format!("--role `{role}` must be admin, ppt, viewer or ingest"))?;
             let (token, row) = create_token(store.as_ref(), &name, role, &actor.actor, now).await?;
             eprintln!(
                 "created token `{}` with role {}; it is shown only now:",

@@ -51,6 +51,9 @@ pub struct IngestOutcome {
     pub id: i64,
     pub message_id: String,
     pub disposition: Disposition,
+    /// This call stored the message (false: it was stored before, under the same
+    /// Message-ID or hash, and this call found it).
+    pub stored: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,21 @@ pub enum Disposition {
     Failed { error: String },
     /// Stored and processed before: nothing was done this time.
     Duplicate { status: InboundStatus },
+}
+
+impl Disposition {
+    /// A one-word name: counted, late, quarantined, auto_reply, bounce, failed or duplicate.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Disposition::Counted { .. } => "counted",
+            Disposition::Late { .. } => "late",
+            Disposition::Quarantined { .. } => "quarantined",
+            Disposition::AutoReply { .. } => "auto_reply",
+            Disposition::Bounce { .. } => "bounce",
+            Disposition::Failed { .. } => "failed",
+            Disposition::Duplicate { .. } => "duplicate",
+        }
+    }
 }
 
 /// How a reply was tied to a consultation and country.
@@ -168,6 +186,7 @@ impl Engine {
                 id: row.id,
                 message_id,
                 disposition: Disposition::Duplicate { status: row.status },
+                stored: false,
             });
         }
         let id = row.id;
@@ -184,6 +203,7 @@ impl Engine {
             id,
             message_id,
             disposition,
+            stored: inserted,
         })
     }
 
@@ -236,6 +256,7 @@ impl Engine {
             id,
             message_id: row.message_id,
             disposition,
+            stored: false,
         })
     }
 

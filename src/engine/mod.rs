@@ -142,6 +142,11 @@ impl Engine {
         &self.clock
     }
 
+    /// The largest inbound message stored whole.
+    pub fn inbound_max_bytes(&self) -> usize {
+        self.config.inbound_max_bytes
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

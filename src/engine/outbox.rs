@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -75,6 +76,9 @@ pub struct OutboxWorker {
     pub rate_per_minute: u32,
     /// When the messages of the last minute were handed over, oldest first.
     recent: Mutex<VecDeque<DateTime<Utc>>>,
+    /// Set when the daemon stops: the notice in hand is finished, the rest of the
+    /// batch is released (pending again) and no more is claimed.
+    stopping: Arc<AtomicBool>,
 }
 
 /// What one pass of the worker did.
@@ -104,7 +108,19 @@ impl OutboxWorker {
             max_attempts: 10,
             rate_per_minute: 0,
             recent: Mutex::new(VecDeque::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that stops this worker after the notice it is sending: `puebla serve`
+    /// sets it on SIGTERM. Nothing is lost: a notice handed to the transport is
+    /// marked with the outcome, and claimed notices not yet tried are released.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stopping.clone()
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// The base backoff before attempt `attempts + 1`: 1, 2, 4 ... minutes, at most 2 hours.
@@ -172,12 +188,24 @@ impl OutboxWorker {
             _ => limit,
         };
         let lease = now + Duration::minutes(5);
+        if self.stopping() {
+            return Ok(report);
+        }
         let claimed = self
             .store
             .claim_notices(&self.worker_id, now, lease, limit)
             .await?;
-        for notice in claimed {
-            let result = match Outgoing::from_notice(&notice, &self.from) {
+        for (i, notice) in claimed.iter().enumerate() {
+            if self.stopping() {
+                let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
+                tracing::info!(
+                    released = rest.len(),
+                    "stopping: notices not yet tried are released"
+                );
+                self.store.release_notices(&self.worker_id, &rest).await?;
+                break;
+            }
+            let result = match Outgoing::from_notice(notice, &self.from) {
                 Ok(message) => {
                     self.record_handover(self.clock.now());
                     self.transport.send(&message).await
@@ -210,7 +238,7 @@ impl OutboxWorker {
         Ok(report)
     }
 
-    /// Delivers until nothing due is left (or the rate limit says stop).
+    /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).
     pub async fn drain(&self) -> anyhow::Result<DeliveryReport> {
         let mut total = DeliveryReport::default();
         loop {
@@ -219,7 +247,7 @@ impl OutboxWorker {
             total.retrying += r.retrying;
             total.failed += r.failed;
             total.throttled |= r.throttled;
-            if r.sent + r.retrying + r.failed == 0 {
+            if r.sent + r.retrying + r.failed == 0 || self.stopping() {
                 return Ok(total);
             }
         }

@@ -277,7 +277,7 @@ fn not_blank(field: &str, s: &str) -> ApiResult<()> {
     }
 }
 
-fn summary(state: &SharedState, c: &Consultation) -> ConsultationOut {
+pub(crate) fn summary(state: &SharedState, c: &Consultation) -> ConsultationOut {
     let last = c.rounds.last();
     ConsultationOut {
         reference: c.reference.to_string(),
@@ -679,7 +679,7 @@ pub async fn create_token(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::validation(
             "role",
-            format!("`{}` must be admin, ppt or viewer", body.role),
+            format!("`{}` must be admin, ppt, viewer or ingest", body.role),
         )
     })?;
     let (token, row) = auth::create_token(

@@ -21,26 +21,32 @@ use super::error::ApiError;
 use super::SharedState;
 use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
 
-/// What a token may do. The order is the order of privilege: each role may do what
-/// the roles before it may.
+/// What a token may do. `viewer`, `ppt` and `admin` are ordered by privilege: each
+/// may do what the ones before it may. `ingest` stands apart: it may only hand raw
+/// messages to `POST /api/inbound` (a token for a mail server's pipe or webhook,
+/// which should not be able to steer consultations or read them); `admin` may do
+/// that too. [`Role::allows`] is the rule; the derived order is only for sorting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Reads everything.
     Viewer,
     /// Starts and steers consultations, records and reclassifies answers.
     Ppt,
-    /// Everything, including focal points, the presidency and tokens.
+    /// Everything, including focal points, the presidency, tokens and quarantine.
     Admin,
+    /// Only submits raw inbound messages.
+    Ingest,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Ppt, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Ppt, Role::Admin, Role::Ingest];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
             Role::Ppt => "ppt",
             Role::Admin => "admin",
+            Role::Ingest => "ingest",
         }
     }
 
@@ -49,13 +55,19 @@ impl Role {
             "viewer" => Some(Role::Viewer),
             "ppt" => Some(Role::Ppt),
             "admin" => Some(Role::Admin),
+            "ingest" => Some(Role::Ingest),
             _ => None,
         }
     }
 
     /// Whether a caller with this role may do what `required` allows.
     pub fn allows(&self, required: Role) -> bool {
-        *self >= required
+        match (*self, required) {
+            (Role::Admin, _) => true,
+            (mine, required) if mine == required => true,
+            (Role::Ingest, _) | (_, Role::Ingest) => false,
+            (mine, required) => mine >= required,
+        }
     }
 }
 
@@ -226,6 +238,12 @@ mod tests {
         assert!(Role::Ppt.allows(Role::Viewer));
         assert!(!Role::Viewer.allows(Role::Ppt));
         assert!(!Role::Ppt.allows(Role::Admin));
+        // `ingest` only ingests; only `admin` may ingest besides it.
+        assert!(Role::Ingest.allows(Role::Ingest));
+        assert!(Role::Admin.allows(Role::Ingest));
+        assert!(!Role::Ingest.allows(Role::Viewer));
+        assert!(!Role::Ppt.allows(Role::Ingest));
+        assert!(!Role::Viewer.allows(Role::Ingest));
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

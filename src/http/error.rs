@@ -31,6 +31,15 @@ pub enum ApiError {
     },
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    /// The body's media type is not one the route takes (`expected` lists them).
+    #[error("Content-Type `{given}` is not accepted here; send {expected}")]
+    UnsupportedMediaType {
+        given: String,
+        expected: &'static str,
+    },
+    /// The body is over the route's limit.
+    #[error("the body is {size} bytes or more; the limit is {limit}")]
+    PayloadTooLarge { size: usize, limit: usize },
     #[error("the consultation kept changing; try again")]
     Busy,
     #[error("the request took too long")]
@@ -42,7 +51,8 @@ pub enum ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     /// A stable code: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `validation`, `busy`, `timeout`, `internal`, `no_route`.
+    /// `validation`, `unsupported_media_type`, `payload_too_large`, `busy`, `timeout`,
+    /// `internal`, `no_route`.
     error: &'a str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +110,12 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
+            ApiError::UnsupportedMediaType { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Engine, EngineError};
+use crate::mail::imap::ImapHealth;
 
 /// Bucket bounds in seconds for HTTP request durations.
 const HTTP_BUCKETS: &[f64] = &[
@@ -78,12 +79,13 @@ pub struct TickRecord {
 }
 
 /// Measurements of this process. One is shared by `puebla serve`'s loop (scheduler
-/// passes) and the HTTP server (requests).
+/// passes), its IMAP poller (passes and errors) and the HTTP server (requests).
 #[derive(Debug)]
 pub struct Metrics {
     http: Mutex<BTreeMap<(String, String), Histogram>>,
     lateness: Mutex<Histogram>,
     last_tick: Mutex<Option<TickRecord>>,
+    imap: Arc<ImapHealth>,
 }
 
 impl Default for Metrics {
@@ -92,6 +94,7 @@ impl Default for Metrics {
             http: Mutex::new(BTreeMap::new()),
             lateness: Mutex::new(Histogram::new(LATENESS_BUCKETS)),
             last_tick: Mutex::new(None),
+            imap: Arc::new(ImapHealth::new()),
         }
     }
 }
@@ -108,6 +111,11 @@ impl Metrics {
         http.entry((method.to_string(), route.to_string()))
             .or_insert_with(|| Histogram::new(HTTP_BUCKETS))
             .observe(seconds);
+    }
+
+    /// What this process's IMAP poller records (`ImapPoller::with_health`).
+    pub fn imap(&self) -> Arc<ImapHealth> {
+        self.imap.clone()
     }
 
     pub fn last_tick(&self) -> Option<TickRecord> {

@@ -27,6 +27,7 @@ use crate::engine::Engine;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod inbound;
 pub mod metrics;
 pub mod openapi;
 pub mod status;
@@ -67,8 +68,7 @@ impl AppState {
             started: Stopwatch::start(),
             request_timeout: REQUEST_TIMEOUT,
             smtp_configured: config.smtp_url.is_some(),
-            // The inbound mail issue wires IMAP; until then nothing reads the mailbox.
-            inbound_configured: false,
+            inbound_configured: config.imap_url.is_some(),
             request_ids: RequestIds::new(),
         }
     }
@@ -111,7 +111,7 @@ macro_rules! spec {
 /// Every route the server has.
 pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
     use api::*;
-    use Role::{Admin, Ppt, Viewer};
+    use Role::{Admin, Ingest, Ppt, Viewer};
     vec![
         (
             spec!("GET", "/healthz", None, "The process runs", None, (200, Some("Health"))),
@@ -176,6 +176,34 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
         (
             spec!("POST", "/api/consultations/{reference}/reclassify", Some(Ppt), "Correct how an answer in the open round was read", Some("ReclassifyIn"), (200, Some("Consultation"))),
             post(reclassify),
+        ),
+        (
+            spec!("POST", "/api/inbound", Some(Ingest), "Store and process one raw inbound message (body: RFC 5322 bytes, Content-Type message/rfc822 or application/octet-stream); 201 when stored now, 200 when stored before", Some("RawMessage"), (201, Some("IngestResult"))),
+            post(inbound::ingest_message),
+        ),
+        (
+            spec!("GET", "/api/inbound", Some(Viewer), "Stored inbound messages, newest first (?status=stored|processed|quarantined|failed|discarded, ?limit=1..1000, default 50)", None, (200, Some("InboundList"))),
+            get(inbound::list_inbound),
+        ),
+        (
+            spec!("GET", "/api/inbound/{id}", Some(Viewer), "One inbound message: how it was read, and the raw message in base64 (?raw=1: the raw message as message/rfc822)", None, (200, Some("InboundDetail"))),
+            get(inbound::show_inbound),
+        ),
+        (
+            spec!("POST", "/api/inbound/{id}/retry", Some(Admin), "Process a failed (or never processed) message again", None, (200, Some("IngestResult"))),
+            post(inbound::retry),
+        ),
+        (
+            spec!("GET", "/api/quarantine", Some(Viewer), "Messages not counted that wait for the TS, newest first", None, (200, Some("InboundList"))),
+            get(inbound::list_quarantine),
+        ),
+        (
+            spec!("POST", "/api/quarantine/{id}/release", Some(Admin), "Count a quarantined message as a country's answer (recorded as entered by the caller)", Some("ReleaseIn"), (200, Some("ReleaseResult"))),
+            post(inbound::release),
+        ),
+        (
+            spec!("POST", "/api/quarantine/{id}/discard", Some(Admin), "Set a quarantined or failed message aside, with a reason (it stays stored)", Some("DiscardIn"), (200, Some("InboundMessage"))),
+            post(inbound::discard),
         ),
         (
             spec!("GET", "/api/focal-points", Some(Viewer), "List focal points (?country=HN, ?all=true for inactive ones too)", None, (200, Some("FocalPointList"))),

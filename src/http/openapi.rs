@@ -47,6 +47,28 @@ pub fn document() -> Value {
             );
             responses.insert("422".into(), error("a value is invalid (`field` names it)"));
         }
+        if spec.request == Some("RawMessage") {
+            responses.insert(
+                "200".into(),
+                json!({"description": "stored before (same Message-ID, or the same bytes without one): the existing row and what became of it",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}}),
+            );
+            responses.insert("413".into(), error("the body is over 4 times the stored-message limit (PUEBLA_INBOUND_MAX_BYTES); below that a large message is stored truncated"));
+            responses.insert(
+                "415".into(),
+                error("the Content-Type is not message/rfc822 or application/octet-stream"),
+            );
+        }
+        if spec.path == "/api/inbound/{id}" {
+            responses.insert(
+                "200".into(),
+                json!({"description": "the message; with ?raw=1 the raw message itself",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/InboundDetail"}},
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary"}}
+                }}),
+            );
+        }
         if spec.path == "/readyz" {
             responses.insert("503".into(), json!({"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}}}));
         }
@@ -67,6 +89,11 @@ pub fn document() -> Value {
                     "application/toml": {"schema": {"type": "string"}},
                     "text/csv": {"schema": {"type": "string"}}
                 })
+            } else if request == "RawMessage" {
+                json!({
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                })
             } else {
                 json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{request}")}}})
             };
@@ -83,7 +110,8 @@ pub fn document() -> Value {
             "title": "puebla",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Written consultation procedure: status, metrics and JSON API. \
-                Bearer tokens have the roles viewer < ppt < admin (each may do what the ones before it may); \
+                Bearer tokens have the roles viewer < ppt < admin (each may do what the ones before it may), \
+                and ingest, which may only POST /api/inbound (admin may too); \
                 `x-role` on an operation names the least role it needs."
         },
         "paths": paths,
@@ -137,25 +165,40 @@ pub fn schemas() -> Value {
         "upcoming": nullable("string"), "members": {"type": "integer"}, "description": string()
     }});
     let token = json!({"type": "object", "properties": {
-        "name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer"]},
+        "name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer", "ingest"]},
         "created_by": string(), "created_at": {"type": "string", "format": "date-time"},
         "revoked_at": {"type": "string", "format": "date-time", "nullable": true}
     }});
-    json!({
+    let inbound = json!({"type": "object", "properties": {
+        "id": {"type": "integer"}, "message_id": string(),
+        "status": {"type": "string", "enum": ["stored", "processed", "quarantined", "failed", "discarded"]},
+        "source": {"type": "string", "enum": ["imap", "stdin", "http"]},
+        "received_at": {"type": "string", "format": "date-time"},
+        "processed_at": {"type": "string", "format": "date-time", "nullable": true},
+        "size": {"type": "integer"}, "truncated": {"type": "boolean"}, "sha256": string(),
+        "sender": nullable("string"), "subject": nullable("string"),
+        "kind": {"type": "string", "enum": ["reply", "auto_reply", "bounce"], "nullable": true},
+        "reference": nullable("string"), "round": nullable("integer"), "country": nullable("string"),
+        "position": {"type": "string", "enum": ["no_objection", "objection", "comments"], "nullable": true},
+        "ambiguous": {"type": "boolean"}, "reason": nullable("string"), "error": nullable("string"),
+        "text": nullable("string"), "trimmed": nullable("string")
+    }});
+    let mut all = json!({
         "Error": {"type": "object", "required": ["error", "message"], "properties": {
-            "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "busy", "timeout", "internal", "no_route"]},
+            "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "unsupported_media_type", "payload_too_large", "busy", "timeout", "internal", "no_route"]},
             "message": string(), "field": string(), "stage": string()
         }},
         "Health": {"type": "object", "properties": {"status": string()}},
         "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}, "reason": string()}},
-        "Status": {"type": "object", "required": ["ok", "reasons", "version", "uptime_seconds", "database", "outbox", "smtp", "inbound", "scheduler", "consultations"], "properties": {
+        "Status": {"type": "object", "required": ["ok", "reasons", "warnings", "version", "uptime_seconds", "database", "outbox", "smtp", "inbound", "scheduler", "consultations"], "properties": {
             "ok": {"type": "boolean"}, "reasons": {"type": "array", "items": string()},
+            "warnings": {"type": "array", "items": string(), "description": "attention needed without a failure: a non-empty quarantine, messages not processed yet"},
             "version": string(), "now": {"type": "string", "format": "date-time"},
             "uptime_seconds": {"type": "integer"},
             "database": {"type": "object", "properties": {"backend": {"type": "string", "enum": ["sqlite", "postgres"]}, "ok": {"type": "boolean"}, "migrations_applied": nullable("boolean"), "error": nullable("string")}},
             "outbox": {"type": "object", "nullable": true, "properties": {"pending": {"type": "integer"}, "sending": {"type": "integer"}, "retrying": {"type": "integer"}, "failed": {"type": "integer"}, "sent": {"type": "integer"}, "oldest_pending_at": nullable("string"), "oldest_pending_age_seconds": nullable("integer")}},
             "smtp": {"type": "object", "properties": {"transport": {"type": "string", "enum": ["file", "smtp"]}, "last_success_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string")}},
-            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean"}, "last_poll_at": nullable("string"), "messages_stored": {"type": "integer"}, "quarantined": {"type": "integer"}, "unprocessed": {"type": "integer"}}},
+            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean", "description": "PUEBLA_IMAP_URL is set"}, "mailbox": nullable("string"), "last_poll_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string"), "messages_stored": {"type": "integer"}, "processed": {"type": "integer"}, "quarantined": {"type": "integer"}, "failed": {"type": "integer"}, "discarded": {"type": "integer"}, "unprocessed": {"type": "integer", "description": "failed + stored and not read yet"}}},
             "scheduler": {"type": "object", "properties": {"next_due_at": nullable("string"), "last_tick_at": nullable("string"), "last_tick_fired": nullable("integer"), "last_tick_ok": nullable("boolean")}},
             "consultations": {"type": "array", "items": {"type": "object", "properties": {
                 "reference": string(), "title": string(), "procedure": string(), "stage": string(),
@@ -190,9 +233,30 @@ pub fn schemas() -> Value {
         "PresidencyIn": object(&["country"], json!({"country": string()})),
         "Token": token,
         "TokenList": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}},
-        "TokenIn": object(&["name", "role"], json!({"name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer"]}})),
+        "TokenIn": object(&["name", "role"], json!({"name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer", "ingest"]}})),
         "CreatedToken": {"type": "object", "properties": {"token": string(), "name": string(), "role": string()}},
-    })
+    });
+    // The inbound mail schemas (a second literal: one would hit the macro's recursion limit).
+    let more = json!({
+        "RawMessage": {"type": "string", "format": "binary", "description": "one raw RFC 5322 message"},
+        "InboundMessage": inbound,
+        "InboundList": {"type": "array", "items": {"$ref": "#/components/schemas/InboundMessage"}},
+        "InboundDetail": {"allOf": [{"$ref": "#/components/schemas/InboundMessage"}, {"type": "object", "properties": {"raw_base64": {"type": "string", "format": "byte"}}}]},
+        "IngestResult": {"type": "object", "properties": {
+            "id": {"type": "integer"},
+            "disposition": {"type": "string", "enum": ["counted", "late", "quarantined", "auto_reply", "bounce", "failed", "duplicate"]},
+            "reason": nullable("string"),
+            "stored": {"type": "boolean", "description": "false: the message was stored before"},
+            "message": {"$ref": "#/components/schemas/InboundMessage"}
+        }},
+        "ReleaseIn": object(&["country"], json!({"country": string(), "reference": {"type": "string", "description": "the consultation, when the message names none"}})),
+        "ReleaseResult": {"type": "object", "properties": {"message": {"$ref": "#/components/schemas/InboundMessage"}, "consultation": {"$ref": "#/components/schemas/Consultation"}}},
+        "DiscardIn": object(&["reason"], json!({"reason": string()})),
+    });
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+        all.extend(more);
+    }
+    all
 }
 
 #[cfg(test)]

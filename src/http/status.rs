@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::metrics::escape_label;
 use super::SharedState;
 use crate::report::{self, ConsultationView};
-use crate::store::{OutboxCounts, OutboxHealth};
+use crate::store::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 
 #[derive(Serialize)]
 pub struct HealthOut {
@@ -60,6 +60,9 @@ pub struct StatusOut {
     /// False when a component is degraded; `reasons` says which and why.
     ok: bool,
     reasons: Vec<String>,
+    /// What needs someone's attention without being a failure (a non-empty
+    /// quarantine, messages stored but not processed yet); `ok` stays true.
+    warnings: Vec<String>,
     version: &'static str,
     now: DateTime<Utc>,
     uptime_seconds: u64,
@@ -104,11 +107,28 @@ struct SmtpOut {
 
 #[derive(Serialize)]
 struct InboundOut {
-    /// False until inbound mail (IMAP, `puebla ingest`) is part of this build.
+    /// True when PUEBLA_IMAP_URL is set (this process polls the mailbox). Messages
+    /// also arrive by `puebla ingest` and `POST /api/inbound`.
     configured: bool,
+    /// The mailbox polled, without the password.
+    mailbox: Option<String>,
+    /// The end of this process's last successful pass over the mailbox.
     last_poll_at: Option<DateTime<Utc>>,
+    /// The poller's last error and when it happened; it is a failure (`ok: false`)
+    /// while it is more recent than the last successful pass.
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+    /// Every message stored, whatever became of it.
     messages_stored: i64,
+    /// Read and acted on: counted, late, auto-replies, bounces.
+    processed: i64,
+    /// Not counted; waiting for the TS (a warning, not a failure).
     quarantined: i64,
+    /// Processing failed (a failure until retried or discarded).
+    failed: i64,
+    /// Set aside by the TS.
+    discarded: i64,
+    /// Not (yet) processed successfully: failed, plus stored and not read yet.
     unprocessed: i64,
 }
 
@@ -222,6 +242,9 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
         }
     }
 
+    let mut warnings = Vec::new();
+    let inbound = inbound_status(&state, database.ok, &mut reasons, &mut warnings).await;
+
     let last_tick = state.metrics.last_tick();
     if last_tick.is_some_and(|t| !t.ok) {
         reasons.push("the last scheduler pass failed (see the log)".to_string());
@@ -240,22 +263,82 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     Json(StatusOut {
         ok: reasons.is_empty(),
         reasons,
+        warnings,
         version: env!("CARGO_PKG_VERSION"),
         now,
         uptime_seconds: state.started.elapsed().as_secs(),
         database,
         outbox,
         smtp,
-        inbound: InboundOut {
-            configured: state.inbound_configured,
-            last_poll_at: None,
-            messages_stored: 0,
-            quarantined: 0,
-            unprocessed: 0,
-        },
+        inbound,
         scheduler,
         consultations,
     })
+}
+
+/// The inbound section. Failures (`reasons`): messages whose processing failed, an
+/// IMAP poller whose last error is newer than its last good pass, an unreadable
+/// table. Warnings: a non-empty quarantine (work for the TS, not a fault) and
+/// messages stored but not read yet.
+async fn inbound_status(
+    state: &SharedState,
+    database_ok: bool,
+    reasons: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> InboundOut {
+    let imap = state.metrics.imap().snapshot();
+    if state.inbound_configured && imap.failing() {
+        reasons.push(format!(
+            "the IMAP poller is failing: {}",
+            imap.last_error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    let counts = if database_ok {
+        match state.engine.store().inbound_counts().await {
+            Ok(c) => c,
+            Err(e) => {
+                reasons.push(format!("cannot read the inbound messages: {e}"));
+                InboundCounts::default()
+            }
+        }
+    } else {
+        InboundCounts::default()
+    };
+    if counts.failed > 0 {
+        reasons.push(format!(
+            "{} inbound message(s) failed processing (stored; see GET /api/inbound?status=failed, retry or discard)",
+            counts.failed
+        ));
+    }
+    if counts.quarantined > 0 {
+        warnings.push(format!(
+            "{} inbound message(s) in quarantine wait for the TS (GET /api/quarantine)",
+            counts.quarantined
+        ));
+    }
+    if counts.stored > 0 {
+        warnings.push(format!(
+            "{} inbound message(s) stored and not processed yet",
+            counts.stored
+        ));
+    }
+    InboundOut {
+        configured: state.inbound_configured,
+        mailbox: imap.mailbox,
+        last_poll_at: imap.last_poll_at,
+        last_error: imap.last_error,
+        last_error_at: imap.last_error_at,
+        messages_stored: counts.stored
+            + counts.processed
+            + counts.quarantined
+            + counts.failed
+            + counts.discarded,
+        processed: counts.processed,
+        quarantined: counts.quarantined,
+        failed: counts.failed,
+        discarded: counts.discarded,
+        unprocessed: counts.failed + counts.stored,
+    }
 }
 
 async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {
@@ -339,12 +422,47 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
             }
         }
     }
-    // Inbound mail is not part of this build yet: nothing is ever quarantined.
-    out.push_str(
-        "# HELP puebla_quarantine_size Inbound messages held for the TS.\n\
-         # TYPE puebla_quarantine_size gauge\n\
-         puebla_quarantine_size 0\n",
-    );
+    if up {
+        if let Ok(rows) = store.inbound_kind_counts().await {
+            out.push_str(
+                "# HELP puebla_inbound_messages Stored inbound messages by kind (reply, auto_reply, bounce; unread: not read yet) and status.\n\
+                 # TYPE puebla_inbound_messages gauge\n",
+            );
+            for (kind, status, n) in &rows {
+                let _ = writeln!(
+                    out,
+                    "puebla_inbound_messages{{kind=\"{}\",status=\"{}\"}} {n}",
+                    escape_label(kind.as_deref().unwrap_or("unread")),
+                    status.as_str()
+                );
+            }
+            let quarantined: i64 = rows
+                .iter()
+                .filter(|(_, s, _)| *s == InboundStatus::Quarantined)
+                .map(|(_, _, n)| n)
+                .sum();
+            let _ = writeln!(
+                out,
+                "# HELP puebla_quarantine_size Inbound messages held for the TS.\n\
+                 # TYPE puebla_quarantine_size gauge\n\
+                 puebla_quarantine_size {quarantined}"
+            );
+        }
+    }
+    let imap = state.metrics.imap().snapshot();
+    if state.inbound_configured {
+        let _ = writeln!(
+            out,
+            "# HELP puebla_imap_last_poll_timestamp_seconds When this process last polled the mailbox successfully (0: never).\n\
+             # TYPE puebla_imap_last_poll_timestamp_seconds gauge\n\
+             puebla_imap_last_poll_timestamp_seconds {}\n\
+             # HELP puebla_imap_up Whether the IMAP poller's last pass succeeded.\n\
+             # TYPE puebla_imap_up gauge\n\
+             puebla_imap_up {}",
+            imap.last_poll_at.map_or(0, |t| t.timestamp()),
+            u8::from(!imap.failing() && imap.last_poll_at.is_some())
+        );
+    }
     state.metrics.render(&mut out);
     (
         [(

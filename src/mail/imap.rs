@@ -8,7 +8,7 @@
 //! offers it (and restarted every poll interval); otherwise the mailbox is polled.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -142,15 +142,91 @@ pub struct PollReport {
     pub outcomes: Vec<IngestOutcome>,
 }
 
+/// How this process's IMAP poller is doing, for `GET /status`: shared between the
+/// poller (which records each pass) and the HTTP server (which reads it).
+#[derive(Debug, Default)]
+pub struct ImapHealth {
+    state: Mutex<ImapHealthState>,
+}
+
+/// A snapshot of [`ImapHealth`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImapHealthState {
+    /// The mailbox, without the password.
+    pub mailbox: Option<String>,
+    /// The end of the last pass over the mailbox that succeeded.
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// The last failure (connection, login, fetch, store) and when it happened.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Messages this process fetched and stored since it started.
+    pub fetched: u64,
+}
+
+impl ImapHealthState {
+    /// The poller is failing: its last error is more recent than its last good pass.
+    pub fn failing(&self) -> bool {
+        match (self.last_error_at, self.last_poll_at) {
+            (Some(e), Some(ok)) => e > ok,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl ImapHealth {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn snapshot(&self) -> ImapHealthState {
+        self.state.lock().expect("IMAP health poisoned").clone()
+    }
+
+    pub fn set_mailbox(&self, mailbox: String) {
+        self.state.lock().expect("IMAP health poisoned").mailbox = Some(mailbox);
+    }
+
+    pub fn record_poll(&self, at: DateTime<Utc>, fetched: usize) {
+        let mut s = self.state.lock().expect("IMAP health poisoned");
+        s.last_poll_at = Some(at);
+        s.fetched += fetched as u64;
+    }
+
+    pub fn record_error(&self, at: DateTime<Utc>, error: String) {
+        let mut s = self.state.lock().expect("IMAP health poisoned");
+        s.last_error = Some(error);
+        s.last_error_at = Some(at);
+    }
+}
+
 /// Fetches new mail from one mailbox into the engine.
 pub struct ImapPoller {
     engine: Arc<Engine>,
     settings: ImapSettings,
+    health: Arc<ImapHealth>,
 }
 
 impl ImapPoller {
     pub fn new(engine: Arc<Engine>, settings: ImapSettings) -> Self {
-        Self { engine, settings }
+        let health = Arc::new(ImapHealth::new());
+        health.set_mailbox(settings.describe());
+        Self {
+            engine,
+            settings,
+            health,
+        }
+    }
+
+    /// Records each pass and failure in `health` (shared with the HTTP server).
+    pub fn with_health(mut self, health: Arc<ImapHealth>) -> Self {
+        health.set_mailbox(self.settings.describe());
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> Arc<ImapHealth> {
+        self.health.clone()
     }
 
     pub fn settings(&self) -> &ImapSettings {
@@ -192,10 +268,20 @@ impl ImapPoller {
 
     /// One pass: connect, fetch what is new, store and flag each message, log out.
     pub async fn poll_once(&self) -> anyhow::Result<PollReport> {
-        let (mut session, _) = self.connect().await?;
-        let report = self.fetch_new(&mut session).await;
-        let _ = session.logout().await;
-        report
+        let result = async {
+            let (mut session, _) = self.connect().await?;
+            let report = self.fetch_new(&mut session).await;
+            let _ = session.logout().await;
+            report
+        }
+        .await;
+        match &result {
+            Ok(r) => self.health.record_poll(self.engine.now(), r.fetched),
+            Err(e) => self
+                .health
+                .record_error(self.engine.now(), format!("{e:#}")),
+        }
+        result
     }
 
     /// Runs until the task is dropped: a pass, then IDLE (or a sleep) until the
@@ -207,6 +293,8 @@ impl ImapPoller {
             match self.session_loop().await {
                 Ok(()) => backoff = Duration::from_secs(1),
                 Err(e) => {
+                    self.health
+                        .record_error(self.engine.now(), format!("{e:#}"));
                     tracing::error!(mailbox = %self.settings.describe(), error = %format!("{e:#}"),
                         retry_in = ?backoff, "IMAP poller failed");
                     tokio::time::sleep(backoff).await;
@@ -221,6 +309,7 @@ impl ImapPoller {
         tracing::info!(mailbox = %self.settings.describe(), idle, "IMAP poller connected");
         loop {
             let report = self.fetch_new(&mut session).await?;
+            self.health.record_poll(self.engine.now(), report.fetched);
             if report.fetched > 0 {
                 tracing::info!(fetched = report.fetched, "IMAP messages stored");
             }

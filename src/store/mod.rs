@@ -348,6 +348,10 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Hands back notices `worker` claimed but did not try (a worker stopping): they
+    /// are pending and claimable again at once, the claim's attempt not counted.
+    /// Notices no longer claimed by `worker` are left alone.
+    async fn release_notices(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// The most recent permanently failed notices, newest first, at most `limit`.
     async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError>;
@@ -433,6 +437,18 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> Result<Vec<InboundMessage>, StoreError>;
     async fn inbound_counts(&self) -> Result<InboundCounts, StoreError>;
+    /// How many messages there are of each (kind, status); `kind` is `None` for
+    /// messages never read (stored, or failed before reading).
+    async fn inbound_kind_counts(
+        &self,
+    ) -> Result<Vec<(Option<String>, InboundStatus, i64)>, StoreError>;
+    /// The messages read as being about consultation `reference` received at or
+    /// after `since`, oldest first, without their raw bytes (the country states).
+    async fn inbound_about(
+        &self,
+        reference: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<InboundBrief>, StoreError>;
     /// Records what processing made of a message, with the notices, audit entries
     /// and bouncing marks it causes, in one transaction. With `only_from`, the row
     /// must still have one of those statuses, or nothing is written and the result
@@ -603,6 +619,17 @@ pub struct InboundMessage {
     pub reading: InboundReading,
     pub error: Option<String>,
     pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// An inbound message without its raw bytes or texts: what the country states need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundBrief {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub status: InboundStatus,
+    pub kind: Option<String>,
+    pub reference: Option<String>,
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

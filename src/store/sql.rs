@@ -18,10 +18,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundCounts, InboundMessage,
-    InboundReading, InboundStatus, InboundStep, NewApiToken, NewAudit, NewFocalPoint,
-    NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts, OutboxHealth,
-    ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief, InboundCounts,
+    InboundMessage, InboundReading, InboundStatus, InboundStep, NewApiToken, NewAudit,
+    NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts,
+    OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -956,6 +956,22 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn release_notices(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError> {
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+                 claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = $1 AND status = 'sending' AND claimed_by = $2",
+            )
+            .bind(*id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("releasing notice {id}"))?;
+        }
+        Ok(())
+    }
+
     async fn mark_notice_failed(
         &self,
         id: i64,
@@ -1498,6 +1514,56 @@ impl Store for SqlStore {
         }
         .context("listing inbound messages")?;
         rows.iter().map(inbound_from_row).collect()
+    }
+
+    async fn inbound_kind_counts(
+        &self,
+    ) -> Result<Vec<(Option<String>, InboundStatus, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, status, COUNT(*) AS n FROM inbound_messages GROUP BY kind, status \
+             ORDER BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting inbound messages by kind")?;
+        rows.iter()
+            .map(|row| {
+                let status: String = get(row, "status")?;
+                let status = InboundStatus::parse(&status)
+                    .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?;
+                Ok((get(row, "kind")?, status, get(row, "n")?))
+            })
+            .collect()
+    }
+
+    async fn inbound_about(
+        &self,
+        reference: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<InboundBrief>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, received_at, status, kind, reference, country FROM inbound_messages \
+             WHERE reference = $1 AND received_at >= $2 ORDER BY received_at, id",
+        )
+        .bind(reference)
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the inbound messages about {reference}"))?;
+        rows.iter()
+            .map(|row| {
+                let status: String = get(row, "status")?;
+                Ok(InboundBrief {
+                    id: get(row, "id")?,
+                    received_at: get_time(row, "received_at")?,
+                    status: InboundStatus::parse(&status)
+                        .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+                    kind: get(row, "kind")?,
+                    reference: get(row, "reference")?,
+                    country: get(row, "country")?,
+                })
+            })
+            .collect()
     }
 
     async fn inbound_counts(&self) -> Result<InboundCounts, StoreError> {

@@ -22,6 +22,7 @@ fn concrete(path: &str, reference: &str) -> String {
         .replace("{email}", "fp.bz@example.org")
         .replace("{name}", "nobody")
         .replace("{year}", "2027")
+        .replace("{id}", "999999")
 }
 
 fn token_of(app: &TestApp, role: Role) -> &str {
@@ -29,6 +30,7 @@ fn token_of(app: &TestApp, role: Role) -> &str {
         Role::Viewer => &app.viewer,
         Role::Ppt => &app.ppt,
         Role::Admin => &app.admin,
+        Role::Ingest => &app.ingest,
     }
 }
 
@@ -972,7 +974,12 @@ async fn router_level_checks_and_the_timeout() {
 // ---------------------------------------------------------------------------------------
 // The binary: `puebla token ...` and `puebla serve`.
 
-fn puebla(dir: &std::path::Path, db: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Command {
+pub(crate) fn puebla(
+    dir: &std::path::Path,
+    db: &str,
+    extra_env: &[(&str, &str)],
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
     for (k, _) in std::env::vars() {
         if k.starts_with("PUEBLA_") || k == "RUST_LOG" {
@@ -1185,7 +1192,7 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
 }
 
 /// The log without terminal colour codes.
-fn strip_ansi(s: &str) -> String {
+pub(crate) fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

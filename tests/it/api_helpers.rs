@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::common;
 
 pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests-0123456789";
+/// Signs reply tokens, so that replies over `POST /api/inbound` can be matched.
+pub const TOKEN_SECRET: &str = "an api test secret of some length";
 pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
 pub fn repo() -> PathBuf {
@@ -47,6 +49,8 @@ pub struct TestApp {
     pub viewer: String,
     pub ppt: String,
     pub admin: String,
+    /// A token with the `ingest` role (only `POST /api/inbound`).
+    pub ingest: String,
     pub outbox_dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -70,6 +74,7 @@ pub fn test_config(database_url: &str) -> Config {
         database_url: database_url.to_string(),
         http_addr: "127.0.0.1:0".into(),
         admin_token: Some(ADMIN_TOKEN.into()),
+        token_secret: Some(TOKEN_SECRET.into()),
         workflows_dir: repo().join("workflows"),
         ..Config::default()
     }
@@ -118,6 +123,7 @@ pub async fn spawn_app(backend: &'static str) -> TestApp {
         (Role::Viewer, "TS viewer"),
         (Role::Ppt, "HN PPT office"),
         (Role::Admin, "TS admin"),
+        (Role::Ingest, "MTA pipe"),
     ] {
         let (token, _) =
             puebla::http::auth::create_token(store.as_ref(), name, role, "test", clock.now())
@@ -134,6 +140,7 @@ pub async fn spawn_app(backend: &'static str) -> TestApp {
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
+    let ingest = tokens.pop().unwrap();
     let admin = tokens.pop().unwrap();
     let ppt = tokens.pop().unwrap();
     let viewer = tokens.pop().unwrap();
@@ -149,6 +156,7 @@ pub async fn spawn_app(backend: &'static str) -> TestApp {
         viewer,
         ppt,
         admin,
+        ingest,
         outbox_dir: tempfile::tempdir().expect("a temporary folder"),
         server,
     }

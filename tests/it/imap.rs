@@ -350,6 +350,10 @@ async fn replies_appended_to_the_mailbox_are_fetched_counted_flagged_and_fetched
         let poller = ImapPoller::new(engine.clone(), settings.clone());
         let report = poller.poll_once().await.expect("a pass over the mailbox");
         assert_eq!(report.fetched, 1, "{b}");
+        // The pass is recorded for /status.
+        let health = poller.health().snapshot();
+        assert_eq!(health.last_poll_at, Some(clock.now()), "{b}");
+        assert_eq!((health.fetched, health.failing()), (1, false), "{b}");
         assert!(
             matches!(
                 report.outcomes[0].disposition,
@@ -476,4 +480,14 @@ async fn a_wrong_password_is_an_error_that_does_not_show_it() {
     let err = format!("{:#}", poller.poll_once().await.unwrap_err());
     assert!(err.contains("login"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
+    // The failure is recorded for /status, without the password either.
+    let health = poller.health().snapshot();
+    assert!(health.failing(), "{health:?}");
+    let recorded = health.last_error.unwrap_or_default();
+    assert!(recorded.contains("login"), "{recorded}");
+    assert!(!recorded.contains("not-the-password"), "{recorded}");
+    assert!(!health
+        .mailbox
+        .unwrap_or_default()
+        .contains("not-the-password"));
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod api_helpers;
+mod api_inbound;
 mod calendar_crosscheck;
 mod cli;
 mod common;

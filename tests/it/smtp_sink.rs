@@ -2,7 +2,7 @@
 //! speaks enough RFC 5321 for `lettre` (EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT,
 //! DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepts, and can be
 //! scripted to refuse: 451 for the first attempts of every message, 550 for every
-//! recipient, or silence.
+//! recipient, silence, or a slow answer to each message.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -36,6 +36,8 @@ pub struct Script {
     pub credentials: Option<(String, String)>,
     /// Accept connections and never say anything.
     pub silent: bool,
+    /// Wait this long after each message's data before answering (a slow server).
+    pub data_delay: Option<std::time::Duration>,
 }
 
 #[derive(Default)]
@@ -279,6 +281,9 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                         &buf[..]
                     };
                     data.extend_from_slice(body);
+                }
+                if let Some(delay) = script.data_delay {
+                    tokio::time::sleep(delay).await;
                 }
                 let id = message_id(&data).unwrap_or_default();
                 let reply = {
