@@ -105,7 +105,9 @@ pub fn country_rows(c: &Consultation, notices: &[Notice]) -> Vec<CountryRow> {
         .collect()
 }
 
-fn round_state(r: &RoundRecord, country: CountryCode, notices: &[Notice]) -> CountryState {
+/// A Member Country's state in one round (the latest or an earlier one), from the
+/// round's answers and its invitations in the outbox.
+pub fn round_state(r: &RoundRecord, country: CountryCode, notices: &[Notice]) -> CountryState {
     use crate::domain::consultation::Position;
     if let Some(a) = r.answers.get(&country) {
         return match a.position {
