@@ -243,7 +243,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("stage_member_input", "Round 1: member input", "Ronda 1: aportes de los miembros"),
     ("stage_revision", "Revision", "Revisión"),
     ("stage_member_comments", "Round 2: member comments", "Ronda 2: comentarios de los miembros"),
-    ("stage_silence", "Silence procedure", "Procedimiento de silencio"),
+    ("stage_silence_period", "Silence procedure", "Procedimiento de silencio"),
     ("stage_adopted", "Adopted", "Adoptada"),
     ("stage_not_adopted", "Not adopted", "No adoptada"),
     ("stage_concluded", "Concluded", "Concluida"),

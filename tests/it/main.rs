@@ -8,6 +8,7 @@ mod api_helpers;
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod dashboard;
 mod digest;
 mod engine;
 mod imap;
