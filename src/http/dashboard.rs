@@ -1195,7 +1195,13 @@ async fn inbound_page(
     Path(id): Path<String>,
     Query(query): PageQuery,
 ) -> Response {
-    let env = Env::new(&state, &headers, &query, "/inbound").await;
+    let env = Env::new(
+        &state,
+        &headers,
+        &query,
+        &format!("/inbound/{}", utf8_percent_encode(&id, NON_ALPHANUMERIC)),
+    )
+    .await;
     if env.session.is_none() {
         return redirect("/");
     }

@@ -885,12 +885,16 @@ impl Driver {
             .collect()
     }
 
+    /// The first element matching `css`, waiting up to 15 s for it: a click that
+    /// submits a form returns before the next page has loaded when the machine is busy.
     async fn find(&self, css: &str) -> String {
-        self.find_all(css)
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no element matches {css}"))
+        for _ in 0..150 {
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element matches {css}")
     }
 
     async fn text(&self, element: &str) -> String {
