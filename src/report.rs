@@ -169,7 +169,7 @@ pub fn country_rows(c: &Consultation, evidence: &Evidence) -> Vec<CountryRow> {
 /// In an open round without an answer, in this order: `bounced` (nobody can be
 /// reached), `auto_replied` (only out-of-office answers came back), `delivered`,
 /// `notified`.
-fn round_state(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> CountryState {
+pub fn round_state(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> CountryState {
     use crate::domain::consultation::Position;
     if let Some(a) = r.answers.get(&country) {
         return match a.position {

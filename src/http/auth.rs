@@ -173,6 +173,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Finds who a request comes from: 401 without a known token.
 pub async fn authenticate(state: &SharedState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    authenticate_token(state, token).await
+}
+
+/// Finds whose token this is (the bearer header's, or the dashboard's session
+/// cookie's): 401 when it is not a known, unrevoked token.
+pub async fn authenticate_token(state: &SharedState, token: &str) -> Result<Caller, ApiError> {
     let hash = hash_token(token);
     if let Some(admin) = &state.admin_token_hash {
         if bool::from(admin.as_bytes().ct_eq(hash.as_bytes())) {

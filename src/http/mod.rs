@@ -26,6 +26,7 @@ use crate::engine::Engine;
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod inbound;
 pub mod metrics;
@@ -250,7 +251,9 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
 
 /// The application's router, with its middleware, over `state`.
 pub fn router(state: SharedState) -> Router {
-    let mut router: Router<SharedState> = Router::new();
+    // The dashboard's HTML pages (`GET /` and friends) check their session cookie
+    // themselves; they are not part of the API's table or its OpenAPI document.
+    let mut router: Router<SharedState> = dashboard::routes();
     for (spec, handler) in route_table() {
         let handler = match spec.role {
             Some(role) => handler.route_layer(middleware::from_fn_with_state(

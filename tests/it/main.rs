@@ -9,6 +9,7 @@ mod api_inbound;
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod dashboard;
 mod digest;
 mod engine;
 mod imap;

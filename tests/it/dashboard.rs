@@ -1,0 +1,1060 @@
+//! The dashboard at `/`: through the router (login, every page, escaping, roles,
+//! CSRF, a whole action with its confirmation) on SQLite and PostgreSQL, and in a
+//! real headless Chromium driven over WebDriver (chromedriver), with screenshots in
+//! `target/test-artifacts/`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::Router;
+use puebla::clock::Clock as _;
+use puebla::engine::inbound::InboundSource;
+use puebla::http::AppState;
+use puebla::mail::simulate::{self, Reply};
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+use crate::api_helpers::*;
+
+const XSS_TITLE: &str = "<script>alert(1)</script>";
+
+// ---------------------------------------------------------------------------------
+// A browser-like client over the router: it keeps the session cookie.
+
+struct Web {
+    router: Router,
+    cookies: BTreeMap<String, String>,
+    lang: Option<&'static str>,
+}
+
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    /// The value of the first hidden `csrf` input.
+    #[track_caller]
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body));
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+}
+
+fn web(app: &TestApp) -> Web {
+    let state = AppState::new(&app.config, app.engine.clone(), app.metrics.clone());
+    Web {
+        router: puebla::http::router(Arc::new(state)),
+        cookies: BTreeMap::new(),
+        lang: None,
+    }
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+impl Web {
+    async fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut req = Request::builder().method(method).uri(path);
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req = req.header("cookie", cookie);
+        }
+        if let Some(lang) = self.lang {
+            req = req.header("accept-language", lang);
+        }
+        let body = match form {
+            Some(fields) => {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+                Body::from(encode(fields))
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        for (k, v) in &headers {
+            if k == "set-cookie" {
+                let pair = v.split(';').next().unwrap();
+                let (name, value) = pair.split_once('=').unwrap();
+                if value.is_empty() || v.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", path, Some(form)).await
+    }
+
+    async fn login(&mut self, token: &str) -> Page {
+        let r = self.post("/login", &[("token", token)]).await.expect(303);
+        assert_eq!(r.header("location"), Some("/"));
+        r
+    }
+
+    /// Posts an action twice: the confirmation page, then `confirm=yes`.
+    async fn act(&mut self, csrf: &str, fields: &[(&str, &str)]) -> Page {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf)];
+        all.extend_from_slice(fields);
+        let confirm = self.post("/actions", &all).await.expect(200);
+        assert!(
+            confirm.body.contains("name=\"confirm\" value=\"yes\""),
+            "a confirmation page:\n{}",
+            confirm.body
+        );
+        all.push(("confirm", "yes"));
+        self.post("/actions", &all).await
+    }
+}
+
+/// Answers for the matrix: CR agrees, GT objects, MX comments; the rest have their
+/// invitation delivered.
+async fn answered_round(app: &TestApp, title: &str) -> String {
+    let reference = app.consultation_in_round_one(title).await;
+    app.deliver_all().await;
+    for (country, position) in [
+        ("CR", "no_objection"),
+        ("GT", "objection"),
+        ("MX", "comments"),
+    ] {
+        app.post(
+            &format!("/api/consultations/{reference}/answers"),
+            Some(&app.ppt),
+            &json!({"country": country, "position": position, "text": format!("{country} says <b>hi</b> & more")}),
+        )
+        .await
+        .expect(200);
+    }
+    reference
+}
+
+fn expected_state(country: &str) -> (&'static str, &'static str) {
+    match country {
+        "CR" => ("no_objection", "No objection"),
+        "GT" => ("objection", "Objection"),
+        "MX" => ("comments", "Comments"),
+        _ => ("delivered", "Delivered"),
+    }
+}
+
+const MEMBERS: [&str; 11] = [
+    "BZ", "CA", "CR", "DO", "SV", "GT", "HN", "MX", "NI", "PA", "US",
+];
+
+// ---------------------------------------------------------------------------------
+// Router-level tests, on both backends
+
+#[tokio::test]
+async fn login_pages_languages_and_logout() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = answered_round(&app, "Migrant protection framework").await;
+        let mut w = web(&app);
+
+        // Without a session: the login form, and every page sends you there.
+        let login = w.get("/").await.expect(200);
+        assert!(login.body.contains("name=\"token\""), "{backend}");
+        assert!(w.get("/directory").await.expect(303).header("location") == Some("/"));
+        w.get(&format!("/consultations/{reference}"))
+            .await
+            .expect(303);
+        let bad = w.post("/login", &[("token", "pbl_nope")]).await.expect(401);
+        assert!(bad.body.contains("not valid"), "{backend}");
+        assert!(w.cookies.is_empty());
+
+        // Logging in sets an HttpOnly, SameSite=Strict cookie.
+        let r = w.login(&app.viewer).await;
+        let set = r.header("set-cookie").unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+
+        let home = w.get("/").await.expect(200);
+        assert!(home.body.contains(&reference), "{backend}: the list");
+        assert!(home.body.contains("Migrant protection framework"));
+        assert!(home.body.contains("Round 1: member input"));
+        // Monday 22 March 2027 10:00; the deadline is Wednesday 31 March (Holy
+        // Thursday and Good Friday are holidays in HN): 5 working days after today.
+        assert!(
+            home.body.contains("5 working days left"),
+            "{backend}: time left:\n{}",
+            home.body
+        );
+        assert!(home.body.contains("id=\"health\""));
+        let csp = home.header("content-security-policy").unwrap();
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+
+        // The consultation: matrix, answers (escaped), text, timeline.
+        let page = w
+            .get(&format!("/consultations/{reference}"))
+            .await
+            .expect(200);
+        for country in MEMBERS {
+            let (state, label) = expected_state(country);
+            let row = page
+                .body
+                .split(&format!("<tr data-country=\"{country}\">"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{backend}: no row for {country}"));
+            let row = &row[..row.find("</tr>").unwrap()];
+            assert!(
+                row.contains(&format!("data-state=\"{state}\"")) && row.contains(label),
+                "{backend}: {country} should be {state}: {row}"
+            );
+        }
+        assert!(page
+            .body
+            .contains("GT says &lt;b&gt;hi&lt;/b&gt; &amp; more"));
+        assert!(page.body.contains("consultation.created"));
+        assert!(page.body.contains("1. Paragraph one."));
+        // A viewer sees no action forms.
+        assert!(!page.body.contains("action=\"/actions\""), "{backend}");
+        w.get("/new").await.expect(403);
+        w.get("/directory").await.expect(200);
+        w.get("/consultations/RCM-2027-999").await.expect(404);
+        w.get("/inbound/424242").await.expect(404);
+        let css = w.get("/dashboard.css").await.expect(200);
+        assert!(css.header("content-type").unwrap().starts_with("text/css"));
+
+        // Spanish: by the switch (remembered), and by Accept-Language.
+        let es = w.get("/?lang=es").await.expect(200);
+        assert!(es.body.contains("Consultas abiertas"), "{backend}");
+        assert!(es.body.contains("<html lang=\"es\">"));
+        assert_eq!(w.cookies.get("puebla_lang").map(String::as_str), Some("es"));
+        let page = w
+            .get(&format!("/consultations/{reference}"))
+            .await
+            .expect(200);
+        assert!(page.body.contains("Sin objeción") && page.body.contains("Entregado"));
+        w.cookies.remove("puebla_lang");
+        w.lang = Some("es-HN,es;q=0.9,en;q=0.5");
+        assert!(w.get("/").await.body.contains("Consultas abiertas"));
+        w.lang = Some("en-US");
+        assert!(w.get("/").await.body.contains("Open consultations"));
+
+        // Logging out needs the CSRF token and clears the cookie.
+        let csrf = w.get("/").await.csrf();
+        w.post("/logout", &[("csrf", "forged")]).await.expect(403);
+        w.post("/logout", &[("csrf", &csrf)]).await.expect(303);
+        assert!(!w.cookies.contains_key("puebla_session"));
+        assert!(w.get("/").await.body.contains("name=\"token\""));
+    }
+}
+
+#[tokio::test]
+async fn user_supplied_text_is_escaped() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one(XSS_TITLE).await;
+        let mut w = web(&app);
+        w.login(&app.ppt).await;
+        for path in ["/".to_string(), format!("/consultations/{reference}")] {
+            let page = w.get(&path).await.expect(200);
+            assert!(
+                page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{backend} {path}"
+            );
+            assert!(
+                !page.body.contains("<script"),
+                "{backend} {path}: raw script"
+            );
+        }
+        // The confirmation page echoes typed values escaped, inside attributes too.
+        let csrf = w.get("/").await.csrf();
+        let confirm = w
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "withdraw"),
+                    ("reference", &reference),
+                    ("reason", "\"><script>alert(2)</script>"),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(!confirm.body.contains("<script"), "{backend}");
+        assert!(confirm
+            .body
+            .contains("value=\"&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;\""));
+    }
+}
+
+#[tokio::test]
+async fn roles_and_csrf_are_checked_on_every_action() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Roles").await;
+        let extend = |csrf: String| {
+            vec![
+                ("csrf".to_string(), csrf),
+                ("action".to_string(), "extend".to_string()),
+                ("reference".to_string(), reference.clone()),
+                ("working_days".to_string(), "2".to_string()),
+                ("reason".to_string(), "holidays".to_string()),
+                ("confirm".to_string(), "yes".to_string()),
+            ]
+        };
+        async fn post(w: &mut Web, fields: &[(String, String)]) -> Page {
+            let f: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            w.post("/actions", &f).await
+        }
+
+        // No session: 401 (the login page).
+        let mut anonymous = web(&app);
+        let r = post(&mut anonymous, &extend("x".into())).await.expect(401);
+        assert!(r.body.contains("name=\"token\""));
+
+        // A viewer: 403 even with the right CSRF token.
+        let mut viewer = web(&app);
+        viewer.login(&app.viewer).await;
+        let csrf = viewer.get("/").await.csrf();
+        post(&mut viewer, &extend(csrf)).await.expect(403);
+
+        // The PPT: a wrong or missing CSRF token is refused; so is the TS's work.
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let csrf = ppt.get("/").await.csrf();
+        post(&mut ppt, &extend("0".repeat(64))).await.expect(403);
+        let mut no_csrf = extend(String::new());
+        no_csrf.remove(0);
+        post(&mut ppt, &no_csrf).await.expect(403);
+        // A CSRF token from another session does not work either.
+        let other = viewer.get("/").await.csrf();
+        post(&mut ppt, &extend(other)).await.expect(403);
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "presidency"),
+                ("year", "2029"),
+                ("country", "MX"),
+            ],
+        )
+        .await
+        .expect(403);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert!(
+            c.rounds[0].extensions.is_empty(),
+            "{backend}: nothing happened"
+        );
+
+        // Bad input is a 422 page; a step the stage does not allow is a 409.
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "extend"),
+                ("reference", &reference),
+                ("working_days", "many"),
+                ("reason", "x"),
+            ],
+        )
+        .await
+        .expect(422);
+        let r = ppt
+            .act(
+                &csrf,
+                &[
+                    ("action", "report"),
+                    ("reference", &reference),
+                    ("text", "Done."),
+                ],
+            )
+            .await
+            .expect(409);
+        assert!(r.body.contains("member_input"), "{backend}: {}", r.body);
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "extend"),
+                ("reference", "RCM-2027-999"),
+                ("working_days", "1"),
+                ("reason", "x"),
+            ],
+        )
+        .await
+        .expect(404);
+    }
+}
+
+#[tokio::test]
+async fn actions_are_confirmed_then_done_and_audited() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let csrf = ppt.get("/new").await.expect(200).csrf();
+
+        // Start: the first post only shows the confirmation.
+        let start = [
+            ("action", "start"),
+            ("title", "Regional guidelines on labour migration"),
+            ("procedure", "rcm-five-day"),
+            ("year", "2027"),
+            ("text", "# Guidelines\r\n\r\n1. First.\r\n"),
+        ];
+        let mut first: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        first.extend_from_slice(&start);
+        let confirm = ppt.post("/actions", &first).await.expect(200);
+        assert!(confirm.body.contains("Start a consultation"));
+        assert!(
+            app.engine.list(false).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let done = ppt.act(&csrf, &start).await.expect(303);
+        let location = done.header("location").unwrap().to_string();
+        assert!(location.ends_with("?done=start"), "{location}");
+        let list = app.engine.list(false).await.unwrap();
+        assert_eq!(list.len(), 1);
+        let reference = list[0].reference.to_string();
+        assert_eq!(list[0].current_version().text, "# Guidelines\n\n1. First.");
+        let page = ppt.get(&location).await.expect(200);
+        assert!(page.body.contains("Done: Start a consultation"));
+        assert!(page.body.contains("Record Troika feedback"), "{backend}");
+
+        // The Troika agrees (CR, GT): round 1 opens.
+        for country in ["CR", "GT"] {
+            ppt.act(
+                &csrf,
+                &[
+                    ("action", "troika"),
+                    ("reference", &reference),
+                    ("country", country),
+                    ("approve", "yes"),
+                    ("comments", ""),
+                ],
+            )
+            .await
+            .expect(303);
+        }
+        // Extend by 2 working days, then reclassify an answer.
+        ppt.act(
+            &csrf,
+            &[
+                ("action", "extend"),
+                ("reference", &reference),
+                ("working_days", "2"),
+                ("reason", "Holy Week"),
+            ],
+        )
+        .await
+        .expect(303);
+        app.post(
+            &format!("/api/consultations/{reference}/answers"),
+            Some(&app.ppt),
+            &json!({"country": "PA", "position": "comments", "text": "No tenemos objeciones."}),
+        )
+        .await
+        .expect(200);
+        ppt.act(
+            &csrf,
+            &[
+                ("action", "reclassify"),
+                ("reference", &reference),
+                ("round", "1"),
+                ("country", "PA"),
+                ("position", "no_objection"),
+            ],
+        )
+        .await
+        .expect(303);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "member_input", "{backend}");
+        assert_eq!(c.rounds[0].extensions.len(), 1);
+        assert_eq!(c.rounds[0].extensions[0].reason, "Holy Week");
+        assert_eq!(
+            c.rounds[0].answers[&puebla::domain::CountryCode::parse("PA").unwrap()]
+                .position
+                .as_str(),
+            "no_objection"
+        );
+        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        for action in [
+            "consultation.created",
+            "troika_feedback",
+            "extend",
+            "reclassify",
+        ] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e.action == action && e.actor == "web:HN PPT office"),
+                "{backend}: {action} by web:HN PPT office in {:?}",
+                audit
+                    .iter()
+                    .map(|e| (&e.actor, &e.action))
+                    .collect::<Vec<_>>()
+            );
+        }
+
+        // Withdraw, with the reason.
+        ppt.act(
+            &csrf,
+            &[
+                ("action", "withdraw"),
+                ("reference", &reference),
+                ("reason", "Superseded by the Vice-Ministerial meeting"),
+            ],
+        )
+        .await
+        .expect(303);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "withdrawn");
+        let page = ppt
+            .get(&format!("/consultations/{reference}"))
+            .await
+            .expect(200);
+        assert!(
+            !page.body.contains("action=\"/actions\""),
+            "{backend}: no actions left"
+        );
+
+        // The TS: a focal point added and deactivated, a presidency set.
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let dir = ts.get("/directory").await.expect(200);
+        assert!(dir.body.contains("fp.hn@example.org"));
+        let csrf = dir.csrf();
+        ts.act(
+            &csrf,
+            &[
+                ("action", "fp_add"),
+                ("country", "BZ"),
+                ("name", "Second <Belize> focal point"),
+                ("email", "second.bz@example.org"),
+                ("language", ""),
+            ],
+        )
+        .await
+        .expect(303);
+        ts.act(
+            &csrf,
+            &[("action", "fp_deactivate"), ("email", "fp.bz@example.org")],
+        )
+        .await
+        .expect(303);
+        ts.act(
+            &csrf,
+            &[
+                ("action", "presidency"),
+                ("year", "2029"),
+                ("country", "MX"),
+            ],
+        )
+        .await
+        .expect(303);
+        let fps = app.store.focal_points(Some("BZ"), false).await.unwrap();
+        assert!(fps
+            .iter()
+            .any(|f| f.email == "second.bz@example.org" && f.active && f.language == "en"));
+        assert!(fps
+            .iter()
+            .any(|f| f.email == "fp.bz@example.org" && !f.active));
+        let body = app.engine.body().await.unwrap();
+        assert_eq!(body.presidency[&2029].to_string(), "MX", "{backend}");
+        let dir = ts.get("/directory?done=fp_add").await.expect(200);
+        assert!(dir.body.contains("Second &lt;Belize&gt; focal point"));
+        let audit = app.store.audit_log(None).await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.actor == "web:TS admin"),
+            "{backend}: the TS's changes are audited as web:TS admin"
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_by_email_link_to_their_raw_message() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Linked answers").await;
+        app.deliver_all().await;
+        let invitation = app
+            .store
+            .notices(Some(&reference))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| {
+                n.notice.kind == "round_invitation" && n.notice.country.as_deref() == Some("MX")
+            })
+            .expect("an invitation to MX");
+        let raw = simulate::outlook_reply(&Reply {
+            from_name: "Focal Point of MX",
+            from: "fp.mx@example.org",
+            to: "consultas@rcm-ts.example",
+            subject: &invitation.notice.subject,
+            in_reply_to: Some(&invitation.notice.message_id),
+            text: "Sin objeción <de> México.",
+            quoted: &invitation.notice.body_text,
+            date: app.clock.now(),
+            message_id: "<mx-reply-1@example.org>",
+        });
+        app.engine
+            .ingest(&raw, InboundSource::Stdin)
+            .await
+            .expect("the reply is stored");
+        let inbound = app.store.inbound_messages(None, 10).await.unwrap();
+        let id = inbound
+            .iter()
+            .find(|m| m.message_id == "<mx-reply-1@example.org>")
+            .expect("stored")
+            .id;
+
+        let mut w = web(&app);
+        w.login(&app.viewer).await;
+        let page = w
+            .get(&format!("/consultations/{reference}"))
+            .await
+            .expect(200);
+        assert!(
+            page.body.contains(&format!("href=\"/inbound/{id}\"")),
+            "{backend}: a link to the raw message:\n{}",
+            page.body
+        );
+        assert!(page.body.contains("Sin objeción &lt;de&gt; México."));
+        let raw_page = w.get(&format!("/inbound/{id}")).await.expect(200);
+        assert!(raw_page.body.contains("&lt;mx-reply-1@example.org&gt;"));
+        assert!(raw_page.body.contains("Saludos cordiales"));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The browser test: headless Chromium over WebDriver.
+
+const INSTALL: &str = "the dashboard's browser test needs Chromium and chromedriver: \
+    `apt-get install -y chromium chromium-driver` (Debian; scripts/test installs them)";
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+fn artifacts() -> PathBuf {
+    let dir = repo().join("target").join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("target/test-artifacts");
+    dir
+}
+
+/// chromedriver as a child process, killed on drop.
+struct Driver {
+    child: Child,
+    addr: SocketAddr,
+    session: Option<String>,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // After a failed assertion the browser is still open: close it (a blocking
+        // request is fine here, the app server is not needed for it), then stop
+        // chromedriver.
+        if let Some(session) = self.session.take() {
+            use std::io::{Read as _, Write as _};
+            if let Ok(mut s) =
+                std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
+            {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    s,
+                    "DELETE /session/{session} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+                    self.addr
+                );
+                let _ = s.read(&mut [0u8; 512]);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver request: chromedriver keeps connections open whatever the client
+/// says, so the body is read by its Content-Length rather than to the end.
+async fn webdriver(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to chromedriver");
+    let mut stream = tokio::io::BufReader::new(stream);
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .expect("send");
+    let mut status_line = String::new();
+    stream
+        .read_line(&mut status_line)
+        .await
+        .expect("a status line");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line `{status_line}`"));
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).await.expect("a header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().expect("a length");
+            }
+        }
+    }
+    let mut buf = vec![0u8; length];
+    stream.read_exact(&mut buf).await.expect("the body");
+    let value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+    (status, value)
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Driver {
+    async fn start() -> Driver {
+        let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"])
+            .unwrap_or_else(|| panic!("{INSTALL}"));
+        let chromedriver = find_binary(&["chromedriver"]).unwrap_or_else(|| panic!("{INSTALL}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(artifacts().join("chromedriver.log")).unwrap();
+        let child = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", chromedriver.display()));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let mut driver = Driver {
+            child,
+            addr,
+            session: None,
+            _profile: profile,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                let (status, v) = webdriver(addr, "GET", "/status", None).await;
+                if status == 200 && v["value"]["ready"] == true {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    "--window-size=1280,1800",
+                    format!("--user-data-dir={}", driver._profile.path().display()),
+                ],
+            },
+        }}});
+        let r = driver.call("POST", "/session", Some(caps)).await;
+        driver.session = Some(
+            r["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+                .to_string(),
+        );
+        driver
+    }
+
+    /// One WebDriver command; the response's `value`.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = match &self.session {
+            Some(s) if path != "/session" => format!("/session/{s}{path}"),
+            _ => path.to_string(),
+        };
+        let (status, v) = webdriver(self.addr, method, &path, body).await;
+        assert_eq!(status, 200, "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let v = self
+            .call(
+                "POST",
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The first element matching `css`, waiting up to 15 s for it: a click that
+    /// submits a form returns before the next page has loaded when the machine is busy.
+    async fn find(&self, css: &str) -> String {
+        for _ in 0..150 {
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element matches {css}")
+    }
+
+    async fn text(&self, element: &str) -> String {
+        self.call("GET", &format!("/element/{element}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn attribute(&self, element: &str, name: &str) -> String {
+        self.call("GET", &format!("/element/{element}/attribute/{name}"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn type_into(&self, element: &str, text: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, element: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call("GET", "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let b64 = self.call("GET", "/screenshot", None).await;
+        let png = base64_decode(b64.as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = artifacts().join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Whether an alert is open (an injected script would have opened one).
+    async fn alert_open(&self) -> bool {
+        let s = self.session.as_ref().unwrap();
+        let (status, _) =
+            webdriver(self.addr, "GET", &format!("/session/{s}/alert/text"), None).await;
+        status == 200
+    }
+
+    async fn quit(&mut self) {
+        if self.session.is_some() {
+            self.call("DELETE", "", None).await;
+            self.session = None;
+        }
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in s.bytes().filter_map(value) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
+    let app = spawn_app("sqlite").await;
+    let reference = answered_round(&app, "Regional framework for labour mobility").await;
+    let xss = app.consultation_in_round_one(XSS_TITLE).await;
+    let base = format!("http://{}", app.addr);
+    let mut driver = Driver::start().await;
+
+    // Log in through the form.
+    driver.goto(&format!("{base}/")).await;
+    let token = driver.find("input[name=token]").await;
+    driver.type_into(&token, &app.ppt).await;
+    driver.screenshot("dashboard-login.png").await;
+    let button = driver.find("#login").await;
+    driver.click(&button).await;
+    let table = driver.find("#consultations").await;
+    let list = driver.text(&table).await;
+    assert!(list.contains(&reference), "the list: {list}");
+    // The hostile title is shown as text, and nothing ran.
+    assert!(list.contains(XSS_TITLE), "the title as text: {list}");
+    assert!(!driver.alert_open().await, "a script ran");
+    driver.screenshot("dashboard-home.png").await;
+
+    // The consultation: each country's state in the matrix.
+    driver
+        .goto(&format!("{base}/consultations/{reference}"))
+        .await;
+    assert!(driver.url().await.ends_with(&reference));
+    for country in MEMBERS {
+        let cell = driver
+            .find(&format!("tr[data-country={country}] td.cell"))
+            .await;
+        let (state, label) = expected_state(country);
+        assert_eq!(
+            driver.attribute(&cell, "data-state").await,
+            state,
+            "{country}"
+        );
+        let text = driver.text(&cell).await;
+        assert!(
+            text.contains(label),
+            "{country}: `{text}` should say {label}"
+        );
+    }
+    driver.screenshot("dashboard-consultation.png").await;
+
+    // The hostile consultation's own page.
+    driver.goto(&format!("{base}/consultations/{xss}")).await;
+    let title = driver.find("#title").await;
+    assert_eq!(driver.text(&title).await, XSS_TITLE);
+    assert!(!driver.alert_open().await, "a script ran");
+    driver.screenshot("dashboard-escaped-title.png").await;
+
+    // Phone width, in Spanish.
+    driver
+        .call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": 390, "height": 1400})),
+        )
+        .await;
+    driver
+        .goto(&format!("{base}/consultations/{reference}?lang=es"))
+        .await;
+    let cell = driver.find("tr[data-country=CR] td.cell").await;
+    assert!(driver.text(&cell).await.contains("Sin objeción"));
+    driver.screenshot("dashboard-phone-es.png").await;
+    driver.quit().await;
+}
