@@ -100,7 +100,24 @@ pub struct ParsedMessage {
 }
 
 /// Parses one raw message. Never panics; never fails.
+///
+/// mail-parser is liberal but not panic-free on every input (0.11.9 was seen to
+/// panic on a fuzzed message), so a panic inside it is caught and the message is
+/// kept as plain text with the problem named, like one with no readable header.
 pub fn parse(raw: &[u8]) -> ParsedMessage {
+    match std::panic::catch_unwind(|| parse_unguarded(raw)) {
+        Ok(parsed) => parsed,
+        Err(_) => ParsedMessage {
+            body: String::from_utf8_lossy(raw).into_owned(),
+            problems: vec![
+                "the MIME parser failed on this message; the whole message is taken as text".into(),
+            ],
+            ..ParsedMessage::default()
+        },
+    }
+}
+
+fn parse_unguarded(raw: &[u8]) -> ParsedMessage {
     let mut out = ParsedMessage::default();
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         out.problems.push("the message is empty".into());
