@@ -109,6 +109,15 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// A ratio to four significant digits (some are far below 0.001).
+fn ratio(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
 // ---------------------------------------------------------------------------------
 // A clock that is simulated while a world is built, and runs in real time from a
 // chosen instant while something is measured (as the daemon's clock would).
@@ -439,7 +448,7 @@ async fn outbound_against(
         "repetitions": reps,
         "outbox_worker_notices_per_second": round3(o),
         "plain_lettre_sends_per_second": round3(b),
-        "ratio": round3(o / b),
+        "ratio": ratio(o / b),
         "sink_accepted": accepted.load(std::sync::atomic::Ordering::Relaxed),
         "runs": {"outbox_worker": ours.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
                  "plain_lettre": base.iter().map(|x| round3(*x)).collect::<Vec<_>>()},
@@ -537,7 +546,7 @@ async fn inbound(a: &Args) -> anyhow::Result<Value> {
         "replies": total,
         "ingest_replies_per_second": round3(o),
         "mail_parser_parses_per_second": round3(b),
-        "ratio": round3(o / b),
+        "ratio": ratio(o / b),
         "runs": {"ingest": ours.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
                  "mail_parser": base.iter().map(|x| round3(*x)).collect::<Vec<_>>()},
         "setup_seconds": round3(w.setup_seconds),
@@ -613,7 +622,7 @@ async fn timers(a: &Args) -> anyhow::Result<Value> {
                      "lateness_ms": {"p50": round3(percentile(&b.lateness_ms, 50.0)),
                                      "p99": round3(percentile(&b.lateness_ms, 99.0))},
                      "per_timer_ms_median": round3(pb)},
-        "ratio_per_timer_cost": round3(p / pb),
+        "ratio_per_timer_cost": ratio(p / pb),
         "setup_seconds": round3(big.setup_seconds),
     }))
 }
@@ -831,8 +840,8 @@ async fn scale(a: &Args) -> anyhow::Result<Value> {
         "status": latency_json(&status),
         "api_consultations": latency_json(&list),
         "baseline_healthz": latency_json(&healthz),
-        "ratio_status_p50_to_healthz_p50": round3(p50(&status) / p50(&healthz)),
-        "ratio_api_consultations_p50_to_healthz_p50": round3(p50(&list) / p50(&healthz)),
+        "ratio_status_p50_to_healthz_p50": ratio(p50(&status) / p50(&healthz)),
+        "ratio_api_consultations_p50_to_healthz_p50": ratio(p50(&list) / p50(&healthz)),
         "idle": {"seconds": a.idle_seconds, "cpu_percent": round3(idle_cpu_percent),
                  "rss_mib": round3(idle_rss as f64 / 1024.0)},
         "rss_mib_after_load": round3(rss_after as f64 / 1024.0),
@@ -971,7 +980,7 @@ async fn claims_on(a: &Args, url: &str) -> anyhow::Result<Value> {
             json!({
                 "store_notices_per_second": round3(o),
                 "bare_sql_notices_per_second": round3(b),
-                "ratio": round3(o / b),
+                "ratio": ratio(o / b),
                 "runs": {"store": ours.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
                          "bare_sql": base.iter().map(|x| round3(*x)).collect::<Vec<_>>()},
             }),
