@@ -58,10 +58,7 @@ pub fn engine(
             secretariat_email: config.secretariat_email.clone(),
             message_id_domain: config.mail_domain().to_string(),
             reply_address: config.mail_from_address().to_string(),
-            token_key: config
-                .token_secret
-                .as_deref()
-                .map(|s| crate::mail::token::TokenKey::new(s.as_bytes())),
+            token_key: token_key(config),
             // Config::load validated the schedule; a Config built by hand is checked here.
             schedules: config
                 .digest_schedule()
@@ -72,6 +69,16 @@ pub fn engine(
             inbound_max_bytes: config.inbound_max_bytes,
         },
     )))
+}
+
+/// The reply-token key: signs with `token_secret`; also verifies with
+/// `token_secret_previous` after a rotation.
+pub fn token_key(config: &Config) -> Option<crate::mail::token::TokenKey> {
+    let key = crate::mail::token::TokenKey::new(config.token_secret.as_deref()?.as_bytes());
+    Some(match config.token_secret_previous.as_deref() {
+        Some(previous) => key.with_previous(previous.as_bytes()),
+        None => key,
+    })
 }
 
 /// The transport the configuration asks for: SMTP when `smtp_url` is set, else

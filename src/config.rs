@@ -24,6 +24,9 @@ pub struct Config {
     pub mail_from: String,
     /// HMAC key for reply tokens; required by `serve`.
     pub token_secret: Option<String>,
+    /// The secret `token_secret` replaced: it still verifies the tokens of notices
+    /// sent before the rotation, and signs nothing.
+    pub token_secret_previous: Option<String>,
     /// Where notices to the Technical Secretariat go.
     pub secretariat_email: String,
     /// The data files: body, procedures, calendars.
@@ -56,6 +59,7 @@ impl Default for Config {
             imap_url: None,
             mail_from: "RCM Consultations <consultas@rcm-ts.example>".into(),
             token_secret: None,
+            token_secret_previous: None,
             secretariat_email: "ts@rcm-ts.example".into(),
             workflows_dir: PathBuf::from("workflows"),
             outbox_dir: PathBuf::from("outbox"),
@@ -79,6 +83,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_IMAP_URL", "imap_url"),
     ("PUEBLA_MAIL_FROM", "mail_from"),
     ("PUEBLA_TOKEN_SECRET", "token_secret"),
+    ("PUEBLA_TOKEN_SECRET_PREVIOUS", "token_secret_previous"),
     ("PUEBLA_SECRETARIAT_EMAIL", "secretariat_email"),
     ("PUEBLA_WORKFLOWS", "workflows_dir"),
     ("PUEBLA_OUTBOX_DIR", "outbox_dir"),
@@ -116,6 +121,7 @@ impl Config {
                 "imap_url" => config.imap_url = Some(value),
                 "mail_from" => config.mail_from = value,
                 "token_secret" => config.token_secret = Some(value),
+                "token_secret_previous" => config.token_secret_previous = Some(value),
                 "secretariat_email" => config.secretariat_email = value,
                 "workflows_dir" => config.workflows_dir = PathBuf::from(value),
                 "outbox_dir" => config.outbox_dir = PathBuf::from(value),
@@ -182,6 +188,9 @@ impl Config {
                 "inbound_max_bytes {} is too small: a reply needs at least 1024 bytes",
                 self.inbound_max_bytes
             );
+        }
+        if self.token_secret_previous.is_some() && self.token_secret.is_none() {
+            bail!("token_secret_previous is set but token_secret is not: set the new secret too");
         }
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");

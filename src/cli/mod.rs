@@ -11,6 +11,7 @@ use crate::config::Config;
 
 mod calendar;
 mod consultation;
+mod db;
 pub mod demo;
 mod directory;
 mod inbound;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Stored inbound messages and how each was read.
     #[command(subcommand)]
     Inbound(inbound::InboundCommand),
+    /// Database maintenance: copy every row into another database (SQLite → PostgreSQL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Who is acting, recorded in the audit log.
@@ -114,6 +118,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest => inbound::ingest(config).await,
         Command::Quarantine(cmd) => inbound::run_quarantine(config, cmd).await,
         Command::Inbound(cmd) => inbound::run_inbound(config, cmd).await,
+        Command::Db(cmd) => db::run(config, cmd).await,
     }
 }
 

@@ -40,9 +40,14 @@ pub enum TokenError {
     OutOfRange,
 }
 
-/// The HMAC key, from `PUEBLA_TOKEN_SECRET`.
+/// The HMAC key, from `PUEBLA_TOKEN_SECRET`, and the keys it replaced
+/// (`PUEBLA_TOKEN_SECRET_PREVIOUS`), which still verify the tokens of notices sent
+/// before a rotation but never sign a new one.
 #[derive(Clone)]
-pub struct TokenKey(Vec<u8>);
+pub struct TokenKey {
+    current: Vec<u8>,
+    previous: Vec<Vec<u8>>,
+}
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,12 +57,23 @@ impl std::fmt::Debug for TokenKey {
 
 impl TokenKey {
     pub fn new(secret: &[u8]) -> Self {
-        Self(secret.to_vec())
+        Self {
+            current: secret.to_vec(),
+            previous: Vec::new(),
+        }
+    }
+
+    /// Also accepts tokens signed with `secret` (a secret rotated out).
+    pub fn with_previous(mut self, secret: &[u8]) -> Self {
+        if secret != self.current.as_slice() {
+            self.previous.push(secret.to_vec());
+        }
+        self
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+            Hmac::<Sha256>::new_from_slice(&self.current).expect("HMAC takes keys of any length");
         mac.update(payload);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
@@ -91,12 +107,17 @@ impl TokenKey {
             return Err(TokenError::Malformed);
         }
         let (payload, mac) = bytes.split_at(PAYLOAD_LEN);
-        let mut check =
-            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        check.update(payload);
-        check
-            .verify_truncated_left(mac)
-            .map_err(|_| TokenError::BadSignature)?;
+        // Every key is tried, so the time taken does not tell which one matched.
+        let mut signed = false;
+        for key in std::iter::once(&self.current).chain(&self.previous) {
+            let mut check =
+                Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+            check.update(payload);
+            signed |= check.verify_truncated_left(mac).is_ok();
+        }
+        if !signed {
+            return Err(TokenError::BadSignature);
+        }
         if payload[0] != VERSION {
             return Err(TokenError::UnknownVersion);
         }
@@ -247,5 +268,27 @@ mod tests {
         );
         assert_eq!(key.verify("RCM", "short"), Err(TokenError::Malformed));
         assert_eq!(key.verify("RCM", "not base32!"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies_old_tokens_but_signs_with_the_new_one() {
+        let old = TokenKey::new(b"the secret before the rotation");
+        let old_token = old.mint(&sample()).unwrap();
+        let rotated = TokenKey::new(b"the secret after the rotation")
+            .with_previous(b"the secret before the rotation");
+        assert_eq!(rotated.verify("RCM", &old_token).unwrap(), sample());
+        let new_token = rotated.mint(&sample()).unwrap();
+        assert_ne!(new_token, old_token);
+        assert_eq!(
+            TokenKey::new(b"the secret after the rotation")
+                .verify("RCM", &new_token)
+                .unwrap(),
+            sample()
+        );
+        // Without the previous key, the old token is refused.
+        assert_eq!(
+            TokenKey::new(b"the secret after the rotation").verify("RCM", &old_token),
+            Err(TokenError::BadSignature)
+        );
     }
 }

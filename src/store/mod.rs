@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub mod copy;
 pub mod sql;
 
 /// Which database a store talks to.

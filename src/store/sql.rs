@@ -137,6 +137,15 @@ impl SqlStore {
         Ok(store)
     }
 
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A write transaction, for [`super::copy`].
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        self.begin().await
+    }
+
     /// Whether every migration this binary knows has been applied (for a readiness check).
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
         let exists_sql = match self.backend {

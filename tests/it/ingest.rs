@@ -1041,3 +1041,64 @@ async fn a_processing_failure_leaves_the_message_stored_and_visible() {
         );
     }
 }
+
+/// After `PUEBLA_TOKEN_SECRET` is rotated, a reply to a notice signed with the old
+/// secret is counted while the old secret is kept as `PUEBLA_TOKEN_SECRET_PREVIOUS`,
+/// and quarantined as forged without it.
+#[tokio::test]
+async fn a_rotated_token_secret_still_accepts_replies_to_earlier_notices() {
+    for w in worlds().await {
+        let b = w.backend;
+        let r = round_one(&w).await;
+        w.clock.set(hn(2027, 3, 22, 10, 0));
+        let new_secret = "the secret after the rotation, long enough";
+
+        let only_new = w.engine_with(&Config {
+            token_secret: Some(new_secret.into()),
+            ..config(None)
+        });
+        let hn_notice = invitation(&w, &r, 1, &fp(1, "HN")).await;
+        let raw = outlook(
+            &hn_notice,
+            &fp(1, "HN"),
+            &reply_to(&hn_notice),
+            "Sin objeción.",
+            "<rotated-1@example.org>",
+            w.clock.now(),
+        );
+        let out = only_new
+            .ingest(&raw, InboundSource::Stdin)
+            .await
+            .expect("stored");
+        quarantined_because(
+            b,
+            "a token signed with a secret rotated out",
+            &out.disposition,
+            "forged or altered",
+        );
+
+        let rotated = w.engine_with(&Config {
+            token_secret: Some(new_secret.into()),
+            token_secret_previous: Some(SECRET.into()),
+            ..config(None)
+        });
+        let mx = invitation(&w, &r, 1, &fp(1, "MX")).await;
+        let raw = outlook(
+            &mx,
+            &fp(1, "MX"),
+            &reply_to(&mx),
+            "Sin objeción.",
+            "<rotated-2@example.org>",
+            w.clock.now(),
+        );
+        let out = rotated
+            .ingest(&raw, InboundSource::Stdin)
+            .await
+            .expect("stored");
+        assert!(
+            matches!(out.disposition, Disposition::Counted { .. }),
+            "{b}: {:?}",
+            out.disposition
+        );
+    }
+}
