@@ -191,10 +191,9 @@ impl Demo<'_> {
     ) -> Result<Vec<(NaiveDate, String)>> {
         let catalog = self.engine.catalog();
         let procedure = catalog.procedure(&c.procedure).context("procedure")?;
-        let countries = match procedure.calendar_policy {
-            crate::domain::calendar::CalendarPolicy::Presidency => vec![c.presidency],
-            crate::domain::calendar::CalendarPolicy::AllMembers => c.participants.clone(),
-        };
+        let countries = procedure
+            .calendar_policy
+            .countries(c.presidency, &c.participants);
         let mut day = from.with_timezone(&self.tz).date_naive();
         let last = to.with_timezone(&self.tz).date_naive();
         let mut out = Vec::new();

@@ -107,10 +107,7 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
                 serde_json::from_value(serde_json::Value::String(policy.clone())).map_err(
                     |_| anyhow::anyhow!("--policy `{policy}` must be presidency or all_members"),
                 )?;
-            let countries = match policy {
-                CalendarPolicy::Presidency => vec![code],
-                CalendarPolicy::AllMembers => catalog.body.member_codes(),
-            };
+            let countries = policy.countries(code, &catalog.body.member_codes());
             let local = NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M")
                 .or_else(|_| NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M:%S"))
                 .with_context(|| {

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::body::{Body, BodyError, Troika};
-use super::calendar::{CalendarError, CalendarPolicy, Calendars, Deadline};
+use super::calendar::{CalendarError, Calendars, Deadline};
 use super::procedure::{Consensus, OnObjection, Procedure};
 use super::{ConsultationRef, CountryCode};
 
@@ -256,10 +256,9 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// The countries whose calendars decide what a working day is.
     pub fn calendar_countries(&self, c: &Consultation) -> Vec<CountryCode> {
-        match self.procedure.calendar_policy {
-            CalendarPolicy::Presidency => vec![c.presidency],
-            CalendarPolicy::AllMembers => c.participants.clone(),
-        }
+        self.procedure
+            .calendar_policy
+            .countries(c.presidency, &c.participants)
     }
 
     pub fn deadline_from(

@@ -73,6 +73,21 @@ pub enum EngineError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl EngineError {
+    /// Another writer changed the consultation first (the store's optimistic check).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            EngineError::Unexpected(e) => {
+                matches!(
+                    e.downcast_ref::<StoreError>(),
+                    Some(StoreError::Conflict { .. })
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         EngineError::Unexpected(anyhow::Error::new(e))
@@ -263,14 +278,7 @@ impl Engine {
     ) -> Result<Consultation, EngineError> {
         for _ in 0..CONFLICT_RETRIES {
             match self.apply_once(reference, event.clone(), actor, None).await {
-                Err(EngineError::Unexpected(e))
-                    if matches!(
-                        e.downcast_ref::<StoreError>(),
-                        Some(StoreError::Conflict { .. })
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if e.is_conflict() => continue,
                 other => return other,
             }
         }
@@ -609,11 +617,7 @@ impl Engine {
                     Ok(_) => fired += 1,
                     // Another replica fired it, or the consultation changed: the next
                     // pass sees the current timers.
-                    Err(EngineError::Unexpected(e))
-                        if matches!(
-                            e.downcast_ref::<StoreError>(),
-                            Some(StoreError::Conflict { .. })
-                        ) => {}
+                    Err(e) if e.is_conflict() => {}
                     // A timer whose step fails is retried in an hour, visibly, and does
                     // not hold up the timers behind it.
                     Err(e) => {
