@@ -933,11 +933,9 @@ async fn consultation_view(
         })
         .collect();
     let mut inbound_ids: BTreeMap<String, i64> = BTreeMap::new();
-    if !wanted.is_empty() {
-        for m in state.engine.store().inbound_messages(None, 1000).await? {
-            if wanted.contains(m.message_id.as_str()) {
-                inbound_ids.insert(m.message_id, m.id);
-            }
+    for id in wanted {
+        if let Some(m) = state.engine.store().inbound_by_message_id(id).await? {
+            inbound_ids.insert(m.message_id, m.id);
         }
     }
     let answer = |r: u32, a: &Answer, kind: &str| -> Value {

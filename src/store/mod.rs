@@ -431,6 +431,11 @@ pub trait Store: Send + Sync {
         message: NewInboundMessage,
     ) -> Result<(InboundMessage, bool), StoreError>;
     async fn inbound_message(&self, id: i64) -> Result<Option<InboundMessage>, StoreError>;
+    /// The message stored under this Message-ID (the unique key), if any.
+    async fn inbound_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError>;
     /// Messages with this status (all when `None`), newest first, at most `limit`.
     async fn inbound_messages(
         &self,

@@ -1497,6 +1497,20 @@ impl Store for SqlStore {
         row.as_ref().map(inbound_from_row).transpose()
     }
 
+    async fn inbound_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE message_id = $1"
+        ))
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading inbound message {message_id}"))?;
+        row.as_ref().map(inbound_from_row).transpose()
+    }
+
     async fn inbound_messages(
         &self,
         status: Option<InboundStatus>,
