@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::Config;
 
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -16,7 +16,10 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             "serve needs PUEBLA_TOKEN_SECRET (at least 16 characters) to sign reply tokens"
         );
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = crate::clock::for_daemon(|k| std::env::var(k).ok())?;
+    if std::env::var("PUEBLA_SIMULATED_CLOCK").is_ok_and(|v| !v.trim().is_empty()) {
+        tracing::warn!(now = %clock.now(), "running on a SIMULATED clock (PUEBLA_SIMULATED_CLOCK): for tests only");
+    }
     let catalog = crate::app::catalog(&config)?;
     let store = crate::app::store(&config).await?;
     let engine = crate::app::engine(&config, store.clone(), clock.clone(), catalog)?;
@@ -81,7 +84,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         // Wake for the next timer or schedule (the daily digest), whichever comes first.
         let next = engine.next_wakeup().await.ok().flatten();
         let wait = next
-            .map(|due| (due - now).to_std().unwrap_or_default())
+            .map(|due| clock.real_wait(due - now))
             .unwrap_or(std::time::Duration::from_secs(5))
             .min(std::time::Duration::from_secs(5));
         tokio::select! {
