@@ -10,6 +10,10 @@ use anyhow::Context;
 use crate::clock::Clock;
 use crate::config::Config;
 
+/// Notices handed to the transport in one pass of the loop, at most, before the
+/// scheduler runs again.
+const OUTBOX_PASS: usize = 100;
+
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     if config.token_secret.as_deref().is_none_or(|s| s.len() < 16) {
         anyhow::bail!(
@@ -77,16 +81,25 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         if let Err(e) = engine.tick_schedules().await {
             tracing::error!(error = %format!("{e:#}"), "schedule pass failed");
         }
-        if let Err(e) = worker.drain().await {
-            tracing::error!(error = %format!("{e:#}"), "outbox pass failed");
-        }
+        // A bounded outbox pass: with a large backlog the loop comes straight back
+        // (after the timers) rather than sending everything before the next tick.
+        let more = match worker.drain_up_to(OUTBOX_PASS).await {
+            Ok(report) => report.more,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "outbox pass failed");
+                false
+            }
+        };
         let now = clock.now();
         // Wake for the next timer or schedule (the daily digest), whichever comes first.
         let next = engine.next_wakeup().await.ok().flatten();
-        let wait = next
-            .map(|due| clock.real_wait(due - now))
-            .unwrap_or(std::time::Duration::from_secs(5))
-            .min(std::time::Duration::from_secs(5));
+        let wait = if more {
+            std::time::Duration::ZERO
+        } else {
+            next.map(|due| clock.real_wait(due - now))
+                .unwrap_or(std::time::Duration::from_secs(5))
+                .min(std::time::Duration::from_secs(5))
+        };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|stop| *stop) => {

@@ -89,6 +89,9 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// The pass stopped early because the rate limit was reached.
     pub throttled: bool,
+    /// The pass stopped at its bound ([`OutboxWorker::drain_up_to`]) with notices
+    /// possibly still due: the caller should come back soon.
+    pub more: bool,
 }
 
 impl OutboxWorker {
@@ -240,9 +243,26 @@ impl OutboxWorker {
 
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).
     pub async fn drain(&self) -> anyhow::Result<DeliveryReport> {
+        self.drain_up_to(usize::MAX).await
+    }
+
+    /// Like [`OutboxWorker::drain`], but hands over at most `max` notices (claimed 50 at
+    /// a time) and then returns with `more` set. `puebla serve` uses it so that a large
+    /// backlog (thousands of notices after an outage) does not hold up the scheduler:
+    /// deadlines fire between two bounded passes instead of after the whole backlog.
+    pub async fn drain_up_to(&self, max: usize) -> anyhow::Result<DeliveryReport> {
         let mut total = DeliveryReport::default();
         loop {
-            let r = self.deliver_pending(50).await.context("deliver notices")?;
+            let done = total.sent + total.retrying + total.failed;
+            if done >= max {
+                total.more = true;
+                return Ok(total);
+            }
+            let batch = i64::try_from((max - done).min(50)).unwrap_or(50);
+            let r = self
+                .deliver_pending(batch)
+                .await
+                .context("deliver notices")?;
             total.sent += r.sent;
             total.retrying += r.retrying;
             total.failed += r.failed;

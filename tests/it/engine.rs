@@ -1606,6 +1606,34 @@ async fn the_outbox_worker_writes_retries_and_keeps_failures() {
 }
 
 /// The value of a header, with folded lines joined.
+/// The serve loop's outbox pass is bounded, so that a backlog of thousands of notices
+/// does not hold the scheduler up until every one is sent: `drain_up_to` stops at its
+/// bound and says there is more; the next pass goes on where it stopped.
+#[tokio::test]
+async fn a_bounded_outbox_pass_stops_at_its_bound_and_says_so() {
+    let (backend, store) = common::test_stores().await.remove(0);
+    let w = world(store, hn(2027, 3, 18, 9, 0), &[]).await;
+    start_in_round_one(&w.engine, "Política consular").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let worker = OutboxWorker::new(
+        w.store.clone(),
+        w.clock.clone() as Arc<dyn Clock>,
+        Arc::new(FileTransport::new(dir.path())),
+        Config::default().mail_from,
+        "bounded",
+    );
+    let first = worker.drain_up_to(10).await.expect("a bounded pass");
+    assert_eq!((first.sent, first.more), (10, true), "{backend}: {first:?}");
+    let second = worker.drain_up_to(100).await.expect("the next pass");
+    assert_eq!(
+        (second.sent, second.more),
+        (26 - 10, false),
+        "{backend}: {second:?}"
+    );
+    let c = w.store.outbox_counts().await.unwrap();
+    assert_eq!((c.sent, c.pending, c.sending), (26, 0, 0), "{backend}");
+}
+
 fn header(headers: &str, name: &str) -> Option<String> {
     let unfolded = headers.replace("\r\n ", " ").replace("\r\n\t", " ");
     unfolded.split("\r\n").find_map(|line| {

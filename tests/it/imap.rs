@@ -28,13 +28,13 @@ use puebla::store::{NewFocalPoint, Store};
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 
-const PASSWORD: &str = "imap-test-secret";
+pub(crate) const PASSWORD: &str = "imap-test-secret";
 const SECRET: &str = "an imap test secret of some length";
 
 /// A Dovecot instance for this test; killed when dropped.
-struct Dovecot {
+pub(crate) struct Dovecot {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -66,7 +66,7 @@ fn dovecot_binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -79,7 +79,7 @@ fn id(flag: &str) -> String {
 }
 
 /// Starts Dovecot with users `users` (password [`PASSWORD`]) and waits for its port.
-fn start_dovecot(users: &[&str]) -> Dovecot {
+pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
     let binary = dovecot_binary();
     let dir = tempfile::Builder::new()
         .prefix("puebla-dovecot-")
@@ -157,9 +157,9 @@ fn start_dovecot(users: &[&str]) -> Dovecot {
     panic!("Dovecot did not listen on 127.0.0.1:{port} within 10 s:\n{log}");
 }
 
-type TestSession = async_imap::Session<TcpStream>;
+pub(crate) type TestSession = async_imap::Session<TcpStream>;
 
-async fn login(port: u16, user: &str) -> TestSession {
+pub(crate) async fn login(port: u16, user: &str) -> TestSession {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to Dovecot");

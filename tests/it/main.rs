@@ -9,6 +9,7 @@ mod api_inbound;
 mod calendar_crosscheck;
 mod cli;
 mod common;
+mod crash;
 mod dashboard;
 mod db_copy;
 mod digest;

@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -38,6 +39,75 @@ pub struct Script {
     pub silent: bool,
     /// Wait this long after each message's data before answering (a slow server).
     pub data_delay: Option<std::time::Duration>,
+    /// Fault-injection hooks (the crash test): record Message-IDs instead of whole
+    /// messages, hold a message before its final answer, tell the test about it.
+    pub control: Option<Arc<Control>>,
+}
+
+/// What the sink tells a test that armed a hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkEvent {
+    /// A message's data arrived and the sink holds it, unanswered, until the client
+    /// goes away (it is then not accepted: no 250 was sent).
+    Holding(String),
+    /// The sink just sent 250 for this message.
+    Accepted(String),
+}
+
+/// Hooks for fault injection, shared between the sink and the test. With a control,
+/// the sink keeps the Message-IDs it accepted (in order, repeats included) rather
+/// than whole messages.
+#[derive(Debug)]
+pub struct Control {
+    hold_next: AtomicBool,
+    notify_next_accept: AtomicBool,
+    events: tokio::sync::mpsc::UnboundedSender<SinkEvent>,
+    log: Mutex<ControlLog>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ControlLog {
+    /// Every message answered 250, by Message-ID, in order (a resend appears twice).
+    pub accepted: Vec<String>,
+    /// Messages whose 250 was the last thing on a connection that then broke without
+    /// QUIT: the client may have died before recording the delivery.
+    pub accepted_then_dropped: Vec<String>,
+    /// Messages held (never answered) whose client went away.
+    pub dropped_while_held: Vec<String>,
+}
+
+impl Control {
+    pub fn new() -> (Arc<Self>, tokio::sync::mpsc::UnboundedReceiver<SinkEvent>) {
+        let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+        let control = Self {
+            hold_next: AtomicBool::new(false),
+            notify_next_accept: AtomicBool::new(false),
+            events,
+            log: Mutex::new(ControlLog::default()),
+        };
+        (Arc::new(control), rx)
+    }
+
+    /// Hold the next message before answering it, and send [`SinkEvent::Holding`].
+    pub fn arm_hold(&self) {
+        self.hold_next.store(true, Ordering::SeqCst);
+    }
+
+    /// Send [`SinkEvent::Accepted`] right after the next 250 to a message.
+    pub fn arm_accept(&self) {
+        self.notify_next_accept.store(true, Ordering::SeqCst);
+    }
+
+    /// Disarms both hooks; true when one was still armed (it did not fire).
+    pub fn disarm(&self) -> bool {
+        let a = self.hold_next.swap(false, Ordering::SeqCst);
+        let b = self.notify_next_accept.swap(false, Ordering::SeqCst);
+        a || b
+    }
+
+    pub fn log(&self) -> ControlLog {
+        self.log.lock().unwrap().clone()
+    }
 }
 
 #[derive(Default)]
@@ -172,7 +242,21 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
     let mut user: Option<String> = None;
     let mut from: Option<String> = None;
     let mut rcpt: Vec<String> = Vec::new();
-    while let Some(cmd) = line(&mut read).await? {
+    // With a control: the message last answered 250 while nothing else has been said
+    // on the connection since.
+    let mut just_accepted: Option<String> = None;
+    loop {
+        let cmd = match line(&mut read).await {
+            Ok(Some(cmd)) => cmd,
+            end => {
+                if let (Some(ctl), Some(id)) = (&script.control, just_accepted.take()) {
+                    ctl.log.lock().unwrap().accepted_then_dropped.push(id);
+                }
+                end?;
+                return Ok(());
+            }
+        };
+        just_accepted = None;
         let upper = cmd.to_ascii_uppercase();
         let verb = upper
             .split_whitespace()
@@ -286,20 +370,46 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                     tokio::time::sleep(delay).await;
                 }
                 let id = message_id(&data).unwrap_or_default();
+                if let Some(ctl) = &script.control {
+                    if ctl.hold_next.swap(false, Ordering::SeqCst) {
+                        let _ = ctl.events.send(SinkEvent::Holding(id.clone()));
+                        // The client waits for the answer; it says nothing more unless it
+                        // goes away. Then the message is not accepted: no 250 was sent.
+                        let mut byte = [0u8; 1];
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(120),
+                            read.read(&mut byte),
+                        )
+                        .await;
+                        ctl.log.lock().unwrap().dropped_while_held.push(id);
+                        return Ok(());
+                    }
+                }
                 let reply = {
                     let mut st = state.lock().unwrap();
-                    let n = st.attempts.entry(id).or_insert(0);
+                    let n = st.attempts.entry(id.clone()).or_insert(0);
                     *n += 1;
                     let reply = if *n <= script.tempfail_each {
                         format!("451 4.3.0 Temporary failure, try again later (attempt {n})")
                     } else {
-                        st.received.push(Received {
-                            mail_from: from.clone().unwrap_or_default(),
-                            rcpt_to: rcpt.clone(),
-                            data,
-                            user: user.clone(),
-                        });
-                        format!("250 2.0.0 Ok: queued as {}", st.received.len())
+                        let queued = match &script.control {
+                            Some(ctl) => {
+                                let mut log = ctl.log.lock().unwrap();
+                                log.accepted.push(id.clone());
+                                just_accepted = Some(id.clone());
+                                log.accepted.len()
+                            }
+                            None => {
+                                st.received.push(Received {
+                                    mail_from: from.clone().unwrap_or_default(),
+                                    rcpt_to: rcpt.clone(),
+                                    data,
+                                    user: user.clone(),
+                                });
+                                st.received.len()
+                            }
+                        };
+                        format!("250 2.0.0 Ok: queued as {queued}")
                     };
                     st.data_replies.push(reply.clone());
                     reply
@@ -307,6 +417,13 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                 from = None;
                 rcpt.clear();
                 say(&mut write, &reply).await?;
+                if let Some(ctl) = &script.control {
+                    if just_accepted.is_some()
+                        && ctl.notify_next_accept.swap(false, Ordering::SeqCst)
+                    {
+                        let _ = ctl.events.send(SinkEvent::Accepted(id));
+                    }
+                }
             }
             "RSET" => {
                 from = None;
@@ -321,5 +438,4 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
             _ => say(&mut write, "502 5.5.2 Command not recognized").await?,
         }
     }
-    Ok(())
 }
