@@ -54,7 +54,7 @@ const CONSULTATIONS: usize = 50;
 /// Started at each clock step of the first days.
 const STARTS_PER_STEP: usize = 3;
 /// Kill points chosen in the script (some hooks may not fire; at least 20 must kill).
-const KILL_POINTS: usize = 32;
+const KILL_POINTS: usize = 28;
 const MIN_KILLS: usize = 20;
 /// Bound on every wait for the daemon, in real time (a loaded 2-core machine).
 const WAIT: Duration = Duration::from_secs(90);
@@ -496,14 +496,10 @@ async fn reference_run(seed: u64) -> Reference {
     let mut script = Vec::new();
     let mut reply_ids = Vec::new();
     let mut invitations = Invitations::new();
-    let mut spent: BTreeMap<&str, Duration> = BTreeMap::new();
     for _ in 0..200 {
         clock.set(now);
         script.push(Step::Clock(now));
-        let sw = Stopwatch::start();
         engine.tick().await.expect("the reference scheduler");
-        *spent.entry("tick").or_default() += sw.elapsed();
-        let sw = Stopwatch::start();
 
         // Replies first.
         let mut batches: Vec<Vec<(usize, CountryCode, &'static str)>> = Vec::new();
@@ -516,7 +512,6 @@ async fn reference_run(seed: u64) -> Reference {
                 batches[k].push((i, country, text));
             }
         }
-        *spent.entry("plan replies").or_default() += sw.elapsed();
         // One APPEND sequence per step: the poller takes them in UID order, also
         // after a restart, so replies to one consultation keep their order.
         let mut replies = Vec::new();
@@ -553,8 +548,6 @@ async fn reference_run(seed: u64) -> Reference {
         if !replies.is_empty() {
             script.push(Step::Replies(replies));
         }
-        *spent.entry("replies").or_default() += sw.elapsed();
-        let sw = Stopwatch::start();
 
         // Then the PPT's actions, one consultation after the other.
         for t in tracked.iter_mut() {
@@ -572,8 +565,6 @@ async fn reference_run(seed: u64) -> Reference {
             }
         }
 
-        *spent.entry("acts").or_default() += sw.elapsed();
-        let sw = Stopwatch::start();
         // New consultations on the first days.
         for _ in 0..STARTS_PER_STEP {
             if tracked.len() == CONSULTATIONS {
@@ -610,7 +601,6 @@ async fn reference_run(seed: u64) -> Reference {
             });
         }
 
-        *spent.entry("starts").or_default() += sw.elapsed();
         let mut done = tracked.len() == CONSULTATIONS;
         for t in &tracked {
             let (c, _) = engine.load(&t.reference).await.expect("a consultation");
@@ -621,7 +611,6 @@ async fn reference_run(seed: u64) -> Reference {
         }
         now = next_step(now);
     }
-    println!("reference run: time spent {spent:?}");
     // A last hour with nothing due: the outbox finishes.
     now += chrono::Duration::hours(1);
     clock.set(now);
@@ -675,11 +664,29 @@ async fn audit_of(store: &dyn Store, reference: &str) -> Vec<(String, DateTime<U
         .collect()
 }
 
-async fn scheduler_entries(store: &dyn Store) -> Vec<(String, String, DateTime<Utc>, String)> {
-    store
-        .audit_log(None)
+/// Every consultation's audit entries, in the order they were written (by id).
+async fn all_audit(store: &dyn Store) -> Vec<puebla::store::AuditEntry> {
+    let mut all = Vec::new();
+    for c in store
+        .list_consultations(false)
         .await
-        .expect("the audit log")
+        .expect("the consultations")
+    {
+        all.extend(
+            store
+                .audit_log(Some(&c.reference))
+                .await
+                .expect("the audit log"),
+        );
+    }
+    all.sort_by_key(|e| e.id);
+    all
+}
+
+/// The scheduler's transitions across consultations, in the order they were applied.
+async fn scheduler_entries(store: &dyn Store) -> Vec<(String, String, DateTime<Utc>, String)> {
+    all_audit(store)
+        .await
         .into_iter()
         .filter(|e| e.actor == "scheduler")
         .map(|e| {
@@ -754,10 +761,11 @@ impl Daemon {
         self.child = Some(child);
         let watch = Stopwatch::start();
         loop {
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-                if http(self.addr, "GET", "/readyz", None, None).await.status == 200 {
-                    return;
-                }
+            // Connect first: the HTTP helper panics when nothing listens yet.
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok()
+                && http(self.addr, "GET", "/readyz", None, None).await.status == 200
+            {
+                return;
             }
             self.check_alive();
             assert!(
@@ -878,7 +886,7 @@ where
 
 /// Waits (bounded) for the sink to report the armed hook; false when it did not fire.
 async fn hook_fired(control: &Control, events: &mut UnboundedReceiver<SinkEvent>) -> bool {
-    let fired = tokio::time::timeout(Duration::from_secs(3), events.recv()).await;
+    let fired = tokio::time::timeout(Duration::from_secs(2), events.recv()).await;
     if fired.is_ok() {
         return true;
     }
@@ -891,13 +899,32 @@ async fn hook_fired(control: &Control, events: &mut UnboundedReceiver<SinkEvent>
         .is_ok()
 }
 
-async fn append(port: u16, user: &str, r: &InboundReply, at: DateTime<Utc>) {
+/// APPENDs `replies` in order on one IMAP session, killing the daemon right after
+/// the one numbered `kill_after`, if any.
+#[allow(clippy::too_many_arguments)]
+async fn append_all(
+    port: u16,
+    user: &str,
+    replies: &[InboundReply],
+    at: DateTime<Utc>,
+    kill_after: Option<usize>,
+    daemon: &mut Daemon,
+    counts: &mut Counts,
+    rng: &mut Rng,
+) {
     let mut s = imap_harness::login(port, user).await;
     // INTERNALDATE is the simulated time, as a mail server on that clock would say.
     let date = format!("\"{}\"", at.format("%d-%b-%Y %H:%M:%S +0000"));
-    s.append("INBOX", None, Some(&date), &r.raw)
-        .await
-        .expect("APPEND");
+    for (k, r) in replies.iter().enumerate() {
+        s.append("INBOX", None, Some(&date), &r.raw)
+            .await
+            .expect("APPEND");
+        if kill_after == Some(k) {
+            tokio::time::sleep(Duration::from_millis(rng.below(60) as u64)).await;
+            daemon.kill();
+            counts.killed("during inbound processing");
+        }
+    }
     s.logout().await.ok();
 }
 
@@ -1056,7 +1083,7 @@ async fn crash_run(backend: &'static str) {
                         write_clock(&clock_file, now);
                         let overdue = store.due_timers(now, 100_000).await.expect("timers");
                         counts.overdue_at_restart += overdue.len();
-                        let mark = store.audit_log(None).await.expect("audit").len();
+                        let mark = all_audit(store.as_ref()).await.last().map_or(0, |e| e.id);
                         daemon.start().await;
                         wait_timers(&mut daemon, store.as_ref(), now).await;
                         counts.overdue_fired_in_order +=
@@ -1085,19 +1112,18 @@ async fn crash_run(backend: &'static str) {
                 wait_timers(&mut daemon, store.as_ref(), now).await;
             }
             Step::Replies(replies) => {
-                let at = if kill == Some(Kill::Inbound) {
-                    rng.below(replies.len())
-                } else {
-                    usize::MAX
-                };
-                for (k, r) in replies.iter().enumerate() {
-                    append(port, &user, r, now).await;
-                    if k == at {
-                        tokio::time::sleep(Duration::from_millis(rng.below(60) as u64)).await;
-                        daemon.kill();
-                        counts.killed("during inbound processing");
-                    }
-                }
+                let kill_after = (kill == Some(Kill::Inbound)).then(|| rng.below(replies.len()));
+                append_all(
+                    port,
+                    &user,
+                    replies,
+                    now,
+                    kill_after,
+                    &mut daemon,
+                    &mut counts,
+                    &mut rng,
+                )
+                .await;
                 if daemon.child.is_none() {
                     daemon.start().await;
                 }
@@ -1140,7 +1166,7 @@ async fn crash_run(backend: &'static str) {
         }
         *spent.entry(label).or_default() += sw.elapsed();
     }
-    println!("crash run: time spent {spent:?}");
+    println!("crash test ({backend}): real time by step (and kill) {spent:?}");
 
     // Claims of killed workers end with their lease (five minutes of the injected
     // clock): move past it, then wait for the outbox and the inbound table to settle.
@@ -1373,15 +1399,12 @@ async fn wait_timers(daemon: &mut Daemon, store: &dyn Store, now: DateTime<Utc>)
 async fn check_fired_in_order(
     store: &dyn Store,
     overdue: &[puebla::store::Timer],
-    mark: usize,
+    mark: i64,
 ) -> usize {
-    let after: Vec<_> = store
-        .audit_log(None)
+    let after: Vec<_> = all_audit(store)
         .await
-        .expect("audit")
         .into_iter()
-        .skip(mark)
-        .filter(|e| e.actor == "scheduler")
+        .filter(|e| e.id > mark && e.actor == "scheduler")
         .collect();
     let mut last: Option<(usize, DateTime<Utc>)> = None;
     let mut found = 0;

@@ -124,7 +124,7 @@ pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
              auth_mechanisms = plain login\n{users_conf}\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {passwd}\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={mail}/%u\n}}\n\
-             mail_location = maildir:~/Maildir\n\
+             mail_location = maildir:~/Maildir\nmailbox_idle_check_interval = 1 secs\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
             root = root.display(),
             passwd = passwd.display(),
