@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc, Weekday};
 use puebla::clock::{Clock, SimulatedClock, Stopwatch};
 use puebla::config::Config;
 use puebla::domain::consultation::{Consultation, Event, Stage};
@@ -270,7 +270,7 @@ fn fp_email(code: &str) -> String {
 fn next_step(t: DateTime<Utc>) -> DateTime<Utc> {
     let local = t.with_timezone(&chrono_tz::America::Tegucigalpa);
     let (y, m, d) = (local.year(), local.month(), local.day());
-    if local.format("%H").to_string() == "08" {
+    if local.hour() == 8 {
         return hn(y, m, d, 14);
     }
     let mut day = local.date_naive().succ_opt().expect("a next day");
@@ -501,9 +501,11 @@ async fn reference_run(seed: u64) -> Reference {
         script.push(Step::Clock(now));
         engine.tick().await.expect("the reference scheduler");
 
-        // Replies first.
+        // Replies first; they arrive once a day, at the afternoon step (each batch
+        // costs the crash run a round trip through IMAP).
         let mut batches: Vec<Vec<(usize, CountryCode, &'static str)>> = Vec::new();
-        for (i, t) in tracked.iter().enumerate() {
+        let afternoon = now.with_timezone(&chrono_tz::America::Tegucigalpa).hour() == 14;
+        for (i, t) in tracked.iter().enumerate().filter(|_| afternoon) {
             let (c, _) = engine.load(&t.reference).await.expect("a consultation");
             for (k, (country, text)) in plan_replies(t, &c, &mut rng).into_iter().enumerate() {
                 if batches.len() <= k {
