@@ -1,6 +1,6 @@
 //! Crash safety under fault injection (issue 6, item 1).
 //!
-//! A seeded script of some six weeks of work (54 consultations through every stage
+//! A seeded script of some seven weeks of work (50 consultations through every stage
 //! of `rcm-five-day` and `silence`: Troika approval and change requests, round 1,
 //! revision, round 2, adoption, not adopted, withdrawn, extended, reported) is first
 //! run in-process on an [`Engine`] with a simulated clock and no faults: the
@@ -191,6 +191,8 @@ struct Reference {
     /// Each consultation's final state.
     states: BTreeMap<String, Consultation>,
     reply_ids: Vec<String>,
+    /// The clock steps (indexes into `script`) at which timers fired.
+    busy_clocks: Vec<usize>,
     /// Consultations per final stage, for the report.
     stages: BTreeMap<String, usize>,
 }
@@ -496,10 +498,13 @@ async fn reference_run(seed: u64) -> Reference {
     let mut script = Vec::new();
     let mut reply_ids = Vec::new();
     let mut invitations = Invitations::new();
+    let mut busy_clocks = Vec::new();
     for _ in 0..200 {
         clock.set(now);
         script.push(Step::Clock(now));
-        engine.tick().await.expect("the reference scheduler");
+        if engine.tick().await.expect("the reference scheduler") > 0 {
+            busy_clocks.push(script.len() - 1);
+        }
 
         // Replies first; they arrive once a day, at the afternoon step (each batch
         // costs the crash run a round trip through IMAP).
@@ -652,6 +657,7 @@ async fn reference_run(seed: u64) -> Reference {
         scheduler: scheduler_entries(store.as_ref()).await,
         states,
         reply_ids,
+        busy_clocks,
         stages,
     }
 }
@@ -961,7 +967,22 @@ async fn crash_run(backend: &'static str) {
     let mut points: Vec<usize> = (1..last).collect();
     rng.shuffle(&mut points);
     let mut kills: HashMap<usize, Kill> = HashMap::new();
+    // Some where deadlines pass for sure: the clock moved while down, and right after.
+    let mut busy: Vec<usize> = reference.busy_clocks.clone();
+    busy.retain(|i| (1..last).contains(i));
+    rng.shuffle(&mut busy);
+    for (n, i) in busy.into_iter().take(8).enumerate() {
+        let kind = if n % 2 == 0 {
+            Kill::DownOverDeadline
+        } else {
+            Kill::Transition
+        };
+        kills.insert(i, kind);
+    }
     for i in points {
+        if kills.contains_key(&i) {
+            continue;
+        }
         if kills.len() == KILL_POINTS {
             break;
         }
