@@ -20,7 +20,13 @@
 //! same times, and the deadlines that passed while the daemon was down fired after
 //! the restart, in due order.
 //!
-//! `PUEBLA_CRASH_SEED=N` replays a given seed (the seed is printed).
+//! A notice claimed by a killed daemon goes back to the queue when its claim lease
+//! ends, five minutes of the injected clock after the claim: the script's clock
+//! steps are hours apart, and at the end the clock moves ten minutes past the last
+//! step before the test waits for the outbox to empty.
+//!
+//! `PUEBLA_CRASH_SEED=N` replays a given seed (the seed is printed); the daemon's
+//! stderr, one file per life, is kept and its folder named when the test fails.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
