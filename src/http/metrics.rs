@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::outbox::DeliveryHealth;
 use crate::engine::{Engine, EngineError};
 use crate::mail::imap::ImapHealth;
 
@@ -86,6 +87,7 @@ pub struct Metrics {
     lateness: Mutex<Histogram>,
     last_tick: Mutex<Option<TickRecord>>,
     imap: Arc<ImapHealth>,
+    delivery: Arc<DeliveryHealth>,
 }
 
 impl Default for Metrics {
@@ -95,6 +97,7 @@ impl Default for Metrics {
             lateness: Mutex::new(Histogram::new(LATENESS_BUCKETS)),
             last_tick: Mutex::new(None),
             imap: Arc::new(ImapHealth::new()),
+            delivery: Arc::new(DeliveryHealth::new()),
         }
     }
 }
@@ -116,6 +119,11 @@ impl Metrics {
     /// What this process's IMAP poller records (`ImapPoller::with_health`).
     pub fn imap(&self) -> Arc<ImapHealth> {
         self.imap.clone()
+    }
+
+    /// What this process's outbox worker records (`OutboxWorker::with_health`).
+    pub fn delivery(&self) -> Arc<DeliveryHealth> {
+        self.delivery.clone()
     }
 
     pub fn last_tick(&self) -> Option<TickRecord> {

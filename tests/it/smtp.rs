@@ -546,8 +546,8 @@ async fn authentication_timeouts_and_tls_failures_map_as_documented() {
         .unwrap();
     let watch = puebla::clock::Stopwatch::start();
     match slow.send(&hand_made(3)).await {
-        Err(SendError::Temporary(e)) => assert!(e.contains("no answer within"), "{e}"),
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(e)) => assert!(e.contains("no answer within"), "{e}"),
+        other => panic!("an unreachable server, not {other:?}"),
     }
     assert!(
         watch.elapsed() < StdDuration::from_secs(5),
@@ -559,15 +559,15 @@ async fn authentication_timeouts_and_tls_failures_map_as_documented() {
     let plain = SmtpSink::start(Script::default()).await;
     let tls = SmtpTransport::from_url(&format!("smtps://{}?timeout=5", plain.addr)).unwrap();
     match tls.send(&hand_made(4)).await {
-        Err(SendError::Temporary(_)) => {}
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(_)) => {}
+        other => panic!("an unreachable server, not {other:?}"),
     }
     // STARTTLS required, but the server does not offer it.
     let starttls =
         SmtpTransport::from_url(&format!("smtp://{}?tls=starttls&timeout=5", plain.addr)).unwrap();
     match starttls.send(&hand_made(5)).await {
-        Err(SendError::Temporary(e)) => assert!(e.contains("STARTTLS"), "{e}"),
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(e)) => assert!(e.contains("STARTTLS"), "{e}"),
+        other => panic!("an unreachable server, not {other:?}"),
     }
     assert!(plain.received().is_empty());
 }
