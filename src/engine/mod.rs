@@ -86,6 +86,17 @@ impl EngineError {
             _ => false,
         }
     }
+
+    /// The database could not be reached ([`crate::store::is_unavailable`]): the step
+    /// did not happen and is worth trying again as it is.
+    pub fn is_database_unavailable(&self) -> bool {
+        match self {
+            EngineError::Unexpected(e) => e
+                .chain()
+                .any(|cause| crate::store::is_unavailable(cause)),
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for EngineError {
@@ -618,6 +629,10 @@ impl Engine {
                     // Another replica fired it, or the consultation changed: the next
                     // pass sees the current timers.
                     Err(e) if e.is_conflict() => {}
+                    // The database went away: nothing was applied, and the whole pass
+                    // is tried again on the next one (not in an hour, which is for a
+                    // timer that fails by itself).
+                    Err(e) if e.is_database_unavailable() => return Err(e),
                     // A timer whose step fails is retried in an hour, visibly, and does
                     // not hold up the timers behind it.
                     Err(e) => {

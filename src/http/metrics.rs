@@ -134,7 +134,18 @@ impl Metrics {
     /// fires and when the pass ran. The daemon loop calls this instead of `tick`.
     pub async fn scheduler_pass(&self, engine: &Engine) -> Result<usize, EngineError> {
         let now = engine.now();
-        let due = engine.store().due_timers(now, 1000).await?;
+        let due = match engine.store().due_timers(now, 1000).await {
+            Ok(due) => due,
+            Err(e) => {
+                // The database is away: the pass failed before it began; say so.
+                *self.last_tick.lock().expect("metrics mutex poisoned") = Some(TickRecord {
+                    at: now,
+                    fired: 0,
+                    ok: false,
+                });
+                return Err(e.into());
+            }
+        };
         let result = engine.tick().await;
         {
             let mut lateness = self.lateness.lock().expect("metrics mutex poisoned");
