@@ -91,9 +91,7 @@ impl EngineError {
     /// did not happen and is worth trying again as it is.
     pub fn is_database_unavailable(&self) -> bool {
         match self {
-            EngineError::Unexpected(e) => e
-                .chain()
-                .any(|cause| crate::store::is_unavailable(cause)),
+            EngineError::Unexpected(e) => e.chain().any(crate::store::is_unavailable),
             _ => false,
         }
     }

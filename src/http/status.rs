@@ -329,7 +329,8 @@ async fn inbound_status(
     let imap = state.metrics.imap().snapshot();
     if state.inbound_configured && imap.failing() {
         reasons.push(format!(
-            "the IMAP poller is failing: {}",
+            "the IMAP poller is failing ({}; retried with backoff): {}",
+            imap.mailbox.as_deref().unwrap_or("mailbox unknown"),
             imap.last_error.as_deref().unwrap_or("unknown error")
         ));
     }

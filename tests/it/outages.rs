@@ -451,7 +451,10 @@ async fn imap_out_of_reach_is_retried_with_backoff_and_replies_are_counted_once_
 
     // The server goes out of reach; two replies arrive in the mailbox meanwhile.
     proxy.cut().await;
-    for (country, id) in [("CR", "<cr-outage@example.org>"), ("MX", "<mx-outage@example.org>")] {
+    for (country, id) in [
+        ("CR", "<cr-outage@example.org>"),
+        ("MX", "<mx-outage@example.org>"),
+    ] {
         let raw = reply(&app, country, "Sin objeción.", id).await;
         crate::imap::append(dovecot.port, user, &raw).await;
     }
@@ -488,10 +491,14 @@ async fn imap_out_of_reach_is_retried_with_backoff_and_replies_are_counted_once_
     // Back: both replies are fetched, counted once, flagged; /status is ok again.
     proxy.restore();
     daemon.set_clock(t0 + chrono::Duration::minutes(1));
-    let status = eventually("the replies are processed and /status is ok", &daemon, || async {
-        let s = daemon.status().await;
-        (s["ok"] == true && s["inbound"]["processed"] == 2).then_some(s)
-    })
+    let status = eventually(
+        "the replies are processed and /status is ok",
+        &daemon,
+        || async {
+            let s = daemon.status().await;
+            (s["ok"] == true && s["inbound"]["processed"] == 2).then_some(s)
+        },
+    )
     .await;
     assert_eq!(status["inbound"]["messages_stored"], 2, "{status}");
     let answers: Vec<_> = app
@@ -535,8 +542,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     via.set_host(Some("127.0.0.1")).unwrap();
     via.set_port(Some(proxy.addr.port())).unwrap();
     let t0 = app.clock.now();
-    let mut daemon =
-        Daemon::start(via.as_str(), t0, &[("PUEBLA_SMTP_URL", &sink.url())]).await;
+    let mut daemon = Daemon::start(via.as_str(), t0, &[("PUEBLA_SMTP_URL", &sink.url())]).await;
     all_sent_exactly_once(&app, &sink, &daemon).await;
 
     // The first timers of the consultation fall due while the database is away.
@@ -613,10 +619,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     })
     .await;
     let audit = app.store.audit_log(Some(&reference)).await.unwrap();
-    let fired: Vec<_> = audit
-        .iter()
-        .filter(|a| a.actor == "scheduler")
-        .collect();
+    let fired: Vec<_> = audit.iter().filter(|a| a.actor == "scheduler").collect();
     assert!(
         !fired.is_empty() && fired.iter().all(|a| a.at == t1),
         "the timers fired at {t1}: {fired:?}"
@@ -628,20 +631,35 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     let mut seen = BTreeSet::new();
     for a in &audit {
         assert!(
-            seen.insert((a.at, a.actor.clone(), a.action.clone(), a.detail_json.clone())),
+            seen.insert((
+                a.at,
+                a.actor.clone(),
+                a.action.clone(),
+                a.detail_json.clone()
+            )),
             "a duplicated audit entry: {a:?}"
         );
     }
+    // The first timers are the members' reminders: one step each, and the round
+    // stays open.
+    assert_eq!(
+        fired.iter().filter(|a| a.action == "reminder_due").count(),
+        due.len(),
+        "each due timer applied once: {fired:?}"
+    );
     let after = app
         .store
         .load_consultation(&reference)
         .await
         .unwrap()
         .unwrap();
-    eprintln!(
-        "database outage: {} timer(s) fired at {t1}, stage {stage_before} -> {}",
-        due.len(),
-        after.stage
+    assert_eq!(
+        (stage_before.as_str(), after.stage.as_str()),
+        ("member_input", "member_input")
     );
+    // The log said it once per kind of failure, and that it recovered.
+    let log = daemon.log();
+    assert!(log.contains("scheduler pass failed"), "{log}");
+    assert!(log.contains("scheduler pass works again"), "{log}");
     daemon.assert_running();
 }
