@@ -694,3 +694,24 @@ fn event_detail(event: &Event) -> serde_json::Value {
         } => json!({"round": round, "country": country, "days_before": days_before}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    fn through_the_store(e: sqlx::Error) -> EngineError {
+        let inner: Result<(), sqlx::Error> = Err(e);
+        StoreError::from(inner.context("reading due timers").unwrap_err()).into()
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_told_apart_from_a_failing_step() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(through_the_store(sqlx::Error::Io(refused)).is_database_unavailable());
+        assert!(through_the_store(sqlx::Error::PoolTimedOut).is_database_unavailable());
+        assert!(!through_the_store(sqlx::Error::RowNotFound).is_database_unavailable());
+        assert!(!EngineError::Busy.is_database_unavailable());
+        assert!(!EngineError::from(anyhow::anyhow!("a template failed")).is_database_unavailable());
+    }
+}
