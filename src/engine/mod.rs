@@ -698,7 +698,6 @@ fn event_detail(event: &Event) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context as _;
 
     fn through_the_store(e: sqlx::Error) -> EngineError {
         let inner: Result<(), sqlx::Error> = Err(e);
