@@ -49,7 +49,8 @@ const LANG_COOKIE: &str = "puebla_lang";
 /// The dashboard's routes; merged into the application's router by `http::router`.
 /// Each handler finds the session itself, so that a missing one shows the login
 /// page rather than a JSON 401.
-pub fn routes() -> Router<super::SharedState> {
+/// `upload_limit`: the largest body `POST /actions` takes (a new consultation's files).
+pub fn routes(upload_limit: usize) -> Router<super::SharedState> {
     Router::new()
         .route("/", get(home))
         .route("/dashboard.css", get(stylesheet))
@@ -59,7 +60,10 @@ pub fn routes() -> Router<super::SharedState> {
         .route("/new", get(new_consultation_page))
         .route("/directory", get(directory_page))
         .route("/inbound/{id}", get(inbound_page))
-        .route("/actions", post(action))
+        .route(
+            "/actions",
+            post(action).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
 }
 
 // ---------------------------------------------------------------------------------
@@ -1520,6 +1524,7 @@ async fn act(
                         procedure,
                         year,
                         draft_only: false,
+                        attachments: Vec::new(),
                     },
                     &actor,
                 )
