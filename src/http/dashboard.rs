@@ -35,6 +35,7 @@ use super::auth::{self, Caller, Role};
 use super::error::ApiError;
 use super::SharedState;
 use crate::directory::{self, FocalPointInput};
+use crate::domain::attachment::{FileUpload, ValidFile};
 use crate::domain::consultation::{
     text_diff, Answer, AnswerSource, Consultation, Context, Event, Position, Stage,
 };
@@ -57,6 +58,10 @@ pub fn routes(upload_limit: usize) -> Router<super::SharedState> {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/consultations/{reference}", get(consultation_page))
+        .route(
+            "/consultations/{reference}/attachments/{id}",
+            get(attachment_download),
+        )
         .route("/new", get(new_consultation_page))
         .route("/directory", get(directory_page))
         .route("/inbound/{id}", get(inbound_page))
@@ -194,7 +199,15 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("reason", "Reason", "Motivo"),
     ("year", "Year", "Año"),
     ("year_help", "empty: this year", "vacío: este año"),
-    ("attachments_gap", "Attachments cannot be added from the dashboard yet.", "Aún no se pueden adjuntar archivos desde el panel."),
+    ("files", "Files to attach (PDF of the proposal, annexes)", "Archivos adjuntos (PDF de la propuesta, anexos)"),
+    ("files_help", "They go to the Troika and to every Member Country with the text. Limits: one file", "Se envían a la Troika y a cada País Miembro con el texto. Límites: un archivo"),
+    ("files_help_total", "all together", "todos juntos"),
+    ("attachments", "Attachments", "Archivos adjuntos"),
+    ("no_attachments", "No files attached.", "Sin archivos adjuntos."),
+    ("file_name", "File", "Archivo"),
+    ("file_size", "Size (bytes)", "Tamaño (bytes)"),
+    ("file_type", "Type", "Tipo"),
+    ("download", "Download", "Descargar"),
     ("continue", "Continue", "Continuar"),
     ("confirm_title", "Please confirm", "Confirme, por favor"),
     ("confirm_question", "Are you sure? This is recorded in the audit log and may send email to every Member Country.", "¿Está seguro? Esto queda en el registro de auditoría y puede enviar correos a todos los Países Miembros."),
@@ -1055,6 +1068,22 @@ async fn consultation_view(
         .catalog()
         .procedure(&c.procedure)
         .map_or_else(|| c.procedure.clone(), |p| p.name.clone());
+    let attachments: Vec<Value> = state
+        .engine
+        .attachments(reference)
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "href": format!("{}/attachments/{}", consultation_path(reference), a.id),
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "version": a.version,
+            })
+        })
+        .collect();
 
     env.page(
         StatusCode::OK,
@@ -1085,8 +1114,26 @@ async fn consultation_view(
             "troika_countries": troika_countries,
             "participants": participants,
             "positions": positions,
+            "attachments": attachments,
         }),
     )
+}
+
+/// `GET /consultations/{reference}/attachments/{id}`: the file as a download, for
+/// any logged-in role (the same response as the API's).
+async fn attachment_download(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((reference, id)): Path<(String, String)>,
+) -> Response {
+    let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
+    if env.session.is_none() {
+        return redirect("/");
+    }
+    match super::api::attachment_response(&state, &reference, &id).await {
+        Ok(r) => r,
+        Err(e) => env.error(e.into()),
+    }
 }
 
 /// A unified diff as lines with a class each (`add`, `del`, `hunk`, `ctx`).
@@ -1127,7 +1174,16 @@ async fn new_consultation_page(
             .values()
             .map(|p| json!({"id": p.id, "name": p.name, "default": p.id == "rcm-five-day"}))
             .collect();
-        env.page(StatusCode::OK, "new", json!({"procedures": procedures}))
+        let limits = state.engine.attachment_limits();
+        env.page(
+            StatusCode::OK,
+            "new",
+            json!({
+                "procedures": procedures,
+                "max_file_bytes": limits.max_file_bytes,
+                "max_total_bytes": limits.max_total_bytes,
+            }),
+        )
     });
     result.unwrap_or_else(|e| env.error(e))
 }
@@ -1483,17 +1539,101 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
 
 /// `POST /actions`: the first post shows the confirmation page, the second (with
 /// `confirm=yes`) acts. Both need the session's CSRF token and the action's role.
-async fn action(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
-    let fields = form(&body);
-    let result = act(&state, &env, &fields).await;
+async fn action(State(state): State<SharedState>, request: axum::extract::Request) -> Response {
+    let env = Env::new(&state, request.headers(), &BTreeMap::new(), "/").await;
+    let result = match read_action_form(&state, request).await {
+        Ok((fields, uploads)) => act(&state, &env, &fields, uploads).await,
+        Err(e) => Err(e),
+    };
     result.unwrap_or_else(|e| env.error(e))
+}
+
+/// The fields of an action form, and the files of a `multipart/form-data` one (its
+/// `files` inputs; an empty file input is skipped). URL-encoded forms have no files.
+async fn read_action_form(
+    state: &SharedState,
+    request: axum::extract::Request,
+) -> Result<(BTreeMap<String, String>, Vec<FileUpload>), PageError> {
+    use axum::extract::FromRequest as _;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| PageError::Invalid(format!("body: {}", e.body_text())))?;
+        return Ok((form(&body), Vec::new()));
+    }
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        PageError::Invalid(format!("body: {}", e.body_text()))
+    };
+    let mut parts = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| PageError::Invalid(format!("body: {}", e.body_text())))?;
+    let mut fields = BTreeMap::new();
+    let mut files = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(filename) => {
+                let content_type = field.content_type().map(str::to_string);
+                let bytes = field.bytes().await.map_err(bad)?;
+                if filename.is_empty() && bytes.is_empty() {
+                    continue;
+                }
+                if name != "files" {
+                    return Err(PageError::Invalid(format!(
+                        "{name}: a file where none is expected"
+                    )));
+                }
+                files.push(FileUpload {
+                    filename,
+                    content_type,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            None => {
+                let value = field.text().await.map_err(bad)?;
+                fields.insert(name, value.replace("\r\n", "\n"));
+            }
+        }
+    }
+    Ok((fields, files))
+}
+
+/// The files a confirmation page carried over as hidden fields (`file_N_name`,
+/// `file_N_type`, `file_N_b64`): the first post's files come back with the second,
+/// so nothing is stored before the confirmation and nothing is stored twice.
+fn carried_files(fields: &BTreeMap<String, String>) -> Result<Vec<FileUpload>, PageError> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for i in 0.. {
+        let Some(name) = fields.get(&format!("file_{i}_name")) else {
+            break;
+        };
+        let b64 = fields
+            .get(&format!("file_{i}_b64"))
+            .map(String::as_str)
+            .unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| PageError::Invalid(format!("file_{i}_b64: {e}")))?;
+        out.push(FileUpload {
+            filename: name.clone(),
+            content_type: fields.get(&format!("file_{i}_type")).cloned(),
+            bytes,
+        });
+    }
+    Ok(out)
 }
 
 async fn act(
     state: &SharedState,
     env: &Env,
     fields: &BTreeMap<String, String>,
+    uploads: Vec<FileUpload>,
 ) -> Result<Response, PageError> {
     check_csrf(env, fields)?;
     let kind = fields.get("action").map(String::as_str).unwrap_or_default();
@@ -1504,8 +1644,33 @@ async fn act(
         .ok_or_else(|| PageError::Invalid(format!("action: unknown action `{kind}`")))?;
     let session = env.require(role)?;
     let action = parse_action(kind, fields)?;
+    let mut files = carried_files(fields)?;
+    files.extend(uploads);
+    if !files.is_empty() && !matches!(kind, "start" | "revise") {
+        return Err(PageError::Invalid(format!(
+            "files: files can be attached when starting a consultation or publishing a \
+             revision, not with `{kind}`"
+        )));
+    }
     if fields.get("confirm").map(String::as_str) != Some("yes") {
-        return confirm_page(state, env, kind, &action, fields).await;
+        // The files are checked now, so that the confirmation shows what will be sent.
+        let reference = match &action {
+            Action::Consultation { reference, .. } => Some(reference.as_str()),
+            _ => None,
+        };
+        let valid = if files.is_empty() {
+            Vec::new()
+        } else {
+            if let Some(r) = reference {
+                state.engine.load(r).await?;
+            }
+            state
+                .engine
+                .check_attachments(reference, files)
+                .await
+                .map_err(|e| ApiError::from_engine(e, "files"))?
+        };
+        return confirm_page(state, env, kind, &action, fields, &valid).await;
     }
     let actor = session.actor();
     let engine = &state.engine;
@@ -1524,7 +1689,7 @@ async fn act(
                         procedure,
                         year,
                         draft_only: false,
-                        attachments: Vec::new(),
+                        attachments: files,
                     },
                     &actor,
                 )
@@ -1540,7 +1705,7 @@ async fn act(
                 _ => "text",
             };
             engine
-                .apply(&reference, event, &actor)
+                .apply_with_files(&reference, event, &actor, files)
                 .await
                 .map_err(|e| ApiError::from_engine(e, field))?;
             consultation_path(&reference)
@@ -1605,11 +1770,28 @@ async fn confirm_page(
     kind: &str,
     action: &Action,
     fields: &BTreeMap<String, String>,
+    files: &[ValidFile],
 ) -> Result<Response, PageError> {
-    let hidden: Vec<Value> = fields
+    use base64::Engine as _;
+    let mut hidden: Vec<Value> = fields
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirm"))
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirm") && !k.starts_with("file_"))
         .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    // The checked files ride along (their safe names and types), to be stored only
+    // when the confirmation comes back.
+    for (i, f) in files.iter().enumerate() {
+        hidden.push(json!({"name": format!("file_{i}_name"), "value": f.filename}));
+        hidden.push(json!({"name": format!("file_{i}_type"), "value": f.content_type}));
+        hidden.push(json!({"name": format!("file_{i}_b64"),
+            "value": base64::engine::general_purpose::STANDARD.encode(&f.bytes)}));
+    }
+    let file_rows: Vec<Value> = files
+        .iter()
+        .map(|f| {
+            json!({"filename": f.filename, "content_type": f.content_type,
+                   "size": f.bytes.len(), "sha256": f.sha256})
+        })
         .collect();
     // What the user entered, labelled; long texts are shown as blocks.
     let mut rows = Vec::new();
@@ -1725,6 +1907,7 @@ async fn confirm_page(
             "text": text,
             "diff": diff,
             "hidden": hidden,
+            "files": file_rows,
             "cancel": cancel,
         }),
     )

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
+use puebla::domain::attachment::sha256_hex;
 
 const XSS_TITLE: &str = "<script>alert(1)</script>";
 
@@ -142,6 +143,97 @@ impl Web {
 
     async fn get(&mut self, path: &str) -> Page {
         self.send("GET", path, None).await
+    }
+
+    /// Posts `multipart/form-data` as a browser does: text fields, then files
+    /// (name, content type, bytes) under the input name `files`.
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        let boundary = "----pueblaTestBoundary7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, ty, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: {ty}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let mut req = Request::builder().method("POST").uri(path).header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req = req.header("cookie", cookie);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+        }
+    }
+
+    /// A GET whose body may be binary.
+    async fn get_bytes(&mut self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = Request::get(path).header("cookie", cookie);
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        (status, headers, bytes.to_vec())
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -627,6 +719,174 @@ async fn actions_are_confirmed_then_done_and_audited() {
             audit.iter().any(|e| e.actor == "web:TS admin"),
             "{backend}: the TS's changes are audited as web:TS admin"
         );
+    }
+}
+
+/// Undoes the escaping handlebars applies to attribute values.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x60;", "`")
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of a page's `#confirm` form, as (name, value), unescaped.
+fn hidden_inputs(body: &str) -> Vec<(String, String)> {
+    let form = &body[body.find("id=\"confirm\"").expect("a confirm form")..];
+    let mut out = Vec::new();
+    for piece in form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = piece.split_once('"').unwrap();
+        let value = rest
+            .split_once("value=\"")
+            .unwrap()
+            .1
+            .split_once('"')
+            .unwrap()
+            .0;
+        out.push((unescape(name), unescape(value)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let pdf = crate::attachments::pdf_bytes();
+        let annex = "Anexo con <b>marcas</b> & más\n".as_bytes();
+        let evil_name = "<img src=x onerror=alert(1)>.txt";
+
+        // A viewer sees no upload form and cannot post one.
+        let mut viewer = web(&app);
+        viewer.login(&app.viewer).await;
+        let vcsrf = viewer.get("/").await.csrf();
+        viewer.get("/new").await.expect(403);
+        viewer
+            .post_multipart(
+                "/actions",
+                &[
+                    ("csrf", &vcsrf),
+                    ("action", "start"),
+                    ("title", "T"),
+                    ("text", "x"),
+                ],
+                &[("a.pdf", "application/pdf", &pdf)],
+            )
+            .await
+            .expect(403);
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let new = ppt.get("/new").await.expect(200);
+        assert!(new.body.contains("enctype=\"multipart/form-data\""));
+        assert!(new.body.contains("type=\"file\" name=\"files\" multiple"));
+        let csrf = new.csrf();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("action", "start"),
+            ("title", "Guidelines with files"),
+            ("procedure", "rcm-five-day"),
+            ("year", "2027"),
+            ("text", "# Guidelines\r\n\r\n1. First.\r\n"),
+        ];
+
+        // A bad file is refused on the first post, naming it; nothing is stored.
+        let r = ppt
+            .post_multipart(
+                "/actions",
+                &fields,
+                &[("empty.pdf", "application/pdf", b"")],
+            )
+            .await
+            .expect(422);
+        assert!(
+            r.body.contains("empty.pdf") && r.body.contains("empty"),
+            "{}",
+            r.body
+        );
+
+        // The first post: a confirmation listing the files, escaped; nothing stored.
+        let confirm = ppt
+            .post_multipart(
+                "/actions",
+                &fields,
+                &[
+                    ("C:\\Users\\ppt\\Propuesta.pdf", "application/pdf", &pdf),
+                    (evil_name, "text/plain", annex),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(confirm.body.contains(&sha256_hex(&pdf)), "{}", confirm.body);
+        assert!(confirm.body.contains("Propuesta.pdf"));
+        assert!(
+            !confirm.body.contains("<img src=x"),
+            "the file name is escaped"
+        );
+        assert!(confirm
+            .body
+            .contains("&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;.txt"));
+        assert!(
+            app.engine.list(false).await.unwrap().is_empty(),
+            "{backend}"
+        );
+
+        // The confirmation posts the same files back (as the browser does with the
+        // hidden fields); then they are stored, once, with the consultation.
+        let hidden = hidden_inputs(&confirm.body);
+        assert!(hidden.iter().any(|(k, _)| k == "file_1_b64"), "{hidden:?}");
+        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let done = ppt
+            .post_multipart("/actions", &again, &[])
+            .await
+            .expect(303);
+        let location = done.header("location").unwrap().to_string();
+        assert!(location.ends_with("?done=start"), "{location}");
+        let list = app.engine.list(false).await.unwrap();
+        assert_eq!(list.len(), 1, "{backend}: one consultation");
+        let reference = list[0].reference.to_string();
+        let stored = app.engine.attachments(&reference).await.unwrap();
+        assert_eq!(stored.len(), 2, "{backend}: each file stored once");
+        assert_eq!(stored[0].filename, "Propuesta.pdf");
+        assert_eq!(stored[0].sha256, sha256_hex(&pdf));
+        assert_eq!(stored[0].content_type, "application/pdf");
+        assert_eq!(stored[1].filename, evil_name);
+        assert_eq!(stored[1].sha256, sha256_hex(annex));
+        assert_eq!(stored[0].actor, "web:HN PPT office");
+
+        // The consultation page lists them with download links, escaped; the link
+        // gives the same bytes as a download.
+        let page = ppt.get(&location).await.expect(200);
+        assert!(page.body.contains("id=\"attachments\""));
+        assert!(!page.body.contains("<img src=x"));
+        let tail = format!("/attachments/{}\" download>Propuesta.pdf</a>", stored[0].id);
+        let at = page
+            .body
+            .find(&tail)
+            .unwrap_or_else(|| panic!("{}", page.body));
+        let start = page.body[..at].rfind("href=\"").unwrap() + "href=\"".len();
+        let href = unescape(&page.body[start..at + tail.find('"').unwrap()]);
+        assert!(href.starts_with("/consultations/"), "{href}");
+        let (status, headers, bytes) = viewer.get_bytes(&href).await;
+        assert_eq!(status, 200);
+        assert_eq!(bytes, pdf, "{backend}: the same bytes");
+        let disposition = &headers
+            .iter()
+            .find(|(k, _)| k == "content-disposition")
+            .unwrap()
+            .1;
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k == "x-content-type-options" && v == "nosniff"));
+        let (status, _, _) = web(&app).get_bytes(&href).await;
+        assert_eq!(status, 303, "no session: to the login page");
+        let es = ppt.get(&format!("{location}&lang=es")).await.expect(200);
+        assert!(es.body.contains("Archivos adjuntos"));
     }
 }
 
