@@ -658,24 +658,47 @@ pub async fn report(
     apply(&state, &caller, &reference, event, "text").await
 }
 
+/// An answer received by letter, phone or in a meeting, entered by `actor` (the
+/// channel is `letter` unless given): shared by the API and the dashboard.
+pub(crate) fn staff_answer(
+    state: &SharedState,
+    country_code: &str,
+    position_name: &str,
+    text: String,
+    channel: Option<String>,
+    actor: &str,
+) -> ApiResult<Answer> {
+    Ok(Answer {
+        country: country("country", country_code)?,
+        position: position(position_name)?,
+        text,
+        received_at: state.engine.now(),
+        source: AnswerSource::Staff {
+            recorded_by: actor.to_string(),
+            channel: channel
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "letter".into()),
+        },
+        ambiguous: false,
+        round: None,
+    })
+}
+
 pub async fn record_answer(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<AnswerIn>,
 ) -> ApiResult<Json<ConsultationOut>> {
-    let answer = Answer {
-        country: country("country", &body.country)?,
-        position: position(&body.position)?,
-        text: body.text,
-        received_at: state.engine.now(),
-        source: AnswerSource::Staff {
-            recorded_by: caller.actor(),
-            channel: body.channel.unwrap_or_else(|| "letter".into()),
-        },
-        ambiguous: false,
-        round: None,
-    };
+    let answer = staff_answer(
+        &state,
+        &body.country,
+        &body.position,
+        body.text,
+        body.channel,
+        &caller.actor(),
+    )?;
     apply(
         &state,
         &caller,
@@ -742,6 +765,30 @@ pub async fn add_focal_point(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
+/// Imports a focal point list given as text (TOML, or CSV when `is_csv`): shared by
+/// the API and the dashboard.
+pub(crate) async fn import_text(
+    state: &SharedState,
+    text: String,
+    is_csv: bool,
+    actor: &str,
+) -> ApiResult<directory::ImportSummary> {
+    let name = if is_csv {
+        "request.csv"
+    } else {
+        "request.toml"
+    };
+    let src = SourceFile::new(name, text);
+    Ok(directory::import_focal_points(
+        state.engine.store().as_ref(),
+        &state.engine.catalog().body,
+        &src,
+        actor,
+        state.engine.now(),
+    )
+    .await?)
+}
+
 pub async fn import_focal_points(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
@@ -752,20 +799,7 @@ pub async fn import_focal_points(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("csv"));
-    let name = if is_csv {
-        "request.csv"
-    } else {
-        "request.toml"
-    };
-    let src = SourceFile::new(name, body);
-    let summary = directory::import_focal_points(
-        state.engine.store().as_ref(),
-        &state.engine.catalog().body,
-        &src,
-        &caller.actor(),
-        state.engine.now(),
-    )
-    .await?;
+    let summary = import_text(&state, body, is_csv, &caller.actor()).await?;
     Ok(Json(ImportOut {
         added: summary.added,
         updated: summary.updated,

@@ -254,6 +254,25 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("act_fp_add", "Add a focal point", "Agregar un punto focal"),
     ("act_fp_deactivate", "Deactivate a focal point", "Desactivar un punto focal"),
     ("act_presidency", "Set the presidency", "Registrar la presidencia"),
+    ("act_answer", "Record an answer received another way", "Registrar una respuesta recibida por otra vía"),
+    ("act_release", "Count this message as a country's answer", "Contar este mensaje como respuesta de un país"),
+    ("act_discard", "Set this message aside", "Descartar este mensaje"),
+    ("act_fp_import", "Import focal points", "Importar puntos focales"),
+    ("channel", "Received by", "Recibida por"),
+    ("channel_letter", "letter", "carta"),
+    ("channel_phone", "phone", "teléfono"),
+    ("channel_meeting", "meeting", "reunión"),
+    ("channel_email", "email to another address", "correo a otra dirección"),
+    ("answer_text", "What the country said", "Lo que dijo el país"),
+    ("release_help", "The answer is recorded as entered by you, naming this message; the country's focal points get the confirmation.", "La respuesta queda registrada como ingresada por usted, citando este mensaje; los puntos focales del país reciben la confirmación."),
+    ("release_reference", "Consultation (empty: the one the message names)", "Consulta (vacío: la que nombra el mensaje)"),
+    ("discard_help", "The message stays stored, with the reason; it is not counted.", "El mensaje queda guardado, con el motivo; no se cuenta."),
+    ("import_text", "Paste the list (TOML with [[focal_point]] entries, or CSV: country,name,email,language)", "Pegue la lista (TOML con entradas [[focal_point]], o CSV: country,name,email,language)"),
+    ("import_file", "or upload a file", "o suba un archivo"),
+    ("import_format", "Format", "Formato"),
+    ("format_auto", "from the file name or the content", "según el nombre del archivo o el contenido"),
+    ("import_help", "Rows with a known country and email are updated; new ones are added; nobody is removed.", "Las filas con país y correo conocidos se actualizan; las nuevas se agregan; no se elimina a nadie."),
+    ("lines", "Lines", "Líneas"),
     // Stages.
     ("stage_draft", "Draft", "Borrador"),
     ("stage_troika_review", "Troika review", "Revisión de la Troika"),
@@ -1022,7 +1041,9 @@ async fn consultation_view(
     let forms = match c.stage {
         Stage::Draft => json!({"submit": true, "withdraw": true}),
         Stage::TroikaReview => json!({"troika": true, "withdraw": true}),
-        Stage::Round { .. } => json!({"extend": true, "reclassify": true, "withdraw": true}),
+        Stage::Round { .. } => {
+            json!({"extend": true, "answer": true, "reclassify": true, "withdraw": true})
+        }
         Stage::Revision { .. } => json!({"revise": true, "withdraw": true}),
         Stage::Adopted => json!({"report": true, "withdraw": true}),
         Stage::NotAdopted | Stage::Concluded | Stage::Withdrawn => json!({}),
@@ -1032,6 +1053,7 @@ async fn consultation_view(
         "submit",
         "troika",
         "extend",
+        "answer",
         "reclassify",
         "withdraw",
         "revise",
@@ -1268,14 +1290,19 @@ async fn inbound_page(
     if env.session.is_none() {
         return redirect("/");
     }
-    let result = inbound_view(&state, &env, &id).await;
+    let result = inbound_view(&state, &env, &id, &query).await;
     result.unwrap_or_else(|e| env.error(e))
 }
 
 /// How much of a raw message the page shows.
 const RAW_SHOWN: usize = 256 * 1024;
 
-async fn inbound_view(state: &SharedState, env: &Env, id: &str) -> Result<Response, PageError> {
+async fn inbound_view(
+    state: &SharedState,
+    env: &Env,
+    id: &str,
+    query: &BTreeMap<String, String>,
+) -> Result<Response, PageError> {
     let not_found = || PageError::NotFound(format!("inbound message {id}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let m = state
@@ -1286,10 +1313,25 @@ async fn inbound_view(state: &SharedState, env: &Env, id: &str) -> Result<Respon
         .ok_or_else(not_found)?;
     let shown = &m.raw[..m.raw.len().min(RAW_SHOWN)];
     let r = &m.reading;
+    let members: Vec<Value> = state
+        .engine
+        .catalog()
+        .body
+        .members
+        .iter()
+        .map(|mb| {
+            json!({"code": mb.code.to_string(), "name": mb.name(env.lang.language()),
+                   "selected": r.country.as_deref() == Some(mb.code.as_str())})
+        })
+        .collect();
     env.page(
         StatusCode::OK,
         "inbound",
         json!({
+            "flash": query_flash(env, query),
+            "members": members,
+            "can_release": m.status == InboundStatus::Quarantined,
+            "can_discard": matches!(m.status, InboundStatus::Quarantined | InboundStatus::Failed),
             "m": {
                 "id": m.id,
                 "message_id": m.message_id,
@@ -1391,6 +1433,10 @@ const ACTIONS: &[(&str, Role)] = &[
     ("fp_add", Role::Admin),
     ("fp_deactivate", Role::Admin),
     ("presidency", Role::Admin),
+    ("answer", Role::Ppt),
+    ("release", Role::Admin),
+    ("discard", Role::Admin),
+    ("fp_import", Role::Admin),
 ];
 
 /// A parsed action form.
@@ -1419,6 +1465,39 @@ enum Action {
         year: i32,
         country: CountryCode,
     },
+    RecordAnswer {
+        reference: String,
+        country: String,
+        position: String,
+        text: String,
+        channel: Option<String>,
+    },
+    Release {
+        id: String,
+        country: String,
+        reference: Option<String>,
+    },
+    Discard {
+        id: String,
+        reason: String,
+    },
+    ImportFocalPoints {
+        text: String,
+        csv: bool,
+    },
+}
+
+/// Whether a focal point list is CSV: `format` when given (`csv`/`toml`), else the
+/// TOML table header decides.
+fn import_is_csv(format: Option<&str>, text: &str) -> Result<bool, PageError> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("toml") => Ok(false),
+        None | Some("auto") => Ok(!text.contains("[[focal_point]]")),
+        Some(other) => Err(PageError::Invalid(format!(
+            "format: `{other}` must be toml or csv"
+        ))),
+    }
 }
 
 struct Fields<'a>(&'a BTreeMap<String, String>);
@@ -1522,6 +1601,41 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         "fp_deactivate" => Ok(Action::DeactivateFocalPoint {
             email: f.req("email")?,
         }),
+        "answer" => {
+            // Checked here so the confirmation never shows a value the action refuses.
+            let country = f.country("country")?.to_string();
+            let position = f.req("position")?;
+            if Position::parse(&position).is_none() {
+                return Err(PageError::Invalid(
+                    "position: must be no_objection, objection or comments".into(),
+                ));
+            }
+            Ok(Action::RecordAnswer {
+                reference: f.req("reference")?,
+                country,
+                position,
+                text: f
+                    .0
+                    .get("text")
+                    .map(|t| t.trim_end().to_string())
+                    .unwrap_or_default(),
+                channel: f.opt("channel"),
+            })
+        }
+        "release" => Ok(Action::Release {
+            id: f.req("id")?,
+            country: f.country("country")?.to_string(),
+            reference: f.opt("reference"),
+        }),
+        "discard" => Ok(Action::Discard {
+            id: f.req("id")?,
+            reason: f.req("reason")?,
+        }),
+        "fp_import" => {
+            let text = f.text("import_text")?;
+            let csv = import_is_csv(f.opt("format").as_deref(), &text)?;
+            Ok(Action::ImportFocalPoints { text, csv })
+        }
         "presidency" => Ok(Action::SetPresidency {
             year: f.number("year").and_then(|y: i32| {
                 (1990..=2200)
@@ -1643,6 +1757,32 @@ async fn act(
         .copied()
         .ok_or_else(|| PageError::Invalid(format!("action: unknown action `{kind}`")))?;
     let session = env.require(role)?;
+    // An uploaded focal point list becomes the import's text (and rides along in the
+    // confirmation as that text).
+    let mut uploads = uploads;
+    let mut import_fields;
+    let fields = if kind == "fp_import" && !uploads.is_empty() {
+        let file = uploads.remove(0);
+        let text = String::from_utf8(file.bytes).map_err(|_| {
+            PageError::Invalid(format!("files: {} is not UTF-8 text", file.filename))
+        })?;
+        import_fields = fields.clone();
+        import_fields.insert("import_text".into(), text.replace("\r\n", "\n"));
+        if import_fields
+            .get("format")
+            .is_none_or(|f| f.is_empty() || f == "auto")
+        {
+            let by_name = file.filename.to_ascii_lowercase();
+            if by_name.ends_with(".csv") {
+                import_fields.insert("format".into(), "csv".into());
+            } else if by_name.ends_with(".toml") {
+                import_fields.insert("format".into(), "toml".into());
+            }
+        }
+        &import_fields
+    } else {
+        fields
+    };
     let action = parse_action(kind, fields)?;
     let mut files = carried_files(fields)?;
     files.extend(uploads);
@@ -1748,6 +1888,39 @@ async fn act(
                 .set_presidency(year, country, &actor)
                 .await
                 .map_err(|e| ApiError::from_engine(e, "country"))?;
+            "/directory".to_string()
+        }
+        Action::RecordAnswer {
+            reference,
+            country,
+            position,
+            text,
+            channel,
+        } => {
+            let answer =
+                super::api::staff_answer(state, &country, &position, text, channel, &actor)?;
+            engine
+                .apply(&reference, Event::Answer { answer }, &actor)
+                .await
+                .map_err(|e| ApiError::from_engine(e, "text"))?;
+            consultation_path(&reference)
+        }
+        Action::Release {
+            id,
+            country,
+            reference,
+        } => {
+            let (m, _) =
+                super::inbound::release_message(state, &id, &country, reference.as_deref(), &actor)
+                    .await?;
+            format!("/inbound/{}", m.id)
+        }
+        Action::Discard { id, reason } => {
+            let m = super::inbound::discard_message(state, &id, &reason, &actor).await?;
+            format!("/inbound/{}", m.id)
+        }
+        Action::ImportFocalPoints { text, csv } => {
+            super::api::import_text(state, text, csv, &actor).await?;
             "/directory".to_string()
         }
     };
@@ -1895,6 +2068,63 @@ async fn confirm_page(
         Action::SetPresidency { year, country } => {
             row("year", year.to_string());
             row("country", country_name(state, env.lang, *country));
+            cancel = "/directory".into();
+        }
+        Action::RecordAnswer {
+            reference,
+            country,
+            position,
+            text: t,
+            channel,
+        } => {
+            let (c, _) = state.engine.load(reference).await?;
+            row("reference", reference.clone());
+            row("title", c.title.clone());
+            if let Ok(code) = CountryCode::parse(country) {
+                row("country", country_name(state, env.lang, code));
+            }
+            row("position", label(env.lang, "state", position));
+            row(
+                "channel",
+                channel.clone().unwrap_or_else(|| env.t("channel_letter")),
+            );
+            if !t.is_empty() {
+                text = json!(t);
+            }
+            cancel = consultation_path(reference);
+        }
+        Action::Release {
+            id,
+            country,
+            reference,
+        } => {
+            row("message", format!("#{id}"));
+            if let Ok(code) = CountryCode::parse(country) {
+                row("country", country_name(state, env.lang, code));
+            }
+            if let Some(r) = reference {
+                row("reference", r.clone());
+            }
+            cancel = format!("/inbound/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+        }
+        Action::Discard { id, reason } => {
+            row("message", format!("#{id}"));
+            row("reason", reason.clone());
+            cancel = format!("/inbound/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+        }
+        Action::ImportFocalPoints { text: t, csv } => {
+            row(
+                "import_format",
+                if *csv { "CSV" } else { "TOML" }.to_string(),
+            );
+            row(
+                "lines",
+                t.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .count()
+                    .to_string(),
+            );
+            text = json!(t);
             cancel = "/directory".into();
         }
     }

@@ -891,6 +891,366 @@ async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
 }
 
 #[tokio::test]
+async fn the_ppt_records_an_answer_received_by_letter() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Answers by letter").await;
+        let path = format!("/consultations/{reference}");
+
+        // A viewer sees no form and is refused.
+        let mut viewer = web(&app);
+        viewer.login(&app.viewer).await;
+        let page = viewer.get(&path).await.expect(200);
+        assert!(!page.body.contains("id=\"record-answer\""));
+        let vcsrf = page.csrf();
+        let answer = [
+            ("action", "answer"),
+            ("reference", reference.as_str()),
+            ("country", "PA"),
+            ("position", "objection"),
+            ("channel", "phone"),
+            ("text", "Paragraph 2 <b>cannot</b> stay"),
+            ("confirm", "yes"),
+        ];
+        let mut forged: Vec<(&str, &str)> = vec![("csrf", &vcsrf)];
+        forged.extend_from_slice(&answer);
+        viewer.post("/actions", &forged).await.expect(403);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert!(c.rounds[0].answers.is_empty(), "{backend}");
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let page = ppt.get(&path).await.expect(200);
+        assert!(page.body.contains("id=\"record-answer\""));
+        let csrf = page.csrf();
+        // A position that does not exist is refused before the confirmation.
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "answer"),
+                ("reference", &reference),
+                ("country", "PA"),
+                ("position", "maybe"),
+            ],
+        )
+        .await
+        .expect(422);
+        let done = ppt.act(&csrf, &answer[..6]).await.expect(303);
+        assert!(done.header("location").unwrap().ends_with("?done=answer"));
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        let pa = c.rounds[0]
+            .answers
+            .values()
+            .find(|a| a.country.as_str() == "PA")
+            .unwrap_or_else(|| panic!("{backend}: PA's answer is recorded"));
+        assert_eq!(pa.position.as_str(), "objection");
+        assert_eq!(pa.text, "Paragraph 2 <b>cannot</b> stay");
+        match &pa.source {
+            puebla::domain::consultation::AnswerSource::Staff {
+                recorded_by,
+                channel,
+            } => {
+                assert_eq!(
+                    (recorded_by.as_str(), channel.as_str()),
+                    ("web:HN PPT office", "phone")
+                );
+            }
+            other => panic!("{backend}: {other:?}"),
+        }
+        let page = ppt.get(&path).await.expect(200);
+        assert!(page
+            .body
+            .contains("Paragraph 2 &lt;b&gt;cannot&lt;/b&gt; stay"));
+        let es = ppt.get(&format!("{path}?lang=es")).await.expect(200);
+        assert!(es
+            .body
+            .contains("Registrar una respuesta recibida por otra vía"));
+    }
+}
+
+#[tokio::test]
+async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Quarantine on the web").await;
+        let stranger = |n: u32, text: &str| {
+            format!(
+                "From: Adviser <adviser{n}@ministry.example.net>\r\nTo: consultas@rcm-ts.example\r\n\
+                 Subject: RE: [{reference}] Consultation\r\nMessage-ID: <adviser-{n}@example.net>\r\n\
+                 Date: Mon, 22 Mar 2027 12:00:00 -0600\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+            )
+        };
+        let mut ids = Vec::new();
+        for (n, text) in [
+            (1, "No objection from Panama."),
+            (2, "Buy cheap <script>x</script>"),
+        ] {
+            let out = app
+                .engine
+                .ingest(stranger(n, text).as_bytes(), InboundSource::Stdin)
+                .await
+                .unwrap();
+            let m = app.store.inbound_message(out.id).await.unwrap().unwrap();
+            assert_eq!(m.status.as_str(), "quarantined", "{backend}: {m:?}");
+            ids.push(m.id);
+        }
+        let (keep, spam) = (ids[0].to_string(), ids[1].to_string());
+
+        // The PPT and a viewer see no forms and are refused.
+        for token in [&app.viewer, &app.ppt] {
+            let mut w = web(&app);
+            w.login(token).await;
+            let page = w.get(&format!("/inbound/{keep}")).await.expect(200);
+            assert!(!page.body.contains("id=\"release\""));
+            assert!(!page.body.contains("id=\"discard\""));
+            let csrf = page.csrf();
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "release"),
+                    ("id", &keep),
+                    ("country", "PA"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "discard"),
+                    ("id", &spam),
+                    ("reason", "spam"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+        }
+        assert_eq!(app.store.inbound_counts().await.unwrap().quarantined, 2);
+
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let page = ts.get(&format!("/inbound/{keep}")).await.expect(200);
+        assert!(page.body.contains("id=\"release\"") && page.body.contains("id=\"discard\""));
+        let csrf = page.csrf();
+        let done = ts
+            .act(
+                &csrf,
+                &[
+                    ("action", "release"),
+                    ("id", &keep),
+                    ("country", "PA"),
+                    ("reference", ""),
+                ],
+            )
+            .await
+            .expect(303);
+        assert_eq!(
+            done.header("location"),
+            Some(format!("/inbound/{keep}?done=release").as_str())
+        );
+        let m = app.store.inbound_message(ids[0]).await.unwrap().unwrap();
+        assert_eq!(m.status.as_str(), "processed", "{backend}");
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert!(
+            c.rounds[0]
+                .answers
+                .values()
+                .any(|a| a.country.as_str() == "PA"),
+            "{backend}: the released message counts for PA"
+        );
+        // Released once; a second release is a conflict naming the status.
+        let r = ts
+            .act(
+                &csrf,
+                &[("action", "release"), ("id", &keep), ("country", "PA")],
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.body);
+
+        // Discard with a reason: it stays stored, set aside; the page shows it escaped.
+        ts.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "discard"),
+                ("id", &spam),
+                ("reason", " "),
+            ],
+        )
+        .await
+        .expect(422);
+        ts.act(
+            &csrf,
+            &[
+                ("action", "discard"),
+                ("id", &spam),
+                ("reason", "Spam, <not> an answer"),
+            ],
+        )
+        .await
+        .expect(303);
+        let m = app.store.inbound_message(ids[1]).await.unwrap().unwrap();
+        assert_eq!(m.status.as_str(), "discarded", "{backend}");
+        assert_eq!(
+            m.reading.reason.as_deref(),
+            Some("discarded by web:TS admin: Spam, <not> an answer")
+        );
+        let page = ts
+            .get(&format!("/inbound/{spam}?done=discard"))
+            .await
+            .expect(200);
+        assert!(page.body.contains("Spam, &lt;not&gt; an answer"));
+        assert!(
+            !page.body.contains("id=\"discard\""),
+            "nothing left to discard"
+        );
+        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.actor == "web:TS admin"),
+            "{backend}: {audit:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_ts_imports_focal_points_pasted_or_uploaded() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let toml = "[[focal_point]]\ncountry = \"BZ\"\nname = \"Pasted <Belize> point\"\nemail = \"pasted.bz@example.org\"\nlanguage = \"en\"\n";
+        let csv =
+            "country,name,email,language\nPA,Uploaded Panama point,uploaded.pa@example.org,es\n";
+
+        // A viewer and the PPT see no import form and are refused.
+        for token in [&app.viewer, &app.ppt] {
+            let mut w = web(&app);
+            w.login(token).await;
+            let page = w.get("/directory").await.expect(200);
+            assert!(!page.body.contains("id=\"fp-import\""));
+            let csrf = page.csrf();
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", toml),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+        }
+        let has = |email: &'static str| {
+            let store = app.store.clone();
+            async move {
+                store
+                    .focal_points(None, false)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.email == email)
+            }
+        };
+        assert!(!has("pasted.bz@example.org").await);
+
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let page = ts.get("/directory").await.expect(200);
+        assert!(page.body.contains("id=\"fp-import\""));
+        let csrf = page.csrf();
+
+        // Pasted TOML: confirmed, then imported.
+        let confirm = ts
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", toml),
+                    ("format", "auto"),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(
+            confirm.body.contains("Pasted &lt;Belize&gt; point"),
+            "the text is shown escaped"
+        );
+        assert!(
+            !has("pasted.bz@example.org").await,
+            "{backend}: not before the confirmation"
+        );
+        ts.act(
+            &csrf,
+            &[
+                ("action", "fp_import"),
+                ("import_text", toml),
+                ("format", "auto"),
+            ],
+        )
+        .await
+        .expect(303);
+        assert!(has("pasted.bz@example.org").await, "{backend}");
+
+        // An uploaded CSV file: the confirmation carries its text; then imported.
+        let confirm = ts
+            .post_multipart(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", ""),
+                    ("format", "auto"),
+                ],
+                &[("focal-points.csv", "text/csv", csv.as_bytes())],
+            )
+            .await
+            .expect(200);
+        let hidden = hidden_inputs(&confirm.body);
+        assert!(
+            hidden.contains(&("format".to_string(), "csv".to_string())),
+            "{hidden:?}"
+        );
+        assert!(
+            hidden.contains(&("import_text".to_string(), csv.to_string())),
+            "{hidden:?}"
+        );
+        assert!(!has("uploaded.pa@example.org").await);
+        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        ts.post_multipart("/actions", &again, &[]).await.expect(303);
+        assert!(has("uploaded.pa@example.org").await, "{backend}");
+
+        // A broken list is a 422 that says where.
+        let r = ts
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    (
+                        "import_text",
+                        "country,name,email\nXX,Nobody,nobody@example.org\n",
+                    ),
+                    ("format", "csv"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(422);
+        assert!(r.body.contains("XX"), "{}", r.body);
+        let dir = ts.get("/directory?done=fp_import").await.expect(200);
+        assert!(dir.body.contains("Pasted &lt;Belize&gt; point"));
+        let es = ts.get("/directory?lang=es").await.expect(200);
+        assert!(es.body.contains("Importar puntos focales"));
+    }
+}
+
+#[tokio::test]
 async fn answers_by_email_link_to_their_raw_message() {
     for backend in BACKENDS {
         let app = spawn_app(backend).await;
