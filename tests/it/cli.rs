@@ -27,6 +27,8 @@ const PUEBLA_VARS: &[&str] = &[
     "PUEBLA_TEMPLATES",
     "PUEBLA_DIGEST_CRON",
     "PUEBLA_DIGEST_TZ",
+    "PUEBLA_ATTACHMENT_MAX_BYTES",
+    "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
