@@ -1662,6 +1662,46 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
     assert!(!driver.alert_open().await, "a script ran");
     driver.screenshot("dashboard-escaped-title.png").await;
 
+    // A new consultation with a file, through the form and its confirmation.
+    let upload_dir = tempfile::tempdir().expect("a temporary folder");
+    let pdf = crate::attachments::pdf_bytes();
+    let pdf_path = upload_dir.path().join("Propuesta.pdf");
+    std::fs::write(&pdf_path, &pdf).expect("write the file to upload");
+    driver.goto(&format!("{base}/new")).await;
+    let title = driver.find("input[name=title]").await;
+    driver.type_into(&title, "Browser upload").await;
+    let text = driver.find("textarea[name=text]").await;
+    driver.type_into(&text, "# Text\n\n1. One.\n").await;
+    let year = driver.find("input[name=year]").await;
+    driver.type_into(&year, "2027").await;
+    let files = driver.find("input[type=file][name=files]").await;
+    driver.type_into(&files, pdf_path.to_str().unwrap()).await;
+    let button = driver.find("form.wide button[type=submit]").await;
+    driver.click(&button).await;
+    let listed = driver.find("#confirm-files").await;
+    assert!(driver.text(&listed).await.contains("Propuesta.pdf"));
+    driver.screenshot("dashboard-upload-confirm.png").await;
+    let confirm = driver.find("#confirm-button").await;
+    driver.click(&confirm).await;
+    let attachments = driver.find("#attachments").await;
+    assert!(driver.text(&attachments).await.contains("Propuesta.pdf"));
+    let started = app
+        .engine
+        .list(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.title == "Browser upload")
+        .expect("the consultation was started");
+    let stored = app
+        .engine
+        .attachments(&started.reference.to_string())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].sha256, sha256_hex(&pdf), "the same bytes");
+    driver.screenshot("dashboard-upload-done.png").await;
+
     // Phone width, in Spanish.
     driver
         .call(
