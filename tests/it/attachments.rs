@@ -490,3 +490,77 @@ async fn api_refuses_bad_files_naming_the_field_and_viewers_cannot_start() {
         .json();
     assert_eq!(e["field"], "attachments");
 }
+
+#[tokio::test]
+async fn a_revision_adds_files_and_the_second_round_carries_all_of_them() {
+    let app = spawn_app("sqlite").await;
+    let reference = app.consultation_in_round_one("Revised with files").await;
+    // Every member answers: round 1 closes early and the PPT revises.
+    for member in &app.engine.catalog().body.members {
+        app.post(
+            &format!("/api/consultations/{reference}/answers"),
+            Some(&app.ppt),
+            &json!({"country": member.code.as_str(), "position": "comments", "text": "Fine."}),
+        )
+        .await
+        .expect(200);
+    }
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    assert_eq!(c.stage_name(), "revision");
+    app.deliver_all().await;
+    let annex = b"Annex to version 2\n".to_vec();
+    let revise = |files: Value| json!({"text": "# Text\n\n1. Paragraph one, revised.\n", "note": "Comments taken in", "attachments": files});
+    // A viewer cannot; a bad file is refused by name and nothing changes.
+    app.post(
+        &format!("/api/consultations/{reference}/revise"),
+        Some(&app.viewer),
+        &revise(json!([{"filename": "annex.txt", "content_base64": b64(&annex)}])),
+    )
+    .await
+    .expect(403);
+    let e = app
+        .post(
+            &format!("/api/consultations/{reference}/revise"),
+            Some(&app.ppt),
+            &revise(json!([{"filename": "annex.txt", "content_base64": "!!"}])),
+        )
+        .await
+        .expect(422)
+        .json();
+    assert_eq!(e["field"], "attachments[0].content_base64");
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    assert_eq!(c.stage_name(), "revision", "nothing happened");
+    app.post(
+        &format!("/api/consultations/{reference}/revise"),
+        Some(&app.ppt),
+        &revise(json!([{"filename": "annex v2.txt", "content_base64": b64(&annex)}])),
+    )
+    .await
+    .expect(200);
+    let files = app.engine.attachments(&reference).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        (files[0].version, files[0].filename.as_str()),
+        (2, "annex v2.txt")
+    );
+    let outbox = tempfile::tempdir().unwrap();
+    puebla::app::worker(
+        &app.config,
+        app.store.clone(),
+        app.clock.clone() as Arc<dyn puebla::clock::Clock>,
+        Arc::new(puebla::engine::outbox::FileTransport::new(outbox.path())),
+        "round-two",
+    )
+    .drain()
+    .await
+    .unwrap();
+    let mailed = attachments_in_mail(outbox.path(), "round_invitation");
+    let annexes = mailed
+        .iter()
+        .filter(|(_, n, sha)| n == "annex v2.txt" && *sha == sha256_hex(&annex))
+        .count();
+    assert_eq!(annexes, 11, "every member's round 2 invitation: {mailed:?}");
+    // Other notices of the step (none carry the text) have no files.
+    let others = attachments_in_mail(outbox.path(), "reminder");
+    assert!(others.iter().all(|(_, n, _)| n != "annex v2.txt"));
+}
