@@ -46,6 +46,10 @@ pub struct Config {
     /// How often the IMAP poller looks for new mail when the server has no IDLE,
     /// and how long an IDLE waits before it starts again (seconds).
     pub imap_poll_seconds: u64,
+    /// The largest file that can be attached to a consultation (bytes).
+    pub attachment_max_bytes: usize,
+    /// All the files of one consultation together (bytes).
+    pub attachments_max_total_bytes: usize,
 }
 
 impl Default for Config {
@@ -69,6 +73,8 @@ impl Default for Config {
             digest_time_zone: "America/Costa_Rica".into(),
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
             imap_poll_seconds: 60,
+            attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
+            attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
         }
     }
 }
@@ -92,6 +98,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
+    ("PUEBLA_ATTACHMENT_MAX_BYTES", "attachment_max_bytes"),
+    (
+        "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
+        "attachments_max_total_bytes",
+    ),
 ];
 
 impl Config {
@@ -139,6 +150,18 @@ impl Config {
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
+                "attachment_max_bytes" => {
+                    config.attachment_max_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "attachments_max_total_bytes" => {
+                    config.attachments_max_total_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
                 }
                 other => bail!("internal: unmapped configuration field {other}"),
             }
@@ -191,6 +214,17 @@ impl Config {
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");
+        }
+        if self.attachment_max_bytes == 0 {
+            bail!("attachment_max_bytes must be at least 1");
+        }
+        if self.attachments_max_total_bytes < self.attachment_max_bytes {
+            bail!(
+                "attachments_max_total_bytes {} is below attachment_max_bytes {}: one file \
+                 could never fit",
+                self.attachments_max_total_bytes,
+                self.attachment_max_bytes
+            );
         }
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");

@@ -595,6 +595,7 @@ async fn reference_run(seed: u64) -> Reference {
                         procedure: scenario.procedure().into(),
                         year: Some(2026),
                         draft_only: false,
+                        attachments: vec![],
                     },
                     "ppt",
                 )

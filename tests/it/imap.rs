@@ -176,14 +176,14 @@ pub(crate) async fn login(port: u16, user: &str) -> TestSession {
         .expect("login")
 }
 
-async fn append(port: u16, user: &str, raw: &[u8]) {
+pub(crate) async fn append(port: u16, user: &str, raw: &[u8]) {
     let mut s = login(port, user).await;
     s.append("INBOX", None, None, raw).await.expect("APPEND");
     s.logout().await.ok();
 }
 
 /// The flags of every message in INBOX, by UID.
-async fn flags(port: u16, user: &str) -> Vec<(u32, Vec<String>)> {
+pub(crate) async fn flags(port: u16, user: &str) -> Vec<(u32, Vec<String>)> {
     let mut s = login(port, user).await;
     s.select("INBOX").await.expect("select");
     let fetched: Vec<_> = s
@@ -264,6 +264,7 @@ async fn round_one(engine: &Engine) -> String {
                 procedure: "rcm-five-day".into(),
                 year: Some(2027),
                 draft_only: false,
+                attachments: Vec::new(),
             },
             "ppt",
         )

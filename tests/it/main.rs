@@ -6,6 +6,7 @@
 mod api;
 mod api_helpers;
 mod api_inbound;
+mod attachments;
 mod calendar_crosscheck;
 mod cli;
 mod common;
@@ -18,6 +19,7 @@ mod fuzz;
 mod imap;
 mod ingest;
 mod mail_corpus;
+mod outages;
 mod smtp;
 mod smtp_sink;
 mod store;
