@@ -46,6 +46,11 @@ pub struct Config {
     /// How often the IMAP poller looks for new mail when the server has no IDLE,
     /// and how long an IDLE waits before it starts again (seconds).
     pub imap_poll_seconds: u64,
+    /// How long an outbox worker's claim on a notice lasts (real seconds) unless
+    /// renewed: when a replica dies, its claimed notices go to another after this.
+    /// The worker renews a claim when half of it is left before a send, so it must
+    /// be more than twice the longest send (the SMTP timeout).
+    pub outbox_lease_seconds: u64,
 }
 
 impl Default for Config {
@@ -69,6 +74,7 @@ impl Default for Config {
             digest_time_zone: "America/Costa_Rica".into(),
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
             imap_poll_seconds: 60,
+            outbox_lease_seconds: 120,
         }
     }
 }
@@ -92,6 +98,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
+    ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
 ];
 
 impl Config {
@@ -136,6 +143,12 @@ impl Config {
                 }
                 "imap_poll_seconds" => {
                     config.imap_poll_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
+                "outbox_lease_seconds" => {
+                    config.outbox_lease_seconds = value
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
@@ -191,6 +204,9 @@ impl Config {
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");
+        }
+        if self.outbox_lease_seconds < 2 {
+            bail!("outbox_lease_seconds must be at least 2");
         }
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");
