@@ -290,6 +290,16 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_lease_is_two_minutes_unless_set() {
+        assert_eq!(Config::default().outbox_lease_seconds, 120);
+        let env = |k: &str| (k == "PUEBLA_OUTBOX_LEASE_SECONDS").then(|| "30".to_string());
+        assert_eq!(Config::load(None, env).unwrap().outbox_lease_seconds, 30);
+        let env = |k: &str| (k == "PUEBLA_OUTBOX_LEASE_SECONDS").then(|| "1".to_string());
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("outbox_lease_seconds"), "{err}");
+    }
+
+    #[test]
     fn the_digest_schedule_defaults_to_weekdays_at_eight_in_san_jose() {
         let c = Config::load(None, |_| None).unwrap();
         let s = c.digest_schedule().unwrap().unwrap();

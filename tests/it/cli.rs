@@ -27,6 +27,7 @@ const PUEBLA_VARS: &[&str] = &[
     "PUEBLA_TEMPLATES",
     "PUEBLA_DIGEST_CRON",
     "PUEBLA_DIGEST_TZ",
+    "PUEBLA_OUTBOX_LEASE_SECONDS",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.

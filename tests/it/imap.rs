@@ -28,13 +28,13 @@ use puebla::store::{NewFocalPoint, Store};
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 
-const PASSWORD: &str = "imap-test-secret";
+pub(crate) const PASSWORD: &str = "imap-test-secret";
 const SECRET: &str = "an imap test secret of some length";
 
 /// A Dovecot instance for this test; killed when dropped.
-struct Dovecot {
+pub(crate) struct Dovecot {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -79,7 +79,7 @@ fn id(flag: &str) -> String {
 }
 
 /// Starts Dovecot with users `users` (password [`PASSWORD`]) and waits for its port.
-fn start_dovecot(users: &[&str]) -> Dovecot {
+pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
     let binary = dovecot_binary();
     let dir = tempfile::Builder::new()
         .prefix("puebla-dovecot-")
@@ -176,7 +176,7 @@ async fn login(port: u16, user: &str) -> TestSession {
         .expect("login")
 }
 
-async fn append(port: u16, user: &str, raw: &[u8]) {
+pub(crate) async fn append(port: u16, user: &str, raw: &[u8]) {
     let mut s = login(port, user).await;
     s.append("INBOX", None, None, raw).await.expect("APPEND");
     s.logout().await.ok();
