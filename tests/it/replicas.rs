@@ -580,8 +580,11 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
         let mut found = None;
         while found.is_none() && watch.elapsed() < SETTLE {
             let claims = w.claims().await;
+            // Two or more claimed: the one in flight cannot be the last one left
+            // when the kill lands (each takes the sink 400 ms).
             found = claims
                 .iter()
+                .filter(|(_, ids)| ids.len() >= 2)
                 .find_map(|(by, ids)| live_names.get(by).map(|i| (*i, ids.clone())));
             if found.is_none() {
                 if w.settled(time.now, appended).await.is_ok() {
@@ -619,6 +622,25 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
     assert!(w.replicas[last].alive);
     w.settle(time.now, appended, "the reminders after the second kill")
         .await;
+
+    // A replacement replica (as systemd would restart one) joins as a standby: the
+    // lease stays where it is, and the two share the outcomes.
+    let mut joined = Replica::start(dir.path(), 3, &env);
+    wait_for("the new replica answers", SETTLE, || async {
+        tokio::net::TcpStream::connect(joined.addr).await.ok()
+    })
+    .await;
+    let s = joined.get("/status").await.expect(200).json();
+    joined.name = s["inbound"]["imap_lease"]["this_replica"]
+        .as_str()
+        .map(str::to_string);
+    w.replicas.push(joined);
+    assert_eq!(
+        w.lease_holder().await,
+        Some(last),
+        "the lease stays with its holder"
+    );
+    phase("a new replica joined as a standby");
 
     // On to the deadlines and the outcomes, a day at a time.
     for _ in days..14 {
