@@ -27,8 +27,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     // The name this replica claims notices and takes the IMAP lease under: the host
     // and the process id tell replicas on several machines apart.
     let worker_id = format!("serve-{}-{}", host_name(), std::process::id());
-    let worker = crate::app::worker(&config, store.clone(), clock.clone(), transport, &worker_id);
     let metrics = Arc::new(crate::http::Metrics::new());
+    let worker = crate::app::worker(&config, store.clone(), clock.clone(), transport, &worker_id)
+        .with_health(metrics.delivery());
     // The IMAP poller runs beside the loop, in the one replica that holds the IMAP
     // lease; it stores each message before flagging it, so stopping it at any point
     // loses nothing. It records its passes and errors in `metrics` for `/status`.
@@ -80,18 +81,17 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         let _ = server_stop.wait_for(|stop| *stop).await;
     }));
     let mut shutdown = stop_rx;
+    let (mut scheduler_log, mut schedule_log, mut outbox_log) = (
+        PassLog::new("scheduler pass"),
+        PassLog::new("schedule pass"),
+        PassLog::new("outbox pass"),
+    );
     loop {
         // One pass: fire what is due, then deliver what is pending. A failure is
         // logged and retried on the next pass; the daemon does not exit on it.
-        if let Err(e) = metrics.scheduler_pass(&engine).await {
-            tracing::error!(error = %format!("{e:#}"), "scheduler pass failed");
-        }
-        if let Err(e) = engine.tick_schedules().await {
-            tracing::error!(error = %format!("{e:#}"), "schedule pass failed");
-        }
-        if let Err(e) = worker.drain().await {
-            tracing::error!(error = %format!("{e:#}"), "outbox pass failed");
-        }
+        scheduler_log.record(metrics.scheduler_pass(&engine).await.map(|_| ()));
+        schedule_log.record(engine.tick_schedules().await.map(|_| ()));
+        outbox_log.record(worker.drain().await.map(|_| ()));
         let now = clock.now();
         // Wake for the next timer or schedule (the daily digest), whichever comes first.
         let next = engine.next_wakeup().await.ok().flatten();
@@ -199,6 +199,48 @@ impl ElectedPoller {
             lease.release().await;
             tracing::warn!(replica = %self.replica, "IMAP lease lost: polling stopped");
             tokio::time::sleep(IMAP_LEASE_RETRY).await;
+        }
+    }
+}
+
+/// Logs a step of the loop that fails pass after pass (the database is away) once
+/// at `error` when it starts failing or its error changes, then only at `debug`,
+/// and once at `info` when it works again, instead of one error line per pass.
+struct PassLog {
+    what: &'static str,
+    last_error: Option<String>,
+    failures: u64,
+}
+
+impl PassLog {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            last_error: None,
+            failures: 0,
+        }
+    }
+
+    fn record<E: Into<anyhow::Error>>(&mut self, result: Result<(), E>) {
+        match result {
+            Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!(failed_passes = self.failures, "{} works again", self.what);
+                }
+                self.failures = 0;
+                self.last_error = None;
+            }
+            Err(e) => {
+                let error = format!("{:#}", e.into());
+                self.failures += 1;
+                if self.last_error.as_deref() == Some(error.as_str()) {
+                    tracing::debug!(error = %error, failed_passes = self.failures, "{} failed again", self.what);
+                } else {
+                    tracing::error!(error = %error, failed_passes = self.failures,
+                        "{} failed (retried every pass; logged again when the error changes)", self.what);
+                    self.last_error = Some(error);
+                }
+            }
         }
     }
 }

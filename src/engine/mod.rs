@@ -86,6 +86,15 @@ impl EngineError {
             _ => false,
         }
     }
+
+    /// The database could not be reached ([`crate::store::is_unavailable`]): the step
+    /// did not happen and is worth trying again as it is.
+    pub fn is_database_unavailable(&self) -> bool {
+        match self {
+            EngineError::Unexpected(e) => e.chain().any(crate::store::is_unavailable),
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for EngineError {
@@ -618,6 +627,10 @@ impl Engine {
                     // Another replica fired it, or the consultation changed: the next
                     // pass sees the current timers.
                     Err(e) if e.is_conflict() => {}
+                    // The database went away: nothing was applied, and the whole pass
+                    // is tried again on the next one (not in an hour, which is for a
+                    // timer that fails by itself).
+                    Err(e) if e.is_database_unavailable() => return Err(e),
                     // A timer whose step fails is retried in an hour, visibly, and does
                     // not hold up the timers behind it.
                     Err(e) => {
@@ -679,5 +692,25 @@ fn event_detail(event: &Event) -> serde_json::Value {
             country,
             days_before,
         } => json!({"round": round, "country": country, "days_before": days_before}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through_the_store(e: sqlx::Error) -> EngineError {
+        let inner: Result<(), sqlx::Error> = Err(e);
+        StoreError::from(inner.context("reading due timers").unwrap_err()).into()
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_told_apart_from_a_failing_step() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(through_the_store(sqlx::Error::Io(refused)).is_database_unavailable());
+        assert!(through_the_store(sqlx::Error::PoolTimedOut).is_database_unavailable());
+        assert!(!through_the_store(sqlx::Error::RowNotFound).is_database_unavailable());
+        assert!(!EngineError::Busy.is_database_unavailable());
+        assert!(!EngineError::from(anyhow::anyhow!("a template failed")).is_database_unavailable());
     }
 }

@@ -25,6 +25,55 @@ pub enum SendError {
     /// Will not succeed by retrying (5xx, invalid address).
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The server could not be reached or did not answer in time (connection refused,
+    /// timeout, TLS handshake, garbled reply): nothing was learnt about the message.
+    /// Retried with backoff and never made permanent by the number of attempts; the
+    /// other pending notices wait for this one's next attempt (see [`OutboxWorker`]).
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// How this process's deliveries are going, for `GET /status`: shared between the
+/// outbox worker (which records each hand-over) and the HTTP server (which reads it).
+#[derive(Debug, Default)]
+pub struct DeliveryHealth {
+    state: Mutex<DeliveryHealthState>,
+}
+
+/// A snapshot of [`DeliveryHealth`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryHealthState {
+    /// The last message the transport accepted (injected clock).
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The last temporary failure or unreachable server, and when.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// The last hand-over failed temporarily (a permanent refusal of one message says
+    /// nothing about the server and leaves this as it was).
+    pub failing: bool,
+}
+
+impl DeliveryHealth {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn snapshot(&self) -> DeliveryHealthState {
+        self.state.lock().expect("delivery health poisoned").clone()
+    }
+
+    pub fn record_success(&self, at: DateTime<Utc>) {
+        let mut s = self.state.lock().expect("delivery health poisoned");
+        s.last_success_at = Some(at);
+        s.failing = false;
+    }
+
+    pub fn record_failure(&self, at: DateTime<Utc>, error: String) {
+        let mut s = self.state.lock().expect("delivery health poisoned");
+        s.last_error = Some(error);
+        s.last_error_at = Some(at);
+        s.failing = true;
+    }
 }
 
 /// Something that delivers a built message and says what the far end answered.
@@ -82,6 +131,12 @@ pub struct OutboxWorker {
     /// Set when the daemon stops: the notice in hand is finished, the rest of the
     /// batch is released (pending again) and no more is claimed.
     stopping: Arc<AtomicBool>,
+    /// After a notice found the server unreachable, nothing more is claimed before
+    /// this instant (that notice's next attempt): during an outage one notice probes
+    /// the server per backoff step, instead of every pending notice waiting out its
+    /// own connection timeout while the daemon's loop stands still.
+    hold_until: Mutex<Option<DateTime<Utc>>>,
+    health: Arc<DeliveryHealth>,
 }
 
 /// What one pass of the worker did.
@@ -113,7 +168,19 @@ impl OutboxWorker {
             lease: Duration::minutes(2),
             recent: Mutex::new(VecDeque::new()),
             stopping: Arc::new(AtomicBool::new(false)),
+            hold_until: Mutex::new(None),
+            health: Arc::new(DeliveryHealth::new()),
         }
+    }
+
+    /// Records each hand-over in `health` (shared with the HTTP server's `/status`).
+    pub fn with_health(mut self, health: Arc<DeliveryHealth>) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> Arc<DeliveryHealth> {
+        self.health.clone()
     }
 
     /// The flag that stops this worker after the notice it is sending: `puebla serve`
@@ -194,6 +261,14 @@ impl OutboxWorker {
         if self.stopping() {
             return Ok(report);
         }
+        if self
+            .hold_until
+            .lock()
+            .expect("hold poisoned")
+            .is_some_and(|until| now < until)
+        {
+            return Ok(report);
+        }
         // Which notices are due is business time (the injected clock); how long a
         // claim lasts is real time, since it stands for this process being alive: a
         // replica killed while a simulated clock stands still still loses its claims.
@@ -247,10 +322,30 @@ impl OutboxWorker {
                 ))),
             };
             let now = self.clock.now();
+            match &result {
+                Ok(_) => self.health.record_success(now),
+                Err(SendError::Temporary(e) | SendError::Unreachable(e)) => {
+                    self.health.record_failure(now, e.clone())
+                }
+                Err(SendError::Permanent(_)) => {}
+            }
             match result {
                 Ok(reply) => {
                     self.store.mark_notice_sent(notice.id, now, &reply).await?;
                     report.sent += 1;
+                }
+                Err(SendError::Unreachable(e)) => {
+                    let next = now + Self::retry_delay(notice.id, notice.attempts);
+                    tracing::warn!(notice = notice.id, error = %e, retry_at = %next,
+                        "mail server unreachable: will retry; other notices wait until then");
+                    self.store.mark_notice_retry(notice.id, next, &e).await?;
+                    report.retrying += 1;
+                    *self.hold_until.lock().expect("hold poisoned") = Some(next);
+                    let rest: Vec<i64> = claimed[i + 1..].iter().map(|n| n.id).collect();
+                    if !rest.is_empty() {
+                        self.store.release_notices(&self.worker_id, &rest).await?;
+                    }
+                    break;
                 }
                 Err(SendError::Temporary(e)) if notice.attempts < self.max_attempts => {
                     let next = now + Self::retry_delay(notice.id, notice.attempts);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::outbox::DeliveryHealth;
 use crate::engine::{Engine, EngineError};
 use crate::mail::imap::ImapHealth;
 
@@ -86,6 +87,7 @@ pub struct Metrics {
     lateness: Mutex<Histogram>,
     last_tick: Mutex<Option<TickRecord>>,
     imap: Arc<ImapHealth>,
+    delivery: Arc<DeliveryHealth>,
 }
 
 impl Default for Metrics {
@@ -95,6 +97,7 @@ impl Default for Metrics {
             lateness: Mutex::new(Histogram::new(LATENESS_BUCKETS)),
             last_tick: Mutex::new(None),
             imap: Arc::new(ImapHealth::new()),
+            delivery: Arc::new(DeliveryHealth::new()),
         }
     }
 }
@@ -118,6 +121,11 @@ impl Metrics {
         self.imap.clone()
     }
 
+    /// What this process's outbox worker records (`OutboxWorker::with_health`).
+    pub fn delivery(&self) -> Arc<DeliveryHealth> {
+        self.delivery.clone()
+    }
+
     pub fn last_tick(&self) -> Option<TickRecord> {
         *self.last_tick.lock().expect("metrics mutex poisoned")
     }
@@ -126,7 +134,18 @@ impl Metrics {
     /// fires and when the pass ran. The daemon loop calls this instead of `tick`.
     pub async fn scheduler_pass(&self, engine: &Engine) -> Result<usize, EngineError> {
         let now = engine.now();
-        let due = engine.store().due_timers(now, 1000).await?;
+        let due = match engine.store().due_timers(now, 1000).await {
+            Ok(due) => due,
+            Err(e) => {
+                // The database is away: the pass failed before it began; say so.
+                *self.last_tick.lock().expect("metrics mutex poisoned") = Some(TickRecord {
+                    at: now,
+                    fired: 0,
+                    ok: false,
+                });
+                return Err(e.into());
+            }
+        };
         let result = engine.tick().await;
         {
             let mut lateness = self.lateness.lock().expect("metrics mutex poisoned");

@@ -32,10 +32,28 @@ pub struct ReadyOut {
     reason: Option<String>,
 }
 
+/// How long `/readyz`, `/status` and `/metrics` wait for the database to answer a
+/// ping. The pool itself waits much longer for a connection (it retries a refused
+/// connection until its acquire timeout), which would hold these answers back for
+/// exactly as long as the database is away.
+const DATABASE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Pings the database, within [`DATABASE_PROBE_TIMEOUT`].
+async fn probe_database(store: &dyn crate::store::Store) -> Result<(), String> {
+    match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!(
+            "no answer within {} s",
+            DATABASE_PROBE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
 /// 200 when the database answers and every migration is applied; 503 otherwise.
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let store = state.engine.store();
-    let reason = match store.ping().await {
+    let reason = match probe_database(store.as_ref()).await {
         Err(e) => Some(format!("database unreachable: {e}")),
         Ok(()) => match store.schema_ready().await {
             Ok(true) => None,
@@ -100,6 +118,10 @@ struct OutboxOut {
 struct SmtpOut {
     /// `smtp` when PUEBLA_SMTP_URL is set, otherwise `file` (.eml files).
     transport: &'static str,
+    /// The last delivery attempt of this process failed for a temporary reason
+    /// (refused, timed out, 4xx) and notices wait: `ok` is false until a delivery
+    /// succeeds or nothing waits any more.
+    failing: bool,
     last_success_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
     last_error_at: Option<DateTime<Utc>>,
@@ -186,7 +208,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     let now = engine.now();
     let mut reasons = Vec::new();
 
-    let database = match store.ping().await {
+    let database = match probe_database(store.as_ref()).await {
         Ok(()) => {
             let migrations = store.schema_ready().await.ok();
             if migrations == Some(false) {
@@ -205,7 +227,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
                 backend: store.backend().as_str(),
                 ok: false,
                 migrations_applied: None,
-                error: Some(e.to_string()),
+                error: Some(e),
             }
         }
     };
@@ -216,10 +238,12 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
         } else {
             "file"
         },
+        failing: false,
         last_success_at: None,
         last_error: None,
         last_error_at: None,
     };
+    let delivery = state.metrics.delivery().snapshot();
     let mut outbox = None;
     let mut consultations = Vec::new();
     if database.ok {
@@ -232,9 +256,25 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
                         health.last_error.as_deref().unwrap_or("unknown")
                     ));
                 }
-                smtp.last_success_at = health.last_sent_at;
+                smtp.last_success_at = health.last_sent_at.max(delivery.last_success_at);
                 smtp.last_error = health.last_error.clone();
                 smtp.last_error_at = health.last_error_at;
+                if delivery.last_error_at.is_some()
+                    && (smtp.last_error_at.is_none() || delivery.last_error_at > smtp.last_error_at)
+                {
+                    smtp.last_error = delivery.last_error.clone();
+                    smtp.last_error_at = delivery.last_error_at;
+                }
+                // An outage: this process's last attempt failed and notices wait. A
+                // success, or an empty queue, ends it.
+                if delivery.failing && counts.pending + counts.sending > 0 {
+                    smtp.failing = true;
+                    reasons.push(format!(
+                        "mail delivery is failing ({} notice(s) waiting, retried with backoff): {}",
+                        counts.pending + counts.sending,
+                        delivery.last_error.as_deref().unwrap_or("unknown error")
+                    ));
+                }
                 outbox = Some(OutboxOut {
                     pending: counts.pending,
                     sending: counts.sending,
@@ -307,7 +347,8 @@ async fn inbound_status(
     let imap = state.metrics.imap().snapshot();
     if state.inbound_configured && imap.failing() {
         reasons.push(format!(
-            "the IMAP poller is failing: {}",
+            "the IMAP poller is failing ({}; retried with backoff): {}",
+            imap.mailbox.as_deref().unwrap_or("mailbox unknown"),
             imap.last_error.as_deref().unwrap_or("unknown error")
         ));
     }
@@ -431,7 +472,7 @@ fn status_consultation(state: &SharedState, v: &ConsultationView) -> StatusConsu
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let store = state.engine.store();
     let mut out = String::new();
-    let up = store.ping().await.is_ok();
+    let up = probe_database(store.as_ref()).await.is_ok();
     let _ = writeln!(
         out,
         "# HELP puebla_uptime_seconds Seconds since this process started serving.\n\

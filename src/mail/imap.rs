@@ -168,16 +168,16 @@ pub struct ImapHealthState {
     /// [`ImapLeaseGuard`]).
     pub replica: Option<String>,
     pub lease_held: bool,
+    /// The last thing recorded was an error, not a good pass. (Kept as a flag rather
+    /// than comparing the two times: on a clock that stands still, as in tests, an
+    /// error and a pass can carry the same instant.)
+    pub last_failed: bool,
 }
 
 impl ImapHealthState {
-    /// The poller is failing: its last error is more recent than its last good pass.
+    /// The poller is failing: its last error came after its last good pass.
     pub fn failing(&self) -> bool {
-        match (self.last_error_at, self.last_poll_at) {
-            (Some(e), Some(ok)) => e > ok,
-            (Some(_), None) => true,
-            _ => false,
-        }
+        self.last_failed
     }
 }
 
@@ -206,12 +206,14 @@ impl ImapHealth {
         let mut s = self.state.lock().expect("IMAP health poisoned");
         s.last_poll_at = Some(at);
         s.fetched += fetched as u64;
+        s.last_failed = false;
     }
 
     pub fn record_error(&self, at: DateTime<Utc>, error: String) {
         let mut s = self.state.lock().expect("IMAP health poisoned");
         s.last_error = Some(error);
         s.last_error_at = Some(at);
+        s.last_failed = true;
     }
 }
 
@@ -365,8 +367,15 @@ impl ImapPoller {
     pub async fn run(&self) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            match self.session_loop().await {
-                Ok(()) => backoff = Duration::from_secs(1),
+            let mut polled = false;
+            let result = self.session_loop(&mut polled).await;
+            if polled {
+                // A pass succeeded: a later outage starts its backoff afresh rather
+                // than where the last one left it.
+                backoff = Duration::from_secs(1);
+            }
+            match result {
+                Ok(()) => {}
                 Err(e) if e.is::<LeaseLost>() => return,
                 Err(e) => {
                     self.health
@@ -380,7 +389,7 @@ impl ImapPoller {
         }
     }
 
-    async fn session_loop(&self) -> anyhow::Result<()> {
+    async fn session_loop(&self, polled: &mut bool) -> anyhow::Result<()> {
         let (mut session, idle) = self.connect().await?;
         tracing::info!(mailbox = %self.settings.describe(), idle, "IMAP poller connected");
         loop {
@@ -391,6 +400,7 @@ impl ImapPoller {
                 }
             }
             let report = self.fetch_new(&mut session).await?;
+            *polled = true;
             self.health.record_poll(self.engine.now(), report.fetched);
             if report.fetched > 0 {
                 tracing::info!(fetched = report.fetched, "IMAP messages stored");

@@ -9,8 +9,9 @@
 //!
 //! How failures map (see [`classify`]): a 5xx reply is permanent, except the
 //! authentication replies 530/534/535/538, which say the configuration is wrong rather
-//! than the message, and are retried like every 4xx reply, refused or timed-out
-//! connection, TLS handshake failure and protocol error. The URL is only ever shown
+//! than the message, and are retried like every 4xx reply. A refused or timed-out
+//! connection, TLS handshake failure or protocol error is `Unreachable`: retried
+//! with backoff, never given up on, and the other notices wait for that retry. The URL is only ever shown
 //! with its password replaced ([`crate::app::redact`]).
 
 use std::sync::Mutex;
@@ -260,8 +261,9 @@ pub fn classify(e: &lettre::transport::smtp::Error, server: &str) -> SendError {
             }
         }
         // Refused or reset connections, timeouts, TLS handshakes, garbled replies:
-        // nothing about the message itself, so it is tried again.
-        None => SendError::Temporary(format!("{server}: {e}")),
+        // nothing about the message itself, so it is tried again, and the other
+        // notices wait for that retry (`SendError::Unreachable`).
+        None => SendError::Unreachable(format!("{server}: {e}")),
     }
 }
 
@@ -281,7 +283,7 @@ impl Transport for SmtpTransport {
             Ok(Err(e)) => Err(classify(&e, server)),
             Err(_) => {
                 self.renew_pool();
-                Err(SendError::Temporary(format!(
+                Err(SendError::Unreachable(format!(
                     "{server}: no answer within {timeout:?}"
                 )))
             }

@@ -117,7 +117,10 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            // A refused connection is retried until this timeout, so it is also how
+            // long a step waits while the database is away before it fails (and is
+            // tried again on the next pass).
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

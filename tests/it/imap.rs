@@ -183,7 +183,7 @@ pub(crate) async fn append(port: u16, user: &str, raw: &[u8]) {
 }
 
 /// The flags of every message in INBOX, by UID.
-async fn flags(port: u16, user: &str) -> Vec<(u32, Vec<String>)> {
+pub(crate) async fn flags(port: u16, user: &str) -> Vec<(u32, Vec<String>)> {
     let mut s = login(port, user).await;
     s.select("INBOX").await.expect("select");
     let fetched: Vec<_> = s

@@ -17,6 +17,7 @@ mod fuzz;
 mod imap;
 mod ingest;
 mod mail_corpus;
+mod outages;
 mod replicas;
 mod smtp;
 mod smtp_sink;

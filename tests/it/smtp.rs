@@ -443,30 +443,45 @@ async fn an_unreachable_server_is_a_temporary_failure() {
             .start(request("Nobody home", "rcm-five-day"), PPT)
             .await
             .expect("start");
+        // The oldest notice finds the server away; the other three wait for its
+        // retry instead of each trying (and, with a hanging server, each waiting out
+        // the timeout) in turn.
         let report = worker.drain().await.unwrap();
         assert_eq!(
             (report.sent, report.retrying, report.failed),
-            (0, 4, 0),
+            (0, 1, 0),
             "{backend}"
         );
-        for n in w
+        let notices = w
             .store
             .notices(Some(&c.reference.to_string()))
             .await
-            .unwrap()
-        {
-            assert_eq!(
-                (n.status, n.attempts),
-                (NoticeStatus::Pending, 1),
-                "{backend}"
-            );
-            let e = n.last_error.unwrap_or_default();
+            .unwrap();
+        assert_eq!(notices.len(), 4, "{backend}");
+        let probe = notices.iter().map(|n| n.id).min().unwrap();
+        for n in &notices {
+            assert_eq!(n.status, NoticeStatus::Pending, "{backend}");
+            if n.id != probe {
+                assert_eq!(
+                    (n.attempts, n.last_error.as_deref()),
+                    (0, None),
+                    "{backend}"
+                );
+                continue;
+            }
+            assert_eq!(n.attempts, 1, "{backend}");
+            let e = n.last_error.clone().unwrap_or_default();
             assert!(
                 e.contains(&format!("127.0.0.1:{port}")),
                 "{backend}: names the server: {e}"
             );
             assert!(e.to_lowercase().contains("refused"), "{backend}: {e}");
         }
+        assert_eq!(
+            worker.drain().await.unwrap(),
+            Default::default(),
+            "{backend}: nothing more is tried before the probe's retry"
+        );
     }
 }
 
@@ -546,8 +561,8 @@ async fn authentication_timeouts_and_tls_failures_map_as_documented() {
         .unwrap();
     let watch = puebla::clock::Stopwatch::start();
     match slow.send(&hand_made(3)).await {
-        Err(SendError::Temporary(e)) => assert!(e.contains("no answer within"), "{e}"),
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(e)) => assert!(e.contains("no answer within"), "{e}"),
+        other => panic!("an unreachable server, not {other:?}"),
     }
     assert!(
         watch.elapsed() < StdDuration::from_secs(5),
@@ -559,15 +574,15 @@ async fn authentication_timeouts_and_tls_failures_map_as_documented() {
     let plain = SmtpSink::start(Script::default()).await;
     let tls = SmtpTransport::from_url(&format!("smtps://{}?timeout=5", plain.addr)).unwrap();
     match tls.send(&hand_made(4)).await {
-        Err(SendError::Temporary(_)) => {}
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(_)) => {}
+        other => panic!("an unreachable server, not {other:?}"),
     }
     // STARTTLS required, but the server does not offer it.
     let starttls =
         SmtpTransport::from_url(&format!("smtp://{}?tls=starttls&timeout=5", plain.addr)).unwrap();
     match starttls.send(&hand_made(5)).await {
-        Err(SendError::Temporary(e)) => assert!(e.contains("STARTTLS"), "{e}"),
-        other => panic!("a temporary failure, not {other:?}"),
+        Err(SendError::Unreachable(e)) => assert!(e.contains("STARTTLS"), "{e}"),
+        other => panic!("an unreachable server, not {other:?}"),
     }
     assert!(plain.received().is_empty());
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// One accepted message.
@@ -65,9 +65,17 @@ impl Drop for SmtpSink {
 
 impl SmtpSink {
     pub async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the SMTP sink");
+        Self::start_on("127.0.0.1:0".parse().unwrap(), script).await
+    }
+
+    /// The sink on a given address (a relay coming back on the port it left).
+    pub async fn start_on(addr: SocketAddr, script: Script) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket
+            .bind(addr)
+            .unwrap_or_else(|e| panic!("bind the SMTP sink on {addr}: {e}"));
+        let listener = socket.listen(64).expect("listen");
         let addr = listener.local_addr().expect("sink address");
         let state = Arc::new(Mutex::new(State::default()));
         let script = Arc::new(script);
@@ -82,6 +90,12 @@ impl SmtpSink {
             }
         });
         Self { addr, state, task }
+    }
+
+    /// Stops listening, and returns once the port is free again.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 
     /// The `PUEBLA_SMTP_URL` for this sink.
