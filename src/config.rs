@@ -51,6 +51,10 @@ pub struct Config {
     /// The worker renews a claim when half of it is left before a send, so it must
     /// be more than twice the longest send (the SMTP timeout).
     pub outbox_lease_seconds: u64,
+    /// The largest file that can be attached to a consultation (bytes).
+    pub attachment_max_bytes: usize,
+    /// All the files of one consultation together (bytes).
+    pub attachments_max_total_bytes: usize,
 }
 
 impl Default for Config {
@@ -75,6 +79,8 @@ impl Default for Config {
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
             imap_poll_seconds: 60,
             outbox_lease_seconds: 120,
+            attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
+            attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
         }
     }
 }
@@ -99,6 +105,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
     ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
+    ("PUEBLA_ATTACHMENT_MAX_BYTES", "attachment_max_bytes"),
+    (
+        "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
+        "attachments_max_total_bytes",
+    ),
 ];
 
 impl Config {
@@ -152,6 +163,18 @@ impl Config {
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
+                "attachment_max_bytes" => {
+                    config.attachment_max_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "attachments_max_total_bytes" => {
+                    config.attachments_max_total_bytes = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
                 }
                 other => bail!("internal: unmapped configuration field {other}"),
             }
@@ -207,6 +230,17 @@ impl Config {
         }
         if self.outbox_lease_seconds < 2 {
             bail!("outbox_lease_seconds must be at least 2");
+        }
+        if self.attachment_max_bytes == 0 {
+            bail!("attachment_max_bytes must be at least 1");
+        }
+        if self.attachments_max_total_bytes < self.attachment_max_bytes {
+            bail!(
+                "attachments_max_total_bytes {} is below attachment_max_bytes {}: one file \
+                 could never fit",
+                self.attachments_max_total_bytes,
+                self.attachment_max_bytes
+            );
         }
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");

@@ -511,6 +511,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
                 procedure: "rcm-five-day".into(),
                 year: Some(2027),
                 draft_only: false,
+                attachments: Vec::new(),
             },
             "ppt:hn",
         )

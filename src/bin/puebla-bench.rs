@@ -239,6 +239,7 @@ async fn world(url: Option<String>, consultations: usize, per_day: usize) -> any
                     procedure: "silence".into(),
                     year: Some(2027),
                     draft_only: false,
+                    attachments: Vec::new(),
                 },
                 "bench",
             )

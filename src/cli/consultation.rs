@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Subcommand};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{print_json, read_text, ActorArg};
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
 use crate::domain::CountryCode;
 use crate::engine::{Engine, StartRequest};
@@ -34,6 +35,9 @@ pub enum ConsultationCommand {
         /// Create it in `draft` without sending anything.
         #[arg(long)]
         draft: bool,
+        /// A file to attach to the text (the proposal as PDF, an annex); repeatable.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -55,6 +59,9 @@ pub enum ConsultationCommand {
         reference: String,
         #[arg(long)]
         text: Option<PathBuf>,
+        /// A file to attach to the text; repeatable.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -83,6 +90,9 @@ pub enum ConsultationCommand {
         no_changes: bool,
         #[arg(long)]
         note: Option<String>,
+        /// A file to attach to the revised text; repeatable.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -156,6 +166,7 @@ async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
 
 pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<ExitCode> {
     let engine = engine(&config).await?;
+    let mut files = Vec::new();
     let (reference, event, actor) = match cmd {
         ConsultationCommand::Start {
             title,
@@ -163,9 +174,11 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             procedure,
             year,
             draft,
+            attach,
             actor,
         } => {
             let text = read_text(&text)?;
+            let attachments = read_files(&attach)?;
             let c = engine
                 .start(
                     StartRequest {
@@ -174,11 +187,18 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                         procedure,
                         year,
                         draft_only: draft,
+                        attachments,
                     },
                     &actor.actor,
                 )
                 .await?;
             println!("{} started: stage {}", c.reference, c.stage_name());
+            for a in engine.attachments(&c.reference.to_string()).await? {
+                println!(
+                    "attached {} ({} bytes, sha256 {})",
+                    a.filename, a.size, a.sha256
+                );
+            }
             println!("{}", c.troika.describe());
             return Ok(ExitCode::SUCCESS);
         }
@@ -209,9 +229,11 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
         ConsultationCommand::Submit {
             reference,
             text,
+            attach,
             actor,
         } => {
             let text = text.as_deref().map(read_text).transpose()?;
+            files = read_files(&attach)?;
             (reference, Event::Submit { text }, actor)
         }
         ConsultationCommand::Troika {
@@ -241,8 +263,10 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             text,
             no_changes,
             note,
+            attach,
             actor,
         } => {
+            files = read_files(&attach)?;
             let text = if no_changes {
                 None
             } else {
@@ -314,7 +338,9 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             actor,
         ),
     };
-    let c = engine.apply(&reference, event, &actor.actor).await?;
+    let c = engine
+        .apply_with_files(&reference, event, &actor.actor, files)
+        .await?;
     println!("{}: stage {}", c.reference, c.stage_name());
     if let Some(r) = c.open_round() {
         println!(
@@ -324,6 +350,25 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the files given with `--attach`; the engine checks names, sizes and types.
+fn read_files(paths: &[PathBuf]) -> anyhow::Result<Vec<FileUpload>> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read the file to attach {}", p.display()))?;
+            Ok(FileUpload {
+                filename: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                content_type: None,
+                bytes,
+            })
+        })
+        .collect()
 }
 
 /// A time as the PPT's staff read it: in the presidency's time zone, with its offset.
@@ -379,7 +424,18 @@ struct ShowOut {
     round: Option<u32>,
     deadline: Option<DateTime<Utc>>,
     countries: Vec<CountryRow>,
+    attachments: Vec<AttachmentRow>,
     timeline: Vec<TimelineRow>,
+}
+
+#[derive(Serialize)]
+struct AttachmentRow {
+    id: i64,
+    filename: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+    version: u32,
 }
 
 async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()> {
@@ -401,6 +457,19 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
                 country: row.country.to_string(),
                 state: row.state.as_str().to_string(),
                 text: row.text.clone(),
+            })
+            .collect(),
+        attachments: engine
+            .attachments(reference)
+            .await?
+            .into_iter()
+            .map(|a| AttachmentRow {
+                id: a.id,
+                filename: a.filename,
+                content_type: a.content_type,
+                size: a.size,
+                sha256: a.sha256,
+                version: a.version,
             })
             .collect(),
         timeline: view
@@ -428,6 +497,15 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     }
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);
+    }
+    if !out.attachments.is_empty() {
+        println!("attachments:");
+        for a in &out.attachments {
+            println!(
+                "  {}  {} ({} bytes, {}, text version {}) sha256 {}",
+                a.id, a.filename, a.size, a.content_type, a.version, a.sha256
+            );
+        }
     }
     println!("timeline:");
     for t in &out.timeline {

@@ -2,6 +2,7 @@
 //!
 //! Nothing in this module does IO, reads the clock or knows a JSON output shape.
 
+pub mod attachment;
 pub mod body;
 pub mod calendar;
 pub mod consultation;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::clock::Clock;
+use crate::domain::attachment::{self, AttachmentError, AttachmentLimits, FileUpload};
 use crate::domain::body::Body;
 use crate::domain::consultation::{
     transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
@@ -17,8 +18,11 @@ use crate::domain::{ConsultationRef, CountryCode, Language};
 use crate::mail::message::ics::deadline_uid;
 use crate::mail::templates::Templates;
 use crate::mail::token::{reply_address, ReplyToken, TokenKey};
-use crate::mail::NoticePayload;
-use crate::store::{NewAudit, NewNotice, NewTimer, Step, Store, StoreError, StoredConsultation};
+use crate::mail::{FileRef, NoticePayload};
+use crate::store::{
+    AttachmentRow, NewAttachment, NewAudit, NewNotice, NewTimer, Step, Store, StoreError,
+    StoredConsultation,
+};
 use crate::workflow::Catalog;
 
 pub mod digest;
@@ -44,6 +48,8 @@ pub struct EngineConfig {
     pub schedules: Vec<jobs::ScheduledJob>,
     /// The largest inbound message stored whole; a larger one is stored truncated.
     pub inbound_max_bytes: usize,
+    /// How large the files attached to a consultation may be.
+    pub attachment_limits: AttachmentLimits,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +61,7 @@ impl Default for EngineConfig {
             token_key: None,
             schedules: Vec::new(),
             inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
+            attachment_limits: AttachmentLimits::default(),
         }
     }
 }
@@ -69,6 +76,12 @@ pub enum EngineError {
     Transition(#[from] TransitionError),
     #[error("the consultation kept changing under us; try again")]
     Busy,
+    /// A file to attach was refused (name, type, size or a duplicate).
+    #[error(transparent)]
+    Attachment(#[from] AttachmentError),
+    /// Files can only come with an event that publishes a text (submit or revise).
+    #[error("files can be attached only when a text is submitted or revised, not with `{0}`")]
+    AttachmentNotHere(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -125,6 +138,8 @@ pub struct StartRequest {
     pub year: Option<i32>,
     /// Leave it in `draft` instead of submitting it at once.
     pub draft_only: bool,
+    /// Files attached to the first text (the proposal as PDF, an annex).
+    pub attachments: Vec<FileUpload>,
 }
 
 pub struct Engine {
@@ -169,6 +184,77 @@ impl Engine {
     /// The largest inbound message stored whole.
     pub fn inbound_max_bytes(&self) -> usize {
         self.config.inbound_max_bytes
+    }
+
+    /// How large attached files may be.
+    pub fn attachment_limits(&self) -> AttachmentLimits {
+        self.config.attachment_limits
+    }
+
+    /// Checks files against the limits and the attachments `reference` already has
+    /// (none for a new consultation), without storing anything: the dashboard's
+    /// confirmation step and the engine's actions use the same checks.
+    pub async fn check_attachments(
+        &self,
+        reference: Option<&str>,
+        files: Vec<FileUpload>,
+    ) -> Result<Vec<attachment::ValidFile>, EngineError> {
+        let existing = match reference {
+            Some(r) => self.store.attachments(r).await?,
+            None => Vec::new(),
+        };
+        let existing: Vec<_> = existing
+            .iter()
+            .map(|a| attachment::ExistingFile {
+                filename: a.filename.clone(),
+                sha256: a.sha256.clone(),
+                size: usize::try_from(a.size).unwrap_or(usize::MAX),
+            })
+            .collect();
+        Ok(attachment::validate(
+            files,
+            &existing,
+            self.config.attachment_limits,
+        )?)
+    }
+
+    /// The files attached to a consultation, oldest first.
+    pub async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, EngineError> {
+        Ok(self.store.attachments(reference).await?)
+    }
+
+    /// Rows for the files a step attaches, and their audit entries.
+    fn attachment_rows(
+        &self,
+        c: &Consultation,
+        files: &[attachment::ValidFile],
+        actor: &str,
+    ) -> (Vec<NewAttachment>, Vec<NewAudit>) {
+        let version = c.current_version().number;
+        files
+            .iter()
+            .map(|f| {
+                (
+                    NewAttachment {
+                        reference: c.reference.to_string(),
+                        version,
+                        filename: f.filename.clone(),
+                        content_type: f.content_type.clone(),
+                        sha256: f.sha256.clone(),
+                        content: f.bytes.clone(),
+                        actor: actor.to_string(),
+                        created_at: self.now(),
+                    },
+                    self.audit(
+                        c,
+                        actor,
+                        "attachment.added",
+                        json!({"filename": f.filename, "content_type": f.content_type,
+                               "size": f.bytes.len(), "sha256": f.sha256, "version": version}),
+                    ),
+                )
+            })
+            .unzip()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -246,6 +332,7 @@ impl Engine {
         let ctx = self.context(&body, &req.procedure)?;
         let now = self.now();
         let year = req.year.unwrap_or_else(|| chrono::Datelike::year(&now));
+        let files = self.check_attachments(None, req.attachments).await?;
         for _ in 0..CONFLICT_RETRIES {
             let seq = self.store.max_reference_seq(&body.code, year).await? + 1;
             let reference = ConsultationRef::new(&body.code, year, seq)
@@ -257,6 +344,8 @@ impl Engine {
                 "consultation.created",
                 json!({"procedure": req.procedure, "title": draft.title, "troika": draft.troika.describe()}),
             )];
+            let (new_files, file_audit) = self.attachment_rows(&draft, &files, actor);
+            audit.extend(file_audit);
             let (state, effects) = if req.draft_only {
                 (draft, vec![])
             } else {
@@ -265,7 +354,7 @@ impl Engine {
                 (next, effects)
             };
             let step = self
-                .build_step(&ctx, &state, 0, effects, audit, None)
+                .build_step(&ctx, &state, 0, effects, audit, None, new_files)
                 .await?;
             match self.store.commit_step(step).await {
                 Ok(()) => return Ok(state),
@@ -285,8 +374,39 @@ impl Engine {
         event: Event,
         actor: &str,
     ) -> Result<Consultation, EngineError> {
+        self.apply_with_files(reference, event, actor, Vec::new())
+            .await
+    }
+
+    /// Applies an event that publishes a text (`submit` or `revise`) with files to
+    /// attach to it: they are checked, then stored in the same step as the event,
+    /// so a refused event stores no file and a stored file always has its notices.
+    #[tracing::instrument(skip_all, fields(consultation = %reference, event = event.name(), files = files.len()))]
+    pub async fn apply_with_files(
+        &self,
+        reference: &str,
+        event: Event,
+        actor: &str,
+        files: Vec<FileUpload>,
+    ) -> Result<Consultation, EngineError> {
+        if !files.is_empty() && !matches!(event, Event::Submit { .. } | Event::Revise { .. }) {
+            return Err(EngineError::AttachmentNotHere(event.name().to_string()));
+        }
         for _ in 0..CONFLICT_RETRIES {
-            match self.apply_once(reference, event.clone(), actor, None).await {
+            // Checked on every try: a concurrent step may have attached the same file.
+            let valid = if files.is_empty() {
+                Vec::new()
+            } else {
+                if self.store.load_consultation(reference).await?.is_none() {
+                    return Err(EngineError::UnknownConsultation(reference.to_string()));
+                }
+                self.check_attachments(Some(reference), files.clone())
+                    .await?
+            };
+            match self
+                .apply_once(reference, event.clone(), actor, None, &valid)
+                .await
+            {
                 Err(e) if e.is_conflict() => continue,
                 other => return other,
             }
@@ -300,6 +420,7 @@ impl Engine {
         event: Event,
         actor: &str,
         fired_timer: Option<i64>,
+        files: &[attachment::ValidFile],
     ) -> Result<Consultation, EngineError> {
         let (current, version) = self.load(reference).await?;
         let body = self.body().await?;
@@ -315,11 +436,23 @@ impl Engine {
             detail["to"] = json!(next.stage_name());
             audit.push(self.audit(&next, actor, name, detail));
         }
+        let (new_files, file_audit) = self.attachment_rows(&next, files, actor);
+        audit.extend(file_audit);
         let step = self
-            .build_step(&ctx, &next, version, effects, audit, fired_timer)
+            .build_step(&ctx, &next, version, effects, audit, fired_timer, new_files)
             .await?;
-        self.store.commit_step(step).await?;
-        Ok(next)
+        match self.store.commit_step(step).await {
+            // The same content attached by another writer meanwhile: check again.
+            Err(StoreError::Duplicate(what)) if !files.is_empty() => Err(EngineError::Unexpected(
+                anyhow::Error::new(StoreError::Conflict {
+                    reference: reference.to_string(),
+                    expected: version,
+                })
+                .context(what),
+            )),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(next),
+        }
     }
 
     fn audit(
@@ -339,7 +472,10 @@ impl Engine {
     }
 
     /// Turns effects into rows: notices for each focal point, timers, and audit
-    /// entries for notices that cannot be addressed.
+    /// entries for notices that cannot be addressed. `attachments` are the files
+    /// this step adds; the notices that carry the text carry them and the ones
+    /// stored before.
+    #[allow(clippy::too_many_arguments)]
     async fn build_step(
         &self,
         ctx: &Context<'_>,
@@ -348,8 +484,44 @@ impl Engine {
         effects: Vec<Effect>,
         mut audit: Vec<NewAudit>,
         fired_timer: Option<i64>,
+        attachments: Vec<NewAttachment>,
     ) -> Result<Step, EngineError> {
         let now = self.now();
+        let carries_text = |e: &Effect| {
+            matches!(
+                e,
+                Effect::Notify {
+                    kind: NoticeKind::TroikaRequest | NoticeKind::RoundInvitation,
+                    ..
+                }
+            )
+        };
+        // Files of the current text and the ones before it, oldest first.
+        let mut files: Vec<FileRef> = Vec::new();
+        if effects.iter().any(carries_text) {
+            let version = c.current_version().number;
+            if expected_version > 0 {
+                files.extend(
+                    self.store
+                        .attachments(&c.reference.to_string())
+                        .await?
+                        .into_iter()
+                        .filter(|a| a.version <= version)
+                        .map(|a| FileRef {
+                            filename: a.filename,
+                            content_type: a.content_type,
+                            sha256: a.sha256,
+                            size: a.size,
+                        }),
+                );
+            }
+            files.extend(attachments.iter().map(|a| FileRef {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                sha256: a.sha256.clone(),
+                size: i64::try_from(a.content.len()).unwrap_or(i64::MAX),
+            }));
+        }
         let step_no = expected_version + 1;
         let mut notices = Vec::new();
         let mut replace_timers = false;
@@ -374,8 +546,12 @@ impl Engine {
                     to,
                     round,
                 } => {
+                    let carried: &[FileRef] = match kind {
+                        NoticeKind::TroikaRequest | NoticeKind::RoundInvitation => &files,
+                        _ => &[],
+                    };
                     let (rows, missing) = self
-                        .address(ctx, c, kind, &template, &to, round, step_no, now)
+                        .address(ctx, c, kind, &template, &to, round, step_no, now, carried)
                         .await?;
                     notices.extend(rows);
                     for country in missing {
@@ -408,6 +584,7 @@ impl Engine {
             replace_timers,
             timers,
             fired_timer,
+            attachments,
         })
     }
 
@@ -424,6 +601,7 @@ impl Engine {
         round: Option<u32>,
         step_no: i64,
         now: DateTime<Utc>,
+        files: &[FileRef],
     ) -> Result<(Vec<NewNotice>, Vec<CountryCode>), EngineError> {
         let mut targets: Vec<(CountryCode, Option<String>)> = Vec::new();
         let mut secretariat = false;
@@ -486,7 +664,7 @@ impl Engine {
         }
         let notices = recipients
             .iter()
-            .map(|r| self.notice_row(ctx, c, kind, template, round, r, step_no, now))
+            .map(|r| self.notice_row(ctx, c, kind, template, round, r, step_no, now, files))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((notices, missing))
     }
@@ -502,6 +680,7 @@ impl Engine {
         to: &Recipient,
         step_no: i64,
         now: DateTime<Utc>,
+        files: &[FileRef],
     ) -> Result<NewNotice, EngineError> {
         let domain = &self.config.message_id_domain;
         let recipient_key = to
@@ -589,6 +768,7 @@ impl Engine {
             calendar_uid: record.map(|r| deadline_uid(&thread, r.number, &recipient_key)),
             calendar_sequence: record
                 .map_or(0, |r| u32::try_from(r.extensions.len()).unwrap_or(u32::MAX)),
+            files: files.to_vec(),
         };
         Ok(NewNotice {
             reference: Some(c.reference.to_string()),
@@ -620,7 +800,7 @@ impl Engine {
                 let event: Event = serde_json::from_str(&timer.event_json)
                     .with_context(|| format!("timer {} holds an unreadable event", timer.id))?;
                 match self
-                    .apply_once(&timer.reference, event, "scheduler", Some(timer.id))
+                    .apply_once(&timer.reference, event, "scheduler", Some(timer.id), &[])
                     .await
                 {
                     Ok(_) => fired += 1,

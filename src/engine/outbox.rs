@@ -13,8 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::Clock;
+use crate::domain::attachment::sha256_hex;
 use crate::mail::message::Outgoing;
-use crate::store::{Store, StoreError};
+use crate::mail::FileRef;
+use crate::store::{Notice, Store, StoreError};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -312,14 +314,17 @@ impl OutboxWorker {
                 self.store.release_notices(&self.worker_id, &rest).await?;
                 break;
             }
-            let result = match Outgoing::from_notice(notice, &self.from) {
-                Ok(message) => {
-                    self.record_handover(self.clock.now());
-                    self.transport.send(&message).await
-                }
-                Err(e) => Err(SendError::Permanent(format!(
-                    "cannot build the message: {e}"
-                ))),
+            let result = match self.files_of(notice).await {
+                Err(e) => Err(e),
+                Ok(files) => match Outgoing::from_notice_with_files(notice, &self.from, &files) {
+                    Ok(message) => {
+                        self.record_handover(self.clock.now());
+                        self.transport.send(&message).await
+                    }
+                    Err(e) => Err(SendError::Permanent(format!(
+                        "cannot build the message: {e}"
+                    ))),
+                },
             };
             let now = self.clock.now();
             match &result {
@@ -363,6 +368,46 @@ impl OutboxWorker {
             }
         }
         Ok(report)
+    }
+
+    /// The bytes of the files a notice carries, read from the store and checked
+    /// against their SHA-256. A database error is temporary; a file that is gone or
+    /// changed is permanent (the notice is kept, failed, with the reason).
+    async fn files_of(&self, notice: &Notice) -> Result<Vec<(FileRef, Vec<u8>)>, SendError> {
+        let payload = match crate::mail::message::payload(notice) {
+            Ok(p) => p,
+            // The builder reports an unreadable payload.
+            Err(_) => return Ok(Vec::new()),
+        };
+        let Some(reference) = notice.notice.reference.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(payload.files.len());
+        for f in payload.files {
+            let found = self
+                .store
+                .attachment_by_sha256(reference, &f.sha256)
+                .await
+                .map_err(|e| {
+                    SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))
+                })?;
+            match found {
+                Some((_, bytes)) if sha256_hex(&bytes) == f.sha256 => out.push((f, bytes)),
+                Some(_) => {
+                    return Err(SendError::Permanent(format!(
+                        "the attachment `{}` of {reference} no longer matches its SHA-256",
+                        f.filename
+                    )))
+                }
+                None => {
+                    return Err(SendError::Permanent(format!(
+                        "the attachment `{}` (sha256 {}) of {reference} is not stored",
+                        f.filename, f.sha256
+                    )))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).

@@ -15,13 +15,14 @@ use super::auth::{self, Caller, Role};
 use super::error::{ApiError, ApiJson};
 use super::SharedState;
 use crate::directory::{self, FocalPointInput};
+use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError,
 };
 use crate::domain::CountryCode;
 use crate::engine::{EngineError, StartRequest};
 use crate::report;
-use crate::store::{ApiTokenRow, FocalPointRow};
+use crate::store::{ApiTokenRow, AttachmentRow, FocalPointRow};
 use crate::workflow::SourceFile;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -54,12 +55,28 @@ pub struct StartIn {
     year: Option<i32>,
     #[serde(default)]
     draft: bool,
+    /// Files attached to the text: the proposal as PDF, an annex.
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
+}
+
+/// A file in a JSON request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentIn {
+    filename: String,
+    /// Sniffed from the content and the name when absent.
+    content_type: Option<String>,
+    /// The bytes, standard base64 (RFC 4648, padding optional).
+    content_base64: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitIn {
     text: Option<String>,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +95,8 @@ pub struct ReviseIn {
     #[serde(default)]
     no_changes: bool,
     note: Option<String>,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +185,37 @@ pub struct ConsultationDetail {
     /// The line diff of the current text against the previous version, if any.
     diff: Option<String>,
     countries: Vec<CountryOut>,
+    attachments: Vec<AttachmentOut>,
     timeline: Vec<TimelineOut>,
+}
+
+/// An attached file, without its bytes (`GET .../attachments/{id}` gives them).
+#[derive(Debug, Serialize)]
+pub struct AttachmentOut {
+    id: i64,
+    filename: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+    /// The text version it was attached with.
+    version: u32,
+    created_at: DateTime<Utc>,
+    actor: String,
+}
+
+impl From<AttachmentRow> for AttachmentOut {
+    fn from(a: AttachmentRow) -> Self {
+        Self {
+            id: a.id,
+            filename: a.filename,
+            content_type: a.content_type,
+            size: a.size,
+            sha256: a.sha256,
+            version: a.version,
+            created_at: a.created_at,
+            actor: a.actor,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -277,6 +326,36 @@ fn not_blank(field: &str, s: &str) -> ApiResult<()> {
     }
 }
 
+/// The files of a JSON request, decoded; bad base64 is a 422 naming the file's field.
+/// Names, sizes and types are the engine's to check.
+fn uploads(files: Vec<AttachmentIn>) -> ApiResult<Vec<FileUpload>> {
+    use base64::Engine as _;
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let cleaned: String = f
+                .content_base64
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(cleaned.trim_end_matches('='))
+                .map_err(|e| {
+                    ApiError::validation(
+                        &format!("attachments[{i}].content_base64"),
+                        format!("is not base64: {e}"),
+                    )
+                })?;
+            Ok(FileUpload {
+                filename: f.filename,
+                content_type: f.content_type,
+                bytes,
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn summary(state: &SharedState, c: &Consultation) -> ConsultationOut {
     let last = c.rounds.last();
     ConsultationOut {
@@ -328,6 +407,7 @@ pub async fn start_consultation(
 ) -> ApiResult<(StatusCode, Json<ConsultationOut>)> {
     not_blank("title", &body.title)?;
     not_blank("text", &body.text)?;
+    let attachments = uploads(body.attachments)?;
     let c = state
         .engine
         .start(
@@ -337,6 +417,7 @@ pub async fn start_consultation(
                 procedure: body.procedure.unwrap_or_else(|| "rcm-five-day".into()),
                 year: body.year,
                 draft_only: body.draft,
+                attachments,
             },
             &caller.actor(),
         )
@@ -365,6 +446,13 @@ pub async fn show_consultation(
                 text: r.text.clone(),
             })
             .collect(),
+        attachments: state
+            .engine
+            .attachments(&reference)
+            .await?
+            .into_iter()
+            .map(AttachmentOut::from)
+            .collect(),
         timeline: view
             .timeline
             .into_iter()
@@ -384,8 +472,9 @@ pub async fn submit(
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<SubmitIn>,
 ) -> ApiResult<Json<ConsultationOut>> {
+    let files = uploads(body.attachments)?;
     let event = Event::Submit { text: body.text };
-    apply(&state, &caller, &reference, event, "text").await
+    apply_with_files(&state, &caller, &reference, event, files).await
 }
 
 pub async fn troika(
@@ -423,11 +512,114 @@ pub async fn revise(
         }
         (text, _) => text,
     };
+    let files = uploads(body.attachments)?;
     let event = Event::Revise {
         text,
         note: body.note,
     };
-    apply(&state, &caller, &reference, event, "text").await
+    apply_with_files(&state, &caller, &reference, event, files).await
+}
+
+/// Applies `submit` or `revise` with the files to attach to the text.
+async fn apply_with_files(
+    state: &SharedState,
+    caller: &Caller,
+    reference: &str,
+    event: Event,
+    files: Vec<FileUpload>,
+) -> ApiResult<Json<ConsultationOut>> {
+    let c = state
+        .engine
+        .apply_with_files(reference, event, &caller.actor(), files)
+        .await
+        .map_err(|e| ApiError::from_engine(e, "text"))?;
+    Ok(Json(summary(state, &c)))
+}
+
+/// `GET /api/consultations/{reference}/attachments`: the files, without their bytes.
+pub async fn list_attachments(
+    State(state): State<SharedState>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Vec<AttachmentOut>>> {
+    if state
+        .engine
+        .store()
+        .load_consultation(&reference)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!("no consultation {reference}")));
+    }
+    let list = state.engine.attachments(&reference).await?;
+    Ok(Json(list.into_iter().map(AttachmentOut::from).collect()))
+}
+
+/// `GET /api/consultations/{reference}/attachments/{id}`: the bytes, as a download.
+pub async fn download_attachment(
+    State(state): State<SharedState>,
+    Path((reference, id)): Path<(String, String)>,
+) -> ApiResult<axum::response::Response> {
+    attachment_response(&state, &reference, &id).await
+}
+
+/// The file as a download: its stored content type, `Content-Disposition:
+/// attachment` (never shown inline), and `nosniff`. Shared with the dashboard.
+pub(crate) async fn attachment_response(
+    state: &SharedState,
+    reference: &str,
+    id: &str,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let not_found = || ApiError::NotFound(format!("no attachment {id} of {reference}"));
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let (row, bytes) = state
+        .engine
+        .store()
+        .attachment_content(reference, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let content_type = axum::http::HeaderValue::from_str(&row.content_type).unwrap_or(
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                content_disposition(&row.filename),
+            ),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("private, no-store"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266).
+fn content_disposition(filename: &str) -> axum::http::HeaderValue {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded =
+        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    axum::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(axum::http::HeaderValue::from_static("attachment"))
 }
 
 pub async fn extend(
@@ -466,24 +658,47 @@ pub async fn report(
     apply(&state, &caller, &reference, event, "text").await
 }
 
+/// An answer received by letter, phone or in a meeting, entered by `actor` (the
+/// channel is `letter` unless given): shared by the API and the dashboard.
+pub(crate) fn staff_answer(
+    state: &SharedState,
+    country_code: &str,
+    position_name: &str,
+    text: String,
+    channel: Option<String>,
+    actor: &str,
+) -> ApiResult<Answer> {
+    Ok(Answer {
+        country: country("country", country_code)?,
+        position: position(position_name)?,
+        text,
+        received_at: state.engine.now(),
+        source: AnswerSource::Staff {
+            recorded_by: actor.to_string(),
+            channel: channel
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "letter".into()),
+        },
+        ambiguous: false,
+        round: None,
+    })
+}
+
 pub async fn record_answer(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<AnswerIn>,
 ) -> ApiResult<Json<ConsultationOut>> {
-    let answer = Answer {
-        country: country("country", &body.country)?,
-        position: position(&body.position)?,
-        text: body.text,
-        received_at: state.engine.now(),
-        source: AnswerSource::Staff {
-            recorded_by: caller.actor(),
-            channel: body.channel.unwrap_or_else(|| "letter".into()),
-        },
-        ambiguous: false,
-        round: None,
-    };
+    let answer = staff_answer(
+        &state,
+        &body.country,
+        &body.position,
+        body.text,
+        body.channel,
+        &caller.actor(),
+    )?;
     apply(
         &state,
         &caller,
@@ -550,6 +765,30 @@ pub async fn add_focal_point(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
+/// Imports a focal point list given as text (TOML, or CSV when `is_csv`): shared by
+/// the API and the dashboard.
+pub(crate) async fn import_text(
+    state: &SharedState,
+    text: String,
+    is_csv: bool,
+    actor: &str,
+) -> ApiResult<directory::ImportSummary> {
+    let name = if is_csv {
+        "request.csv"
+    } else {
+        "request.toml"
+    };
+    let src = SourceFile::new(name, text);
+    Ok(directory::import_focal_points(
+        state.engine.store().as_ref(),
+        &state.engine.catalog().body,
+        &src,
+        actor,
+        state.engine.now(),
+    )
+    .await?)
+}
+
 pub async fn import_focal_points(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
@@ -560,20 +799,7 @@ pub async fn import_focal_points(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("csv"));
-    let name = if is_csv {
-        "request.csv"
-    } else {
-        "request.toml"
-    };
-    let src = SourceFile::new(name, body);
-    let summary = directory::import_focal_points(
-        state.engine.store().as_ref(),
-        &state.engine.catalog().body,
-        &src,
-        &caller.actor(),
-        state.engine.now(),
-    )
-    .await?;
+    let summary = import_text(&state, body, is_csv, &caller.actor()).await?;
     Ok(Json(ImportOut {
         added: summary.added,
         updated: summary.updated,

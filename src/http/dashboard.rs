@@ -35,6 +35,7 @@ use super::auth::{self, Caller, Role};
 use super::error::ApiError;
 use super::SharedState;
 use crate::directory::{self, FocalPointInput};
+use crate::domain::attachment::{FileUpload, ValidFile};
 use crate::domain::consultation::{
     text_diff, Answer, AnswerSource, Consultation, Context, Event, Position, Stage,
 };
@@ -49,17 +50,25 @@ const LANG_COOKIE: &str = "puebla_lang";
 /// The dashboard's routes; merged into the application's router by `http::router`.
 /// Each handler finds the session itself, so that a missing one shows the login
 /// page rather than a JSON 401.
-pub fn routes() -> Router<super::SharedState> {
+/// `upload_limit`: the largest body `POST /actions` takes (a new consultation's files).
+pub fn routes(upload_limit: usize) -> Router<super::SharedState> {
     Router::new()
         .route("/", get(home))
         .route("/dashboard.css", get(stylesheet))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/consultations/{reference}", get(consultation_page))
+        .route(
+            "/consultations/{reference}/attachments/{id}",
+            get(attachment_download),
+        )
         .route("/new", get(new_consultation_page))
         .route("/directory", get(directory_page))
         .route("/inbound/{id}", get(inbound_page))
-        .route("/actions", post(action))
+        .route(
+            "/actions",
+            post(action).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
 }
 
 // ---------------------------------------------------------------------------------
@@ -190,7 +199,15 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("reason", "Reason", "Motivo"),
     ("year", "Year", "Año"),
     ("year_help", "empty: this year", "vacío: este año"),
-    ("attachments_gap", "Attachments cannot be added from the dashboard yet.", "Aún no se pueden adjuntar archivos desde el panel."),
+    ("files", "Files to attach (PDF of the proposal, annexes)", "Archivos adjuntos (PDF de la propuesta, anexos)"),
+    ("files_help", "They go to the Troika and to every Member Country with the text. Limits: one file", "Se envían a la Troika y a cada País Miembro con el texto. Límites: un archivo"),
+    ("files_help_total", "all together", "todos juntos"),
+    ("attachments", "Attachments", "Archivos adjuntos"),
+    ("no_attachments", "No files attached.", "Sin archivos adjuntos."),
+    ("file_name", "File", "Archivo"),
+    ("file_size", "Size (bytes)", "Tamaño (bytes)"),
+    ("file_type", "Type", "Tipo"),
+    ("download", "Download", "Descargar"),
     ("continue", "Continue", "Continuar"),
     ("confirm_title", "Please confirm", "Confirme, por favor"),
     ("confirm_question", "Are you sure? This is recorded in the audit log and may send email to every Member Country.", "¿Está seguro? Esto queda en el registro de auditoría y puede enviar correos a todos los Países Miembros."),
@@ -237,6 +254,25 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("act_fp_add", "Add a focal point", "Agregar un punto focal"),
     ("act_fp_deactivate", "Deactivate a focal point", "Desactivar un punto focal"),
     ("act_presidency", "Set the presidency", "Registrar la presidencia"),
+    ("act_answer", "Record an answer received another way", "Registrar una respuesta recibida por otra vía"),
+    ("act_release", "Count this message as a country's answer", "Contar este mensaje como respuesta de un país"),
+    ("act_discard", "Set this message aside", "Descartar este mensaje"),
+    ("act_fp_import", "Import focal points", "Importar puntos focales"),
+    ("channel", "Received by", "Recibida por"),
+    ("channel_letter", "letter", "carta"),
+    ("channel_phone", "phone", "teléfono"),
+    ("channel_meeting", "meeting", "reunión"),
+    ("channel_email", "email to another address", "correo a otra dirección"),
+    ("answer_text", "What the country said", "Lo que dijo el país"),
+    ("release_help", "The answer is recorded as entered by you, naming this message; the country's focal points get the confirmation.", "La respuesta queda registrada como ingresada por usted, citando este mensaje; los puntos focales del país reciben la confirmación."),
+    ("release_reference", "Consultation (empty: the one the message names)", "Consulta (vacío: la que nombra el mensaje)"),
+    ("discard_help", "The message stays stored, with the reason; it is not counted.", "El mensaje queda guardado, con el motivo; no se cuenta."),
+    ("import_text", "Paste the list (TOML with [[focal_point]] entries, or CSV: country,name,email,language)", "Pegue la lista (TOML con entradas [[focal_point]], o CSV: country,name,email,language)"),
+    ("import_file", "or upload a file", "o suba un archivo"),
+    ("import_format", "Format", "Formato"),
+    ("format_auto", "from the file name or the content", "según el nombre del archivo o el contenido"),
+    ("import_help", "Rows with a known country and email are updated; new ones are added; nobody is removed.", "Las filas con país y correo conocidos se actualizan; las nuevas se agregan; no se elimina a nadie."),
+    ("lines", "Lines", "Líneas"),
     // Stages.
     ("stage_draft", "Draft", "Borrador"),
     ("stage_troika_review", "Troika review", "Revisión de la Troika"),
@@ -1005,7 +1041,9 @@ async fn consultation_view(
     let forms = match c.stage {
         Stage::Draft => json!({"submit": true, "withdraw": true}),
         Stage::TroikaReview => json!({"troika": true, "withdraw": true}),
-        Stage::Round { .. } => json!({"extend": true, "reclassify": true, "withdraw": true}),
+        Stage::Round { .. } => {
+            json!({"extend": true, "answer": true, "reclassify": true, "withdraw": true})
+        }
         Stage::Revision { .. } => json!({"revise": true, "withdraw": true}),
         Stage::Adopted => json!({"report": true, "withdraw": true}),
         Stage::NotAdopted | Stage::Concluded | Stage::Withdrawn => json!({}),
@@ -1015,6 +1053,7 @@ async fn consultation_view(
         "submit",
         "troika",
         "extend",
+        "answer",
         "reclassify",
         "withdraw",
         "revise",
@@ -1051,6 +1090,22 @@ async fn consultation_view(
         .catalog()
         .procedure(&c.procedure)
         .map_or_else(|| c.procedure.clone(), |p| p.name.clone());
+    let attachments: Vec<Value> = state
+        .engine
+        .attachments(reference)
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "href": format!("{}/attachments/{}", consultation_path(reference), a.id),
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "version": a.version,
+            })
+        })
+        .collect();
 
     env.page(
         StatusCode::OK,
@@ -1081,8 +1136,26 @@ async fn consultation_view(
             "troika_countries": troika_countries,
             "participants": participants,
             "positions": positions,
+            "attachments": attachments,
         }),
     )
+}
+
+/// `GET /consultations/{reference}/attachments/{id}`: the file as a download, for
+/// any logged-in role (the same response as the API's).
+async fn attachment_download(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((reference, id)): Path<(String, String)>,
+) -> Response {
+    let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
+    if env.session.is_none() {
+        return redirect("/");
+    }
+    match super::api::attachment_response(&state, &reference, &id).await {
+        Ok(r) => r,
+        Err(e) => env.error(e.into()),
+    }
 }
 
 /// A unified diff as lines with a class each (`add`, `del`, `hunk`, `ctx`).
@@ -1123,7 +1196,16 @@ async fn new_consultation_page(
             .values()
             .map(|p| json!({"id": p.id, "name": p.name, "default": p.id == "rcm-five-day"}))
             .collect();
-        env.page(StatusCode::OK, "new", json!({"procedures": procedures}))
+        let limits = state.engine.attachment_limits();
+        env.page(
+            StatusCode::OK,
+            "new",
+            json!({
+                "procedures": procedures,
+                "max_file_bytes": limits.max_file_bytes,
+                "max_total_bytes": limits.max_total_bytes,
+            }),
+        )
     });
     result.unwrap_or_else(|e| env.error(e))
 }
@@ -1208,14 +1290,19 @@ async fn inbound_page(
     if env.session.is_none() {
         return redirect("/");
     }
-    let result = inbound_view(&state, &env, &id).await;
+    let result = inbound_view(&state, &env, &id, &query).await;
     result.unwrap_or_else(|e| env.error(e))
 }
 
 /// How much of a raw message the page shows.
 const RAW_SHOWN: usize = 256 * 1024;
 
-async fn inbound_view(state: &SharedState, env: &Env, id: &str) -> Result<Response, PageError> {
+async fn inbound_view(
+    state: &SharedState,
+    env: &Env,
+    id: &str,
+    query: &BTreeMap<String, String>,
+) -> Result<Response, PageError> {
     let not_found = || PageError::NotFound(format!("inbound message {id}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let m = state
@@ -1226,10 +1313,25 @@ async fn inbound_view(state: &SharedState, env: &Env, id: &str) -> Result<Respon
         .ok_or_else(not_found)?;
     let shown = &m.raw[..m.raw.len().min(RAW_SHOWN)];
     let r = &m.reading;
+    let members: Vec<Value> = state
+        .engine
+        .catalog()
+        .body
+        .members
+        .iter()
+        .map(|mb| {
+            json!({"code": mb.code.to_string(), "name": mb.name(env.lang.language()),
+                   "selected": r.country.as_deref() == Some(mb.code.as_str())})
+        })
+        .collect();
     env.page(
         StatusCode::OK,
         "inbound",
         json!({
+            "flash": query_flash(env, query),
+            "members": members,
+            "can_release": m.status == InboundStatus::Quarantined,
+            "can_discard": matches!(m.status, InboundStatus::Quarantined | InboundStatus::Failed),
             "m": {
                 "id": m.id,
                 "message_id": m.message_id,
@@ -1331,6 +1433,10 @@ const ACTIONS: &[(&str, Role)] = &[
     ("fp_add", Role::Admin),
     ("fp_deactivate", Role::Admin),
     ("presidency", Role::Admin),
+    ("answer", Role::Ppt),
+    ("release", Role::Admin),
+    ("discard", Role::Admin),
+    ("fp_import", Role::Admin),
 ];
 
 /// A parsed action form.
@@ -1359,6 +1465,39 @@ enum Action {
         year: i32,
         country: CountryCode,
     },
+    RecordAnswer {
+        reference: String,
+        country: String,
+        position: String,
+        text: String,
+        channel: Option<String>,
+    },
+    Release {
+        id: String,
+        country: String,
+        reference: Option<String>,
+    },
+    Discard {
+        id: String,
+        reason: String,
+    },
+    ImportFocalPoints {
+        text: String,
+        csv: bool,
+    },
+}
+
+/// Whether a focal point list is CSV: `format` when given (`csv`/`toml`), else the
+/// TOML table header decides.
+fn import_is_csv(format: Option<&str>, text: &str) -> Result<bool, PageError> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("toml") => Ok(false),
+        None | Some("auto") => Ok(!text.contains("[[focal_point]]")),
+        Some(other) => Err(PageError::Invalid(format!(
+            "format: `{other}` must be toml or csv"
+        ))),
+    }
 }
 
 struct Fields<'a>(&'a BTreeMap<String, String>);
@@ -1462,6 +1601,41 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         "fp_deactivate" => Ok(Action::DeactivateFocalPoint {
             email: f.req("email")?,
         }),
+        "answer" => {
+            // Checked here so the confirmation never shows a value the action refuses.
+            let country = f.country("country")?.to_string();
+            let position = f.req("position")?;
+            if Position::parse(&position).is_none() {
+                return Err(PageError::Invalid(
+                    "position: must be no_objection, objection or comments".into(),
+                ));
+            }
+            Ok(Action::RecordAnswer {
+                reference: f.req("reference")?,
+                country,
+                position,
+                text: f
+                    .0
+                    .get("text")
+                    .map(|t| t.trim_end().to_string())
+                    .unwrap_or_default(),
+                channel: f.opt("channel"),
+            })
+        }
+        "release" => Ok(Action::Release {
+            id: f.req("id")?,
+            country: f.country("country")?.to_string(),
+            reference: f.opt("reference"),
+        }),
+        "discard" => Ok(Action::Discard {
+            id: f.req("id")?,
+            reason: f.req("reason")?,
+        }),
+        "fp_import" => {
+            let text = f.text("import_text")?;
+            let csv = import_is_csv(f.opt("format").as_deref(), &text)?;
+            Ok(Action::ImportFocalPoints { text, csv })
+        }
         "presidency" => Ok(Action::SetPresidency {
             year: f.number("year").and_then(|y: i32| {
                 (1990..=2200)
@@ -1479,17 +1653,101 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
 
 /// `POST /actions`: the first post shows the confirmation page, the second (with
 /// `confirm=yes`) acts. Both need the session's CSRF token and the action's role.
-async fn action(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
-    let fields = form(&body);
-    let result = act(&state, &env, &fields).await;
+async fn action(State(state): State<SharedState>, request: axum::extract::Request) -> Response {
+    let env = Env::new(&state, request.headers(), &BTreeMap::new(), "/").await;
+    let result = match read_action_form(&state, request).await {
+        Ok((fields, uploads)) => act(&state, &env, &fields, uploads).await,
+        Err(e) => Err(e),
+    };
     result.unwrap_or_else(|e| env.error(e))
+}
+
+/// The fields of an action form, and the files of a `multipart/form-data` one (its
+/// `files` inputs; an empty file input is skipped). URL-encoded forms have no files.
+async fn read_action_form(
+    state: &SharedState,
+    request: axum::extract::Request,
+) -> Result<(BTreeMap<String, String>, Vec<FileUpload>), PageError> {
+    use axum::extract::FromRequest as _;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| PageError::Invalid(format!("body: {}", e.body_text())))?;
+        return Ok((form(&body), Vec::new()));
+    }
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        PageError::Invalid(format!("body: {}", e.body_text()))
+    };
+    let mut parts = axum::extract::Multipart::from_request(request, state)
+        .await
+        .map_err(|e| PageError::Invalid(format!("body: {}", e.body_text())))?;
+    let mut fields = BTreeMap::new();
+    let mut files = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(filename) => {
+                let content_type = field.content_type().map(str::to_string);
+                let bytes = field.bytes().await.map_err(bad)?;
+                if filename.is_empty() && bytes.is_empty() {
+                    continue;
+                }
+                if name != "files" {
+                    return Err(PageError::Invalid(format!(
+                        "{name}: a file where none is expected"
+                    )));
+                }
+                files.push(FileUpload {
+                    filename,
+                    content_type,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            None => {
+                let value = field.text().await.map_err(bad)?;
+                fields.insert(name, value.replace("\r\n", "\n"));
+            }
+        }
+    }
+    Ok((fields, files))
+}
+
+/// The files a confirmation page carried over as hidden fields (`file_N_name`,
+/// `file_N_type`, `file_N_b64`): the first post's files come back with the second,
+/// so nothing is stored before the confirmation and nothing is stored twice.
+fn carried_files(fields: &BTreeMap<String, String>) -> Result<Vec<FileUpload>, PageError> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for i in 0.. {
+        let Some(name) = fields.get(&format!("file_{i}_name")) else {
+            break;
+        };
+        let b64 = fields
+            .get(&format!("file_{i}_b64"))
+            .map(String::as_str)
+            .unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| PageError::Invalid(format!("file_{i}_b64: {e}")))?;
+        out.push(FileUpload {
+            filename: name.clone(),
+            content_type: fields.get(&format!("file_{i}_type")).cloned(),
+            bytes,
+        });
+    }
+    Ok(out)
 }
 
 async fn act(
     state: &SharedState,
     env: &Env,
     fields: &BTreeMap<String, String>,
+    uploads: Vec<FileUpload>,
 ) -> Result<Response, PageError> {
     check_csrf(env, fields)?;
     let kind = fields.get("action").map(String::as_str).unwrap_or_default();
@@ -1499,9 +1757,60 @@ async fn act(
         .copied()
         .ok_or_else(|| PageError::Invalid(format!("action: unknown action `{kind}`")))?;
     let session = env.require(role)?;
+    // An uploaded focal point list becomes the import's text (and rides along in the
+    // confirmation as that text).
+    let mut uploads = uploads;
+    let mut import_fields;
+    let fields = if kind == "fp_import" && !uploads.is_empty() {
+        let file = uploads.remove(0);
+        let text = String::from_utf8(file.bytes).map_err(|_| {
+            PageError::Invalid(format!("files: {} is not UTF-8 text", file.filename))
+        })?;
+        import_fields = fields.clone();
+        import_fields.insert("import_text".into(), text.replace("\r\n", "\n"));
+        if import_fields
+            .get("format")
+            .is_none_or(|f| f.is_empty() || f == "auto")
+        {
+            let by_name = file.filename.to_ascii_lowercase();
+            if by_name.ends_with(".csv") {
+                import_fields.insert("format".into(), "csv".into());
+            } else if by_name.ends_with(".toml") {
+                import_fields.insert("format".into(), "toml".into());
+            }
+        }
+        &import_fields
+    } else {
+        fields
+    };
     let action = parse_action(kind, fields)?;
+    let mut files = carried_files(fields)?;
+    files.extend(uploads);
+    if !files.is_empty() && !matches!(kind, "start" | "revise") {
+        return Err(PageError::Invalid(format!(
+            "files: files can be attached when starting a consultation or publishing a \
+             revision, not with `{kind}`"
+        )));
+    }
     if fields.get("confirm").map(String::as_str) != Some("yes") {
-        return confirm_page(state, env, kind, &action, fields).await;
+        // The files are checked now, so that the confirmation shows what will be sent.
+        let reference = match &action {
+            Action::Consultation { reference, .. } => Some(reference.as_str()),
+            _ => None,
+        };
+        let valid = if files.is_empty() {
+            Vec::new()
+        } else {
+            if let Some(r) = reference {
+                state.engine.load(r).await?;
+            }
+            state
+                .engine
+                .check_attachments(reference, files)
+                .await
+                .map_err(|e| ApiError::from_engine(e, "files"))?
+        };
+        return confirm_page(state, env, kind, &action, fields, &valid).await;
     }
     let actor = session.actor();
     let engine = &state.engine;
@@ -1520,6 +1829,7 @@ async fn act(
                         procedure,
                         year,
                         draft_only: false,
+                        attachments: files,
                     },
                     &actor,
                 )
@@ -1535,7 +1845,7 @@ async fn act(
                 _ => "text",
             };
             engine
-                .apply(&reference, event, &actor)
+                .apply_with_files(&reference, event, &actor, files)
                 .await
                 .map_err(|e| ApiError::from_engine(e, field))?;
             consultation_path(&reference)
@@ -1580,6 +1890,39 @@ async fn act(
                 .map_err(|e| ApiError::from_engine(e, "country"))?;
             "/directory".to_string()
         }
+        Action::RecordAnswer {
+            reference,
+            country,
+            position,
+            text,
+            channel,
+        } => {
+            let answer =
+                super::api::staff_answer(state, &country, &position, text, channel, &actor)?;
+            engine
+                .apply(&reference, Event::Answer { answer }, &actor)
+                .await
+                .map_err(|e| ApiError::from_engine(e, "text"))?;
+            consultation_path(&reference)
+        }
+        Action::Release {
+            id,
+            country,
+            reference,
+        } => {
+            let (m, _) =
+                super::inbound::release_message(state, &id, &country, reference.as_deref(), &actor)
+                    .await?;
+            format!("/inbound/{}", m.id)
+        }
+        Action::Discard { id, reason } => {
+            let m = super::inbound::discard_message(state, &id, &reason, &actor).await?;
+            format!("/inbound/{}", m.id)
+        }
+        Action::ImportFocalPoints { text, csv } => {
+            super::api::import_text(state, text, csv, &actor).await?;
+            "/directory".to_string()
+        }
     };
     tracing::info!(action = kind, caller = %session.caller.name, "dashboard action");
     Ok(redirect(&format!("{back}?done={kind}")))
@@ -1600,11 +1943,28 @@ async fn confirm_page(
     kind: &str,
     action: &Action,
     fields: &BTreeMap<String, String>,
+    files: &[ValidFile],
 ) -> Result<Response, PageError> {
-    let hidden: Vec<Value> = fields
+    use base64::Engine as _;
+    let mut hidden: Vec<Value> = fields
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirm"))
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirm") && !k.starts_with("file_"))
         .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    // The checked files ride along (their safe names and types), to be stored only
+    // when the confirmation comes back.
+    for (i, f) in files.iter().enumerate() {
+        hidden.push(json!({"name": format!("file_{i}_name"), "value": f.filename}));
+        hidden.push(json!({"name": format!("file_{i}_type"), "value": f.content_type}));
+        hidden.push(json!({"name": format!("file_{i}_b64"),
+            "value": base64::engine::general_purpose::STANDARD.encode(&f.bytes)}));
+    }
+    let file_rows: Vec<Value> = files
+        .iter()
+        .map(|f| {
+            json!({"filename": f.filename, "content_type": f.content_type,
+                   "size": f.bytes.len(), "sha256": f.sha256})
+        })
         .collect();
     // What the user entered, labelled; long texts are shown as blocks.
     let mut rows = Vec::new();
@@ -1710,6 +2070,63 @@ async fn confirm_page(
             row("country", country_name(state, env.lang, *country));
             cancel = "/directory".into();
         }
+        Action::RecordAnswer {
+            reference,
+            country,
+            position,
+            text: t,
+            channel,
+        } => {
+            let (c, _) = state.engine.load(reference).await?;
+            row("reference", reference.clone());
+            row("title", c.title.clone());
+            if let Ok(code) = CountryCode::parse(country) {
+                row("country", country_name(state, env.lang, code));
+            }
+            row("position", label(env.lang, "state", position));
+            row(
+                "channel",
+                channel.clone().unwrap_or_else(|| env.t("channel_letter")),
+            );
+            if !t.is_empty() {
+                text = json!(t);
+            }
+            cancel = consultation_path(reference);
+        }
+        Action::Release {
+            id,
+            country,
+            reference,
+        } => {
+            row("message", format!("#{id}"));
+            if let Ok(code) = CountryCode::parse(country) {
+                row("country", country_name(state, env.lang, code));
+            }
+            if let Some(r) = reference {
+                row("reference", r.clone());
+            }
+            cancel = format!("/inbound/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+        }
+        Action::Discard { id, reason } => {
+            row("message", format!("#{id}"));
+            row("reason", reason.clone());
+            cancel = format!("/inbound/{}", utf8_percent_encode(id, NON_ALPHANUMERIC));
+        }
+        Action::ImportFocalPoints { text: t, csv } => {
+            row(
+                "import_format",
+                if *csv { "CSV" } else { "TOML" }.to_string(),
+            );
+            row(
+                "lines",
+                t.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .count()
+                    .to_string(),
+            );
+            text = json!(t);
+            cancel = "/directory".into();
+        }
     }
     env.page(
         StatusCode::OK,
@@ -1720,6 +2137,7 @@ async fn confirm_page(
             "text": text,
             "diff": diff,
             "hidden": hidden,
+            "files": file_rows,
             "cancel": cancel,
         }),
     )

@@ -99,6 +99,11 @@ impl ApiError {
                 ApiError::validation(field, t)
             }
             EngineError::Busy => ApiError::Busy,
+            EngineError::Attachment(a) => ApiError::Validation {
+                field: a.json_field(),
+                message: a.to_string(),
+            },
+            EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }

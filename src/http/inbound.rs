@@ -308,18 +308,19 @@ pub async fn show_inbound(
     .into_response())
 }
 
-/// `POST /api/quarantine/{id}/release`: counts a quarantined message as `country`'s
-/// answer (recorded as entered by the caller, naming the message).
-pub async fn release(
-    State(state): State<SharedState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ReleaseIn>,
-) -> ApiResult<Json<ReleaseOut>> {
-    let m = message(&state, &id).await?;
-    let country =
-        CountryCode::parse(&body.country).map_err(|e| ApiError::validation("country", e))?;
-    let reference = match body.reference.as_deref().map(str::trim) {
+/// Counts quarantined message `id` as `country`'s answer to `reference` (or the
+/// consultation the message names), recorded as entered by `actor`: the checks and
+/// the engine call the API and the dashboard share.
+pub(crate) async fn release_message(
+    state: &SharedState,
+    id: &str,
+    country: &str,
+    reference: Option<&str>,
+    actor: &str,
+) -> ApiResult<(InboundMessage, crate::domain::consultation::Consultation)> {
+    let m = message(state, id).await?;
+    let country = CountryCode::parse(country).map_err(|e| ApiError::validation("country", e))?;
+    let reference = match reference.map(str::trim).filter(|r| !r.is_empty()) {
         Some(r) => Some(
             ConsultationRef::parse(r)
                 .map_err(|e| ApiError::validation("reference", e))?
@@ -336,7 +337,7 @@ pub async fn release(
     }
     let c = state
         .engine
-        .release_quarantined(m.id, country, reference.as_deref(), &caller.actor())
+        .release_quarantined(m.id, country, reference.as_deref(), actor)
         .await
         .map_err(|e| match e {
             EngineError::UnknownConsultation(r) => {
@@ -344,7 +345,51 @@ pub async fn release(
             }
             other => ApiError::from_engine(other, "country"),
         })?;
-    let after = message(&state, &m.id.to_string()).await?;
+    let after = message(state, &m.id.to_string()).await?;
+    Ok((after, c))
+}
+
+/// Sets quarantined or failed message `id` aside with `reason` (it stays stored):
+/// shared by the API and the dashboard.
+pub(crate) async fn discard_message(
+    state: &SharedState,
+    id: &str,
+    reason: &str,
+    actor: &str,
+) -> ApiResult<InboundMessage> {
+    let m = message(state, id).await?;
+    if reason.trim().is_empty() {
+        return Err(ApiError::validation("reason", "is empty"));
+    }
+    expect_status(
+        &m,
+        &[InboundStatus::Quarantined, InboundStatus::Failed],
+        "discarded",
+    )?;
+    state
+        .engine
+        .discard_inbound(m.id, reason, actor)
+        .await
+        .map_err(|e| ApiError::from_engine(e, "reason"))?;
+    message(state, &m.id.to_string()).await
+}
+
+/// `POST /api/quarantine/{id}/release`: counts a quarantined message as `country`'s
+/// answer (recorded as entered by the caller, naming the message).
+pub async fn release(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReleaseIn>,
+) -> ApiResult<Json<ReleaseOut>> {
+    let (after, c) = release_message(
+        &state,
+        &id,
+        &body.country,
+        body.reference.as_deref(),
+        &caller.actor(),
+    )
+    .await?;
     Ok(Json(ReleaseOut {
         message: InboundRecord::from(&after),
         consultation: summary(&state, &c),
@@ -359,21 +404,7 @@ pub async fn discard(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DiscardIn>,
 ) -> ApiResult<Json<InboundRecord>> {
-    let m = message(&state, &id).await?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::validation("reason", "is empty"));
-    }
-    expect_status(
-        &m,
-        &[InboundStatus::Quarantined, InboundStatus::Failed],
-        "discarded",
-    )?;
-    state
-        .engine
-        .discard_inbound(m.id, &body.reason, &caller.actor())
-        .await
-        .map_err(|e| ApiError::from_engine(e, "reason"))?;
-    let after = message(&state, &m.id.to_string()).await?;
+    let after = discard_message(&state, &id, &body.reason, &caller.actor()).await?;
     Ok(Json(InboundRecord::from(&after)))
 }
 

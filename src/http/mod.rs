@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -147,6 +147,14 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
             get(show_consultation),
         ),
         (
+            spec!("GET", "/api/consultations/{reference}/attachments", Some(Viewer), "The files attached to the consultation's text, without their bytes", None, (200, Some("AttachmentList"))),
+            get(list_attachments),
+        ),
+        (
+            spec!("GET", "/api/consultations/{reference}/attachments/{id}", Some(Viewer), "One attached file's bytes, as a download (its stored Content-Type, Content-Disposition: attachment)", None, (200, None)),
+            get(download_attachment),
+        ),
+        (
             spec!("POST", "/api/consultations/{reference}/submit", Some(Ppt), "Submit a draft (optionally with a new text) to the Troika", Some("SubmitIn"), (200, Some("Consultation"))),
             post(submit),
         ),
@@ -253,8 +261,15 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
 pub fn router(state: SharedState) -> Router {
     // The dashboard's HTML pages (`GET /` and friends) check their session cookie
     // themselves; they are not part of the API's table or its OpenAPI document.
-    let mut router: Router<SharedState> = dashboard::routes();
+    let mut router: Router<SharedState> = dashboard::routes(upload_body_limit(&state));
     for (spec, handler) in route_table() {
+        // Routes that take files in their JSON (base64) need more than axum's 2 MB.
+        let handler = match spec.request {
+            Some("StartIn" | "SubmitIn" | "ReviseIn") => {
+                handler.layer(DefaultBodyLimit::max(upload_body_limit(&state)))
+            }
+            _ => handler,
+        };
         let handler = match spec.role {
             Some(role) => handler.route_layer(middleware::from_fn_with_state(
                 (state.clone(), role),
@@ -268,6 +283,15 @@ pub fn router(state: SharedState) -> Router {
         .fallback(|| async { error::no_route() })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The largest request body that can carry a consultation's attachments: all of
+/// them in base64 (4/3 of their size) with room for the text and the form.
+pub fn upload_body_limit(state: &SharedState) -> usize {
+    let total = state.engine.attachment_limits().max_total_bytes;
+    total
+        .saturating_add(total / 3)
+        .saturating_add(4 * 1024 * 1024)
 }
 
 /// Request ids: the caller's `x-request-id` when it is short and plain, otherwise

@@ -69,6 +69,13 @@ pub fn document() -> Value {
                 }}),
             );
         }
+        if spec.path.ends_with("/attachments/{id}") {
+            responses.insert(
+                "200".into(),
+                json!({"description": "the file's bytes, with its stored Content-Type, Content-Disposition: attachment and X-Content-Type-Options: nosniff",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+        }
         if spec.path == "/readyz" {
             responses.insert("503".into(), json!({"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}}}));
         }
@@ -149,6 +156,7 @@ fn nullable(t: &str) -> Value {
 /// The named schemas; every name a route uses must be here (a test checks).
 pub fn schemas() -> Value {
     let position = json!({"type": "string", "enum": ["no_objection", "objection", "comments"]});
+    let attachments_in = json!({"type": "array", "items": {"$ref": "#/components/schemas/AttachmentIn"}, "description": "files attached to the text (limits: PUEBLA_ATTACHMENT_MAX_BYTES per file, PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per consultation); a bad one is a 422 naming attachments[i].filename, .content_type, .content or .content_base64"});
     let consultation = json!({"type": "object", "properties": {
         "reference": string(), "title": string(), "procedure": string(), "stage": string(),
         "open": {"type": "boolean"}, "presidency": string(), "troika": string(),
@@ -212,12 +220,16 @@ pub fn schemas() -> Value {
         "ConsultationDetail": {"allOf": [{"$ref": "#/components/schemas/Consultation"}, {"type": "object", "properties": {
             "text": string(), "diff": nullable("string"),
             "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state, "text": nullable("string")}}},
+            "attachments": {"$ref": "#/components/schemas/AttachmentList"},
             "timeline": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "actor": string(), "action": string(), "detail": {}}}}
         }}]},
-        "StartIn": object(&["title", "text"], json!({"title": string(), "text": string(), "procedure": json!({"type": "string", "default": "rcm-five-day"}), "year": {"type": "integer"}, "draft": {"type": "boolean", "default": false}})),
-        "SubmitIn": object(&[], json!({"text": string()})),
+        "StartIn": object(&["title", "text"], json!({"title": string(), "text": string(), "procedure": json!({"type": "string", "default": "rcm-five-day"}), "year": {"type": "integer"}, "draft": {"type": "boolean", "default": false}, "attachments": attachments_in})),
+        "AttachmentIn": object(&["filename", "content_base64"], json!({"filename": json!({"type": "string", "description": "the last path component is kept; no control characters"}), "content_type": json!({"type": "string", "description": "type/subtype; sniffed from the content and the name when absent"}), "content_base64": json!({"type": "string", "format": "byte"})})),
+        "Attachment": {"type": "object", "properties": {"id": {"type": "integer"}, "filename": string(), "content_type": string(), "size": {"type": "integer"}, "sha256": string(), "version": {"type": "integer", "description": "the text version it was attached with"}, "created_at": {"type": "string", "format": "date-time"}, "actor": string()}},
+        "AttachmentList": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
+        "SubmitIn": object(&[], json!({"text": string(), "attachments": attachments_in})),
         "TroikaIn": object(&["country", "approve"], json!({"country": string(), "approve": {"type": "boolean", "description": "false: request changes"}, "comments": string()})),
-        "ReviseIn": object(&[], json!({"text": string(), "no_changes": {"type": "boolean"}, "note": string()})),
+        "ReviseIn": object(&[], json!({"text": string(), "no_changes": {"type": "boolean"}, "note": string(), "attachments": attachments_in})),
         "ExtendIn": object(&["working_days", "reason"], json!({"working_days": {"type": "integer", "minimum": 1}, "reason": string()})),
         "WithdrawIn": object(&["reason"], json!({"reason": string()})),
         "ReportIn": object(&["text"], json!({"text": string()})),

@@ -14,6 +14,8 @@
 //!     text/html; charset=utf-8
 //!   text/calendar; method=PUBLISH      (invitations with a deadline: the .ics)
 //!   text/markdown; charset=utf-8       (the text, when the procedure asks for it)
+//!   <the stored content type>          (the consultation's attached files, when the
+//!                                       notice carries the text: same bytes and name)
 //! ```
 
 // `mail/mod.rs` is shared with the template work, so the outbound modules hang off
@@ -34,7 +36,7 @@ use sha2::{Digest, Sha256};
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
 use crate::domain::Language;
 use crate::engine::notice::format_deadline;
-use crate::mail::NoticePayload;
+use crate::mail::{FileRef, NoticePayload};
 use crate::store::Notice;
 
 /// Why a notice could not be turned into a message. Retrying does not help: the
@@ -74,7 +76,17 @@ pub struct Outgoing {
 impl Outgoing {
     /// Builds the message for `notice`, from `from` (e.g. `RCM Consultations <consultas@rcm-ts.example>`).
     pub fn from_notice(notice: &Notice, from: &str) -> Result<Self, MessageError> {
-        let message = build(notice, from)?;
+        Self::from_notice_with_files(notice, from, &[])
+    }
+
+    /// As [`Outgoing::from_notice`], with the bytes of the files the notice's payload
+    /// names (`payload.files`, read from the store by the worker).
+    pub fn from_notice_with_files(
+        notice: &Notice,
+        from: &str,
+        files: &[(FileRef, Vec<u8>)],
+    ) -> Result<Self, MessageError> {
+        let message = build_with_files(notice, from, files)?;
         let envelope = message.envelope();
         let n = &notice.notice;
         Ok(Self {
@@ -160,6 +172,16 @@ fn pick<'a>(lang: Language, es: &'a str, en: &'a str, fr: &'a str) -> &'a str {
 
 /// Builds the `lettre` message for a notice.
 pub fn build(notice: &Notice, from: &str) -> Result<Message, MessageError> {
+    build_with_files(notice, from, &[])
+}
+
+/// Builds the `lettre` message for a notice with the bytes of the files its payload
+/// names; a named file missing from `files` is an error (nothing goes out without it).
+pub fn build_with_files(
+    notice: &Notice,
+    from: &str,
+    files: &[(FileRef, Vec<u8>)],
+) -> Result<Message, MessageError> {
     let n = &notice.notice;
     let payload = payload(notice)?;
     let from = mailbox("From", from)?;
@@ -258,6 +280,21 @@ pub fn build(notice: &Notice, from: &str) -> Result<Message, MessageError> {
                 .body(text.clone(), content_type("text/markdown; charset=utf-8")?),
         );
     }
+    for wanted in &payload.files {
+        let (_, bytes) = files
+            .iter()
+            .find(|(f, _)| f.sha256 == wanted.sha256)
+            .ok_or_else(|| {
+                MessageError::Build(format!(
+                    "the attached file `{}` (sha256 {}) was not supplied",
+                    wanted.filename, wanted.sha256
+                ))
+            })?;
+        attachments.push(
+            Attachment::new(wanted.filename.clone())
+                .body(bytes.clone(), content_type(&wanted.content_type)?),
+        );
+    }
 
     let built = match (&n.body_html, attachments.is_empty()) {
         (None, true) => builder.singlepart(text),
@@ -341,7 +378,38 @@ mod tests {
             thread: Some("<RCM-2027-001.hn@rcm-ts.example>".into()),
             calendar_uid: Some("deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example".into()),
             calendar_sequence: 0,
+            files: Vec::new(),
         }
+    }
+
+    #[test]
+    fn attached_files_go_out_with_their_bytes_name_and_type() {
+        let pdf = b"%PDF-1.7\n\x00\x01binary\xff".to_vec();
+        let file = FileRef {
+            filename: "Propuesta ñ.pdf".into(),
+            content_type: "application/pdf".into(),
+            sha256: crate::domain::attachment::sha256_hex(&pdf),
+            size: pdf.len() as i64,
+        };
+        let mut p = invitation_payload();
+        p.files = vec![file.clone()];
+        let n = notice("round_invitation", Some("<p>x</p>"), p);
+        let err = build_with_files(&n, "RCM <consultas@rcm-ts.example>", &[]).unwrap_err();
+        assert!(err.to_string().contains("Propuesta ñ.pdf"), "{err}");
+        let bytes = build_with_files(&n, "RCM <consultas@rcm-ts.example>", &[(file, pdf.clone())])
+            .unwrap()
+            .formatted();
+        use mail_parser::MimeHeaders as _;
+        let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let part = parsed
+            .attachments()
+            .find(|a| a.attachment_name() == Some("Propuesta ñ.pdf"))
+            .expect("the PDF is attached");
+        assert_eq!(part.contents(), pdf.as_slice());
+        assert_eq!(
+            part.content_type().map(|c| (c.ctype(), c.subtype())),
+            Some(("application", Some("pdf")))
+        );
     }
 
     /// The `.ics` part of a formatted message, unfolded, as lines.

@@ -44,4 +44,17 @@ pub struct NoticePayload {
     /// The event's SEQUENCE: how many times the round's deadline was extended.
     #[serde(default)]
     pub calendar_sequence: u32,
+    /// The consultation's attached files this notice carries, named by their SHA-256
+    /// (the worker reads the bytes from the store when it builds the message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+/// An attachment of the consultation, as a notice names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub filename: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: i64,
 }

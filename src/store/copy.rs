@@ -25,6 +25,7 @@ use super::{Backend, Store, StoreError};
 /// what refers to them). A table not named here is copied after these, by name.
 const ORDER: &[&str] = &[
     "consultations",
+    "attachments",
     "presidency",
     "focal_points",
     "api_tokens",

@@ -241,6 +241,38 @@ pub struct Step {
     pub timers: Vec<NewTimer>,
     /// The timer whose firing caused this step; deleted in the same transaction.
     pub fired_timer: Option<i64>,
+    /// Files attached to the consultation's text by this step (a content already
+    /// attached is [`StoreError::Duplicate`], and nothing is written).
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// A file to attach to a consultation, written with the step that adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub reference: String,
+    /// The text version it belongs to (the version the step publishes).
+    pub version: u32,
+    pub filename: String,
+    pub content_type: String,
+    /// SHA-256 of `content`, lower-case hex; unique per consultation.
+    pub sha256: String,
+    pub content: Vec<u8>,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An attachment as stored, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub reference: String,
+    pub version: u32,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A focal point row (the directory).
@@ -291,8 +323,25 @@ pub trait Store: Send + Sync {
         &self,
         open_only: bool,
     ) -> Result<Vec<StoredConsultation>, StoreError>;
-    /// Commits a step atomically: state, audit, notices, timers.
+    /// Commits a step atomically: state, audit, notices, timers, attachments.
     async fn commit_step(&self, step: Step) -> Result<(), StoreError>;
+
+    // Attachments of a consultation's text.
+
+    /// The files attached to `reference`, in the order they were added.
+    async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, StoreError>;
+    /// One attachment of `reference` with its bytes, by id.
+    async fn attachment_content(
+        &self,
+        reference: &str,
+        id: i64,
+    ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError>;
+    /// One attachment of `reference` with its bytes, by its SHA-256 (how notices name it).
+    async fn attachment_by_sha256(
+        &self,
+        reference: &str,
+        sha256: &str,
+    ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError>;
 
     // Audit.
 

@@ -18,10 +18,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief, InboundCounts,
-    InboundMessage, InboundReading, InboundStatus, InboundStep, NewApiToken, NewAudit,
-    NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, OutboxCounts,
-    OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    ApiTokenRow, AttachmentRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief,
+    InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep, NewApiToken,
+    NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice,
+    NoticeStatus, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError,
+    StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -58,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "inbound",
         sqlite: include_str!("../../migrations/sqlite/0004_inbound.sql"),
         postgres: include_str!("../../migrations/postgres/0004_inbound.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "attachments",
+        sqlite: include_str!("../../migrations/sqlite/0005_attachments.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_attachments.sql"),
     },
     Migration {
         version: 6,
@@ -536,6 +543,55 @@ async fn insert_timer(tx: &mut Transaction<'static, Any>, t: &NewTimer) -> Resul
     Ok(())
 }
 
+const ATTACHMENT_COLUMNS: &str =
+    "id, reference, version, filename, content_type, size, sha256, actor, created_at";
+
+fn attachment_from_row(row: &AnyRow) -> Result<AttachmentRow, StoreError> {
+    let version: i64 = get(row, "version")?;
+    Ok(AttachmentRow {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        version: u32::try_from(version).context("stored attachment version out of range")?,
+        filename: get(row, "filename")?,
+        content_type: get(row, "content_type")?,
+        size: get(row, "size")?,
+        sha256: get(row, "sha256")?,
+        actor: get(row, "actor")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+async fn insert_attachment(
+    tx: &mut Transaction<'static, Any>,
+    a: &NewAttachment,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO attachments (reference, version, filename, content_type, size, sha256, content, \
+         actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.reference)
+    .bind(i64::from(a.version))
+    .bind(&a.filename)
+    .bind(&a.content_type)
+    .bind(i64::try_from(a.content.len()).context("attachment size")?)
+    .bind(&a.sha256)
+    .bind(a.content.clone())
+    .bind(&a.actor)
+    .bind(ms(a.created_at))
+    .execute(&mut **tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(format!(
+            "an attachment of {} with the content of `{}`",
+            a.reference, a.filename
+        ))),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("storing the attachment `{}`", a.filename))
+            .into()),
+    }
+}
+
 const INBOUND_COLUMNS: &str =
     "id, message_id, sha256, raw, size, truncated, source, received_at, status, sender, subject, \
      kind, reference, round, country, focal_point_id, position, ambiguous, reason, text, trimmed, \
@@ -722,9 +778,57 @@ impl Store for SqlStore {
         for timer in &step.timers {
             insert_timer(&mut tx, timer).await?;
         }
+        for attachment in &step.attachments {
+            insert_attachment(&mut tx, attachment).await?;
+        }
 
         tx.commit().await.context("committing the step")?;
         Ok(())
+    }
+
+    async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE reference = $1 ORDER BY id"
+        ))
+        .bind(reference)
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("listing the attachments of {reference}"))?;
+        rows.iter().map(attachment_from_row).collect()
+    }
+
+    async fn attachment_content(
+        &self,
+        reference: &str,
+        id: i64,
+    ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE reference = $1 AND id = $2"
+        ))
+        .bind(reference)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading attachment {id} of {reference}"))?;
+        row.map(|r| Ok((attachment_from_row(&r)?, get(&r, "content")?)))
+            .transpose()
+    }
+
+    async fn attachment_by_sha256(
+        &self,
+        reference: &str,
+        sha256: &str,
+    ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE reference = $1 AND sha256 = $2"
+        ))
+        .bind(reference)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("reading the attachment {sha256} of {reference}"))?;
+        row.map(|r| Ok((attachment_from_row(&r)?, get(&r, "content")?)))
+            .transpose()
     }
 
     async fn append_audit(&self, entry: NewAudit) -> Result<(), StoreError> {

@@ -28,6 +28,8 @@ const PUEBLA_VARS: &[&str] = &[
     "PUEBLA_DIGEST_CRON",
     "PUEBLA_DIGEST_TZ",
     "PUEBLA_OUTBOX_LEASE_SECONDS",
+    "PUEBLA_ATTACHMENT_MAX_BYTES",
+    "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
 ];
 
 /// A command that does not finish in this time is a hang, not a slow machine.
@@ -982,6 +984,133 @@ fn consultation_lifecycle_through_the_cli() {
     assert_contains(&out.stderr, &["no consultation", &missing]);
     let out = cli.fails(&["consultation", "withdraw", &missing, "--reason", "x"]);
     assert_contains(&out.stderr, &[&missing]);
+}
+
+#[test]
+fn consultation_start_with_attach_mails_the_same_bytes_and_show_lists_them() {
+    let cli = Cli::new();
+    let year = this_year();
+    for (y, c) in [(year - 1, "GT"), (year, "MX"), (year + 1, "HN")] {
+        cli.ok(&["presidency", "set", &y.to_string(), c]);
+    }
+    let example = repo().join("examples/focal-points.toml");
+    cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    cli.write("text.md", "# Guidelines\n\n1. Share data.\n");
+    let pdf = crate::attachments::pdf_bytes();
+    let pdf_path = cli.path().join("Propuesta final.pdf");
+    std::fs::write(&pdf_path, &pdf).expect("write the PDF");
+    let annex = cli.write("annex.csv", "country,contact\nHN,fp@example.org\n");
+    let sha = puebla::domain::attachment::sha256_hex(&pdf);
+
+    // A file that is not there, and the same content twice, are refused by name.
+    let out = cli.fails(&[
+        "consultation",
+        "start",
+        "--title",
+        "T",
+        "--text",
+        "text.md",
+        "--attach",
+        "missing.pdf",
+    ]);
+    assert_contains(&out.stderr, &["missing.pdf"]);
+    let out = cli.fails(&[
+        "consultation",
+        "start",
+        "--title",
+        "T",
+        "--text",
+        "text.md",
+        "--attach",
+        "annex.csv",
+        "--attach",
+        annex.to_str().unwrap(),
+    ]);
+    assert_contains(
+        &out.stderr,
+        &[
+            "attachment 2 (annex.csv)",
+            "already attached as `annex.csv`",
+        ],
+    );
+
+    let out = cli.ok(&[
+        "consultation",
+        "start",
+        "--title",
+        "With files",
+        "--text",
+        "text.md",
+        "--attach",
+        pdf_path.to_str().unwrap(),
+        "--attach",
+        "annex.csv",
+    ]);
+    let reference = format!("RCM-{year}-001");
+    assert_contains(
+        &out.stdout,
+        &[&reference, "attached Propuesta final.pdf", &sha],
+    );
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    let files = shown["attachments"].as_array().expect("attachments");
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["filename"], "Propuesta final.pdf");
+    assert_eq!(files[0]["size"], pdf.len());
+    assert_eq!(files[0]["sha256"], sha.as_str());
+    assert_eq!(files[0]["content_type"], "application/pdf");
+    assert_eq!(files[1]["content_type"], "text/csv; charset=utf-8");
+    let text = cli.ok(&["consultation", "show", &reference]).stdout;
+    assert_contains(&text, &["attachments:", "Propuesta final.pdf", &sha]);
+
+    for country in ["GT", "HN"] {
+        cli.ok(&[
+            "consultation",
+            "troika",
+            &reference,
+            "--country",
+            country,
+            "--approve",
+        ]);
+    }
+    // Send what the outbox holds with the file transport, as `serve` would.
+    let outbox = cli.path().join("outbox");
+    let db = format!("sqlite://{}/t.db", cli.path().display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = puebla::store::connect(&db)
+            .await
+            .expect("the CLI's database");
+        let config = puebla::config::Config::default();
+        puebla::app::worker(
+            &config,
+            store,
+            std::sync::Arc::new(puebla::clock::SystemClock),
+            std::sync::Arc::new(puebla::engine::outbox::FileTransport::new(&outbox)),
+            "test",
+        )
+        .drain()
+        .await
+        .expect("the outbox drains");
+    });
+    let mailed = crate::attachments::attachments_in_mail(&outbox, "round_invitation");
+    let with_pdf: Vec<_> = mailed
+        .iter()
+        .filter(|(_, name, hash)| name == "Propuesta final.pdf" && *hash == sha)
+        .collect();
+    assert!(
+        with_pdf.len() >= 11,
+        "every member's invitation carries the PDF: {mailed:?}"
+    );
+    assert!(mailed.iter().any(|(_, name, _)| name == "annex.csv"));
+    let troika = crate::attachments::attachments_in_mail(&outbox, "troika_request");
+    assert!(troika
+        .iter()
+        .any(|(_, name, hash)| name == "Propuesta final.pdf" && *hash == sha));
 }
 
 #[test]

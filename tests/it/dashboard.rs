@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
+use puebla::domain::attachment::sha256_hex;
 
 const XSS_TITLE: &str = "<script>alert(1)</script>";
 
@@ -142,6 +143,97 @@ impl Web {
 
     async fn get(&mut self, path: &str) -> Page {
         self.send("GET", path, None).await
+    }
+
+    /// Posts `multipart/form-data` as a browser does: text fields, then files
+    /// (name, content type, bytes) under the input name `files`.
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        let boundary = "----pueblaTestBoundary7MA4YWxkTrZu0gW";
+        let mut body: Vec<u8> = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, ty, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: {ty}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let mut req = Request::builder().method("POST").uri(path).header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req = req.header("cookie", cookie);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+        }
+    }
+
+    /// A GET whose body may be binary.
+    async fn get_bytes(&mut self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = Request::get(path).header("cookie", cookie);
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        (status, headers, bytes.to_vec())
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -630,6 +722,534 @@ async fn actions_are_confirmed_then_done_and_audited() {
     }
 }
 
+/// Undoes the escaping handlebars applies to attribute values.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x60;", "`")
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of a page's `#confirm` form, as (name, value), unescaped.
+fn hidden_inputs(body: &str) -> Vec<(String, String)> {
+    let form = &body[body.find("id=\"confirm\"").expect("a confirm form")..];
+    let mut out = Vec::new();
+    for piece in form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = piece.split_once('"').unwrap();
+        let value = rest
+            .split_once("value=\"")
+            .unwrap()
+            .1
+            .split_once('"')
+            .unwrap()
+            .0;
+        out.push((unescape(name), unescape(value)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let pdf = crate::attachments::pdf_bytes();
+        let annex = "Anexo con <b>marcas</b> & más\n".as_bytes();
+        let evil_name = "<img src=x onerror=alert(1)>.txt";
+
+        // A viewer sees no upload form and cannot post one.
+        let mut viewer = web(&app);
+        viewer.login(&app.viewer).await;
+        let vcsrf = viewer.get("/").await.csrf();
+        viewer.get("/new").await.expect(403);
+        viewer
+            .post_multipart(
+                "/actions",
+                &[
+                    ("csrf", &vcsrf),
+                    ("action", "start"),
+                    ("title", "T"),
+                    ("text", "x"),
+                ],
+                &[("a.pdf", "application/pdf", &pdf)],
+            )
+            .await
+            .expect(403);
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let new = ppt.get("/new").await.expect(200);
+        assert!(new.body.contains("enctype=\"multipart/form-data\""));
+        assert!(new.body.contains("type=\"file\" name=\"files\" multiple"));
+        let csrf = new.csrf();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("action", "start"),
+            ("title", "Guidelines with files"),
+            ("procedure", "rcm-five-day"),
+            ("year", "2027"),
+            ("text", "# Guidelines\r\n\r\n1. First.\r\n"),
+        ];
+
+        // A bad file is refused on the first post, naming it; nothing is stored.
+        let r = ppt
+            .post_multipart(
+                "/actions",
+                &fields,
+                &[("empty.pdf", "application/pdf", b"")],
+            )
+            .await
+            .expect(422);
+        assert!(
+            r.body.contains("empty.pdf") && r.body.contains("empty"),
+            "{}",
+            r.body
+        );
+
+        // The first post: a confirmation listing the files, escaped; nothing stored.
+        let confirm = ppt
+            .post_multipart(
+                "/actions",
+                &fields,
+                &[
+                    ("C:\\Users\\ppt\\Propuesta.pdf", "application/pdf", &pdf),
+                    (evil_name, "text/plain", annex),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(confirm.body.contains(&sha256_hex(&pdf)), "{}", confirm.body);
+        assert!(confirm.body.contains("Propuesta.pdf"));
+        assert!(
+            !confirm.body.contains("<img src=x"),
+            "the file name is escaped"
+        );
+        assert!(confirm
+            .body
+            .contains("&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;.txt"));
+        assert!(
+            app.engine.list(false).await.unwrap().is_empty(),
+            "{backend}"
+        );
+
+        // The confirmation posts the same files back (as the browser does with the
+        // hidden fields); then they are stored, once, with the consultation.
+        let hidden = hidden_inputs(&confirm.body);
+        assert!(hidden.iter().any(|(k, _)| k == "file_1_b64"), "{hidden:?}");
+        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let done = ppt
+            .post_multipart("/actions", &again, &[])
+            .await
+            .expect(303);
+        let location = done.header("location").unwrap().to_string();
+        assert!(location.ends_with("?done=start"), "{location}");
+        let list = app.engine.list(false).await.unwrap();
+        assert_eq!(list.len(), 1, "{backend}: one consultation");
+        let reference = list[0].reference.to_string();
+        let stored = app.engine.attachments(&reference).await.unwrap();
+        assert_eq!(stored.len(), 2, "{backend}: each file stored once");
+        assert_eq!(stored[0].filename, "Propuesta.pdf");
+        assert_eq!(stored[0].sha256, sha256_hex(&pdf));
+        assert_eq!(stored[0].content_type, "application/pdf");
+        assert_eq!(stored[1].filename, evil_name);
+        assert_eq!(stored[1].sha256, sha256_hex(annex));
+        assert_eq!(stored[0].actor, "web:HN PPT office");
+
+        // The consultation page lists them with download links, escaped; the link
+        // gives the same bytes as a download.
+        let page = ppt.get(&location).await.expect(200);
+        assert!(page.body.contains("id=\"attachments\""));
+        assert!(!page.body.contains("<img src=x"));
+        let tail = format!("/attachments/{}\" download>Propuesta.pdf</a>", stored[0].id);
+        let at = page
+            .body
+            .find(&tail)
+            .unwrap_or_else(|| panic!("{}", page.body));
+        let start = page.body[..at].rfind("href=\"").unwrap() + "href=\"".len();
+        let href = unescape(&page.body[start..at + tail.find('"').unwrap()]);
+        assert!(href.starts_with("/consultations/"), "{href}");
+        let (status, headers, bytes) = viewer.get_bytes(&href).await;
+        assert_eq!(status, 200);
+        assert_eq!(bytes, pdf, "{backend}: the same bytes");
+        let disposition = &headers
+            .iter()
+            .find(|(k, _)| k == "content-disposition")
+            .unwrap()
+            .1;
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k == "x-content-type-options" && v == "nosniff"));
+        let (status, _, _) = web(&app).get_bytes(&href).await;
+        assert_eq!(status, 303, "no session: to the login page");
+        let es = ppt.get(&format!("{location}&lang=es")).await.expect(200);
+        assert!(es.body.contains("Archivos adjuntos"));
+    }
+}
+
+#[tokio::test]
+async fn the_ppt_records_an_answer_received_by_letter() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Answers by letter").await;
+        let path = format!("/consultations/{reference}");
+
+        // A viewer sees no form and is refused.
+        let mut viewer = web(&app);
+        viewer.login(&app.viewer).await;
+        let page = viewer.get(&path).await.expect(200);
+        assert!(!page.body.contains("id=\"record-answer\""));
+        let vcsrf = page.csrf();
+        let answer = [
+            ("action", "answer"),
+            ("reference", reference.as_str()),
+            ("country", "PA"),
+            ("position", "objection"),
+            ("channel", "phone"),
+            ("text", "Paragraph 2 <b>cannot</b> stay"),
+            ("confirm", "yes"),
+        ];
+        let mut forged: Vec<(&str, &str)> = vec![("csrf", &vcsrf)];
+        forged.extend_from_slice(&answer);
+        viewer.post("/actions", &forged).await.expect(403);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert!(c.rounds[0].answers.is_empty(), "{backend}");
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let page = ppt.get(&path).await.expect(200);
+        assert!(page.body.contains("id=\"record-answer\""));
+        let csrf = page.csrf();
+        // A position that does not exist is refused before the confirmation.
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "answer"),
+                ("reference", &reference),
+                ("country", "PA"),
+                ("position", "maybe"),
+            ],
+        )
+        .await
+        .expect(422);
+        let done = ppt.act(&csrf, &answer[..6]).await.expect(303);
+        assert!(done.header("location").unwrap().ends_with("?done=answer"));
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        let pa = c.rounds[0]
+            .answers
+            .values()
+            .find(|a| a.country.as_str() == "PA")
+            .unwrap_or_else(|| panic!("{backend}: PA's answer is recorded"));
+        assert_eq!(pa.position.as_str(), "objection");
+        assert_eq!(pa.text, "Paragraph 2 <b>cannot</b> stay");
+        match &pa.source {
+            puebla::domain::consultation::AnswerSource::Staff {
+                recorded_by,
+                channel,
+            } => {
+                assert_eq!(
+                    (recorded_by.as_str(), channel.as_str()),
+                    ("web:HN PPT office", "phone")
+                );
+            }
+            other => panic!("{backend}: {other:?}"),
+        }
+        let page = ppt.get(&path).await.expect(200);
+        assert!(page
+            .body
+            .contains("Paragraph 2 &lt;b&gt;cannot&lt;/b&gt; stay"));
+        let es = ppt.get(&format!("{path}?lang=es")).await.expect(200);
+        assert!(es
+            .body
+            .contains("Registrar una respuesta recibida por otra vía"));
+    }
+}
+
+#[tokio::test]
+async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Quarantine on the web").await;
+        let stranger = |n: u32, text: &str| {
+            format!(
+                "From: Adviser <adviser{n}@ministry.example.net>\r\nTo: consultas@rcm-ts.example\r\n\
+                 Subject: RE: [{reference}] Consultation\r\nMessage-ID: <adviser-{n}@example.net>\r\n\
+                 Date: Mon, 22 Mar 2027 12:00:00 -0600\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+            )
+        };
+        let mut ids = Vec::new();
+        for (n, text) in [
+            (1, "No objection from Panama."),
+            (2, "Buy cheap <script>x</script>"),
+        ] {
+            let out = app
+                .engine
+                .ingest(stranger(n, text).as_bytes(), InboundSource::Stdin)
+                .await
+                .unwrap();
+            let m = app.store.inbound_message(out.id).await.unwrap().unwrap();
+            assert_eq!(m.status.as_str(), "quarantined", "{backend}: {m:?}");
+            ids.push(m.id);
+        }
+        let (keep, spam) = (ids[0].to_string(), ids[1].to_string());
+
+        // The PPT and a viewer see no forms and are refused.
+        for token in [&app.viewer, &app.ppt] {
+            let mut w = web(&app);
+            w.login(token).await;
+            let page = w.get(&format!("/inbound/{keep}")).await.expect(200);
+            assert!(!page.body.contains("id=\"release\""));
+            assert!(!page.body.contains("id=\"discard\""));
+            let csrf = page.csrf();
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "release"),
+                    ("id", &keep),
+                    ("country", "PA"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "discard"),
+                    ("id", &spam),
+                    ("reason", "spam"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+        }
+        assert_eq!(app.store.inbound_counts().await.unwrap().quarantined, 2);
+
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let page = ts.get(&format!("/inbound/{keep}")).await.expect(200);
+        assert!(page.body.contains("id=\"release\"") && page.body.contains("id=\"discard\""));
+        let csrf = page.csrf();
+        let done = ts
+            .act(
+                &csrf,
+                &[
+                    ("action", "release"),
+                    ("id", &keep),
+                    ("country", "PA"),
+                    ("reference", ""),
+                ],
+            )
+            .await
+            .expect(303);
+        assert_eq!(
+            done.header("location"),
+            Some(format!("/inbound/{keep}?done=release").as_str())
+        );
+        let m = app.store.inbound_message(ids[0]).await.unwrap().unwrap();
+        assert_eq!(m.status.as_str(), "processed", "{backend}");
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert!(
+            c.rounds[0]
+                .answers
+                .values()
+                .any(|a| a.country.as_str() == "PA"),
+            "{backend}: the released message counts for PA"
+        );
+        // Released once; a second release is a conflict naming the status.
+        let r = ts
+            .act(
+                &csrf,
+                &[("action", "release"), ("id", &keep), ("country", "PA")],
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.body);
+
+        // Discard with a reason: it stays stored, set aside; the page shows it escaped.
+        ts.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "discard"),
+                ("id", &spam),
+                ("reason", " "),
+            ],
+        )
+        .await
+        .expect(422);
+        ts.act(
+            &csrf,
+            &[
+                ("action", "discard"),
+                ("id", &spam),
+                ("reason", "Spam, <not> an answer"),
+            ],
+        )
+        .await
+        .expect(303);
+        let m = app.store.inbound_message(ids[1]).await.unwrap().unwrap();
+        assert_eq!(m.status.as_str(), "discarded", "{backend}");
+        assert_eq!(
+            m.reading.reason.as_deref(),
+            Some("discarded by web:TS admin: Spam, <not> an answer")
+        );
+        let page = ts
+            .get(&format!("/inbound/{spam}?done=discard"))
+            .await
+            .expect(200);
+        assert!(page.body.contains("Spam, &lt;not&gt; an answer"));
+        assert!(
+            !page.body.contains("id=\"discard\""),
+            "nothing left to discard"
+        );
+        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.actor == "web:TS admin"),
+            "{backend}: {audit:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_ts_imports_focal_points_pasted_or_uploaded() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let toml = "[[focal_point]]\ncountry = \"BZ\"\nname = \"Pasted <Belize> point\"\nemail = \"pasted.bz@example.org\"\nlanguage = \"en\"\n";
+        let csv =
+            "country,name,email,language\nPA,Uploaded Panama point,uploaded.pa@example.org,es\n";
+
+        // A viewer and the PPT see no import form and are refused.
+        for token in [&app.viewer, &app.ppt] {
+            let mut w = web(&app);
+            w.login(token).await;
+            let page = w.get("/directory").await.expect(200);
+            assert!(!page.body.contains("id=\"fp-import\""));
+            let csrf = page.csrf();
+            w.post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", toml),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(403);
+        }
+        let has = |email: &'static str| {
+            let store = app.store.clone();
+            async move {
+                store
+                    .focal_points(None, false)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.email == email)
+            }
+        };
+        assert!(!has("pasted.bz@example.org").await);
+
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let page = ts.get("/directory").await.expect(200);
+        assert!(page.body.contains("id=\"fp-import\""));
+        let csrf = page.csrf();
+
+        // Pasted TOML: confirmed, then imported.
+        let confirm = ts
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", toml),
+                    ("format", "auto"),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(
+            confirm.body.contains("Pasted &lt;Belize&gt; point"),
+            "the text is shown escaped"
+        );
+        assert!(
+            !has("pasted.bz@example.org").await,
+            "{backend}: not before the confirmation"
+        );
+        ts.act(
+            &csrf,
+            &[
+                ("action", "fp_import"),
+                ("import_text", toml),
+                ("format", "auto"),
+            ],
+        )
+        .await
+        .expect(303);
+        assert!(has("pasted.bz@example.org").await, "{backend}");
+
+        // An uploaded CSV file: the confirmation carries its text; then imported.
+        let confirm = ts
+            .post_multipart(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    ("import_text", ""),
+                    ("format", "auto"),
+                ],
+                &[("focal-points.csv", "text/csv", csv.as_bytes())],
+            )
+            .await
+            .expect(200);
+        let hidden = hidden_inputs(&confirm.body);
+        assert!(
+            hidden.contains(&("format".to_string(), "csv".to_string())),
+            "{hidden:?}"
+        );
+        assert!(
+            hidden.contains(&("import_text".to_string(), csv.to_string())),
+            "{hidden:?}"
+        );
+        assert!(!has("uploaded.pa@example.org").await);
+        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        ts.post_multipart("/actions", &again, &[]).await.expect(303);
+        assert!(has("uploaded.pa@example.org").await, "{backend}");
+
+        // A broken list is a 422 that says where.
+        let r = ts
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_import"),
+                    (
+                        "import_text",
+                        "country,name,email\nXX,Nobody,nobody@example.org\n",
+                    ),
+                    ("format", "csv"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await
+            .expect(422);
+        assert!(r.body.contains("XX"), "{}", r.body);
+        let dir = ts.get("/directory?done=fp_import").await.expect(200);
+        assert!(dir.body.contains("Pasted &lt;Belize&gt; point"));
+        let es = ts.get("/directory?lang=es").await.expect(200);
+        assert!(es.body.contains("Importar puntos focales"));
+    }
+}
+
 #[tokio::test]
 async fn answers_by_email_link_to_their_raw_message() {
     for backend in BACKENDS {
@@ -1041,6 +1661,46 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
     assert_eq!(driver.text(&title).await, XSS_TITLE);
     assert!(!driver.alert_open().await, "a script ran");
     driver.screenshot("dashboard-escaped-title.png").await;
+
+    // A new consultation with a file, through the form and its confirmation.
+    let upload_dir = tempfile::tempdir().expect("a temporary folder");
+    let pdf = crate::attachments::pdf_bytes();
+    let pdf_path = upload_dir.path().join("Propuesta.pdf");
+    std::fs::write(&pdf_path, &pdf).expect("write the file to upload");
+    driver.goto(&format!("{base}/new")).await;
+    let title = driver.find("input[name=title]").await;
+    driver.type_into(&title, "Browser upload").await;
+    let text = driver.find("textarea[name=text]").await;
+    driver.type_into(&text, "# Text\n\n1. One.\n").await;
+    let year = driver.find("input[name=year]").await;
+    driver.type_into(&year, "2027").await;
+    let files = driver.find("input[type=file][name=files]").await;
+    driver.type_into(&files, pdf_path.to_str().unwrap()).await;
+    let button = driver.find("form.wide button[type=submit]").await;
+    driver.click(&button).await;
+    let listed = driver.find("#confirm-files").await;
+    assert!(driver.text(&listed).await.contains("Propuesta.pdf"));
+    driver.screenshot("dashboard-upload-confirm.png").await;
+    let confirm = driver.find("#confirm-button").await;
+    driver.click(&confirm).await;
+    let attachments = driver.find("#attachments").await;
+    assert!(driver.text(&attachments).await.contains("Propuesta.pdf"));
+    let started = app
+        .engine
+        .list(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.title == "Browser upload")
+        .expect("the consultation was started");
+    let stored = app
+        .engine
+        .attachments(&started.reference.to_string())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].sha256, sha256_hex(&pdf), "the same bytes");
+    driver.screenshot("dashboard-upload-done.png").await;
 
     // Phone width, in Spanish.
     driver

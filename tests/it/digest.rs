@@ -117,6 +117,7 @@ async fn start_in_round_one(engine: &Engine, title: &str) -> Consultation {
                 procedure: "rcm-five-day".to_string(),
                 year: Some(2027),
                 draft_only: false,
+                attachments: Vec::new(),
             },
             PPT,
         )

@@ -129,6 +129,7 @@ pub(crate) fn request(title: &str, procedure: &str) -> StartRequest {
         procedure: procedure.to_string(),
         year: Some(2027),
         draft_only: false,
+        attachments: Vec::new(),
     }
 }
 

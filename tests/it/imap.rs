@@ -264,6 +264,7 @@ async fn round_one(engine: &Engine) -> String {
                 procedure: "rcm-five-day".into(),
                 year: Some(2027),
                 draft_only: false,
+                attachments: Vec::new(),
             },
             "ppt",
         )

@@ -150,6 +150,7 @@ async fn round_one(w: &World) -> String {
                 procedure: "rcm-five-day".into(),
                 year: Some(2027),
                 draft_only: false,
+                attachments: Vec::new(),
             },
             PPT,
         )

@@ -6,6 +6,7 @@
 mod api;
 mod api_helpers;
 mod api_inbound;
+mod attachments;
 mod calendar_crosscheck;
 mod cli;
 mod common;

@@ -44,6 +44,7 @@ fn step(c: StoredConsultation, expected_version: i64) -> Step {
         replace_timers: false,
         timers: Vec::new(),
         fired_timer: None,
+        attachments: Vec::new(),
     }
 }
 
