@@ -16,6 +16,15 @@ pub trait Clock: Send + Sync {
     fn real_wait(&self, by: Duration) -> std::time::Duration {
         by.to_std().unwrap_or_default()
     }
+
+    /// The real wall-clock time, whatever this clock simulates. Leases (an outbox
+    /// claim, the IMAP poller's lease on SQLite) are about whether a process is
+    /// still alive, which real time measures: a replica killed while the simulated
+    /// time stands still must still lose its claims.
+    #[allow(clippy::disallowed_methods)]
+    fn real_now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }
 
 /// The real wall clock.

@@ -46,6 +46,11 @@ pub struct Config {
     /// How often the IMAP poller looks for new mail when the server has no IDLE,
     /// and how long an IDLE waits before it starts again (seconds).
     pub imap_poll_seconds: u64,
+    /// How long an outbox worker's claim on a notice lasts (real seconds) unless
+    /// renewed: when a replica dies, its claimed notices go to another after this.
+    /// The worker renews a claim when half of it is left before a send, so it must
+    /// be more than twice the longest send (the SMTP timeout).
+    pub outbox_lease_seconds: u64,
     /// The largest file that can be attached to a consultation (bytes).
     pub attachment_max_bytes: usize,
     /// All the files of one consultation together (bytes).
@@ -73,6 +78,7 @@ impl Default for Config {
             digest_time_zone: "America/Costa_Rica".into(),
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
             imap_poll_seconds: 60,
+            outbox_lease_seconds: 120,
             attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
             attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
         }
@@ -98,6 +104,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
+    ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
     ("PUEBLA_ATTACHMENT_MAX_BYTES", "attachment_max_bytes"),
     (
         "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
@@ -147,6 +154,12 @@ impl Config {
                 }
                 "imap_poll_seconds" => {
                     config.imap_poll_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
+                }
+                "outbox_lease_seconds" => {
+                    config.outbox_lease_seconds = value
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
@@ -214,6 +227,9 @@ impl Config {
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");
+        }
+        if self.outbox_lease_seconds < 2 {
+            bail!("outbox_lease_seconds must be at least 2");
         }
         if self.attachment_max_bytes == 0 {
             bail!("attachment_max_bytes must be at least 1");
@@ -305,6 +321,16 @@ mod tests {
         let env = |k: &str| (k == "PUEBLA_HTTP_ADDR").then(|| "nowhere".to_string());
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(err.contains("http_addr `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn the_outbox_lease_is_two_minutes_unless_set() {
+        assert_eq!(Config::default().outbox_lease_seconds, 120);
+        let env = |k: &str| (k == "PUEBLA_OUTBOX_LEASE_SECONDS").then(|| "30".to_string());
+        assert_eq!(Config::load(None, env).unwrap().outbox_lease_seconds, 30);
+        let env = |k: &str| (k == "PUEBLA_OUTBOX_LEASE_SECONDS").then(|| "1".to_string());
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("outbox_lease_seconds"), "{err}");
     }
 
     #[test]

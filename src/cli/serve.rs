@@ -28,23 +28,35 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let store = crate::app::store(&config).await?;
     let engine = crate::app::engine(&config, store.clone(), clock.clone(), catalog)?;
     let transport = crate::app::transport(&config)?;
-    let worker_id = format!("serve-{}", std::process::id());
+    // The name this replica claims notices and takes the IMAP lease under: the host
+    // and the process id tell replicas on several machines apart.
+    let worker_id = format!("serve-{}-{}", host_name(), std::process::id());
     let metrics = Arc::new(crate::http::Metrics::new());
-    let worker = crate::app::worker(&config, store, clock.clone(), transport, &worker_id)
+    let worker = crate::app::worker(&config, store.clone(), clock.clone(), transport, &worker_id)
         .with_health(metrics.delivery());
-    // The IMAP poller runs beside the loop; it stores each message before flagging it,
-    // so stopping it at any point loses nothing. It records its passes and errors in
-    // `metrics` for `/status`.
+    // The IMAP poller runs beside the loop, in the one replica that holds the IMAP
+    // lease; it stores each message before flagging it, so stopping it at any point
+    // loses nothing. It records its passes and errors in `metrics` for `/status`.
     let _imap = match &config.imap_url {
         Some(url) => {
             let settings = crate::mail::imap::ImapSettings::parse(
                 url,
                 std::time::Duration::from_secs(config.imap_poll_seconds),
             )?;
-            tracing::info!(mailbox = %settings.describe(), "IMAP poller starting");
-            let poller = crate::mail::imap::ImapPoller::new(engine.clone(), settings)
-                .with_health(metrics.imap());
-            Some(AbortOnDrop(tokio::spawn(async move { poller.run().await })))
+            tracing::info!(mailbox = %settings.describe(), replica = %worker_id, "IMAP poller starting (polls while this replica holds the IMAP lease)");
+            metrics.imap().set_mailbox(settings.describe());
+            metrics.imap().set_replica(worker_id.clone());
+            let elected = ElectedPoller {
+                engine: engine.clone(),
+                store,
+                clock: clock.clone(),
+                settings,
+                health: metrics.imap(),
+                replica: worker_id.clone(),
+            };
+            Some(AbortOnDrop(tokio::spawn(
+                async move { elected.run().await },
+            )))
         }
         None => None,
     };
@@ -133,6 +145,75 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// How long the IMAP lease lasts unless renewed (real time; on SQLite this is how
+/// long a dead holder keeps it), how often its holder checks and renews it, and how
+/// often a standby tries to take it.
+const IMAP_LEASE_TTL: chrono::Duration = chrono::Duration::seconds(15);
+const IMAP_LEASE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+const IMAP_LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The IMAP poller of one replica among several: it polls only while it holds the
+/// IMAP lease, and a standby tries to take the lease every few seconds.
+struct ElectedPoller {
+    engine: Arc<crate::engine::Engine>,
+    store: Arc<dyn crate::store::Store>,
+    clock: Arc<dyn Clock>,
+    settings: crate::mail::imap::ImapSettings,
+    health: Arc<crate::mail::imap::ImapHealth>,
+    replica: String,
+}
+
+impl ElectedPoller {
+    async fn run(self) {
+        use crate::mail::imap::{ImapLeaseGuard, ImapPoller, IMAP_LEASE};
+        let mut standby_logged = false;
+        loop {
+            let lease = match self
+                .store
+                .try_lease(
+                    IMAP_LEASE,
+                    &self.replica,
+                    self.clock.real_now(),
+                    IMAP_LEASE_TTL,
+                )
+                .await
+            {
+                Ok(Some(lease)) => Arc::<dyn crate::store::Lease>::from(lease),
+                Ok(None) => {
+                    if !standby_logged {
+                        tracing::info!(replica = %self.replica, "IMAP lease held by another replica: standing by");
+                        standby_logged = true;
+                    }
+                    tokio::time::sleep(IMAP_LEASE_RETRY).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot try the IMAP lease; trying again");
+                    tokio::time::sleep(IMAP_LEASE_RETRY).await;
+                    continue;
+                }
+            };
+            standby_logged = false;
+            tracing::info!(replica = %self.replica, "IMAP lease acquired");
+            self.health.set_lease_held(true);
+            let guard = ImapLeaseGuard::new(lease.clone(), self.clock.clone(), IMAP_LEASE_TTL);
+            let poller = ImapPoller::new(self.engine.clone(), self.settings.clone())
+                .with_health(self.health.clone())
+                .with_lease(guard.clone());
+            // The poller checks the lease before each pass; the guard also checks it
+            // every few seconds, which ends an IDLE in progress once it is lost.
+            tokio::select! {
+                _ = poller.run() => {}
+                _ = guard.until_lost(IMAP_LEASE_CHECK) => {}
+            }
+            self.health.set_lease_held(false);
+            lease.release().await;
+            tracing::warn!(replica = %self.replica, "IMAP lease lost: polling stopped");
+            tokio::time::sleep(IMAP_LEASE_RETRY).await;
+        }
+    }
+}
+
 /// Logs a step of the loop that fails pass after pass (the database is away) once
 /// at `error` when it starts failing or its error changes, then only at `debug`,
 /// and once at `info` when it works again, instead of one error line per pass.
@@ -173,6 +254,16 @@ impl PassLog {
             }
         }
     }
+}
+
+/// This machine's name, for replica names in logs, claims and `/status`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Stops a background task when the daemon's loop returns.

@@ -125,6 +125,9 @@ pub struct OutboxWorker {
     /// At most this many messages are handed to the transport in any 60 seconds of
     /// the injected clock (0: unlimited). See [`OutboxWorker::deliver_pending`].
     pub rate_per_minute: u32,
+    /// How long a claim on a notice lasts in real time ([`Clock::real_now`]) unless
+    /// renewed; a claim with less than half of it left is renewed before a send.
+    pub lease: Duration,
     /// When the messages of the last minute were handed over, oldest first.
     recent: Mutex<VecDeque<DateTime<Utc>>>,
     /// Set when the daemon stops: the notice in hand is finished, the rest of the
@@ -167,6 +170,7 @@ impl OutboxWorker {
             worker_id: worker_id.into(),
             max_attempts: 10,
             rate_per_minute: 0,
+            lease: Duration::minutes(2),
             recent: Mutex::new(VecDeque::new()),
             stopping: Arc::new(AtomicBool::new(false)),
             hold_until: Mutex::new(None),
@@ -259,7 +263,6 @@ impl OutboxWorker {
             }
             _ => limit,
         };
-        let lease = now + Duration::minutes(5);
         if self.stopping() {
             return Ok(report);
         }
@@ -271,11 +274,40 @@ impl OutboxWorker {
         {
             return Ok(report);
         }
+        // Which notices are due is business time (the injected clock); how long a
+        // claim lasts is real time, since it stands for this process being alive: a
+        // replica killed while a simulated clock stands still still loses its claims.
+        let real = self.clock.real_now();
+        let mut lease_until = real + self.lease;
         let claimed = self
             .store
-            .claim_notices(&self.worker_id, now, lease, limit)
+            .claim_notices_leased(&self.worker_id, now, real, lease_until, limit)
             .await?;
+        let mut lost = std::collections::HashSet::new();
         for (i, notice) in claimed.iter().enumerate() {
+            // A send must start well inside the claim, or another worker could take
+            // the notice over while this one is still handing it to the transport.
+            let real = self.clock.real_now();
+            if lease_until - real < self.lease / 2 {
+                let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
+                lease_until = real + self.lease;
+                let held: std::collections::HashSet<i64> = self
+                    .store
+                    .renew_claims(&self.worker_id, &rest, lease_until)
+                    .await?
+                    .into_iter()
+                    .collect();
+                for id in rest.into_iter().filter(|id| !held.contains(id)) {
+                    tracing::warn!(
+                        notice = id,
+                        "the claim expired and another worker took the notice over; not sending it"
+                    );
+                    lost.insert(id);
+                }
+            }
+            if lost.contains(&notice.id) {
+                continue;
+            }
             if self.stopping() {
                 let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
                 tracing::info!(

@@ -152,6 +152,24 @@ struct InboundOut {
     discarded: i64,
     /// Not (yet) processed successfully: failed, plus stored and not read yet.
     unprocessed: i64,
+    /// With IMAP configured: the replica that holds (or last held) the IMAP lease;
+    /// only the holder polls. `null` before any replica took it.
+    imap_lease: Option<ImapLeaseOut>,
+}
+
+#[derive(Serialize)]
+struct ImapLeaseOut {
+    /// The holder's name, `serve-HOST-PID`.
+    holder: String,
+    acquired_at: DateTime<Utc>,
+    /// The holder renews the lease every few seconds (real time).
+    renewed_at: DateTime<Utc>,
+    /// False when the holder stopped renewing it (a dead replica, until a standby
+    /// takes over).
+    live: bool,
+    /// This process's name, and whether it is the one polling.
+    this_replica: Option<String>,
+    held_here: bool,
 }
 
 #[derive(Serialize)]
@@ -363,7 +381,13 @@ async fn inbound_status(
             counts.stored
         ));
     }
+    let imap_lease = if state.inbound_configured && database_ok {
+        imap_lease_status(state, &imap, warnings).await
+    } else {
+        None
+    };
     InboundOut {
+        imap_lease,
         configured: state.inbound_configured,
         mailbox: imap.mailbox,
         last_poll_at: imap.last_poll_at,
@@ -380,6 +404,40 @@ async fn inbound_status(
         discarded: counts.discarded,
         unprocessed: counts.failed + counts.stored,
     }
+}
+
+/// Who holds the IMAP lease (the `leases` row); a warning when nobody live does.
+async fn imap_lease_status(
+    state: &SharedState,
+    imap: &crate::mail::imap::ImapHealthState,
+    warnings: &mut Vec<String>,
+) -> Option<ImapLeaseOut> {
+    let row = match state
+        .engine
+        .store()
+        .lease_holder(crate::mail::imap::IMAP_LEASE)
+        .await
+    {
+        Ok(row) => row,
+        Err(e) => {
+            warnings.push(format!("cannot read the IMAP lease: {e}"));
+            return None;
+        }
+    };
+    let live = row
+        .as_ref()
+        .is_some_and(|r| r.expires_at >= state.engine.clock().real_now());
+    if !live {
+        warnings.push("no replica holds the IMAP lease: nobody polls the mailbox".to_string());
+    }
+    row.map(|r| ImapLeaseOut {
+        held_here: imap.lease_held && imap.replica.as_deref() == Some(r.holder.as_str()),
+        holder: r.holder,
+        acquired_at: r.acquired_at,
+        renewed_at: r.renewed_at,
+        live,
+        this_replica: imap.replica.clone(),
+    })
 }
 
 async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {

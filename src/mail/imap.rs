@@ -18,8 +18,10 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::clock::Clock;
 use crate::engine::inbound::{InboundSource, IngestOutcome};
 use crate::engine::Engine;
+use crate::store::Lease;
 
 /// Where and how to reach the mailbox: `imap[s]://user:password@host[:port]/MAILBOX`.
 #[derive(Clone, PartialEq, Eq)]
@@ -161,6 +163,11 @@ pub struct ImapHealthState {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Messages this process fetched and stored since it started.
     pub fetched: u64,
+    /// The name this process takes the IMAP lease under (`serve-HOST-PID`), and
+    /// whether it holds the lease now (only the holder polls; see
+    /// [`ImapLeaseGuard`]).
+    pub replica: Option<String>,
+    pub lease_held: bool,
     /// The last thing recorded was an error, not a good pass. (Kept as a flag rather
     /// than comparing the two times: on a clock that stands still, as in tests, an
     /// error and a pass can carry the same instant.)
@@ -187,6 +194,14 @@ impl ImapHealth {
         self.state.lock().expect("IMAP health poisoned").mailbox = Some(mailbox);
     }
 
+    pub fn set_replica(&self, replica: String) {
+        self.state.lock().expect("IMAP health poisoned").replica = Some(replica);
+    }
+
+    pub fn set_lease_held(&self, held: bool) {
+        self.state.lock().expect("IMAP health poisoned").lease_held = held;
+    }
+
     pub fn record_poll(&self, at: DateTime<Utc>, fetched: usize) {
         let mut s = self.state.lock().expect("IMAP health poisoned");
         s.last_poll_at = Some(at);
@@ -202,11 +217,62 @@ impl ImapHealth {
     }
 }
 
+/// The name of the lease that elects the one replica that polls the mailbox.
+pub const IMAP_LEASE: &str = "imap";
+
+/// The IMAP lease as the poller sees it: checked (and renewed) before each pass
+/// over the mailbox and every few seconds during IDLE; once it is lost the poller
+/// stops. Several pollers at once would be harmless (a message is stored once by
+/// its Message-ID), only wasteful; the lease makes it one.
+#[derive(Clone)]
+pub struct ImapLeaseGuard {
+    lease: Arc<dyn Lease>,
+    clock: Arc<dyn Clock>,
+    ttl: chrono::Duration,
+}
+
+/// The poller stopped because its lease was lost.
+#[derive(Debug, thiserror::Error)]
+#[error("the IMAP lease was lost")]
+pub struct LeaseLost;
+
+impl ImapLeaseGuard {
+    pub fn new(lease: Arc<dyn Lease>, clock: Arc<dyn Clock>, ttl: chrono::Duration) -> Self {
+        Self { lease, clock, ttl }
+    }
+
+    /// Whether the lease is still held (renewing it).
+    pub async fn held(&self) -> bool {
+        match self.lease.check(self.clock.real_now(), self.ttl).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!("the IMAP lease is held by another replica now");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot confirm the IMAP lease");
+                false
+            }
+        }
+    }
+
+    /// Returns when the lease is lost, checking every `every`.
+    pub async fn until_lost(&self, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if !self.held().await {
+                return;
+            }
+        }
+    }
+}
+
 /// Fetches new mail from one mailbox into the engine.
 pub struct ImapPoller {
     engine: Arc<Engine>,
     settings: ImapSettings,
     health: Arc<ImapHealth>,
+    lease: Option<ImapLeaseGuard>,
 }
 
 impl ImapPoller {
@@ -217,7 +283,15 @@ impl ImapPoller {
             engine,
             settings,
             health,
+            lease: None,
         }
+    }
+
+    /// Polls only while `lease` is held: it is checked before each pass, and
+    /// [`ImapPoller::run`] returns once it is lost.
+    pub fn with_lease(mut self, lease: ImapLeaseGuard) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// Records each pass and failure in `health` (shared with the HTTP server).
@@ -288,7 +362,8 @@ impl ImapPoller {
 
     /// Runs until the task is dropped: a pass, then IDLE (or a sleep) until the
     /// server reports new mail or the poll interval passes. Connection errors are
-    /// logged and retried with backoff; the daemon does not stop for them.
+    /// logged and retried with backoff; the daemon does not stop for them. With a
+    /// lease ([`ImapPoller::with_lease`]), returns when the lease is lost.
     pub async fn run(&self) {
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -301,6 +376,7 @@ impl ImapPoller {
             }
             match result {
                 Ok(()) => {}
+                Err(e) if e.is::<LeaseLost>() => return,
                 Err(e) => {
                     self.health
                         .record_error(self.engine.now(), format!("{e:#}"));
@@ -317,6 +393,12 @@ impl ImapPoller {
         let (mut session, idle) = self.connect().await?;
         tracing::info!(mailbox = %self.settings.describe(), idle, "IMAP poller connected");
         loop {
+            if let Some(lease) = &self.lease {
+                if !lease.held().await {
+                    let _ = session.logout().await;
+                    return Err(LeaseLost.into());
+                }
+            }
             let report = self.fetch_new(&mut session).await?;
             *polled = true;
             self.health.record_poll(self.engine.now(), report.fetched);

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub mod copy;
+mod lease;
 pub mod sql;
 
 /// Which database a store talks to.
@@ -402,7 +403,34 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+    ) -> Result<Vec<Notice>, StoreError> {
+        self.claim_notices_leased(worker, now, now, lease_until, limit)
+            .await
+    }
+    /// [`Store::claim_notices`] with the lease measured on another time line:
+    /// notices due by `due_by` (the injected clock: when a notice or its retry is
+    /// due is business time) are claimed until `lease_until`, and claims whose
+    /// lease ended before `lease_now` are taken over. The outbox worker passes real
+    /// time for the lease (`Clock::real_now`): a claim is about whether its worker
+    /// is alive, and a replica killed while a simulated clock stands still must
+    /// still lose its claims.
+    async fn claim_notices_leased(
+        &self,
+        worker: &str,
+        due_by: DateTime<Utc>,
+        lease_now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
     ) -> Result<Vec<Notice>, StoreError>;
+    /// Extends `worker`'s claim on `ids` to `lease_until`; returns the ids it still
+    /// held (a claim that expired and was taken over by another worker is not
+    /// renewed, and its notice must not be sent by this one).
+    async fn renew_claims(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
     async fn mark_notice_sent(
         &self,
         id: i64,
@@ -427,6 +455,24 @@ pub trait Store: Send + Sync {
     /// are pending and claimable again at once, the claim's attempt not counted.
     /// Notices no longer claimed by `worker` are left alone.
     async fn release_notices(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError>;
+
+    // Leases (one holder at a time among replicas: the IMAP poller).
+
+    /// Tries to become the holder of lease `name` as `holder`, at real time `now`.
+    /// PostgreSQL: a session advisory lock on a connection of its own, kept open
+    /// while the lease is held (the server drops the lock when the process dies or
+    /// the connection breaks), plus the `leases` row for `/status`. SQLite: the
+    /// `leases` row itself, taken when free or expired, held until `now + ttl` and
+    /// renewed by [`Lease::check`]. `None`: another holder has it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError>;
+    /// Who holds (or last held) lease `name`, from the `leases` row.
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseRow>, StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// The most recent permanently failed notices, newest first, at most `limit`.
     async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError>;
@@ -735,4 +781,27 @@ pub struct InboundStep {
     pub audit: Vec<NewAudit>,
     /// Focal points whose address is now known to bounce.
     pub bouncing: Vec<i64>,
+}
+
+/// A lease held by this process (see [`Store::try_lease`]). Dropping it gives it up.
+#[async_trait]
+pub trait Lease: Send + Sync {
+    /// Whether the lease is still held, renewing it until `now + ttl` (real time).
+    /// PostgreSQL: the lock's connection answers (a statement on it renews the
+    /// row); SQLite: the row still names this holder. `false` or an error: lost,
+    /// stop the work it guards.
+    async fn check(&self, now: DateTime<Utc>, ttl: chrono::Duration) -> Result<bool, StoreError>;
+    /// Gives the lease up now (a process stopping), rather than when it expires.
+    async fn release(&self);
+}
+
+/// The `leases` row: who holds a lease, since when, and until when it is good
+/// unless renewed (real time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub renewed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }

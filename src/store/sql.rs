@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_attachments.sql"),
         postgres: include_str!("../../migrations/postgres/0005_attachments.sql"),
     },
+    Migration {
+        version: 6,
+        name: "leases",
+        sqlite: include_str!("../../migrations/sqlite/0006_leases.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_leases.sql"),
+    },
 ];
 
 /// The bookkeeping table; the same text is valid in both dialects.
@@ -282,7 +288,7 @@ impl SqlStore {
             "UPDATE outbox SET status = 'sending', claimed_by = $1, claimed_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM outbox \
                  WHERE (status = 'pending' AND next_attempt_at <= $3) \
-                    OR (status = 'sending' AND claimed_until < $3) \
+                    OR (status = 'sending' AND claimed_until < $5) \
                  ORDER BY id LIMIT $4{lock}) \
              RETURNING {NOTICE_COLUMNS}"
         )
@@ -1004,18 +1010,20 @@ impl Store for SqlStore {
         Ok(true)
     }
 
-    async fn claim_notices(
+    async fn claim_notices_leased(
         &self,
         worker: &str,
-        now: DateTime<Utc>,
+        due_by: DateTime<Utc>,
+        lease_now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Notice>, StoreError> {
         let rows = sqlx::query(&self.claim_sql())
             .bind(worker)
             .bind(ms(lease_until))
-            .bind(ms(now))
+            .bind(ms(due_by))
             .bind(limit)
+            .bind(ms(lease_now))
             .fetch_all(&self.pool)
             .await
             .context("claiming notices")?;
@@ -1070,6 +1078,45 @@ impl Store for SqlStore {
             return self.already_sent_or_missing(id, "retry").await;
         }
         Ok(())
+    }
+
+    async fn renew_claims(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut held = Vec::with_capacity(ids.len());
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE outbox SET claimed_until = $3 \
+                 WHERE id = $1 AND status = 'sending' AND claimed_by = $2",
+            )
+            .bind(*id)
+            .bind(worker)
+            .bind(ms(lease_until))
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("renewing the claim on notice {id}"))?;
+            if done.rows_affected() == 1 {
+                held.push(*id);
+            }
+        }
+        Ok(held)
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<Option<Box<dyn super::Lease>>, StoreError> {
+        super::lease::try_lease(self, name, holder, now, ttl).await
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<super::LeaseRow>, StoreError> {
+        super::lease::lease_holder(self, name).await
     }
 
     async fn release_notices(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@ mod imap;
 mod ingest;
 mod mail_corpus;
 mod outages;
+mod replicas;
 mod smtp;
 mod smtp_sink;
 mod store;

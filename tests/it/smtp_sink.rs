@@ -117,6 +117,8 @@ struct State {
     connections: usize,
     /// Every reply to a DATA, in order, for the tests to read.
     data_replies: Vec<String>,
+    /// Replaces the script's `data_delay` while set ([`SmtpSink::set_data_delay`]).
+    data_delay: Option<std::time::Duration>,
 }
 
 pub struct SmtpSink {
@@ -169,6 +171,12 @@ impl SmtpSink {
     /// The `PUEBLA_SMTP_URL` for this sink.
     pub fn url(&self) -> String {
         format!("smtp://{}", self.addr)
+    }
+
+    /// Makes the sink slow (or fast again) from now on: each message's answer waits
+    /// `delay` (`None`: the script's `data_delay`).
+    pub fn set_data_delay(&self, delay: Option<std::time::Duration>) {
+        self.state.lock().unwrap().data_delay = delay;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -397,7 +405,8 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                     };
                     data.extend_from_slice(body);
                 }
-                if let Some(delay) = script.data_delay {
+                let delay = state.lock().unwrap().data_delay.or(script.data_delay);
+                if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
                 let id = message_id(&data).unwrap_or_default();

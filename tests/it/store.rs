@@ -998,3 +998,68 @@ async fn bad_urls_are_refused_clearly() {
     let missing = format!("sqlite://{}/no/such/folder/x.db", dir.display());
     assert!(SqlStore::connect(&missing).await.is_err());
 }
+
+/// Claims are leased on a time line of their own (real time in the daemon): a claim
+/// whose lease ended is taken over even while the business clock stands still, and a
+/// worker renews only the claims it still holds.
+#[tokio::test]
+async fn claim_leases_run_on_their_own_time_line_and_renew_only_what_is_held() {
+    for (name, store) in common::test_stores().await {
+        let r = "RCM-2026-008";
+        let mut s = step(consultation(r, true, t0()), 0);
+        s.notices = (1..=2)
+            .map(|i| notice(r, &format!("<lease{i}@puebla>"), at(1)))
+            .collect();
+        store.commit_step(s).await.unwrap();
+        let due = at(5); // the business clock, frozen below
+        let real = at(100_000); // the lease's clock
+        let secs = chrono::Duration::seconds;
+        let dead = store
+            .claim_notices_leased("dead", due, real, real + secs(6), 10)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = dead.iter().map(|n| n.id).collect();
+        assert_eq!(ids.len(), 2, "{name}");
+        assert!(
+            store
+                .claim_notices_leased("w2", due, real + secs(5), real + secs(11), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: still leased"
+        );
+        let taken = store
+            .claim_notices_leased("w2", due, real + secs(7), real + secs(13), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            taken.iter().map(|n| n.id).collect::<Vec<_>>(),
+            ids,
+            "{name}: taken over with the business clock unmoved"
+        );
+        assert_eq!(
+            store
+                .renew_claims("dead", &ids, real + secs(20))
+                .await
+                .unwrap(),
+            Vec::<i64>::new(),
+            "{name}: the old worker holds nothing"
+        );
+        assert_eq!(
+            store
+                .renew_claims("w2", &ids, real + secs(20))
+                .await
+                .unwrap(),
+            ids,
+            "{name}"
+        );
+        assert!(
+            store
+                .claim_notices_leased("w3", due, real + secs(15), real + secs(21), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: renewed"
+        );
+    }
+}
