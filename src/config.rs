@@ -51,6 +51,11 @@ pub struct Config {
     /// The worker renews a claim when half of it is left before a send, so it must
     /// be more than twice the longest send (the SMTP timeout).
     pub outbox_lease_seconds: u64,
+    /// The name this replica claims notices and holds the IMAP lease under (default:
+    /// host and process id). A stable name lets a restarted daemon take its own IMAP
+    /// lease back at once instead of waiting for it to expire; two live replicas must
+    /// never share one.
+    pub replica_name: Option<String>,
     /// The largest file that can be attached to a consultation (bytes).
     pub attachment_max_bytes: usize,
     /// All the files of one consultation together (bytes).
@@ -79,6 +84,7 @@ impl Default for Config {
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
             imap_poll_seconds: 60,
             outbox_lease_seconds: 120,
+            replica_name: None,
             attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
             attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
         }
@@ -105,6 +111,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
     ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
+    ("PUEBLA_REPLICA_NAME", "replica_name"),
     ("PUEBLA_ATTACHMENT_MAX_BYTES", "attachment_max_bytes"),
     (
         "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
@@ -137,6 +144,7 @@ impl Config {
                 "http_addr" => config.http_addr = value,
                 "admin_token" => config.admin_token = Some(value),
                 "imap_url" => config.imap_url = Some(value),
+                "replica_name" => config.replica_name = Some(value.trim().to_string()),
                 "mail_from" => config.mail_from = value,
                 "token_secret" => config.token_secret = Some(value),
                 "token_secret_previous" => config.token_secret_previous = Some(value),
@@ -321,6 +329,16 @@ mod tests {
         let env = |k: &str| (k == "PUEBLA_HTTP_ADDR").then(|| "nowhere".to_string());
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(err.contains("http_addr `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn a_replica_is_named_by_host_and_pid_unless_named() {
+        assert_eq!(Config::default().replica_name, None);
+        let env = |k: &str| (k == "PUEBLA_REPLICA_NAME").then(|| " serve-a ".to_string());
+        assert_eq!(
+            Config::load(None, env).unwrap().replica_name.as_deref(),
+            Some("serve-a")
+        );
     }
 
     #[test]

@@ -29,8 +29,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let engine = crate::app::engine(&config, store.clone(), clock.clone(), catalog)?;
     let transport = crate::app::transport(&config)?;
     // The name this replica claims notices and takes the IMAP lease under: the host
-    // and the process id tell replicas on several machines apart.
-    let worker_id = format!("serve-{}-{}", host_name(), std::process::id());
+    // and the process id tell replicas on several machines apart, unless the
+    // configuration names the replica (then a restart takes its IMAP lease back).
+    let worker_id = config
+        .replica_name
+        .clone()
+        .unwrap_or_else(|| format!("serve-{}-{}", host_name(), std::process::id()));
     let metrics = Arc::new(crate::http::Metrics::new());
     let worker = crate::app::worker(&config, store.clone(), clock.clone(), transport, &worker_id)
         .with_health(metrics.delivery());

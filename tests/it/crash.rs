@@ -1074,6 +1074,10 @@ async fn crash_run(backend: &'static str) {
             format!("file:{}", clock_file.display()),
         ),
         ("PUEBLA_ALLOW_SIMULATED_CLOCK", "1".into()),
+        // Claims are leased in real time: a killed daemon's claims free up in 2 s.
+        ("PUEBLA_OUTBOX_LEASE_SECONDS", "2".into()),
+        // One name across lives: a restart takes its own IMAP lease back at once.
+        ("PUEBLA_REPLICA_NAME", format!("crash-{backend}")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
