@@ -109,6 +109,7 @@ pub fn worker(
 ) -> OutboxWorker {
     let mut worker = OutboxWorker::new(store, clock, transport, config.mail_from.clone(), id);
     worker.rate_per_minute = config.smtp_rate_per_minute;
+    worker.concurrency = config.smtp_concurrency;
     worker
 }
 

@@ -17,6 +17,11 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// At most this many messages per minute go to the transport (0: no limit).
     pub smtp_rate_per_minute: u32,
+    /// How many notices may be with the SMTP server at once (1 to 4, the size of
+    /// the connection pool). With more than one, a crash can leave up to this many
+    /// notices accepted but not yet recorded as sent; each is sent again, with the
+    /// same Message-ID. Default 1: each is recorded before the next is sent.
+    pub smtp_concurrency: usize,
     pub http_addr: String,
     pub admin_token: Option<String>,
     pub imap_url: Option<String>,
@@ -54,6 +59,7 @@ impl Default for Config {
             database_url: "sqlite://puebla.db".into(),
             smtp_url: None,
             smtp_rate_per_minute: 0,
+            smtp_concurrency: 1,
             http_addr: "127.0.0.1:8080".into(),
             admin_token: None,
             imap_url: None,
@@ -78,6 +84,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
     ("PUEBLA_SMTP_RATE", "smtp_rate_per_minute"),
+    ("PUEBLA_SMTP_CONCURRENCY", "smtp_concurrency"),
     ("PUEBLA_HTTP_ADDR", "http_addr"),
     ("PUEBLA_ADMIN_TOKEN", "admin_token"),
     ("PUEBLA_IMAP_URL", "imap_url"),
@@ -115,6 +122,12 @@ impl Config {
                             "{var} `{value}` is not a number of messages per minute (0: no limit)"
                         )
                     })?
+                }
+                "smtp_concurrency" => {
+                    config.smtp_concurrency = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number from 1 to 4"))?
                 }
                 "http_addr" => config.http_addr = value,
                 "admin_token" => config.admin_token = Some(value),
@@ -160,6 +173,12 @@ impl Config {
             || db.starts_with("postgresql://"))
         {
             bail!("database_url `{db}` must start with sqlite:, postgres:// or postgresql://");
+        }
+        if !(1..=4).contains(&self.smtp_concurrency) {
+            bail!(
+                "smtp_concurrency {} must be from 1 to 4 (the SMTP connection pool's size)",
+                self.smtp_concurrency
+            );
         }
         self.http_addr
             .parse::<std::net::SocketAddr>()
@@ -257,6 +276,15 @@ mod tests {
         assert_eq!(c.smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
         assert_eq!(c.smtp_rate_per_minute, 120);
         assert_eq!(Config::default().smtp_rate_per_minute, 0);
+        assert_eq!(c.smtp_concurrency, 1);
+        let env = |k: &str| (k == "PUEBLA_SMTP_CONCURRENCY").then(|| "4".to_string());
+        assert_eq!(Config::load(None, env).unwrap().smtp_concurrency, 4);
+        let env = |k: &str| (k == "PUEBLA_SMTP_CONCURRENCY").then(|| "5".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("smtp_concurrency 5 must be from 1 to 4"),
+            "{err}"
+        );
         let env = |k: &str| (k == "PUEBLA_SMTP_RATE").then(|| "fast".to_string());
         let err = format!("{:#}", Config::load(None, env).unwrap_err());
         assert!(err.contains("PUEBLA_SMTP_RATE `fast`"), "{err}");

@@ -336,10 +336,7 @@ impl Tallies {
                 .collect()
         };
         let mut out = Self::default();
-        for t in store
-            .notice_tallies(kind, open_only, &unreachable)
-            .await?
-        {
+        for t in store.notice_tallies(kind, open_only, &unreachable).await? {
             out.invitations
                 .entry(t.reference.clone())
                 .or_default()

@@ -402,9 +402,14 @@ async fn outbound(a: &Args) -> anyhow::Result<Value> {
         .iter()
         .map(|n| Outgoing::from_notice(n, &w.config.mail_from))
         .collect::<Result<_, _>>()?;
-    let quick = outbound_against(&w, &messages, true, a.reps).await?;
+    // The worker with one lane (each notice recorded before the next is sent) and
+    // with four (PUEBLA_SMTP_CONCURRENCY=4: the size of the SMTP connection pool).
+    let quick = outbound_against(&w, &messages, true, a.reps, 1).await?;
+    let quick4 = outbound_against(&w, &messages, true, a.reps, 4).await?;
     // Against delayed ACKs each message waits for the kernel's timer; fewer repetitions.
-    let delayed = outbound_against(&w, &messages[..messages.len().min(200)], false, 2).await?;
+    let few = &messages[..messages.len().min(200)];
+    let delayed = outbound_against(&w, few, false, 2, 1).await?;
+    let delayed4 = outbound_against(&w, few, false, 2, 4).await?;
     Ok(json!({
         "bench": "outbound",
         "database": "sqlite",
@@ -413,6 +418,8 @@ async fn outbound(a: &Args) -> anyhow::Result<Value> {
         "target_ratio": 0.8,
         "sink_with_quick_acks": quick,
         "sink_with_delayed_acks": delayed,
+        "sink_with_quick_acks_4_lanes": quick4,
+        "sink_with_delayed_acks_4_lanes": delayed4,
         "setup_seconds": round3(w.setup_seconds),
     }))
 }
@@ -422,19 +429,21 @@ async fn outbound_against(
     messages: &[Outgoing],
     quickack: bool,
     reps: usize,
+    lanes: usize,
 ) -> anyhow::Result<Value> {
     use lettre::AsyncTransport;
     let (port, accepted) = smtp_sink(quickack).await?;
     let url = format!("smtp://127.0.0.1:{port}");
     let transport: Arc<dyn Transport> =
         Arc::new(puebla::mail::message::smtp::SmtpTransport::from_url(&url)?);
-    let worker = OutboxWorker::new(
+    let mut worker = OutboxWorker::new(
         w.store.clone(),
         w.clock.clone(),
         transport,
         w.config.mail_from.clone(),
         "bench",
     );
+    worker.concurrency = lanes;
     let plain: lettre::AsyncSmtpTransport<lettre::Tokio1Executor> =
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(port)
@@ -475,6 +484,7 @@ async fn outbound_against(
     Ok(json!({
         "notices": messages.len(),
         "repetitions": reps,
+        "worker_lanes": lanes,
         "outbox_worker_notices_per_second": round3(o),
         "plain_lettre_sends_per_second": round3(b),
         "ratio": ratio(o / b),

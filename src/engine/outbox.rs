@@ -79,6 +79,14 @@ pub struct OutboxWorker {
     /// Set when the daemon stops: the notice in hand is finished, the rest of the
     /// batch is released (pending again) and no more is claimed.
     stopping: Arc<AtomicBool>,
+    /// How many notices of a batch may be with the transport at once (at least 1).
+    /// Each lane records its notice's outcome before it takes the next, so a
+    /// crash can leave at most this many notices accepted by the server but not
+    /// yet recorded as sent (each is sent again, with the same Message-ID).
+    pub concurrency: usize,
+    /// The lanes record outcomes one at a time: SQLite has one writer, and
+    /// concurrent writers would wait in its busy handler (sleeps of milliseconds).
+    record: tokio::sync::Mutex<()>,
 }
 
 /// What one pass of the worker did.
@@ -109,6 +117,8 @@ impl OutboxWorker {
             rate_per_minute: 0,
             recent: Mutex::new(VecDeque::new()),
             stopping: Arc::new(AtomicBool::new(false)),
+            concurrency: 1,
+            record: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -195,16 +205,50 @@ impl OutboxWorker {
             .store
             .claim_notices(&self.worker_id, now, lease, limit)
             .await?;
-        for (i, notice) in claimed.iter().enumerate() {
-            if self.stopping() {
-                let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
-                tracing::info!(
-                    released = rest.len(),
-                    "stopping: notices not yet tried are released"
-                );
-                self.store.release_notices(&self.worker_id, &rest).await?;
-                break;
+        // Lanes take the claimed notices in order; each sends one, records its
+        // outcome, then takes the next. With one lane this is a plain loop.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let lanes = self.concurrency.clamp(1, claimed.len().max(1));
+        let results =
+            futures_util::future::join_all((0..lanes).map(|_| self.lane(&claimed, &next, &failed)))
+                .await;
+        for r in results {
+            let r = r?;
+            report.sent += r.sent;
+            report.retrying += r.retrying;
+            report.failed += r.failed;
+        }
+        let taken = next.load(Ordering::SeqCst).min(claimed.len());
+        if taken < claimed.len() {
+            let rest: Vec<i64> = claimed[taken..].iter().map(|n| n.id).collect();
+            tracing::info!(
+                released = rest.len(),
+                "stopping: notices not yet tried are released"
+            );
+            self.store.release_notices(&self.worker_id, &rest).await?;
+        }
+        Ok(report)
+    }
+
+    /// One lane of [`Self::deliver_pending`]: takes the next claimed notice until
+    /// none is left, the worker stops or another lane met a store error (the
+    /// notices not taken keep their claim until its lease expires, as before).
+    async fn lane(
+        &self,
+        claimed: &[crate::store::Notice],
+        next: &std::sync::atomic::AtomicUsize,
+        failed: &AtomicBool,
+    ) -> Result<DeliveryReport, StoreError> {
+        let mut report = DeliveryReport::default();
+        loop {
+            if self.stopping() || failed.load(Ordering::SeqCst) {
+                return Ok(report);
             }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(notice) = claimed.get(i) else {
+                return Ok(report);
+            };
             let result = match Outgoing::from_notice(notice, &self.from) {
                 Ok(message) => {
                     self.record_handover(self.clock.now());
@@ -214,28 +258,35 @@ impl OutboxWorker {
                     "cannot build the message: {e}"
                 ))),
             };
+            let _one_writer = self.record.lock().await;
             let now = self.clock.now();
-            match result {
-                Ok(reply) => {
-                    self.store.mark_notice_sent(notice.id, now, &reply).await?;
-                    report.sent += 1;
-                }
+            let recorded = match result {
+                Ok(reply) => self
+                    .store
+                    .mark_notice_sent(notice.id, now, &reply)
+                    .await
+                    .map(|()| report.sent += 1),
                 Err(SendError::Temporary(e)) if notice.attempts < self.max_attempts => {
                     let next = now + Self::retry_delay(notice.id, notice.attempts);
                     tracing::warn!(notice = notice.id, error = %e, retry_at = %next, "temporary send failure, will retry");
-                    self.store.mark_notice_retry(notice.id, next, &e).await?;
-                    report.retrying += 1;
+                    self.store
+                        .mark_notice_retry(notice.id, next, &e)
+                        .await
+                        .map(|()| report.retrying += 1)
                 }
                 Err(e) => {
                     tracing::error!(notice = notice.id, error = %e, "notice failed permanently");
                     self.store
                         .mark_notice_failed(notice.id, now, &e.to_string())
-                        .await?;
-                    report.failed += 1;
+                        .await
+                        .map(|()| report.failed += 1)
                 }
+            };
+            if let Err(e) = recorded {
+                failed.store(true, Ordering::SeqCst);
+                return Err(e);
             }
         }
-        Ok(report)
     }
 
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).

@@ -19,10 +19,10 @@ use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
     ApiTokenRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief, InboundCounts,
-    InboundTally,
-    InboundMessage, InboundReading, InboundStatus, InboundStep, NewApiToken, NewAudit,
-    NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally,
-    OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    InboundMessage, InboundReading, InboundStatus, InboundStep, InboundTally, NewApiToken,
+    NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus,
+    NoticeTally, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError,
+    StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;

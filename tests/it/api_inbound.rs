@@ -687,7 +687,13 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
         app.deliver_all().await;
         app.clock.advance(chrono::Duration::days(14));
         app.metrics.scheduler_pass(&app.engine).await.unwrap();
-        let raw = reply(&app, &gt, &fp("GT"), "No objection.", "<gt-late@example.org>");
+        let raw = reply(
+            &app,
+            &gt,
+            &fp("GT"),
+            "No objection.",
+            "<gt-late@example.org>",
+        );
         let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
             .await
             .expect(201)
@@ -796,7 +802,10 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
                 .find(|c| c["reference"] == reference.as_str())
                 .unwrap_or_else(|| panic!("{reference} in {status}"));
             let detail = app
-                .get(&format!("/api/consultations/{reference}"), Some(&app.viewer))
+                .get(
+                    &format!("/api/consultations/{reference}"),
+                    Some(&app.viewer),
+                )
                 .await
                 .expect(200)
                 .json();
@@ -826,11 +835,12 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
             seen.extend(states(from_status).into_iter().map(|(_, s)| s));
         }
         let expect = |reference: &str, country: &str, want: &str| {
-            let c = listed
-                .iter()
-                .find(|c| c["reference"] == reference)
-                .unwrap();
-            assert_eq!(state_of(c, country), want, "{backend}: {reference} {country}");
+            let c = listed.iter().find(|c| c["reference"] == reference).unwrap();
+            assert_eq!(
+                state_of(c, country),
+                want,
+                "{backend}: {reference} {country}"
+            );
         };
         expect(&closed, "GT", "late");
         expect(&closed, "CR", "no_answer");

@@ -311,6 +311,117 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
     }
 }
 
+/// Hands each message to the sink; sets the worker's stop flag when the
+/// `stop_at`th message is handed over (as SIGTERM would, in the middle of a batch).
+struct StopMidway {
+    inner: Arc<SmtpTransport>,
+    handed: std::sync::atomic::AtomicUsize,
+    stop_at: usize,
+    flag: std::sync::Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for StopMidway {
+    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
+        use std::sync::atomic::Ordering;
+        if self.handed.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_at {
+            if let Some(flag) = self.flag.lock().unwrap().as_ref() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+        self.inner.send(message).await
+    }
+}
+
+/// With four lanes (PUEBLA_SMTP_CONCURRENCY=4) notices go out on several pooled
+/// connections at once; each arrives once and is recorded as sent with the
+/// server's answer. Stopped midway, the lanes finish and record the notices they
+/// hold, and every notice not yet handed over is released: pending, its claim not
+/// counted as an attempt.
+#[tokio::test]
+async fn four_lanes_send_at_once_record_each_notice_and_release_the_rest_on_stop() {
+    for (backend, store) in common::test_stores().await {
+        // A server slow to accept, so that the lanes overlap.
+        let sink = SmtpSink::start(Script {
+            data_delay: Some(StdDuration::from_millis(100)),
+            ..Script::default()
+        })
+        .await;
+        let w = signed_world(store, hn(2027, 3, 22, 9, 0)).await;
+        start_in_round_one(&w.engine, "Four lanes").await;
+        let stopper = Arc::new(StopMidway {
+            inner: smtp(&sink),
+            handed: Default::default(),
+            stop_at: 6,
+            flag: Default::default(),
+        });
+        let mut w1 = worker(&w, stopper.clone(), "lanes");
+        w1.concurrency = 4;
+        *stopper.flag.lock().unwrap() = Some(w1.stop_flag());
+        let total = w.store.notices(None).await.unwrap().len();
+        assert!(total > 10, "{backend}: {total} notices");
+        let report = w1.drain().await.expect("drain");
+        let notices = w.store.notices(None).await.unwrap();
+        let received: Vec<String> = sink
+            .received()
+            .iter()
+            .map(|r| {
+                let m = MessageParser::default().parse(&r.data).unwrap();
+                format!("<{}>", m.message_id().unwrap())
+            })
+            .collect();
+        let received_set: BTreeSet<&String> = received.iter().collect();
+        assert_eq!(received.len(), received_set.len(), "{backend}: none twice");
+        let sent: BTreeSet<&String> = notices
+            .iter()
+            .filter(|n| n.status == NoticeStatus::Sent)
+            .map(|n| &n.notice.message_id)
+            .collect();
+        assert_eq!(sent, received_set, "{backend}: sent is what arrived");
+        assert_eq!(report.sent, sent.len(), "{backend}");
+        // The six handed over, and at most the three other lanes' notices after
+        // the flag was set; the rest were released untried.
+        assert!(
+            (6..=9).contains(&sent.len()),
+            "{backend}: {} sent",
+            sent.len()
+        );
+        for n in notices.iter().filter(|n| n.status != NoticeStatus::Sent) {
+            assert_eq!(
+                (n.status, n.attempts),
+                (NoticeStatus::Pending, 0),
+                "{backend}: notice {} is claimable again",
+                n.id
+            );
+        }
+
+        // A worker with four lanes and no stop delivers the rest, each once, on
+        // several connections at once.
+        let mut w2 = worker(&w, smtp(&sink), "lanes-2");
+        w2.concurrency = 4;
+        let connections = sink.connections();
+        let report = w2.drain().await.expect("drain");
+        assert_eq!(report.sent, total - sent.len(), "{backend}");
+        assert!(
+            sink.connections() - connections > 1,
+            "{backend}: lanes use several connections"
+        );
+        let notices = w.store.notices(None).await.unwrap();
+        for n in &notices {
+            assert_eq!(n.status, NoticeStatus::Sent, "{backend}: {}", n.id);
+            assert!(
+                n.server_reply
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("250"),
+                "{backend}: {:?}",
+                n.server_reply
+            );
+        }
+        assert_eq!(sink.received().len(), total, "{backend}: each once");
+    }
+}
+
 #[tokio::test]
 async fn a_server_that_refuses_twice_then_accepts_gets_each_notice_on_the_third_attempt() {
     for (backend, store) in common::test_stores().await {
