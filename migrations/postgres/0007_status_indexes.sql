@@ -17,3 +17,9 @@ DROP INDEX outbox_reference;
 -- and the counts by kind and status of GET /metrics, without reading raw bytes.
 CREATE INDEX inbound_messages_reference ON inbound_messages (reference, country, status, kind, received_at);
 CREATE INDEX inbound_messages_kind_status ON inbound_messages (kind, status);
+
+-- The open consultations in reference order (the status page, /api/consultations,
+-- the dashboard) without sorting their state documents; replaces the index on
+-- `open` alone.
+CREATE INDEX consultations_open_order ON consultations (open, body, year, seq);
+DROP INDEX consultations_open;
