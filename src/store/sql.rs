@@ -1103,8 +1103,11 @@ impl Store for SqlStore {
         open_only: bool,
         unreachable: &[String],
     ) -> Result<Vec<NoticeTally>, StoreError> {
-        // Placeholders $2.. name the unreachable recipients; by the
-        // (reference, kind, round, country, status, recipient) index.
+        // Placeholders $2.. name the unreachable recipients. By the (reference,
+        // kind, round, country, status, recipient) index, in its order: one row per
+        // (reference, round) listing its notices as `COUNTRY:FLAGS` (u: unreachable,
+        // then s: sent or p: not sent), counted here. A row per (reference, round,
+        // country) would be 11 times as many rows, and fetching rows is what costs.
         let bouncing = if unreachable.is_empty() {
             String::new()
         } else {
@@ -1113,12 +1116,16 @@ impl Store for SqlStore {
                 .collect();
             format!(" OR recipient IN ({})", list.join(", "))
         };
+        let concat = match self.backend {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        };
         let sql = format!(
-            "SELECT reference, round, country, COUNT(*) AS n, \
-             SUM(CASE WHEN status = 'failed'{bouncing} THEN 1 ELSE 0 END) AS unreachable, \
-             SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END) AS sent \
+            "SELECT reference, round, {concat}(country || ':' || \
+             CASE WHEN status = 'failed'{bouncing} THEN 'u' ELSE '' END || \
+             CASE WHEN status = 'sent' THEN 's' ELSE 'p' END, ' ') AS notices \
              FROM outbox WHERE kind = $1 AND reference IS NOT NULL AND round IS NOT NULL \
-             AND country IS NOT NULL{} GROUP BY reference, round, country",
+             AND country IS NOT NULL{} GROUP BY reference, round",
             open_filter(open_only)
         );
         let mut q = sqlx::query(&sql).bind(kind);
@@ -1129,18 +1136,45 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .context("counting the notices by consultation, round and country")?;
-        rows.iter()
-            .map(|row| {
-                Ok(NoticeTally {
-                    reference: get(row, "reference")?,
-                    round: get(row, "round")?,
-                    country: get(row, "country")?,
-                    notices: get(row, "n")?,
-                    unreachable: get(row, "unreachable")?,
-                    sent: get(row, "sent")?,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for row in &rows {
+            let reference: String = get(row, "reference")?;
+            let round: i64 = get(row, "round")?;
+            let notices: String = get(row, "notices")?;
+            let mut by_country: std::collections::BTreeMap<&str, NoticeTally> =
+                std::collections::BTreeMap::new();
+            for token in notices.split(' ') {
+                let (country, flags) = token.rsplit_once(':').ok_or_else(|| {
+                    anyhow!("unexpected notice tally `{token}` for {reference} round {round}")
+                })?;
+                let t = by_country.entry(country).or_insert_with(|| NoticeTally {
+                    reference: reference.clone(),
+                    round,
+                    country: country.to_string(),
+                    notices: 0,
+                    unreachable: 0,
+                    sent: 0,
+                });
+                t.notices += 1;
+                match flags {
+                    "s" => t.sent += 1,
+                    "p" => {}
+                    "us" => {
+                        t.unreachable += 1;
+                        t.sent += 1;
+                    }
+                    "up" => t.unreachable += 1,
+                    _ => {
+                        return Err(anyhow!(
+                            "unexpected notice tally `{token}` for {reference} round {round}"
+                        )
+                        .into())
+                    }
+                }
+            }
+            out.extend(by_country.into_values());
+        }
+        Ok(out)
     }
 
     async fn inbound_tallies(&self, open_only: bool) -> Result<Vec<InboundTally>, StoreError> {
