@@ -15,7 +15,7 @@ DROP INDEX outbox_reference;
 
 -- The inbound messages about each open consultation by country (auto-replies),
 -- and the counts by kind and status of GET /metrics, without reading raw bytes.
-CREATE INDEX inbound_messages_reference ON inbound_messages (reference, country, status, kind, received_at);
+CREATE INDEX inbound_messages_reference_country ON inbound_messages (reference, country, status, kind, received_at);
 CREATE INDEX inbound_messages_kind_status ON inbound_messages (kind, status);
 
 -- The open consultations in reference order (the status page, /api/consultations,
