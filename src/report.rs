@@ -4,7 +4,7 @@
 //! of `puebla inbound show --json` and `GET /api/inbound/{id}`). Other output
 //! shapes (text, the API's envelopes) stay in `cli/` and `http/`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
@@ -12,7 +12,10 @@ use serde::Serialize;
 use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
 use crate::domain::CountryCode;
 use crate::engine::{Engine, EngineError};
-use crate::store::{AuditEntry, InboundBrief, InboundMessage, InboundStatus, Notice, NoticeStatus};
+use crate::store::{
+    AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
+    NoticeTally,
+};
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +173,72 @@ pub fn country_rows(c: &Consultation, evidence: &Evidence) -> Vec<CountryRow> {
 /// reached), `auto_replied` (only out-of-office answers came back), `delivered`,
 /// `notified`.
 pub fn round_state(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> CountryState {
+    state_in_round(r, country, || OpenRoundEvidence::of(r, country, evidence))
+}
+
+/// What the state of a country in an open round without an answer is read from:
+/// its invitations to that round and the messages from it since the round opened.
+/// Read from one consultation's [`Evidence`] or, for many at once, from the
+/// store's tallies ([`consultation_views`]); both give the same state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenRoundEvidence {
+    /// The round's invitations to the country.
+    pub invitations: i64,
+    /// Those that failed for good or went to a bouncing address.
+    pub unreachable: i64,
+    /// Those handed to the mail server.
+    pub sent: i64,
+    /// An automatic reply from the country since the round opened.
+    pub auto_reply: bool,
+    /// Any other message from the country since the round opened (discarded
+    /// messages and bounces aside).
+    pub other_message: bool,
+}
+
+impl OpenRoundEvidence {
+    fn of(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> Self {
+        let mut out = Self::default();
+        for n in &evidence.notices {
+            if n.notice.kind == NoticeKind::RoundInvitation.as_str()
+                && n.notice.round == Some(i64::from(r.number))
+                && n.notice.country.as_deref() == Some(country.as_str())
+            {
+                out.invitations += 1;
+                if n.status == NoticeStatus::Failed
+                    || evidence
+                        .bouncing
+                        .contains(&n.notice.recipient.to_lowercase())
+                {
+                    out.unreachable += 1;
+                }
+                if n.status == NoticeStatus::Sent {
+                    out.sent += 1;
+                }
+            }
+        }
+        for m in &evidence.inbound {
+            if m.country.as_deref() == Some(country.as_str())
+                && m.received_at >= r.opened_at
+                && m.status != InboundStatus::Discarded
+                && m.kind.as_deref() != Some("bounce")
+            {
+                if m.kind.as_deref() == Some("auto_reply") {
+                    out.auto_reply = true;
+                } else {
+                    out.other_message = true;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The state in round `r`; `open` is asked only for an open round without an answer.
+fn state_in_round(
+    r: &RoundRecord,
+    country: CountryCode,
+    open: impl FnOnce() -> OpenRoundEvidence,
+) -> CountryState {
     use crate::domain::consultation::Position;
     if let Some(a) = r.answers.get(&country) {
         return match a.position {
@@ -184,45 +253,17 @@ pub fn round_state(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -
     if !r.is_open() {
         return CountryState::NoAnswer;
     }
-    let invitations: Vec<&Notice> = evidence
-        .notices
-        .iter()
-        .filter(|n| {
-            n.notice.kind == NoticeKind::RoundInvitation.as_str()
-                && n.notice.round == Some(i64::from(r.number))
-                && n.notice.country.as_deref() == Some(country.as_str())
-        })
-        .collect();
-    if invitations.is_empty() {
+    let e = open();
+    if e.invitations == 0 {
         return CountryState::NoAnswer;
     }
-    let unreachable = |n: &&Notice| {
-        n.status == NoticeStatus::Failed
-            || evidence
-                .bouncing
-                .contains(&n.notice.recipient.to_lowercase())
-    };
-    if invitations.iter().all(unreachable) {
+    if e.unreachable >= e.invitations {
         return CountryState::Bounced;
     }
-    let from_country: Vec<&InboundBrief> = evidence
-        .inbound
-        .iter()
-        .filter(|m| {
-            m.country.as_deref() == Some(country.as_str())
-                && m.received_at >= r.opened_at
-                && m.status != InboundStatus::Discarded
-                && m.kind.as_deref() != Some("bounce")
-        })
-        .collect();
-    if !from_country.is_empty()
-        && from_country
-            .iter()
-            .all(|m| m.kind.as_deref() == Some("auto_reply"))
-    {
+    if e.auto_reply && !e.other_message {
         return CountryState::AutoReplied;
     }
-    if invitations.iter().any(|n| n.status == NoticeStatus::Sent) {
+    if e.sent > 0 {
         CountryState::Delivered
     } else {
         CountryState::Notified
@@ -242,18 +283,122 @@ pub async fn consultation_view(
 }
 
 /// Every consultation (open ones when `open_only`) with its country rows, without
-/// timelines (the status page).
+/// timelines (the status page). The evidence of all of them is read in three
+/// aggregated queries ([`Tallies`]), not consultation by consultation, so the cost
+/// follows the open consultations and their countries, not the notices sent.
 pub async fn consultation_views(
     engine: &Engine,
     open_only: bool,
 ) -> Result<Vec<ConsultationView>, EngineError> {
-    let mut out = Vec::new();
-    let bouncing = bouncing_addresses(engine).await?;
-    for c in engine.list(open_only).await? {
-        let evidence = Evidence::read(engine, &c, Some(&bouncing)).await?;
-        out.push(view_of(c, &evidence, Vec::new()));
+    let list = engine.list(open_only).await?;
+    let tallies = Tallies::read(engine, open_only).await?;
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let countries = tallies.country_rows(&c);
+            let last = c.rounds.last();
+            ConsultationView {
+                round: last.map(|r| r.number),
+                deadline: last.map(|r| r.deadline),
+                countries,
+                timeline: Vec::new(),
+                consultation: c,
+            }
+        })
+        .collect())
+}
+
+/// The evidence of the country states of many consultations, read at once: the
+/// round invitations counted by (reference, round, country) and when the latest
+/// auto-reply and other message came from each country about each consultation.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    /// By reference.
+    invitations: HashMap<String, Vec<NoticeTally>>,
+    inbound: HashMap<String, Vec<InboundTally>>,
+}
+
+impl Tallies {
+    pub async fn read(engine: &Engine, open_only: bool) -> Result<Self, EngineError> {
+        let store = engine.store();
+        let kind = NoticeKind::RoundInvitation.as_str();
+        // Bouncing addresses are compared in lower case, as Evidence does; the
+        // query needs the recipients as stored.
+        let bouncing = bouncing_addresses(engine).await?;
+        let unreachable: Vec<String> = if bouncing.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .notice_recipients(kind, open_only)
+                .await?
+                .into_iter()
+                .filter(|r| bouncing.contains(&r.to_lowercase()))
+                .collect()
+        };
+        let mut out = Self::default();
+        for t in store.notice_tallies(kind, open_only, &unreachable).await? {
+            out.invitations
+                .entry(t.reference.clone())
+                .or_default()
+                .push(t);
+        }
+        for t in store.inbound_tallies(open_only).await? {
+            out.inbound.entry(t.reference.clone()).or_default().push(t);
+        }
+        Ok(out)
     }
-    Ok(out)
+
+    /// The rows of [`country_rows`], from the tallies.
+    pub fn country_rows(&self, c: &Consultation) -> Vec<CountryRow> {
+        let last = c.rounds.last();
+        let reference = c.reference.to_string();
+        let invitations = self
+            .invitations
+            .get(&reference)
+            .map_or(&[][..], Vec::as_slice);
+        let inbound = self.inbound.get(&reference).map_or(&[][..], Vec::as_slice);
+        c.participants
+            .iter()
+            .map(|country| {
+                let answer = last.and_then(|r| r.answers.get(country));
+                let state = match last {
+                    None => CountryState::NotConsulted,
+                    Some(r) => state_in_round(r, *country, || {
+                        open_round(invitations, inbound, r, *country)
+                    }),
+                };
+                CountryRow {
+                    country: *country,
+                    state,
+                    text: answer.map(|a| a.text.clone()).filter(|t| !t.is_empty()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One country's [`OpenRoundEvidence`] from one consultation's tallies.
+fn open_round(
+    invitations: &[NoticeTally],
+    inbound: &[InboundTally],
+    r: &RoundRecord,
+    country: CountryCode,
+) -> OpenRoundEvidence {
+    let mut out = OpenRoundEvidence::default();
+    let round = i64::from(r.number);
+    for t in invitations
+        .iter()
+        .filter(|t| t.round == round && t.country == country.as_str())
+    {
+        out.invitations += t.notices;
+        out.unreachable += t.unreachable;
+        out.sent += t.sent;
+    }
+    for t in inbound.iter().filter(|t| t.country == country.as_str()) {
+        out.auto_reply |= t.last_auto_reply_at.is_some_and(|at| at >= r.opened_at);
+        out.other_message |= t.last_other_at.is_some_and(|at| at >= r.opened_at);
+    }
+    out
 }
 
 fn view_of(c: Consultation, evidence: &Evidence, timeline: Vec<AuditEntry>) -> ConsultationView {

@@ -2,7 +2,7 @@
 //! baseline measured in the same run, printed as JSON. Never run by the test suite.
 //!
 //! ```sh
-//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims [--size N] [--reps N]
+//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims [--size N] [--reps N] [--db FILE]
 //! ```
 //!
 //! Every figure is the median of several repetitions; baselines and the measured
@@ -41,6 +41,8 @@ struct Args {
     postgres: String,
     idle_seconds: u64,
     load_seconds: u64,
+    /// scale: a SQLite file holding the world (built and saved there when missing).
+    db: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -54,6 +56,7 @@ fn args() -> anyhow::Result<Args> {
             .unwrap_or_else(|_| DEFAULT_PG_ADMIN.to_string()),
         idle_seconds: 20,
         load_seconds: 10,
+        db: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -63,6 +66,7 @@ fn args() -> anyhow::Result<Args> {
             "--postgres" => a.postgres = value()?,
             "--idle-seconds" => a.idle_seconds = value()?.parse()?,
             "--load-seconds" => a.load_seconds = value()?.parse()?,
+            "--db" => a.db = Some(PathBuf::from(value()?)),
             other => bail!("unknown option {other}"),
         }
     }
@@ -192,14 +196,39 @@ fn start_time() -> DateTime<Utc> {
 /// `consultations` silence-procedure consultations (one round to all 11 members, two
 /// focal points each), `per_day` started on each calendar day from `start_time()`.
 async fn world(url: Option<String>, consultations: usize, per_day: usize) -> anyhow::Result<World> {
+    world_from(url, None, consultations, per_day).await
+}
+
+/// [`world`], or with `seed` a copy of a SQLite world saved earlier (nothing added).
+async fn world_from(
+    url: Option<String>,
+    seed: Option<&std::path::Path>,
+    consultations: usize,
+    per_day: usize,
+) -> anyhow::Result<World> {
     let sw = Stopwatch::start();
     let dir = tempfile::Builder::new().prefix("puebla-bench-").tempdir()?;
+    if let Some(seed) = seed {
+        std::fs::copy(seed, dir.path().join("bench.db"))
+            .with_context(|| format!("copying {}", seed.display()))?;
+    }
     let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let config = config(&url, dir.path());
     let store = puebla::app::store(&config).await?;
     let clock = Arc::new(BenchClock::new(start_time()));
     let catalog = puebla::app::catalog(&config)?;
     let engine = puebla::app::engine(&config, store.clone(), clock.clone(), catalog)?;
+    if seed.is_some() {
+        return Ok(World {
+            url,
+            store,
+            clock,
+            engine,
+            config,
+            _dir: dir,
+            setup_seconds: sw.elapsed().as_secs_f64(),
+        });
+    }
     for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
         engine
             .set_presidency(year, CountryCode::parse(country)?, "bench")
@@ -695,7 +724,8 @@ async fn load(port: u16, path: &str, connections: usize, seconds: u64) -> anyhow
             let mut r = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await?);
             let (mut lat, mut bytes, mut errors) = (Vec::new(), 0, 0usize);
             let request = format!(
-                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+                 Cookie: puebla_session={ADMIN_TOKEN}\r\n\r\n"
             );
             let run = Stopwatch::start();
             while run.elapsed() < limit || lat.is_empty() {
@@ -777,8 +807,19 @@ impl Drop for KillOnDrop {
 
 async fn scale(a: &Args) -> anyhow::Result<Value> {
     let n = a.size.unwrap_or(10_000);
-    let w = world(None, n, 500).await?;
-    let drained = drain_discarding(&w).await?;
+    let seed = a.db.as_deref().filter(|p| p.exists());
+    let w = world_from(None, seed, if seed.is_some() { 0 } else { n }, 500).await?;
+    drain_discarding(&w).await?;
+    let drained = w.store.outbox_counts().await?.sent;
+    if let Some(path) = a.db.as_deref().filter(|p| !p.exists()) {
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&w.url).await?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.display().to_string())
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("saving the world to {}", path.display()))?;
+    }
     let open = w.store.list_consultations(true).await?.len();
     let setup = w.setup_seconds;
 
@@ -832,6 +873,9 @@ async fn scale(a: &Args) -> anyhow::Result<Value> {
     let healthz = load(port, "/healthz", connections, a.load_seconds).await?;
     let status = load(port, "/status", connections, a.load_seconds).await?;
     let list = load(port, "/api/consultations", connections, a.load_seconds).await?;
+    // The dashboard's home page (the list and the health panel); the session
+    // cookie holds the token.
+    let dashboard = load(port, "/", connections, a.load_seconds).await?;
     let (_, rss_after, peak) = proc_usage(pid)?;
     child.0.kill().ok();
     child.0.wait().ok();
@@ -847,9 +891,11 @@ async fn scale(a: &Args) -> anyhow::Result<Value> {
         "seconds_per_route": a.load_seconds,
         "status": latency_json(&status),
         "api_consultations": latency_json(&list),
+        "dashboard_home": latency_json(&dashboard),
         "baseline_healthz": latency_json(&healthz),
         "ratio_status_p50_to_healthz_p50": ratio(p50(&status) / p50(&healthz)),
         "ratio_api_consultations_p50_to_healthz_p50": ratio(p50(&list) / p50(&healthz)),
+        "ratio_dashboard_home_p50_to_healthz_p50": ratio(p50(&dashboard) / p50(&healthz)),
         "idle": {"seconds": a.idle_seconds, "cpu_percent": round3(idle_cpu_percent),
                  "rss_mib": round3(idle_rss as f64 / 1024.0)},
         "rss_mib_after_load": round3(rss_after as f64 / 1024.0),

@@ -23,7 +23,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use handlebars::Handlebars;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
@@ -745,9 +745,22 @@ fn presidency_tz(state: &SharedState, c: &Consultation) -> Option<Tz> {
         .map(|m| m.time_zone)
 }
 
+/// Working days counted once per (calendar countries, today, last day) within one
+/// page: the home page lists every open consultation, and most share a few
+/// deadlines and calendars. Lives as long as the request, so it cannot go stale.
+type WorkingDaysMemo = std::collections::HashMap<(Vec<CountryCode>, NaiveDate, NaiveDate), u32>;
+
 /// The working days left in the open round after today, under the procedure's
 /// calendar policy (`None`: no open round, or the calendars cannot say).
 fn working_days_left(state: &SharedState, c: &Consultation) -> Option<Value> {
+    working_days_left_memo(state, c, &mut WorkingDaysMemo::new())
+}
+
+fn working_days_left_memo(
+    state: &SharedState,
+    c: &Consultation,
+    memo: &mut WorkingDaysMemo,
+) -> Option<Value> {
     let round = c.rounds.last().filter(|r| r.is_open())?;
     let catalog = state.engine.catalog();
     let ctx = Context {
@@ -762,10 +775,18 @@ fn working_days_left(state: &SharedState, c: &Consultation) -> Option<Value> {
     }
     let today = now.with_timezone(&tz).date_naive();
     let last = round.deadline.with_timezone(&tz).date_naive();
-    let days = catalog
-        .calendars
-        .working_days_between(&ctx.calendar_countries(c), today, last)
-        .ok()?;
+    let key = (ctx.calendar_countries(c), today, last);
+    let days = match memo.get(&key) {
+        Some(days) => *days,
+        None => {
+            let days = catalog
+                .calendars
+                .working_days_between(&key.0, today, last)
+                .ok()?;
+            memo.insert(key, days);
+            days
+        }
+    };
     Some(json!({"days": days, "passed": false, "last_day": days == 0, "one": days == 1}))
 }
 
@@ -815,6 +836,7 @@ async fn home_page(
 ) -> Result<Response, PageError> {
     let all = query.get("all").is_some_and(|v| v == "1");
     let store = state.engine.store();
+    let mut memo = WorkingDaysMemo::new();
     let list: Vec<Value> = state
         .engine
         .list(!all)
@@ -830,7 +852,7 @@ async fn home_page(
                 "stage_label": label(env.lang, "stage", &stage),
                 "open": c.is_open(),
                 "deadline": c.rounds.last().map(|r| local_time(tz, r.deadline)),
-                "time_left": working_days_left(state, c),
+                "time_left": working_days_left_memo(state, c, &mut memo),
             })
         })
         .collect();

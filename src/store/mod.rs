@@ -178,6 +178,30 @@ pub struct OutboxCounts {
     pub retrying: i64,
 }
 
+/// The notices of one kind, round and country of a consultation, counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeTally {
+    pub reference: String,
+    pub round: i64,
+    pub country: String,
+    pub notices: i64,
+    /// Failed for good, or addressed to a recipient named unreachable.
+    pub unreachable: i64,
+    pub sent: i64,
+}
+
+/// When messages about a consultation came from a country (see
+/// [`Store::inbound_tallies`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundTally {
+    pub reference: String,
+    pub country: String,
+    pub last_auto_reply_at: Option<DateTime<Utc>>,
+    /// The latest message that is not an auto-reply (a reply, or one not read as
+    /// anything).
+    pub last_other_at: Option<DateTime<Utc>>,
+}
+
 /// A timer: when `due_at` passes, the scheduler applies `event_json` to the consultation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTimer {
@@ -478,6 +502,27 @@ pub trait Store: Send + Sync {
     async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError>;
     /// Notices of one consultation (all when `None`), in the order they were enqueued.
     async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError>;
+    /// The distinct recipients of the notices of `kind` of the consultations (open
+    /// ones when `open_only`): to find which of them are bouncing addresses.
+    async fn notice_recipients(
+        &self,
+        kind: &str,
+        open_only: bool,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The notices of `kind` of the consultations (open ones when `open_only`) counted
+    /// by (reference, round, country), from an index: the country states of every
+    /// consultation in one query. Notices to one of the `unreachable` recipients
+    /// (exact strings) count as unreachable, as do those failed for good.
+    async fn notice_tallies(
+        &self,
+        kind: &str,
+        open_only: bool,
+        unreachable: &[String],
+    ) -> Result<Vec<NoticeTally>, StoreError>;
+    /// For each (reference, country) of the consultations (open ones when
+    /// `open_only`), when the latest auto-reply and the latest other message came,
+    /// leaving out discarded messages and bounces: the `auto_replied` state.
+    async fn inbound_tallies(&self, open_only: bool) -> Result<Vec<InboundTally>, StoreError>;
 
     // Focal point directory. Every change records its actor in the audit log.
 

@@ -19,10 +19,10 @@ use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
     ApiTokenRow, AttachmentRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief,
-    InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep, NewApiToken,
-    NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, Notice,
-    NoticeStatus, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError,
-    StoredConsultation, Timer,
+    InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep, InboundTally,
+    NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer,
+    Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow,
+    Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -71,6 +71,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sqlite: include_str!("../../migrations/sqlite/0006_leases.sql"),
         postgres: include_str!("../../migrations/postgres/0006_leases.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "status_indexes",
+        sqlite: include_str!("../../migrations/sqlite/0007_status_indexes.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_status_indexes.sql"),
     },
 ];
 
@@ -338,6 +344,15 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         return Ok((Backend::Sqlite, url));
     }
     Err(anyhow!("unsupported database URL: expected sqlite://PATH or postgres://...").into())
+}
+
+/// Restricts a query on a table with a `reference` column to open consultations.
+fn open_filter(open_only: bool) -> &'static str {
+    if open_only {
+        " AND reference IN (SELECT reference FROM consultations WHERE open = 1)"
+    } else {
+        ""
+    }
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -1158,9 +1173,14 @@ impl Store for SqlStore {
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        // One statement (one snapshot). The counts by status read only the
+        // (status, ...) indexes, not the wide rows; `attempts` is read for the
+        // pending rows alone.
         let rows = sqlx::query(
-            "SELECT status, CASE WHEN attempts > 0 THEN 1 ELSE 0 END AS tried, COUNT(*) AS n \
-             FROM outbox GROUP BY status, tried",
+            "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status \
+             UNION ALL \
+             SELECT 'retrying' AS status, COUNT(*) AS n FROM outbox \
+             WHERE status = 'pending' AND attempts > 0",
         )
         .fetch_all(&self.pool)
         .await
@@ -1168,15 +1188,13 @@ impl Store for SqlStore {
         let mut counts = OutboxCounts::default();
         for row in &rows {
             let status: String = get(row, "status")?;
-            let tried: i64 = get(row, "tried")?;
             let n: i64 = get(row, "n")?;
+            if status == "retrying" {
+                counts.retrying += n;
+                continue;
+            }
             match NoticeStatus::parse(&status) {
-                Some(NoticeStatus::Pending) => {
-                    counts.pending += n;
-                    if tried != 0 {
-                        counts.retrying += n;
-                    }
-                }
+                Some(NoticeStatus::Pending) => counts.pending += n,
                 Some(NoticeStatus::Sending) => counts.sending += n,
                 Some(NoticeStatus::Sent) => counts.sent += n,
                 Some(NoticeStatus::Failed) => counts.failed += n,
@@ -1214,6 +1232,130 @@ impl Store for SqlStore {
             .await
             .context("reading the outbox")?;
         rows.iter().map(notice_from_row).collect()
+    }
+
+    async fn notice_recipients(
+        &self,
+        kind: &str,
+        open_only: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT recipient FROM outbox WHERE kind = $1 AND reference IS NOT NULL{}",
+            open_filter(open_only)
+        ))
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the recipients of the notices")?;
+        Ok(rows)
+    }
+
+    async fn notice_tallies(
+        &self,
+        kind: &str,
+        open_only: bool,
+        unreachable: &[String],
+    ) -> Result<Vec<NoticeTally>, StoreError> {
+        // Placeholders $2.. name the unreachable recipients. By the (reference,
+        // kind, round, country, status, recipient) index, in its order: one row per
+        // (reference, round) listing its notices as `COUNTRY:FLAGS` (u: unreachable,
+        // then s: sent or p: not sent), counted here. A row per (reference, round,
+        // country) would be 11 times as many rows, and fetching rows is what costs.
+        let bouncing = if unreachable.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = (0..unreachable.len())
+                .map(|i| format!("${}", i + 2))
+                .collect();
+            format!(" OR recipient IN ({})", list.join(", "))
+        };
+        let concat = match self.backend {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        };
+        let sql = format!(
+            "SELECT reference, round, {concat}(country || ':' || \
+             CASE WHEN status = 'failed'{bouncing} THEN 'u' ELSE '' END || \
+             CASE WHEN status = 'sent' THEN 's' ELSE 'p' END, ' ') AS notices \
+             FROM outbox WHERE kind = $1 AND reference IS NOT NULL AND round IS NOT NULL \
+             AND country IS NOT NULL{} GROUP BY reference, round",
+            open_filter(open_only)
+        );
+        let mut q = sqlx::query(&sql).bind(kind);
+        for r in unreachable {
+            q = q.bind(r);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .context("counting the notices by consultation, round and country")?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let reference: String = get(row, "reference")?;
+            let round: i64 = get(row, "round")?;
+            let notices: String = get(row, "notices")?;
+            let mut by_country: std::collections::BTreeMap<&str, NoticeTally> =
+                std::collections::BTreeMap::new();
+            for token in notices.split(' ') {
+                let (country, flags) = token.rsplit_once(':').ok_or_else(|| {
+                    anyhow!("unexpected notice tally `{token}` for {reference} round {round}")
+                })?;
+                let t = by_country.entry(country).or_insert_with(|| NoticeTally {
+                    reference: reference.clone(),
+                    round,
+                    country: country.to_string(),
+                    notices: 0,
+                    unreachable: 0,
+                    sent: 0,
+                });
+                t.notices += 1;
+                match flags {
+                    "s" => t.sent += 1,
+                    "p" => {}
+                    "us" => {
+                        t.unreachable += 1;
+                        t.sent += 1;
+                    }
+                    "up" => t.unreachable += 1,
+                    _ => {
+                        return Err(anyhow!(
+                            "unexpected notice tally `{token}` for {reference} round {round}"
+                        )
+                        .into())
+                    }
+                }
+            }
+            out.extend(by_country.into_values());
+        }
+        Ok(out)
+    }
+
+    async fn inbound_tallies(&self, open_only: bool) -> Result<Vec<InboundTally>, StoreError> {
+        // By the (reference, country, status, kind, received_at) index.
+        let rows = sqlx::query(&format!(
+            "SELECT reference, country, \
+             MAX(CASE WHEN kind = 'auto_reply' THEN received_at END) AS last_auto, \
+             MAX(CASE WHEN kind IS NULL OR kind <> 'auto_reply' THEN received_at END) AS last_other \
+             FROM inbound_messages WHERE reference IS NOT NULL AND country IS NOT NULL \
+             AND status <> 'discarded' AND (kind IS NULL OR kind <> 'bounce'){} \
+             GROUP BY reference, country",
+            open_filter(open_only)
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading when the inbound messages about each consultation came")?;
+        rows.iter()
+            .map(|row| {
+                let auto: Option<i64> = get(row, "last_auto")?;
+                let other: Option<i64> = get(row, "last_other")?;
+                Ok(InboundTally {
+                    reference: get(row, "reference")?,
+                    country: get(row, "country")?,
+                    last_auto_reply_at: auto.map(from_ms).transpose()?,
+                    last_other_at: other.map(from_ms).transpose()?,
+                })
+            })
+            .collect()
     }
 
     async fn focal_points(
@@ -1483,6 +1625,7 @@ impl Store for SqlStore {
                 .fetch_one(&self.pool)
                 .await
                 .context("reading the last sent notice")?;
+        // By the partial index on the rows that have an error.
         let last_error = sqlx::query(
             "SELECT last_error, failed_at FROM outbox WHERE last_error IS NOT NULL \
              ORDER BY id DESC LIMIT 1",

@@ -655,6 +655,241 @@ async fn auto_replies_and_bounces_show_in_the_country_states() {
     }
 }
 
+/// `/status` reads the country states of every open consultation from aggregated
+/// queries (invitations counted by round and country, the latest auto-reply and
+/// other message by country); `GET /api/consultations/{reference}` reads one
+/// consultation's notices and messages. Both must say the same for every state.
+#[tokio::test]
+async fn status_aggregates_every_country_state_like_the_consultation_view() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let now = app.clock_now();
+        // DO gets a second focal point whose address is stored in mixed case: the
+        // bouncing addresses are compared in lower case.
+        app.store
+            .add_focal_point(
+                NewFocalPoint {
+                    country: "DO".into(),
+                    name: "Second focal point".into(),
+                    email: "Second.DO@Example.org".into(),
+                    language: "es".into(),
+                    active: true,
+                },
+                "test",
+                now,
+            )
+            .await
+            .expect("a second focal point");
+
+        // B: round 1 closes without answers (no_answer); GT's reply comes late.
+        let closed = app.consultation_in_round_one("Closed round").await;
+        let gt = invitation(&app, &closed, "GT").await;
+        app.deliver_all().await;
+        app.clock.advance(chrono::Duration::days(14));
+        app.metrics.scheduler_pass(&app.engine).await.unwrap();
+        let raw = reply(
+            &app,
+            &gt,
+            &fp("GT"),
+            "No objection.",
+            "<gt-late@example.org>",
+        );
+        let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(r["disposition"], "late", "{backend}: {r}");
+
+        // A: round 1 open.
+        let open = app.consultation_in_round_one("Open round").await;
+        let now = app.clock_now();
+        for n in app.store.notices(Some(&open)).await.unwrap() {
+            if n.notice.kind != "round_invitation" {
+                continue;
+            }
+            match n.notice.country.as_deref() {
+                // CA: still queued (notified).
+                Some("CA") => {}
+                // PA: failed for good (bounced).
+                Some("PA") => app
+                    .store
+                    .mark_notice_failed(n.id, now, "550 5.1.1 unknown user")
+                    .await
+                    .unwrap(),
+                _ => app
+                    .store
+                    .mark_notice_sent(n.id, now, "250 ok")
+                    .await
+                    .unwrap(),
+            }
+        }
+        // DO: both addresses bounce (bounced).
+        let dominican = invitation(&app, &open, "DO").await;
+        for (i, address) in [fp("DO"), "second.do@example.org".to_string()]
+            .iter()
+            .enumerate()
+        {
+            let raw = simulate::delivery_report(
+                address,
+                &dominican.notice.subject,
+                &dominican.notice.message_id,
+                now,
+                &format!("<dsn-do-{i}@mx.example.org>"),
+                false,
+            );
+            let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
+                .await
+                .expect(201)
+                .json();
+            assert_eq!(r["disposition"], "bounce", "{backend}: {r}");
+        }
+        // NI: out of the office (auto_replied); HN: an auto-reply, then a message
+        // that is not one, though not counted either (someone who is not a focal
+        // point, quarantined): delivered.
+        for country in ["NI", "HN"] {
+            let n = invitation(&app, &open, country).await;
+            let raw = simulate::out_of_office(
+                "Punto Focal",
+                &fp(country),
+                &reply_to(&n),
+                &n.notice.subject,
+                now,
+                &format!("<ooo-{country}@example.org>"),
+            );
+            post_raw(&app, Some(&app.ingest), RFC822, &raw)
+                .await
+                .expect(201);
+        }
+        let hn = invitation(&app, &open, "HN").await;
+        let raw = reply(
+            &app,
+            &hn,
+            "adviser@ministry.example.net",
+            "No objection from our side.",
+            "<hn-1@example.net>",
+        );
+        let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(r["disposition"], "quarantined", "{backend}: {r}");
+        // MX, US, SV answer.
+        for (country, position, text) in [
+            ("MX", "objection", "Paragraph 1 goes too far."),
+            ("US", "no_objection", ""),
+            ("SV", "comments", "Add a reference to the 2025 declaration."),
+        ] {
+            app.post(
+                &format!("/api/consultations/{open}/answers"),
+                Some(&app.ppt),
+                &json!({"country": country, "position": position, "text": text}),
+            )
+            .await
+            .expect(200);
+        }
+
+        let status = app
+            .get("/status", Some(&app.viewer))
+            .await
+            .expect(200)
+            .json();
+        let listed = status["consultations"].as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{backend}: {status}");
+        let mut seen = BTreeSet::new();
+        for reference in [&closed, &open] {
+            let from_status = listed
+                .iter()
+                .find(|c| c["reference"] == reference.as_str())
+                .unwrap_or_else(|| panic!("{reference} in {status}"));
+            let detail = app
+                .get(
+                    &format!("/api/consultations/{reference}"),
+                    Some(&app.viewer),
+                )
+                .await
+                .expect(200)
+                .json();
+            let states = |v: &Value| -> Vec<(String, String)> {
+                v["countries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c["country"].as_str().unwrap().to_string(),
+                            c["state"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                states(from_status),
+                states(&detail),
+                "{backend}: {reference}"
+            );
+            assert_eq!(from_status["round"], detail["round"]);
+            assert_eq!(from_status["deadline"], detail["deadline"]);
+            assert_eq!(from_status["stage"], detail["stage"]);
+            assert_eq!(from_status["title"], detail["title"]);
+            assert_eq!(from_status["procedure"], detail["procedure"]);
+            seen.extend(states(from_status).into_iter().map(|(_, s)| s));
+        }
+        let expect = |reference: &str, country: &str, want: &str| {
+            let c = listed.iter().find(|c| c["reference"] == reference).unwrap();
+            assert_eq!(
+                state_of(c, country),
+                want,
+                "{backend}: {reference} {country}"
+            );
+        };
+        expect(&closed, "GT", "late");
+        expect(&closed, "CR", "no_answer");
+        for (country, want) in [
+            ("CA", "notified"),
+            ("CR", "delivered"),
+            ("PA", "bounced"),
+            ("DO", "bounced"),
+            ("NI", "auto_replied"),
+            ("HN", "delivered"),
+            ("MX", "objection"),
+            ("US", "no_objection"),
+            ("SV", "comments"),
+        ] {
+            expect(&open, country, want);
+        }
+        let every: BTreeSet<String> = [
+            "notified",
+            "delivered",
+            "bounced",
+            "auto_replied",
+            "no_objection",
+            "objection",
+            "comments",
+            "no_answer",
+            "late",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(seen, every, "{backend}");
+
+        // The same over every consultation (not only open ones) from the report.
+        let all = puebla::report::consultation_views(&app.engine, false)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        for view in &all {
+            let one = puebla::report::consultation_view(
+                &app.engine,
+                &view.consultation.reference.to_string(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(view.countries, one.countries, "{backend}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Graceful shutdown of `puebla serve` while notices are being sent.
 
