@@ -1,6 +1,5 @@
 //! `GET /healthz`, `GET /readyz`, `GET /status` and `GET /metrics`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -488,11 +487,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         u8::from(up)
     );
     if up {
-        if let Ok(list) = store.list_consultations(false).await {
-            let mut by_stage: BTreeMap<String, u64> = BTreeMap::new();
-            for c in list {
-                *by_stage.entry(c.stage).or_default() += 1;
-            }
+        if let Ok(by_stage) = store.count_consultations_by_stage().await {
             out.push_str(
                 "# HELP puebla_consultations Consultations by stage.\n\
                  # TYPE puebla_consultations gauge\n",

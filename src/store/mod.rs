@@ -347,6 +347,8 @@ pub trait Store: Send + Sync {
         &self,
         open_only: bool,
     ) -> Result<Vec<StoredConsultation>, StoreError>;
+    /// How many consultations are in each stage (stage name, count), by stage name.
+    async fn count_consultations_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Commits a step atomically: state, audit, notices, timers, attachments.
     async fn commit_step(&self, step: Step) -> Result<(), StoreError>;
 

@@ -1172,6 +1172,18 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn count_consultations_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stage, COUNT(*) AS n FROM consultations GROUP BY stage ORDER BY stage",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting consultations by stage")?;
+        rows.iter()
+            .map(|row| Ok((get(row, "stage")?, get(row, "n")?)))
+            .collect()
+    }
+
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         // One statement (one snapshot). The counts by status read only the
         // (status, ...) indexes, not the wide rows; `attempts` is read for the

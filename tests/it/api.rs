@@ -586,16 +586,17 @@ async fn metrics_in_prometheus_text() {
         let app = spawn_app(backend).await;
         app.get("/metrics", None).await.expect(401);
         app.consultation_in_round_one("Metrics").await;
+        app.consultation_in_round_one("Metrics 2").await;
         app.metrics.scheduler_pass(&app.engine).await.unwrap();
         let m = app.get("/metrics", Some(&app.viewer)).await.expect(200);
         assert!(m.header("content-type").unwrap().starts_with("text/plain"));
         for needle in [
-            "puebla_consultations{stage=\"member_input\"} 1",
+            "puebla_consultations{stage=\"member_input\"} 2",
             "puebla_notices{status=\"pending\"}",
             "puebla_notices{status=\"failed\"} 0",
             "puebla_quarantine_size 0",
             "puebla_timer_lateness_seconds_count",
-            "puebla_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/consultations/{reference}/troika\",le=\"+Inf\"} 2",
+            "puebla_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/consultations/{reference}/troika\",le=\"+Inf\"} 4",
             "puebla_database_up 1",
         ] {
             assert!(m.body.contains(needle), "{backend}: `{needle}` missing:\n{}", m.body);
