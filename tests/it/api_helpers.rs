@@ -9,10 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
-use puebla::domain::CountryCode;
 use puebla::engine::Engine;
 use puebla::http::{Application, Metrics, Role};
-use puebla::store::{NewFocalPoint, Store};
+use puebla::store::Store;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -95,29 +94,13 @@ pub async fn spawn_app(backend: &'static str) -> TestApp {
         catalog,
     )
     .expect("engine");
-    for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
-        engine
-            .set_presidency(year, CountryCode::parse(country).unwrap(), "test:ts")
-            .await
-            .expect("setting a presidency");
-    }
-    for member in &engine.catalog().body.members {
-        let code = member.code.as_str();
-        store
-            .upsert_focal_point(
-                NewFocalPoint {
-                    country: code.to_string(),
-                    name: format!("Focal Point of {code}"),
-                    email: format!("fp.{}@example.org", code.to_ascii_lowercase()),
-                    language: member.default_language().to_string(),
-                    active: true,
-                },
-                "test:ts",
-                clock.now(),
-            )
-            .await
-            .expect("a focal point");
-    }
+    crate::common::seed_directory(
+        &engine,
+        &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
+        |code| format!("fp.{}@example.org", code.to_ascii_lowercase()),
+        "test:ts",
+    )
+    .await;
     let mut tokens = Vec::new();
     for (role, name) in [
         (Role::Viewer, "TS viewer"),

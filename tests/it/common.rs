@@ -184,3 +184,48 @@ pub async fn test_stores() -> Vec<(&'static str, Arc<dyn Store>)> {
         .unwrap_or_else(|e| panic!("opening a fresh PostgreSQL store: {e:#}"));
     vec![("sqlite", sqlite), ("postgres", postgres)]
 }
+
+/// A loopback port nothing listens on at this moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Sets the presidencies `years` (the data file stops at 2016) and one focal point
+/// per Member Country, "Focal Point of XX" at `email(XX)` in the member's default
+/// language, in the body's order (so focal point ids, and with them Message-IDs, are
+/// the same in every run), each change recorded as made by `actor`.
+pub async fn seed_directory(
+    engine: &puebla::engine::Engine,
+    years: &[(i32, &str)],
+    email: impl Fn(&str) -> String,
+    actor: &str,
+) {
+    for (year, country) in years {
+        let country = puebla::domain::CountryCode::parse(country).expect("a country code");
+        engine
+            .set_presidency(*year, country, actor)
+            .await
+            .expect("a presidency");
+    }
+    for member in &engine.catalog().body.members {
+        let code = member.code.as_str();
+        engine
+            .store()
+            .upsert_focal_point(
+                puebla::store::NewFocalPoint {
+                    country: code.to_string(),
+                    name: format!("Focal Point of {code}"),
+                    email: email(code),
+                    language: member.default_language().to_string(),
+                    active: true,
+                },
+                actor,
+                engine.now(),
+            )
+            .await
+            .expect("a focal point");
+    }
+}

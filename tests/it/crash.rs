@@ -44,7 +44,7 @@ use puebla::engine::inbound::InboundSource;
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{InboundStatus, NewFocalPoint, NoticeStatus, Store};
+use puebla::store::{InboundStatus, NoticeStatus, Store};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -242,30 +242,13 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
 /// The presidencies 2026–2028 (CR, HN, GT) and one focal point per member, in a
 /// fixed order (so focal point ids, and with them Message-IDs, match across runs).
 async fn set_up(engine: &Engine) {
-    for (year, country) in [(2025, "GT"), (2026, "CR"), (2027, "HN")] {
-        engine
-            .set_presidency(year, cc(country), "test:ts")
-            .await
-            .expect("a presidency");
-    }
-    for member in &engine.catalog().body.members {
-        let code = member.code.as_str();
-        engine
-            .store()
-            .upsert_focal_point(
-                NewFocalPoint {
-                    country: code.to_string(),
-                    name: format!("Focal Point of {code}"),
-                    email: fp_email(code),
-                    language: member.default_language().to_string(),
-                    active: true,
-                },
-                "test:ts",
-                engine.now(),
-            )
-            .await
-            .expect("a focal point");
-    }
+    crate::common::seed_directory(
+        engine,
+        &[(2025, "GT"), (2026, "CR"), (2027, "HN")],
+        fp_email,
+        "test:ts",
+    )
+    .await;
 }
 
 fn fp_email(code: &str) -> String {
@@ -753,7 +736,7 @@ impl Daemon {
     async fn start(&mut self) {
         assert!(self.child.is_none(), "the daemon already runs");
         self.lives += 1;
-        let port = imap_harness::free_port();
+        let port = crate::common::free_port();
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
         for (k, _) in std::env::vars() {

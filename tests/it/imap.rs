@@ -24,7 +24,7 @@ use puebla::engine::{Engine, StartRequest};
 use puebla::mail::imap::{ImapPoller, ImapSettings};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{NewFocalPoint, Store};
+use puebla::store::Store;
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 
@@ -66,13 +66,6 @@ fn dovecot_binary() -> PathBuf {
     );
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn id(flag: &str) -> String {
     let out = Command::new("id").arg(flag).output().expect("id");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -86,7 +79,7 @@ pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
         .tempdir()
         .expect("a temporary folder");
     let root = dir.path();
-    let port = free_port();
+    let port = crate::common::free_port();
     let mail = root.join("mail");
     std::fs::create_dir_all(&mail).expect("mail folder");
     let passwd = root.join("passwd");
@@ -232,30 +225,13 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
 
 /// A consultation in round 1 with one focal point per member; returns its reference.
 async fn round_one(engine: &Engine) -> String {
-    for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
-        engine
-            .set_presidency(year, cc(country), "test")
-            .await
-            .unwrap();
-    }
-    for m in engine.body().await.unwrap().members {
-        let code = m.code.as_str();
-        engine
-            .store()
-            .upsert_focal_point(
-                NewFocalPoint {
-                    country: code.into(),
-                    name: format!("Focal Point of {code}"),
-                    email: format!("fp1.{}@example.org", code.to_ascii_lowercase()),
-                    language: m.default_language().to_string(),
-                    active: true,
-                },
-                "test",
-                engine.now(),
-            )
-            .await
-            .unwrap();
-    }
+    crate::common::seed_directory(
+        engine,
+        &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
+        |code| format!("fp1.{}@example.org", code.to_ascii_lowercase()),
+        "test",
+    )
+    .await;
     let c = engine
         .start(
             StartRequest {

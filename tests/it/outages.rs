@@ -34,13 +34,6 @@ use crate::smtp_sink::{self, Script, SmtpSink};
 /// machine may be busy compiling beside the tests.
 const PATIENCE: Duration = Duration::from_secs(45);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// `puebla serve` on the test's database, on a clock read from a file.
 struct Daemon {
     child: std::process::Child,
@@ -273,7 +266,7 @@ async fn smtp_away_for_an_hour(hanging: bool) {
     assert!(queued.len() >= 11, "{} notices", queued.len());
     assert!(queued.iter().all(|n| n.status == NoticeStatus::Pending));
     let t0 = app.clock.now();
-    let port = free_port();
+    let port = crate::common::free_port();
     let relay: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let silent = if hanging {
         Some(

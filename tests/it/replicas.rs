@@ -32,7 +32,7 @@ use puebla::config::Config;
 use puebla::engine::Engine;
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{NewFocalPoint, NoticeStatus, Store};
+use puebla::store::{NoticeStatus, Store};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "replica-test-admin-token-0123456789abcdef";
@@ -48,13 +48,6 @@ const TAKEOVER: Duration = Duration::from_secs(40);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// One `puebla serve` child process; killed when dropped.
@@ -76,7 +69,7 @@ impl Drop for Replica {
 
 impl Replica {
     fn start(dir: &Path, n: usize, env: &[(&str, String)]) -> Self {
-        let port = free_port();
+        let port = crate::common::free_port();
         let log = dir.join(format!("replica-{n}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
         for (k, _) in std::env::vars() {
@@ -321,34 +314,13 @@ async fn seed(store: Arc<dyn Store>, start: DateTime<Utc>) -> Arc<Engine> {
     };
     let clock: Arc<dyn Clock> = Arc::new(SimulatedClock::new(start));
     let engine = puebla::app::engine(&config, store, clock, catalog).expect("engine");
-    for (year, country) in [(2026, "CR"), (2027, "HN"), (2028, "GT")] {
-        engine
-            .set_presidency(
-                year,
-                puebla::domain::CountryCode::parse(country).unwrap(),
-                "test",
-            )
-            .await
-            .unwrap();
-    }
-    for m in engine.body().await.unwrap().members {
-        let code = m.code.as_str();
-        engine
-            .store()
-            .upsert_focal_point(
-                NewFocalPoint {
-                    country: code.into(),
-                    name: format!("Focal Point of {code}"),
-                    email: format!("fp1.{}@example.org", code.to_ascii_lowercase()),
-                    language: m.default_language().to_string(),
-                    active: true,
-                },
-                "test",
-                engine.now(),
-            )
-            .await
-            .unwrap();
-    }
+    crate::common::seed_directory(
+        &engine,
+        &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
+        |code| format!("fp1.{}@example.org", code.to_ascii_lowercase()),
+        "test",
+    )
+    .await;
     engine
 }
 
