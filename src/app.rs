@@ -113,6 +113,7 @@ pub fn worker(
 ) -> OutboxWorker {
     let mut worker = OutboxWorker::new(store, clock, transport, config.mail_from.clone(), id);
     worker.rate_per_minute = config.smtp_rate_per_minute;
+    worker.lanes = config.smtp_connections;
     worker.lease = chrono::Duration::seconds(config.outbox_lease_seconds as i64);
     worker
 }

@@ -17,6 +17,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// At most this many messages per minute go to the transport (0: no limit).
     pub smtp_rate_per_minute: u32,
+    /// How many messages the outbox hands to the SMTP relay at once, each on its own
+    /// connection (1 to 4; default 2). A kill can send up to twice this many
+    /// accepted notices again (see `engine::outbox::UNRECORDED_PER_LANE`).
+    pub smtp_connections: usize,
     pub http_addr: String,
     pub admin_token: Option<String>,
     pub imap_url: Option<String>,
@@ -68,6 +72,7 @@ impl Default for Config {
             database_url: "sqlite://puebla.db".into(),
             smtp_url: None,
             smtp_rate_per_minute: 0,
+            smtp_connections: crate::engine::outbox::DEFAULT_LANES,
             http_addr: "127.0.0.1:8080".into(),
             admin_token: None,
             imap_url: None,
@@ -96,6 +101,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DATABASE_URL", "database_url"),
     ("PUEBLA_SMTP_URL", "smtp_url"),
     ("PUEBLA_SMTP_RATE", "smtp_rate_per_minute"),
+    ("PUEBLA_SMTP_CONNECTIONS", "smtp_connections"),
     ("PUEBLA_HTTP_ADDR", "http_addr"),
     ("PUEBLA_ADMIN_TOKEN", "admin_token"),
     ("PUEBLA_IMAP_URL", "imap_url"),
@@ -166,6 +172,11 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
                 }
+                "smtp_connections" => {
+                    config.smtp_connections = value.trim().parse().with_context(|| {
+                        format!("{var} `{value}` is not a number of connections")
+                    })?
+                }
                 "outbox_lease_seconds" => {
                     config.outbox_lease_seconds = value
                         .trim()
@@ -235,6 +246,13 @@ impl Config {
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");
+        }
+        let lanes = crate::engine::outbox::MAX_LANES;
+        if !(1..=lanes).contains(&self.smtp_connections) {
+            bail!(
+                "smtp_connections must be between 1 and {lanes}, not {}",
+                self.smtp_connections
+            );
         }
         if self.outbox_lease_seconds < 2 {
             bail!("outbox_lease_seconds must be at least 2");
@@ -339,6 +357,21 @@ mod tests {
             Config::load(None, env).unwrap().replica_name.as_deref(),
             Some("serve-a")
         );
+    }
+
+    #[test]
+    fn the_outbox_sends_on_two_connections_unless_set() {
+        assert_eq!(Config::default().smtp_connections, 2);
+        let env = |k: &str| (k == "PUEBLA_SMTP_CONNECTIONS").then(|| "4".to_string());
+        assert_eq!(Config::load(None, env).unwrap().smtp_connections, 4);
+        for bad in ["0", "5", "many"] {
+            let env = |k: &str| (k == "PUEBLA_SMTP_CONNECTIONS").then(|| bad.to_string());
+            let err = format!("{:#}", Config::load(None, env).unwrap_err());
+            assert!(
+                err.contains("PUEBLA_SMTP_CONNECTIONS") || err.contains("smtp_connections"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

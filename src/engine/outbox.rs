@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
@@ -113,6 +114,61 @@ impl Transport for FileTransport {
     }
 }
 
+/// How many notices each connection may have had accepted by the server that are
+/// not yet recorded as sent.
+///
+/// Recording a notice as sent (a database write) runs beside the next send instead of
+/// standing between two sends: a connection sends notice N+1 while notice N is being
+/// recorded, and never starts a send while this many of its accepted notices wait for
+/// their record. A process killed (or a database that fails) between a server's
+/// acceptance and the record sends those notices again once their claim expires: at
+/// most this many per connection ([`OutboxWorker::lanes`]) per kill, each with the
+/// same Message-ID.
+pub const UNRECORDED_PER_LANE: usize = 2;
+
+/// How many SMTP connections the worker sends on at once unless configured
+/// (`PUEBLA_SMTP_CONNECTIONS`).
+pub const DEFAULT_LANES: usize = 2;
+
+/// The most connections the worker uses at once (the SMTP transport's pool size).
+pub const MAX_LANES: usize = 4;
+
+/// A notice handed to the transport, and what came of it, on its way to the store.
+struct HandedOver {
+    id: i64,
+    attempts: i64,
+    result: Result<String, SendError>,
+    /// When the transport answered (injected clock).
+    at: DateTime<Utc>,
+    /// When to try again if the result says so.
+    retry_at: DateTime<Utc>,
+}
+
+/// One lane of a pass: its share of the claimed notices, their messages as they are
+/// built, and what it shares with the other lanes.
+struct Lane<'a> {
+    share: &'a Arc<Vec<Notice>>,
+    built: mpsc::Receiver<Result<Outgoing, SendError>>,
+    window: &'a Semaphore,
+    /// Set by a lane that found the server unreachable: the others stop too.
+    halt: &'a AtomicBool,
+    probe: Probe,
+    done: mpsc::UnboundedSender<HandedOver>,
+}
+
+/// The first send of a pass is a probe that goes alone.
+enum Probe {
+    /// This lane sends the probe; dropping the sender (after its first send, or when
+    /// the lane ends) lets the others go.
+    Sending {
+        _open: tokio::sync::watch::Sender<()>,
+    },
+    /// This lane waits for the probe before its first send.
+    Waiting(tokio::sync::watch::Receiver<()>),
+    /// The probe is done.
+    Done,
+}
+
 /// Claims and delivers notices.
 pub struct OutboxWorker {
     store: Arc<dyn Store>,
@@ -128,6 +184,10 @@ pub struct OutboxWorker {
     /// How long a claim on a notice lasts in real time ([`Clock::real_now`]) unless
     /// renewed; a claim with less than half of it left is renewed before a send.
     pub lease: Duration,
+    /// How many messages are handed to the transport at once, each on its own
+    /// connection (1 to [`MAX_LANES`]). A claimed batch is dealt out over the lanes;
+    /// see [`UNRECORDED_PER_LANE`] for what a kill can send twice.
+    pub lanes: usize,
     /// When the messages of the last minute were handed over, oldest first.
     recent: Mutex<VecDeque<DateTime<Utc>>>,
     /// Set when the daemon stops: the notice in hand is finished, the rest of the
@@ -171,6 +231,7 @@ impl OutboxWorker {
             max_attempts: 10,
             rate_per_minute: 0,
             lease: Duration::minutes(2),
+            lanes: DEFAULT_LANES,
             recent: Mutex::new(VecDeque::new()),
             stopping: Arc::new(AtomicBool::new(false)),
             hold_until: Mutex::new(None),
@@ -243,6 +304,14 @@ impl OutboxWorker {
 
     /// Claims up to `limit` due notices and delivers them; the single step the loop calls.
     ///
+    /// The claimed notices are dealt out over [`OutboxWorker::lanes`] lanes, each
+    /// sending its share in order on its own connection. Three things run side by
+    /// side: each lane's next message is built (bodies, calendar file, attachments)
+    /// while its current one is sent; the lanes send; and one recorder writes the
+    /// outcomes to the store as they come (what accumulated while it was writing goes
+    /// in one transaction). At most [`UNRECORDED_PER_LANE`] accepted notices per lane
+    /// ever wait for their record.
+    ///
     /// Throttling: with `rate_per_minute = N > 0`, the worker remembers when it handed
     /// each of the last messages to the transport (by the injected clock) and claims
     /// no more than fit in a sliding window of 60 seconds; what does not fit stays
@@ -251,20 +320,22 @@ impl OutboxWorker {
     #[tracing::instrument(skip_all, fields(worker = %self.worker_id))]
     pub async fn deliver_pending(&self, limit: i64) -> Result<DeliveryReport, StoreError> {
         let now = self.clock.now();
-        let mut report = DeliveryReport::default();
+        let mut throttled = false;
         let limit = match self.allowance(now) {
             Some(left) if left <= 0 => {
-                report.throttled = true;
-                return Ok(report);
+                return Ok(DeliveryReport {
+                    throttled: true,
+                    ..DeliveryReport::default()
+                });
             }
             Some(left) if left < limit => {
-                report.throttled = true;
+                throttled = true;
                 left
             }
             _ => limit,
         };
         if self.stopping() {
-            return Ok(report);
+            return Ok(DeliveryReport::default());
         }
         if self
             .hold_until
@@ -272,32 +343,120 @@ impl OutboxWorker {
             .expect("hold poisoned")
             .is_some_and(|until| now < until)
         {
-            return Ok(report);
+            return Ok(DeliveryReport::default());
         }
         // Which notices are due is business time (the injected clock); how long a
         // claim lasts is real time, since it stands for this process being alive: a
         // replica killed while a simulated clock stands still still loses its claims.
         let real = self.clock.real_now();
-        let mut lease_until = real + self.lease;
+        let lease_until = real + self.lease;
         let claimed = self
             .store
             .claim_notices_leased(&self.worker_id, now, real, lease_until, limit)
             .await?;
+        if claimed.is_empty() {
+            return Ok(DeliveryReport {
+                throttled,
+                ..DeliveryReport::default()
+            });
+        }
+
+        let lanes = self.lanes.clamp(1, MAX_LANES).min(claimed.len());
+        let mut shares = vec![Vec::new(); lanes];
+        for (i, notice) in claimed.into_iter().enumerate() {
+            shares[i % lanes].push(notice);
+        }
+        let shares: Vec<Arc<Vec<Notice>>> = shares.into_iter().map(Arc::new).collect();
+        let window = Semaphore::new(UNRECORDED_PER_LANE * lanes);
+        let halt = AtomicBool::new(false);
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        // The first lane's first send goes alone: if the server is unreachable, one
+        // notice finds out and the rest wait for its retry (as with one lane).
+        let (probe_tx, probe_rx) = tokio::sync::watch::channel(());
+        let mut probe_tx = Some(probe_tx);
+        let mut builders = Vec::with_capacity(lanes);
+        let mut senders = Vec::with_capacity(lanes);
+        for share in &shares {
+            let (built_tx, built_rx) = mpsc::channel(2);
+            builders.push(tokio::spawn(build_ahead(
+                self.store.clone(),
+                self.from.clone(),
+                share.clone(),
+                built_tx,
+            )));
+            let probe = match probe_tx.take() {
+                Some(tx) => Probe::Sending { _open: tx },
+                None => Probe::Waiting(probe_rx.clone()),
+            };
+            let lane = Lane {
+                share,
+                built: built_rx,
+                window: &window,
+                halt: &halt,
+                probe,
+                done: done_tx.clone(),
+            };
+            senders.push(self.hand_over(lane, lease_until));
+        }
+        drop(done_tx);
+        let (untried, recorded) = tokio::join!(
+            futures_util::future::join_all(senders),
+            self.record_outcomes(done_rx, &window),
+        );
+        for builder in builders {
+            // A builder ends when it has built its share or its lane stopped; one that
+            // panicked left its lane without messages, and the lane's rest is released.
+            if let Err(e) = builder.await {
+                tracing::error!(error = %e, "building messages failed");
+            }
+        }
+        let mut report = recorded?;
+        let mut release = Vec::new();
+        for lane in untried {
+            release.extend(lane?);
+        }
+        if !release.is_empty() {
+            release.sort_unstable();
+            self.store
+                .release_notices(&self.worker_id, &release)
+                .await?;
+        }
+        report.throttled = throttled;
+        Ok(report)
+    }
+
+    /// Hands one lane's built messages to the transport one after another and passes
+    /// each outcome to [`OutboxWorker::record_outcomes`]. Returns the notices of its
+    /// share it did not try (stopping, or the server unreachable), to be released.
+    async fn hand_over(
+        &self,
+        mut lane: Lane<'_>,
+        mut lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let share = lane.share.as_slice();
+        let rest = |i: usize| share[i..].iter().map(|n| n.id).collect::<Vec<_>>();
         let mut lost = std::collections::HashSet::new();
-        for (i, notice) in claimed.iter().enumerate() {
+        for (i, notice) in share.iter().enumerate() {
+            let Some(message) = lane.built.recv().await else {
+                return Ok(rest(i));
+            };
+            // The recorder closes the window when it cannot write: nothing more is sent.
+            let Ok(permit) = lane.window.acquire().await else {
+                return Ok(Vec::new());
+            };
             // A send must start well inside the claim, or another worker could take
             // the notice over while this one is still handing it to the transport.
             let real = self.clock.real_now();
             if lease_until - real < self.lease / 2 {
-                let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
+                let ids = rest(i);
                 lease_until = real + self.lease;
                 let held: std::collections::HashSet<i64> = self
                     .store
-                    .renew_claims(&self.worker_id, &rest, lease_until)
+                    .renew_claims(&self.worker_id, &ids, lease_until)
                     .await?
                     .into_iter()
                     .collect();
-                for id in rest.into_iter().filter(|id| !held.contains(id)) {
+                for id in ids.into_iter().filter(|id| !held.contains(id)) {
                     tracing::warn!(
                         notice = id,
                         "the claim expired and another worker took the notice over; not sending it"
@@ -308,109 +467,127 @@ impl OutboxWorker {
             if lost.contains(&notice.id) {
                 continue;
             }
+            if let Probe::Waiting(rx) = &mut lane.probe {
+                // Closed when the probing lane dropped its sender: nothing else is sent.
+                while rx.changed().await.is_ok() {}
+                lane.probe = Probe::Done;
+            }
+            // Another lane found the server unreachable: the rest waits for the retry.
+            if lane.halt.load(Ordering::SeqCst) {
+                return Ok(rest(i));
+            }
             if self.stopping() {
-                let rest: Vec<i64> = claimed[i..].iter().map(|n| n.id).collect();
+                let ids = rest(i);
                 tracing::info!(
-                    released = rest.len(),
+                    released = ids.len(),
                     "stopping: notices not yet tried are released"
                 );
-                self.store.release_notices(&self.worker_id, &rest).await?;
-                break;
+                return Ok(ids);
             }
-            let result = match self.files_of(notice).await {
+            let result = match message {
+                Ok(message) => {
+                    self.record_handover(self.clock.now());
+                    self.transport.send(&message).await
+                }
                 Err(e) => Err(e),
-                Ok(files) => match Outgoing::from_notice_with_files(notice, &self.from, &files) {
-                    Ok(message) => {
-                        self.record_handover(self.clock.now());
-                        self.transport.send(&message).await
-                    }
-                    Err(e) => Err(SendError::Permanent(format!(
-                        "cannot build the message: {e}"
-                    ))),
-                },
             };
-            let now = self.clock.now();
+            let at = self.clock.now();
+            let retry_at = at + Self::retry_delay(notice.id, notice.attempts);
             match &result {
-                Ok(_) => self.health.record_success(now),
+                Ok(_) => self.health.record_success(at),
                 Err(SendError::Temporary(e) | SendError::Unreachable(e)) => {
-                    self.health.record_failure(now, e.clone())
+                    self.health.record_failure(at, e.clone())
                 }
                 Err(SendError::Permanent(_)) => {}
             }
-            match result {
-                Ok(reply) => {
-                    self.store.mark_notice_sent(notice.id, now, &reply).await?;
-                    report.sent += 1;
-                }
-                Err(SendError::Unreachable(e)) => {
-                    let next = now + Self::retry_delay(notice.id, notice.attempts);
-                    tracing::warn!(notice = notice.id, error = %e, retry_at = %next,
-                        "mail server unreachable: will retry; other notices wait until then");
-                    self.store.mark_notice_retry(notice.id, next, &e).await?;
-                    report.retrying += 1;
-                    *self.hold_until.lock().expect("hold poisoned") = Some(next);
-                    let rest: Vec<i64> = claimed[i + 1..].iter().map(|n| n.id).collect();
-                    if !rest.is_empty() {
-                        self.store.release_notices(&self.worker_id, &rest).await?;
-                    }
-                    break;
-                }
-                Err(SendError::Temporary(e)) if notice.attempts < self.max_attempts => {
-                    let next = now + Self::retry_delay(notice.id, notice.attempts);
-                    tracing::warn!(notice = notice.id, error = %e, retry_at = %next, "temporary send failure, will retry");
-                    self.store.mark_notice_retry(notice.id, next, &e).await?;
-                    report.retrying += 1;
-                }
-                Err(e) => {
-                    tracing::error!(notice = notice.id, error = %e, "notice failed permanently");
-                    self.store
-                        .mark_notice_failed(notice.id, now, &e.to_string())
-                        .await?;
-                    report.failed += 1;
-                }
+            let unreachable = matches!(result, Err(SendError::Unreachable(_)));
+            if unreachable {
+                lane.halt.store(true, Ordering::SeqCst);
+                *self.hold_until.lock().expect("hold poisoned") = Some(retry_at);
+            }
+            // The probe is over (the halt flag, if any, is already set).
+            lane.probe = Probe::Done;
+            // The place in the window comes back when the outcome is recorded.
+            permit.forget();
+            let handed = HandedOver {
+                id: notice.id,
+                attempts: notice.attempts,
+                result,
+                at,
+                retry_at,
+            };
+            if lane.done.send(handed).is_err() {
+                // The recorder failed; its error is the pass's.
+                return Ok(Vec::new());
+            }
+            if unreachable {
+                return Ok(rest(i + 1));
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Records the outcomes in the store as the lanes hand them over: whatever
+    /// accumulated while the previous write ran goes in one write, and gives its places
+    /// in the window back. On a store error the window is closed (nothing more is
+    /// sent) and the error returned: the notices accepted but not recorded (at most
+    /// [`UNRECORDED_PER_LANE`] per lane) are sent again when their claim expires.
+    async fn record_outcomes(
+        &self,
+        mut done: mpsc::UnboundedReceiver<HandedOver>,
+        window: &Semaphore,
+    ) -> Result<DeliveryReport, StoreError> {
+        let mut report = DeliveryReport::default();
+        while let Some(first) = done.recv().await {
+            let mut handed = vec![first];
+            while let Ok(more) = done.try_recv() {
+                handed.push(more);
+            }
+            let n = handed.len();
+            let recorded = self.record(handed, &mut report).await;
+            window.add_permits(n);
+            if let Err(e) = recorded {
+                window.close();
+                return Err(e);
             }
         }
         Ok(report)
     }
 
-    /// The bytes of the files a notice carries, read from the store and checked
-    /// against their SHA-256. A database error is temporary; a file that is gone or
-    /// changed is permanent (the notice is kept, failed, with the reason).
-    async fn files_of(&self, notice: &Notice) -> Result<Vec<(FileRef, Vec<u8>)>, SendError> {
-        let payload = match crate::mail::message::payload(notice) {
-            Ok(p) => p,
-            // The builder reports an unreadable payload.
-            Err(_) => return Ok(Vec::new()),
-        };
-        let Some(reference) = notice.notice.reference.as_deref() else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(payload.files.len());
-        for f in payload.files {
-            let found = self
-                .store
-                .attachment_by_sha256(reference, &f.sha256)
-                .await
-                .map_err(|e| {
-                    SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))
-                })?;
-            match found {
-                Some((_, bytes)) if sha256_hex(&bytes) == f.sha256 => out.push((f, bytes)),
-                Some(_) => {
-                    return Err(SendError::Permanent(format!(
-                        "the attachment `{}` of {reference} no longer matches its SHA-256",
-                        f.filename
-                    )))
+    async fn record(
+        &self,
+        handed: Vec<HandedOver>,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let mut sent = Vec::with_capacity(handed.len());
+        for h in handed {
+            match h.result {
+                Ok(reply) => sent.push((h.id, h.at, reply)),
+                Err(SendError::Unreachable(e)) => {
+                    tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at,
+                        "mail server unreachable: will retry; other notices wait until then");
+                    self.store.mark_notice_retry(h.id, h.retry_at, &e).await?;
+                    report.retrying += 1;
                 }
-                None => {
-                    return Err(SendError::Permanent(format!(
-                        "the attachment `{}` (sha256 {}) of {reference} is not stored",
-                        f.filename, f.sha256
-                    )))
+                Err(SendError::Temporary(e)) if h.attempts < self.max_attempts => {
+                    tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at, "temporary send failure, will retry");
+                    self.store.mark_notice_retry(h.id, h.retry_at, &e).await?;
+                    report.retrying += 1;
+                }
+                Err(e) => {
+                    tracing::error!(notice = h.id, error = %e, "notice failed permanently");
+                    self.store
+                        .mark_notice_failed(h.id, h.at, &e.to_string())
+                        .await?;
+                    report.failed += 1;
                 }
             }
         }
-        Ok(out)
+        if !sent.is_empty() {
+            self.store.mark_notices_sent(&sent).await?;
+            report.sent += sent.len();
+        }
+        Ok(())
     }
 
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).
@@ -444,6 +621,69 @@ impl OutboxWorker {
             }
         }
     }
+}
+
+/// Builds the claimed notices' messages in order, a little ahead of the sends, on a
+/// task of its own so that building the next message runs beside the current send.
+async fn build_ahead(
+    store: Arc<dyn Store>,
+    from: String,
+    claimed: Arc<Vec<Notice>>,
+    out: mpsc::Sender<Result<Outgoing, SendError>>,
+) {
+    for notice in claimed.iter() {
+        let built = match files_of(store.as_ref(), notice).await {
+            Err(e) => Err(e),
+            Ok(files) => Outgoing::from_notice_with_files(notice, &from, &files)
+                .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}"))),
+        };
+        if out.send(built).await.is_err() {
+            // The sender stopped: nothing more is needed.
+            return;
+        }
+    }
+}
+
+/// The bytes of the files a notice carries, read from the store and checked
+/// against their SHA-256. A database error is temporary; a file that is gone or
+/// changed is permanent (the notice is kept, failed, with the reason).
+async fn files_of(
+    store: &dyn Store,
+    notice: &Notice,
+) -> Result<Vec<(FileRef, Vec<u8>)>, SendError> {
+    let payload = match crate::mail::message::payload(notice) {
+        Ok(p) => p,
+        // The builder reports an unreadable payload.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let Some(reference) = notice.notice.reference.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(payload.files.len());
+    for f in payload.files {
+        let found = store
+            .attachment_by_sha256(reference, &f.sha256)
+            .await
+            .map_err(|e| {
+                SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))
+            })?;
+        match found {
+            Some((_, bytes)) if sha256_hex(&bytes) == f.sha256 => out.push((f, bytes)),
+            Some(_) => {
+                return Err(SendError::Permanent(format!(
+                    "the attachment `{}` of {reference} no longer matches its SHA-256",
+                    f.filename
+                )))
+            }
+            None => {
+                return Err(SendError::Permanent(format!(
+                    "the attachment `{}` (sha256 {}) of {reference} is not stored",
+                    f.filename, f.sha256
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A fixed mixing function (SplitMix64's finaliser): spreads ids over 64 bits.

@@ -463,6 +463,13 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         server_reply: &str,
     ) -> Result<(), StoreError>;
+    /// Several notices accepted by the transport, `(id, at, server_reply)`, recorded
+    /// as sent in one transaction (the outbox worker records what accumulated while
+    /// it was sending). All or none; a missing notice is an error.
+    async fn mark_notices_sent(
+        &self,
+        sent: &[(i64, DateTime<Utc>, String)],
+    ) -> Result<(), StoreError>;
     /// A temporary failure: back to pending, tried again at `next_attempt_at`.
     async fn mark_notice_retry(
         &self,

@@ -98,6 +98,9 @@ const NOTICE_COLUMNS: &str =
      subject, body_text, body_html, message_id, payload_json, status, attempts, next_attempt_at, \
      last_error, created_at, sent_at, server_reply";
 
+const MARK_SENT_SQL: &str = "UPDATE outbox SET status = 'sent', sent_at = $2, server_reply = $3, \
+     claimed_by = NULL, claimed_until = NULL WHERE id = $1";
+
 const TIMER_COLUMNS: &str = "id, reference, kind, due_at, event_json";
 
 const SCHEDULE_COLUMNS: &str = "name, spec, next_due_at, last_due_at, last_fired_at, updated_at";
@@ -1057,19 +1060,40 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
         server_reply: &str,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, server_reply = $3, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(ms(at))
-        .bind(server_reply)
-        .execute(&self.pool)
-        .await
-        .context("marking a notice sent")?;
+        let done = sqlx::query(MARK_SENT_SQL)
+            .bind(id)
+            .bind(ms(at))
+            .bind(server_reply)
+            .execute(&self.pool)
+            .await
+            .context("marking a notice sent")?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("notice {id}")));
         }
+        Ok(())
+    }
+
+    async fn mark_notices_sent(
+        &self,
+        sent: &[(i64, DateTime<Utc>, String)],
+    ) -> Result<(), StoreError> {
+        if let [(id, at, reply)] = sent {
+            return self.mark_notice_sent(*id, *at, reply).await;
+        }
+        let mut tx = self.begin().await?;
+        for (id, at, reply) in sent {
+            let done = sqlx::query(MARK_SENT_SQL)
+                .bind(*id)
+                .bind(ms(*at))
+                .bind(reply.as_str())
+                .execute(&mut *tx)
+                .await
+                .context("marking notices sent")?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("notice {id}")));
+            }
+        }
+        tx.commit().await.context("committing notices sent")?;
         Ok(())
     }
 
