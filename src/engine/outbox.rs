@@ -370,10 +370,12 @@ impl OutboxWorker {
         let window = Semaphore::new(UNRECORDED_PER_LANE * lanes);
         let halt = AtomicBool::new(false);
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        // The first lane's first send goes alone: if the server is unreachable, one
-        // notice finds out and the rest wait for its retry (as with one lane).
+        // Unless the last hand-over succeeded, the first lane's first send goes alone:
+        // if the server is unreachable, one notice finds out and the rest wait for its
+        // retry (as with one lane).
         let (probe_tx, probe_rx) = tokio::sync::watch::channel(());
-        let mut probe_tx = Some(probe_tx);
+        let health = self.health.snapshot();
+        let mut probe_tx = (health.failing || health.last_success_at.is_none()).then_some(probe_tx);
         let mut builders = Vec::with_capacity(lanes);
         let mut senders = Vec::with_capacity(lanes);
         for share in &shares {
@@ -386,6 +388,7 @@ impl OutboxWorker {
             )));
             let probe = match probe_tx.take() {
                 Some(tx) => Probe::Sending { _open: tx },
+                None if probe_rx.has_changed().is_err() => Probe::Done,
                 None => Probe::Waiting(probe_rx.clone()),
             };
             let lane = Lane {
@@ -595,7 +598,7 @@ impl OutboxWorker {
         self.drain_up_to(usize::MAX).await
     }
 
-    /// Like [`OutboxWorker::drain`], but hands over at most `max` notices (claimed 50 at
+    /// Like [`OutboxWorker::drain`], but hands over at most `max` notices (claimed 100 at
     /// a time) and then returns with `more` set. `puebla serve` uses it so that a large
     /// backlog (thousands of notices after an outage) does not hold up the scheduler:
     /// deadlines fire between two bounded passes instead of after the whole backlog.
@@ -607,7 +610,7 @@ impl OutboxWorker {
                 total.more = true;
                 return Ok(total);
             }
-            let batch = i64::try_from((max - done).min(50)).unwrap_or(50);
+            let batch = i64::try_from((max - done).min(100)).unwrap_or(100);
             let r = self
                 .deliver_pending(batch)
                 .await

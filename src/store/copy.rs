@@ -32,6 +32,7 @@ const ORDER: &[&str] = &[
     "schedules",
     "timers",
     "outbox",
+    "outbox_bodies",
     "inbound_messages",
     "imap_state",
     "audit_log",

@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_status_indexes.sql"),
         postgres: include_str!("../../migrations/postgres/0007_status_indexes.sql"),
     },
+    Migration {
+        version: 8,
+        name: "outbox_bodies",
+        sqlite: include_str!("../../migrations/sqlite/0008_outbox_bodies.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_outbox_bodies.sql"),
+    },
 ];
 
 /// The bookkeeping table; the same text is valid in both dialects.
@@ -92,6 +98,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x7075_6562_6c61_0001;
 
 const CONSULTATION_COLUMNS: &str =
     "reference, procedure, title, stage, open, state_json, version, created_at, updated_at";
+
+/// A notice is its outbox row (status, bookkeeping) and its content in
+/// `outbox_bodies`; the column names of the two do not overlap.
+const NOTICES: &str = "outbox JOIN outbox_bodies ON notice_id = id";
 
 const NOTICE_COLUMNS: &str =
     "id, reference, kind, round, country, recipient, recipient_name, language, \
@@ -299,7 +309,7 @@ impl SqlStore {
                  WHERE (status = 'pending' AND next_attempt_at <= $3) \
                     OR (status = 'sending' AND claimed_until < $5) \
                  ORDER BY id LIMIT $4{lock}) \
-             RETURNING {NOTICE_COLUMNS}"
+             RETURNING id"
         )
     }
 
@@ -520,10 +530,10 @@ async fn insert_notice(
     tx: &mut Transaction<'static, Any>,
     n: &NewNotice,
 ) -> Result<(), StoreError> {
-    let result = sqlx::query(
+    let result = sqlx::query_scalar(
         "INSERT INTO outbox (reference, kind, round, country, recipient, recipient_name, language, subject, \
-         body_text, body_html, message_id, payload_json, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13)",
+         message_id, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) RETURNING id",
     )
     .bind(n.reference.as_deref())
     .bind(&n.kind)
@@ -533,20 +543,29 @@ async fn insert_notice(
     .bind(&n.recipient_name)
     .bind(&n.language)
     .bind(&n.subject)
+    .bind(&n.message_id)
+    .bind(ms(n.created_at))
+    .fetch_one(&mut **tx)
+    .await;
+    let id: i64 = match result {
+        Ok(id) => id,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Duplicate(format!("notice {}", n.message_id)))
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("writing a notice").into()),
+    };
+    sqlx::query(
+        "INSERT INTO outbox_bodies (notice_id, body_text, body_html, payload_json) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
     .bind(&n.body_text)
     .bind(n.body_html.as_deref())
-    .bind(&n.message_id)
     .bind(&n.payload_json)
-    .bind(ms(n.created_at))
     .execute(&mut **tx)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => {
-            Err(StoreError::Duplicate(format!("notice {}", n.message_id)))
-        }
-        Err(e) => Err(anyhow::Error::new(e).context("writing a notice").into()),
-    }
+    .await
+    .context("writing a notice's content")?;
+    Ok(())
 }
 
 async fn insert_timer(tx: &mut Transaction<'static, Any>, t: &NewTimer) -> Result<(), StoreError> {
@@ -1036,7 +1055,7 @@ impl Store for SqlStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Notice>, StoreError> {
-        let rows = sqlx::query(&self.claim_sql())
+        let ids: Vec<i64> = sqlx::query_scalar(&self.claim_sql())
             .bind(worker)
             .bind(ms(lease_until))
             .bind(ms(due_by))
@@ -1045,13 +1064,25 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .context("claiming notices")?;
-        let mut notices = rows
-            .iter()
-            .map(notice_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        // RETURNING gives no order; the contract is oldest first.
-        notices.sort_by_key(|n| n.id);
-        Ok(notices)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The claimed rows are this worker's until the lease ends: reading them with
+        // their content in a second statement sees what the claim wrote.
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE id IN ({}) ORDER BY id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the claimed notices")?;
+        rows.iter().map(notice_from_row).collect()
     }
 
     async fn mark_notice_sent(
@@ -1243,7 +1274,7 @@ impl Store for SqlStore {
     async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError> {
         // By the (status, next_attempt_at) index: the cost follows the failures.
         let rows = sqlx::query(&format!(
-            "SELECT {NOTICE_COLUMNS} FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT $1"
+            "SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE status = 'failed' ORDER BY id DESC LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)
@@ -1255,9 +1286,9 @@ impl Store for SqlStore {
     async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError> {
         let query = match reference {
             Some(_) => {
-                format!("SELECT {NOTICE_COLUMNS} FROM outbox WHERE reference = $1 ORDER BY id")
+                format!("SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE reference = $1 ORDER BY id")
             }
-            None => format!("SELECT {NOTICE_COLUMNS} FROM outbox ORDER BY id"),
+            None => format!("SELECT {NOTICE_COLUMNS} FROM {NOTICES} ORDER BY id"),
         };
         let mut q = sqlx::query(&query);
         if let Some(r) = reference {
@@ -2006,7 +2037,7 @@ impl Store for SqlStore {
 
     async fn notice_by_message_id(&self, message_id: &str) -> Result<Option<Notice>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {NOTICE_COLUMNS} FROM outbox WHERE message_id = $1"
+            "SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE message_id = $1"
         ))
         .bind(message_id)
         .fetch_optional(&self.pool)

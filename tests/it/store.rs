@@ -1063,3 +1063,115 @@ async fn claim_leases_run_on_their_own_time_line_and_renew_only_what_is_held() {
         );
     }
 }
+
+/// Migration 0008 moves each notice's content (bodies and payload) out of the outbox
+/// row into `outbox_bodies`: a database written by the earlier schema keeps every
+/// notice whole, sent or pending, and new notices are written across both tables.
+#[tokio::test]
+async fn notices_written_before_the_bodies_moved_out_are_read_whole_after() {
+    let sqlite_url = common::fresh_sqlite_url(&common::test_dir());
+    let pg_url = common::fresh_postgres_url().await;
+    sqlx::any::install_default_drivers();
+    for (backend, url) in [("sqlite", sqlite_url), ("postgres", pg_url.clone())] {
+        // The schema as of migration 0007, applied by hand.
+        let create = if url.starts_with("sqlite") {
+            format!("{url}?mode=rwc")
+        } else {
+            url.clone()
+        };
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&create)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().as_ref() < "0008")
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 7, "{backend}: {files:?}");
+        sqlx::raw_sql(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY NOT NULL, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (i, f) in files.iter().enumerate() {
+            sqlx::raw_sql(&std::fs::read_to_string(f).unwrap())
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{backend} {}: {e}", f.display()));
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'old', 0)",
+            )
+            .bind(i as i64 + 1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        for (message_id, status, html) in [
+            ("<old-sent@example.org>", "sent", Some("<p>enviado</p>")),
+            ("<old-pending@example.org>", "pending", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO outbox (reference, kind, round, country, recipient, recipient_name, \
+                 language, subject, body_text, body_html, message_id, payload_json, status, \
+                 attempts, next_attempt_at, created_at) \
+                 VALUES ('RCM-2026-001', 'round_invitation', 1, 'HN', 'fp@example.org', 'Ana', \
+                 'es', 'Asunto', $1, $2, $3, '{\"k\":\"ñ\"}', $4, 0, 0, 0)",
+            )
+            .bind(format!("Cuerpo de {message_id}"))
+            .bind(html)
+            .bind(message_id)
+            .bind(status)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        }
+        drop(conn);
+
+        let store = SqlStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e:#}"));
+        assert!(store.migrations_applied().await.unwrap(), "{backend}");
+        let old = store.notices(None).await.unwrap();
+        assert_eq!(old.len(), 2, "{backend}");
+        assert_eq!(
+            old[0].notice.body_text, "Cuerpo de <old-sent@example.org>",
+            "{backend}"
+        );
+        assert_eq!(
+            old[0].notice.body_html.as_deref(),
+            Some("<p>enviado</p>"),
+            "{backend}"
+        );
+        assert_eq!(old[0].status, NoticeStatus::Sent, "{backend}");
+        assert_eq!(old[1].notice.body_html, None, "{backend}");
+        assert_eq!(old[1].notice.payload_json, r#"{"k":"ñ"}"#, "{backend}");
+        // The pending one is claimed with its content.
+        let claimed = store.claim_notices("w", at(0), at(5), 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "{backend}");
+        assert_eq!(
+            claimed[0].notice.message_id, "<old-pending@example.org>",
+            "{backend}"
+        );
+        assert_eq!(
+            claimed[0].notice.body_text, "Cuerpo de <old-pending@example.org>",
+            "{backend}"
+        );
+        let by_id = store
+            .notice_by_message_id("<old-sent@example.org>")
+            .await
+            .unwrap()
+            .expect("found by Message-ID");
+        assert_eq!(
+            by_id.notice.body_html.as_deref(),
+            Some("<p>enviado</p>"),
+            "{backend}"
+        );
+    }
+    common::drop_postgres_database(&pg_url).await;
+}
