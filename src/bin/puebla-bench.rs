@@ -429,18 +429,28 @@ async fn outbound_against(
     let url = format!("smtp://127.0.0.1:{port}");
     let transport: Arc<dyn Transport> =
         Arc::new(puebla::mail::message::smtp::SmtpTransport::from_url(&url)?);
+    // As `puebla serve` runs it (PUEBLA_SMTP_CONNECTIONS unset), and on one connection.
     let worker = OutboxWorker::new(
+        w.store.clone(),
+        w.clock.clone(),
+        transport.clone(),
+        w.config.mail_from.clone(),
+        "bench",
+    );
+    let lanes = worker.lanes;
+    let mut single = OutboxWorker::new(
         w.store.clone(),
         w.clock.clone(),
         transport,
         w.config.mail_from.clone(),
-        "bench",
+        "bench-1",
     );
+    single.lanes = 1;
     let plain: lettre::AsyncSmtpTransport<lettre::Tokio1Executor> =
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(port)
             .build();
-    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    let (mut ours, mut one, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         // Baseline: the same bytes, one pooled lettre send after another.
         let sw = Stopwatch::start();
@@ -454,34 +464,43 @@ async fn outbound_against(
         base.push(messages.len() as f64 / sw.elapsed().as_secs_f64());
 
         // The outbox: only these notices pending, the rest already sent.
-        reset_outbox(&w.url).await?;
-        mark_sent_except(
-            &w.url,
-            messages.iter().map(|m| m.notice_id).max().unwrap_or(0),
-        )
-        .await?;
-        let sw = Stopwatch::start();
-        let report = worker.drain().await?;
-        let secs = sw.elapsed().as_secs_f64();
-        if report.sent != messages.len() {
-            bail!(
-                "the worker sent {} of {} notices: {report:?}",
-                report.sent,
-                messages.len()
-            );
+        for (worker, rates) in [(&worker, &mut ours), (&single, &mut one)] {
+            reset_outbox(&w.url).await?;
+            mark_sent_except(
+                &w.url,
+                messages.iter().map(|m| m.notice_id).max().unwrap_or(0),
+            )
+            .await?;
+            let sw = Stopwatch::start();
+            let report = worker.drain().await?;
+            let secs = sw.elapsed().as_secs_f64();
+            if report.sent != messages.len() {
+                bail!(
+                    "the worker sent {} of {} notices: {report:?}",
+                    report.sent,
+                    messages.len()
+                );
+            }
+            rates.push(report.sent as f64 / secs);
         }
-        ours.push(report.sent as f64 / secs);
     }
-    let (o, b) = (median(&ours), median(&base));
+    let (o, s1, b) = (median(&ours), median(&one), median(&base));
+    let runs = |v: &[f64]| v.iter().map(|x| round3(*x)).collect::<Vec<_>>();
     Ok(json!({
         "notices": messages.len(),
         "repetitions": reps,
+        "connections": lanes,
         "outbox_worker_notices_per_second": round3(o),
         "plain_lettre_sends_per_second": round3(b),
         "ratio": ratio(o / b),
+        "one_connection": {
+            "outbox_worker_notices_per_second": round3(s1),
+            "ratio": ratio(s1 / b),
+        },
         "sink_accepted": accepted.load(std::sync::atomic::Ordering::Relaxed),
-        "runs": {"outbox_worker": ours.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
-                 "plain_lettre": base.iter().map(|x| round3(*x)).collect::<Vec<_>>()},
+        "runs": {"outbox_worker": runs(&ours),
+                 "outbox_worker_one_connection": runs(&one),
+                 "plain_lettre": runs(&base)},
     }))
 }
 
