@@ -1418,7 +1418,7 @@ async fn crash_run(backend: &'static str) {
     println!(
         "crash test ({backend}): {} lives, {kills_total} kills {:?}, {} hooks that did not fire; \
          {} notices sent ({} deliveries, {extra} duplicates from {} kills (at most {window} each: \
-         {lanes} lanes), {} messages accepted on {} connections a kill broke, \
+         {lanes} lanes; the most from one: {}), {} messages accepted on {} connections a kill broke, \
          {} held messages dropped by a kill); {} replies stored and counted once; \
          {} timers overdue at a restart ({} checked fired in due order); {} audit entries match; {:?}",
         daemon.lives,
@@ -1427,6 +1427,7 @@ async fn crash_run(backend: &'static str) {
         notices.len(),
         report.accepted.len(),
         resent_from.len(),
+        resent_from.values().map(Vec::len).max().unwrap_or(0),
         report.accepted_then_dropped.len(),
         report.broken.len(),
         report.dropped_while_held.len(),
