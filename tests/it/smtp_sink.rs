@@ -180,14 +180,15 @@ impl Control {
     }
 }
 
-/// A mark in the sink's record of messages in flight ([`SmtpSink::data_marks`]).
+/// A mark in the sink's record of messages in flight ([`SmtpSink::data_marks`]),
+/// each message numbered from 0 in the order its DATA arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataMark {
-    /// The client said DATA (with recipients): a message is in flight.
-    Start,
-    /// The sink gave its final answer to a message's data, or the connection ended
-    /// before it.
-    End,
+    /// The client said DATA (with recipients): message N is in flight.
+    Start(usize),
+    /// The sink is about to give its final answer to message N's data, or the
+    /// connection ended before it.
+    End(usize),
 }
 
 #[derive(Default)]
@@ -202,19 +203,22 @@ struct State {
     /// Messages in flight now, the most ever at once, and every start and end.
     in_flight: usize,
     max_in_flight: usize,
+    data_started: usize,
     data_marks: Vec<DataMark>,
 }
 
 /// Counts one message in flight until dropped (whatever way its session goes on).
-struct InFlight<'a>(&'a Mutex<State>);
+struct InFlight<'a>(&'a Mutex<State>, usize);
 
 impl<'a> InFlight<'a> {
     fn start(state: &'a Mutex<State>) -> Self {
         let mut st = state.lock().unwrap();
         st.in_flight += 1;
         st.max_in_flight = st.max_in_flight.max(st.in_flight);
-        st.data_marks.push(DataMark::Start);
-        Self(state)
+        let n = st.data_started;
+        st.data_started += 1;
+        st.data_marks.push(DataMark::Start(n));
+        Self(state, n)
     }
 }
 
@@ -222,7 +226,7 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let mut st = self.0.lock().unwrap();
         st.in_flight -= 1;
-        st.data_marks.push(DataMark::End);
+        st.data_marks.push(DataMark::End(self.1));
     }
 }
 
