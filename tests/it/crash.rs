@@ -15,10 +15,22 @@
 //!
 //! At the end the invariants of the issue are checked against the reference: every
 //! notice delivered at least once and every outbox row `sent` (same Message-IDs),
-//! duplicates only for messages whose 250 was followed by a kill, every reply
-//! stored once and counted once, the same transitions in the same order at the
-//! same times, and the deadlines that passed while the daemon was down fired after
-//! the restart, in due order.
+//! duplicates only within the outbox worker's window (below), every reply stored
+//! once and counted once, the same transitions in the same order at the same
+//! times, and the deadlines that passed while the daemon was down fired after the
+//! restart, in due order.
+//!
+//! Duplicates: the outbox worker records a notice as sent beside the next sends,
+//! letting at most `UNRECORDED_PER_LANE` × lanes accepted notices wait for their
+//! record (`engine::outbox`; serve's lanes are `PUEBLA_SMTP_CONNECTIONS`, the
+//! default here). A kill leaves those unrecorded, and they are sent again, same
+//! Message-ID, once their claim expires. The sink labels each connection with the
+//! daemon's life and logs, for every connection that broke without QUIT, the last
+//! messages accepted on it. Every delivery of a Message-ID but its last must then
+//! be among the last `UNRECORDED_PER_LANE` × lanes messages accepted on a
+//! connection of its life that broke, the next delivery must come in a later life
+//! (a live daemon never sends a notice twice), and no life may account for more
+//! than `UNRECORDED_PER_LANE` × lanes of them.
 //!
 //! A notice claimed by a killed daemon goes back to the queue when its claim lease
 //! ends, five minutes of the injected clock after the claim: the script's clock
@@ -41,6 +53,7 @@ use puebla::config::Config;
 use puebla::domain::consultation::{Consultation, Event, Stage};
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::InboundSource;
+use puebla::engine::outbox::UNRECORDED_PER_LANE;
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
@@ -51,7 +64,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::api_helpers::http;
 use crate::common;
 use crate::imap::{self as imap_harness, PASSWORD};
-use crate::smtp_sink::{Control, Script, SinkEvent, SmtpSink};
+use crate::smtp_sink::{Control, Script, SinkEvent, SmtpSink, KEPT_PER_CONNECTION};
 
 const SECRET: &str = "a crash test secret of some length";
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
@@ -726,6 +739,8 @@ struct Daemon {
     lives: usize,
     env: Vec<(String, String)>,
     logs: PathBuf,
+    /// The sink's control: each life's connections are labelled with its number.
+    sink: Arc<Control>,
 }
 
 impl Daemon {
@@ -735,7 +750,20 @@ impl Daemon {
 
     async fn start(&mut self) {
         assert!(self.child.is_none(), "the daemon already runs");
+        // The sink has seen every connection of the killed life break (and logged
+        // what was accepted on it) before the next life may open one.
+        assert!(
+            self.sink.wait_closed(WAIT).await,
+            "the sink still has {} connections open {WAIT:?} after life {} was killed",
+            self.sink.open_connections(),
+            self.lives
+        );
         self.lives += 1;
+        assert_eq!(
+            self.sink.next_life(),
+            self.lives,
+            "the sink counts the lives"
+        );
         let port = crate::common::free_port();
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
@@ -1065,12 +1093,14 @@ async fn crash_run(backend: &'static str) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let lanes = lanes_of(&env);
     let mut daemon = Daemon {
         child: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         lives: 0,
         env,
         logs: logs_dir.clone(),
+        sink: control.clone(),
     };
     daemon.start().await;
 
@@ -1198,6 +1228,10 @@ async fn crash_run(backend: &'static str) {
     })
     .await;
     daemon.kill();
+    assert!(
+        control.wait_closed(WAIT).await,
+        "{backend}: the sink's connections did not close after the last kill"
+    );
     let report = control.log();
     let elapsed = watch.elapsed();
 
@@ -1248,23 +1282,73 @@ async fn crash_run(backend: &'static str) {
         "{backend}: delivered but not expected: {unexpected:?}"
     );
 
-    // 2. A duplicate only where the sink's 250 was followed by a kill, same Message-ID.
-    let duplicates: Vec<(&str, usize)> = delivered
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(id, n)| (*id, *n))
-        .collect();
-    let extra: usize = duplicates.iter().map(|(_, n)| n - 1).sum();
-    for (id, _) in &duplicates {
+    // 2. Duplicates (same Message-ID) only from the window of accepted-but-unrecorded
+    //    notices that a kill cut off: every delivery but the last of a Message-ID was
+    //    among the last `window` messages accepted on a connection of its life that
+    //    broke without QUIT, the next delivery came in a later life, and each life
+    //    accounts for at most `window` of them.
+    let window = UNRECORDED_PER_LANE * lanes;
+    assert!(
+        window <= KEPT_PER_CONNECTION,
+        "the sink keeps too few messages per connection for {lanes} lanes"
+    );
+    assert_eq!(
+        report.accepted_life.len(),
+        report.accepted.len(),
+        "{backend}: the sink labels every acceptance with its life"
+    );
+    let mut lives_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (id, life) in report.accepted.iter().zip(&report.accepted_life) {
+        lives_of.entry(id.as_str()).or_default().push(*life);
+    }
+    let mut resent_from: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (id, lives) in &lives_of {
+        for pair in lives.windows(2) {
+            let (life, again) = (pair[0], pair[1]);
+            assert!(
+                again > life,
+                "{backend}: {id} was delivered twice in life {life}: a live daemon sent it again"
+            );
+            let cut_off = report.broken.iter().any(|b| {
+                b.life == life
+                    && b.last_accepted[b.last_accepted.len().saturating_sub(window)..]
+                        .iter()
+                        .any(|d| d == id)
+            });
+            assert!(
+                cut_off,
+                "{backend}: {id} was delivered in life {life} and again in life {again}, but it \
+                 is not among the last {window} messages accepted on a connection that life's \
+                 kill broke: {:?}",
+                report
+                    .broken
+                    .iter()
+                    .filter(|b| b.life == life)
+                    .collect::<Vec<_>>()
+            );
+            resent_from.entry(life).or_default().push(id);
+        }
+    }
+    for (life, ids) in &resent_from {
         assert!(
-            report.accepted_then_dropped.iter().any(|d| d == id),
-            "{backend}: {id} was delivered twice, but no kill followed its 250"
+            ids.len() <= window,
+            "{backend}: the kill of life {life} left {} notices accepted but unrecorded \
+             (at most {UNRECORDED_PER_LANE} per lane × {lanes} lanes): {ids:?}",
+            ids.len()
         );
     }
+    let extra: usize = resent_from.values().map(Vec::len).sum();
+    let extra_check: usize = delivered.values().map(|n| n - 1).sum();
+    assert_eq!(
+        extra, extra_check,
+        "{backend}: every extra delivery accounted for"
+    );
+    let kills_that_broke: BTreeSet<usize> = report.broken.iter().map(|b| b.life).collect();
     assert!(
-        extra <= report.accepted_then_dropped.len(),
-        "{backend}: {extra} duplicate deliveries for {} kills between a 250 and its commit",
-        report.accepted_then_dropped.len()
+        extra <= window * kills_that_broke.len(),
+        "{backend}: {extra} duplicate deliveries for {} kills that broke connections with \
+         accepted messages",
+        kills_that_broke.len()
     );
 
     // 3. Every reply stored once, processed, and counted once.
@@ -1333,7 +1417,8 @@ async fn crash_run(backend: &'static str) {
     let kills_total = counts.total();
     println!(
         "crash test ({backend}): {} lives, {kills_total} kills {:?}, {} hooks that did not fire; \
-         {} notices sent ({} deliveries, {extra} duplicates of {} messages whose 250 preceded a kill, \
+         {} notices sent ({} deliveries, {extra} duplicates from {} kills (at most {window} each: \
+         {lanes} lanes; the most from one: {}), {} messages accepted on {} connections a kill broke, \
          {} held messages dropped by a kill); {} replies stored and counted once; \
          {} timers overdue at a restart ({} checked fired in due order); {} audit entries match; {:?}",
         daemon.lives,
@@ -1341,7 +1426,10 @@ async fn crash_run(backend: &'static str) {
         counts.hooks_not_fired,
         notices.len(),
         report.accepted.len(),
+        resent_from.len(),
+        resent_from.values().map(Vec::len).max().unwrap_or(0),
         report.accepted_then_dropped.len(),
+        report.broken.len(),
         report.dropped_while_held.len(),
         reference.reply_ids.len(),
         counts.overdue_at_restart,
@@ -1363,6 +1451,18 @@ async fn crash_run(backend: &'static str) {
     if backend == "postgres" {
         common::drop_postgres_database(&url).await;
     }
+}
+
+/// The lanes `puebla serve` sends on with `env`: `PUEBLA_SMTP_CONNECTIONS`, or the
+/// default of `Config` (as serve reads it; the daemon's folder has no puebla.toml).
+fn lanes_of(env: &[(String, String)]) -> usize {
+    env.iter()
+        .find(|(k, _)| k == "PUEBLA_SMTP_CONNECTIONS")
+        .map_or(Config::default().smtp_connections, |(_, v)| {
+            v.trim()
+                .parse()
+                .expect("PUEBLA_SMTP_CONNECTIONS is a number")
+        })
 }
 
 fn arm(kill: Option<Kill>, control: &Control) {

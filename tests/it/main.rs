@@ -18,6 +18,7 @@ mod engine;
 mod fuzz;
 mod imap;
 mod ingest;
+mod lanes;
 mod mail_corpus;
 mod outages;
 mod replicas;

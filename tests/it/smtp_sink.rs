@@ -2,13 +2,17 @@
 //! speaks enough RFC 5321 for `lettre` (EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT,
 //! DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepts, and can be
 //! scripted to refuse: 451 for the first attempts of every message, 550 for every
-//! recipient, silence, or a slow answer to each message.
+//! recipient, silence, a slow answer to each message, or a gate that holds every
+//! answer until the test lets it through. It also tells how many messages were in
+//! flight at once (between the client's DATA and the sink's final answer).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use puebla::engine::outbox::{MAX_LANES, UNRECORDED_PER_LANE};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -33,12 +37,19 @@ pub struct Script {
     pub tempfail_each: usize,
     /// Answer every RCPT TO with this reply (a 5xx line such as `550 5.1.1 ...`).
     pub reject_rcpt: Option<String>,
+    /// Answer RCPT TO for a recipient equal to the first string with the second (a
+    /// 4xx or 5xx line): some messages of a pass refused, others accepted.
+    pub refuse_rcpt: Vec<(String, String)>,
     /// Advertise AUTH PLAIN LOGIN and require these credentials before MAIL.
     pub credentials: Option<(String, String)>,
     /// Accept connections and never say anything.
     pub silent: bool,
     /// Wait this long after each message's data before answering (a slow server).
     pub data_delay: Option<std::time::Duration>,
+    /// Before answering each message's data (after `data_delay`), take a permit from
+    /// this semaphore and keep it: with none available the answer waits until the
+    /// test adds some (one message at a time, or all at once).
+    pub gate: Option<Arc<tokio::sync::Semaphore>>,
     /// Fault-injection hooks (the crash test): record Message-IDs instead of whole
     /// messages, hold a message before its final answer, tell the test about it.
     pub control: Option<Arc<Control>>,
@@ -54,23 +65,56 @@ pub enum SinkEvent {
     Accepted(String),
 }
 
+/// How many of the last messages accepted on a connection the control log keeps
+/// for the case that the connection breaks without QUIT.
+///
+/// The outbox worker lets at most [`UNRECORDED_PER_LANE`] × lanes accepted notices
+/// wait for their record at any time, lanes being at most [`MAX_LANES`]. That window
+/// is shared by the lanes, and the worker's pool hands any idle connection to any
+/// lane, so all the notices a kill leaves unrecorded may have gone over one
+/// connection: they are among its last `UNRECORDED_PER_LANE × MAX_LANES` accepted.
+/// (A message accepted before those on the same connection was recorded before
+/// the kill: the recorder writes outcomes in the order the lanes handed them over.)
+pub const KEPT_PER_CONNECTION: usize = UNRECORDED_PER_LANE * MAX_LANES;
+
 /// Hooks for fault injection, shared between the sink and the test. With a control,
 /// the sink keeps the Message-IDs it accepted (in order, repeats included) rather
-/// than whole messages.
+/// than whole messages, and labels each connection with the client's *life*
+/// ([`Control::next_life`]) so that a test that kills and restarts its client can
+/// tell which kill broke which connection.
 #[derive(Debug)]
 pub struct Control {
     hold_next: AtomicBool,
     notify_next_accept: AtomicBool,
+    /// The current life: connections accepted from now on are labelled with it.
+    life: AtomicUsize,
+    /// Connections accepted whose session has not ended yet.
+    open: AtomicUsize,
     events: tokio::sync::mpsc::UnboundedSender<SinkEvent>,
     log: Mutex<ControlLog>,
+}
+
+/// A connection that broke without QUIT after the sink had accepted messages on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenConnection {
+    /// The client's life when the connection was accepted ([`Control::next_life`]).
+    pub life: usize,
+    /// The last messages (at most [`KEPT_PER_CONNECTION`]) answered 250 on it, oldest
+    /// first: the client may have died before recording any of them.
+    pub last_accepted: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct ControlLog {
     /// Every message answered 250, by Message-ID, in order (a resend appears twice).
     pub accepted: Vec<String>,
-    /// Messages whose 250 was the last thing on a connection that then broke without
-    /// QUIT: the client may have died before recording the delivery.
+    /// The life of the connection each message of `accepted` came on (same index).
+    pub accepted_life: Vec<usize>,
+    /// Every connection that broke without QUIT with messages accepted on it, in the
+    /// order the sink saw them break.
+    pub broken: Vec<BrokenConnection>,
+    /// The `last_accepted` of every entry of `broken`, one after the other: messages
+    /// whose 250 came shortly before a connection broke without QUIT.
     pub accepted_then_dropped: Vec<String>,
     /// Messages held (never answered) whose client went away.
     pub dropped_while_held: Vec<String>,
@@ -82,6 +126,8 @@ impl Control {
         let control = Self {
             hold_next: AtomicBool::new(false),
             notify_next_accept: AtomicBool::new(false),
+            life: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
             events,
             log: Mutex::new(ControlLog::default()),
         };
@@ -108,6 +154,41 @@ impl Control {
     pub fn log(&self) -> ControlLog {
         self.log.lock().unwrap().clone()
     }
+
+    /// Starts the client's next life (the first is 1; connections accepted before
+    /// are labelled 0) and returns it. Call it with no connection of the previous
+    /// life still open ([`Control::wait_closed`]), or a late one gets the new label.
+    pub fn next_life(&self) -> usize {
+        self.life.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Connections accepted whose session has not ended yet.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most `within`, real time) until every accepted connection's session
+    /// has ended, and so has been logged; false when some are still open.
+    pub async fn wait_closed(&self, within: std::time::Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while self.open_connections() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// A mark in the sink's record of messages in flight ([`SmtpSink::data_marks`]),
+/// each message numbered from 0 in the order its DATA arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMark {
+    /// The client said DATA (with recipients): message N is in flight.
+    Start(usize),
+    /// The sink is about to give its final answer to message N's data, or the
+    /// connection ended before it.
+    End(usize),
 }
 
 #[derive(Default)]
@@ -119,6 +200,34 @@ struct State {
     data_replies: Vec<String>,
     /// Replaces the script's `data_delay` while set ([`SmtpSink::set_data_delay`]).
     data_delay: Option<std::time::Duration>,
+    /// Messages in flight now, the most ever at once, and every start and end.
+    in_flight: usize,
+    max_in_flight: usize,
+    data_started: usize,
+    data_marks: Vec<DataMark>,
+}
+
+/// Counts one message in flight until dropped (whatever way its session goes on).
+struct InFlight<'a>(&'a Mutex<State>, usize);
+
+impl<'a> InFlight<'a> {
+    fn start(state: &'a Mutex<State>) -> Self {
+        let mut st = state.lock().unwrap();
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        let n = st.data_started;
+        st.data_started += 1;
+        st.data_marks.push(DataMark::Start(n));
+        Self(state, n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock().unwrap();
+        st.in_flight -= 1;
+        st.data_marks.push(DataMark::End(self.1));
+    }
 }
 
 pub struct SmtpSink {
@@ -153,9 +262,32 @@ impl SmtpSink {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 st.lock().unwrap().connections += 1;
+                // Counted and labelled here, before the session's task runs, so that a
+                // test waiting for the connections to close cannot miss this one.
+                let life = script.control.as_ref().map_or(0, |ctl| {
+                    ctl.open.fetch_add(1, Ordering::SeqCst);
+                    ctl.life.load(Ordering::SeqCst)
+                });
                 let (st, script) = (st.clone(), script.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, &script, &st).await;
+                    let mut recent = VecDeque::new();
+                    let quit = matches!(
+                        session(stream, &script, &st, life, &mut recent).await,
+                        Ok(true)
+                    );
+                    if let Some(ctl) = &script.control {
+                        if !quit && !recent.is_empty() {
+                            let last_accepted: Vec<String> = recent.into_iter().collect();
+                            let mut log = ctl.log.lock().unwrap();
+                            log.accepted_then_dropped
+                                .extend(last_accepted.iter().cloned());
+                            log.broken.push(BrokenConnection {
+                                life,
+                                last_accepted,
+                            });
+                        }
+                        ctl.open.fetch_sub(1, Ordering::SeqCst);
+                    }
                 });
             }
         });
@@ -189,6 +321,23 @@ impl SmtpSink {
 
     pub fn data_replies(&self) -> Vec<String> {
         self.state.lock().unwrap().data_replies.clone()
+    }
+
+    /// Messages in flight now: between the client's DATA and the sink's final answer
+    /// (waiting at the gate, for instance).
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().unwrap().in_flight
+    }
+
+    /// The most messages ever in flight at once (each on its own connection: SMTP
+    /// has one message at a time per connection).
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    /// Every start and end of a message in flight, in order.
+    pub fn data_marks(&self) -> Vec<DataMark> {
+        self.state.lock().unwrap().data_marks.clone()
     }
 }
 
@@ -248,14 +397,22 @@ fn quick_ack(read: &BufReader<tokio::net::tcp::OwnedReadHalf>) {
     let _ = read;
 }
 
-async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> std::io::Result<()> {
+/// One connection, until the client says QUIT (`Ok(true)`) or goes away. With a
+/// control, `recent` keeps the last [`KEPT_PER_CONNECTION`] messages accepted on it.
+async fn session(
+    stream: TcpStream,
+    script: &Script,
+    state: &Mutex<State>,
+    life: usize,
+    recent: &mut VecDeque<String>,
+) -> std::io::Result<bool> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     if script.silent {
         // Hold the connection open without a greeting until the client gives up.
         let mut sink = Vec::new();
         let _ = read.read_until(0, &mut sink).await;
-        return Ok(());
+        return Ok(false);
     }
     async fn say(w: &mut tokio::net::tcp::OwnedWriteHalf, line: &str) -> std::io::Result<()> {
         w.write_all(format!("{line}\r\n").as_bytes()).await
@@ -278,21 +435,10 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
     let mut user: Option<String> = None;
     let mut from: Option<String> = None;
     let mut rcpt: Vec<String> = Vec::new();
-    // With a control: the message last answered 250 while nothing else has been said
-    // on the connection since.
-    let mut just_accepted: Option<String> = None;
     loop {
-        let cmd = match line(&mut read).await {
-            Ok(Some(cmd)) => cmd,
-            end => {
-                if let (Some(ctl), Some(id)) = (&script.control, just_accepted.take()) {
-                    ctl.log.lock().unwrap().accepted_then_dropped.push(id);
-                }
-                end?;
-                return Ok(());
-            }
+        let Some(cmd) = line(&mut read).await? else {
+            return Ok(false);
         };
-        just_accepted = None;
         let upper = cmd.to_ascii_uppercase();
         let verb = upper
             .split_whitespace()
@@ -374,6 +520,10 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                     say(&mut write, "503 5.5.1 Need MAIL first").await?;
                 } else if let Some(reject) = &script.reject_rcpt {
                     say(&mut write, reject).await?;
+                } else if let Some((_, reply)) =
+                    script.refuse_rcpt.iter().find(|(to, _)| *to == angle(&arg))
+                {
+                    say(&mut write, reply).await?;
                 } else {
                     rcpt.push(angle(&arg));
                     say(&mut write, "250 2.1.5 Ok").await?;
@@ -384,6 +534,7 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                     say(&mut write, "554 5.5.1 No valid recipients").await?;
                     continue;
                 }
+                let in_flight = InFlight::start(state);
                 say(&mut write, "354 End data with <CR><LF>.<CR><LF>").await?;
                 let mut data = Vec::new();
                 loop {
@@ -392,7 +543,7 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                     }
                     let mut buf = Vec::new();
                     if read.read_until(b'\n', &mut buf).await? == 0 {
-                        return Ok(());
+                        return Ok(false);
                     }
                     if buf == b".\r\n" || buf == b".\n" {
                         break;
@@ -409,6 +560,12 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
+                if let Some(gate) = &script.gate {
+                    gate.acquire()
+                        .await
+                        .expect("the gate is never closed")
+                        .forget();
+                }
                 let id = message_id(&data).unwrap_or_default();
                 if let Some(ctl) = &script.control {
                     if ctl.hold_next.swap(false, Ordering::SeqCst) {
@@ -422,9 +579,10 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                         )
                         .await;
                         ctl.log.lock().unwrap().dropped_while_held.push(id);
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
+                let mut accepted = false;
                 let reply = {
                     let mut st = state.lock().unwrap();
                     let n = st.attempts.entry(id.clone()).or_insert(0);
@@ -436,7 +594,12 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                             Some(ctl) => {
                                 let mut log = ctl.log.lock().unwrap();
                                 log.accepted.push(id.clone());
-                                just_accepted = Some(id.clone());
+                                log.accepted_life.push(life);
+                                if recent.len() == KEPT_PER_CONNECTION {
+                                    recent.pop_front();
+                                }
+                                recent.push_back(id.clone());
+                                accepted = true;
                                 log.accepted.len()
                             }
                             None => {
@@ -456,11 +619,12 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
                 };
                 from = None;
                 rcpt.clear();
+                // Out of flight before the client can hear the answer (and start its
+                // next message), so that the count never runs ahead of the client.
+                drop(in_flight);
                 say(&mut write, &reply).await?;
                 if let Some(ctl) = &script.control {
-                    if just_accepted.is_some()
-                        && ctl.notify_next_accept.swap(false, Ordering::SeqCst)
-                    {
+                    if accepted && ctl.notify_next_accept.swap(false, Ordering::SeqCst) {
                         let _ = ctl.events.send(SinkEvent::Accepted(id));
                     }
                 }
@@ -472,8 +636,9 @@ async fn session(stream: TcpStream, script: &Script, state: &Mutex<State>) -> st
             }
             "NOOP" => say(&mut write, "250 2.0.0 Ok").await?,
             "QUIT" => {
-                say(&mut write, "221 2.0.0 Bye").await?;
-                return Ok(());
+                // Said QUIT: whatever it had accepted, the client was still alive after.
+                let _ = say(&mut write, "221 2.0.0 Bye").await;
+                return Ok(true);
             }
             _ => say(&mut write, "502 5.5.2 Command not recognized").await?,
         }

@@ -1175,3 +1175,149 @@ async fn notices_written_before_the_bodies_moved_out_are_read_whole_after() {
     }
     common::drop_postgres_database(&pg_url).await;
 }
+
+/// `mark_notices_sent`: several notices in one call, in one transaction: a missing
+/// id fails the call with NotFound and marks none of the others.
+#[tokio::test]
+async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
+    for (name, store) in common::test_stores().await {
+        let r = "RCM-2026-011";
+        let mut s = step(consultation(r, true, t0()), 0);
+        s.notices = (1..=5)
+            .map(|i| notice(r, &format!("<m{i}@puebla>"), at(i)))
+            .collect();
+        store.commit_step(s).await.unwrap();
+        let ids: Vec<i64> = store
+            .notices(Some(r))
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        let claimed = store.claim_notices("w1", at(10), at(20), 10).await.unwrap();
+        assert_eq!(claimed.len(), 5, "{name}");
+        let missing = ids.iter().max().unwrap() + 1000;
+        let state = |store: Arc<dyn Store>| async move {
+            store
+                .notices(Some(r))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.status, n.sent_at, n.server_reply))
+                .collect::<Vec<_>>()
+        };
+        let sending = (NoticeStatus::Sending, None, None);
+
+        // Two at once.
+        store
+            .mark_notices_sent(&[
+                (ids[0], at(11), "250 2.0.0 Ok: queued as 1".to_string()),
+                (ids[1], at(12), "250 2.0.0 Ok: queued as 2".to_string()),
+            ])
+            .await
+            .unwrap();
+        let sent = |i: i64| {
+            (
+                NoticeStatus::Sent,
+                Some(at(10 + i)),
+                Some(format!("250 2.0.0 Ok: queued as {i}")),
+            )
+        };
+        assert_eq!(
+            state(store.clone()).await,
+            [
+                sent(1),
+                sent(2),
+                sending.clone(),
+                sending.clone(),
+                sending.clone()
+            ],
+            "{name}"
+        );
+
+        // A missing notice in the middle: NotFound, and the one before it (already
+        // updated inside the transaction) and the one after it are not marked.
+        let err = store
+            .mark_notices_sent(&[
+                (ids[2], at(13), "250 2.0.0 Ok: queued as 3".to_string()),
+                (missing, at(13), "250 x".to_string()),
+                (ids[3], at(14), "250 2.0.0 Ok: queued as 4".to_string()),
+            ])
+            .await;
+        assert!(
+            matches!(err, Err(StoreError::NotFound(_))),
+            "{name}: {err:?}"
+        );
+        // A missing notice alone, and at the end.
+        let err = store
+            .mark_notices_sent(&[(missing, at(13), "250 x".to_string())])
+            .await;
+        assert!(
+            matches!(err, Err(StoreError::NotFound(_))),
+            "{name}: {err:?}"
+        );
+        let err = store
+            .mark_notices_sent(&[
+                (ids[4], at(15), "250 2.0.0 Ok: queued as 5".to_string()),
+                (missing, at(15), "250 x".to_string()),
+            ])
+            .await;
+        assert!(
+            matches!(err, Err(StoreError::NotFound(_))),
+            "{name}: {err:?}"
+        );
+        // Nothing at all is a no-op.
+        store.mark_notices_sent(&[]).await.unwrap();
+        assert_eq!(
+            state(store.clone()).await,
+            [
+                sent(1),
+                sent(2),
+                sending.clone(),
+                sending.clone(),
+                sending.clone()
+            ],
+            "{name}: nothing marked by the failed calls"
+        );
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts {
+                sent: 2,
+                sending: 3,
+                ..Default::default()
+            },
+            "{name}"
+        );
+
+        // The rest in one call; the claims are gone with it.
+        store
+            .mark_notices_sent(&[
+                (ids[2], at(13), "250 2.0.0 Ok: queued as 3".to_string()),
+                (ids[3], at(14), "250 2.0.0 Ok: queued as 4".to_string()),
+                (ids[4], at(15), "250 2.0.0 Ok: queued as 5".to_string()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            state(store.clone()).await,
+            [sent(1), sent(2), sent(3), sent(4), sent(5)],
+            "{name}"
+        );
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts {
+                sent: 5,
+                ..Default::default()
+            },
+            "{name}"
+        );
+        assert!(
+            store
+                .claim_notices("w2", at(1000), at(1001), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: sent notices are not claimed again"
+        );
+    }
+}
