@@ -447,6 +447,13 @@ impl OutboxWorker {
             let Ok(permit) = lane.window.acquire().await else {
                 return Ok(Vec::new());
             };
+            if let Probe::Waiting(rx) = &mut lane.probe {
+                // The channel carries nothing: it closes when the probing lane has had
+                // its answer (or ended). Waited for before the claim check below, since
+                // the probe may take as long as the SMTP timeout.
+                while rx.changed().await.is_ok() {}
+                lane.probe = Probe::Done;
+            }
             // A send must start well inside the claim, or another worker could take
             // the notice over while this one is still handing it to the transport.
             let real = self.clock.real_now();
@@ -469,11 +476,6 @@ impl OutboxWorker {
             }
             if lost.contains(&notice.id) {
                 continue;
-            }
-            if let Probe::Waiting(rx) = &mut lane.probe {
-                // Closed when the probing lane dropped its sender: nothing else is sent.
-                while rx.changed().await.is_ok() {}
-                lane.probe = Probe::Done;
             }
             // Another lane found the server unreachable: the rest waits for the retry.
             if lane.halt.load(Ordering::SeqCst) {
