@@ -48,6 +48,23 @@ fn step(c: StoredConsultation, expected_version: i64) -> Step {
     }
 }
 
+/// Opens consultation `r` with `n` notices (`<{prefix}{i}@puebla>`, created at
+/// minutes 1..=n) in one step; their ids, oldest first.
+async fn open_with_notices(store: &Arc<dyn Store>, r: &str, prefix: &str, n: i64) -> Vec<i64> {
+    let mut s = step(consultation(r, true, t0()), 0);
+    s.notices = (1..=n)
+        .map(|i| notice(r, &format!("<{prefix}{i}@puebla>"), at(i)))
+        .collect();
+    store.commit_step(s).await.unwrap();
+    store
+        .notices(Some(r))
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect()
+}
+
 fn audit(reference: Option<&str>, action: &str, when: DateTime<Utc>) -> NewAudit {
     NewAudit {
         reference: reference.map(str::to_string),
@@ -513,18 +530,7 @@ async fn timers_come_due_in_order_and_fire_once() {
 async fn claims_lease_retry_and_failure() {
     for (name, store) in common::test_stores().await {
         let r = "RCM-2026-007";
-        let mut s = step(consultation(r, true, t0()), 0);
-        s.notices = (1..=3)
-            .map(|i| notice(r, &format!("<n{i}@puebla>"), at(i)))
-            .collect();
-        store.commit_step(s).await.unwrap();
-        let ids: Vec<i64> = store
-            .notices(Some(r))
-            .await
-            .unwrap()
-            .iter()
-            .map(|n| n.id)
-            .collect();
+        let ids = open_with_notices(&store, r, "n", 3).await;
         assert_eq!(store.notices(None).await.unwrap().len(), 3, "{name}");
 
         // Not yet due: a notice waits until its created time.
@@ -1182,18 +1188,7 @@ async fn notices_written_before_the_bodies_moved_out_are_read_whole_after() {
 async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
     for (name, store) in common::test_stores().await {
         let r = "RCM-2026-011";
-        let mut s = step(consultation(r, true, t0()), 0);
-        s.notices = (1..=5)
-            .map(|i| notice(r, &format!("<m{i}@puebla>"), at(i)))
-            .collect();
-        store.commit_step(s).await.unwrap();
-        let ids: Vec<i64> = store
-            .notices(Some(r))
-            .await
-            .unwrap()
-            .iter()
-            .map(|n| n.id)
-            .collect();
+        let ids = open_with_notices(&store, r, "m", 5).await;
         let claimed = store.claim_notices("w1", at(10), at(20), 10).await.unwrap();
         assert_eq!(claimed.len(), 5, "{name}");
         let missing = ids.iter().max().unwrap() + 1000;
