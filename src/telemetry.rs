@@ -1,4 +1,8 @@
-//! Logging: `tracing` to standard error, filtered by `RUST_LOG` (default `info`).
+//! Logging: `tracing` to standard error, filtered by `RUST_LOG` (default `info`),
+//! coloured only when standard error is a terminal (a log file or the journal gets
+//! plain text).
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,5 +12,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -15,7 +15,7 @@ use puebla::store::{NewFocalPoint, Notice, NoticeStatus};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
-use crate::api::{puebla, strip_ansi};
+use crate::api::puebla;
 use crate::api_helpers::*;
 use crate::smtp_sink::{self, SmtpSink};
 
@@ -938,7 +938,7 @@ fn start_serve(dir: &std::path::Path, db: &str, smtp_url: &str, run: usize) -> S
 
 impl Serve {
     fn log(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then the exit status (within 30 s).

@@ -26,7 +26,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::api::{puebla, strip_ansi};
+use crate::api::puebla;
 use crate::api_helpers::{http, spawn_app, TestApp, ADMIN_TOKEN, TOKEN_SECRET};
 use crate::smtp_sink::{self, Script, SmtpSink};
 
@@ -84,7 +84,7 @@ impl Daemon {
     }
 
     fn log(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Moves the daemon's clock (written whole, then renamed into place).
