@@ -543,8 +543,27 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
             );
         }
     }
+    let delivery = state.metrics.delivery().snapshot();
+    let _ = writeln!(
+        out,
+        "# HELP puebla_smtp_up Whether this process's last hand-over to the mail transport succeeded (1 before the first).\n\
+         # TYPE puebla_smtp_up gauge\n\
+         puebla_smtp_up {}\n\
+         # HELP puebla_smtp_last_success_timestamp_seconds When this process's transport last accepted a message (0: never).\n\
+         # TYPE puebla_smtp_last_success_timestamp_seconds gauge\n\
+         puebla_smtp_last_success_timestamp_seconds {}",
+        u8::from(!delivery.failing),
+        delivery.last_success_at.map_or(0, |t| t.timestamp())
+    );
     let imap = state.metrics.imap().snapshot();
     if state.inbound_configured {
+        let _ = writeln!(
+            out,
+            "# HELP puebla_imap_lease_held Whether this replica holds the IMAP lease (only the holder polls).\n\
+             # TYPE puebla_imap_lease_held gauge\n\
+             puebla_imap_lease_held {}",
+            u8::from(imap.lease_held)
+        );
         let _ = writeln!(
             out,
             "# HELP puebla_imap_last_poll_timestamp_seconds When this process last polled the mailbox successfully (0: never).\n\

@@ -296,6 +296,8 @@ async fn smtp_away_for_an_hour(hanging: bool) {
     assert!(status_now(&status) - t0 <= chrono::Duration::minutes(1));
     let reasons = strings(&status["reasons"]).join("\n");
     assert!(reasons.contains("mail delivery is failing"), "{reasons}");
+    let metrics = daemon.get("/metrics").await.expect(200).body;
+    assert!(metrics.contains("\npuebla_smtp_up 0\n"), "{metrics}");
     let expected = if hanging {
         "no answer within 2s"
     } else {
@@ -364,6 +366,12 @@ async fn smtp_away_for_an_hour(hanging: bool) {
     .await;
     assert_eq!(status["smtp"]["failing"], false, "{status}");
     assert!(status["smtp"]["last_success_at"].is_string(), "{status}");
+    let metrics = daemon.get("/metrics").await.expect(200).body;
+    assert!(metrics.contains("\npuebla_smtp_up 1\n"), "{metrics}");
+    assert!(
+        !metrics.contains("\npuebla_smtp_last_success_timestamp_seconds 0\n"),
+        "{metrics}"
+    );
     assert_eq!(status["outbox"]["failed"], 0, "{status}");
     daemon.assert_running();
 }

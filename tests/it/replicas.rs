@@ -223,6 +223,13 @@ impl World {
         let watch = Stopwatch::start();
         loop {
             if let Some(i) = self.lease_holder().await {
+                // /metrics says the same as /status (the lease does not move while
+                // its holder is alive).
+                let m = self.replicas[i].get("/metrics").await.expect(200).body;
+                assert!(
+                    m.contains("\npuebla_imap_lease_held 1\n"),
+                    "replica {i}: {m}"
+                );
                 return i;
             }
             assert!(
