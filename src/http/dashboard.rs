@@ -687,9 +687,9 @@ impl From<ApiError> for PageError {
             ApiError::Validation { field, message } => {
                 PageError::Invalid(format!("{field}: {message}"))
             }
-            ApiError::UnsupportedMediaType { .. } | ApiError::PayloadTooLarge { .. } => {
-                PageError::Invalid(e.to_string())
-            }
+            ApiError::UnsupportedMediaType { .. }
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::BodyTooLarge => PageError::Invalid(e.to_string()),
             ApiError::Busy | ApiError::Timeout => PageError::Conflict(e.to_string()),
             ApiError::Unexpected(e) => PageError::Unexpected(e),
         }

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// The body is over the route's limit.
     #[error("the body is {size} bytes or more; the limit is {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
+    /// A JSON body over the route's limit (2 MB, or room for the attachments'
+    /// `PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES` in base64 on the routes that take files).
+    #[error("the request body is larger than this route takes")]
+    BodyTooLarge,
     #[error("the consultation kept changing; try again")]
     Busy,
     #[error("the request took too long")]
@@ -118,7 +122,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            ApiError::PayloadTooLarge { .. } => {
+            ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
@@ -240,7 +244,13 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::validation("body", e.body_text()))?;
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge
+                } else {
+                    ApiError::validation("body", e.body_text())
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }

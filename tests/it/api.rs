@@ -953,7 +953,22 @@ async fn router_level_checks_and_the_timeout() {
         .header("authorization", format!("bearer {}", app.ppt))
         .body(axum::body::Body::empty())
         .unwrap();
-    assert_eq!(router.oneshot(req).await.unwrap().status(), 403);
+    assert_eq!(router.clone().oneshot(req).await.unwrap().status(), 403);
+
+    // A JSON body over the route's limit (2 MB here) is 413, not a validation error.
+    let big = format!(r#"{{"name":"{}","role":"viewer"}}"#, "x".repeat(3 << 20));
+    let req = axum::http::Request::post("/api/tokens")
+        .header("authorization", format!("Bearer {}", app.admin))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(big))
+        .unwrap();
+    let res = router.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 413);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"], "payload_too_large", "{v}");
 
     // A request that outlives the timeout is answered 503 `timeout`.
     let state = AppState::new(&app.config, app.engine.clone(), app.metrics.clone())
