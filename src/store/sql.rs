@@ -84,6 +84,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_outbox_bodies.sql"),
         postgres: include_str!("../../migrations/postgres/0008_outbox_bodies.sql"),
     },
+    Migration {
+        version: 9,
+        name: "drop_inbound_reference_index",
+        sqlite: include_str!("../../migrations/sqlite/0009_drop_inbound_reference_index.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_drop_inbound_reference_index.sql"),
+    },
 ];
 
 /// The bookkeeping table; the same text is valid in both dialects.
