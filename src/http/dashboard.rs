@@ -194,6 +194,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("comments", "Comments", "Comentarios"),
     ("text", "Text (Markdown)", "Texto (Markdown)"),
     ("no_changes", "No changes: send the same text again", "Sin cambios: enviar el mismo texto"),
+    ("submit_text", "New text (leave empty to send the draft as it is)", "Nuevo texto (déjelo vacío para enviar el borrador tal como está)"),
     ("note", "Note to the members", "Nota para los miembros"),
     ("working_days", "Working days", "Días hábiles"),
     ("reason", "Reason", "Motivo"),
@@ -1572,7 +1573,10 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
             procedure: f.opt("procedure").unwrap_or_else(|| "rcm-five-day".into()),
             year: f.opt("year").map(|_| f.number("year")).transpose()?,
         }),
-        "submit" => event(Event::Submit { text: None }),
+        "submit" => event(Event::Submit {
+            // Left empty, the draft goes as it is.
+            text: f.opt("text").map(|_| f.text("text")).transpose()?,
+        }),
         "troika" => event(Event::TroikaFeedback {
             country: f.country("country")?,
             approve: match f.req("approve")?.as_str() {
@@ -1808,10 +1812,10 @@ async fn act(
     let action = parse_action(kind, fields)?;
     let mut files = carried_files(fields)?;
     files.extend(uploads);
-    if !files.is_empty() && !matches!(kind, "start" | "revise") {
+    if !files.is_empty() && !matches!(kind, "start" | "submit" | "revise") {
         return Err(PageError::Invalid(format!(
-            "files: files can be attached when starting a consultation or publishing a \
-             revision, not with `{kind}`"
+            "files: files can be attached when starting a consultation, submitting its \
+             draft or publishing a revision, not with `{kind}`"
         )));
     }
     if fields.get("confirm").map(String::as_str) != Some("yes") {
@@ -2033,6 +2037,9 @@ async fn confirm_page(
                     if let Some(cm) = comments {
                         row("comments", cm.clone());
                     }
+                }
+                Event::Submit { text: Some(t) } => {
+                    diff = json!(diff_lines(&text_diff(&c.current_version().text, t)));
                 }
                 Event::Revise { text: t, note } => {
                     match t {

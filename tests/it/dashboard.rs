@@ -1718,3 +1718,112 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
     driver.screenshot("dashboard-phone-es.png").await;
     driver.quit().await;
 }
+
+/// The draft's "submit" form takes a new text and files, like the API and the CLI:
+/// the confirmation shows the change against the draft and lists the files; on
+/// confirmation the Troika gets the new text, with the files stored once.
+#[tokio::test]
+async fn the_ppt_submits_a_draft_with_a_new_text_and_files() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let started = app
+            .post(
+                "/api/consultations",
+                Some(&app.ppt),
+                &serde_json::json!({"title": "Draft with files", "text": "# Draft\n\n1. Old wording.\n", "year": 2027, "draft": true}),
+            )
+            .await
+            .expect(201)
+            .json();
+        let reference = started["reference"].as_str().unwrap().to_string();
+        let path = format!("/consultations/{reference}");
+        let pdf = crate::attachments::pdf_bytes();
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let page = ppt.get(&path).await.expect(200);
+        let form = &page.body[page
+            .body
+            .find("value=\"submit\"")
+            .unwrap_or_else(|| panic!("{}", page.body))..];
+        let form = &form[..form.find("</form>").unwrap()];
+        assert!(form.contains("name=\"text\""), "{form}");
+        assert!(
+            form.contains("type=\"file\" name=\"files\" multiple"),
+            "{form}"
+        );
+        assert!(
+            page.body.contains("value=\"submit\"") && page.body.contains("multipart/form-data")
+        );
+        let csrf = page.csrf();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("action", "submit"),
+            ("reference", reference.as_str()),
+            ("text", "# Draft\r\n\r\n1. New wording.\r\n"),
+        ];
+        let confirm = ppt
+            .post_multipart(
+                "/actions",
+                &fields,
+                &[("Propuesta.pdf", "application/pdf", &pdf)],
+            )
+            .await
+            .expect(200);
+        assert!(confirm.body.contains("New wording."), "{}", confirm.body);
+        assert!(
+            confirm.body.contains("Old wording."),
+            "the change against the draft"
+        );
+        assert!(confirm.body.contains(&sha256_hex(&pdf)), "{}", confirm.body);
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(
+            c.stage_name(),
+            "draft",
+            "{backend}: nothing done before confirming"
+        );
+
+        let hidden = hidden_inputs(&confirm.body);
+        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let done = ppt
+            .post_multipart("/actions", &again, &[])
+            .await
+            .expect(303);
+        assert!(
+            done.header("location").unwrap().ends_with("?done=submit"),
+            "{:?}",
+            done.header("location")
+        );
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "troika_review", "{backend}");
+        assert_eq!(
+            c.current_version().text,
+            "# Draft\n\n1. New wording.",
+            "{backend}"
+        );
+        let stored = app.engine.attachments(&reference).await.unwrap();
+        assert_eq!(stored.len(), 1, "{backend}: stored once");
+        assert_eq!(
+            (stored[0].filename.as_str(), stored[0].sha256.as_str()),
+            ("Propuesta.pdf", sha256_hex(&pdf).as_str())
+        );
+
+        // A form other than start, submit and revise still takes no files.
+        let page = ppt.get(&path).await.expect(200);
+        let r = ppt
+            .post_multipart(
+                "/actions",
+                &[
+                    ("csrf", page.csrf().as_str()),
+                    ("action", "withdraw"),
+                    ("reference", reference.as_str()),
+                    ("reason", "x"),
+                ],
+                &[("a.pdf", "application/pdf", &pdf)],
+            )
+            .await
+            .expect(422);
+        assert!(r.body.contains("files"), "{}", r.body);
+    }
+}
