@@ -90,10 +90,29 @@ pub fn token_key(config: &Config) -> Option<crate::mail::token::TokenKey> {
 pub fn transport(config: &Config) -> anyhow::Result<Arc<dyn Transport>> {
     match &config.smtp_url {
         None => Ok(Arc::new(FileTransport::new(config.outbox_dir.clone()))),
-        Some(url) => Ok(Arc::new(SmtpTransport::from_url(url).with_context(
-            || format!("cannot use the SMTP relay {}", redact(url)),
-        )?)),
+        Some(url) => Ok(Arc::new(
+            SmtpTransport::from_url_trusting(url, extra_roots(config)?)
+                .with_context(|| format!("cannot use the SMTP relay {}", redact(url)))?,
+        )),
     }
+}
+
+/// The CA certificates of `tls_ca_file` (`PUEBLA_TLS_CA_FILE`), trusted by the SMTP
+/// and IMAP clients besides the public roots; none when it is unset.
+pub fn extra_roots(config: &Config) -> anyhow::Result<crate::mail::tls::ExtraRoots> {
+    crate::mail::tls::ExtraRoots::from_option(config.tls_ca_file.as_deref())
+}
+
+/// The IMAP settings of `imap_url`, trusting `tls_ca_file`; none when it is unset.
+pub fn imap_settings(config: &Config) -> anyhow::Result<Option<crate::mail::imap::ImapSettings>> {
+    let Some(url) = &config.imap_url else {
+        return Ok(None);
+    };
+    let settings = crate::mail::imap::ImapSettings::parse(
+        url,
+        std::time::Duration::from_secs(config.imap_poll_seconds),
+    )?;
+    Ok(Some(settings.trusting(extra_roots(config)?)))
 }
 
 /// Where the configured transport delivers, for people (the password replaced).

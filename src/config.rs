@@ -64,6 +64,9 @@ pub struct Config {
     pub attachment_max_bytes: usize,
     /// All the files of one consultation together (bytes).
     pub attachments_max_total_bytes: usize,
+    /// A PEM file of CA certificates trusted, besides the public roots, by the SMTP
+    /// and IMAP clients' TLS (a relay behind an internal CA).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -92,6 +95,7 @@ impl Default for Config {
             replica_name: None,
             attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
             attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
+            tls_ca_file: None,
         }
     }
 }
@@ -123,6 +127,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
         "attachments_max_total_bytes",
     ),
+    ("PUEBLA_TLS_CA_FILE", "tls_ca_file"),
 ];
 
 impl Config {
@@ -195,6 +200,7 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
                 }
+                "tls_ca_file" => config.tls_ca_file = Some(PathBuf::from(value.trim())),
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }
@@ -275,6 +281,9 @@ impl Config {
             bail!("mail_from `{}` has no email address", self.mail_from);
         }
         self.digest_schedule()?;
+        // Read here so that `puebla check` and the start of `serve` both name a
+        // missing or broken file; the transports read it again when built.
+        crate::mail::tls::ExtraRoots::from_option(self.tls_ca_file.as_deref())?;
         Ok(())
     }
 
@@ -340,6 +349,26 @@ mod tests {
             |k: &str| (k == "PUEBLA_SMTP_URL").then(|| "smtp://u:hunter2@h?tls=no".to_string());
         let err = format!("{:#}", Config::load(None, env).unwrap_err());
         assert!(err.contains("tls=no") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_private_ca_file_is_read_and_a_bad_one_named() {
+        assert_eq!(Config::default().tls_ca_file, None);
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("internal-ca.pem");
+        let path = missing.display().to_string();
+        let env = |k: &str| (k == "PUEBLA_TLS_CA_FILE").then(|| path.clone());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("PUEBLA_TLS_CA_FILE") && err.contains(&path),
+            "{err}"
+        );
+        std::fs::write(&missing, "no certificate here\n").unwrap();
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("no certificate") && err.contains(&path),
+            "{err}"
+        );
     }
 
     #[test]

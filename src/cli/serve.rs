@@ -41,12 +41,8 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     // The IMAP poller runs beside the loop, in the one replica that holds the IMAP
     // lease; it stores each message before flagging it, so stopping it at any point
     // loses nothing. It records its passes and errors in `metrics` for `/status`.
-    let _imap = match &config.imap_url {
-        Some(url) => {
-            let settings = crate::mail::imap::ImapSettings::parse(
-                url,
-                std::time::Duration::from_secs(config.imap_poll_seconds),
-            )?;
+    let _imap = match crate::app::imap_settings(&config)? {
+        Some(settings) => {
             tracing::info!(mailbox = %settings.describe(), replica = %worker_id, "IMAP poller starting (polls while this replica holds the IMAP lease)");
             metrics.imap().set_mailbox(settings.describe());
             metrics.imap().set_replica(worker_id.clone());

@@ -34,6 +34,8 @@ pub struct ImapSettings {
     pub mailbox: String,
     /// How often to poll without IDLE, and how long one IDLE lasts before it restarts.
     pub poll_interval: Duration,
+    /// CA certificates trusted besides the public roots (`PUEBLA_TLS_CA_FILE`).
+    pub extra_roots: crate::mail::tls::ExtraRoots,
 }
 
 impl fmt::Debug for ImapSettings {
@@ -88,7 +90,15 @@ impl ImapSettings {
                 mailbox
             },
             poll_interval,
+            extra_roots: Default::default(),
         })
+    }
+
+    /// Trusts `extra_roots` (the CA certificates of `PUEBLA_TLS_CA_FILE`) besides
+    /// the public roots for `imaps://`.
+    pub fn trusting(mut self, extra_roots: crate::mail::tls::ExtraRoots) -> Self {
+        self.extra_roots = extra_roots;
+        self
     }
 
     /// For logs: never the password.
@@ -319,7 +329,7 @@ impl ImapPoller {
         .with_context(|| format!("connecting to {} timed out", s.describe()))?
         .with_context(|| format!("cannot connect to {}", s.describe()))?;
         let stream: Box<dyn ImapIo> = if s.tls {
-            Box::new(tls_connect(tcp, &s.host).await?)
+            Box::new(tls_connect(tcp, &s.host, &s.extra_roots).await?)
         } else {
             Box::new(tcp)
         };
@@ -508,9 +518,10 @@ impl ImapPoller {
 async fn tls_connect(
     tcp: TcpStream,
     host: &str,
+    extra_roots: &crate::mail::tls::ExtraRoots,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
-    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    use tokio_rustls::rustls::{self, pki_types::ServerName};
+    let roots = extra_roots.root_store();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -523,7 +534,11 @@ async fn tls_connect(
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .with_context(|| format!("TLS handshake with {host} failed"))
+        .with_context(|| {
+            format!(
+                "TLS handshake with {host} failed (a certificate from a private CA needs that CA in PUEBLA_TLS_CA_FILE)"
+            )
+        })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod inbound;
 pub mod message;
 pub mod simulate;
 pub mod templates;
+pub mod tls;
 pub mod token;
 
 /// What the engine records with a notice besides its text, for the message builder:

@@ -7,6 +7,9 @@
 //! - `user:pass@` before the host authenticates (PLAIN or LOGIN); both are percent-decoded;
 //! - `?timeout=SECONDS` bounds each delivery (default 30 s, see [`DEFAULT_TIMEOUT`]).
 //!
+//! TLS trusts the public roots (`webpki-roots`), plus the CA certificates of
+//! `PUEBLA_TLS_CA_FILE` when it is set ([`SmtpTransport::from_url_trusting`]).
+//!
 //! How failures map (see [`classify`]): a 5xx reply is permanent, except the
 //! authentication replies 530/534/535/538, which say the configuration is wrong rather
 //! than the message, and are retried like every 4xx reply. A refused or timed-out
@@ -21,7 +24,7 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -29,6 +32,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use crate::app::redact;
 use crate::engine::outbox::{SendError, Transport};
 use crate::mail::message::Outgoing;
+use crate::mail::tls::ExtraRoots;
 
 /// The bound on one delivery (connection, TLS, greeting, authentication, MAIL, RCPT,
 /// DATA) unless the URL says `?timeout=`.
@@ -56,6 +60,8 @@ pub struct SmtpSettings {
     pub timeout: Duration,
     /// The URL with its password replaced, for logs and errors.
     pub display: String,
+    /// CA certificates trusted besides the public roots (`PUEBLA_TLS_CA_FILE`).
+    pub extra_roots: ExtraRoots,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -64,6 +70,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("url", &self.display)
             .field("security", &self.security)
             .field("timeout", &self.timeout)
+            .field("extra_roots", &self.extra_roots)
             .finish_non_exhaustive()
     }
 }
@@ -131,12 +138,21 @@ impl SmtpSettings {
             credentials,
             timeout,
             display,
+            extra_roots: ExtraRoots::default(),
         })
     }
 
     fn builder(&self) -> anyhow::Result<AsyncSmtpTransportBuilder> {
         let tls = |host: &str| {
-            TlsParameters::new(host.to_string())
+            let mut params = TlsParameters::builder(host.to_string());
+            for der in self.extra_roots.certificates() {
+                params =
+                    params.add_root_certificate(Certificate::from_der(der.to_vec()).with_context(
+                        || format!("a PUEBLA_TLS_CA_FILE certificate for {}", self.display),
+                    )?);
+            }
+            params
+                .build()
                 .with_context(|| format!("TLS settings for {}", self.display))
         };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
@@ -187,6 +203,15 @@ impl SmtpTransport {
     /// Builds the transport; nothing connects until the first message.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
         Self::new(SmtpSettings::parse(url)?)
+    }
+
+    /// Like [`SmtpTransport::from_url`], trusting `extra_roots` (the CA certificates
+    /// of `PUEBLA_TLS_CA_FILE`) besides the public roots.
+    pub fn from_url_trusting(url: &str, extra_roots: ExtraRoots) -> anyhow::Result<Self> {
+        Self::new(SmtpSettings {
+            extra_roots,
+            ..SmtpSettings::parse(url)?
+        })
     }
 
     pub fn new(settings: SmtpSettings) -> anyhow::Result<Self> {

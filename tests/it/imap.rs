@@ -35,6 +35,8 @@ const SECRET: &str = "an imap test secret of some length";
 pub(crate) struct Dovecot {
     child: Child,
     pub(crate) port: u16,
+    /// The imaps port ([`start_dovecot_tls`]); 0 without TLS.
+    pub(crate) imaps_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -73,6 +75,17 @@ fn id(flag: &str) -> String {
 
 /// Starts Dovecot with users `users` (password [`PASSWORD`]) and waits for its port.
 pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
+    start_dovecot_with(users, None)
+}
+
+/// [`start_dovecot`], also listening for implicit TLS on [`Dovecot::imaps_port`] with
+/// this PEM certificate (chain) and key, and with `ssl = required` (the plain port
+/// still logs in from loopback, which Dovecot counts as secure).
+pub(crate) fn start_dovecot_tls(users: &[&str], cert: &Path, key: &Path) -> Dovecot {
+    start_dovecot_with(users, Some((cert, key)))
+}
+
+fn start_dovecot_with(users: &[&str], tls: Option<(&Path, &Path)>) -> Dovecot {
     let binary = dovecot_binary();
     let dir = tempfile::Builder::new()
         .prefix("puebla-dovecot-")
@@ -107,18 +120,31 @@ pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
             format!("default_login_user = {me}\ndefault_internal_user = {me}\n"),
         )
     };
+    let (ssl, imaps_port) = match tls {
+        None => ("ssl = no\n".to_string(), 0),
+        Some((cert, key)) => (
+            format!(
+                "ssl = required\nssl_cert = <{}\nssl_key = <{}\n",
+                cert.display(),
+                key.display()
+            ),
+            std::iter::repeat_with(crate::common::free_port)
+                .find(|p| *p != port)
+                .expect("a second free port"),
+        ),
+    };
     let conf = root.join("dovecot.conf");
     let instance = format!("puebla-test-{}-{port}", std::process::id());
     std::fs::write(
         &conf,
         format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {root}/run\nstate_dir = {root}/state\n\
-             instance_name = {instance}\nlog_path = /dev/stderr\nssl = no\ndisable_plaintext_auth = no\n\
+             instance_name = {instance}\nlog_path = /dev/stderr\n{ssl}disable_plaintext_auth = no\n\
              auth_mechanisms = plain login\n{users_conf}\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {passwd}\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={mail}/%u\n}}\n\
              mail_location = maildir:~/Maildir\nmailbox_idle_check_interval = 1 secs\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n  }}\n}}\n",
             root = root.display(),
             passwd = passwd.display(),
             mail = mail.display(),
@@ -135,9 +161,15 @@ pub(crate) fn start_dovecot(users: &[&str]) -> Dovecot {
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let mut d = Dovecot { child, port, dir };
+    let mut d = Dovecot {
+        child,
+        port,
+        imaps_port,
+        dir,
+    };
     for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        let listening = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+        if listening(port) && (imaps_port == 0 || listening(imaps_port)) {
             return d;
         }
         if let Ok(Some(status)) = d.child.try_wait() {
@@ -201,7 +233,7 @@ pub(crate) async fn flags(port: u16, user: &str) -> Vec<(u32, Vec<String>)> {
     out
 }
 
-fn hn(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+pub(crate) fn hn(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     chrono_tz::America::Tegucigalpa
         .with_ymd_and_hms(y, m, d, h, 0, 0)
         .single()
@@ -213,7 +245,7 @@ fn cc(s: &str) -> CountryCode {
     CountryCode::parse(s).unwrap()
 }
 
-fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
+pub(crate) fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
     let catalog = Arc::new(load_catalog(&dir).expect("workflows"));
     let config = Config {
@@ -224,7 +256,7 @@ fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
 }
 
 /// A consultation in round 1 with one focal point per member; returns its reference.
-async fn round_one(engine: &Engine) -> String {
+pub(crate) async fn round_one(engine: &Engine) -> String {
     crate::common::seed_directory(
         engine,
         &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
@@ -265,7 +297,13 @@ async fn round_one(engine: &Engine) -> String {
 }
 
 /// A reply from `country`'s focal point to its round 1 invitation, by its token.
-async fn reply(engine: &Engine, r: &str, country: &str, text: &str, id: &str) -> Vec<u8> {
+pub(crate) async fn reply(
+    engine: &Engine,
+    r: &str,
+    country: &str,
+    text: &str,
+    id: &str,
+) -> Vec<u8> {
     let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
     let notice = engine
         .store()

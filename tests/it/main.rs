@@ -26,4 +26,5 @@ mod smtp;
 mod smtp_sink;
 mod store;
 mod templates;
+mod tls;
 mod transitions;

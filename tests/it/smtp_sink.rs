@@ -5,6 +5,8 @@
 //! recipient, silence, a slow answer to each message, or a gate that holds every
 //! answer until the test lets it through. It also tells how many messages were in
 //! flight at once (between the client's DATA and the sink's final answer).
+//! With [`Script::tls`] it speaks TLS: from the first byte (`smtps://`) or after
+//! STARTTLS, with the certificate the test gives it.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use puebla::engine::outbox::{MAX_LANES, UNRECORDED_PER_LANE};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -27,6 +29,25 @@ pub struct Received {
     pub data: Vec<u8>,
     /// The user that authenticated on this connection, if any.
     pub user: Option<String>,
+    /// It came over TLS (implicit or after STARTTLS).
+    pub tls: bool,
+}
+
+/// The sink's TLS: its certificate and key, and when the handshake happens.
+#[derive(Clone)]
+pub struct SinkTls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// false: TLS from the first byte (`smtps://`); true: plain until the client
+    /// says STARTTLS (offered in the EHLO reply).
+    pub starttls: bool,
+}
+
+impl std::fmt::Debug for SinkTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkTls")
+            .field("starttls", &self.starttls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the sink answers.
@@ -53,6 +74,8 @@ pub struct Script {
     /// Fault-injection hooks (the crash test): record Message-IDs instead of whole
     /// messages, hold a message before its final answer, tell the test about it.
     pub control: Option<Arc<Control>>,
+    /// Speak TLS ([`SinkTls`]).
+    pub tls: Option<SinkTls>,
 }
 
 /// What the sink tells a test that armed a hook.
@@ -272,7 +295,7 @@ impl SmtpSink {
                 tokio::spawn(async move {
                     let mut recent = VecDeque::new();
                     let quit = matches!(
-                        session(stream, &script, &st, life, &mut recent).await,
+                        connection(stream, &script, &st, life, &mut recent).await,
                         Ok(true)
                     );
                     if let Some(ctl) = &script.control {
@@ -386,40 +409,115 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
 /// Acknowledges what was received now rather than after the delayed-ACK timer.
 /// `lettre` writes a message and its final `.` separately without TCP_NODELAY, so
 /// Nagle's algorithm holds the `.` until our ACK: without this every message costs
-/// a delayed ACK (40 ms on Linux). Best effort; a no-op where unsupported.
-fn quick_ack(read: &BufReader<tokio::net::tcp::OwnedReadHalf>) {
-    #[cfg(target_os = "linux")]
-    {
-        let stream: &TcpStream = read.get_ref().as_ref();
-        let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = read;
+/// a delayed ACK (40 ms on Linux). Best effort; a no-op where unsupported, and over
+/// TLS (whose sessions here are short).
+trait QuickAck {
+    fn quick_ack(&self);
 }
 
-/// One connection, until the client says QUIT (`Ok(true)`) or goes away. With a
-/// control, `recent` keeps the last [`KEPT_PER_CONNECTION`] messages accepted on it.
-async fn session(
+impl QuickAck for tokio::net::tcp::OwnedReadHalf {
+    fn quick_ack(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let stream: &TcpStream = self.as_ref();
+            let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl<T> QuickAck for tokio::io::ReadHalf<T> {
+    fn quick_ack(&self) {}
+}
+
+/// How a session ended: the client said QUIT (`Done(true)`) or went away
+/// (`Done(false)`), or asked for STARTTLS and was told to go ahead.
+enum Outcome<R, W> {
+    Done(bool),
+    StartTls(BufReader<R>, W),
+}
+
+/// One connection: TLS as the script says, then the SMTP session. True when the
+/// client said QUIT.
+async fn connection(
     stream: TcpStream,
     script: &Script,
     state: &Mutex<State>,
     life: usize,
     recent: &mut VecDeque<String>,
 ) -> std::io::Result<bool> {
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
+    let secure = |stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor| async move {
+        let tls = acceptor.accept(stream).await?;
+        let (read, write) = tokio::io::split(tls);
+        Ok::<_, std::io::Error>((BufReader::new(read), write))
+    };
+    match &script.tls {
+        Some(tls) if !tls.starttls => {
+            let (read, write) = secure(stream, tls.acceptor.clone()).await?;
+            let outcome = session(read, write, script, state, life, recent, true, true).await?;
+            Ok(matches!(outcome, Outcome::Done(true)))
+        }
+        _ => {
+            let (read, write) = stream.into_split();
+            let outcome = session(
+                BufReader::new(read),
+                write,
+                script,
+                state,
+                life,
+                recent,
+                true,
+                false,
+            )
+            .await?;
+            match (outcome, &script.tls) {
+                (Outcome::Done(quit), _) => Ok(quit),
+                (Outcome::StartTls(read, write), Some(tls)) => {
+                    let tcp = read
+                        .into_inner()
+                        .reunite(write)
+                        .map_err(std::io::Error::other)?;
+                    let (read, write) = secure(tcp, tls.acceptor.clone()).await?;
+                    // No new greeting: the client starts again with EHLO (RFC 3207).
+                    let outcome =
+                        session(read, write, script, state, life, recent, false, true).await?;
+                    Ok(matches!(outcome, Outcome::Done(true)))
+                }
+                (Outcome::StartTls(..), None) => Ok(false),
+            }
+        }
+    }
+}
+
+/// One session, until the client says QUIT, goes away or starts TLS. `greet`: say
+/// 220 first (not after STARTTLS); `secure`: over TLS already (STARTTLS is offered
+/// only when the script has TLS and the session is not secure). With a control,
+/// `recent` keeps the last [`KEPT_PER_CONNECTION`] messages accepted on it.
+#[allow(clippy::too_many_arguments)]
+async fn session<R, W>(
+    mut read: BufReader<R>,
+    mut write: W,
+    script: &Script,
+    state: &Mutex<State>,
+    life: usize,
+    recent: &mut VecDeque<String>,
+    greet: bool,
+    secure: bool,
+) -> std::io::Result<Outcome<R, W>>
+where
+    R: AsyncRead + Unpin + QuickAck,
+    W: AsyncWrite + Unpin,
+{
     if script.silent {
         // Hold the connection open without a greeting until the client gives up.
         let mut sink = Vec::new();
         let _ = read.read_until(0, &mut sink).await;
-        return Ok(false);
+        return Ok(Outcome::Done(false));
     }
-    async fn say(w: &mut tokio::net::tcp::OwnedWriteHalf, line: &str) -> std::io::Result<()> {
+    let offer_starttls = script.tls.is_some() && !secure;
+    async fn say<W: AsyncWrite + Unpin>(w: &mut W, line: &str) -> std::io::Result<()> {
         w.write_all(format!("{line}\r\n").as_bytes()).await
     }
-    async fn line(
-        r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    ) -> std::io::Result<Option<String>> {
+    async fn line<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> std::io::Result<Option<String>> {
         let mut buf = Vec::new();
         if r.read_until(b'\n', &mut buf).await? == 0 {
             return Ok(None);
@@ -431,13 +529,15 @@ async fn session(
         ))
     }
 
-    say(&mut write, "220 sink.test ESMTP puebla test sink").await?;
+    if greet {
+        say(&mut write, "220 sink.test ESMTP puebla test sink").await?;
+    }
     let mut user: Option<String> = None;
     let mut from: Option<String> = None;
     let mut rcpt: Vec<String> = Vec::new();
     loop {
         let Some(cmd) = line(&mut read).await? else {
-            return Ok(false);
+            return Ok(Outcome::Done(false));
         };
         let upper = cmd.to_ascii_uppercase();
         let verb = upper
@@ -449,6 +549,9 @@ async fn session(
         match verb.as_str() {
             "EHLO" => {
                 let mut lines = vec![format!("250-sink.test greets {arg}"), "250-8BITMIME".into()];
+                if offer_starttls {
+                    lines.push("250-STARTTLS".into());
+                }
                 if script.credentials.is_some() {
                     lines.push("250-AUTH PLAIN LOGIN".into());
                 }
@@ -456,6 +559,10 @@ async fn session(
                 say(&mut write, &lines.join("\r\n")).await?;
             }
             "HELO" => say(&mut write, "250 sink.test").await?,
+            "STARTTLS" if offer_starttls => {
+                say(&mut write, "220 2.0.0 Ready to start TLS").await?;
+                return Ok(Outcome::StartTls(read, write));
+            }
             "AUTH" => {
                 let mut parts = arg.split_whitespace();
                 let mechanism = parts.next().unwrap_or_default().to_ascii_uppercase();
@@ -539,11 +646,11 @@ async fn session(
                 let mut data = Vec::new();
                 loop {
                     if read.buffer().is_empty() {
-                        quick_ack(&read);
+                        read.get_ref().quick_ack();
                     }
                     let mut buf = Vec::new();
                     if read.read_until(b'\n', &mut buf).await? == 0 {
-                        return Ok(false);
+                        return Ok(Outcome::Done(false));
                     }
                     if buf == b".\r\n" || buf == b".\n" {
                         break;
@@ -579,7 +686,7 @@ async fn session(
                         )
                         .await;
                         ctl.log.lock().unwrap().dropped_while_held.push(id);
-                        return Ok(false);
+                        return Ok(Outcome::Done(false));
                     }
                 }
                 let mut accepted = false;
@@ -608,6 +715,7 @@ async fn session(
                                     rcpt_to: rcpt.clone(),
                                     data,
                                     user: user.clone(),
+                                    tls: secure,
                                 });
                                 st.received.len()
                             }
@@ -638,7 +746,7 @@ async fn session(
             "QUIT" => {
                 // Said QUIT: whatever it had accepted, the client was still alive after.
                 let _ = say(&mut write, "221 2.0.0 Bye").await;
-                return Ok(true);
+                return Ok(Outcome::Done(true));
             }
             _ => say(&mut write, "502 5.5.2 Command not recognized").await?,
         }
