@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::body::Body;
 use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::{CountryCode, Language};
-use crate::store::{FocalPointRow, ImportOutcome, NewFocalPoint, Store, StoreError};
+use crate::store::{BouncingCleared, FocalPointRow, ImportOutcome, NewFocalPoint, Store, StoreError};
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::{DataErrors, SourceFile};
 
@@ -96,6 +96,18 @@ pub async fn deactivate_focal_point(
     Ok(store
         .deactivate_focal_point(email.as_str(), actor, now)
         .await?)
+}
+
+/// Clears the `bouncing` mark of the focal point with this address, once the TS has
+/// fixed it; an address not marked is cleared all the same (`was_bouncing` says so).
+pub async fn clear_bouncing(
+    store: &dyn Store,
+    email: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<BouncingCleared, DirectoryError> {
+    let email = FocalPointEmail::parse(email).map_err(|e| invalid("email", e))?;
+    Ok(store.clear_bouncing(email.as_str(), actor, now).await?)
 }
 
 /// Adds or updates every row of a TOML (`[[focal_point]]`) or CSV list (CSV when the

@@ -52,6 +52,12 @@ pub enum FocalPointCommand {
         #[command(flatten)]
         actor: ActorArg,
     },
+    /// Clear the bouncing mark of an address once it is fixed.
+    ClearBouncing {
+        email: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +210,24 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                 "deactivated {} <{}> of {}",
                 row.name, row.email, row.country
             );
+        }
+        FocalPointCommand::ClearBouncing { email, actor } => {
+            let cleared =
+                crate::directory::clear_bouncing(store.as_ref(), &email, &actor.actor, now)
+                    .await
+                    .with_context(|| format!("cannot clear the bouncing mark of {email}"))?;
+            let row = &cleared.focal_point;
+            if cleared.was_bouncing {
+                println!(
+                    "cleared the bouncing mark of {} <{}> of {}",
+                    row.name, row.email, row.country
+                );
+            } else {
+                println!(
+                    "{} <{}> of {} was not marked bouncing; nothing to clear",
+                    row.name, row.email, row.country
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

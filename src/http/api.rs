@@ -256,6 +256,14 @@ impl From<FocalPointRow> for FocalPointOut {
     }
 }
 
+/// A focal point whose `bouncing` mark was cleared, and whether it had one.
+#[derive(Debug, Serialize)]
+pub struct BouncingClearedOut {
+    #[serde(flatten)]
+    focal_point: FocalPointOut,
+    was_bouncing: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ImportOut {
     added: usize,
@@ -820,6 +828,24 @@ pub async fn deactivate_focal_point(
     )
     .await?;
     Ok(Json(row.into()))
+}
+
+pub async fn clear_bouncing(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<BouncingClearedOut>> {
+    let cleared = directory::clear_bouncing(
+        state.engine.store().as_ref(),
+        &email,
+        &caller.actor(),
+        state.engine.now(),
+    )
+    .await?;
+    Ok(Json(BouncingClearedOut {
+        focal_point: cleared.focal_point.into(),
+        was_bouncing: cleared.was_bouncing,
+    }))
 }
 
 // ---------------------------------------------------------------------------------

@@ -231,6 +231,10 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
             delete(deactivate_focal_point),
         ),
         (
+            spec!("POST", "/api/focal-points/{email}/clear-bouncing", Some(Admin), "Clear the bouncing mark of a focal point's address once it is fixed (allowed when not marked; was_bouncing says which)", None, (200, Some("BouncingCleared"))),
+            post(clear_bouncing),
+        ),
+        (
             spec!("GET", "/api/presidency", Some(Viewer), "The presidency rotation by year", None, (200, Some("Rotation"))),
             get(presidency_rotation),
         ),

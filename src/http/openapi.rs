@@ -237,6 +237,7 @@ pub fn schemas() -> Value {
         "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": position})),
         "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
         "FocalPoint": focal_point,
+        "BouncingCleared": {"allOf": [{"$ref": "#/components/schemas/FocalPoint"}, {"type": "object", "properties": {"was_bouncing": {"type": "boolean"}}}]},
         "FocalPointList": {"type": "array", "items": {"$ref": "#/components/schemas/FocalPoint"}},
         "ImportBody": {"type": "string"},
         "ImportResult": {"type": "object", "properties": {"added": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}}},

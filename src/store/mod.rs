@@ -319,6 +319,16 @@ pub struct NewFocalPoint {
     pub active: bool,
 }
 
+/// What clearing an address's `bouncing` mark found ([`Store::clear_bouncing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncingCleared {
+    /// The first (lowest id) focal point with the address.
+    pub focal_point: FocalPointRow,
+    /// Whether any row with the address was marked bouncing; clearing an address
+    /// that was not is allowed (and audited as such).
+    pub was_bouncing: bool,
+}
+
 /// What happened to one row of an import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -560,6 +570,16 @@ pub trait Store: Send + Sync {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError>;
+    /// Clears the `bouncing` mark of every focal point with this email (the TS fixed
+    /// the address), with a `focal_point.bouncing_cleared` audit entry per row in the
+    /// same transaction. `NotFound` for an unknown address; one not marked is
+    /// cleared all the same, and the audit detail says `"was_bouncing": false`.
+    async fn clear_bouncing(
+        &self,
+        email: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<BouncingCleared, StoreError>;
 
     // Presidency years set by the TS, on top of the body's data file.
 

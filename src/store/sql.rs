@@ -18,7 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    ApiTokenRow, AttachmentRow, AuditEntry, Backend, FocalPointRow, ImportOutcome, InboundBrief,
+    ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome, InboundBrief,
     InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep, InboundTally,
     NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer,
     Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow,
@@ -1623,6 +1623,51 @@ impl Store for SqlStore {
             .await
             .context("committing a focal point removal")?;
         Ok(first)
+    }
+
+    async fn clear_bouncing(
+        &self,
+        email: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<BouncingCleared, StoreError> {
+        let mut tx = self.begin().await?;
+        let marked: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM focal_points WHERE email = $1 AND bouncing = 1",
+        )
+        .bind(email)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading a focal point's bouncing mark")?;
+        let rows = sqlx::query(&format!(
+            "UPDATE focal_points SET bouncing = 0, updated_at = $2 WHERE email = $1 RETURNING {FOCAL_POINT_COLUMNS}"
+        ))
+        .bind(email)
+        .bind(ms(at))
+        .fetch_all(&mut *tx)
+        .await
+        .context("clearing a focal point's bouncing mark")?;
+        let mut points = rows
+            .iter()
+            .map(focal_point_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        points.sort_by_key(|p| p.id);
+        let Some(first) = points.first().cloned() else {
+            return Err(StoreError::NotFound(format!("focal point {email}")));
+        };
+        for p in &points {
+            let mut detail = focal_point_detail(p);
+            detail["was_bouncing"] = json!(marked.contains(&p.id));
+            Self::focal_point_audit(&mut tx, "focal_point.bouncing_cleared", actor, at, detail)
+                .await?;
+        }
+        tx.commit()
+            .await
+            .context("committing a cleared bouncing mark")?;
+        Ok(BouncingCleared {
+            focal_point: first,
+            was_bouncing: !marked.is_empty(),
+        })
     }
 
     async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError> {
