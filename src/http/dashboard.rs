@@ -226,6 +226,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("no", "no", "no"),
     ("add", "Add", "Agregar"),
     ("deactivate", "Deactivate", "Desactivar"),
+    ("clear_bouncing", "Clear bouncing", "Quitar rebote"),
     ("language_default", "the country's language", "el idioma del país"),
     ("rotation", "Presidency by year", "Presidencia por año"),
     ("set_presidency", "Set", "Registrar"),
@@ -254,6 +255,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("act_report", "Report the results", "Informar los resultados"),
     ("act_fp_add", "Add a focal point", "Agregar un punto focal"),
     ("act_fp_deactivate", "Deactivate a focal point", "Desactivar un punto focal"),
+    ("act_fp_clear_bouncing", "Clear the bouncing mark (the address was fixed)", "Quitar la marca de rebote (la dirección fue corregida)"),
     ("act_presidency", "Set the presidency", "Registrar la presidencia"),
     ("act_answer", "Record an answer received another way", "Registrar una respuesta recibida por otra vía"),
     ("act_release", "Count this message as a country's answer", "Contar este mensaje como respuesta de un país"),
@@ -1455,6 +1457,7 @@ const ACTIONS: &[(&str, Role)] = &[
     ("report", Role::Ppt),
     ("fp_add", Role::Admin),
     ("fp_deactivate", Role::Admin),
+    ("fp_clear_bouncing", Role::Admin),
     ("presidency", Role::Admin),
     ("answer", Role::Ppt),
     ("release", Role::Admin),
@@ -1482,6 +1485,9 @@ enum Action {
         language: Option<String>,
     },
     DeactivateFocalPoint {
+        email: String,
+    },
+    ClearBouncing {
         email: String,
     },
     SetPresidency {
@@ -1625,6 +1631,9 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
             language: f.opt("language"),
         }),
         "fp_deactivate" => Ok(Action::DeactivateFocalPoint {
+            email: f.req("email")?,
+        }),
+        "fp_clear_bouncing" => Ok(Action::ClearBouncing {
             email: f.req("email")?,
         }),
         "answer" => {
@@ -1909,6 +1918,12 @@ async fn act(
             .map_err(ApiError::from)?;
             "/directory".to_string()
         }
+        Action::ClearBouncing { email } => {
+            directory::clear_bouncing(engine.store().as_ref(), &email, &actor, engine.now())
+                .await
+                .map_err(ApiError::from)?;
+            "/directory".to_string()
+        }
         Action::SetPresidency { year, country } => {
             engine
                 .set_presidency(year, country, &actor)
@@ -2090,7 +2105,7 @@ async fn confirm_page(
             );
             cancel = "/directory".into();
         }
-        Action::DeactivateFocalPoint { email } => {
+        Action::DeactivateFocalPoint { email } | Action::ClearBouncing { email } => {
             row("email", email.clone());
             cancel = "/directory".into();
         }
