@@ -1223,3 +1223,75 @@ async fn a_short_admin_token_is_refused() {
         .expect("a short admin token is refused");
     assert!(err.to_string().contains("PUEBLA_ADMIN_TOKEN"), "{err}");
 }
+
+#[tokio::test]
+async fn the_ts_clears_a_bouncing_mark_through_the_api() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let admin = Some(app.admin.as_str());
+        let ids = app.bounce("fp.hn@example.org").await;
+        assert_eq!(ids.len(), 1, "{backend}");
+
+        // The PPT and a viewer may not clear it.
+        for token in [&app.ppt, &app.viewer] {
+            app.post(
+                "/api/focal-points/fp.hn@example.org/clear-bouncing",
+                Some(token),
+                &json!({}),
+            )
+            .await
+            .expect(403);
+        }
+        assert_eq!(app.store.bouncing_focal_points().await.unwrap(), ids);
+
+        let r = app
+            .post(
+                "/api/focal-points/fp.hn@example.org/clear-bouncing",
+                admin,
+                &json!({}),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(r["email"], "fp.hn@example.org", "{backend}: {r}");
+        assert_eq!(r["country"], "HN", "{backend}: {r}");
+        assert_eq!(r["id"], ids[0], "{backend}: {r}");
+        assert_eq!(r["was_bouncing"], true, "{backend}: {r}");
+        assert!(app.store.bouncing_focal_points().await.unwrap().is_empty());
+        let audit = app.store.audit_log(None).await.unwrap();
+        let entry = audit
+            .iter()
+            .find(|e| e.action == "focal_point.bouncing_cleared")
+            .expect("an audit entry");
+        assert_eq!(entry.actor, "api:TS admin", "{backend}");
+
+        // Again: allowed, and it says the address was not marked.
+        let r = app
+            .post(
+                "/api/focal-points/fp.hn@example.org/clear-bouncing",
+                admin,
+                &json!({}),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(r["was_bouncing"], false, "{backend}: {r}");
+
+        let r = app
+            .post(
+                "/api/focal-points/nobody@example.org/clear-bouncing",
+                admin,
+                &json!({}),
+            )
+            .await
+            .expect(404);
+        assert_eq!(r.json()["error"], "not_found", "{backend}");
+        app.post(
+            "/api/focal-points/not-an-email/clear-bouncing",
+            admin,
+            &json!({}),
+        )
+        .await
+        .expect(422);
+    }
+}

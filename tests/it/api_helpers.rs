@@ -275,6 +275,48 @@ impl TestApp {
         http(self.addr, "DELETE", path, token, None).await
     }
 
+    /// Has `address` marked bouncing the way production does: a delivery report saying
+    /// a notice to it failed permanently, ingested. Returns the address's focal point ids.
+    pub async fn bounce(&self, address: &str) -> Vec<i64> {
+        let raw = puebla::mail::simulate::delivery_report(
+            address,
+            "[RCM-2027-001] Consultation",
+            "<notice-1@rcm-ts.example>",
+            self.clock.now(),
+            &format!("<dsn-{address}@mx.example.org>"),
+            false,
+        );
+        let out = self
+            .engine
+            .ingest(&raw, puebla::engine::inbound::InboundSource::Stdin)
+            .await
+            .expect("the delivery report is ingested");
+        assert!(
+            matches!(
+                out.disposition,
+                puebla::engine::inbound::Disposition::Bounce {
+                    transient: false,
+                    newly_bouncing: true,
+                    ..
+                }
+            ),
+            "{:?}",
+            out.disposition
+        );
+        let ids: Vec<i64> = self
+            .store
+            .focal_points(None, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.email == address)
+            .map(|f| f.id)
+            .collect();
+        let bouncing = self.store.bouncing_focal_points().await.unwrap();
+        assert!(ids.iter().all(|id| bouncing.contains(id)), "{address} marked bouncing");
+        ids
+    }
+
     /// Delivers every pending notice with a file transport.
     pub async fn deliver_all(&self) {
         let transport = Arc::new(puebla::engine::outbox::FileTransport::new(

@@ -699,6 +699,79 @@ fn focal_points_import_list_add_and_remove() {
 }
 
 #[test]
+fn focal_points_clear_bouncing_after_a_permanent_bounce() {
+    let cli = Cli::new();
+    let example = repo().join("examples/focal-points.toml");
+    cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    let dsn = cli.write(
+        "dsn.eml",
+        &String::from_utf8(puebla::mail::simulate::delivery_report(
+            "fp1.hn@example.org",
+            "[RCM-2026-001] x",
+            "<n@rcm-ts.example>",
+            DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
+                .unwrap()
+                .into(),
+            "<dsn-1@mx.example.org>",
+            false,
+        ))
+        .unwrap(),
+    );
+    *cli.stdin.borrow_mut() = Some(dsn);
+    let out = cli.ok(&["ingest"]);
+    assert_contains(&out.stdout, &["marked bouncing"]);
+    let bouncing = |cli: &Cli| find(&focal_points(cli, false), "fp1.hn@example.org").map(|r| r["bouncing"].clone());
+    assert_eq!(bouncing(&cli), Some(json!(true)));
+
+    let out = cli.ok(&[
+        "focal-points",
+        "clear-bouncing",
+        "fp1.hn@example.org",
+        "--actor",
+        "ts:maria",
+    ]);
+    assert_contains(&out.stdout, &["cleared the bouncing mark", "fp1.hn@example.org"]);
+    assert_eq!(bouncing(&cli), Some(json!(false)));
+    assert!(
+        !cli.ok(&["focal-points", "list", "--country", "HN"])
+            .stdout
+            .contains("(bouncing)")
+    );
+
+    // Again: allowed, and it says there was nothing to clear.
+    let out = cli.ok(&["focal-points", "clear-bouncing", "fp1.hn@example.org"]);
+    assert_contains(&out.stdout, &["was not marked bouncing", "fp1.hn@example.org"]);
+
+    let out = cli.fails(&["focal-points", "clear-bouncing", "nobody@example.org"]);
+    assert_contains(&out.stderr, &["nobody@example.org", "not found"]);
+    let out = cli.fails(&["focal-points", "clear-bouncing", "not-an-email"]);
+    assert_contains(&out.stderr, &["`not-an-email`", "email"]);
+
+    // Both clearings are in the audit log, under their actors.
+    let db = format!("sqlite://{}/t.db", cli.path().display());
+    let audit = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = puebla::store::connect(&db)
+            .await
+            .expect("the CLI's database");
+        store.audit_log(None).await.expect("the audit log")
+    });
+    let cleared: Vec<(&str, bool)> = audit
+        .iter()
+        .filter(|e| e.action == "focal_point.bouncing_cleared")
+        .map(|e| {
+            let d: Value = serde_json::from_str(&e.detail_json).unwrap();
+            assert_eq!(d["email"], "fp1.hn@example.org");
+            (e.actor.as_str(), d["was_bouncing"] == true)
+        })
+        .collect();
+    assert_eq!(cleared, [("ts:maria", true), ("cli", false)]);
+}
+
+#[test]
 fn focal_points_csv_import_and_its_errors() {
     let cli = Cli::new();
     let good = cli.write(

@@ -969,6 +969,121 @@ async fn the_ppt_records_an_answer_received_by_letter() {
     }
 }
 
+/// The number of "clear bouncing" forms on a page.
+fn clear_bouncing_forms(page: &Page) -> usize {
+    page.body
+        .matches("name=\"action\" value=\"fp_clear_bouncing\"")
+        .count()
+}
+
+#[tokio::test]
+async fn the_ts_clears_a_bouncing_mark_from_the_directory() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+
+        // Nothing bounces: no form, even for the TS.
+        let mut ts = web(&app);
+        ts.login(&app.admin).await;
+        let dir = ts.get("/directory").await.expect(200);
+        assert_eq!(clear_bouncing_forms(&dir), 0, "{backend}");
+
+        app.bounce("fp.bz@example.org").await;
+
+        // The form shows next to the bouncing address only, to the TS only.
+        let dir = ts.get("/directory").await.expect(200);
+        assert_eq!(clear_bouncing_forms(&dir), 1, "{backend}");
+        let row = dir
+            .body
+            .split("<tr")
+            .find(|r| r.contains("fp_clear_bouncing"))
+            .expect("a row with the form");
+        assert!(
+            row.contains("value=\"fp.bz@example.org\""),
+            "{backend}: the form is in BZ's row:\n{row}"
+        );
+        for token in [&app.viewer, &app.ppt] {
+            let mut w = web(&app);
+            w.login(token).await;
+            let page = w.get("/directory").await.expect(200);
+            assert!(page.body.contains("fp.bz@example.org"), "{backend}");
+            assert_eq!(clear_bouncing_forms(&page), 0, "{backend}");
+        }
+
+        // The PPT is refused.
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let csrf = ppt.get("/directory").await.expect(200).csrf();
+        ppt.post(
+            "/actions",
+            &[
+                ("csrf", &csrf),
+                ("action", "fp_clear_bouncing"),
+                ("email", "fp.bz@example.org"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await
+        .expect(403);
+        assert_eq!(
+            app.store.bouncing_focal_points().await.unwrap().len(),
+            1,
+            "{backend}"
+        );
+
+        // The TS confirms, then it is cleared.
+        let csrf = dir.csrf();
+        let confirm = ts
+            .post(
+                "/actions",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "fp_clear_bouncing"),
+                    ("email", "fp.bz@example.org"),
+                ],
+            )
+            .await
+            .expect(200);
+        assert!(
+            confirm.body.contains("Clear the bouncing mark"),
+            "{backend}: the confirmation names the action:\n{}",
+            confirm.body
+        );
+        assert!(confirm.body.contains("fp.bz@example.org"), "{backend}");
+        assert_eq!(
+            app.store.bouncing_focal_points().await.unwrap().len(),
+            1,
+            "{backend}: nothing done before the confirmation"
+        );
+        let done = ts
+            .act(
+                &csrf,
+                &[
+                    ("action", "fp_clear_bouncing"),
+                    ("email", "fp.bz@example.org"),
+                ],
+            )
+            .await
+            .expect(303);
+        assert_eq!(
+            done.header("location"),
+            Some("/directory?done=fp_clear_bouncing"),
+            "{backend}"
+        );
+        assert!(
+            app.store.bouncing_focal_points().await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let audit = app.store.audit_log(None).await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.action == "focal_point.bouncing_cleared"
+                && e.actor == "web:TS admin"),
+            "{backend}"
+        );
+        let dir = ts.get("/directory?done=fp_clear_bouncing").await.expect(200);
+        assert_eq!(clear_bouncing_forms(&dir), 0, "{backend}");
+    }
+}
+
 #[tokio::test]
 async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard() {
     for backend in BACKENDS {

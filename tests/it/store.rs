@@ -8,8 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use puebla::store::sql::SqlStore;
 use puebla::store::{
-    Backend, ImportOutcome, NewAudit, NewFocalPoint, NewNotice, NewTimer, NoticeStatus,
-    OutboxCounts, Step, Store, StoreError, StoredConsultation,
+    Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit, NewFocalPoint,
+    NewInboundMessage, NewNotice, NewTimer, NoticeStatus, OutboxCounts, Step, Store, StoreError,
+    StoredConsultation,
 };
 
 /// 2026-03-02T10:00:00.123Z: a Monday, with milliseconds to show they survive.
@@ -771,6 +772,116 @@ async fn concurrent_claimers_never_share_a_notice() {
             "{name}: no notice claimed twice"
         );
         assert_eq!(store.outbox_counts().await.unwrap().sent, 200, "{name}");
+    }
+}
+
+/// Marks `ids` bouncing the way a permanent delivery failure does: in the step that
+/// records how the delivery report was read.
+async fn mark_bouncing(store: &dyn Store, message_id: &str, ids: Vec<i64>, when: DateTime<Utc>) {
+    let (dsn, _) = store
+        .insert_inbound(NewInboundMessage {
+            message_id: message_id.to_string(),
+            sha256: "0".repeat(64),
+            raw: b"a delivery report".to_vec(),
+            size: 17,
+            truncated: false,
+            source: InboundSource::Stdin,
+            received_at: when,
+        })
+        .await
+        .unwrap();
+    let committed = store
+        .commit_inbound(InboundStep {
+            id: dsn.id,
+            status: InboundStatus::Processed,
+            reading: Default::default(),
+            error: None,
+            at: when,
+            only_from: vec![],
+            notices: vec![],
+            audit: vec![],
+            bouncing: ids,
+        })
+        .await
+        .unwrap();
+    assert!(committed);
+}
+
+#[tokio::test]
+async fn a_bouncing_mark_is_cleared_with_an_audit_entry() {
+    for (name, store) in common::test_stores().await {
+        let hn = store
+            .add_focal_point(focal("HN", "ana@hn.example", "Ana"), "ts", t0())
+            .await
+            .unwrap();
+        let gt = store
+            .add_focal_point(focal("GT", "ana@hn.example", "Ana"), "ts", t0())
+            .await
+            .unwrap();
+        let other = store
+            .add_focal_point(focal("SV", "beto@sv.example", "Beto"), "ts", t0())
+            .await
+            .unwrap();
+        mark_bouncing(store.as_ref(), "<dsn-1@mx.example>", vec![hn.id, gt.id, other.id], at(1)).await;
+        assert_eq!(
+            store.bouncing_focal_points().await.unwrap(),
+            vec![hn.id, gt.id, other.id],
+            "{name}"
+        );
+
+        let cleared = store
+            .clear_bouncing("ana@hn.example", "ts", at(2))
+            .await
+            .unwrap();
+        assert_eq!(cleared.focal_point, hn, "{name}: the first row");
+        assert!(cleared.was_bouncing, "{name}");
+        assert_eq!(
+            store.bouncing_focal_points().await.unwrap(),
+            vec![other.id],
+            "{name}: both of Ana's rows cleared, Beto's kept"
+        );
+
+        // Clearing an address not marked succeeds and says so.
+        let again = store
+            .clear_bouncing("ana@hn.example", "ts", at(3))
+            .await
+            .unwrap();
+        assert!(!again.was_bouncing, "{name}");
+        assert_eq!(
+            store.bouncing_focal_points().await.unwrap(),
+            vec![other.id],
+            "{name}"
+        );
+
+        let missing = store.clear_bouncing("nobody@x.example", "ts", at(3)).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{name}: {missing:?}"
+        );
+
+        let log = store.audit_log(None).await.unwrap();
+        let cleared: Vec<(String, serde_json::Value, DateTime<Utc>)> = log
+            .iter()
+            .filter(|a| a.action == "focal_point.bouncing_cleared")
+            .map(|a| {
+                assert_eq!(a.actor, "ts", "{name}");
+                (a.action.clone(), serde_json::from_str(&a.detail_json).unwrap(), a.at)
+            })
+            .collect();
+        let view: Vec<(&str, &serde_json::Value, &serde_json::Value, DateTime<Utc>)> = cleared
+            .iter()
+            .map(|(_, d, at)| (d["email"].as_str().unwrap(), &d["country"], &d["was_bouncing"], *at))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("ana@hn.example", &serde_json::json!("HN"), &serde_json::json!(true), at(2)),
+                ("ana@hn.example", &serde_json::json!("GT"), &serde_json::json!(true), at(2)),
+                ("ana@hn.example", &serde_json::json!("HN"), &serde_json::json!(false), at(3)),
+                ("ana@hn.example", &serde_json::json!("GT"), &serde_json::json!(false), at(3)),
+            ],
+            "{name}"
+        );
     }
 }
 
