@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::body::Body;
 use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::{CountryCode, Language};
-use crate::store::{BouncingCleared, FocalPointRow, ImportOutcome, NewFocalPoint, Store, StoreError};
+use crate::store::{
+    BouncingCleared, FocalPointRow, ImportOutcome, NewFocalPoint, Store, StoreError,
+};
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::{DataErrors, SourceFile};
 

@@ -18,11 +18,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
-    ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome, InboundBrief,
-    InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep, InboundTally,
-    NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage, NewNotice, NewTimer,
-    Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow,
-    Step, Store, StoreError, StoredConsultation, Timer,
+    ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome,
+    InboundBrief, InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep,
+    InboundTally, NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage,
+    NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth,
+    ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -1632,13 +1632,12 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<BouncingCleared, StoreError> {
         let mut tx = self.begin().await?;
-        let marked: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM focal_points WHERE email = $1 AND bouncing = 1",
-        )
-        .bind(email)
-        .fetch_all(&mut *tx)
-        .await
-        .context("reading a focal point's bouncing mark")?;
+        let marked: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM focal_points WHERE email = $1 AND bouncing = 1")
+                .bind(email)
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading a focal point's bouncing mark")?;
         let rows = sqlx::query(&format!(
             "UPDATE focal_points SET bouncing = 0, updated_at = $2 WHERE email = $1 RETURNING {FOCAL_POINT_COLUMNS}"
         ))

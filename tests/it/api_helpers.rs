@@ -313,7 +313,10 @@ impl TestApp {
             .map(|f| f.id)
             .collect();
         let bouncing = self.store.bouncing_focal_points().await.unwrap();
-        assert!(ids.iter().all(|id| bouncing.contains(id)), "{address} marked bouncing");
+        assert!(
+            ids.iter().all(|id| bouncing.contains(id)),
+            "{address} marked bouncing"
+        );
         ids
     }
 

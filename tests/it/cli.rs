@@ -724,7 +724,9 @@ fn focal_points_clear_bouncing_after_a_permanent_bounce() {
     *cli.stdin.borrow_mut() = Some(dsn);
     let out = cli.ok(&["ingest"]);
     assert_contains(&out.stdout, &["marked bouncing"]);
-    let bouncing = |cli: &Cli| find(&focal_points(cli, false), "fp1.hn@example.org").map(|r| r["bouncing"].clone());
+    let bouncing = |cli: &Cli| {
+        find(&focal_points(cli, false), "fp1.hn@example.org").map(|r| r["bouncing"].clone())
+    };
     assert_eq!(bouncing(&cli), Some(json!(true)));
 
     let out = cli.ok(&[
@@ -734,17 +736,22 @@ fn focal_points_clear_bouncing_after_a_permanent_bounce() {
         "--actor",
         "ts:maria",
     ]);
-    assert_contains(&out.stdout, &["cleared the bouncing mark", "fp1.hn@example.org"]);
-    assert_eq!(bouncing(&cli), Some(json!(false)));
-    assert!(
-        !cli.ok(&["focal-points", "list", "--country", "HN"])
-            .stdout
-            .contains("(bouncing)")
+    assert_contains(
+        &out.stdout,
+        &["cleared the bouncing mark", "fp1.hn@example.org"],
     );
+    assert_eq!(bouncing(&cli), Some(json!(false)));
+    assert!(!cli
+        .ok(&["focal-points", "list", "--country", "HN"])
+        .stdout
+        .contains("(bouncing)"));
 
     // Again: allowed, and it says there was nothing to clear.
     let out = cli.ok(&["focal-points", "clear-bouncing", "fp1.hn@example.org"]);
-    assert_contains(&out.stdout, &["was not marked bouncing", "fp1.hn@example.org"]);
+    assert_contains(
+        &out.stdout,
+        &["was not marked bouncing", "fp1.hn@example.org"],
+    );
 
     let out = cli.fails(&["focal-points", "clear-bouncing", "nobody@example.org"]);
     assert_contains(&out.stderr, &["nobody@example.org", "not found"]);

@@ -1075,11 +1075,15 @@ async fn the_ts_clears_a_bouncing_mark_from_the_directory() {
         );
         let audit = app.store.audit_log(None).await.unwrap();
         assert!(
-            audit.iter().any(|e| e.action == "focal_point.bouncing_cleared"
-                && e.actor == "web:TS admin"),
+            audit
+                .iter()
+                .any(|e| e.action == "focal_point.bouncing_cleared" && e.actor == "web:TS admin"),
             "{backend}"
         );
-        let dir = ts.get("/directory?done=fp_clear_bouncing").await.expect(200);
+        let dir = ts
+            .get("/directory?done=fp_clear_bouncing")
+            .await
+            .expect(200);
         assert_eq!(clear_bouncing_forms(&dir), 0, "{backend}");
     }
 }

@@ -822,7 +822,13 @@ async fn a_bouncing_mark_is_cleared_with_an_audit_entry() {
             .add_focal_point(focal("SV", "beto@sv.example", "Beto"), "ts", t0())
             .await
             .unwrap();
-        mark_bouncing(store.as_ref(), "<dsn-1@mx.example>", vec![hn.id, gt.id, other.id], at(1)).await;
+        mark_bouncing(
+            store.as_ref(),
+            "<dsn-1@mx.example>",
+            vec![hn.id, gt.id, other.id],
+            at(1),
+        )
+        .await;
         assert_eq!(
             store.bouncing_focal_points().await.unwrap(),
             vec![hn.id, gt.id, other.id],
@@ -865,20 +871,51 @@ async fn a_bouncing_mark_is_cleared_with_an_audit_entry() {
             .filter(|a| a.action == "focal_point.bouncing_cleared")
             .map(|a| {
                 assert_eq!(a.actor, "ts", "{name}");
-                (a.action.clone(), serde_json::from_str(&a.detail_json).unwrap(), a.at)
+                (
+                    a.action.clone(),
+                    serde_json::from_str(&a.detail_json).unwrap(),
+                    a.at,
+                )
             })
             .collect();
         let view: Vec<(&str, &serde_json::Value, &serde_json::Value, DateTime<Utc>)> = cleared
             .iter()
-            .map(|(_, d, at)| (d["email"].as_str().unwrap(), &d["country"], &d["was_bouncing"], *at))
+            .map(|(_, d, at)| {
+                (
+                    d["email"].as_str().unwrap(),
+                    &d["country"],
+                    &d["was_bouncing"],
+                    *at,
+                )
+            })
             .collect();
         assert_eq!(
             view,
             [
-                ("ana@hn.example", &serde_json::json!("HN"), &serde_json::json!(true), at(2)),
-                ("ana@hn.example", &serde_json::json!("GT"), &serde_json::json!(true), at(2)),
-                ("ana@hn.example", &serde_json::json!("HN"), &serde_json::json!(false), at(3)),
-                ("ana@hn.example", &serde_json::json!("GT"), &serde_json::json!(false), at(3)),
+                (
+                    "ana@hn.example",
+                    &serde_json::json!("HN"),
+                    &serde_json::json!(true),
+                    at(2)
+                ),
+                (
+                    "ana@hn.example",
+                    &serde_json::json!("GT"),
+                    &serde_json::json!(true),
+                    at(2)
+                ),
+                (
+                    "ana@hn.example",
+                    &serde_json::json!("HN"),
+                    &serde_json::json!(false),
+                    at(3)
+                ),
+                (
+                    "ana@hn.example",
+                    &serde_json::json!("GT"),
+                    &serde_json::json!(false),
+                    at(3)
+                ),
             ],
             "{name}"
         );
