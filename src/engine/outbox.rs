@@ -373,9 +373,10 @@ impl OutboxWorker {
         // Unless the last hand-over succeeded, the first lane's first send goes alone:
         // if the server is unreachable, one notice finds out and the rest wait for its
         // retry (as with one lane).
-        let (probe_tx, probe_rx) = tokio::sync::watch::channel(());
         let health = self.health.snapshot();
-        let mut probe_tx = (health.failing || health.last_success_at.is_none()).then_some(probe_tx);
+        let probing = health.failing || health.last_success_at.is_none();
+        let (probe_tx, probe_rx) = tokio::sync::watch::channel(());
+        let mut probe_tx = probing.then_some(probe_tx);
         let mut builders = Vec::with_capacity(lanes);
         let mut senders = Vec::with_capacity(lanes);
         for share in &shares {
@@ -388,8 +389,8 @@ impl OutboxWorker {
             )));
             let probe = match probe_tx.take() {
                 Some(tx) => Probe::Sending { _open: tx },
-                None if probe_rx.has_changed().is_err() => Probe::Done,
-                None => Probe::Waiting(probe_rx.clone()),
+                None if probing => Probe::Waiting(probe_rx.clone()),
+                None => Probe::Done,
             };
             let lane = Lane {
                 share,

@@ -319,6 +319,36 @@ impl SqlStore {
         )
     }
 
+    /// Sets `assignment` (fixed SQL, such as `active = 0`) on every focal point row
+    /// with this address, in `tx`; the rows as they are after, oldest first.
+    /// `NotFound` when no row has the address.
+    async fn update_focal_points_by_email(
+        tx: &mut Transaction<'static, Any>,
+        assignment: &str,
+        email: &str,
+        at: DateTime<Utc>,
+        doing: &str,
+    ) -> Result<Vec<FocalPointRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE focal_points SET {assignment}, updated_at = $2 WHERE email = $1 \
+             RETURNING {FOCAL_POINT_COLUMNS}"
+        ))
+        .bind(email)
+        .bind(ms(at))
+        .fetch_all(&mut **tx)
+        .await
+        .with_context(|| format!("{doing} a focal point"))?;
+        let mut points = rows
+            .iter()
+            .map(focal_point_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if points.is_empty() {
+            return Err(StoreError::NotFound(format!("focal point {email}")));
+        }
+        points.sort_by_key(|p| p.id);
+        Ok(points)
+    }
+
     async fn focal_point_audit(
         tx: &mut Transaction<'static, Any>,
         action: &str,
@@ -1593,22 +1623,9 @@ impl Store for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(&format!(
-            "UPDATE focal_points SET active = 0, updated_at = $2 WHERE email = $1 RETURNING {FOCAL_POINT_COLUMNS}"
-        ))
-        .bind(email)
-        .bind(ms(at))
-        .fetch_all(&mut *tx)
-        .await
-        .context("deactivating a focal point")?;
-        let mut points = rows
-            .iter()
-            .map(focal_point_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        points.sort_by_key(|p| p.id);
-        let Some(first) = points.first().cloned() else {
-            return Err(StoreError::NotFound(format!("focal point {email}")));
-        };
+        let points =
+            Self::update_focal_points_by_email(&mut tx, "active = 0", email, at, "deactivating")
+                .await?;
         for p in &points {
             Self::focal_point_audit(
                 &mut tx,
@@ -1622,7 +1639,7 @@ impl Store for SqlStore {
         tx.commit()
             .await
             .context("committing a focal point removal")?;
-        Ok(first)
+        Ok(points[0].clone())
     }
 
     async fn clear_bouncing(
@@ -1638,22 +1655,14 @@ impl Store for SqlStore {
                 .fetch_all(&mut *tx)
                 .await
                 .context("reading a focal point's bouncing mark")?;
-        let rows = sqlx::query(&format!(
-            "UPDATE focal_points SET bouncing = 0, updated_at = $2 WHERE email = $1 RETURNING {FOCAL_POINT_COLUMNS}"
-        ))
-        .bind(email)
-        .bind(ms(at))
-        .fetch_all(&mut *tx)
-        .await
-        .context("clearing a focal point's bouncing mark")?;
-        let mut points = rows
-            .iter()
-            .map(focal_point_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        points.sort_by_key(|p| p.id);
-        let Some(first) = points.first().cloned() else {
-            return Err(StoreError::NotFound(format!("focal point {email}")));
-        };
+        let points = Self::update_focal_points_by_email(
+            &mut tx,
+            "bouncing = 0",
+            email,
+            at,
+            "clearing the bouncing mark of",
+        )
+        .await?;
         for p in &points {
             let mut detail = focal_point_detail(p);
             detail["was_bouncing"] = json!(marked.contains(&p.id));
@@ -1664,7 +1673,7 @@ impl Store for SqlStore {
             .await
             .context("committing a cleared bouncing mark")?;
         Ok(BouncingCleared {
-            focal_point: first,
+            focal_point: points[0].clone(),
             was_bouncing: !marked.is_empty(),
         })
     }

@@ -229,3 +229,27 @@ pub async fn seed_directory(
             .expect("a focal point");
     }
 }
+
+/// A focal point's reply from `from` to `notice` as Gmail writes it: to the notice's
+/// tokened reply address, quoting it, threaded under its Message-ID.
+pub fn gmail_reply_to(
+    notice: &store::Notice,
+    from: &str,
+    text: &str,
+    date: chrono::DateTime<chrono::Utc>,
+    message_id: &str,
+) -> Vec<u8> {
+    let payload: puebla::mail::NoticePayload =
+        serde_json::from_str(&notice.notice.payload_json).expect("a notice payload");
+    puebla::mail::simulate::gmail_reply(&puebla::mail::simulate::Reply {
+        from_name: "Focal Point",
+        from,
+        to: &payload.reply_to.expect("a reply token"),
+        subject: &notice.notice.subject,
+        in_reply_to: Some(&notice.notice.message_id),
+        text,
+        quoted: &notice.notice.body_text,
+        date,
+        message_id,
+    })
+}

@@ -55,8 +55,6 @@ use puebla::domain::CountryCode;
 use puebla::engine::inbound::InboundSource;
 use puebla::engine::outbox::UNRECORDED_PER_LANE;
 use puebla::engine::{Engine, StartRequest};
-use puebla::mail::simulate::{self, Reply};
-use puebla::mail::NoticePayload;
 use puebla::store::{InboundStatus, NoticeStatus, Store};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -315,19 +313,13 @@ async fn reply_to_invitation(
         .iter()
         .rfind(|n| n.notice.country.as_deref() == Some(country.as_str()))
         .unwrap_or_else(|| panic!("no invitation to {country} for round {round} of {reference}"));
-    let payload: NoticePayload =
-        serde_json::from_str(&notice.notice.payload_json).expect("a notice payload");
-    simulate::gmail_reply(&Reply {
-        from_name: "Focal Point",
-        from: &fp_email(country.as_str()),
-        to: &payload.reply_to.expect("a reply token"),
-        subject: &notice.notice.subject,
-        in_reply_to: Some(&notice.notice.message_id),
+    crate::common::gmail_reply_to(
+        notice,
+        &fp_email(country.as_str()),
         text,
-        quoted: &notice.notice.body_text,
-        date: engine.now(),
+        engine.now(),
         message_id,
-    })
+    )
 }
 
 /// An action as the API takes it and as the engine applies it.

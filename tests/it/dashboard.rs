@@ -246,6 +246,15 @@ impl Web {
         r
     }
 
+    /// Confirms a confirmation page as the browser does: its hidden fields (the files
+    /// among them) posted back with `confirm=yes`.
+    async fn confirm_page(&mut self, csrf: &str, confirm: &Page) -> Page {
+        let hidden = hidden_inputs(&confirm.body);
+        let mut again: Vec<(&str, &str)> = vec![("csrf", csrf), ("confirm", "yes")];
+        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.post_multipart("/actions", &again, &[]).await
+    }
+
     /// Posts an action twice: the confirmation page, then `confirm=yes`.
     async fn act(&mut self, csrf: &str, fields: &[(&str, &str)]) -> Page {
         let mut all: Vec<(&str, &str)> = vec![("csrf", csrf)];
@@ -838,12 +847,7 @@ async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
         // hidden fields); then they are stored, once, with the consultation.
         let hidden = hidden_inputs(&confirm.body);
         assert!(hidden.iter().any(|(k, _)| k == "file_1_b64"), "{hidden:?}");
-        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
-        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let done = ppt
-            .post_multipart("/actions", &again, &[])
-            .await
-            .expect(303);
+        let done = ppt.confirm_page(&csrf, &confirm).await.expect(303);
         let location = done.header("location").unwrap().to_string();
         assert!(location.ends_with("?done=start"), "{location}");
         let list = app.engine.list(false).await.unwrap();
@@ -1339,9 +1343,7 @@ async fn the_ts_imports_focal_points_pasted_or_uploaded() {
             "{hidden:?}"
         );
         assert!(!has("uploaded.pa@example.org").await);
-        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
-        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        ts.post_multipart("/actions", &again, &[]).await.expect(303);
+        ts.confirm_page(&csrf, &confirm).await.expect(303);
         assert!(has("uploaded.pa@example.org").await, "{backend}");
 
         // A broken list is a 422 that says where.
@@ -1902,13 +1904,7 @@ async fn the_ppt_submits_a_draft_with_a_new_text_and_files() {
             "{backend}: nothing done before confirming"
         );
 
-        let hidden = hidden_inputs(&confirm.body);
-        let mut again: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
-        again.extend(hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let done = ppt
-            .post_multipart("/actions", &again, &[])
-            .await
-            .expect(303);
+        let done = ppt.confirm_page(&csrf, &confirm).await.expect(303);
         assert!(
             done.header("location").unwrap().ends_with("?done=submit"),
             "{:?}",

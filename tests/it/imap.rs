@@ -22,8 +22,6 @@ use puebla::domain::CountryCode;
 use puebla::engine::inbound::Disposition;
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::imap::{ImapPoller, ImapSettings};
-use puebla::mail::simulate::{self, Reply};
-use puebla::mail::NoticePayload;
 use puebla::store::Store;
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
@@ -313,18 +311,7 @@ pub(crate) async fn reply(
         .into_iter()
         .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
         .expect("an invitation");
-    let payload: NoticePayload = serde_json::from_str(&notice.notice.payload_json).unwrap();
-    simulate::gmail_reply(&Reply {
-        from_name: "Focal Point",
-        from: &email,
-        to: &payload.reply_to.expect("a token"),
-        subject: &notice.notice.subject,
-        in_reply_to: Some(&notice.notice.message_id),
-        text,
-        quoted: &notice.notice.body_text,
-        date: engine.now(),
-        message_id: id,
-    })
+    crate::common::gmail_reply_to(&notice, &email, text, engine.now(), id)
 }
 
 #[tokio::test]

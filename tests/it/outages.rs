@@ -19,8 +19,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use puebla::clock::{Clock as _, Stopwatch};
 use puebla::engine::outbox::OutboxWorker;
-use puebla::mail::simulate::{self, Reply};
-use puebla::mail::NoticePayload;
 use puebla::store::{Notice, NoticeStatus};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
@@ -397,18 +395,7 @@ async fn reply(app: &TestApp, country: &str, text: &str, id: &str) -> Vec<u8> {
         .into_iter()
         .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
         .expect("an invitation");
-    let payload: NoticePayload = serde_json::from_str(&notice.notice.payload_json).unwrap();
-    simulate::gmail_reply(&Reply {
-        from_name: "Focal Point",
-        from: &email,
-        to: &payload.reply_to.expect("a token"),
-        subject: &notice.notice.subject,
-        in_reply_to: Some(&notice.notice.message_id),
-        text,
-        quoted: &notice.notice.body_text,
-        date: app.clock.now(),
-        message_id: id,
-    })
+    crate::common::gmail_reply_to(&notice, &email, text, app.clock.now(), id)
 }
 
 /// The `retry_in` of each "IMAP poller failed" line, in seconds.

@@ -33,8 +33,6 @@ use puebla::clock::{Clock, SimulatedClock, Stopwatch};
 use puebla::config::Config;
 use puebla::engine::outbox::UNRECORDED_PER_LANE;
 use puebla::engine::Engine;
-use puebla::mail::simulate::{self, Reply};
-use puebla::mail::NoticePayload;
 use puebla::store::{NoticeStatus, Store};
 use serde_json::{json, Value};
 
@@ -348,18 +346,7 @@ async fn reply(store: &dyn Store, r: &str, country: &str, text: &str, id: &str) 
         .into_iter()
         .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
         .unwrap_or_else(|| panic!("an invitation of {r} to {email}"));
-    let payload: NoticePayload = serde_json::from_str(&notice.notice.payload_json).unwrap();
-    simulate::gmail_reply(&Reply {
-        from_name: "Focal Point",
-        from: &email,
-        to: &payload.reply_to.expect("a token"),
-        subject: &notice.notice.subject,
-        in_reply_to: Some(&notice.notice.message_id),
-        text,
-        quoted: &notice.notice.body_text,
-        date: notice.notice.created_at,
-        message_id: id,
-    })
+    crate::common::gmail_reply_to(&notice, &email, text, notice.notice.created_at, id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
