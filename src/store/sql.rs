@@ -380,6 +380,41 @@ impl SqlStore {
 /// Recognises the backend and makes a SQLite URL create its file when missing.
 fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // sqlx logs an unknown parameter with its value, which would put a
+        // misspelt `?pasword=` into the log: such a URL is refused here instead,
+        // naming the parameter only.
+        const KNOWN: &[&str] = &[
+            "sslmode",
+            "ssl-mode",
+            "sslrootcert",
+            "ssl-root-cert",
+            "ssl-ca",
+            "sslcert",
+            "ssl-cert",
+            "sslkey",
+            "ssl-key",
+            "statement-cache-capacity",
+            "host",
+            "hostaddr",
+            "port",
+            "dbname",
+            "user",
+            "password",
+            "application_name",
+            "options",
+        ];
+        if let Ok(parsed) = url::Url::parse(url) {
+            if let Some((key, _)) = parsed
+                .query_pairs()
+                .find(|(k, _)| !KNOWN.contains(&k.as_ref()))
+            {
+                return Err(anyhow!(
+                    "the PostgreSQL URL has an unknown parameter `{key}` (known: {})",
+                    KNOWN.join(", ")
+                )
+                .into());
+            }
+        }
         return Ok((Backend::Postgres, url.to_string()));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
