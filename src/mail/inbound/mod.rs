@@ -13,6 +13,7 @@ mod lexicon;
 pub mod parse;
 pub mod position;
 pub mod trim;
+mod wording;
 
 pub use classify::{Classification, Kind};
 pub use parse::{parse, Attachment, Headers, ParsedMessage};
