@@ -315,7 +315,21 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
     assert_eq!(json["kind"], "reply");
     assert_eq!(json["position"], "no_objection");
     assert_eq!(json["text"], "SIN OBJECIÓN");
+    assert_eq!(json["conditional"], false);
     assert_eq!(json["bounced_recipient"], serde_json::Value::Null);
+
+    // Consent with a condition: comments, and "conditional" says why they block.
+    let reply = corpus_dir().join("54-outlook-en-no-objection-subject-to.eml");
+    let out = puebla()
+        .args(["mail", "inspect", "--json"])
+        .arg(&reply)
+        .current_dir(dir.path())
+        .output()
+        .expect("run puebla");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["position"], "comments");
+    assert_eq!(json["ambiguous"], false);
+    assert_eq!(json["conditional"], true);
 }
 
 #[test]
