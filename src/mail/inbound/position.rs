@@ -449,6 +449,7 @@ mod tests {
                 "It is difficult for us to accept paragraph 2.",
                 "We cannot go along with the new wording.",
                 "Belize withdraws its support for the draft.",
+                "We withhold our consent.",
                 // es
                 "No está en condiciones de acompañar el proyecto.",
                 "Lamentablemente, Nicaragua no puede acompañar el consenso.",
@@ -464,6 +465,7 @@ mod tests {
                 "Nous ne pouvons ni appuyer ni accepter ce texte.",
                 "Le Canada n'appuie pas le projet.",
                 "Nous ne sommes pas d'accord.",
+                "Le Canada désapprouve le paragraphe 3.",
             ],
         );
     }
@@ -508,6 +510,7 @@ mod tests {
                 "We can go along with the text.",
                 "We support the text without reservation.",
                 "Belize has no further comments.",
+                "Canada would not object to the text.",
                 "Nothing to add.",
                 "Belize withdraws its objection and joins the consensus.",
                 "Canada lifts its reservation.",
@@ -566,6 +569,10 @@ mod tests {
                 "No objection ad referendum.",
                 "We support the text if paragraph 3 is deleted.",
                 "We agree as long as the deadline is kept.",
+                "Approved ad ref.",
+                "Canada could support the text if paragraph 3 is deleted.",
+                "Apoyaríamos el texto si se elimina el párrafo 3.",
+                "Canada's support depends on the deletion of paragraph 3.",
                 // es
                 "Sin objeción, siempre que se mantenga el párrafo 4.",
                 "SIN OBJECIÓN\n\nGuatemala acompaña siempre y cuando se incluya el párrafo 3.",
@@ -599,6 +606,8 @@ mod tests {
                 "Le Canada se joint au consensus sans préjudice de sa position nationale.",
                 "Le Canada se dissocie du paragraphe 7.",
                 "Nous appuyons le texte avec réserves.",
+                "Apoyamos el texto, menos el párrafo 3.",
+                "Le Canada appuie le texte hormis le paragraphe 3.",
             ],
         );
     }
@@ -622,6 +631,9 @@ mod tests {
                 "Sin objeción. Sin embargo, sugerimos revisar la traducción.",
                 "Comentarios: sugerimos cambiar el párrafo 2.",
                 "Agradeceríamos que se incluya una referencia a la niñez.",
+                "En el párrafo 2, donde dice «deberá», debe decir «podrá».",
+                "Proposed wording for paragraph 5: \"States may consider\".",
+                "Canada has no objection but would appreciate it if the annex were shorter.",
                 // fr
                 "Nous proposons de remplacer « doit » par « devrait ».",
                 "Nous souhaiterions que le paragraphe 3 soit supprimé.",
@@ -656,6 +668,14 @@ mod tests {
                 "Honduras se abstiene.",
                 "Apoyamos en principio.",
                 "Nous appuyons le texte, mais nous avons des doutes sur le paragraphe 3.",
+                "Paragraph 3 is problematic for us. We support the rest.",
+                "Sin objeción de fondo.",
+                "Canada could support the text.",
+                "Overall, we support the text.",
+                "Please confirm whether the annex is included.",
+                "Our comments will be sent separately.",
+                "Awaiting instructions from capital.",
+                "Enterado.",
                 // mixed signals
                 "We support the text. However, paragraph 4 is not acceptable to us.",
                 "We have no objections to paragraphs 1-3, but cannot accept paragraph 4.",
@@ -766,6 +786,8 @@ mod tests {
             &[
                 "We would like to thank the PPT for its work and confirm that we have no objection.",
                 "No objection. Please do not hesitate to contact me if you have any questions.",
+                "No objection. Thank you for the opportunity to comment.",
+                "We support the text and will be happy to discuss it further if needed.",
                 "Sin otro particular, Guatemala no tiene objeciones.",
                 "Honduras apoya el proyecto. Quedo a sus órdenes para cualquier duda.",
                 "Nota No. 45: Honduras apoya el proyecto.",
@@ -778,6 +800,8 @@ mod tests {
                 "We thank the PPT for incorporating our comments and join the consensus.",
                 "Agradecemos a la PPT por haber incorporado nuestros comentarios; apoyamos el texto.",
                 "Le Canada remercie la PPT d'avoir pris en compte ses commentaires et appuie le texte.",
+                "Canada is now able to join consensus, as our concerns have been addressed.",
+                "Thank you for sharing the revised text, which addresses our comments. We support it.",
             ],
         );
     }

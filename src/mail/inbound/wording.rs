@@ -59,6 +59,11 @@ enum Signal {
     /// forward ("will follow").
     EditNoun,
     Hedge,
+    /// Consent in the conditional mood: a hedge in a sentence that consents.
+    Tentative,
+    /// A concern: a hedge unless its sentence looks back ("our concerns have been
+    /// addressed").
+    Concern,
     Question,
     Deferral,
     Acknowledgement,
@@ -71,20 +76,27 @@ impl Evidence {
         let mut scanner = Scanner::new(&tokens);
         scanner.run();
 
-        // Sentence-bound signals are settled once every sentence's content is known.
-        // Signals come in text order, so the sentence lists are sorted.
-        let sentences_with = |want: &[Signal]| -> Vec<u32> {
-            let mut v: Vec<u32> = scanner
-                .found
-                .iter()
-                .filter(|f| want.contains(&f.signal))
-                .map(|f| f.sentence)
-                .collect();
-            v.dedup();
-            v
-        };
-        let consenting = sentences_with(&[Signal::Assent]);
-        let looking_away = sentences_with(&[Signal::Retrospective, Signal::Deferral]);
+        // Sentence-bound signals are settled once every sentence's content is known:
+        // one pass marks the sentences, one reads the signals.
+        const CONSENTS: u8 = 1;
+        const LOOKS_BACK: u8 = 2;
+        const LOOKS_AHEAD: u8 = 4;
+        let sentences = scanner
+            .found
+            .iter()
+            .map(|f| f.sentence as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut marks = vec![0u8; sentences];
+        for f in &scanner.found {
+            marks[f.sentence as usize] |= match f.signal {
+                Signal::Assent | Signal::Tentative => CONSENTS,
+                Signal::Retrospective => LOOKS_BACK,
+                Signal::Deferral => LOOKS_AHEAD,
+                _ => 0,
+            };
+        }
+        let marked = |f: &Found, mark: u8| marks[f.sentence as usize] & mark != 0;
 
         let mut e = Evidence::default();
         for f in &scanner.found {
@@ -93,15 +105,15 @@ impl Evidence {
                 Signal::Dissent => &mut e.dissent,
                 Signal::Doubt => &mut e.doubt,
                 Signal::Condition => &mut e.condition,
-                Signal::WeakCondition if consenting.binary_search(&f.sentence).is_ok() => {
-                    &mut e.condition
-                }
+                Signal::WeakCondition if marked(f, CONSENTS) => &mut e.condition,
                 Signal::WeakCondition => continue,
                 Signal::Reservation => &mut e.reservation,
                 Signal::Edit => &mut e.edit,
-                Signal::EditNoun if looking_away.binary_search(&f.sentence).is_err() => &mut e.edit,
+                Signal::EditNoun if !marked(f, LOOKS_BACK | LOOKS_AHEAD) => &mut e.edit,
                 Signal::EditNoun => continue,
-                Signal::Hedge => &mut e.hedge,
+                Signal::Hedge | Signal::Tentative => &mut e.hedge,
+                Signal::Concern if !marked(f, LOOKS_BACK) => &mut e.hedge,
+                Signal::Concern => continue,
                 Signal::Question => &mut e.question,
                 Signal::Deferral => &mut e.deferral,
                 Signal::Acknowledgement => &mut e.acknowledgement,
@@ -178,7 +190,7 @@ fn tokenize(text: &str) -> Vec<Token> {
             let start = word_start.take().unwrap_or(at);
             let span = start..at + c.len_utf8();
             let word = &text[span.clone()];
-            let folded = if word.to_lowercase() == "sí" {
+            let folded = if matches!(word, "sí" | "Sí" | "SÍ" | "sÍ") {
                 "sí".to_string()
             } else {
                 fold(word)
@@ -545,6 +557,10 @@ impl<'a> Scanner<'a> {
                 self.close_scope();
                 self.push(Signal::Hedge, span, sentence);
             }
+            Class::Tentative => {
+                self.close_scope();
+                self.push(Signal::Tentative, span, sentence);
+            }
             Class::Question => self.push(Signal::Question, span, sentence),
             Class::Deferral => self.push(Signal::Deferral, span, sentence),
             Class::Acknowledgement => self.push(Signal::Acknowledgement, span, sentence),
@@ -625,7 +641,7 @@ fn resolve(class: Class, negation: Option<Negation>) -> Signal {
         (Class::Assent, Some(_)) => Signal::Dissent,
         (_, Some(Inability)) => Signal::Doubt,
         (Class::Dissent, None) => Signal::Dissent,
-        (Class::Concern, None) => Signal::Hedge,
+        (Class::Concern, None) => Signal::Concern,
         (Class::EditNoun, None) => Signal::EditNoun,
         (Class::ReservationNoun, None) => Signal::Reservation,
         (_, Some(Plain | Withdrawal)) => Signal::Assent,
