@@ -3,8 +3,9 @@
 //! A reply is generated from a consent sentence in Spanish, English or French (one
 //! the reader alone takes as a plain no objection), filler around it (greetings,
 //! thanks, courtesy formulas of notes verbales), and random capitals and accents. A
-//! marker phrase — a negation of support, a condition or a proposed edit — is then
-//! put at a random place between two words. Whatever the place, the reply must not
+//! marker phrase — a negation of support, a condition or a proposed edit (the issue's
+//! lists), or a reservation or a question about the substance — is then put at a
+//! random place between two words. Whatever the place, the reply must not
 //! read as a plain `no_objection`. The same reply without the marker must read as
 //! one, so that the property is about the marker and not about a generator that
 //! never makes consent. `PROPTEST_CASES` asks for more cases than the 256 of every
@@ -99,6 +100,21 @@ const COMPLETIONS: &[&str] = &[
     "confirmation from capital",
 ];
 
+/// Reservations and questions about the substance: not in the lists of
+/// markers for this property, but under the same rule. (Objections are not: put
+/// right after a negation, "no" + "rompe el silencio" is consent, as written.)
+const OTHERS: &[&str] = &[
+    "without prejudice to its national legislation",
+    "se reserva el derecho de formular una declaración interpretativa",
+    "sin perjuicio de la legislación nacional",
+    "sans préjudice de la législation nationale",
+    "interpretive statement",
+    "nous nous dissocions du paragraphe 3",
+    "does paragraph 3 cover refugees?",
+    "¿incluye el párrafo 3 a los refugiados?",
+    "le paragraphe 3 couvre-t-il les réfugiés ?",
+];
+
 /// Proposed edits: (verb, "with"), filled with two of `WORDING`.
 const EDITS: &[(&str, &str)] = &[
     ("replace", "with"),
@@ -127,6 +143,7 @@ fn marker() -> impl Strategy<Value = String> {
         (pick(CONDITIONS), pick(COMPLETIONS)).prop_map(|(c, rest)| format!("{c} {rest}")),
         (prop::sample::select(EDITS), pick(WORDING), pick(WORDING))
             .prop_map(|((verb, with), a, b)| format!("{verb} {a} {with} {b}")),
+        pick(OTHERS).prop_map(str::to_string),
     ]
 }
 

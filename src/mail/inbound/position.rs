@@ -465,6 +465,7 @@ mod tests {
                 "Nous ne pouvons ni appuyer ni accepter ce texte.",
                 "Le Canada n'appuie pas le projet.",
                 "Nous ne sommes pas d'accord.",
+                "No we object to paragraph 4.",
                 "Le Canada désapprouve le paragraphe 3.",
             ],
         );
@@ -551,6 +552,9 @@ mod tests {
                 "Nous n'avons pas de commentaires à formuler.",
                 "Le Canada lève sa réserve sur le paragraphe 3.",
                 "Le Canada ne peut que se féliciter de ce texte et l'appuie.",
+                "Le Canada ne s'y oppose pas.",
+                "Il n'y a pas d'objection de la part du Canada.",
+                "Nous ne nous y opposons pas.",
             ],
         );
     }
@@ -676,6 +680,9 @@ mod tests {
                 "Our comments will be sent separately.",
                 "Awaiting instructions from capital.",
                 "Enterado.",
+                "We do not think we have any objections.",
+                "Please accept the assurances of our highest consideration.",
+                "We need more time. Please accept our apologies for the delay.",
                 // mixed signals
                 "We support the text. However, paragraph 4 is not acceptable to us.",
                 "We have no objections to paragraphs 1-3, but cannot accept paragraph 4.",

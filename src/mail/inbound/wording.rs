@@ -386,6 +386,10 @@ struct Scope {
     has_ne: bool,
     /// Only "ne" so far: a "que" makes it "only" ("ne peut que se féliciter").
     ne_only: bool,
+    /// Only a negator that can be a whole answer ("no", "non", "rien") so far.
+    answer: bool,
+    /// A subject pronoun came after the negation: it belongs to another verb.
+    crossed: bool,
 }
 
 /// How many words a negation reaches: far for consent (negated consent is an
@@ -493,7 +497,7 @@ impl<'a> Scanner<'a> {
         let or_reopens = self.or_reopens.take();
         match class {
             // "No. 45", "n° 3": a number, not a negation.
-            Class::Negator(_) | Class::Ne if numeric_next => {}
+            Class::Negator(_) | Class::Answer | Class::Ne if numeric_next => {}
             Class::Particle if self.particle_until.is_some_and(|until| at <= until) => {
                 self.particle_until = None;
             }
@@ -504,12 +508,30 @@ impl<'a> Scanner<'a> {
             Class::Negator(kind) => self.negate(kind, at, last, span, false),
             Class::Particle => self.negate(Negation::Plain, at, last, span, false),
             Class::Ne => self.negate(Negation::Plain, at, last, span, true),
+            Class::Answer => {
+                let opens = self.scope.is_none();
+                self.negate(Negation::Plain, at, last, span, false);
+                if let (true, Some(scope)) = (opens, &mut self.scope) {
+                    scope.answer = true;
+                }
+            }
+            Class::Subject | Class::SubjectOrObject => {
+                if let Some(scope) = &mut self.scope {
+                    if scope.answer && scope.last + 1 == at {
+                        // "No we object": the "no" was an answer of its own.
+                        self.scope = None;
+                    } else if class == Class::Subject || !scope.has_ne {
+                        scope.crossed = true;
+                    }
+                }
+            }
             Class::Ability => {
                 if let Some(scope) = &mut self.scope {
                     if scope.kind == Negation::Plain {
                         scope.kind = Negation::Inability;
                     }
                     scope.last = last;
+                    scope.answer = false;
                 }
                 self.ability_ends = Some(last + 1);
             }
@@ -535,7 +557,12 @@ impl<'a> Scanner<'a> {
                         None
                     }
                 };
-                let signal = resolve(class, negation.as_ref().map(|s| s.kind));
+                let signal = match &negation {
+                    // Past a subject, a negation is another verb's: consent read
+                    // through it is doubtful, refusal still a refusal.
+                    Some(scope) if scope.crossed && class != Class::Assent => Signal::Doubt,
+                    _ => resolve(class, negation.as_ref().map(|s| s.kind)),
+                };
                 let span = match &negation {
                     Some(scope) => scope.from..span.end,
                     None => span,
@@ -573,6 +600,7 @@ impl<'a> Scanner<'a> {
         match &mut self.scope {
             Some(scope) => {
                 scope.last = last;
+                scope.answer = false;
                 scope.ne_only &= ne;
                 scope.has_ne |= ne;
                 if kind == Negation::Inability && scope.kind == Negation::Plain {
@@ -591,6 +619,8 @@ impl<'a> Scanner<'a> {
                     last,
                     has_ne: ne,
                     ne_only: ne,
+                    answer: false,
+                    crossed: false,
                 });
             }
         }
@@ -701,6 +731,16 @@ mod tests {
             [(Doubt, "not in a position")]
         );
         assert_eq!(signals("retirer le paragraphe"), [(Edit, "retirer")]);
+        // A "no" that is an answer of its own; a negation past a subject.
+        assert_eq!(signals("No we object"), [(Dissent, "object")]);
+        assert_eq!(
+            signals("not what we object to"),
+            [(Doubt, "not what we object")]
+        );
+        assert_eq!(
+            signals("do not think we can support"),
+            [(Dissent, "not think we can support")]
+        );
         // Two negations of which one is a withdrawal cancel out.
         assert_eq!(signals("no retira su objeción"), [(Dissent, "objeción")]);
     }
