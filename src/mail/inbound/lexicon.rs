@@ -967,7 +967,6 @@ pub(super) const PHRASES: &[(&str, Class)] = &[
     ("dependent upon", Condition),
     ("unless", Condition),
     ("except if", Condition),
-    ("pending", Condition),
     ("ad referendum", Condition),
     ("ad ref", Condition),
     ("insofar as", Condition),
@@ -1041,6 +1040,7 @@ pub(super) const PHRASES: &[(&str, Class)] = &[
     ("subordonne*", Condition),
     // ------------------------------------------------------------------ weak conditions
     ("if", WeakCondition),
+    ("pending", WeakCondition),
     ("si", WeakCondition),
     ("in case", WeakCondition),
     ("in the event", WeakCondition),
@@ -1537,6 +1537,7 @@ pub(super) const PHRASES: &[(&str, Class)] = &[
     ("will be provided", Deferral),
     ("will be shared", Deferral),
     ("awaiting", Deferral),
+    ("pending instructions", Deferral),
     ("will follow", Deferral),
     ("to follow", Deferral),
     ("in due course", Deferral),
