@@ -633,6 +633,8 @@ mod tests {
                 // es
                 "Sugerimos sustituir «migrantes» por «personas migrantes».",
                 "Proponemos eliminar el párrafo 3.",
+                "Proponemos la eliminación del párrafo 3.",
+                "Please find our proposal below: delete paragraph 3.",
                 "Sin objeción. Sin embargo, sugerimos revisar la traducción.",
                 "Comentarios: sugerimos cambiar el párrafo 2.",
                 "Agradeceríamos que se incluya una referencia a la niñez.",
@@ -789,10 +791,17 @@ mod tests {
             OBJECTION,
             &["De acuerdo con las instrucciones recibidas, Nicaragua no puede acompañar el texto."],
         );
-        // Courtesy around a plain answer leaves it plain.
+        // Courtesy around a plain answer leaves it plain; so does naming the text
+        // ("the proposal") or its topic ("climate change", "la eliminación de …").
         check(
             NO_OBJECTION,
             &[
+                "We support the proposal.",
+                "We agree with the changes.",
+                "We support the text, including the reference to climate change.",
+                "Apoyamos la propuesta de la PPT.",
+                "Honduras apoya el proyecto de declaración sobre la eliminación de la discriminación.",
+                "Nous appuyons la proposition.",
                 "We would like to thank the PPT for its work and confirm that we have no objection.",
                 "No objection. Please do not hesitate to contact me if you have any questions.",
                 "No objection. Thank you for the opportunity to comment.",
