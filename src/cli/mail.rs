@@ -60,6 +60,9 @@ struct InspectJson<'a> {
     kind: &'static str,
     position: Option<&'static str>,
     ambiguous: bool,
+    /// Added after the first contract: consent or comments with a condition or a
+    /// reservation.
+    conditional: bool,
     text: &'a str,
     bounced_recipient: Option<&'a str>,
     transient: bool,
@@ -72,6 +75,7 @@ impl<'a> From<&'a Inspection> for InspectJson<'a> {
             kind: i.kind.as_str(),
             position: i.position.map(|p| p.as_str()),
             ambiguous: i.ambiguous,
+            conditional: i.conditional,
             text: &i.text,
             bounced_recipient: i.bounced_recipient.as_deref(),
             transient: i.transient,
@@ -118,8 +122,13 @@ fn explain(i: &Inspection) -> String {
         Some(p) => {
             let _ = writeln!(
                 s,
-                "position:   {}{}",
+                "position:   {}{}{}",
                 p.as_str(),
+                if i.conditional {
+                    " (conditional: a condition or a reservation)"
+                } else {
+                    ""
+                },
                 if i.ambiguous {
                     " (ambiguous: the PPT should review)"
                 } else {

@@ -23,6 +23,8 @@ struct Expectation {
     kind: String,
     position: Option<String>,
     ambiguous: bool,
+    #[serde(default)]
+    conditional: bool,
     text_contains: String,
     text_excludes: Option<String>,
     bounced_recipient: Option<String>,
@@ -74,6 +76,12 @@ fn judge(e: &Expectation, i: &Inspection) -> Vec<(&'static str, bool, String, St
             i.ambiguous == e.ambiguous,
             e.ambiguous.to_string(),
             i.ambiguous.to_string(),
+        ),
+        (
+            "conditional",
+            i.conditional == e.conditional,
+            e.conditional.to_string(),
+            i.conditional.to_string(),
         ),
         (
             "text",
@@ -277,6 +285,7 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
         "kind",
         "position",
         "ambiguous",
+        "conditional",
         "text",
         "bounced_recipient",
         "transient",
@@ -289,6 +298,7 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
     assert_eq!(json["kind"], "bounce");
     assert_eq!(json["position"], serde_json::Value::Null);
     assert_eq!(json["ambiguous"], false);
+    assert_eq!(json["conditional"], false);
     assert_eq!(json["bounced_recipient"], "pf.honduras@example.gob");
     assert_eq!(json["transient"], false);
     assert_eq!(json["reference"], "RCM-2026-007");
@@ -305,7 +315,21 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
     assert_eq!(json["kind"], "reply");
     assert_eq!(json["position"], "no_objection");
     assert_eq!(json["text"], "SIN OBJECIÓN");
+    assert_eq!(json["conditional"], false);
     assert_eq!(json["bounced_recipient"], serde_json::Value::Null);
+
+    // Consent with a condition: comments, and "conditional" says why they block.
+    let reply = corpus_dir().join("54-outlook-en-no-objection-subject-to.eml");
+    let out = puebla()
+        .args(["mail", "inspect", "--json"])
+        .arg(&reply)
+        .current_dir(dir.path())
+        .output()
+        .expect("run puebla");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["position"], "comments");
+    assert_eq!(json["ambiguous"], false);
+    assert_eq!(json["conditional"], true);
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod ingest;
 mod lanes;
 mod mail_corpus;
 mod outages;
+mod reader_props;
 mod replicas;
 mod smtp;
 mod smtp_sink;

@@ -9,9 +9,11 @@ mod html;
 
 pub mod classify;
 pub mod envelope;
+mod lexicon;
 pub mod parse;
 pub mod position;
 pub mod trim;
+mod wording;
 
 pub use classify::{Classification, Kind};
 pub use parse::{parse, Attachment, Headers, ParsedMessage};
@@ -28,6 +30,9 @@ pub struct Inspection {
     /// `None` for auto-replies and bounces: they are never counted as answers.
     pub position: Option<Position>,
     pub ambiguous: bool,
+    /// The reply's consent or comments come with a condition or a reservation
+    /// (`Reading::conditional`); false for auto-replies and bounces.
+    pub conditional: bool,
     /// Why the message was read this way, in a sentence.
     pub reason: String,
     /// The sender's own words.
@@ -54,17 +59,18 @@ pub fn inspect(raw: &[u8]) -> Inspection {
         (false, false) => format!("{trimmed}\n\n{}", parsed.html_quoted),
     };
     let class = classify::classify(&parsed, &text);
-    let (position, ambiguous, reason) = match class.kind {
+    let (position, ambiguous, conditional, reason) = match class.kind {
         Kind::Reply => {
             let r = position::read(&text, &parsed.attachments);
-            (Some(r.position), r.ambiguous, r.reason)
+            (Some(r.position), r.ambiguous, r.conditional, r.reason)
         }
         Kind::AutoReply => (
             None,
             false,
+            false,
             format!("an automatic reply ({}); not counted", class.reason),
         ),
-        Kind::Bounce => (None, false, format!("{}; not counted", class.reason)),
+        Kind::Bounce => (None, false, false, format!("{}; not counted", class.reason)),
     };
     let h = &parsed.headers;
     let reference = find_reference(&h.subject)
@@ -81,6 +87,7 @@ pub fn inspect(raw: &[u8]) -> Inspection {
         kind: class.kind,
         position,
         ambiguous,
+        conditional,
         reason,
         text,
         trimmed,

@@ -1,14 +1,32 @@
 //! Reads a position from the reply text (never from the quoted notice).
 //!
-//! The keyword the notice asks for on the first line wins; otherwise the wording
-//! decides, word by word, with negation: an objection word after "no", "not",
-//! "sin", "pas", ... is a no-objection; a support word after one is an objection.
-//! Anything unclear is recorded as comments and flagged for the PPT.
+//! Consent is never inferred from doubt. `wording.rs` reads the reply's own words
+//! against the phrases of `lexicon.rs` (consent, objection, concern, comments and
+//! changes, reservation, condition, proposed edit, hedge, question, deferral,
+//! acknowledgement), negation taken into account: a negated objection is consent
+//! ("nada que objetar"), negated consent an objection ("cannot support"), and what
+//! the reply cannot do is never consent ("not in a position to object" is a doubt).
+//!
+//! Then one decision, in this order:
+//! - the first-line keyword OBJECTION is an objection; COMMENTS is comments;
+//! - consent and objection together are a doubt (comments, ambiguous);
+//! - an objection is an objection, and "cannot …" without one is a doubt;
+//! - a condition or a reservation anywhere makes comments, `conditional`;
+//! - a proposed edit (or an editable document attached) makes comments;
+//! - consent (the keyword NO OBJECTION, or consent wording) is `no_objection` only
+//!   when nothing above is present and it is not qualified by a hedge, a question or
+//!   a promise of more to come (those make it a doubt);
+//! - anything else is a doubt: comments, ambiguous, for the PPT to review.
+//!
+//! The reading is linear in the length of the text (see `wording.rs`).
+
+use std::ops::Range;
 
 use crate::domain::consultation::Position;
 
 use super::fold;
 use super::parse::Attachment;
+use super::wording::Evidence;
 
 /// The position read from one reply, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +34,12 @@ pub struct Reading {
     pub position: Position,
     /// Set when the position is a default rather than something the reply says.
     pub ambiguous: bool,
-    /// A sentence for `puebla mail inspect` and the PPT.
+    /// Set when the reply's comments or consent come with a condition or a
+    /// reservation ("subject to", "siempre que", "sous réserve de", "se reserva"):
+    /// such an answer must not let a text be adopted automatically. Only ever set
+    /// with `Position::Comments`.
+    pub conditional: bool,
+    /// A sentence for `puebla mail inspect` and the PPT: which words decided it.
     pub reason: String,
 }
 
@@ -42,245 +65,238 @@ const KEYWORDS: [(&str, Position); 18] = [
     ("observaciones", Position::Comments),
 ];
 
-/// Words that negate what follows within a few words.
-const NEGATORS: [&str; 24] = [
-    "no", "not", "cannot", "cant", "t", "never", "unable", "without", "none", "nor", "sin", "ni",
-    "nunca", "ninguna", "ninguno", "ningun", "ne", "n", "pas", "aucune", "aucun", "sans", "jamais",
-    "non",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    /// "objection", "object", "objetamos", "s'oppose": negated, a no-objection.
-    ObjectionWord,
-    /// "support", "apoyamos", "de acuerdo", "appuyer": negated, an objection.
-    SupportWord,
-    /// An objection whatever precedes it ("break silence").
-    Objection,
-    /// "comments", "sugerimos", "modifications": negated ("no comments"), a no-objection.
-    CommentWord,
-    /// "acuso recibo", "noted", "bien reçu": says nothing about the text.
-    Acknowledgement,
-}
-
-/// Phrases as folded word sequences. Multi-word phrases are tried before single words.
-const LEXICON: &[(&str, Class)] = &[
-    // Objection words.
-    ("objection", Class::ObjectionWord),
-    ("objections", Class::ObjectionWord),
-    ("objecion", Class::ObjectionWord),
-    ("objeciones", Class::ObjectionWord),
-    ("object", Class::ObjectionWord),
-    ("objects", Class::ObjectionWord),
-    ("objetamos", Class::ObjectionWord),
-    ("objeta", Class::ObjectionWord),
-    ("objetar", Class::ObjectionWord),
-    ("objectons", Class::ObjectionWord),
-    ("objecte", Class::ObjectionWord),
-    ("objecter", Class::ObjectionWord),
-    ("oppose", Class::ObjectionWord),
-    ("opposes", Class::ObjectionWord),
-    ("opposons", Class::ObjectionWord),
-    ("opposer", Class::ObjectionWord),
-    ("opone", Class::ObjectionWord),
-    ("oponemos", Class::ObjectionWord),
-    ("oponer", Class::ObjectionWord),
-    ("oponerse", Class::ObjectionWord),
-    // Support words.
-    ("support", Class::SupportWord),
-    ("supports", Class::SupportWord),
-    ("concur", Class::SupportWord),
-    ("concurs", Class::SupportWord),
-    ("agree", Class::SupportWord),
-    ("agrees", Class::SupportWord),
-    ("agreed", Class::SupportWord),
-    ("approved", Class::SupportWord),
-    ("endorsed", Class::SupportWord),
-    ("aprobado", Class::SupportWord),
-    ("aprobada", Class::SupportWord),
-    ("approve", Class::SupportWord),
-    ("approves", Class::SupportWord),
-    ("endorse", Class::SupportWord),
-    ("endorses", Class::SupportWord),
-    ("accept", Class::SupportWord),
-    ("accepts", Class::SupportWord),
-    ("join the consensus", Class::SupportWord),
-    ("join consensus", Class::SupportWord),
-    ("apoyamos", Class::SupportWord),
-    ("apoya", Class::SupportWord),
-    ("apoyar", Class::SupportWord),
-    ("acompanamos", Class::SupportWord),
-    ("acompana", Class::SupportWord),
-    ("acompanar", Class::SupportWord),
-    ("aprobamos", Class::SupportWord),
-    ("aprueba", Class::SupportWord),
-    ("aprobar", Class::SupportWord),
-    ("aceptamos", Class::SupportWord),
-    ("acepta", Class::SupportWord),
-    ("aceptar", Class::SupportWord),
-    ("sumarnos", Class::SupportWord),
-    ("sumarse", Class::SupportWord),
-    ("nos sumamos", Class::SupportWord),
-    ("de acuerdo", Class::SupportWord),
-    ("conforme", Class::SupportWord),
-    ("conformes", Class::SupportWord),
-    ("appuyons", Class::SupportWord),
-    ("appuie", Class::SupportWord),
-    ("appuyer", Class::SupportWord),
-    ("soutenons", Class::SupportWord),
-    ("soutient", Class::SupportWord),
-    ("soutenir", Class::SupportWord),
-    ("approuvons", Class::SupportWord),
-    ("approuve", Class::SupportWord),
-    ("approuver", Class::SupportWord),
-    ("acceptons", Class::SupportWord),
-    ("accepte", Class::SupportWord),
-    ("accepter", Class::SupportWord),
-    ("d accord", Class::SupportWord),
-    ("nous joindre au consensus", Class::SupportWord),
-    ("se joindre au consensus", Class::SupportWord),
-    ("rallier le consensus", Class::SupportWord),
-    // Objections whatever comes before.
-    ("break silence", Class::Objection),
-    ("breaks silence", Class::Objection),
-    ("breaking silence", Class::Objection),
-    ("break the silence", Class::Objection),
-    ("rompe el silencio", Class::Objection),
-    ("rompemos el silencio", Class::Objection),
-    ("romper el silencio", Class::Objection),
-    ("rompre le silence", Class::Objection),
-    ("rompons le silence", Class::Objection),
-    // Comments.
-    ("comments", Class::CommentWord),
-    ("comentarios", Class::CommentWord),
-    ("comentario", Class::CommentWord),
-    ("commentaires", Class::CommentWord),
-    ("commentaire", Class::CommentWord),
-    ("observaciones", Class::CommentWord),
-    ("observations", Class::CommentWord),
-    ("suggest", Class::CommentWord),
-    ("suggests", Class::CommentWord),
-    ("suggestion", Class::CommentWord),
-    ("suggestions", Class::CommentWord),
-    ("sugerimos", Class::CommentWord),
-    ("sugerencia", Class::CommentWord),
-    ("sugerencias", Class::CommentWord),
-    ("proponemos", Class::CommentWord),
-    ("proposons", Class::CommentWord),
-    ("we propose", Class::CommentWord),
-    ("amendment", Class::CommentWord),
-    ("amendments", Class::CommentWord),
-    ("enmienda", Class::CommentWord),
-    ("enmiendas", Class::CommentWord),
-    ("edits", Class::CommentWord),
-    ("changes", Class::CommentWord),
-    ("cambios", Class::CommentWord),
-    ("modifications", Class::CommentWord),
-    ("modificacion", Class::CommentWord),
-    ("modificaciones", Class::CommentWord),
-    ("ajustes", Class::CommentWord),
-    // Acknowledgements.
-    ("acuso recibo", Class::Acknowledgement),
-    ("acusamos recibo", Class::Acknowledgement),
-    ("acuse de recibo", Class::Acknowledgement),
-    ("acuso de recibo", Class::Acknowledgement),
-    ("recibido", Class::Acknowledgement),
-    ("received", Class::Acknowledgement),
-    ("will revert", Class::Acknowledgement),
-    ("get back to you", Class::Acknowledgement),
-    ("come back to you", Class::Acknowledgement),
-    ("bien recu", Class::Acknowledgement),
-    ("accusons reception", Class::Acknowledgement),
-    ("accuse reception", Class::Acknowledgement),
-    ("accusons bonne reception", Class::Acknowledgement),
-    ("noted", Class::Acknowledgement),
-    ("tomamos nota", Class::Acknowledgement),
-    ("tomo nota", Class::Acknowledgement),
-    ("prenons note", Class::Acknowledgement),
-    ("pris note", Class::Acknowledgement),
-    ("nous reviendrons", Class::Acknowledgement),
-    ("responderemos", Class::Acknowledgement),
-    ("en consulta", Class::Acknowledgement),
-];
-
 /// Reads the position of a reply from its trimmed text and its attachments.
 pub fn read(text: &str, attachments: &[Attachment]) -> Reading {
-    if let Some((position, keyword)) = first_line_keyword(text) {
-        return Reading {
-            position,
-            ambiguous: false,
-            reason: format!("the first line says \"{keyword}\""),
-        };
-    }
-    let hits = scan(text);
-    let first = |want: &[(Class, bool)]| {
-        hits.iter()
-            .find(|h| want.contains(&(h.class, h.negated)))
-            .map(|h| h.phrase.clone())
+    let keyword = first_line_keyword(text);
+    let found = Evidence::gather(text);
+    let said = |span: &Range<usize>| quote(text, span);
+    let review = "; recorded as comments for the PPT to review";
+    // The condition or reservation that makes comments conditional, described.
+    let condition = match (&found.condition, &found.reservation) {
+        (Some(span), _) => Some(format!("a condition ({})", said(span))),
+        (None, Some(span)) => Some(format!("a reservation ({})", said(span))),
+        (None, None) => None,
+    };
+    let conditional = condition.is_some();
+    // An objection, or what the reply says it cannot do ("cannot …" in doubt).
+    let against = match (&found.dissent, &found.doubt) {
+        (Some(span), _) => Some(("objects", said(span))),
+        (None, Some(span)) => Some(("says what it cannot do", said(span))),
+        (None, None) => None,
     };
 
-    if let Some(p) = first(&[
-        (Class::ObjectionWord, false),
-        (Class::SupportWord, true),
-        (Class::Objection, false),
-        (Class::Objection, true),
-    ]) {
-        return Reading {
-            position: Position::Objection,
-            ambiguous: false,
-            reason: format!("the reply objects (\"{p}\")"),
-        };
+    match &keyword {
+        Some((Position::Objection, word)) => {
+            return Reading::new(
+                Position::Objection,
+                false,
+                false,
+                format!("the first line says \"{word}\""),
+            );
+        }
+        Some((Position::Comments, word)) => {
+            let mut reason = format!("the first line says \"{word}\"");
+            if let Some((what, words)) = &against {
+                reason.push_str(&format!(
+                    ", but the reply also {what} ({words}): the PPT should check whether it objects"
+                ));
+            }
+            if let Some(condition) = &condition {
+                reason.push_str(&format!("; the comments carry {condition}"));
+            }
+            return Reading::new(Position::Comments, against.is_some(), conditional, reason);
+        }
+        _ => {}
     }
-    if let Some(doc) = attachments.iter().find(|a| a.is_document()) {
-        return Reading {
-            position: Position::Comments,
-            ambiguous: false,
-            reason: format!(
-                "a document is attached ({}), taken as proposed edits",
+
+    // Consent: the keyword the notice asks for, else consent wording. `and` goes on
+    // from it: "the reply consents ("…") but sets a condition (…)".
+    let consent = match (&keyword, &found.assent) {
+        (Some((_, word)), _) => Some(Consent::Keyword(word.clone())),
+        (None, Some(span)) => Some(Consent::Wording(said(span))),
+        (None, None) => None,
+    };
+    let and = |conjunction: &str, rest: &str| match &consent {
+        Some(consent) => consent.and(conjunction, rest),
+        None => format!("the reply {rest}"),
+    };
+
+    if let (Some(_), Some((what, words))) = (&consent, &against) {
+        return Reading::new(
+            Position::Comments,
+            true,
+            conditional,
+            format!("{}{review}", and("but", &format!("also {what} ({words})"))),
+        );
+    }
+    if let Some(span) = &found.dissent {
+        return Reading::new(
+            Position::Objection,
+            false,
+            false,
+            format!("the reply objects ({})", said(span)),
+        );
+    }
+    if let Some(span) = &found.doubt {
+        return Reading::new(
+            Position::Comments,
+            true,
+            conditional,
+            format!(
+                "the reply says what it cannot do ({}) without saying that it consents{review}",
+                said(span)
+            ),
+        );
+    }
+    if let Some(condition) = &condition {
+        let reason = match &consent {
+            Some(_) => and(
+                "but",
+                &format!("sets {condition}: conditional comments, not a plain no objection"),
+            ),
+            None => format!("the reply sets {condition}: conditional comments"),
+        };
+        return Reading::new(Position::Comments, false, true, reason);
+    }
+    if let Some(span) = &found.edit {
+        let reason = and("and", &format!("proposes edits ({})", said(span)));
+        return Reading::new(Position::Comments, false, false, reason);
+    }
+    if let Some(doc) = attachments.iter().find(|a| is_editable(a)) {
+        let reason = and(
+            "and",
+            &format!(
+                "attaches a document ({}), taken as proposed edits",
                 doc.name.as_deref().unwrap_or(&doc.content_type)
             ),
-        };
+        );
+        return Reading::new(Position::Comments, false, false, reason);
     }
-    if let Some(p) = first(&[(Class::CommentWord, false)]) {
-        return Reading {
-            position: Position::Comments,
-            ambiguous: false,
-            reason: format!("the reply makes comments (\"{p}\")"),
-        };
+    // What qualifies consent, or stands in its place: (with consent, without).
+    let qualifier = [
+        (&found.question, ("asks a question", "asks a question")),
+        (&found.hedge, ("qualifies it", "voices a doubt")),
+        (
+            &found.deferral,
+            ("says more is to come", "says more is to come"),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(span, what)| span.as_ref().map(|s| (what, said(s))));
+    match (&consent, qualifier) {
+        (Some(_), Some(((what, _), words))) => {
+            let reason = and("but", &format!("{what} ({words})"));
+            return Reading::new(Position::Comments, true, false, format!("{reason}{review}"));
+        }
+        (Some(consent), None) => {
+            return Reading::new(Position::NoObjection, false, false, consent.describe());
+        }
+        (None, Some(((_, what), words))) => {
+            return Reading::new(
+                Position::Comments,
+                true,
+                false,
+                format!("the reply {what} ({words}) without saying whether it consents{review}"),
+            );
+        }
+        (None, None) => {}
     }
-    if let Some(p) = first(&[
-        (Class::ObjectionWord, true),
-        (Class::SupportWord, false),
-        (Class::CommentWord, true),
-    ]) {
-        return Reading {
-            position: Position::NoObjection,
-            ambiguous: false,
-            reason: format!("the reply does not object (\"{p}\")"),
-        };
+    if let Some(span) = &found.acknowledgement {
+        return Reading::new(
+            Position::Comments,
+            true,
+            false,
+            format!("only an acknowledgement ({}){review}", said(span)),
+        );
     }
-    if let Some(p) = first(&[
-        (Class::Acknowledgement, false),
-        (Class::Acknowledgement, true),
-    ]) {
-        return Reading {
-            position: Position::Comments,
-            ambiguous: true,
-            reason: format!(
-                "only an acknowledgement (\"{p}\"); recorded as comments for the PPT to review"
+    if let Some(doc) = attachments.iter().find(|a| a.is_document()) {
+        return Reading::new(
+            Position::Comments,
+            true,
+            false,
+            format!(
+                "a document is attached ({}), whose content is not read, and the text takes no position{review}",
+                doc.name.as_deref().unwrap_or(&doc.content_type)
             ),
-        };
+        );
     }
     let reason = if text.trim().is_empty() {
-        "the reply has no text of its own; recorded as comments for the PPT to review"
+        format!("the reply has no text of its own{review}")
     } else {
-        "no position could be read; recorded as comments for the PPT to review"
+        format!("no position could be read{review}")
     };
-    Reading {
-        position: Position::Comments,
-        ambiguous: true,
-        reason: reason.into(),
+    Reading::new(Position::Comments, true, false, reason)
+}
+
+impl Reading {
+    fn new(position: Position, ambiguous: bool, conditional: bool, reason: String) -> Reading {
+        Reading {
+            position,
+            ambiguous,
+            conditional: conditional && position == Position::Comments,
+            reason,
+        }
     }
+}
+
+/// Where a reply's consent was read.
+enum Consent {
+    /// The first-line keyword, as written.
+    Keyword(String),
+    /// Consent wording, quoted.
+    Wording(String),
+}
+
+impl Consent {
+    fn describe(&self) -> String {
+        match self {
+            Consent::Keyword(word) => format!("the first line says \"{word}\""),
+            Consent::Wording(words) => format!("the reply consents ({words})"),
+        }
+    }
+
+    /// The consent, then what else the reply does.
+    fn and(&self, conjunction: &str, rest: &str) -> String {
+        match self {
+            Consent::Keyword(_) => format!("{}, {conjunction} the reply {rest}", self.describe()),
+            Consent::Wording(_) => format!("{} {conjunction} {rest}", self.describe()),
+        }
+    }
+}
+
+/// An attachment the sender edits, read as proposed changes: a word processor's
+/// document. A PDF is usually a signed note verbale whose content is not read; it
+/// decides nothing by itself.
+fn is_editable(a: &Attachment) -> bool {
+    let name = a.name.as_deref().unwrap_or("").to_ascii_lowercase();
+    a.is_document() && !name.ends_with(".pdf") && a.content_type != "application/pdf"
+}
+
+/// Some words of the reply, as written, in quotes, on one line, at most 80 characters.
+fn quote(text: &str, span: &Range<usize>) -> String {
+    // From the start of the written word: "doesn't object", not "t object".
+    let start = text[..span.start]
+        .char_indices()
+        .rev()
+        .take(20)
+        .take_while(|(_, c)| !c.is_whitespace())
+        .last()
+        .map_or(span.start, |(i, _)| i);
+    let words = text.get(start..span.end).unwrap_or_default();
+    let mut out = String::with_capacity(words.len().min(90) + 2);
+    out.push('"');
+    for (n, word) in words.split_whitespace().enumerate() {
+        if out.len() + word.len() > 80 {
+            out.push_str(" …");
+            break;
+        }
+        if n > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.push('"');
+    out
 }
 
 /// Greetings skipped when looking for the first-line keyword.
@@ -387,132 +403,344 @@ pub fn without_keyword(text: &str) -> String {
     out.join("\n").trim().to_string()
 }
 
-struct Hit {
-    class: Class,
-    negated: bool,
-    phrase: String,
-}
-
-/// Finds lexicon phrases clause by clause, noting whether a negator precedes each
-/// within three words of the same clause.
-fn scan(text: &str) -> Vec<Hit> {
-    let folded = fold(text);
-    let mut hits = Vec::new();
-    let mut lexicon: Vec<(Vec<&str>, Class)> = LEXICON
-        .iter()
-        .map(|(p, c)| (p.split(' ').collect(), *c))
-        .collect();
-    lexicon.sort_by_key(|(words, _)| std::cmp::Reverse(words.len()));
-
-    for clause in folded.split(['.', ';', '!', '?', '\n', ',', ':', '(', ')']) {
-        let words: Vec<&str> = clause
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect();
-        let mut i = 0;
-        while i < words.len() {
-            let found = lexicon
-                .iter()
-                .find(|(p, _)| words.len() - i >= p.len() && words[i..i + p.len()] == p[..]);
-            match found {
-                Some((p, class)) => {
-                    let from = i.saturating_sub(3);
-                    let negated = words[from..i].iter().any(|w| NEGATORS.contains(w));
-                    let start = if negated { from } else { i };
-                    hits.push(Hit {
-                        class: *class,
-                        negated,
-                        phrase: words[start..i + p.len()].join(" "),
-                    });
-                    i += p.len();
-                }
-                None => i += 1,
-            }
-        }
-    }
-    hits
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pos(text: &str) -> (Position, bool) {
+    /// What a reply must read as: (position, ambiguous, conditional).
+    type Want = (Position, bool, bool);
+    const NO_OBJECTION: Want = (Position::NoObjection, false, false);
+    const OBJECTION: Want = (Position::Objection, false, false);
+    const COMMENTS: Want = (Position::Comments, false, false);
+    const CONDITIONAL: Want = (Position::Comments, false, true);
+    const DOUBT: Want = (Position::Comments, true, false);
+
+    fn got(text: &str) -> Want {
         let r = read(text, &[]);
-        (r.position, r.ambiguous)
+        (r.position, r.ambiguous, r.conditional)
     }
 
-    #[test]
-    fn negation_makes_no_objection() {
-        for t in [
-            "No tenemos objeciones.",
-            "El Gobierno de Honduras no tiene objeción al texto.",
-            "Mexico does not object to the draft.",
-            "We have no objection to the declaration.",
-            "Nous n'avons pas d'objection.",
-            "Le Canada n’a aucune objection.",
-            "Sin objeción por parte de Guatemala.",
-            "Panama doesn't object.",
-        ] {
-            assert_eq!(pos(t), (Position::NoObjection, false), "{t}");
+    /// Checks a table; on failure names the text, what came out and the reason.
+    fn check(want: Want, texts: &[&str]) {
+        for text in texts {
+            let r = read(text, &[]);
+            assert_eq!(
+                (r.position, r.ambiguous, r.conditional),
+                want,
+                "{text:?} was read as {:?} ({})",
+                (r.position, r.ambiguous, r.conditional),
+                r.reason
+            );
         }
     }
 
     #[test]
-    fn negated_support_is_an_objection() {
-        for t in [
-            "Lamentablemente no podemos acompañar el consenso.",
-            "We cannot support paragraph 4.",
-            "We do not agree with paragraph 4.",
-            "Le Canada ne peut pas appuyer ce texte.",
-            "Nous nous opposons au paragraphe 3.",
-            "Objetamos el párrafo 5.",
-            "We object to the new wording.",
-            "No estamos de acuerdo con el párrafo 2.",
-        ] {
-            assert_eq!(pos(t), (Position::Objection, false), "{t}");
-        }
+    fn negated_or_impossible_support_is_an_objection() {
+        check(
+            OBJECTION,
+            &[
+                // en
+                "We are not in a position to support the draft.",
+                "The United States cannot support paragraph 4.",
+                "We can't support this text.",
+                "Unfortunately, we are unable to join the consensus.",
+                "We do not agree with paragraph 4.",
+                "Canada is not prepared to accept the annex.",
+                "It is difficult for us to accept paragraph 2.",
+                "We cannot go along with the new wording.",
+                "Belize withdraws its support for the draft.",
+                "We withhold our consent.",
+                // es
+                "No está en condiciones de acompañar el proyecto.",
+                "Lamentablemente, Nicaragua no puede acompañar el consenso.",
+                "Guatemala no puede apoyar el proyecto en su forma actual.",
+                "Honduras no puede sumarse al consenso.",
+                "No estamos de acuerdo con el párrafo 2.",
+                "Nicaragua no está conforme con el párrafo 3.",
+                "Honduras retira su apoyo al proyecto.",
+                // fr
+                "Le Canada n'est pas en mesure de se joindre au consensus.",
+                "Le gouvernement du Canada ne peut pas appuyer le paragraphe 5.",
+                "Nous ne sommes pas en mesure d'appuyer ce texte.",
+                "Nous ne pouvons ni appuyer ni accepter ce texte.",
+                "Le Canada n'appuie pas le projet.",
+                "Nous ne sommes pas d'accord.",
+                "No we object to paragraph 4.",
+                "Le Canada désapprouve le paragraphe 3.",
+            ],
+        );
     }
 
     #[test]
-    fn support_is_no_objection() {
-        for t in [
-            "We support the text.",
-            "Apoyamos la declaración.",
-            "Estamos de acuerdo.",
-            "Costa Rica concurs.",
-            "Nous sommes d'accord avec le texte.",
-            "Agreed.",
-            "Aprobado por Panamá.",
-        ] {
-            assert_eq!(pos(t), (Position::NoObjection, false), "{t}");
-        }
+    fn objection_wording_is_an_objection() {
+        check(
+            OBJECTION,
+            &[
+                "We object to the new wording.",
+                "Panama objects.",
+                "The United States breaks silence.",
+                "We disagree with paragraph 2.",
+                "Paragraph 4 is unacceptable.",
+                "Objetamos el párrafo 5.",
+                "Guatemala rompe el silencio.",
+                "El Salvador rechaza el texto.",
+                "El párrafo 3 es inaceptable.",
+                "Nous nous opposons au paragraphe 3.",
+                "Le Canada rompt le silence.",
+                "Nous rejetons le paragraphe 3.",
+            ],
+        );
     }
 
     #[test]
-    fn first_line_keyword_beats_wording() {
+    fn negated_objection_and_consent_idioms_are_no_objection() {
+        check(
+            NO_OBJECTION,
+            &[
+                // en
+                "We have no objection to the declaration.",
+                "Mexico does not object to the draft.",
+                "Panama doesn't object.",
+                "We do not have any objections.",
+                "The United States does not break silence.",
+                "The United States will not stand in the way of consensus.",
+                "We support the text.",
+                "Costa Rica concurs.",
+                "Agreed.",
+                "Mexico joins the consensus.",
+                "We can go along with the text.",
+                "We support the text without reservation.",
+                "Belize has no further comments.",
+                "Canada would not object to the text.",
+                "Nothing to add.",
+                "Belize withdraws its objection and joins the consensus.",
+                "Canada lifts its reservation.",
+                "The Embassy of Belize presents its compliments to the Presidency Pro Tempore \
+                 and has the honour to inform that the Government of Belize has no objection.",
+                // es
+                "No tenemos objeciones.",
+                "El Gobierno de Honduras no tiene objeción al texto.",
+                "Sin objeción por parte de Guatemala.",
+                "Nada que objetar.",
+                "Honduras no tiene inconveniente.",
+                "No vemos inconveniente alguno.",
+                "Honduras no se opone a la adopción del texto.",
+                "Apoyamos la declaración.",
+                "Estamos de acuerdo.",
+                "Aprobado por Panamá.",
+                "Panamá se suma al consenso.",
+                "Apoyamos el proyecto sin cambios.",
+                "Apoyamos el texto sin reservas.",
+                "Sin comentarios.",
+                "No tenemos comentarios que agregar.",
+                "Nada que agregar.",
+                "La Embajada de Costa Rica tiene a bien informar que el Gobierno de Costa Rica \
+                 no formula observaciones al proyecto.",
+                "De acuerdo con lo establecido en el procedimiento, Honduras no tiene objeción.",
+                "Sí, estamos de acuerdo.",
+                // fr
+                "Nous n'avons pas d'objection.",
+                "Le Canada n’a aucune objection.",
+                "Aucune objection.",
+                "Le Canada ne s'oppose pas à l'adoption du projet.",
+                "Nous ne voyons pas d'objection.",
+                "Rien à signaler.",
+                "Rien à ajouter de notre part.",
+                "Nous sommes d'accord avec le texte.",
+                "Le Canada se joint au consensus.",
+                "Le Canada appuie le projet sans réserve.",
+                "Nous n'avons pas de commentaires à formuler.",
+                "Le Canada lève sa réserve sur le paragraphe 3.",
+                "Le Canada ne peut que se féliciter de ce texte et l'appuie.",
+                "Le Canada ne s'y oppose pas.",
+                "Il n'y a pas d'objection de la part du Canada.",
+                "Nous ne nous y opposons pas.",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_condition_makes_conditional_comments() {
+        check(
+            CONDITIONAL,
+            &[
+                // en
+                "No objection, subject to the deletion of paragraph 3.",
+                "NO OBJECTION, subject to confirmation from capital.",
+                "We support the text provided that paragraph 3 is kept.",
+                "Guatemala does not object, provided the Spanish version is aligned.",
+                "We can join the consensus on condition that the annex is removed.",
+                "No objection ad referendum.",
+                "We support the text if paragraph 3 is deleted.",
+                "We agree as long as the deadline is kept.",
+                "Approved ad ref.",
+                "Approved, pending legal review.",
+                "Canada could support the text if paragraph 3 is deleted.",
+                "Apoyaríamos el texto si se elimina el párrafo 3.",
+                "Canada's support depends on the deletion of paragraph 3.",
+                // es
+                "Sin objeción, siempre que se mantenga el párrafo 4.",
+                "SIN OBJECIÓN\n\nGuatemala acompaña siempre y cuando se incluya el párrafo 3.",
+                "Honduras apoya el texto a condición de que se elimine el párrafo 2.",
+                "Apoyamos, sujeto a la aprobación de la Cancillería.",
+                "Apoyamos, si se elimina el párrafo 3.",
+                "No tenemos objeción en el entendido de que el texto no es vinculante.",
+                // fr
+                "Pas d'objection, sous réserve de la suppression du paragraphe 2.",
+                "Le Canada appuie le texte à condition que le paragraphe 3 soit supprimé.",
+                "Nous n'avons pas d'objection, étant entendu que le texte n'est pas contraignant.",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_reservation_makes_conditional_comments() {
+        check(
+            CONDITIONAL,
+            &[
+                "Without prejudice to its national legislation, Canada joins the consensus.",
+                "Canada dissociates itself from paragraph 7 but joins the consensus.",
+                "Nicaragua reserves its position on paragraph 5.",
+                "We join the consensus and will make an interpretive statement.",
+                "Honduras has no objection to the text but not to paragraph 4.",
+                "No objection, except for paragraph 6.",
+                "El Salvador se reserva el derecho de presentar una declaración interpretativa.",
+                "Sin perjuicio de su legislación nacional, México acompaña el consenso.",
+                "Honduras tiene reservas sobre el párrafo 2.",
+                "Apoyamos el texto, salvo el párrafo 3.",
+                "Le Canada se joint au consensus sans préjudice de sa position nationale.",
+                "Le Canada se dissocie du paragraphe 7.",
+                "Nous appuyons le texte avec réserves.",
+                "Apoyamos el texto, menos el párrafo 3.",
+                "Le Canada appuie le texte hormis le paragraphe 3.",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_proposed_edit_is_comments_not_conditional() {
+        check(
+            COMMENTS,
+            &[
+                // en
+                "Please replace 'shall' with 'should' in paragraph 2.",
+                "We would prefer to delete paragraph 3.",
+                "Please insert 'regular' before 'migration'.",
+                "Add a reference to children in paragraph 4.",
+                "We propose a new paragraph on data protection.",
+                "No objection; we suggest adding a reference to children.",
+                "COMMENTS\n\nParagraph 3: replace \"shall\" by \"should\".",
+                // es
+                "Sugerimos sustituir «migrantes» por «personas migrantes».",
+                "Proponemos eliminar el párrafo 3.",
+                "Proponemos la eliminación del párrafo 3.",
+                "Please find our proposal below: delete paragraph 3.",
+                "We would like the text to mention children.",
+                "We would like to see a reference to children.",
+                "Nos gustaría que se incluya a la niñez.",
+                "Sin objeción. Sin embargo, sugerimos revisar la traducción.",
+                "Comentarios: sugerimos cambiar el párrafo 2.",
+                "Agradeceríamos que se incluya una referencia a la niñez.",
+                "En el párrafo 2, donde dice «deberá», debe decir «podrá».",
+                "Proposed wording for paragraph 5: \"States may consider\".",
+                "Canada has no objection but would appreciate it if the annex were shorter.",
+                // fr
+                "Nous proposons de remplacer « doit » par « devrait ».",
+                "Nous souhaiterions que le paragraphe 3 soit supprimé.",
+                "Il conviendrait de préciser le paragraphe 3.",
+                "Nous n'avons pas d'objection. Toutefois, il conviendrait d'ajouter une référence.",
+            ],
+        );
+    }
+
+    #[test]
+    fn what_the_reader_is_not_sure_of_is_ambiguous() {
+        check(
+            DOUBT,
+            &[
+                // questions
+                "Could you please send the Spanish version of the annex?",
+                "No objection. Is the deadline Friday?",
+                "¿Podrían enviar la versión en inglés?",
+                "Pourriez-vous nous envoyer la version anglaise ?",
+                // acknowledgements and deferrals
+                "Acuso recibo.",
+                "Received, will revert.",
+                "Bien reçu, merci.",
+                "Noted, thanks.",
+                "OK",
+                "We will send our comments by Friday.",
+                "No objection; comments to follow.",
+                "Estamos consultando con la capital.",
+                // hedges and concerns
+                "We support the text in principle but need to consult with capital.",
+                "We have concerns about paragraph 3.",
+                "Honduras se abstiene.",
+                "Apoyamos en principio.",
+                "Nous appuyons le texte, mais nous avons des doutes sur le paragraphe 3.",
+                "Paragraph 3 is problematic for us. We support the rest.",
+                "Sin objeción de fondo.",
+                "Canada could support the text.",
+                "Overall, we support the text.",
+                "Please confirm whether the annex is included.",
+                "Our comments will be sent separately.",
+                "Awaiting instructions from capital.",
+                "Pending instructions from capital.",
+                "Enterado.",
+                "We do not think we have any objections.",
+                "Please accept the assurances of our highest consideration.",
+                "We need more time. Please accept our apologies for the delay.",
+                // mixed signals
+                "We support the text. However, paragraph 4 is not acceptable to us.",
+                "We have no objections to paragraphs 1-3, but cannot accept paragraph 4.",
+                "NO OBJECTION.\nWe cannot support any further delay, please adopt it.",
+                // what the reply cannot do, without an objection
+                "We are not in a position to object.",
+                "No estamos en condiciones de responder en el plazo.",
+                "Le Canada n'est pas en mesure de répondre.",
+                // nothing
+                "",
+                "See you in Tegucigalpa.",
+                "Yes",
+                "Gracias por su apoyo. Quedamos atentos.",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_first_line_keyword_decides_unless_the_text_qualifies_it() {
+        check(
+            OBJECTION,
+            &[
+                "OBJECTION\n\nWe have no objection to paragraphs 1 to 3, but not to 4.",
+                "Estimados colegas:\nOBJECIÓN: el párrafo 3 no es aceptable.",
+                "OBJECTION\nunless paragraph 4 is deleted.",
+            ],
+        );
+        check(
+            NO_OBJECTION,
+            &[
+                "Sin objecion",
+                "PAS D’OBJECTION",
+                "Non-objection.",
+                "SIN OBJECIÓN\nHonduras agradece a la PPT.",
+            ],
+        );
+        check(
+            COMMENTS,
+            &[
+                "Commentaires :\nNous n'avons pas d'objection au fond.",
+                "Comentarios: sugerimos cambiar el párrafo 2.",
+            ],
+        );
+        // The sender chose COMMENTS, but wrote an objection: the PPT must look.
         assert_eq!(
-            pos("OBJECTION\n\nWe have no objection to paragraphs 1 to 3, but not to 4."),
-            (Position::Objection, false)
+            got("COMMENTS\nWe cannot support paragraph 4."),
+            (Position::Comments, true, false)
         );
         assert_eq!(
-            pos("NO OBJECTION.\nWe cannot support any further delay, please adopt it."),
-            (Position::NoObjection, false)
-        );
-        assert_eq!(pos("Sin objecion"), (Position::NoObjection, false));
-        assert_eq!(
-            pos("Commentaires :\nNous n'avons pas d'objection au fond."),
-            (Position::Comments, false)
-        );
-        assert_eq!(pos("PAS D’OBJECTION"), (Position::NoObjection, false));
-        assert_eq!(pos("Non-objection."), (Position::NoObjection, false));
-        assert_eq!(
-            pos("Estimados colegas:\nOBJECIÓN: el párrafo 3 no es aceptable."),
-            (Position::Objection, false)
-        );
-        assert_eq!(
-            pos("Comentarios: sugerimos cambiar el párrafo 2."),
-            (Position::Comments, false)
+            got("COMENTARIOS\nApoyamos siempre que se mantenga el párrafo 3."),
+            CONDITIONAL
         );
     }
 
@@ -551,38 +779,156 @@ mod tests {
     }
 
     #[test]
-    fn acknowledgements_and_silence_are_ambiguous_comments() {
-        assert_eq!(pos("Acuso recibo."), (Position::Comments, true));
-        assert_eq!(pos("Received, will revert."), (Position::Comments, true));
-        assert_eq!(pos("Bien reçu, merci."), (Position::Comments, true));
-        assert_eq!(pos("Noted, thanks."), (Position::Comments, true));
-        assert_eq!(pos(""), (Position::Comments, true));
-        assert_eq!(pos("See you in Tegucigalpa."), (Position::Comments, true));
+    fn formulas_that_name_consent_words_say_nothing() {
+        // Thanks for someone's support are not support of the text.
+        check(
+            DOUBT,
+            &[
+                "Thank you for your support.",
+                "Gracias por su apoyo.",
+                "Merci pour votre appui.",
+            ],
+        );
+        // "de acuerdo con lo ..." is "according to", not "we agree".
+        check(
+            OBJECTION,
+            &["De acuerdo con las instrucciones recibidas, Nicaragua no puede acompañar el texto."],
+        );
+        // Courtesy around a plain answer leaves it plain; so does naming the text
+        // ("the proposal") or its topic ("climate change", "la eliminación de …").
+        check(
+            NO_OBJECTION,
+            &[
+                "We support the proposal.",
+                "We agree with the changes.",
+                "We support the text, including the reference to climate change.",
+                "Apoyamos la propuesta de la PPT.",
+                "Honduras apoya el proyecto de declaración sobre la eliminación de la discriminación.",
+                "Nous appuyons la proposition.",
+                "We would like to join the consensus.",
+                "Quisiéramos informarle que Honduras no tiene objeciones.",
+                "Nous souhaiterions vous informer que le Canada appuie le texte.",
+                "We would like to thank the PPT for its work and confirm that we have no objection.",
+                "No objection. Please do not hesitate to contact me if you have any questions.",
+                "No objection. Thank you for the opportunity to comment.",
+                "We support the text and will be happy to discuss it further if needed.",
+                "Sin otro particular, Guatemala no tiene objeciones.",
+                "Honduras apoya el proyecto. Quedo a sus órdenes para cualquier duda.",
+                "Nota No. 45: Honduras apoya el proyecto.",
+            ],
+        );
+        // Comments that were taken into account are not new comments.
+        check(
+            NO_OBJECTION,
+            &[
+                "We thank the PPT for incorporating our comments and join the consensus.",
+                "Agradecemos a la PPT por haber incorporado nuestros comentarios; apoyamos el texto.",
+                "Le Canada remercie la PPT d'avoir pris en compte ses commentaires et appuie le texte.",
+                "Canada is now able to join consensus, as our concerns have been addressed.",
+                "Thank you for sharing the revised text, which addresses our comments. We support it.",
+            ],
+        );
     }
 
     #[test]
-    fn a_document_is_comments_unless_an_objection() {
-        let doc = Attachment {
-            name: Some("edits.docx".into()),
-            content_type: "application/octet-stream".into(),
+    fn a_wrapped_line_does_not_break_a_negation() {
+        assert_eq!(
+            got("Le gouvernement du Canada ne peut pas\nappuyer le paragraphe 5."),
+            OBJECTION
+        );
+        assert_eq!(got("Honduras no tiene\nobjeciones."), NO_OBJECTION);
+        // A blank line ends the sentence: "if" below does not qualify the consent.
+        assert_eq!(
+            got("We support the text.\n\nIf you need anything, write to us"),
+            NO_OBJECTION
+        );
+    }
+
+    #[test]
+    fn a_question_mark_in_a_link_or_a_number_is_no_question() {
+        assert_eq!(
+            got("We support the text (see https://example.org/page?id=3)."),
+            NO_OBJECTION
+        );
+        assert_eq!(got("We support version 3.2 of the text."), NO_OBJECTION);
+    }
+
+    #[test]
+    fn accented_si_is_yes_and_plain_si_is_if() {
+        assert_eq!(got("Honduras sí apoya el texto."), NO_OBJECTION);
+        assert_eq!(
+            got("Honduras apoya el texto si se elimina el párrafo 3."),
+            CONDITIONAL
+        );
+    }
+
+    #[test]
+    fn a_document_is_comments_unless_an_objection_and_a_pdf_decides_nothing() {
+        let doc = |name: &str, content_type: &str| Attachment {
+            name: Some(name.into()),
+            content_type: content_type.into(),
             size: 1,
             sha256: String::new(),
         };
+        let docx = doc("edits.docx", "application/octet-stream");
         let r = read(
             "Please find our proposals attached.",
-            std::slice::from_ref(&doc),
+            std::slice::from_ref(&docx),
         );
         assert_eq!((r.position, r.ambiguous), (Position::Comments, false));
-        let r = read("We cannot support the text; see attached.", &[doc]);
+        let r = read("Adjunto nota.", std::slice::from_ref(&docx));
+        assert_eq!((r.position, r.ambiguous), (Position::Comments, false));
+        assert!(r.reason.contains("edits.docx"), "{}", r.reason);
+        let r = read(
+            "We cannot support the text; see attached.",
+            std::slice::from_ref(&docx),
+        );
         assert_eq!(r.position, Position::Objection);
+
+        // A signed note verbale as a PDF: the text decides; alone, it is a doubt.
+        let pdf = doc("nota-verbal.pdf", "application/pdf");
+        let r = read("No objection.", std::slice::from_ref(&pdf));
+        assert_eq!((r.position, r.ambiguous), (Position::NoObjection, false));
+        let r = read("Please find attached our note.", std::slice::from_ref(&pdf));
+        assert_eq!((r.position, r.ambiguous), (Position::Comments, true));
+        assert!(r.reason.contains("nota-verbal.pdf"), "{}", r.reason);
     }
 
     #[test]
-    fn no_comments_is_no_objection() {
-        assert_eq!(pos("Sin comentarios."), (Position::NoObjection, false));
+    fn the_reason_quotes_the_deciding_words_as_written() {
+        let reason = |t: &str| read(t, &[]).reason;
         assert_eq!(
-            pos("No objection and no further comments."),
-            (Position::NoObjection, false)
+            reason("Mexico doesn't object to the draft."),
+            "the reply consents (\"doesn't object\")"
         );
+        assert_eq!(
+            reason("Lamentablemente, Nicaragua no puede acompañar el consenso."),
+            "the reply objects (\"no puede acompañar\")"
+        );
+        assert_eq!(
+            reason("NO OBJECTION, subject to confirmation."),
+            "the first line says \"NO OBJECTION\", but the reply sets a condition \
+             (\"subject to\"): conditional comments, not a plain no objection"
+        );
+        assert_eq!(
+            reason("Nous proposons de remplacer « doit » par « devrait »."),
+            "the reply proposes edits (\"proposons\")"
+        );
+        assert!(
+            reason("Could you send the annex? Thanks").contains("\"Could you send the annex?\"")
+        );
+        assert!(reason("Sin objeción. ¿Cuál es el plazo?").contains("\"¿Cuál es el plazo?\""));
+    }
+
+    #[test]
+    fn conditional_is_only_ever_set_on_comments() {
+        for text in [
+            "OBJECTION unless paragraph 4 is deleted.",
+            "We cannot support the text unless paragraph 4 is deleted.",
+        ] {
+            let r = read(text, &[]);
+            assert_eq!(r.position, Position::Objection, "{text}");
+            assert!(!r.conditional, "{text}");
+        }
     }
 }
