@@ -21,6 +21,7 @@ mod imap;
 mod ingest;
 mod lanes;
 mod mail_corpus;
+mod measure;
 mod outages;
 mod reader_props;
 mod replicas;

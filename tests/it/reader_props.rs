@@ -90,6 +90,10 @@ const CONDITIONS: &[&str] = &[
     "sujeto a",
     "sous réserve de",
     "à condition que",
+    // French elides "que" before a vowel.
+    "à condition qu'il",
+    "pourvu qu'aucun",
+    "pour autant qu'elle",
 ];
 
 const COMPLETIONS: &[&str] = &[

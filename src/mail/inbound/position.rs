@@ -589,6 +589,10 @@ mod tests {
                 "Pas d'objection, sous réserve de la suppression du paragraphe 2.",
                 "Le Canada appuie le texte à condition que le paragraphe 3 soit supprimé.",
                 "Nous n'avons pas d'objection, étant entendu que le texte n'est pas contraignant.",
+                // French elides "que" before a vowel: "pourvu qu'il", "à moins qu'un".
+                "Le Canada appuie le texte pourvu qu'il soit publié dans les trois langues.",
+                "Nous appuyons le texte, à moins qu'un autre pays ne demande des changements.",
+                "Le Canada se joint au consensus dans la mesure où il n'est pas contraignant.",
             ],
         );
     }
@@ -613,6 +617,10 @@ mod tests {
                 "Nous appuyons le texte avec réserves.",
                 "Apoyamos el texto, menos el párrafo 3.",
                 "Le Canada appuie le texte hormis le paragraphe 3.",
+                // an understanding put on record
+                "Mexico joins the consensus and wishes to record its understanding that the text is not binding.",
+                "Guatemala acompaña el consenso y desea dejar constancia de que el texto no es vinculante.",
+                "Le Canada se joint au consensus et souhaite faire consigner son interprétation du paragraphe 2.",
             ],
         );
     }
@@ -685,6 +693,10 @@ mod tests {
                 "Please confirm whether the annex is included.",
                 "Our comments will be sent separately.",
                 "Awaiting instructions from capital.",
+                // the answer itself is on its way
+                "Thank you for the reminder. Our reply is in clearance and will reach you shortly.",
+                "Nuestra respuesta favorable está en trámite de aprobación.",
+                "Notre appui est en cours de validation et vous sera transmis prochainement.",
                 "Pending instructions from capital.",
                 "Enterado.",
                 "We do not think we have any objections.",

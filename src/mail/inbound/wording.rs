@@ -156,6 +156,16 @@ enum Token {
     },
 }
 
+/// French elides "que" before a vowel ("pour autant qu'aucune", "lorsqu'il"): the
+/// elided word is read as the whole one, so that every phrase the lexicon writes with
+/// "que" is found in both forms.
+fn unelide(folded: String) -> String {
+    match folded.as_str() {
+        "qu" | "lorsqu" | "puisqu" | "quoiqu" | "jusqu" => folded + "e",
+        _ => folded,
+    }
+}
+
 /// Splits the reply into words and clause and sentence breaks, in one pass. A single
 /// line break is a space (mail clients wrap lines mid-sentence); a blank line ends a
 /// sentence. Apostrophes and hyphens split words ("n'a", "non-objection").
@@ -193,7 +203,7 @@ fn tokenize(text: &str) -> Vec<Token> {
             let folded = if matches!(word, "sí" | "Sí" | "SÍ" | "sÍ") {
                 "sí".to_string()
             } else {
-                fold(word)
+                unelide(fold(word))
             };
             t.tokens.push(Token::Word {
                 numeric: word.starts_with(|d: char| d.is_ascii_digit()),
