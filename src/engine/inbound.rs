@@ -407,6 +407,11 @@ impl Engine {
             },
             ambiguous: inspection.ambiguous || inspection.position.is_none(),
             round: found.round,
+            // lead: wire Inspection::conditional
+            conditional: false,
+            reason: Some(inspection.reason.clone()),
+            conflict: None,
+            review: None,
         };
         let actor = format!("email:{sender}");
         let c = match self
@@ -933,6 +938,11 @@ impl Engine {
             },
             ambiguous: inspection.ambiguous || inspection.position.is_none(),
             round: None,
+            // lead: wire Inspection::conditional
+            conditional: false,
+            reason: Some(inspection.reason.clone()),
+            conflict: None,
+            review: None,
         };
         let c = self
             .apply(&reference, Event::Answer { answer }, actor)

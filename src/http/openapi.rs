@@ -220,6 +220,20 @@ pub fn schemas() -> Value {
         "ConsultationDetail": {"allOf": [{"$ref": "#/components/schemas/Consultation"}, {"type": "object", "properties": {
             "text": string(), "diff": nullable("string"),
             "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state, "text": nullable("string")}}},
+            "to_review": {"type": "array", "description": "doubtful answers not reviewed yet, in the latest round; POST .../reclassify reviews one", "items": {"type": "object", "properties": {
+                "round": {"type": "integer"}, "country": string(), "position": position.clone(),
+                "received_at": {"type": "string", "format": "date-time"},
+                "reasons": {"type": "array", "items": {"type": "string", "enum": ["ambiguous", "conditional", "conflict"]}},
+                "reading": nullable("string"), "from": nullable("string"),
+                "conflict": {"type": "object", "nullable": true, "properties": {"from": nullable("string"), "position": position.clone(), "received_at": {"type": "string", "format": "date-time"}}},
+                "blocks_decision": {"type": "boolean", "description": "the consultation is awaiting_decision until it is reviewed"}
+            }}},
+            "outcome": {"type": "object", "nullable": true, "properties": {
+                "adopted": {"type": "boolean"}, "at": {"type": "string", "format": "date-time"},
+                "adopted_by": {"type": "string", "enum": ["consensus", "silence"], "nullable": true},
+                "objections": {"type": "array", "items": string()}, "no_answer": {"type": "array", "items": string()},
+                "without_objection": nullable("integer"), "with_comments": nullable("integer")
+            }},
             "attachments": {"$ref": "#/components/schemas/AttachmentList"},
             "timeline": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "actor": string(), "action": string(), "detail": {}}}}
         }}]},
@@ -234,7 +248,7 @@ pub fn schemas() -> Value {
         "WithdrawIn": object(&["reason"], json!({"reason": string()})),
         "ReportIn": object(&["text"], json!({"text": string()})),
         "AnswerIn": object(&["country", "position"], json!({"country": string(), "position": position, "text": string(), "channel": json!({"type": "string", "default": "letter"})})),
-        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": position})),
+        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": json!({"type": "string", "enum": ["no_objection", "objection", "comments"], "description": "the position the answer has confirms the reading; another one corrects it"}), "received_at": json!({"type": "string", "format": "date-time", "description": "the arrival time of the answer reviewed (to_review[].received_at): refused with 409 if a newer answer has replaced it"})})),
         "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
         "FocalPoint": focal_point,
         "BouncingCleared": {"allOf": [{"$ref": "#/components/schemas/FocalPoint"}, {"type": "object", "properties": {"was_bouncing": {"type": "boolean"}}}]},
