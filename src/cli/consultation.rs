@@ -509,8 +509,23 @@ struct ShowOut {
     round: Option<u32>,
     deadline: Option<DateTime<Utc>>,
     countries: Vec<CountryRow>,
+    /// Answers in doubt not reviewed yet (latest round); in stage `awaiting_decision`
+    /// the decision waits for them.
+    to_review: Vec<ReviewRow>,
     attachments: Vec<AttachmentRow>,
     timeline: Vec<TimelineRow>,
+}
+
+#[derive(Serialize)]
+struct ReviewRow {
+    round: u32,
+    country: String,
+    position: String,
+    received_at: DateTime<Utc>,
+    reasons: Vec<&'static str>,
+    reading: Option<String>,
+    from: Option<String>,
+    blocks_decision: bool,
 }
 
 #[derive(Serialize)]
@@ -542,6 +557,19 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
                 country: row.country.to_string(),
                 state: row.state.as_str().to_string(),
                 text: row.text.clone(),
+            })
+            .collect(),
+        to_review: crate::report::review_items(c)
+            .into_iter()
+            .map(|i| ReviewRow {
+                round: i.round,
+                country: i.country.to_string(),
+                position: i.position.to_string(),
+                received_at: i.received_at,
+                reasons: i.reasons.iter().map(|r| r.as_str()).collect(),
+                reading: i.reading,
+                from: i.from,
+                blocks_decision: i.blocks_decision,
             })
             .collect(),
         attachments: engine
@@ -583,6 +611,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);
     }
+    print_to_review(engine, c);
     if !out.attachments.is_empty() {
         println!("attachments:");
         for a in &out.attachments {

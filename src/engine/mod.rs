@@ -429,7 +429,21 @@ impl Engine {
         let body = self.body().await?;
         let ctx = self.context(&body, &current.procedure)?;
         let now = self.now();
-        let detail = event_detail(&event);
+        let mut detail = event_detail(&event);
+        if let Event::Reclassify { round, country, .. } = &event {
+            // The answer as it stood before the review, so that the entry says what
+            // was confirmed or changed (who and when are the entry's own).
+            if let Some(a) = current
+                .rounds
+                .iter()
+                .find(|r| r.number == *round)
+                .and_then(|r| r.answers.get(country))
+            {
+                detail["was"] = json!(a.position);
+                detail["answer_received_at"] = json!(a.received_at);
+                detail["doubts"] = json!(a.review_reasons());
+            }
+        }
         let name = event.name();
         let (next, effects) = transition(&current, &ctx, event, now)?;
         let mut audit = Vec::new();

@@ -1428,6 +1428,85 @@ async fn answers_by_email_link_to_their_raw_message() {
 }
 
 // ---------------------------------------------------------------------------------
+// Answers to review: listed on the home and consultation pages, confirmed there (both backends).
+
+#[tokio::test]
+async fn the_dashboard_lists_answers_to_review_and_confirms_one() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let (reference, at) =
+            crate::decisions::awaiting_through_the_api(&app, "Reviewed on the dashboard").await;
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        app.clock
+            .set(c.rounds[1].deadline + chrono::Duration::minutes(1));
+        app.engine.tick().await.unwrap();
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let home = ppt.get("/").await.expect(200);
+        let section = &home.body[home.body.find("id=\"to-review\"").expect("a review list")..];
+        assert!(
+            section.contains(&reference)
+                && section.contains("data-country=\"GT\"")
+                && section.contains("unclear reading")
+                && section.contains("the decision waits for it"),
+            "{backend}: {section}"
+        );
+
+        let path = format!("/consultations/{reference}");
+        let page = ppt.get(&path).await.expect(200);
+        assert!(
+            page.body.contains("id=\"awaiting-decision\"")
+                && page.body.contains("Decision awaiting review")
+                && page.body.contains("an acknowledgement, not a position"),
+            "{backend}: {}",
+            page.body
+        );
+        let received = at.to_rfc3339();
+        assert!(
+            page.body
+                .contains(&format!("name=\"received_at\" value=\"{received}\"")),
+            "{backend}: the review forms name the answer shown"
+        );
+        let csrf = page.csrf();
+        let done = ppt
+            .act(
+                &csrf,
+                &[
+                    ("action", "reclassify"),
+                    ("reference", &reference),
+                    ("round", "2"),
+                    ("country", "GT"),
+                    ("received_at", &received),
+                    ("position", "comments"),
+                ],
+            )
+            .await
+            .expect(303);
+        assert!(
+            done.header("location")
+                .is_some_and(|l| l.ends_with("?done=reclassify")),
+            "{backend}"
+        );
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "adopted", "{backend}");
+        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == "reclassify" && e.actor == "web:HN PPT office"),
+            "{backend}"
+        );
+        let home = ppt.get("/").await.expect(200);
+        assert!(
+            !home.body.contains("data-country=\"GT\""),
+            "{backend}: reviewed, no longer listed"
+        );
+        assert!(home.body.contains("No answer needs review."), "{backend}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // The browser test: headless Chromium over WebDriver.
 
 const INSTALL: &str = "the dashboard's browser test needs Chromium and chromedriver: \
