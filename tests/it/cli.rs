@@ -1493,6 +1493,18 @@ fn demo_runs_a_whole_consultation_and_writes_its_mail() {
         &out.stdout,
         &["late", "concluded", "daily digest to the PPT and the TS"],
     );
+    // The decisions a person makes: two focal points of Panama disagree in round 1,
+    // and GT's unclear reply holds the decision of round 2 until the PPT reviews it.
+    assert_contains(
+        &out.stdout,
+        &[
+            "conflict flagged; every focal point of PA told",
+            "closed → awaiting_decision",
+            "no automatic adoption on a doubt: GT read as comments (ambiguous)",
+            "confirmed as comments → adopted",
+            "adopted under the silence rule: no objection by the deadline",
+        ],
+    );
 
     let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .expect("the demo outbox exists")
