@@ -2021,3 +2021,49 @@ async fn the_ppt_submits_a_draft_with_a_new_text_and_files() {
         assert!(r.body.contains("files"), "{}", r.body);
     }
 }
+
+/// The review action in a real browser: the PPT confirms an unclear answer from the
+/// consultation page, through the confirmation page, and the decision follows.
+#[tokio::test]
+async fn a_browser_confirms_an_answer_in_doubt_and_the_decision_follows() {
+    let app = spawn_app("sqlite").await;
+    let (reference, _) =
+        crate::decisions::awaiting_through_the_api(&app, "Reviewed in a browser").await;
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    app.clock
+        .set(c.rounds[1].deadline + chrono::Duration::minutes(1));
+    app.engine.tick().await.unwrap();
+    let base = format!("http://{}", app.addr);
+    let mut driver = Driver::start().await;
+    driver.goto(&format!("{base}/")).await;
+    let token = driver.find("input[name=token]").await;
+    driver.type_into(&token, &app.ppt).await;
+    let button = driver.find("#login").await;
+    driver.click(&button).await;
+    let listed = driver.find("#to-review tr[data-country=GT]").await;
+    assert!(driver.text(&listed).await.contains(&reference));
+
+    driver
+        .goto(&format!("{base}/consultations/{reference}"))
+        .await;
+    let stage = driver.find("#stage").await;
+    assert_eq!(driver.text(&stage).await, "Decision awaiting review");
+    driver.screenshot("dashboard-awaiting-decision.png").await;
+    let confirm = driver
+        .find("li.review[data-country=GT] form.review-confirm button")
+        .await;
+    driver.click(&confirm).await;
+    let yes = driver.find("#confirm-button").await;
+    driver.screenshot("dashboard-review-confirm.png").await;
+    driver.click(&yes).await;
+    let stage = driver.find("#stage").await;
+    assert_eq!(driver.text(&stage).await, "Adopted");
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    assert_eq!(c.stage_name(), "adopted");
+    assert!(
+        c.rounds[1].answers[&puebla::domain::CountryCode::parse("GT").unwrap()]
+            .review
+            .is_some()
+    );
+    driver.quit().await;
+}
