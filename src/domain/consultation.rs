@@ -850,6 +850,7 @@ pub fn transition(
 
         // Answers: counted in an open round, recorded as late after it closed.
         (Stage::Round { step }, Event::Answer { answer }) => {
+            let answer = unreviewed(answer);
             if !c.participants.contains(&answer.country) {
                 return Err(TransitionError::NotAParticipant(answer.country));
             }
@@ -893,8 +894,6 @@ pub fn transition(
             let round = next.rounds.last_mut().expect("round stage has a round");
             let number = round.number;
             let mut answer = answer;
-            // Both are the transition's to decide, whatever the event carried.
-            answer.review = None;
             answer.conflict = conflict_with(round, &answer);
             let answerer = answer.answerer();
             let country = answer.country;
@@ -937,6 +936,7 @@ pub fn transition(
             | Stage::Withdrawn,
             Event::Answer { answer },
         ) => {
+            let answer = unreviewed(answer);
             if !c.participants.contains(&answer.country) {
                 return Err(TransitionError::NotAParticipant(answer.country));
             }
@@ -1507,6 +1507,14 @@ fn decide(
         round: Some(number),
     });
     Ok(())
+}
+
+/// An answer as it arrives: its conflict and review are the transition's to decide,
+/// whatever the event carried.
+fn unreviewed(mut answer: Answer) -> Answer {
+    answer.review = None;
+    answer.conflict = None;
+    answer
 }
 
 /// Records a person's review of `country`'s answer in `round`: the position they

@@ -529,7 +529,22 @@ mod tests {
                     "{l}: failed notice listed"
                 );
                 assert!(part.contains("Guatemala"), "{l}: pending Troika reviewer");
+                assert!(
+                    part.contains("RCM-2027-003") && part.contains("fp1.gt@example.org"),
+                    "{l}: the answer in doubt and the conflicting focal point listed"
+                );
+                assert!(
+                    part.contains(review_label(ReviewReason::Conditional, l)),
+                    "{l}: why it is in doubt"
+                );
             }
+            // A decision waiting for a review says so, in the reader's language.
+            let waiting = match l {
+                Language::Es => "DECISIÓN PENDIENTE",
+                Language::En => "DECISION WAITING",
+                Language::Fr => "DÉCISION EN ATTENTE",
+            };
+            assert!(r.text.contains(waiting), "{l}: {}", r.text);
             // User text is escaped in HTML only.
             assert!(
                 r.html.contains("&lt;consular&gt; data &amp; protection"),

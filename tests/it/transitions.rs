@@ -2391,3 +2391,26 @@ fn documents_stored_before_reviews_existed_are_still_read() {
         serde_json::json!({"stage": "awaiting_decision"})
     );
 }
+
+#[test]
+fn an_answer_cannot_arrive_already_reviewed_or_cleared_of_its_conflict() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut forged = answer("GT", Position::NoObjection, at);
+    forged.ambiguous = true;
+    forged.review = Some(puebla::domain::consultation::Review {
+        at,
+        was: Position::Objection,
+    });
+    forged.conflict = Some(puebla::domain::consultation::Conflict {
+        from: None,
+        position: Position::Objection,
+        received_at: at,
+    });
+    fx.apply(&ctx, Event::Answer { answer: forged }, at);
+    let gt = &fx.c.rounds[1].answers[&cc("GT")];
+    assert!(gt.review.is_none() && gt.conflict.is_none());
+    assert!(gt.needs_review(), "still in doubt: nobody reviewed it");
+}
