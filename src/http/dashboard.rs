@@ -178,7 +178,6 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("raw_message", "raw message", "mensaje original"),
     ("recorded_by", "recorded by", "registrada por"),
     ("via", "via", "por"),
-    ("ambiguous", "unclear: please check", "poco clara: revísela"),
     // Answers a person must review, and decisions that wait for them.
     ("to_review", "Answers to review", "Respuestas por revisar"),
     ("to_review_help", "These answers count provisionally: the reading was unclear, the consent had a condition, or two focal points of the country disagreed. Confirm each as read or reclassify it. In the last round the decision waits for them.", "Estas respuestas cuentan de forma provisional: la lectura no fue clara, la conformidad tenía una condición o dos puntos focales del país no coinciden. Confirme cada una tal como se leyó o reclasifíquela. En la última ronda la decisión las espera."),
@@ -1002,10 +1001,13 @@ async fn consultation_view(
                 .iter()
                 .map(|r| {
                     let s = report::round_state(r, *country, &evidence);
+                    // An answer still in doubt is marked in the matrix too.
+                    let doubt = to_review_here(c, r.number, *country);
                     json!({
                         "state": s.as_str(),
                         "label": label(lang, "state", s.as_str()),
                         "symbol": state_symbol(s),
+                        "doubt": doubt.then(|| tr(lang, "needs_review")),
                     })
                 })
                 .collect();
@@ -1066,7 +1068,6 @@ async fn consultation_view(
             "inbound": inbound,
             "recorded_by": recorded_by,
             "channel": channel,
-            "ambiguous": a.ambiguous,
             "flags": a.review_reasons().iter().map(|r| tr(lang, &format!("review_{}", r.as_str()))).collect::<Vec<_>>(),
             "needs_review": a.needs_review() && kind == "counts",
             "reviewed": a.review.is_some(),
@@ -1218,6 +1219,12 @@ async fn consultation_view(
             "awaiting_decision": c.stage == Stage::AwaitingDecision,
         }),
     )
+}
+
+/// Whether `country`'s answer in round `round` of `c` is one to review.
+fn to_review_here(c: &Consultation, round: u32, country: CountryCode) -> bool {
+    c.rounds.last().is_some_and(|r| r.number == round)
+        && c.answers_to_review().iter().any(|a| a.country == country)
 }
 
 /// An answer to review as the pages show it, with what its review forms carry.

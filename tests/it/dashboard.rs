@@ -1462,6 +1462,12 @@ async fn the_dashboard_lists_answers_to_review_and_confirms_one() {
             "{backend}: {}",
             page.body
         );
+        let gt_row = &page.body[page.body.find("<tr data-country=\"GT\">").unwrap()..];
+        let gt_row = &gt_row[..gt_row.find("</tr>").unwrap()];
+        assert!(
+            gt_row.contains("class=\"warn doubt\">? needs review"),
+            "{backend}: the matrix marks the answer in doubt: {gt_row}"
+        );
         let received = at.to_rfc3339();
         assert!(
             page.body
