@@ -409,6 +409,7 @@ impl Engine {
             round: found.round,
             // lead: wire Inspection::conditional
             conditional: false,
+            // lead: the reader's reason, quoted by the confirmation
             reason: Some(inspection.reason.clone()),
             conflict: None,
             review: None,
@@ -940,6 +941,7 @@ impl Engine {
             round: None,
             // lead: wire Inspection::conditional
             conditional: false,
+            // lead: the reader's reason, quoted by the confirmation
             reason: Some(inspection.reason.clone()),
             conflict: None,
             review: None,
