@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 
 use crate::clock::{Clock, SimulatedClock};
 use crate::config::Config;
-use crate::domain::consultation::{Consultation, Event};
+use crate::domain::consultation::{Consultation, Event, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::inbound::{Disposition, InboundSource};
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
@@ -171,11 +171,40 @@ impl Demo<'_> {
                 self.timeline.push(format!("skipped {day}: {why}"));
             }
         }
+        if c.stage == Stage::AwaitingDecision {
+            let doubts: Vec<String> = crate::report::review_items(c)
+                .iter()
+                .map(|i| {
+                    let why: Vec<&str> = i.reasons.iter().map(|r| r.as_str()).collect();
+                    format!("{} read as {} ({})", i.country, i.position, why.join(", "))
+                })
+                .collect();
+            let at = c
+                .rounds
+                .last()
+                .and_then(|r| r.closed_at)
+                .unwrap_or(c.created_at);
+            let text = format!(
+                "no automatic adoption on a doubt: {} → the PPT and the TS are asked to review",
+                doubts.join("; ")
+            );
+            self.line(at, &text)?;
+        }
         if let (Some(o), true) = (&c.outcome, c.stage_name().ends_with("adopted")) {
-            let text = if o.adopted {
-                "consensus: no Member Country objects → adopted".to_string()
-            } else {
-                format!("objection(s) from {:?} → not adopted", o.objections)
+            let counts = o
+                .tally
+                .as_ref()
+                .map(|t| (t.no_objection.len() + t.comments.len(), t.comments.len()));
+            let text = match (o.adopted, counts) {
+                (true, Some((answered, comments))) if o.by_consensus() => format!(
+                    "adopted by consensus: all {answered} answered without objection ({comments} with comments)"
+                ),
+                (true, Some((answered, comments))) => format!(
+                    "adopted under the silence rule: no objection by the deadline ({answered} answered without objection, {} did not answer; {comments} with comments)",
+                    o.no_answer.len()
+                ),
+                (true, None) => "no Member Country objects → adopted".to_string(),
+                (false, _) => format!("objection(s) from {:?} → not adopted", o.objections),
             };
             let at = o.at;
             self.line(at, &text)?;
@@ -265,8 +294,24 @@ impl Demo<'_> {
         gmail: bool,
         round: Option<i64>,
     ) -> Result<()> {
+        self.email_from(reference, at, country, 1, text, gmail, round)
+            .await
+    }
+
+    /// As [`Demo::email`], from the country's focal point number `fp`.
+    #[allow(clippy::too_many_arguments)]
+    async fn email_from(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        country: &str,
+        fp: u32,
+        text: &str,
+        gmail: bool,
+        round: Option<i64>,
+    ) -> Result<()> {
         self.advance_to(reference, at).await?;
-        let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
+        let email = format!("fp{fp}.{}@example.org", country.to_ascii_lowercase());
         let (notice, reply_to) = self.notice_to(reference, &email, round).await?;
         let message_id = format!("<demo-{country}-{}@example.org>", at.timestamp());
         let reply = Reply {
@@ -296,7 +341,7 @@ impl Demo<'_> {
             } => format!(
                 "read as {position}{} → counted in round {round}",
                 if *ambiguous {
-                    " (unclear, flagged)"
+                    " (unclear: counts provisionally, listed for review)"
                 } else {
                     ""
                 }
@@ -313,8 +358,27 @@ impl Demo<'_> {
         } else {
             String::new()
         };
+        let conflict = c
+            .rounds
+            .last()
+            .and_then(|r| r.answers.get(&CountryCode::parse(country).ok()?))
+            .filter(|a| a.answerer().as_deref() == Some(email.as_str()))
+            .and_then(|a| a.conflict.as_ref())
+            .map(|k| {
+                format!(
+                    "; differs from {}'s {} (conflict flagged; every focal point of {country} told)",
+                    k.from.as_deref().unwrap_or("staff"),
+                    k.position
+                )
+            })
+            .unwrap_or_default();
+        let who = if fp == 1 {
+            country.to_string()
+        } else {
+            format!("{country} (focal point {fp})")
+        };
         let line = format!(
-            "{country} replies by email ({client}): {read} → {}{notices}",
+            "{who} replies by email ({client}): {read}{conflict} → {}{notices}",
             c.stage_name()
         );
         self.line(at, &line)?;
@@ -600,6 +664,25 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         (22, 16, "US", "No objection.", true),
         (23, 9, "CA", "COMMENTAIRES\n\nNous suggérons de préciser le calendrier de mise à jour de la liste.", false),
         (24, 11, "PA", "Sin objeción.", false),
+    ] {
+        let at = demo.local(2027, 3, day, hour, 0);
+        demo.email(&reference, at, country, text, gmail, None).await?;
+    }
+
+    // Panama's second focal point answers differently from the first: the latest
+    // answer stands, flagged as a conflict, and both of Panama's focal points are told.
+    demo.email_from(
+        &reference,
+        demo.local(2027, 3, 26, 10, 0),
+        "PA",
+        2,
+        "OBJECIÓN\n\nPanamá necesita consultar el punto 2 con su Cancillería.",
+        false,
+        None,
+    )
+    .await?;
+
+    for (day, hour, country, text, gmail) in [
         (29, 15, "SV", "Sin objeción.", true),
         (30, 10, "MX", "COMENTARIOS\n\nActualizamos nuestra propuesta: protección de datos y una cláusula de revisión.", false),
     ] {
@@ -639,6 +722,13 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
             "COMENTARIOS\n\nAgradecemos la inclusión del punto 3.",
             false,
         ),
+        (
+            2,
+            11,
+            "GT",
+            "Gracias por el envío. Lo estamos consultando con la Cancillería.",
+            false,
+        ),
         (5, 9, "MX", "NO OBJECTION to version 3.", true),
     ] {
         let at = demo.local(2027, 4, day, hour, 0);
@@ -659,6 +749,32 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     let at = demo.local(2027, 4, 8, 11, 0);
     demo.email(&reference, at, "BZ", "No objection.", false, None)
         .await?;
+    // Round 2 closes with GT's reply unclear: the decision waits for the PPT, who
+    // reads it and confirms it as comments; the decision then follows the rule.
+    // (Advanced first, so that the decision has been reached when it is looked at.)
+    demo.advance_to(&reference, demo.local(2027, 4, 13, 10, 0))
+        .await?;
+    let now = demo.engine.load(&reference).await?.0;
+    let gt_answer = now
+        .rounds
+        .last()
+        .filter(|_| now.stage == Stage::AwaitingDecision)
+        .and_then(|r| r.answers.get(&gt).map(|a| (r.number, a.received_at)));
+    if let Some((round, received_at)) = gt_answer {
+        demo.act(
+            &reference,
+            demo.local(2027, 4, 13, 10, 0),
+            "ppt:hn",
+            Event::Reclassify {
+                round,
+                country: gt,
+                position: Position::Comments,
+                received_at: Some(received_at),
+            },
+            "PPT reviews GT's unclear reply: confirmed as comments",
+        )
+        .await?;
+    }
     let report_at = demo.local(2027, 4, 14, 10, 0);
     let c = demo
         .act(

@@ -14,7 +14,7 @@ use super::{print_json, read_text, ActorArg};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::attachment::FileUpload;
-use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
+use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::{Engine, StartRequest};
 
@@ -138,15 +138,21 @@ pub enum ConsultationCommand {
         #[command(flatten)]
         actor: ActorArg,
     },
-    /// Correct how an answer in the open round was read.
+    /// Review an answer (open round, or the last round awaiting a decision): confirm
+    /// it as read (give the position it has) or correct it (give another one).
     Reclassify {
         reference: String,
         #[arg(long)]
         round: u32,
         #[arg(long)]
         country: String,
+        /// no_objection, objection or comments.
         #[arg(long)]
         position: String,
+        /// The arrival time of the answer you reviewed, as `consultation show` prints
+        /// it (RFC 3339): refused if a newer answer has replaced it since.
+        #[arg(long)]
+        received_at: Option<DateTime<chrono::FixedOffset>>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -319,6 +325,10 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                 },
                 ambiguous: false,
                 round: None,
+                conditional: false,
+                reason: None,
+                conflict: None,
+                review: None,
             };
             (reference, Event::Answer { answer }, actor)
         }
@@ -327,16 +337,46 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             round,
             country,
             position: pos,
+            received_at,
             actor,
-        } => (
-            reference,
-            Event::Reclassify {
-                round,
-                country: CountryCode::parse(&country)?,
-                position: position(&pos)?,
-            },
-            actor,
-        ),
+        } => {
+            let country = CountryCode::parse(&country)?;
+            let position = position(&pos)?;
+            let c = engine
+                .apply(
+                    &reference,
+                    Event::Reclassify {
+                        round,
+                        country,
+                        position,
+                        received_at: received_at.map(|t| t.with_timezone(&Utc)),
+                    },
+                    &actor.actor,
+                )
+                .await?;
+            let review = c
+                .rounds
+                .iter()
+                .find(|r| r.number == round)
+                .and_then(|r| r.answers.get(&country))
+                .and_then(|a| a.review.as_ref().map(|rv| (a, rv)));
+            if let Some((a, rv)) = review {
+                if rv.was == a.position {
+                    println!(
+                        "{country}'s answer in round {round} confirmed as {}",
+                        a.position
+                    );
+                } else {
+                    println!(
+                        "{country}'s answer in round {round} reclassified from {} to {}",
+                        rv.was, a.position
+                    );
+                }
+            }
+            println!("{}: stage {}", c.reference, c.stage_name());
+            print_to_review(&engine, &c);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let c = engine
         .apply_with_files(&reference, event, &actor.actor, files)
@@ -350,6 +390,51 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The answers that still need a person's review, and what waits on them.
+fn print_to_review(engine: &Engine, c: &Consultation) {
+    let items = crate::report::review_items(c);
+    if items.is_empty() {
+        return;
+    }
+    if c.stage == Stage::AwaitingDecision {
+        println!(
+            "awaiting a decision: the outcome waits until these answers are reviewed \
+             (puebla consultation reclassify {} --round N --country XX --position P)",
+            c.reference
+        );
+    } else {
+        println!("answers to review:");
+    }
+    for item in items {
+        println!(
+            "  round {} {}  {}  received {}  ({})",
+            item.round,
+            item.country,
+            item.position,
+            ppt_local(engine, c, item.received_at),
+            item.reasons
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Some(reason) = &item.reading {
+            println!("      read as: {reason}");
+        }
+        if let Some(conflict) = &item.conflict {
+            println!(
+                "      conflicts with {} ({}, received {})",
+                conflict
+                    .from
+                    .as_deref()
+                    .unwrap_or("an answer entered by staff"),
+                conflict.position,
+                ppt_local(engine, c, conflict.received_at)
+            );
+        }
+    }
 }
 
 /// Reads the files given with `--attach`; the engine checks names, sizes and types.
@@ -424,8 +509,23 @@ struct ShowOut {
     round: Option<u32>,
     deadline: Option<DateTime<Utc>>,
     countries: Vec<CountryRow>,
+    /// Answers in doubt not reviewed yet (latest round); in stage `awaiting_decision`
+    /// the decision waits for them.
+    to_review: Vec<ReviewRow>,
     attachments: Vec<AttachmentRow>,
     timeline: Vec<TimelineRow>,
+}
+
+#[derive(Serialize)]
+struct ReviewRow {
+    round: u32,
+    country: String,
+    position: String,
+    received_at: DateTime<Utc>,
+    reasons: Vec<&'static str>,
+    reading: Option<String>,
+    from: Option<String>,
+    blocks_decision: bool,
 }
 
 #[derive(Serialize)]
@@ -457,6 +557,19 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
                 country: row.country.to_string(),
                 state: row.state.as_str().to_string(),
                 text: row.text.clone(),
+            })
+            .collect(),
+        to_review: crate::report::review_items(c)
+            .into_iter()
+            .map(|i| ReviewRow {
+                round: i.round,
+                country: i.country.to_string(),
+                position: i.position.to_string(),
+                received_at: i.received_at,
+                reasons: i.reasons.iter().map(|r| r.as_str()).collect(),
+                reading: i.reading,
+                from: i.from,
+                blocks_decision: i.blocks_decision,
             })
             .collect(),
         attachments: engine
@@ -498,6 +611,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);
     }
+    print_to_review(engine, c);
     if !out.attachments.is_empty() {
         println!("attachments:");
         for a in &out.attachments {

@@ -31,6 +31,11 @@ pub enum Stage {
     Revision {
         next_step: usize,
     },
+    /// The last round closed, but an answer that could change the decision is still
+    /// in doubt (an unclear reading, a condition, two focal points disagreeing): the
+    /// consultation waits for a person to review it ([`Consultation::answers_to_review`]).
+    /// The round is `rounds.last()`; reviewing its last doubtful answer decides.
+    AwaitingDecision,
     Adopted,
     NotAdopted,
     Concluded,
@@ -46,6 +51,7 @@ impl Stage {
             | Stage::TroikaReview
             | Stage::Round { .. }
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted => false,
         }
     }
@@ -114,6 +120,7 @@ pub struct Answer {
     pub received_at: DateTime<Utc>,
     pub source: AnswerSource,
     /// Set when the position could not be read with confidence; the PPT should look.
+    /// It stays set after a review, as the record of how the reply was read.
     #[serde(default)]
     pub ambiguous: bool,
     /// The round the answer is for, when the reply says so (its token or the notice it
@@ -121,6 +128,96 @@ pub struct Answer {
     /// than the open one (an old notice replied to) is recorded as late for that round.
     #[serde(default)]
     pub round: Option<u32>,
+    /// Consent with a condition or a reservation (recorded as `comments`): a person
+    /// must look before it can count towards adopting the text. Documents stored
+    /// before this field existed read it as false.
+    #[serde(default)]
+    pub conditional: bool,
+    /// Why the reader read the reply as it did, in its own words (none for answers
+    /// entered by staff).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Set by [`transition`] when another focal point of the same country gave a
+    /// different position earlier in the round; whatever the event carried is replaced.
+    #[serde(default)]
+    pub conflict: Option<Conflict>,
+    /// Set by [`transition`] when a person confirmed or corrected the reading
+    /// (`Event::Reclassify`); a new answer starts unreviewed.
+    #[serde(default)]
+    pub review: Option<Review>,
+}
+
+/// An earlier answer in the same round, by another focal point of the same country,
+/// with a different position: who answered what, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The focal point's address; `None` when staff entered the earlier answer.
+    pub from: Option<String>,
+    pub position: Position,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A person confirmed (same position) or corrected (another one) how an answer was read.
+/// Who did it is in the audit log, with the `reclassify` entry of the same step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub at: DateTime<Utc>,
+    /// The position recorded before the review.
+    pub was: Position,
+}
+
+/// Why an answer needs a person's review before it can decide anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// The reader was not sure of the position: it counts provisionally.
+    Ambiguous,
+    /// Consent with a condition or a reservation.
+    Conditional,
+    /// Another focal point of the country answered differently earlier in the round.
+    Conflict,
+}
+
+impl ReviewReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReviewReason::Ambiguous => "ambiguous",
+            ReviewReason::Conditional => "conditional",
+            ReviewReason::Conflict => "conflict",
+        }
+    }
+}
+
+impl Answer {
+    /// Who gave the answer, for telling focal points of one country apart: the
+    /// sender's address in lower case, or `None` for an answer entered by staff.
+    pub fn answerer(&self) -> Option<String> {
+        match &self.source {
+            AnswerSource::Email { from, .. } => Some(from.trim().to_lowercase()),
+            AnswerSource::Staff { .. } => None,
+        }
+    }
+
+    /// What makes this answer doubtful, reviewed or not.
+    pub fn review_reasons(&self) -> Vec<ReviewReason> {
+        let mut out = Vec::new();
+        if self.ambiguous {
+            out.push(ReviewReason::Ambiguous);
+        }
+        if self.conditional {
+            out.push(ReviewReason::Conditional);
+        }
+        if self.conflict.is_some() {
+            out.push(ReviewReason::Conflict);
+        }
+        out
+    }
+
+    /// Doubtful and not reviewed yet: it counts provisionally, and in the last round
+    /// it cannot decide the outcome on its own.
+    pub fn needs_review(&self) -> bool {
+        self.review.is_none() && (self.ambiguous || self.conditional || self.conflict.is_some())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +303,41 @@ pub struct Outcome {
     pub at: DateTime<Utc>,
     pub objections: Vec<CountryCode>,
     pub no_answer: Vec<CountryCode>,
+    /// How the deciding round's answers stood when the decision was taken, so that
+    /// notices say how the text was adopted from the record, never from a later
+    /// state. `None` in documents stored before it existed.
+    #[serde(default)]
+    pub tally: Option<Tally>,
+}
+
+/// The deciding round's answers, counted when the decision was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// The procedure's consensus rule (silence is consent, or every member must answer).
+    pub rule: Consensus,
+    /// The Member Countries consulted.
+    pub participants: u32,
+    /// Answered with no objection.
+    pub no_objection: Vec<CountryCode>,
+    /// Answered with comments (not objecting).
+    pub comments: Vec<CountryCode>,
+    /// Answers a person confirmed or corrected before the decision.
+    pub reviewed: Vec<CountryCode>,
+    /// Doubtful answers still unreviewed: counted as read because the decision did
+    /// not depend on them (an objection beyond doubt stood anyway).
+    pub provisional: Vec<CountryCode>,
+}
+
+impl Outcome {
+    /// Adopted with every member answering without objection (rather than by silence).
+    pub fn by_consensus(&self) -> bool {
+        self.adopted && self.no_answer.is_empty()
+    }
+
+    /// Adopted because no objection came by the deadline, with some members silent.
+    pub fn by_silence(&self) -> bool {
+        self.adopted && !self.no_answer.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,11 +429,17 @@ pub enum Event {
     Answer {
         answer: Answer,
     },
-    /// The PPT corrects how an answer in an open round was read.
+    /// A person confirms (the same position) or corrects how an answer was read, in
+    /// the open round or in the last round while it awaits a decision.
     Reclassify {
         round: u32,
         country: CountryCode,
         position: Position,
+        /// The answer the person looked at, by its arrival time: when given, and a
+        /// later answer has replaced that one since, the review is refused rather than
+        /// applied to an answer nobody has seen.
+        #[serde(default)]
+        received_at: Option<DateTime<Utc>>,
     },
     /// The PPT publishes the revised text (`None`: no changes) and the next round opens.
     Revise {
@@ -357,6 +495,8 @@ pub enum NoticeKind {
     ChangesRequested,
     RoundInvitation,
     RevisionDue,
+    /// The last round closed with answers in doubt: the PPT and the TS must review them.
+    DecisionDue,
     Reminder,
     DeadlineExtended,
     Withdrawn,
@@ -373,6 +513,7 @@ impl NoticeKind {
             NoticeKind::ChangesRequested => "changes_requested",
             NoticeKind::RoundInvitation => "round_invitation",
             NoticeKind::RevisionDue => "revision_due",
+            NoticeKind::DecisionDue => "decision_due",
             NoticeKind::Reminder => "reminder",
             NoticeKind::DeadlineExtended => "deadline_extended",
             NoticeKind::Withdrawn => "withdrawn",
@@ -442,6 +583,16 @@ pub enum TransitionError {
     NoSuchOpenRound(u32),
     #[error("round {0} does not exist or has not closed")]
     NoSuchRound(u32),
+    /// A review named an answer that a newer one has replaced meanwhile.
+    #[error(
+        "{country}'s answer in round {round} has changed: the one received at {current} replaced the one received at {reviewed} that was reviewed; look at it again"
+    )]
+    AnswerReplaced {
+        country: CountryCode,
+        round: u32,
+        reviewed: DateTime<Utc>,
+        current: DateTime<Utc>,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -503,6 +654,7 @@ impl Consultation {
                 .last()
                 .map_or_else(|| "round".into(), |r| r.stage.clone()),
             Stage::Revision { .. } => "revision".into(),
+            Stage::AwaitingDecision => "awaiting_decision".into(),
             Stage::Adopted => "adopted".into(),
             Stage::NotAdopted => "not_adopted".into(),
             Stage::Concluded => "concluded".into(),
@@ -532,11 +684,31 @@ impl Consultation {
             Stage::Draft
             | Stage::TroikaReview
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
             | Stage::Withdrawn => None,
         }
+    }
+
+    /// The answers a person should review: the doubtful, unreviewed answers of the
+    /// latest round while it is open or awaits a decision. An earlier round's answers
+    /// are input for the revision, which the PPT reads in full; they decide nothing.
+    pub fn answers_to_review(&self) -> Vec<&Answer> {
+        let round = match self.stage {
+            Stage::Round { .. } | Stage::AwaitingDecision => self.rounds.last(),
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Revision { .. }
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn => None,
+        };
+        round
+            .map(|r| r.answers.values().filter(|a| a.needs_review()).collect())
+            .unwrap_or_default()
     }
 
     /// A readable line diff between a version and the one before it.
@@ -610,6 +782,7 @@ pub fn transition(
             Stage::TroikaReview
             | Stage::Round { .. }
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -667,6 +840,7 @@ pub fn transition(
             Stage::Draft
             | Stage::Round { .. }
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -676,6 +850,7 @@ pub fn transition(
 
         // Answers: counted in an open round, recorded as late after it closed.
         (Stage::Round { step }, Event::Answer { answer }) => {
+            let answer = unreviewed(answer);
             if !c.participants.contains(&answer.country) {
                 return Err(TransitionError::NotAParticipant(answer.country));
             }
@@ -718,7 +893,22 @@ pub fn transition(
             }
             let round = next.rounds.last_mut().expect("round stage has a round");
             let number = round.number;
-            if let Some(previous) = round.answers.insert(answer.country, answer) {
+            let mut answer = answer;
+            answer.conflict = conflict_with(round, &answer);
+            let answerer = answer.answerer();
+            let country = answer.country;
+            let previous = round.answers.insert(country, answer);
+            // The latest answer stands. When it replaces another focal point's answer
+            // (or one entered by staff), every focal point of the country is told, so
+            // that nobody's answer is overwritten in silence.
+            let to = match &previous {
+                Some(p) if p.answerer() != answerer => Recipients::Answerer {
+                    country,
+                    email: None,
+                },
+                _ => to,
+            };
+            if let Some(previous) = previous {
                 round.superseded.push(previous);
             }
             effects.push(Effect::Notify {
@@ -735,14 +925,18 @@ pub fn transition(
                 close_round(&mut next, ctx, CloseReason::AllAnswered, now, &mut effects)?;
             }
         }
+        // While a decision waits for a review the last round is closed: an answer to it
+        // is late, like one after the decision.
         (
             Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
             | Stage::Withdrawn,
             Event::Answer { answer },
         ) => {
+            let answer = unreviewed(answer);
             if !c.participants.contains(&answer.country) {
                 return Err(TransitionError::NotAParticipant(answer.country));
             }
@@ -778,13 +972,14 @@ pub fn transition(
             return Err(not_allowed(&e))
         }
 
-        // Reclassification of an answer in the open round.
+        // Review of an answer: confirmed as read or reclassified, in the open round.
         (
             Stage::Round { .. },
             Event::Reclassify {
                 round,
                 country,
                 position,
+                received_at,
             },
         ) => {
             let open = next
@@ -792,11 +987,28 @@ pub fn transition(
                 .last_mut()
                 .filter(|r| r.number == round && r.is_open())
                 .ok_or(TransitionError::NoSuchOpenRound(round))?;
-            let answer = open.answers.get_mut(&country).ok_or_else(|| {
-                TransitionError::Invalid(format!("{country} has not answered in round {round}"))
-            })?;
-            answer.position = position;
-            answer.ambiguous = false;
+            review(open, country, position, received_at, now)?;
+        }
+        // Review while the decision waits: reviewing the last doubtful answer (or
+        // finding an objection beyond doubt) decides, with the rule of the deadline.
+        (
+            Stage::AwaitingDecision,
+            Event::Reclassify {
+                round,
+                country,
+                position,
+                received_at,
+            },
+        ) => {
+            let last = next.rounds.last_mut().expect("a decision waits on a round");
+            if last.number != round {
+                return Err(TransitionError::Invalid(format!(
+                    "round {round} is not the one awaiting a decision (round {})",
+                    last.number
+                )));
+            }
+            review(last, country, position, received_at, now)?;
+            decide(&mut next, ctx, now, &mut effects)?;
         }
         (
             Stage::Draft
@@ -824,6 +1036,7 @@ pub fn transition(
             Stage::Draft
             | Stage::TroikaReview
             | Stage::Round { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -874,10 +1087,13 @@ pub fn transition(
                 round: Some(number),
             });
         }
+        // The round awaiting a decision has closed at its deadline: it cannot be
+        // extended (the answers it has are what a person reviews).
         (
             Stage::Draft
             | Stage::TroikaReview
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -887,7 +1103,11 @@ pub fn transition(
 
         // Withdrawal, from any open stage.
         (
-            Stage::Draft | Stage::TroikaReview | Stage::Round { .. } | Stage::Revision { .. },
+            Stage::Draft
+            | Stage::TroikaReview
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::AwaitingDecision,
             Event::Withdraw { reason },
         ) => {
             if reason.trim().is_empty() {
@@ -966,6 +1186,7 @@ pub fn transition(
             | Stage::TroikaReview
             | Stage::Round { .. }
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::NotAdopted
             | Stage::Withdrawn,
             e @ Event::Report { .. },
@@ -983,6 +1204,7 @@ pub fn transition(
             Stage::Draft
             | Stage::TroikaReview
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -1015,6 +1237,7 @@ pub fn transition(
             Stage::Draft
             | Stage::TroikaReview
             | Stage::Revision { .. }
+            | Stage::AwaitingDecision
             | Stage::Adopted
             | Stage::NotAdopted
             | Stage::Concluded
@@ -1167,13 +1390,6 @@ fn close_round(
     round.closed_by = Some(reason);
     let step = round.step;
     let number = round.number;
-    let objections = round.objections();
-    let no_answer: Vec<CountryCode> = c
-        .participants
-        .iter()
-        .copied()
-        .filter(|country| !round.answers.contains_key(country))
-        .collect();
     effects.push(Effect::SetTimers { timers: vec![] });
 
     if step < p.last_round() {
@@ -1187,6 +1403,74 @@ fn close_round(
         }
         return open_round(c, ctx, step + 1, now, effects);
     }
+    decide(c, ctx, now, effects)
+}
+
+/// The decision on the last round, which has closed: adopted, back to revision or
+/// not adopted, by the procedure's rule. An unreviewed doubtful answer decides
+/// nothing either way: unless an objection beyond doubt settles the outcome
+/// whatever the doubtful answers turn out to be, the consultation waits in
+/// `awaiting_decision` for a person, and the PPT and the TS are told (once).
+fn decide(
+    c: &mut Consultation,
+    ctx: &Context<'_>,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<(), TransitionError> {
+    let p = ctx.procedure;
+    let round = c.rounds.last().expect("a decision needs a round");
+    let step = round.step;
+    let number = round.number;
+    let doubtful = round.answers.values().any(Answer::needs_review);
+    let certain_objection = round
+        .answers
+        .values()
+        .any(|a| a.position == Position::Objection && !a.needs_review());
+    if doubtful && !certain_objection {
+        if c.stage != Stage::AwaitingDecision {
+            c.stage = Stage::AwaitingDecision;
+            effects.push(Effect::Notify {
+                kind: NoticeKind::DecisionDue,
+                template: p.templates.decision_due.clone(),
+                to: Recipients::PresidencyAndSecretariat,
+                round: Some(number),
+            });
+        }
+        return Ok(());
+    }
+    let objections = round.objections();
+    let no_answer: Vec<CountryCode> = c
+        .participants
+        .iter()
+        .copied()
+        .filter(|country| !round.answers.contains_key(country))
+        .collect();
+    let with = |position: Position| -> Vec<CountryCode> {
+        round
+            .answers
+            .values()
+            .filter(|a| a.position == position)
+            .map(|a| a.country)
+            .collect()
+    };
+    let tally = Tally {
+        rule: p.decision.consensus,
+        participants: u32::try_from(c.participants.len()).unwrap_or(u32::MAX),
+        no_objection: with(Position::NoObjection),
+        comments: with(Position::Comments),
+        reviewed: round
+            .answers
+            .values()
+            .filter(|a| a.review.is_some())
+            .map(|a| a.country)
+            .collect(),
+        provisional: round
+            .answers
+            .values()
+            .filter(|a| a.needs_review())
+            .map(|a| a.country)
+            .collect(),
+    };
 
     let adopted = match p.decision.consensus {
         Consensus::NoObjection => objections.is_empty(),
@@ -1207,6 +1491,7 @@ fn close_round(
         at: now,
         objections,
         no_answer,
+        tally: Some(tally),
     });
     c.stage = if adopted {
         Stage::Adopted
@@ -1222,6 +1507,63 @@ fn close_round(
         round: Some(number),
     });
     Ok(())
+}
+
+/// An answer as it arrives: its conflict and review are the transition's to decide,
+/// whatever the event carried.
+fn unreviewed(mut answer: Answer) -> Answer {
+    answer.review = None;
+    answer.conflict = None;
+    answer
+}
+
+/// Records a person's review of `country`'s answer in `round`: the position they
+/// decided (the same one confirms the reading) and what it was before.
+fn review(
+    round: &mut RoundRecord,
+    country: CountryCode,
+    position: Position,
+    received_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), TransitionError> {
+    let number = round.number;
+    let answer = round.answers.get_mut(&country).ok_or_else(|| {
+        TransitionError::Invalid(format!("{country} has not answered in round {number}"))
+    })?;
+    if let Some(seen) = received_at.filter(|&seen| seen != answer.received_at) {
+        return Err(TransitionError::AnswerReplaced {
+            country,
+            round: number,
+            reviewed: seen,
+            current: answer.received_at,
+        });
+    }
+    answer.review = Some(Review {
+        at: now,
+        was: answer.position,
+    });
+    answer.position = position;
+    Ok(())
+}
+
+/// The latest earlier answer of the same country in `round` that `answer`
+/// contradicts and that someone else gave (another focal point, or staff).
+fn conflict_with(round: &RoundRecord, answer: &Answer) -> Option<Conflict> {
+    let answerer = answer.answerer();
+    let earlier = round
+        .answers
+        .get(&answer.country)
+        .into_iter()
+        .chain(round.superseded.iter().rev())
+        .filter(|a| a.country == answer.country);
+    earlier
+        .into_iter()
+        .find(|a| a.answerer() != answerer && a.position != answer.position)
+        .map(|a| Conflict {
+            from: a.answerer(),
+            position: a.position,
+            received_at: a.received_at,
+        })
 }
 
 fn revision_due(p: &Procedure, round: u32) -> Effect {

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::calendar::CalendarPolicy;
 
 /// Stage names the engine itself uses; a round may not take one of them.
-pub const RESERVED_STAGES: [&str; 7] = [
+pub const RESERVED_STAGES: [&str; 8] = [
     "draft",
     "troika_review",
     "revision",
+    "awaiting_decision",
     "adopted",
     "not_adopted",
     "concluded",
@@ -92,6 +93,9 @@ pub struct Decision {
 pub struct StepTemplates {
     pub changes_requested: String,
     pub revision_due: String,
+    /// The last round closed with answers in doubt (`awaiting_decision`); optional in
+    /// procedure files, `decision_due` by default.
+    pub decision_due: String,
     pub reminder: String,
     pub deadline_extended: String,
     pub withdrawn: String,
@@ -117,6 +121,7 @@ impl Procedure {
             .chain([
                 t.changes_requested.as_str(),
                 t.revision_due.as_str(),
+                t.decision_due.as_str(),
                 t.reminder.as_str(),
                 t.deadline_extended.as_str(),
                 t.withdrawn.as_str(),

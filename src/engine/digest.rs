@@ -1,6 +1,7 @@
 //! The daily digest for the PPT and the Technical Secretariat: every open
 //! consultation with its stage, deadline, who has answered what and who has not,
-//! late replies, and the outbox's problems, in the reader's language.
+//! the answers a person must review (and whether a decision waits on them), late
+//! replies, and the outbox's problems, in the reader's language.
 //!
 //! Rendering is pure: [`render`] turns the data into a subject, a text part and
 //! an HTML part with the handlebars templates `templates/{es,en,fr}/digest.*.hbs`,
@@ -14,9 +15,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::notice::{format_date, format_deadline};
+use super::notice::{format_date, format_deadline, review_label};
 use crate::domain::body::Body;
-use crate::domain::consultation::{Consultation, Position, Stage};
+use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
 use crate::mail::templates::{Rendered, Templates};
 use crate::store::{Notice, OutboxCounts};
@@ -68,7 +69,32 @@ struct ConsultationView {
     stage: String,
     troika: Option<TroikaView>,
     round: Option<RoundView>,
+    /// The consultation waits for these reviews before its decision.
+    awaiting_decision: bool,
+    /// Doubtful answers not reviewed yet (latest round).
+    to_review: Vec<ReviewView>,
     late: Vec<LateView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ReviewView {
+    country: String,
+    round: u32,
+    position: String,
+    /// Why, localized: unclear reading, conditional, conflicting focal points.
+    reasons: Vec<String>,
+    received: String,
+    excerpt: String,
+    /// The earlier, different answer of another focal point of the same country.
+    conflict: Option<ConflictView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ConflictView {
+    /// The focal point's address, or who entered it.
+    from: String,
+    position: String,
+    received: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,7 +120,8 @@ struct AnswerView {
     country: String,
     position: String,
     objection: bool,
-    ambiguous: bool,
+    /// Doubtful and not reviewed yet (listed again under `to_review`).
+    needs_review: bool,
     received: String,
     excerpt: String,
 }
@@ -195,6 +222,7 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
                 Stage::Draft
                 | Stage::Round { .. }
                 | Stage::Revision { .. }
+                | Stage::AwaitingDecision
                 | Stage::Adopted
                 | Stage::NotAdopted
                 | Stage::Concluded
@@ -209,7 +237,7 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
                         country: country(&a.country),
                         position: position_label(a.position, l).to_string(),
                         objection: a.position == Position::Objection,
-                        ambiguous: a.ambiguous,
+                        needs_review: a.needs_review(),
                         received: when(a.received_at),
                         excerpt: excerpt(&a.text, 120),
                     })
@@ -242,12 +270,34 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
                     })
                 })
                 .collect();
+            let to_review = crate::report::review_items(c)
+                .into_iter()
+                .map(|i| ReviewView {
+                    country: country(&i.country),
+                    round: i.round,
+                    position: position_label(i.position, l).to_string(),
+                    reasons: i
+                        .reasons
+                        .iter()
+                        .map(|r| review_label(*r, l).to_string())
+                        .collect(),
+                    received: when(i.received_at),
+                    excerpt: excerpt(&i.text, 120),
+                    conflict: i.conflict.map(|k| ConflictView {
+                        from: k.from.unwrap_or_else(|| staff(l).to_string()),
+                        position: position_label(k.position, l).to_string(),
+                        received: when(k.received_at),
+                    }),
+                })
+                .collect();
             ConsultationView {
                 reference: c.reference.to_string(),
                 title: c.title.clone(),
                 stage: stage_label(&c.stage_name(), l),
                 troika,
                 round,
+                awaiting_decision: c.stage == Stage::AwaitingDecision,
+                to_review,
                 late,
             }
         })
@@ -302,6 +352,15 @@ fn position_label(p: Position, l: Language) -> &'static str {
     }
 }
 
+/// Who entered an answer that no focal point sent.
+fn staff(l: Language) -> &'static str {
+    match l {
+        Language::Es => "la PPT o la ST",
+        Language::En => "PPT or TS staff",
+        Language::Fr => "la PPT ou le ST",
+    }
+}
+
 /// The stage as staff read it. Stage names of rounds come from procedure files,
 /// so an unknown one is shown as written.
 fn stage_label(stage: &str, l: Language) -> String {
@@ -318,6 +377,9 @@ fn stage_label(stage: &str, l: Language) -> String {
         ("revision", Language::Es) => "revisión del texto por la PPT",
         ("revision", Language::En) => "revision of the text by the PPT",
         ("revision", Language::Fr) => "révision du texte par la PPT",
+        ("awaiting_decision", Language::Es) => "decisión pendiente: hay respuestas por revisar",
+        ("awaiting_decision", Language::En) => "decision waiting: answers to review",
+        ("awaiting_decision", Language::Fr) => "décision en attente : réponses à examiner",
         ("member_comments", Language::Es) => "comentarios de los Países Miembros",
         ("member_comments", Language::En) => "comments from the Member Countries",
         ("member_comments", Language::Fr) => "commentaires des pays membres",
@@ -334,11 +396,11 @@ fn stage_label(stage: &str, l: Language) -> String {
 
 /// Data that reaches every branch of the templates.
 fn sample_view(l: Language) -> View {
-    let answer = |country: &str, p: Position, ambiguous| AnswerView {
+    let answer = |country: &str, p: Position, needs_review| AnswerView {
         country: country.into(),
         position: position_label(p, l).into(),
         objection: p == Position::Objection,
-        ambiguous,
+        needs_review,
         received: "2027-03-22 10:00".into(),
         excerpt: "Proposes adding a point on <consular> data & protection.".into(),
     };
@@ -352,7 +414,7 @@ fn sample_view(l: Language) -> View {
         body: "RCM".into(),
         date: "lunes 22 de marzo de 2027".into(),
         recipient: "Technical Secretariat".into(),
-        open_count: 2,
+        open_count: 3,
         consultations: vec![
             ConsultationView {
                 reference: "RCM-2027-001".into(),
@@ -371,7 +433,43 @@ fn sample_view(l: Language) -> View {
                     ],
                     pending: vec!["Canadá".into(), "Costa Rica".into()],
                 }),
+                awaiting_decision: false,
+                to_review: vec![ReviewView {
+                    country: "Belice".into(),
+                    round: 1,
+                    position: position_label(Position::Objection, l).into(),
+                    reasons: vec![review_label(ReviewReason::Ambiguous, l).into()],
+                    received: "2027-03-22 10:00".into(),
+                    excerpt: "Proposes adding a point on <consular> data & protection.".into(),
+                    conflict: None,
+                }],
                 late: vec![late],
+            },
+            ConsultationView {
+                reference: "RCM-2027-003".into(),
+                title: "Statement on regional labour mobility".into(),
+                stage: stage_label("awaiting_decision", l),
+                troika: None,
+                round: None,
+                awaiting_decision: true,
+                to_review: vec![ReviewView {
+                    country: "Guatemala".into(),
+                    round: 2,
+                    position: position_label(Position::NoObjection, l).into(),
+                    reasons: vec![
+                        review_label(ReviewReason::Conditional, l).into(),
+                        review_label(ReviewReason::Conflict, l).into(),
+                    ],
+                    received: "2027-03-19 16:30".into(),
+                    excerpt: "Sin objeción, siempre que se mencione la legislación nacional."
+                        .into(),
+                    conflict: Some(ConflictView {
+                        from: "fp1.gt@example.org".into(),
+                        position: position_label(Position::Objection, l).into(),
+                        received: "2027-03-18 11:00".into(),
+                    }),
+                }],
+                late: vec![],
             },
             ConsultationView {
                 reference: "RCM-2027-002".into(),
@@ -383,6 +481,8 @@ fn sample_view(l: Language) -> View {
                     pending: vec!["Guatemala".into()],
                 }),
                 round: None,
+                awaiting_decision: false,
+                to_review: vec![],
                 late: vec![],
             },
         ],
@@ -429,7 +529,22 @@ mod tests {
                     "{l}: failed notice listed"
                 );
                 assert!(part.contains("Guatemala"), "{l}: pending Troika reviewer");
+                assert!(
+                    part.contains("RCM-2027-003") && part.contains("fp1.gt@example.org"),
+                    "{l}: the answer in doubt and the conflicting focal point listed"
+                );
+                assert!(
+                    part.contains(review_label(ReviewReason::Conditional, l)),
+                    "{l}: why it is in doubt"
+                );
             }
+            // A decision waiting for a review says so, in the reader's language.
+            let waiting = match l {
+                Language::Es => "DECISIÓN PENDIENTE",
+                Language::En => "DECISION WAITING",
+                Language::Fr => "DÉCISION EN ATTENTE",
+            };
+            assert!(r.text.contains(waiting), "{l}: {}", r.text);
             // User text is escaped in HTML only.
             assert!(
                 r.html.contains("&lt;consular&gt; data &amp; protection"),

@@ -410,6 +410,11 @@ impl Engine {
             },
             ambiguous: inspection.ambiguous || inspection.position.is_none(),
             round: found.round,
+            conditional: inspection.conditional,
+            // The reader's reason, quoted by the confirmation.
+            reason: Some(inspection.reason.clone()),
+            conflict: None,
+            review: None,
         };
         let actor = format!("email:{sender}");
         let c = match self
@@ -936,6 +941,11 @@ impl Engine {
             },
             ambiguous: inspection.ambiguous || inspection.position.is_none(),
             round: None,
+            conditional: inspection.conditional,
+            // The reader's reason, quoted by the confirmation.
+            reason: Some(inspection.reason.clone()),
+            conflict: None,
+            review: None,
         };
         let c = self
             .apply(&reference, Event::Answer { answer }, actor)

@@ -126,6 +126,9 @@ struct Recipient {
     language: Language,
     time_zone: chrono_tz::Tz,
     focal_point_id: Option<i64>,
+    /// The focal points of the recipient's country (address in lower case, name), for
+    /// the notices that name who answered; empty for the others.
+    colleagues: Vec<(String, String)>,
 }
 
 /// A request to start a consultation.
@@ -426,7 +429,21 @@ impl Engine {
         let body = self.body().await?;
         let ctx = self.context(&body, &current.procedure)?;
         let now = self.now();
-        let detail = event_detail(&event);
+        let mut detail = event_detail(&event);
+        if let Event::Reclassify { round, country, .. } = &event {
+            // The answer as it stood before the review, so that the entry says what
+            // was confirmed or changed (who and when are the entry's own).
+            if let Some(a) = current
+                .rounds
+                .iter()
+                .find(|r| r.number == *round)
+                .and_then(|r| r.answers.get(country))
+            {
+                detail["was"] = json!(a.position);
+                detail["answer_received_at"] = json!(a.received_at);
+                detail["doubts"] = json!(a.review_reasons());
+            }
+        }
         let name = event.name();
         let (next, effects) = transition(&current, &ctx, event, now)?;
         let mut audit = Vec::new();
@@ -619,8 +636,21 @@ impl Engine {
         }
         let mut recipients = Vec::new();
         let mut missing = Vec::new();
+        // A confirmation names who answered (and whose answer it replaced): the names
+        // come from the country's focal points, inactive ones included.
+        let names_answerers = matches!(kind, NoticeKind::ReplyConfirmation | NoticeKind::LateReply);
         for (country, only_email) in targets {
             let member = ctx.body.member(country).map_err(TransitionError::from)?;
+            let colleagues: Vec<(String, String)> = if names_answerers {
+                self.store
+                    .focal_points(Some(country.as_str()), false)
+                    .await?
+                    .into_iter()
+                    .map(|fp| (fp.email.trim().to_lowercase(), fp.name))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let fps: Vec<_> = self
                 .store
                 .focal_points(Some(country.as_str()), true)
@@ -648,6 +678,7 @@ impl Engine {
                     language,
                     time_zone: member.time_zone,
                     focal_point_id: Some(fp.id),
+                    colleagues: colleagues.clone(),
                 });
             }
         }
@@ -660,6 +691,7 @@ impl Engine {
                 language: Language::Es,
                 time_zone: ctx.body.secretariat_time_zone,
                 focal_point_id: None,
+                colleagues: Vec::new(),
             });
         }
         let notices = recipients
@@ -723,6 +755,8 @@ impl Engine {
             country_name: &to.country_name,
             recipient_name: &to.name,
             reply_to: answer_address,
+            email: Some(&to.email),
+            focal_points: &to.colleagues,
         };
         let names = |code: CountryCode| {
             ctx.body
@@ -858,7 +892,9 @@ fn event_detail(event: &Event) -> serde_json::Value {
             round,
             country,
             position,
-        } => json!({"round": round, "country": country, "position": position}),
+            received_at,
+        } => json!({"round": round, "country": country, "position": position,
+                    "received_at": received_at}),
         Event::Revise { text, note } => json!({"new_text": text.is_some(), "note": note}),
         Event::Extend {
             working_days,

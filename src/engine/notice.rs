@@ -12,9 +12,11 @@ use serde::Serialize;
 
 use crate::domain::body::Troika;
 use crate::domain::consultation::{
-    Answer, AnswerSource, Consultation, Extension, NoticeKind, Outcome, Position, ResultsReport,
-    RoundRecord, Stage, TextVersion, TroikaAnswer, TroikaReview, Withdrawal,
+    Answer, AnswerSource, Conflict, Consultation, Extension, NoticeKind, Outcome, Position,
+    ResultsReport, Review, ReviewReason, RoundRecord, Stage, Tally, TextVersion, TroikaAnswer,
+    TroikaReview, Withdrawal,
 };
+use crate::domain::procedure::Consensus;
 use crate::domain::{ConsultationRef, CountryCode, Language};
 use crate::mail::templates::mailto;
 
@@ -30,6 +32,11 @@ pub struct Audience<'a> {
     pub recipient_name: &'a str,
     /// Where answers go (`consultas+TOKEN@domain`); None when no answer is expected.
     pub reply_to: Option<&'a str>,
+    /// The recipient's address (None for samples that need none).
+    pub email: Option<&'a str>,
+    /// The focal points of the recipient's country, as (address in lower case, name),
+    /// to name who answered; empty when the notice names nobody.
+    pub focal_points: &'a [(String, String)],
 }
 
 /// Everything a notice template may show. Every field is always present (an absent
@@ -71,6 +78,8 @@ pub struct NoticeContext {
     pub outcome: Option<OutcomeInfo>,
     /// The position of every participant in the round.
     pub answers: Vec<AnswerLine>,
+    /// The answers of the round a person must review (doubtful and unreviewed).
+    pub to_review: Vec<AnswerLine>,
     /// The PPT's results report.
     pub report: Option<String>,
     /// The recipient's country's answer being confirmed (or recorded late).
@@ -103,16 +112,49 @@ pub struct OutcomeInfo {
     /// Country names, in the recipient's language.
     pub objections: Vec<String>,
     pub no_answer: Vec<String>,
+    /// How the decision came about, from the counts kept with it; `null` for a
+    /// decision recorded before they were kept (the notice then says less).
+    pub tally: Option<TallyInfo>,
+}
+
+/// The counts behind an outcome's wording, as recorded when it was decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct TallyInfo {
+    /// Adopted, every member having answered without objection.
+    pub by_consensus: bool,
+    /// Adopted because no objection came by the deadline, some members silent.
+    pub by_silence: bool,
+    /// Not adopted without any objection: the procedure needs every member's answer.
+    pub missing_answers: bool,
+    pub participants: usize,
+    /// Answered with no objection or with comments.
+    pub without_objection: usize,
+    pub with_comments: usize,
+    pub objected: usize,
+    pub did_not_answer: usize,
+    /// Countries whose answer a person confirmed or corrected before the decision.
+    pub reviewed: Vec<String>,
+    /// Countries whose doubtful answer was counted as read, unreviewed, because an
+    /// objection beyond doubt decided anyway.
+    pub provisional: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerLine {
     pub country: String,
+    /// The country's code (for the commands a notice to staff shows).
+    pub code: String,
     /// Localized, or "no answer".
     pub position: String,
     pub answered: bool,
     /// The beginning of the answer's text, when there is one.
     pub quote: Option<String>,
+    /// Why the answer is doubtful, localized ("unclear reading"); reviewed or not.
+    pub flags: Vec<String>,
+    /// Doubtful and not reviewed yet.
+    pub needs_review: bool,
+    /// The reader's own words on how it read the reply, when it read one.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +164,38 @@ pub struct AnswerInfo {
     /// The beginning of the text, on one line.
     pub quote: String,
     pub received: String,
+    /// The reader was not sure of the position: it counts provisionally until a
+    /// person reviews it.
+    pub provisional: bool,
+    /// Read as consent with a condition or a reservation (recorded as comments).
+    pub conditional: bool,
+    /// The reader's own words on how it read the reply (English).
+    pub reason: Option<String>,
+    /// A person has confirmed or corrected the reading.
+    pub reviewed: bool,
+    /// Who answered, when a focal point did: "Name <address>" or the address.
+    pub by: Option<String>,
+    /// Entered by PPT or TS staff (a letter, a call, a released message), by `channel`.
+    pub by_staff: bool,
+    pub channel: Option<String>,
+    /// The recipient is the focal point who answered.
+    pub yours: bool,
+    /// The answer this one replaced in the round, if any.
+    pub replaces: Option<ReplacedInfo>,
+    /// The answer contradicts an earlier one by someone else of the same country.
+    pub conflict: bool,
+}
+
+/// The earlier answer a new one replaced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplacedInfo {
+    pub position: String,
+    pub received: String,
+    /// As [`AnswerInfo::by`]; `null` with `by_staff`.
+    pub by: Option<String>,
+    pub by_staff: bool,
+    /// The same focal point answered both.
+    pub same_answerer: bool,
 }
 
 /// The first-line keywords the inbound reader recognises.
@@ -178,6 +252,7 @@ pub fn template_kind(name: &str) -> Option<NoticeKind> {
         "changes_requested" => K::ChangesRequested,
         "round_invitation" | "round2_invitation" => K::RoundInvitation,
         "revision_due" => K::RevisionDue,
+        "decision_due" => K::DecisionDue,
         "reminder" => K::Reminder,
         "deadline_extended" => K::DeadlineExtended,
         "withdrawn" => K::Withdrawn,
@@ -381,6 +456,12 @@ pub fn stage_label(stage: &str, l: Language) -> String {
             "Revision of the text by the PPT",
             "Révision du texte par la PPT",
         ),
+        "awaiting_decision" => pick(
+            l,
+            "Decisión pendiente de revisión",
+            "Decision awaiting review",
+            "Décision en attente d'examen",
+        ),
         "adopted" => pick(l, "Adoptado", "Adopted", "Adopté"),
         "not_adopted" => pick(l, "No adoptado", "Not adopted", "Non adopté"),
         "concluded" => pick(l, "Concluido", "Concluded", "Conclu"),
@@ -388,6 +469,39 @@ pub fn stage_label(stage: &str, l: Language) -> String {
         other => return other.replace('_', " "),
     };
     s.to_string()
+}
+
+/// Why an answer is doubtful, as the recipient reads it.
+pub fn review_label(r: ReviewReason, l: Language) -> &'static str {
+    match r {
+        ReviewReason::Ambiguous => {
+            pick(l, "lectura dudosa", "unclear reading", "lecture incertaine")
+        }
+        ReviewReason::Conditional => pick(
+            l,
+            "condicionada o con reserva",
+            "conditional or with a reservation",
+            "conditionnelle ou avec réserve",
+        ),
+        ReviewReason::Conflict => pick(
+            l,
+            "otro punto focal del país respondió distinto",
+            "another focal point of the country answered differently",
+            "un autre point focal du pays a répondu autrement",
+        ),
+    }
+}
+
+/// Who gave an answer, as a notice names them: "Name <address>" when the address is
+/// a focal point's, the address otherwise; `None` for staff.
+fn answerer_name(a: &Answer, focal_points: &[(String, String)]) -> Option<String> {
+    let from = a.answerer()?;
+    Some(
+        focal_points
+            .iter()
+            .find(|(email, _)| *email == from)
+            .map_or_else(|| from.clone(), |(_, name)| format!("{name} <{from}>")),
+    )
 }
 
 /// The beginning of an answer on one line, at most about 280 characters, without
@@ -465,7 +579,7 @@ pub fn context(
                 .collect()
         })
         .unwrap_or_default();
-    let answers = record
+    let answers: Vec<AnswerLine> = record
         .map(|r| {
             c.participants
                 .iter()
@@ -473,28 +587,72 @@ pub fn context(
                     let a = r.answers.get(country);
                     AnswerLine {
                         country: country_name(*country),
+                        code: country.to_string(),
                         position: a.map_or_else(
                             || pick(l, "sin respuesta", "no answer", "pas de réponse").to_string(),
                             |a| position_label(a.position, l).to_string(),
                         ),
                         answered: a.is_some(),
                         quote: a.map(|a| quote(&a.text)).filter(|q| !q.is_empty()),
+                        flags: a.map_or_else(Vec::new, |a| {
+                            a.review_reasons()
+                                .into_iter()
+                                .map(|r| review_label(r, l).to_string())
+                                .collect()
+                        }),
+                        needs_review: a.is_some_and(Answer::needs_review),
+                        reason: a.and_then(|a| a.reason.clone()),
                     }
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let answer = match (kind, record, audience.country) {
-        (NoticeKind::ReplyConfirmation, Some(r), Some(country)) => r.answers.get(&country),
+    let to_review = answers.iter().filter(|a| a.needs_review).cloned().collect();
+    let (answer, replaced) = match (kind, record, audience.country) {
+        (NoticeKind::ReplyConfirmation, Some(r), Some(country)) => (
+            r.answers.get(&country),
+            // The confirmation goes out in the step that recorded the answer: the
+            // country's latest superseded answer is the one it replaced, if any.
+            r.answers
+                .get(&country)
+                .and_then(|_| r.superseded.iter().rev().find(|a| a.country == country)),
+        ),
         (NoticeKind::LateReply, Some(r), Some(country)) => {
-            r.late.iter().rev().find(|a| a.country == country)
+            (r.late.iter().rev().find(|a| a.country == country), None)
         }
-        _ => None,
-    }
-    .map(|a| AnswerInfo {
-        position: position_label(a.position, l).to_string(),
-        quote: quote(&a.text),
-        received: format_deadline(a.received_at, tz, l),
+        _ => (None, None),
+    };
+    let answer = answer.map(|a| {
+        let by = answerer_name(a, audience.focal_points);
+        let channel = match &a.source {
+            AnswerSource::Staff { channel, .. } => Some(channel.clone()),
+            AnswerSource::Email { .. } => None,
+        };
+        AnswerInfo {
+            position: position_label(a.position, l).to_string(),
+            quote: quote(&a.text),
+            received: format_deadline(a.received_at, tz, l),
+            provisional: a.ambiguous,
+            conditional: a.conditional,
+            reason: a.reason.clone(),
+            reviewed: a.review.is_some(),
+            yours: a.answerer().is_some()
+                && a.answerer() == audience.email.map(|e| e.trim().to_lowercase()),
+            by_staff: by.is_none(),
+            by,
+            channel,
+            replaces: replaced.map(|old| {
+                let by = answerer_name(old, audience.focal_points);
+                ReplacedInfo {
+                    position: position_label(old.position, l).to_string(),
+                    received: format_deadline(old.received_at, tz, l),
+                    by_staff: by.is_none(),
+                    by,
+                    same_answerer: old.answerer() == a.answerer(),
+                }
+            }),
+            conflict: a.conflict.is_some(),
+        }
     });
     NoticeContext {
         kind,
@@ -527,14 +685,35 @@ pub fn context(
             adopted: o.adopted,
             objections: o.objections.iter().map(|c| country_name(*c)).collect(),
             no_answer: o.no_answer.iter().map(|c| country_name(*c)).collect(),
+            tally: o.tally.as_ref().map(|t| tally_info(o, t, country_name)),
         }),
         answers,
+        to_review,
         report: c.report.as_ref().map(|r| r.text.clone()),
         answer,
         words: answer_words(l),
         reply_to: audience.reply_to.map(str::to_string),
         subject: String::new(),
         reply: None,
+    }
+}
+
+/// The wording data of an outcome, all from what was recorded with it.
+fn tally_info(o: &Outcome, t: &Tally, country_name: &dyn Fn(CountryCode) -> String) -> TallyInfo {
+    TallyInfo {
+        by_consensus: o.by_consensus(),
+        by_silence: o.by_silence(),
+        missing_answers: !o.adopted
+            && o.objections.is_empty()
+            && !o.no_answer.is_empty()
+            && t.rule == Consensus::ExplicitAgreement,
+        participants: t.participants as usize,
+        without_objection: t.no_objection.len() + t.comments.len(),
+        with_comments: t.comments.len(),
+        objected: o.objections.len(),
+        did_not_answer: o.no_answer.len(),
+        reviewed: t.reviewed.iter().map(|c| country_name(*c)).collect(),
+        provisional: t.provisional.iter().map(|c| country_name(*c)).collect(),
     }
 }
 
@@ -592,6 +771,10 @@ fn sample_answer(country: &str, position: Position, text: &str, at: DateTime<Utc
         },
         ambiguous: false,
         round: None,
+        conditional: false,
+        reason: None,
+        conflict: None,
+        review: None,
     }
 }
 
@@ -687,27 +870,51 @@ fn sample_consultation(full: bool) -> Consultation {
             round1_answers,
         );
         r1.closed_at = Some(utc(2026, 11, 24, 5, 59));
+        // Honduras's second focal point answered with a condition, read with doubt,
+        // after the first had objected: every flag a notice can show.
+        let mut hn = sample_answer(
+            "HN",
+            Position::Comments,
+            "Honduras acompaña el texto revisado, siempre que el numeral 3 remita a la legislación nacional.",
+            utc(2026, 12, 1, 16, 30),
+        );
+        hn.source = AnswerSource::Email {
+            from: "fp2.hn@example.org".to_string(),
+            message_id: None,
+        };
+        hn.ambiguous = true;
+        hn.conditional = true;
+        hn.reason = Some("consent with a condition (\"siempre que\")".to_string());
+        hn.conflict = Some(Conflict {
+            from: Some("fp1.hn@example.org".to_string()),
+            position: Position::Objection,
+            received_at: utc(2026, 11, 30, 15, 0),
+        });
+        let mut ni = sample_answer(
+            "NI",
+            Position::Comments,
+            "COMENTARIOS\nNicaragua sugiere precisar el alcance del numeral 3 en el informe de implementación.",
+            utc(2026, 12, 2, 17, 0),
+        );
+        ni.review = Some(Review {
+            at: utc(2026, 12, 3, 15, 0),
+            was: Position::Comments,
+        });
+        ni.ambiguous = true;
         let mut r2 = sample_round(
             2,
             "member_comments",
             2,
             utc(2026, 11, 27, 15, 0),
             deadline,
-            vec![
-                sample_answer(
-                    "HN",
-                    Position::NoObjection,
-                    "SIN OBJECIÓN\nHonduras agradece a la PPT y no tiene objeciones al texto revisado.",
-                    utc(2026, 12, 1, 16, 30),
-                ),
-                sample_answer(
-                    "NI",
-                    Position::Comments,
-                    "COMENTARIOS\nNicaragua sugiere precisar el alcance del numeral 3 en el informe de implementación.",
-                    utc(2026, 12, 2, 17, 0),
-                ),
-            ],
+            vec![hn, ni],
         );
+        r2.superseded.push(sample_answer(
+            "HN",
+            Position::Objection,
+            "OBJECIÓN\nHonduras no está en condiciones de acompañar el numeral 3.",
+            utc(2026, 11, 30, 15, 0),
+        ));
         r2.extensions.push(Extension {
             working_days: 2,
             reason: "A solicitud de Guatemala, que realiza consultas internas.".to_string(),
@@ -759,11 +966,41 @@ fn sample_consultation(full: bool) -> Consultation {
         }],
         rounds,
         objection_revisions: 0,
-        outcome: Some(Outcome {
-            adopted: full,
-            at: utc(2026, 12, 8, 6, 0),
-            objections: if full { vec![] } else { vec![cc("NI")] },
-            no_answer: if full { vec![] } else { vec![cc("BZ"), cc("SV")] },
+        outcome: Some(if full {
+            // Adopted under the silence rule: two answered, seven did not.
+            Outcome {
+                adopted: true,
+                at: utc(2026, 12, 8, 6, 0),
+                objections: vec![],
+                no_answer: ["BZ", "CA", "CR", "GT", "MX", "SV", "US"]
+                    .iter()
+                    .map(|m| cc(m))
+                    .collect(),
+                tally: Some(Tally {
+                    rule: Consensus::NoObjection,
+                    participants: 9,
+                    no_objection: vec![],
+                    comments: vec![cc("HN"), cc("NI")],
+                    reviewed: vec![cc("HN"), cc("NI")],
+                    provisional: vec![],
+                }),
+            }
+        } else {
+            // Not adopted: an objection, and an unreviewed doubt that did not matter.
+            Outcome {
+                adopted: false,
+                at: utc(2026, 12, 8, 6, 0),
+                objections: vec![cc("NI")],
+                no_answer: vec![cc("BZ"), cc("SV")],
+                tally: Some(Tally {
+                    rule: Consensus::NoObjection,
+                    participants: 9,
+                    no_objection: vec![cc("CA"), cc("CR"), cc("GT"), cc("HN"), cc("US")],
+                    comments: vec![cc("MX")],
+                    reviewed: vec![],
+                    provisional: vec![cc("MX")],
+                }),
+            }
         }),
         withdrawal: full.then(|| Withdrawal {
             reason: "La PPT presentará una propuesta consolidada en la próxima reunión."
@@ -794,6 +1031,13 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
     unchanged.rounds.push(r3);
     unchanged.withdrawal = None;
     let names = |c: CountryCode| sample_country_name(c, lang);
+    let hn_focal_points = [
+        (
+            "fp1.hn@example.org".to_string(),
+            "Ana María Reyes".to_string(),
+        ),
+        ("fp2.hn@example.org".to_string(), "Carlos Mejía".to_string()),
+    ];
     let hn = Audience {
         language: lang,
         time_zone: chrono_tz::America::Tegucigalpa,
@@ -801,6 +1045,8 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         country_name: "Honduras",
         recipient_name: "Ana María Reyes",
         reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
+        email: Some("fp1.hn@example.org"),
+        focal_points: &hn_focal_points,
     };
     let ts = Audience {
         language: lang,
@@ -819,12 +1065,15 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
             "Secrétariat technique",
         ),
         reply_to: None,
+        email: None,
+        focal_points: &[],
     };
     let kinds = [
         (K::TroikaRequest, None, None),
         (K::ChangesRequested, None, None),
         (K::RoundInvitation, Some(2), Some(1)),
         (K::RevisionDue, Some(2), Some(1)),
+        (K::DecisionDue, Some(2), Some(1)),
         (K::Reminder, Some(2), Some(1)),
         (K::DeadlineExtended, Some(2), Some(1)),
         (K::Withdrawn, None, None),

@@ -134,7 +134,12 @@ pub struct AnswerIn {
 pub struct ReclassifyIn {
     round: u32,
     country: String,
+    /// The position the answer has confirms the reading; another one corrects it.
     position: String,
+    /// The arrival time of the answer reviewed: refused (409) if a newer answer of the
+    /// country has replaced it since.
+    #[serde(default)]
+    received_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,8 +190,53 @@ pub struct ConsultationDetail {
     /// The line diff of the current text against the previous version, if any.
     diff: Option<String>,
     countries: Vec<CountryOut>,
+    /// The answers a person must review (doubtful, unreviewed), in the latest round.
+    to_review: Vec<ReviewOut>,
+    /// How the decision was taken, once there is one.
+    outcome: Option<OutcomeOut>,
     attachments: Vec<AttachmentOut>,
     timeline: Vec<TimelineOut>,
+}
+
+/// An answer to review: `POST .../reclassify` with its round, country and
+/// `received_at` confirms it (same position) or corrects it.
+#[derive(Debug, Serialize)]
+pub struct ReviewOut {
+    round: u32,
+    country: String,
+    position: &'static str,
+    received_at: DateTime<Utc>,
+    /// `ambiguous`, `conditional`, `conflict`.
+    reasons: Vec<&'static str>,
+    /// The reader's own words on how it read the reply.
+    reading: Option<String>,
+    /// The focal point's address; null when staff entered it.
+    from: Option<String>,
+    conflict: Option<ConflictOut>,
+    /// The consultation is `awaiting_decision` until this is reviewed.
+    blocks_decision: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConflictOut {
+    from: Option<String>,
+    position: &'static str,
+    received_at: DateTime<Utc>,
+}
+
+/// A decision and the counts it was taken on.
+#[derive(Debug, Serialize)]
+pub struct OutcomeOut {
+    adopted: bool,
+    at: DateTime<Utc>,
+    /// `consensus` (every member answered without objection), `silence` (no
+    /// objection by the deadline), or null when not adopted.
+    adopted_by: Option<&'static str>,
+    objections: Vec<String>,
+    no_answer: Vec<String>,
+    /// Null for a decision recorded before the counts were kept.
+    without_objection: Option<usize>,
+    with_comments: Option<usize>,
 }
 
 /// An attached file, without its bytes (`GET .../attachments/{id}` gives them).
@@ -454,6 +504,42 @@ pub async fn show_consultation(
                 text: r.text.clone(),
             })
             .collect(),
+        to_review: report::review_items(c)
+            .into_iter()
+            .map(|i| ReviewOut {
+                round: i.round,
+                country: i.country.to_string(),
+                position: i.position.as_str(),
+                received_at: i.received_at,
+                reasons: i.reasons.iter().map(|r| r.as_str()).collect(),
+                reading: i.reading,
+                from: i.from,
+                conflict: i.conflict.map(|k| ConflictOut {
+                    from: k.from,
+                    position: k.position.as_str(),
+                    received_at: k.received_at,
+                }),
+                blocks_decision: i.blocks_decision,
+            })
+            .collect(),
+        outcome: c.outcome.as_ref().map(|o| OutcomeOut {
+            adopted: o.adopted,
+            at: o.at,
+            adopted_by: if o.by_consensus() {
+                Some("consensus")
+            } else if o.by_silence() {
+                Some("silence")
+            } else {
+                None
+            },
+            objections: o.objections.iter().map(ToString::to_string).collect(),
+            no_answer: o.no_answer.iter().map(ToString::to_string).collect(),
+            without_objection: o
+                .tally
+                .as_ref()
+                .map(|t| t.no_objection.len() + t.comments.len()),
+            with_comments: o.tally.as_ref().map(|t| t.comments.len()),
+        }),
         attachments: state
             .engine
             .attachments(&reference)
@@ -696,6 +782,10 @@ pub(crate) fn staff_answer(
         },
         ambiguous: false,
         round: None,
+        conditional: false,
+        reason: None,
+        conflict: None,
+        review: None,
     })
 }
 
@@ -733,6 +823,7 @@ pub async fn reclassify(
         round: body.round,
         country: country("country", &body.country)?,
         position: position(&body.position)?,
+        received_at: body.received_at,
     };
     apply(&state, &caller, &reference, event, "country").await
 }

@@ -181,7 +181,26 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("raw_message", "raw message", "mensaje original"),
     ("recorded_by", "recorded by", "registrada por"),
     ("via", "via", "por"),
-    ("ambiguous", "unclear: please check", "poco clara: revísela"),
+    // Answers a person must review, and decisions that wait for them.
+    ("to_review", "Answers to review", "Respuestas por revisar"),
+    ("to_review_help", "These answers count provisionally: the reading was unclear, the consent had a condition, or two focal points of the country disagreed. Confirm each as read or reclassify it. In the last round the decision waits for them.", "Estas respuestas cuentan de forma provisional: la lectura no fue clara, la conformidad tenía una condición o dos puntos focales del país no coinciden. Confirme cada una tal como se leyó o reclasifíquela. En la última ronda la decisión las espera."),
+    ("awaiting_decision_help", "The last round has closed, but the decision waits: answers that could change it are still in doubt. Reviewing the last one decides, by the procedure's rule.", "La última ronda cerró, pero la decisión espera: hay respuestas en duda que podrían cambiarla. Al revisar la última se decide, según la regla del procedimiento."),
+    ("no_review", "No answer needs review.", "Ninguna respuesta necesita revisión."),
+    ("review_ambiguous", "unclear reading", "lectura dudosa"),
+    ("review_conditional", "conditional or with a reservation", "condicionada o con reserva"),
+    ("review_conflict", "another focal point answered differently", "otro punto focal respondió distinto"),
+    ("reviewed", "reviewed", "revisada"),
+    ("needs_review", "needs review", "por revisar"),
+    ("blocks_decision", "the decision waits for it", "la decisión la espera"),
+    ("conflict_with", "earlier answer by", "respuesta anterior de"),
+    ("entered_by_staff", "PPT or TS staff", "la PPT o la ST"),
+    ("reading", "How it was read", "Cómo se leyó"),
+    ("confirm_reading", "Confirm as read", "Confirmar tal como se leyó"),
+    ("reclassify_as", "Reclassify as", "Reclasificar como"),
+    ("review_was", "Recorded now", "Registrada ahora"),
+    ("review_outcome", "Result", "Resultado"),
+    ("review_confirms", "the reading is confirmed", "se confirma la lectura"),
+    ("review_changes", "the position changes", "la posición cambia"),
     ("counts", "counts", "cuenta"),
     ("superseded", "replaced by a later answer", "reemplazada por una posterior"),
     ("late", "late: recorded, not counted", "tardía: registrada, no cuenta"),
@@ -254,7 +273,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("act_revise", "Publish the revision", "Publicar la revisión"),
     ("act_extend", "Extend the round", "Prorrogar la ronda"),
     ("act_withdraw", "Withdraw the consultation", "Retirar la consulta"),
-    ("act_reclassify", "Reclassify an answer", "Reclasificar una respuesta"),
+    ("act_reclassify", "Review an answer (confirm or reclassify)", "Revisar una respuesta (confirmar o reclasificar)"),
     ("act_report", "Report the results", "Informar los resultados"),
     ("act_fp_add", "Add a focal point", "Agregar un punto focal"),
     ("act_fp_deactivate", "Deactivate a focal point", "Desactivar un punto focal"),
@@ -284,6 +303,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("stage_troika_review", "Troika review", "Revisión de la Troika"),
     ("stage_member_input", "Round 1: member input", "Ronda 1: aportes de los miembros"),
     ("stage_revision", "Revision", "Revisión"),
+    ("stage_awaiting_decision", "Decision awaiting review", "Decisión pendiente de revisión"),
     ("stage_member_comments", "Round 2: member comments", "Ronda 2: comentarios de los miembros"),
     ("stage_silence_period", "Silence procedure", "Procedimiento de silencio"),
     ("stage_adopted", "Adopted", "Adoptada"),
@@ -878,6 +898,21 @@ async fn home_page(
             })
         })
         .collect();
+    let tz_of = |c: &Consultation| presidency_tz(state, c);
+    let to_review: Vec<Value> = state
+        .engine
+        .list(true)
+        .await?
+        .iter()
+        .flat_map(|c| {
+            let tz = tz_of(c);
+            report::review_items(c)
+                .into_iter()
+                .map(move |i| (tz, i))
+                .collect::<Vec<_>>()
+        })
+        .map(|(tz, i)| review_item_json(state, env.lang, tz, &i))
+        .collect();
     let outbox = store.outbox_counts().await?;
     let failed: Vec<Value> = store
         .failed_notices(10)
@@ -926,6 +961,7 @@ async fn home_page(
             },
             "quarantined": quarantined,
             "healthy": healthy,
+            "to_review": to_review,
         }),
     )
 }
@@ -984,10 +1020,13 @@ async fn consultation_view(
                 .iter()
                 .map(|r| {
                     let s = report::round_state(r, *country, &evidence);
+                    // An answer still in doubt is marked in the matrix too.
+                    let doubt = to_review_here(c, r.number, *country);
                     json!({
                         "state": s.as_str(),
                         "label": label(lang, "state", s.as_str()),
                         "symbol": state_symbol(s),
+                        "doubt": doubt.then(|| tr(lang, "needs_review")),
                     })
                 })
                 .collect();
@@ -1048,7 +1087,9 @@ async fn consultation_view(
             "inbound": inbound,
             "recorded_by": recorded_by,
             "channel": channel,
-            "ambiguous": a.ambiguous,
+            "flags": a.review_reasons().iter().map(|r| tr(lang, &format!("review_{}", r.as_str()))).collect::<Vec<_>>(),
+            "needs_review": a.needs_review() && kind == "counts",
+            "reviewed": a.review.is_some(),
             "kind": kind,
             "kind_label": env.t(kind),
         })
@@ -1081,7 +1122,16 @@ async fn consultation_view(
 
     let current = c.current_version();
     let diff = c.diff_of_version(current.number).map(|d| diff_lines(&d));
-    let open_round = c.rounds.last().filter(|r| r.is_open()).map(|r| r.number);
+    // The round whose answers can be reviewed: the open one, or the last one while
+    // the decision waits.
+    let open_round = match c.stage {
+        Stage::AwaitingDecision => c.rounds.last().map(|r| r.number),
+        _ => c.rounds.last().filter(|r| r.is_open()).map(|r| r.number),
+    };
+    let to_review: Vec<Value> = report::review_items(c)
+        .iter()
+        .map(|i| review_item_json(state, lang, tz, i))
+        .collect();
     let forms = match c.stage {
         Stage::Draft => json!({"submit": true, "withdraw": true}),
         Stage::TroikaReview => json!({"troika": true, "withdraw": true}),
@@ -1089,6 +1139,9 @@ async fn consultation_view(
             json!({"extend": true, "answer": true, "reclassify": true, "withdraw": true})
         }
         Stage::Revision { .. } => json!({"revise": true, "withdraw": true}),
+        // Reviewing decides; a withdrawal stays possible. The round has closed, so
+        // nothing extends it and answers to it are late.
+        Stage::AwaitingDecision => json!({"reclassify": true, "withdraw": true}),
         Stage::Adopted => json!({"report": true, "withdraw": true}),
         Stage::NotAdopted | Stage::Concluded | Stage::Withdrawn => json!({}),
     };
@@ -1181,8 +1234,58 @@ async fn consultation_view(
             "participants": participants,
             "positions": positions,
             "attachments": attachments,
+            "to_review": to_review,
+            "awaiting_decision": c.stage == Stage::AwaitingDecision,
         }),
     )
+}
+
+/// Whether `country`'s answer in round `round` of `c` is one to review.
+fn to_review_here(c: &Consultation, round: u32, country: CountryCode) -> bool {
+    c.rounds.last().is_some_and(|r| r.number == round)
+        && c.answers_to_review().iter().any(|a| a.country == country)
+}
+
+/// An answer to review as the pages show it, with what its review forms carry.
+fn review_item_json(
+    state: &SharedState,
+    lang: Lang,
+    tz: Option<Tz>,
+    i: &report::ReviewItem,
+) -> Value {
+    let s = position_state(i.position);
+    let others: Vec<Value> = [
+        Position::NoObjection,
+        Position::Objection,
+        Position::Comments,
+    ]
+    .iter()
+    .filter(|p| **p != i.position)
+    .map(|p| json!({"value": p.as_str(), "label": label(lang, "state", p.as_str())}))
+    .collect();
+    json!({
+        "reference": i.reference,
+        "round": i.round,
+        "country": i.country.to_string(),
+        "country_name": country_name(state, lang, i.country),
+        "position": i.position.as_str(),
+        "state": s.as_str(),
+        "label": label(lang, "state", s.as_str()),
+        "symbol": state_symbol(s),
+        "received": local_time(tz, i.received_at),
+        "received_at": i.received_at.to_rfc3339(),
+        "reasons": i.reasons.iter().map(|r| tr(lang, &format!("review_{}", r.as_str()))).collect::<Vec<_>>(),
+        "reading": i.reading,
+        "from": i.from,
+        "conflict": i.conflict.as_ref().map(|k| json!({
+            "from": k.from.clone().unwrap_or_else(|| tr(lang, "entered_by_staff")),
+            "label": label(lang, "state", k.position.as_str()),
+            "received": local_time(tz, k.received_at),
+        })),
+        "text": i.text,
+        "blocks_decision": i.blocks_decision,
+        "others": others,
+    })
 }
 
 /// `GET /consultations/{reference}/attachments/{id}`: the file as a download, for
@@ -1676,6 +1779,18 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
             position: Position::parse(&f.req("position")?).ok_or_else(|| {
                 PageError::Invalid("position: must be no_objection, objection or comments".into())
             })?,
+            // The review forms name the answer shown, so that a newer one is not
+            // reviewed unseen.
+            received_at: f
+                .opt("received_at")
+                .map(|v| {
+                    DateTime::parse_from_rfc3339(&v)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|_| {
+                            PageError::Invalid(format!("received_at: `{v}` is not a time"))
+                        })
+                })
+                .transpose()?,
         }),
         "report" => event(Event::Report {
             text: f.text("text")?,
@@ -2140,10 +2255,35 @@ async fn confirm_page(
                     round,
                     country,
                     position,
+                    received_at,
                 } => {
                     row("round", round.to_string());
                     row("country", country_name(state, env.lang, *country));
+                    let answer = c
+                        .rounds
+                        .iter()
+                        .find(|r| r.number == *round)
+                        .and_then(|r| r.answers.get(country));
+                    if let Some(a) = answer {
+                        let tz = presidency_tz(state, &c);
+                        row(
+                            "received",
+                            local_time(tz, received_at.unwrap_or(a.received_at)),
+                        );
+                        row("review_was", label(env.lang, "state", a.position.as_str()));
+                        if !a.text.is_empty() {
+                            text = json!(a.text);
+                        }
+                    }
                     row("position", label(env.lang, "state", position.as_str()));
+                    row(
+                        "review_outcome",
+                        env.t(if answer.is_some_and(|a| a.position == *position) {
+                            "review_confirms"
+                        } else {
+                            "review_changes"
+                        }),
+                    );
                 }
                 Event::Report { text: t } => text = json!(t),
                 _ => {}

@@ -88,6 +88,13 @@ impl ApiError {
                     stage: Some(stage),
                 }
             }
+            // A review of an answer that a newer one replaced: look again.
+            EngineError::Transition(t @ TransitionError::AnswerReplaced { .. }) => {
+                ApiError::Conflict {
+                    message: t.to_string(),
+                    stage: None,
+                }
+            }
             EngineError::Transition(t) => {
                 let field = match &t {
                     TransitionError::NotAParticipant(_)
@@ -97,6 +104,7 @@ impl ApiError {
                     }
                     TransitionError::Body(_) => "year",
                     TransitionError::NotAllowed { .. }
+                    | TransitionError::AnswerReplaced { .. }
                     | TransitionError::Invalid(_)
                     | TransitionError::Calendar(_) => field,
                 };

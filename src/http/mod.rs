@@ -202,7 +202,7 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
             post(record_answer),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/reclassify", Some(Ppt), "Correct how an answer in the open round was read", Some("ReclassifyIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/reclassify", Some(Ppt), "Review an answer in the open round, or in the round awaiting a decision: the position it has confirms it, another corrects it", Some("ReclassifyIn"), (200, Some("Consultation"))),
             post(reclassify),
         ),
         (

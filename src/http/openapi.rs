@@ -191,6 +191,26 @@ pub fn schemas() -> Value {
         "ambiguous": {"type": "boolean"}, "reason": nullable("string"), "error": nullable("string"),
         "text": nullable("string"), "trimmed": nullable("string")
     }});
+    // Answers to review and decisions, apart: one literal would hit the macro's recursion limit.
+    let reasons = json!({"type": "array", "items": {"type": "string", "enum": ["ambiguous", "conditional", "conflict"]}});
+    let date_time = json!({"type": "string", "format": "date-time"});
+    let status_review = json!({"type": "array", "description": "answers in doubt (unclear, conditional, conflicting focal points) not reviewed yet; in stage awaiting_decision the decision waits for them", "items": {"type": "object", "properties": {
+        "round": {"type": "integer"}, "country": string(), "position": position.clone(),
+        "reasons": reasons.clone(), "from": nullable("string"), "received_at": date_time.clone()
+    }}});
+    let detail_review = json!({"type": "array", "description": "doubtful answers not reviewed yet, in the latest round; POST .../reclassify with its round, country and received_at reviews one", "items": {"type": "object", "properties": {
+        "round": {"type": "integer"}, "country": string(), "position": position.clone(),
+        "received_at": date_time.clone(), "reasons": reasons,
+        "reading": nullable("string"), "from": nullable("string"),
+        "conflict": {"type": "object", "nullable": true, "properties": {"from": nullable("string"), "position": position.clone(), "received_at": date_time.clone()}},
+        "blocks_decision": {"type": "boolean", "description": "the consultation is awaiting_decision until it is reviewed"}
+    }}});
+    let outcome = json!({"type": "object", "nullable": true, "properties": {
+        "adopted": {"type": "boolean"}, "at": date_time,
+        "adopted_by": {"type": "string", "enum": ["consensus", "silence"], "nullable": true},
+        "objections": {"type": "array", "items": string()}, "no_answer": {"type": "array", "items": string()},
+        "without_objection": nullable("integer"), "with_comments": nullable("integer")
+    }});
     let mut all = json!({
         "Error": {"type": "object", "required": ["error", "message"], "properties": {
             "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "unsupported_media_type", "payload_too_large", "busy", "timeout", "internal", "no_route"]},
@@ -200,7 +220,7 @@ pub fn schemas() -> Value {
         "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}, "reason": string()}},
         "Status": {"type": "object", "required": ["ok", "reasons", "warnings", "version", "uptime_seconds", "database", "outbox", "smtp", "inbound", "scheduler", "consultations"], "properties": {
             "ok": {"type": "boolean"}, "reasons": {"type": "array", "items": string()},
-            "warnings": {"type": "array", "items": string(), "description": "attention needed without a failure: a non-empty quarantine, messages not processed yet"},
+            "warnings": {"type": "array", "items": string(), "description": "attention needed without a failure: a non-empty quarantine, messages not processed yet, answers to review, a decision waiting for a review"},
             "version": string(), "now": {"type": "string", "format": "date-time"},
             "uptime_seconds": {"type": "integer"},
             "database": {"type": "object", "properties": {"backend": {"type": "string", "enum": ["sqlite", "postgres"]}, "ok": {"type": "boolean"}, "migrations_applied": nullable("boolean"), "error": nullable("string")}},
@@ -211,7 +231,8 @@ pub fn schemas() -> Value {
             "consultations": {"type": "array", "items": {"type": "object", "properties": {
                 "reference": string(), "title": string(), "procedure": string(), "stage": string(),
                 "round": nullable("integer"), "deadline": {"type": "string", "format": "date-time", "nullable": true},
-                "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state}}}
+                "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state}}},
+                "to_review": status_review
             }}}
         }},
         "OpenApi": {"type": "object"},
@@ -220,6 +241,8 @@ pub fn schemas() -> Value {
         "ConsultationDetail": {"allOf": [{"$ref": "#/components/schemas/Consultation"}, {"type": "object", "properties": {
             "text": string(), "diff": nullable("string"),
             "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state, "text": nullable("string")}}},
+            "to_review": detail_review,
+            "outcome": outcome,
             "attachments": {"$ref": "#/components/schemas/AttachmentList"},
             "timeline": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "actor": string(), "action": string(), "detail": {}}}}
         }}]},
@@ -234,7 +257,7 @@ pub fn schemas() -> Value {
         "WithdrawIn": object(&["reason"], json!({"reason": string()})),
         "ReportIn": object(&["text"], json!({"text": string()})),
         "AnswerIn": object(&["country", "position"], json!({"country": string(), "position": position, "text": string(), "channel": json!({"type": "string", "default": "letter"})})),
-        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": position})),
+        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": json!({"type": "string", "enum": ["no_objection", "objection", "comments"], "description": "the position the answer has confirms the reading; another one corrects it"}), "received_at": json!({"type": "string", "format": "date-time", "description": "the arrival time of the answer reviewed (to_review[].received_at): refused with 409 if a newer answer has replaced it"})})),
         "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
         "FocalPoint": focal_point,
         "BouncingCleared": {"allOf": [{"$ref": "#/components/schemas/FocalPoint"}, {"type": "object", "properties": {"was_bouncing": {"type": "boolean"}}}]},

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::metrics::escape_label;
 use super::SharedState;
+use crate::domain::consultation::Consultation;
 use crate::report::{self, ConsultationView};
 use crate::store::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 
@@ -190,6 +191,21 @@ struct StatusConsultation {
     /// RFC 3339 in the presidency's time zone.
     deadline: Option<String>,
     countries: Vec<StatusCountry>,
+    /// Answers of the latest round in doubt and not reviewed yet; in stage
+    /// `awaiting_decision` the decision waits for them.
+    to_review: Vec<StatusReview>,
+}
+
+#[derive(Serialize)]
+struct StatusReview {
+    round: u32,
+    country: String,
+    position: &'static str,
+    /// `ambiguous`, `conditional`, `conflict`.
+    reasons: Vec<&'static str>,
+    /// The focal point's address; null when staff entered the answer.
+    from: Option<String>,
+    received_at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -245,6 +261,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     let delivery = state.metrics.delivery().snapshot();
     let mut outbox = None;
     let mut consultations = Vec::new();
+    let mut review_warnings = Vec::new();
     if database.ok {
         match outbox_status(&state).await {
             Ok((counts, health)) => {
@@ -290,6 +307,10 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
         }
         match report::consultation_views(engine, true).await {
             Ok(views) => {
+                review_warnings = views
+                    .iter()
+                    .filter_map(|v| review_warning(&v.consultation))
+                    .collect();
                 consultations = views
                     .iter()
                     .map(|v| status_consultation(&state, v))
@@ -299,7 +320,7 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
         }
     }
 
-    let mut warnings = Vec::new();
+    let mut warnings = review_warnings;
     let inbound = inbound_status(&state, database.ok, &mut reasons, &mut warnings).await;
 
     let last_tick = state.metrics.last_tick();
@@ -444,6 +465,46 @@ async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, Out
     Ok((store.outbox_counts().await?, store.outbox_health().await?))
 }
 
+/// A warning naming the answers of `c` that a person must review, and whether the
+/// decision waits for them; `None` when there are none. Work for the PPT and the TS,
+/// not a fault: `ok` stays true.
+fn review_warning(c: &Consultation) -> Option<String> {
+    let items = report::review_items(c);
+    let first = items.first()?;
+    let which = items
+        .iter()
+        .map(|i| {
+            let mut why: Vec<String> = i.reasons.iter().map(|r| r.as_str().to_string()).collect();
+            if let Some(k) = &i.conflict {
+                why.push(format!(
+                    "{} answered {} at {}, {} answered {} at {}",
+                    k.from.as_deref().unwrap_or("staff"),
+                    k.position,
+                    k.received_at.to_rfc3339(),
+                    i.from.as_deref().unwrap_or("staff"),
+                    i.position,
+                    i.received_at.to_rfc3339()
+                ));
+            }
+            format!("{} {} ({})", i.country, i.position, why.join("; "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if first.blocks_decision {
+        format!(
+            "{} is awaiting a decision: round {} closed with answer(s) in doubt that must be reviewed first: {which} (POST /api/consultations/{}/reclassify)",
+            c.reference, first.round, c.reference
+        )
+    } else {
+        format!(
+            "{}: {} answer(s) in round {} need review: {which}",
+            c.reference,
+            items.len(),
+            first.round
+        )
+    })
+}
+
 fn status_consultation(state: &SharedState, v: &ConsultationView) -> StatusConsultation {
     let c = &v.consultation;
     StatusConsultation {
@@ -461,6 +522,17 @@ fn status_consultation(state: &SharedState, v: &ConsultationView) -> StatusConsu
             .map(|row| StatusCountry {
                 country: row.country.to_string(),
                 state: row.state.as_str(),
+            })
+            .collect(),
+        to_review: report::review_items(c)
+            .into_iter()
+            .map(|i| StatusReview {
+                round: i.round,
+                country: i.country.to_string(),
+                position: i.position.as_str(),
+                reasons: i.reasons.iter().map(|r| r.as_str()).collect(),
+                from: i.from,
+                received_at: i.received_at,
             })
             .collect(),
     }

@@ -14,13 +14,14 @@ use crate::domain::procedure::{
 };
 
 /// The notice templates the engine can render; a procedure may only name these.
-pub const TEMPLATE_NAMES: [&str; 12] = [
+pub const TEMPLATE_NAMES: [&str; 13] = [
     "troika_request",
     "changes_requested",
     "round_invitation",
     // Round 2 and later: the invitation shows the diff against the previous round's text.
     "round2_invitation",
     "revision_due",
+    "decision_due",
     "reminder",
     "deadline_extended",
     "withdrawn",
@@ -88,6 +89,8 @@ struct RawDecision {
 struct RawTemplates {
     changes_requested: Spanned<String>,
     revision_due: Spanned<String>,
+    /// Optional: procedure files written before `awaiting_decision` existed name none.
+    decision_due: Option<Spanned<String>>,
     reminder: Spanned<String>,
     deadline_extended: Spanned<String>,
     withdrawn: Spanned<String>,
@@ -298,6 +301,10 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
     let templates = StepTemplates {
         changes_requested: ck.template(&t.changes_requested, "templates.changes_requested"),
         revision_due: ck.template(&t.revision_due, "templates.revision_due"),
+        decision_due: t.decision_due.as_ref().map_or_else(
+            || "decision_due".to_string(),
+            |d| ck.template(d, "templates.decision_due"),
+        ),
         reminder: ck.template(&t.reminder, "templates.reminder"),
         deadline_extended: ck.template(&t.deadline_extended, "templates.deadline_extended"),
         withdrawn: ck.template(&t.withdrawn, "templates.withdrawn"),

@@ -1066,6 +1066,159 @@ fn consultation_lifecycle_through_the_cli() {
     assert_contains(&out.stderr, &[&missing]);
 }
 
+/// An answer in doubt holds the decision of a silence procedure whose deadline has
+/// passed (set up on simulated time in the CLI's own database); `show` lists it and
+/// `reclassify` reviews it, refusing an answer that is not the one named.
+#[test]
+fn show_lists_the_answer_in_doubt_and_reclassify_decides() {
+    use chrono::TimeZone as _;
+    use puebla::domain::consultation::{Answer, AnswerSource, Event, Position};
+    use puebla::domain::CountryCode;
+
+    let cli = Cli::new();
+    let db = format!("sqlite://{}/t.db", cli.path().display());
+    let start = chrono::Utc.with_ymd_and_hms(2025, 3, 3, 15, 0, 0).unwrap();
+    let (reference, received) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = puebla::config::Config {
+            database_url: db.clone(),
+            workflows_dir: repo().join("workflows"),
+            ..puebla::config::Config::default()
+        };
+        let store = puebla::app::store(&config)
+            .await
+            .expect("the CLI's database");
+        let clock = std::sync::Arc::new(puebla::clock::SimulatedClock::new(start));
+        let engine = puebla::app::engine(
+            &config,
+            store,
+            clock.clone() as std::sync::Arc<dyn puebla::clock::Clock>,
+            puebla::app::catalog(&config).expect("the shipped workflows"),
+        )
+        .expect("an engine");
+        crate::common::seed_directory(
+            &engine,
+            &[(2024, "GT"), (2025, "HN"), (2026, "MX")],
+            |code| format!("fp.{}@example.org", code.to_ascii_lowercase()),
+            "test:ts",
+        )
+        .await;
+        let c = engine
+            .start(
+                puebla::engine::StartRequest {
+                    title: "Held by a doubt".into(),
+                    text: "# Text\n\n1. Paragraph.\n".into(),
+                    procedure: "silence".into(),
+                    year: Some(2025),
+                    draft_only: false,
+                    attachments: Vec::new(),
+                },
+                "ppt:hn",
+            )
+            .await
+            .expect("start");
+        let reference = c.reference.to_string();
+        let at = start + chrono::Duration::hours(1);
+        let answer = Answer {
+            country: CountryCode::parse("MX").unwrap(),
+            position: Position::Comments,
+            text: "Lo estamos consultando.".into(),
+            received_at: at,
+            source: AnswerSource::Email {
+                from: "fp.mx@example.org".into(),
+                message_id: None,
+            },
+            ambiguous: true,
+            round: None,
+            conditional: false,
+            reason: Some("an acknowledgement, not a position".into()),
+            conflict: None,
+            review: None,
+        };
+        engine
+            .apply(
+                &reference,
+                Event::Answer { answer },
+                "email:fp.mx@example.org",
+            )
+            .await
+            .expect("the answer");
+        clock.set(c.rounds[0].deadline + chrono::Duration::minutes(1));
+        engine.tick().await.expect("the deadline fires");
+        (reference, at)
+    });
+    assert_eq!(stage(&cli, &reference), "awaiting_decision");
+
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    let item = &shown["to_review"][0];
+    assert_eq!(item["country"], "MX", "{shown}");
+    assert_eq!(item["reasons"], json!(["ambiguous"]));
+    assert_eq!(item["blocks_decision"], true);
+    let text = cli.ok(&["consultation", "show", &reference]).stdout;
+    assert_contains(
+        &text,
+        &[
+            "awaiting a decision",
+            "MX  comments",
+            "(ambiguous)",
+            "read as: an acknowledgement, not a position",
+        ],
+    );
+
+    // A review naming another answer than the one recorded is refused.
+    let wrong = (received - chrono::Duration::minutes(5)).to_rfc3339();
+    let out = cli.fails(&[
+        "consultation",
+        "reclassify",
+        &reference,
+        "--round",
+        "1",
+        "--country",
+        "MX",
+        "--position",
+        "comments",
+        "--received-at",
+        &wrong,
+    ]);
+    assert_contains(&out.stderr, &["look at it again"]);
+    assert_eq!(stage(&cli, &reference), "awaiting_decision");
+
+    let out = cli.ok(&[
+        "consultation",
+        "reclassify",
+        &reference,
+        "--round",
+        "1",
+        "--country",
+        "MX",
+        "--position",
+        "comments",
+        "--received-at",
+        &received.to_rfc3339(),
+    ]);
+    assert_contains(
+        &out.stdout,
+        &[
+            "MX's answer in round 1 confirmed as comments",
+            "stage adopted",
+        ],
+    );
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    assert_eq!(shown["to_review"], json!([]));
+    let review = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "reclassify")
+        .expect("the review is in the timeline")
+        .clone();
+    assert_eq!(review["actor"], "cli");
+    assert_eq!(review["detail"]["was"], "comments");
+}
+
 #[test]
 fn consultation_start_with_attach_mails_the_same_bytes_and_show_lists_them() {
     let cli = Cli::new();
@@ -1339,6 +1492,18 @@ fn demo_runs_a_whole_consultation_and_writes_its_mail() {
     assert_contains(
         &out.stdout,
         &["late", "concluded", "daily digest to the PPT and the TS"],
+    );
+    // The decisions a person makes: two focal points of Panama disagree in round 1,
+    // and GT's unclear reply holds the decision of round 2 until the PPT reviews it.
+    assert_contains(
+        &out.stdout,
+        &[
+            "conflict flagged; every focal point of PA told",
+            "closed → awaiting_decision",
+            "no automatic adoption on a doubt: GT read as comments (ambiguous)",
+            "confirmed as comments → adopted",
+            "adopted under the silence rule: no objection by the deadline",
+        ],
     );
 
     let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)

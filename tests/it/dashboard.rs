@@ -1440,6 +1440,91 @@ async fn answers_by_email_link_to_their_raw_message() {
 }
 
 // ---------------------------------------------------------------------------------
+// Answers to review: listed on the home and consultation pages, confirmed there (both backends).
+
+#[tokio::test]
+async fn the_dashboard_lists_answers_to_review_and_confirms_one() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let (reference, at) =
+            crate::decisions::awaiting_through_the_api(&app, "Reviewed on the dashboard").await;
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        app.clock
+            .set(c.rounds[1].deadline + chrono::Duration::minutes(1));
+        app.engine.tick().await.unwrap();
+
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let home = ppt.get("/").await.expect(200);
+        let section = &home.body[home.body.find("id=\"to-review\"").expect("a review list")..];
+        assert!(
+            section.contains(&reference)
+                && section.contains("data-country=\"GT\"")
+                && section.contains("unclear reading")
+                && section.contains("the decision waits for it"),
+            "{backend}: {section}"
+        );
+
+        let path = format!("/consultations/{reference}");
+        let page = ppt.get(&path).await.expect(200);
+        assert!(
+            page.body.contains("id=\"awaiting-decision\"")
+                && page.body.contains("Decision awaiting review")
+                && page.body.contains("an acknowledgement, not a position"),
+            "{backend}: {}",
+            page.body
+        );
+        let gt_row = &page.body[page.body.find("<tr data-country=\"GT\">").unwrap()..];
+        let gt_row = &gt_row[..gt_row.find("</tr>").unwrap()];
+        assert!(
+            gt_row.contains("class=\"warn doubt\">? needs review"),
+            "{backend}: the matrix marks the answer in doubt: {gt_row}"
+        );
+        let received = at.to_rfc3339();
+        assert!(
+            page.body
+                .contains(&format!("name=\"received_at\" value=\"{received}\"")),
+            "{backend}: the review forms name the answer shown"
+        );
+        let csrf = page.csrf();
+        let done = ppt
+            .act(
+                &csrf,
+                &[
+                    ("action", "reclassify"),
+                    ("reference", &reference),
+                    ("round", "2"),
+                    ("country", "GT"),
+                    ("received_at", &received),
+                    ("position", "comments"),
+                ],
+            )
+            .await
+            .expect(303);
+        assert!(
+            done.header("location")
+                .is_some_and(|l| l.ends_with("?done=reclassify")),
+            "{backend}"
+        );
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "adopted", "{backend}");
+        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == "reclassify" && e.actor == "web:HN PPT office"),
+            "{backend}"
+        );
+        let home = ppt.get("/").await.expect(200);
+        assert!(
+            !home.body.contains("data-country=\"GT\""),
+            "{backend}: reviewed, no longer listed"
+        );
+        assert!(home.body.contains("No answer needs review."), "{backend}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // The browser test: headless Chromium over WebDriver.
 
 const INSTALL: &str = "the dashboard's browser test needs Chromium and chromedriver: \
@@ -1953,4 +2038,50 @@ async fn the_ppt_submits_a_draft_with_a_new_text_and_files() {
             .expect(422);
         assert!(r.body.contains("files"), "{}", r.body);
     }
+}
+
+/// The review action in a real browser: the PPT confirms an unclear answer from the
+/// consultation page, through the confirmation page, and the decision follows.
+#[tokio::test]
+async fn a_browser_confirms_an_answer_in_doubt_and_the_decision_follows() {
+    let app = spawn_app("sqlite").await;
+    let (reference, _) =
+        crate::decisions::awaiting_through_the_api(&app, "Reviewed in a browser").await;
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    app.clock
+        .set(c.rounds[1].deadline + chrono::Duration::minutes(1));
+    app.engine.tick().await.unwrap();
+    let base = format!("http://{}", app.addr);
+    let mut driver = Driver::start().await;
+    driver.goto(&format!("{base}/")).await;
+    let token = driver.find("input[name=token]").await;
+    driver.type_into(&token, &app.ppt).await;
+    let button = driver.find("#login").await;
+    driver.click(&button).await;
+    let listed = driver.find("#to-review tr[data-country=GT]").await;
+    assert!(driver.text(&listed).await.contains(&reference));
+
+    driver
+        .goto(&format!("{base}/consultations/{reference}"))
+        .await;
+    let stage = driver.find("#stage").await;
+    assert_eq!(driver.text(&stage).await, "Decision awaiting review");
+    driver.screenshot("dashboard-awaiting-decision.png").await;
+    let confirm = driver
+        .find("li.review[data-country=GT] form.review-confirm button")
+        .await;
+    driver.click(&confirm).await;
+    let yes = driver.find("#confirm-button").await;
+    driver.screenshot("dashboard-review-confirm.png").await;
+    driver.click(&yes).await;
+    let stage = driver.find("#stage").await;
+    assert_eq!(driver.text(&stage).await, "Adopted");
+    let (c, _) = app.engine.load(&reference).await.unwrap();
+    assert_eq!(c.stage_name(), "adopted");
+    assert!(
+        c.rounds[1].answers[&puebla::domain::CountryCode::parse("GT").unwrap()]
+            .review
+            .is_some()
+    );
+    driver.quit().await;
 }

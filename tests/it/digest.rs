@@ -103,6 +103,10 @@ fn answer(country: &str, position: Position, text: &str, at: DateTime<Utc>) -> E
             },
             ambiguous: false,
             round: None,
+            conditional: false,
+            reason: None,
+            conflict: None,
+            review: None,
         },
     }
 }

@@ -155,6 +155,10 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Event {
             },
             ambiguous: false,
             round: None,
+            conditional: false,
+            reason: None,
+            conflict: None,
+            review: None,
         },
     }
 }

@@ -655,6 +655,63 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
     }
 }
 
+/// A conditional answer by email ("no objection, subject to …") is counted as
+/// conditional comments, and in the deciding round it holds the text for a person
+/// instead of letting silence adopt it.
+#[tokio::test]
+async fn a_conditional_reply_by_email_holds_the_deciding_round_for_a_person() {
+    for w in worlds().await {
+        let b = w.backend;
+        let r = round_one(&w).await;
+        let deadline = state(&w, &r).await.rounds[0].deadline;
+        w.clock.set(deadline + Duration::seconds(1));
+        w.engine.tick().await.expect("tick");
+        w.clock.set(hn(2027, 3, 31, 10, 0));
+        w.engine
+            .apply(
+                &r,
+                Event::Revise {
+                    text: None,
+                    note: None,
+                },
+                PPT,
+            )
+            .await
+            .expect("revise");
+
+        let ca2 = invitation(&w, &r, 2, &fp(1, "CA")).await;
+        let raw = outlook(
+            &ca2,
+            &fp(1, "CA"),
+            &reply_to(&ca2),
+            "NO OBJECTION, subject to the annex being published in French as well.",
+            "<ca-conditional@example.org>",
+            w.clock.now(),
+        );
+        assert!(
+            matches!(
+                ingest(&w, &raw).await,
+                Disposition::Counted {
+                    round: 2,
+                    position: Position::Comments,
+                    ..
+                }
+            ),
+            "{b}: a conditional answer is comments, not a plain no objection"
+        );
+        let answer = state(&w, &r).await.rounds[1].answers[&cc("CA")].clone();
+        assert!(answer.conditional, "{b}: the answer is marked conditional");
+
+        // Silence elsewhere would adopt the text; the condition holds it for a person.
+        let deadline = state(&w, &r).await.rounds[1].deadline;
+        w.clock.set(deadline + Duration::seconds(1));
+        w.engine.tick().await.expect("tick");
+        let c = state(&w, &r).await;
+        assert_eq!(c.stage_name(), "awaiting_decision", "{b}");
+        assert!(c.outcome.is_none(), "{b}: nothing was decided");
+    }
+}
+
 #[tokio::test]
 async fn an_old_rounds_token_is_recorded_late_for_that_round_and_not_counted() {
     for w in worlds().await {

@@ -13,6 +13,7 @@ mod common;
 mod crash;
 mod dashboard;
 mod db_copy;
+mod decisions;
 mod digest;
 mod engine;
 mod fuzz;

@@ -11,7 +11,7 @@ use puebla::domain::body::{Body, Member, Observer};
 use puebla::domain::calendar::{CalendarPolicy, Calendars};
 use puebla::domain::consultation::{
     transition, Answer, AnswerSource, Consultation, Context, Effect, Event, NoticeKind, Position,
-    Recipients, Stage, TimerSpec, TransitionError,
+    Recipients, ReviewReason, Stage, TimerSpec, TransitionError,
 };
 use puebla::domain::procedure::{
     Consensus, Decision, OnObjection, Procedure, ReminderSpec, RoundSpec, StepTemplates,
@@ -140,6 +140,7 @@ fn templates() -> StepTemplates {
     StepTemplates {
         changes_requested: "changes_requested".into(),
         revision_due: "revision_due".into(),
+        decision_due: "decision_due".into(),
         reminder: "reminder".into(),
         deadline_extended: "deadline_extended".into(),
         withdrawn: "withdrawn".into(),
@@ -339,6 +340,10 @@ fn answer(country: &str, position: Position, at: DateTime<Utc>) -> Answer {
         },
         ambiguous: false,
         round: None,
+        conditional: false,
+        reason: None,
+        conflict: None,
+        review: None,
     }
 }
 
@@ -462,6 +467,19 @@ fn round1_with_an_answer(ctx: &Context<'_>) -> Fx {
     fx
 }
 
+/// Round 2 closed at its deadline with GT's unclear answer unreviewed: the decision
+/// waits in `awaiting_decision`.
+fn awaiting_decision(ctx: &Context<'_>) -> Fx {
+    let mut fx = open_round2(ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut unclear = answer("GT", Position::Comments, at);
+    unclear.ambiguous = true;
+    fx.apply(ctx, Event::Answer { answer: unclear }, at);
+    let deadline = fx.deadline();
+    fx.apply(ctx, Event::DeadlineReached { round: 2 }, deadline);
+    fx
+}
+
 fn round2_with_an_answer(ctx: &Context<'_>) -> Fx {
     let mut fx = open_round2(ctx);
     let at = fx.now + Duration::hours(1);
@@ -543,6 +561,7 @@ enum StageKey {
     Round0,
     Revision1,
     Round1,
+    AwaitingDecision,
     Adopted,
     NotAdopted,
     Concluded,
@@ -550,12 +569,13 @@ enum StageKey {
 }
 
 impl StageKey {
-    const ALL: [StageKey; 9] = [
+    const ALL: [StageKey; 10] = [
         StageKey::Draft,
         StageKey::TroikaReview,
         StageKey::Round0,
         StageKey::Revision1,
         StageKey::Round1,
+        StageKey::AwaitingDecision,
         StageKey::Adopted,
         StageKey::NotAdopted,
         StageKey::Concluded,
@@ -569,6 +589,7 @@ impl StageKey {
             StageKey::Round0 => Stage::Round { step: 0 },
             StageKey::Revision1 => Stage::Revision { next_step: 1 },
             StageKey::Round1 => Stage::Round { step: 1 },
+            StageKey::AwaitingDecision => Stage::AwaitingDecision,
             StageKey::Adopted => Stage::Adopted,
             StageKey::NotAdopted => Stage::NotAdopted,
             StageKey::Concluded => Stage::Concluded,
@@ -583,6 +604,7 @@ impl StageKey {
             StageKey::Round0 => round1_with_an_answer(ctx),
             StageKey::Revision1 => revision1(ctx),
             StageKey::Round1 => round2_with_an_answer(ctx),
+            StageKey::AwaitingDecision => awaiting_decision(ctx),
             StageKey::Adopted => adopted(ctx),
             StageKey::NotAdopted => not_adopted(ctx),
             StageKey::Concluded => concluded(ctx),
@@ -619,6 +641,7 @@ fn event_of_kind(kind: &str, fx: &Fx) -> (Event, DateTime<Utc>) {
                 round,
                 country: cc("GT"),
                 position: Position::Objection,
+                received_at: None,
             },
             soon,
         ),
@@ -680,7 +703,7 @@ fn every_stage_and_event_pair_has_a_stated_result() {
     // Columns: submit, troika_feedback, answer, reclassify, revise, extend,
     //          withdraw, report, deadline_reached, reminder_due.
     #[rustfmt::skip]
-    let table: [(StageKey, [Expect; 10]); 9] = [
+    let table: [(StageKey, [Expect; 10]); 10] = [
         (StageKey::Draft,
          [To("troika_review"), No, No, No, No, No, To("withdrawn"), No, Ab, Ab]),
         (StageKey::TroikaReview,
@@ -693,6 +716,9 @@ fn every_stage_and_event_pair_has_a_stated_result() {
         (StageKey::Round1,
          [No, No, To("member_comments"), To("member_comments"), No, To("member_comments"),
           To("withdrawn"), No, To("adopted"), To("member_comments")]),
+        // Answers are late; reviewing GT's answer (as an objection) decides: revision.
+        (StageKey::AwaitingDecision,
+         [No, No, To("awaiting_decision"), To("revision"), No, No, To("withdrawn"), No, Ab, Ab]),
         (StageKey::Adopted,
          [No, No, To("adopted"), No, No, No, No, To("concluded"), Ab, Ab]),
         (StageKey::NotAdopted,
@@ -706,7 +732,7 @@ fn every_stage_and_event_pair_has_a_stated_result() {
     // The table covers every stage once and every event kind in every row.
     let entries: usize = table.iter().map(|(_, row)| row.len()).sum();
     assert_eq!(entries, StageKey::ALL.len() * EVENT_KINDS.len());
-    assert_eq!(entries, 90);
+    assert_eq!(entries, 100);
     for key in StageKey::ALL {
         assert_eq!(
             table.iter().filter(|(k, _)| *k == key).count(),
@@ -756,7 +782,7 @@ fn every_stage_and_event_pair_has_a_stated_result() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 90);
+    assert_eq!(checked, 100);
 }
 
 // ---------------------------------------------------------------------------
@@ -1040,6 +1066,7 @@ fn reclassification_corrects_an_answer_in_the_open_round_only() {
             round: 1,
             country: cc("GT"),
             position: Position::Objection,
+            received_at: None,
         },
         fx.now,
     );
@@ -1050,6 +1077,7 @@ fn reclassification_corrects_an_answer_in_the_open_round_only() {
             round: 2,
             country: cc("GT"),
             position: Position::NoObjection,
+            received_at: None,
         },
         fx.now,
     );
@@ -1060,6 +1088,7 @@ fn reclassification_corrects_an_answer_in_the_open_round_only() {
             round: 1,
             country: cc("BZ"),
             position: Position::NoObjection,
+            received_at: None,
         },
         fx.now,
     );
@@ -1645,7 +1674,7 @@ fn reminder_timers_fall_at_nine_in_each_members_own_time_zone() {
 fn withdrawal_from_each_open_stage_clears_timers_and_tells_who_saw_the_text() {
     let world = World::rcm();
     let ctx = world.ctx();
-    let cases: [(&str, Fx, Option<Recipients>); 5] = [
+    let cases: [(&str, Fx, Option<Recipients>); 6] = [
         ("draft", Fx::new(&ctx, monday()), None),
         (
             "troika_review",
@@ -1661,6 +1690,11 @@ fn withdrawal_from_each_open_stage_clears_timers_and_tells_who_saw_the_text() {
         (
             "member_comments",
             round2_with_an_answer(&ctx),
+            Some(to_all_members()),
+        ),
+        (
+            "awaiting_decision",
+            awaiting_decision(&ctx),
             Some(to_all_members()),
         ),
     ];
@@ -1682,6 +1716,10 @@ fn withdrawal_from_each_open_stage_clears_timers_and_tells_who_saw_the_text() {
             "{from}: who is told"
         );
         let withdrawal = fx.c.withdrawal.as_ref().unwrap();
+        assert!(
+            fx.c.outcome.is_none(),
+            "{from}: a withdrawal decides nothing"
+        );
         assert_eq!(withdrawal.from_stage, from);
         assert_eq!(withdrawal.reason, "The Vice-Ministers decided otherwise");
         assert!(fx.c.rounds.iter().all(|r| !r.is_open()), "{from}");
@@ -1821,4 +1859,558 @@ fn events_and_effects_survive_a_json_round_trip() {
         assert!(json.contains(&format!("\"event\":\"{kind}\"")), "{json}");
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
     }
+}
+
+// ---------------------------------------------------------------------------
+// 12. Answers in doubt, reviews and the decision that waits for them.
+// ---------------------------------------------------------------------------
+
+/// `country`'s emailed answer from its focal point number `fp`.
+fn answer_from(country: &str, fp: u32, position: Position, at: DateTime<Utc>) -> Answer {
+    let mut a = answer(country, position, at);
+    a.source = AnswerSource::Email {
+        from: format!("fp{fp}.{}@example.org", country.to_ascii_lowercase()),
+        message_id: None,
+    };
+    a
+}
+
+fn review(country: &str, round: u32, position: Position) -> Event {
+    Event::Reclassify {
+        round,
+        country: cc(country),
+        position,
+        received_at: None,
+    }
+}
+
+#[test]
+fn an_unreviewed_unclear_answer_in_the_last_round_makes_the_decision_wait() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut unclear = answer("GT", Position::Comments, at);
+    unclear.ambiguous = true;
+    unclear.reason = Some("nothing on the first line says what the reply means".into());
+    fx.apply(&ctx, Event::Answer { answer: unclear }, at);
+    assert_eq!(
+        fx.c.answers_to_review().len(),
+        1,
+        "listed for review while open"
+    );
+
+    let deadline = fx.deadline();
+    let effects = fx.apply(&ctx, Event::DeadlineReached { round: 2 }, deadline);
+    assert_eq!(fx.c.stage, Stage::AwaitingDecision);
+    assert_eq!(fx.c.stage_name(), "awaiting_decision");
+    assert!(fx.c.outcome.is_none(), "nothing is decided on a doubt");
+    assert!(
+        !fx.c.rounds[1].is_open(),
+        "the round closed at its deadline"
+    );
+    assert_eq!(
+        notices(&effects),
+        vec![(
+            NoticeKind::DecisionDue,
+            Recipients::PresidencyAndSecretariat
+        )],
+        "the PPT and the TS are told; no outcome goes to the members"
+    );
+    assert!(timers(&effects).is_empty());
+    let waiting: Vec<CountryCode> = fx.c.answers_to_review().iter().map(|a| a.country).collect();
+    assert_eq!(
+        waiting,
+        vec![cc("GT")],
+        "the reason: whose answer needs review"
+    );
+
+    // Confirming it as read decides by the rule of the deadline: adopted.
+    let at = deadline + Duration::hours(20);
+    let effects = fx.apply(&ctx, review("GT", 2, Position::Comments), at);
+    assert_eq!(fx.c.stage, Stage::Adopted);
+    assert_eq!(
+        notices(&effects),
+        vec![(NoticeKind::Outcome, to_all_members())]
+    );
+    let gt = &fx.c.rounds[1].answers[&cc("GT")];
+    let reviewed = gt
+        .review
+        .as_ref()
+        .expect("the review is recorded on the answer");
+    assert_eq!((reviewed.at, reviewed.was), (at, Position::Comments));
+    assert!(gt.ambiguous, "how it was read stays on record");
+    let outcome = fx.c.outcome.as_ref().unwrap();
+    assert!(outcome.adopted && outcome.by_silence() && !outcome.by_consensus());
+    assert_eq!(outcome.at, at);
+    let tally = outcome.tally.as_ref().expect("the counts are kept");
+    assert_eq!(tally.comments, vec![cc("GT")]);
+    assert!(tally.no_objection.is_empty());
+    assert_eq!(tally.reviewed, vec![cc("GT")]);
+    assert_eq!(tally.participants, 11);
+    assert_eq!(outcome.no_answer.len(), 10);
+}
+
+#[test]
+fn a_conditional_answer_waits_and_a_correction_to_objection_decides_against() {
+    let world = World::silence();
+    let ctx = world.ctx();
+    let mut fx = Fx::new(&ctx, monday());
+    fx.apply(&ctx, Event::Submit { text: None }, monday());
+    let at = monday() + Duration::hours(2);
+    let mut conditional = answer("MX", Position::Comments, at);
+    conditional.conditional = true;
+    fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: conditional,
+        },
+        at,
+    );
+    fx.apply(&ctx, answer_event("US", Position::NoObjection, at), at);
+    let deadline = fx.deadline();
+    fx.apply(&ctx, Event::DeadlineReached { round: 1 }, deadline);
+    assert_eq!(
+        fx.c.stage,
+        Stage::AwaitingDecision,
+        "silence does not adopt over a condition"
+    );
+    assert_eq!(
+        fx.c.answers_to_review()[0].review_reasons(),
+        vec![ReviewReason::Conditional]
+    );
+
+    // A reclassification to objection: the silence procedure ends it.
+    let effects = fx.apply(
+        &ctx,
+        review("MX", 1, Position::Objection),
+        deadline + Duration::hours(1),
+    );
+    assert_eq!(fx.c.stage, Stage::NotAdopted);
+    assert_eq!(
+        notice_of(&effects, NoticeKind::Outcome),
+        Some(to_all_members())
+    );
+    let outcome = fx.c.outcome.as_ref().unwrap();
+    assert_eq!(outcome.objections, vec![cc("MX")]);
+    let tally = outcome.tally.as_ref().unwrap();
+    assert_eq!(
+        (tally.no_objection.clone(), tally.reviewed.clone()),
+        (vec![cc("US")], vec![cc("MX")])
+    );
+}
+
+#[test]
+fn an_unclear_objection_alone_decides_nothing_either() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut unclear = answer("BZ", Position::Objection, at);
+    unclear.ambiguous = true;
+    fx.apply(&ctx, Event::Answer { answer: unclear }, at);
+    let deadline = fx.deadline();
+    fx.apply(&ctx, Event::DeadlineReached { round: 2 }, deadline);
+    assert_eq!(
+        fx.c.stage,
+        Stage::AwaitingDecision,
+        "no revision on a doubt"
+    );
+    assert_eq!(fx.c.objection_revisions, 0);
+
+    // Confirmed as an objection: back to revision, as at the deadline.
+    let mut confirmed = fx.clone();
+    confirmed.apply(
+        &ctx,
+        review("BZ", 2, Position::Objection),
+        deadline + Duration::hours(1),
+    );
+    assert_eq!(confirmed.c.stage, Stage::Revision { next_step: 1 });
+    assert_eq!(confirmed.c.objection_revisions, 1);
+    // Corrected to no objection: adopted.
+    fx.apply(
+        &ctx,
+        review("BZ", 2, Position::NoObjection),
+        deadline + Duration::hours(1),
+    );
+    assert_eq!(fx.c.stage, Stage::Adopted);
+}
+
+#[test]
+fn an_objection_beyond_doubt_decides_without_waiting_and_names_the_unreviewed() {
+    let world = World::silence();
+    let ctx = world.ctx();
+    let mut fx = Fx::new(&ctx, monday());
+    fx.apply(&ctx, Event::Submit { text: None }, monday());
+    let at = monday() + Duration::hours(2);
+    let mut unclear = answer("CA", Position::Comments, at);
+    unclear.ambiguous = true;
+    fx.apply(&ctx, Event::Answer { answer: unclear }, at);
+    fx.apply(&ctx, answer_event("PA", Position::Objection, at), at);
+    let deadline = fx.deadline();
+    let effects = fx.apply(&ctx, Event::DeadlineReached { round: 1 }, deadline);
+    assert_eq!(
+        fx.c.stage,
+        Stage::NotAdopted,
+        "whatever CA meant, PA's objection stands"
+    );
+    assert_eq!(notice_of(&effects, NoticeKind::DecisionDue), None);
+    let tally = fx.c.outcome.as_ref().unwrap().tally.as_ref().unwrap();
+    assert_eq!(tally.provisional, vec![cc("CA")]);
+}
+
+#[test]
+fn doubts_in_an_earlier_round_are_input_for_the_revision() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round1(&ctx, monday());
+    let at = monday() + Duration::hours(1);
+    for m in all_members() {
+        let mut a = answer(m.as_str(), Position::NoObjection, at);
+        a.ambiguous = m.as_str() == "CA";
+        fx.apply(&ctx, Event::Answer { answer: a }, at);
+    }
+    assert_eq!(
+        fx.c.stage,
+        Stage::Revision { next_step: 1 },
+        "round 1 decides nothing"
+    );
+    assert!(
+        fx.c.answers_to_review().is_empty(),
+        "an earlier round's answers are not listed"
+    );
+}
+
+#[test]
+fn a_round_that_closes_early_with_a_doubt_waits_too() {
+    let mut procedure = silence_procedure();
+    procedure.rounds[0].close_early = true;
+    let world = World::with(rcm_body(false), procedure);
+    let ctx = world.ctx();
+    let mut fx = Fx::new(&ctx, monday());
+    fx.apply(&ctx, Event::Submit { text: None }, monday());
+    let at = monday() + Duration::hours(1);
+    let mut effects = Vec::new();
+    for m in all_members() {
+        let mut a = answer(m.as_str(), Position::NoObjection, at);
+        a.conditional = m.as_str() == "DO";
+        effects = fx.apply(&ctx, Event::Answer { answer: a }, at);
+    }
+    assert_eq!(fx.c.stage, Stage::AwaitingDecision);
+    assert_eq!(
+        fx.c.rounds[0].closed_by,
+        Some(puebla::domain::consultation::CloseReason::AllAnswered)
+    );
+    assert_eq!(
+        notice_of(&effects, NoticeKind::DecisionDue),
+        Some(Recipients::PresidencyAndSecretariat)
+    );
+    fx.apply(
+        &ctx,
+        review("DO", 1, Position::NoObjection),
+        at + Duration::hours(1),
+    );
+    let outcome = fx.c.outcome.as_ref().unwrap();
+    assert!(outcome.by_consensus() && !outcome.by_silence());
+    let tally = outcome.tally.as_ref().unwrap();
+    assert_eq!(tally.no_objection.len(), 11);
+}
+
+#[test]
+fn the_decision_waits_for_the_last_doubt_and_tells_staff_once() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    for country in ["GT", "MX"] {
+        let mut a = answer(country, Position::NoObjection, at);
+        a.ambiguous = true;
+        fx.apply(&ctx, Event::Answer { answer: a }, at);
+    }
+    let deadline = fx.deadline();
+    fx.apply(&ctx, Event::DeadlineReached { round: 2 }, deadline);
+    let later = deadline + Duration::hours(1);
+    let effects = fx.apply(&ctx, review("GT", 2, Position::NoObjection), later);
+    assert_eq!(fx.c.stage, Stage::AwaitingDecision, "MX is still in doubt");
+    assert!(effects.is_empty(), "no second notice: {effects:?}");
+    assert_eq!(fx.c.answers_to_review().len(), 1);
+
+    // The wrong round is refused, and so is a country that has not answered.
+    let wrong = fx.try_apply(&ctx, review("MX", 1, Position::NoObjection), later);
+    assert!(
+        matches!(wrong, Err(TransitionError::Invalid(ref m)) if m.contains("round 1")),
+        "{wrong:?}"
+    );
+    let absent = fx.try_apply(&ctx, review("BZ", 2, Position::NoObjection), later);
+    assert!(
+        matches!(absent, Err(TransitionError::Invalid(_))),
+        "{absent:?}"
+    );
+    // An answer now is late for the closed round; an extension is refused.
+    let effects = fx.apply(&ctx, answer_event("BZ", Position::Objection, later), later);
+    assert!(notice_of(&effects, NoticeKind::LateReply).is_some());
+    assert_eq!(fx.c.rounds[1].late.len(), 1);
+    assert!(!fx.c.rounds[1].answers.contains_key(&cc("BZ")));
+
+    fx.apply(&ctx, review("MX", 2, Position::NoObjection), later);
+    assert_eq!(fx.c.stage, Stage::Adopted);
+    assert_eq!(
+        fx.c.outcome
+            .as_ref()
+            .unwrap()
+            .tally
+            .as_ref()
+            .unwrap()
+            .reviewed,
+        vec![cc("GT"), cc("MX")]
+    );
+}
+
+#[test]
+fn a_review_names_the_answer_it_saw_and_a_new_answer_needs_a_new_review() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let first = fx.now + Duration::hours(1);
+    let mut unclear = answer("GT", Position::NoObjection, first);
+    unclear.ambiguous = true;
+    fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: unclear.clone(),
+        },
+        first,
+    );
+    fx.apply(
+        &ctx,
+        Event::Reclassify {
+            round: 2,
+            country: cc("GT"),
+            position: Position::NoObjection,
+            received_at: Some(first),
+        },
+        first + Duration::minutes(5),
+    );
+    assert!(fx.c.answers_to_review().is_empty(), "reviewed");
+
+    // A newer unclear answer from GT replaces it: it needs its own review...
+    let second = first + Duration::hours(1);
+    unclear.received_at = second;
+    unclear.position = Position::Objection;
+    fx.apply(&ctx, Event::Answer { answer: unclear }, second);
+    assert_eq!(fx.c.answers_to_review().len(), 1);
+    assert!(fx.c.rounds[1].answers[&cc("GT")].review.is_none());
+    // ... and a review of the first one no longer applies to anything.
+    let stale = fx.try_apply(
+        &ctx,
+        Event::Reclassify {
+            round: 2,
+            country: cc("GT"),
+            position: Position::NoObjection,
+            received_at: Some(first),
+        },
+        second,
+    );
+    assert_eq!(
+        stale,
+        Err(TransitionError::AnswerReplaced {
+            country: cc("GT"),
+            round: 2,
+            reviewed: first,
+            current: second,
+        })
+    );
+    assert!(stale.unwrap_err().to_string().contains("look at it again"));
+}
+
+#[test]
+fn two_focal_points_of_one_country_answering_differently_is_a_conflict_all_are_told_of() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let t1 = fx.now + Duration::hours(1);
+    let effects = fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: answer_from("CA", 1, Position::Objection, t1),
+        },
+        t1,
+    );
+    // The first answer is confirmed to its sender only.
+    assert_eq!(
+        notice_of(&effects, NoticeKind::ReplyConfirmation),
+        Some(Recipients::Answerer {
+            country: cc("CA"),
+            email: Some("fp1.ca@example.org".into())
+        })
+    );
+    assert!(fx.c.rounds[1].answers[&cc("CA")].conflict.is_none());
+
+    // Another focal point of Canada says the opposite: the latest stands, flagged,
+    // and every focal point of Canada gets the confirmation.
+    let t2 = t1 + Duration::hours(2);
+    let effects = fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: answer_from("CA", 2, Position::NoObjection, t2),
+        },
+        t2,
+    );
+    assert_eq!(
+        notice_of(&effects, NoticeKind::ReplyConfirmation),
+        Some(Recipients::Answerer {
+            country: cc("CA"),
+            email: None
+        })
+    );
+    let current = &fx.c.rounds[1].answers[&cc("CA")];
+    assert_eq!(
+        current.position,
+        Position::NoObjection,
+        "the latest answer stands"
+    );
+    let conflict = current.conflict.as_ref().expect("flagged as a conflict");
+    assert_eq!(conflict.from.as_deref(), Some("fp1.ca@example.org"));
+    assert_eq!(
+        (conflict.position, conflict.received_at),
+        (Position::Objection, t1)
+    );
+    assert_eq!(current.review_reasons(), vec![ReviewReason::Conflict]);
+    assert_eq!(fx.c.answers_to_review().len(), 1);
+
+    // The second focal point answers again, the same way: still in conflict with
+    // the first one's objection, and confirmed to the sender only.
+    let t3 = t2 + Duration::hours(1);
+    let effects = fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: answer_from("CA", 2, Position::NoObjection, t3),
+        },
+        t3,
+    );
+    assert_eq!(
+        notice_of(&effects, NoticeKind::ReplyConfirmation),
+        Some(Recipients::Answerer {
+            country: cc("CA"),
+            email: Some("fp2.ca@example.org".into())
+        })
+    );
+    assert!(fx.c.rounds[1].answers[&cc("CA")].conflict.is_some());
+
+    // The first focal point comes round: no conflict left; all are told.
+    let t4 = t3 + Duration::hours(1);
+    let effects = fx.apply(
+        &ctx,
+        Event::Answer {
+            answer: answer_from("CA", 1, Position::NoObjection, t4),
+        },
+        t4,
+    );
+    assert!(fx.c.rounds[1].answers[&cc("CA")].conflict.is_none());
+    assert_eq!(
+        notice_of(&effects, NoticeKind::ReplyConfirmation),
+        Some(Recipients::Answerer {
+            country: cc("CA"),
+            email: None
+        })
+    );
+    assert_eq!(fx.c.rounds[1].superseded.len(), 3);
+
+    // A conflict left unreviewed at the deadline of the last round waits too.
+    let mut open = open_round2(&ctx);
+    let at = open.now + Duration::hours(1);
+    for (fp, position) in [(1, Position::Objection), (2, Position::NoObjection)] {
+        open.apply(
+            &ctx,
+            Event::Answer {
+                answer: answer_from("CA", fp, position, at),
+            },
+            at,
+        );
+    }
+    let deadline = open.deadline();
+    open.apply(&ctx, Event::DeadlineReached { round: 2 }, deadline);
+    assert_eq!(open.c.stage, Stage::AwaitingDecision);
+}
+
+#[test]
+fn silence_and_consensus_are_told_apart_in_the_outcome() {
+    let world = World::silence();
+    let ctx = world.ctx();
+    // Three answer without objection (one with comments), eight stay silent.
+    let mut fx = Fx::new(&ctx, monday());
+    fx.apply(&ctx, Event::Submit { text: None }, monday());
+    let at = monday() + Duration::hours(1);
+    for (country, position) in [
+        ("BZ", Position::NoObjection),
+        ("CR", Position::NoObjection),
+        ("SV", Position::Comments),
+    ] {
+        fx.apply(&ctx, answer_event(country, position, at), at);
+    }
+    let deadline = fx.deadline();
+    fx.apply(&ctx, Event::DeadlineReached { round: 1 }, deadline);
+    let outcome = fx.c.outcome.as_ref().unwrap();
+    assert!(outcome.by_silence() && !outcome.by_consensus());
+    let tally = outcome.tally.as_ref().unwrap();
+    assert_eq!(tally.no_objection.len() + tally.comments.len(), 3);
+    assert_eq!(tally.comments, vec![cc("SV")]);
+    assert_eq!(outcome.no_answer.len(), 8);
+    assert_eq!(
+        tally.rule,
+        puebla::domain::procedure::Consensus::NoObjection
+    );
+}
+
+#[test]
+fn documents_stored_before_reviews_existed_are_still_read() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let fx = adopted(&ctx);
+    let mut json: serde_json::Value = serde_json::to_value(&fx.c).unwrap();
+    // Strip what older versions did not write.
+    for round in json["rounds"].as_array_mut().unwrap() {
+        for a in round["answers"].as_object_mut().unwrap().values_mut() {
+            for field in ["conditional", "reason", "conflict", "review"] {
+                a.as_object_mut().unwrap().remove(field);
+            }
+        }
+    }
+    json["outcome"].as_object_mut().unwrap().remove("tally");
+    let old: Consultation = serde_json::from_value(json).expect("an old document reads");
+    assert_eq!(old.stage, Stage::Adopted);
+    assert!(old.outcome.as_ref().unwrap().tally.is_none());
+    let gt = &old.rounds[1].answers[&cc("GT")];
+    assert!(!gt.conditional && gt.review.is_none() && gt.conflict.is_none());
+
+    // And the new stage is written as a plain tag.
+    let waiting = awaiting_decision(&ctx);
+    let json = serde_json::to_value(&waiting.c).unwrap();
+    assert_eq!(
+        json["stage"],
+        serde_json::json!({"stage": "awaiting_decision"})
+    );
+}
+
+#[test]
+fn an_answer_cannot_arrive_already_reviewed_or_cleared_of_its_conflict() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = open_round2(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let mut forged = answer("GT", Position::NoObjection, at);
+    forged.ambiguous = true;
+    forged.review = Some(puebla::domain::consultation::Review {
+        at,
+        was: Position::Objection,
+    });
+    forged.conflict = Some(puebla::domain::consultation::Conflict {
+        from: None,
+        position: Position::Objection,
+        received_at: at,
+    });
+    fx.apply(&ctx, Event::Answer { answer: forged }, at);
+    let gt = &fx.c.rounds[1].answers[&cc("GT")];
+    assert!(gt.review.is_none() && gt.conflict.is_none());
+    assert!(gt.needs_review(), "still in doubt: nobody reviewed it");
 }
