@@ -7,7 +7,10 @@
 //! The test prints, per batch and per label, how the replies were read, and fails on
 //! a **dangerous misread**: a reply whose author meant anything but plain consent,
 //! read as a plain `no_objection` (not `ambiguous`), so that an objection, a
-//! condition, an edit, a reservation or a question would be recorded as consent.
+//! condition, an edit, a reservation or a question would be recorded as consent; and,
+//! stricter than that, an objection or a condition read as plain comments (neither
+//! `ambiguous` nor `conditional`), which under the silence rule decides like consent
+//! with nobody asked to look.
 //! Accuracy is reported, not asserted: rules are never tuned to single messages of a
 //! measuring batch (a fresh batch measures again).
 
@@ -73,8 +76,19 @@ fn plain_consent(i: &Inspection) -> bool {
     i.kind == Kind::Reply && i.position == Some(Position::NoObjection) && !i.ambiguous
 }
 
+/// Plain comments: no person is asked to look, and silence decides over them.
+fn plain_comments(i: &Inspection) -> bool {
+    i.kind == Kind::Reply
+        && i.position == Some(Position::Comments)
+        && !i.ambiguous
+        && !i.conditional
+}
+
 fn judge(label: &str, i: &Inspection) -> Verdict {
     if label != "consent" && plain_consent(i) {
+        return Verdict::Dangerous;
+    }
+    if matches!(label, "objection" | "condition") && plain_comments(i) {
         return Verdict::Dangerous;
     }
     if i.kind != Kind::Reply {
@@ -83,9 +97,10 @@ fn judge(label: &str, i: &Inspection) -> Verdict {
     let right = match label {
         "consent" => plain_consent(i),
         "objection" => i.position == Some(Position::Objection),
-        "condition" | "reservation" | "edits" => {
-            i.position == Some(Position::Comments) && !i.ambiguous
+        "condition" | "reservation" => {
+            i.position == Some(Position::Comments) && !i.ambiguous && i.conditional
         }
+        "edits" => i.position == Some(Position::Comments) && !i.ambiguous,
         // A question or an acknowledgement takes no position: a person must look.
         "question" | "acknowledgement" => i.ambiguous,
         other => panic!("unknown label {other}"),
@@ -181,11 +196,13 @@ fn independent_replies_are_never_read_as_consent_they_do_not_give() {
             all.add(v);
             if v == Verdict::Dangerous {
                 dangerous.push(format!(
-                    "{}/{} ({}: {}) read as plain no_objection: {}",
+                    "{}/{} ({}: {}) read as {:?}{}: {}",
                     dir.file_name().unwrap_or_default().to_string_lossy(),
                     l.file,
                     l.label,
                     l.why,
+                    i.position,
+                    if i.conditional { " (conditional)" } else { "" },
                     i.reason
                 ));
             }

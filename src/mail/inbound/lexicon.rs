@@ -73,6 +73,10 @@ pub(super) enum Class {
     /// "reservation", "reserva", "réserve". Negated, it is consent ("sans
     /// réserve"); otherwise a reservation.
     ReservationNoun,
+    /// "adopt", "adoptado", "adoption": negated, an objection ("asks that the text
+    /// not be adopted", "que el texto no sea adoptado"); otherwise it says nothing
+    /// (a mention of adoption is not consent: "the text adopted in 2019").
+    Adoption,
 
     // --- Not changed by negation ---
     /// Consent idioms that carry their own negation: "rien à signaler", "nada que
@@ -948,6 +952,45 @@ pub(super) const PHRASES: &[(&str, Class)] = &[
     ("inconditionnelle", AssentIdiom),
     ("inconditionnellement", AssentIdiom),
     // ------------------------------------------------------------------ conditions (en)
+    // ------------------------------------------------------------------ adoption
+    ("adopt", Adoption),
+    ("adopts", Adoption),
+    ("adopted", Adoption),
+    ("adopting", Adoption),
+    ("adoption", Adoption),
+    ("adoptar", Adoption),
+    ("adoptarse", Adoption),
+    ("adopte", Adoption),
+    ("adopten", Adoption),
+    ("adoptado", Adoption),
+    ("adoptada", Adoption),
+    ("adoptados", Adoption),
+    ("adoptadas", Adoption),
+    ("adopcion", Adoption),
+    ("adopter", Adoption),
+    ("adoptee", Adoption),
+    ("adoptes", Adoption),
+    ("adoptees", Adoption),
+    // A request to put off the adoption (to a meeting, to later) is an objection to
+    // adopting the text now, by written procedure.
+    ("postpone adoption", Dissent),
+    ("postpone the adoption", Dissent),
+    ("postpone its adoption", Dissent),
+    ("defer adoption", Dissent),
+    ("defer the adoption", Dissent),
+    ("defer its adoption", Dissent),
+    ("delay the adoption", Dissent),
+    ("aplazar la adopcion", Dissent),
+    ("aplace la adopcion", Dissent),
+    ("posponer la adopcion", Dissent),
+    ("postergar la adopcion", Dissent),
+    ("diferir la adopcion", Dissent),
+    ("suspender la adopcion", Dissent),
+    ("reporter l adoption", Dissent),
+    ("reporter son adoption", Dissent),
+    ("differer l adoption", Dissent),
+    ("ajourner l adoption", Dissent),
+    ("suspendre l adoption", Dissent),
     ("subject to", Condition),
     ("provided that", Condition),
     ("providing that", Condition),

@@ -488,7 +488,26 @@ mod tests {
                 "Nous nous opposons au paragraphe 3.",
                 "Le Canada rompt le silence.",
                 "Nous rejetons le paragraphe 3.",
+                // asking that the text not be adopted (now, or by this procedure)
+                "We ask that the text not be adopted at this stage.",
+                "Honduras pide que la declaración no se adopte por esta vía.",
+                "Le Canada demande que le texte ne soit pas adopté par écrit.",
+                "Mexico requests that the PPT postpone the adoption until the next meeting.",
+                "Guatemala solicita aplazar la adopción hasta la próxima reunión.",
+                "Le Canada souhaite reporter l'adoption à la réunion de juin.",
             ],
+        );
+    }
+
+    #[test]
+    fn a_mention_of_adoption_is_not_consent() {
+        check(
+            DOUBT,
+            &["The declaration adopted in Tegucigalpa in 2019 is cited in paragraph 1."],
+        );
+        check(
+            (Position::Comments, false, false),
+            &["The text adopted in 2019 already covers this; we propose deleting paragraph 2."],
         );
     }
 

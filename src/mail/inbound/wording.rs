@@ -407,7 +407,7 @@ struct Scope {
 /// consent, so it must be close: "no objection", "n'a pas d'objection").
 fn reach(class: Class) -> usize {
     match class {
-        Class::Assent => 8,
+        Class::Assent | Class::Adoption => 8,
         _ => 5,
     }
 }
@@ -558,7 +558,8 @@ impl<'a> Scanner<'a> {
             | Class::Dissent
             | Class::Concern
             | Class::EditNoun
-            | Class::ReservationNoun => {
+            | Class::ReservationNoun
+            | Class::Adoption => {
                 let negation = match self.scope.take() {
                     Some(scope) if at - scope.last <= reach(class) => Some(scope),
                     other => {
@@ -567,6 +568,10 @@ impl<'a> Scanner<'a> {
                         None
                     }
                 };
+                if class == Class::Adoption && negation.is_none() {
+                    // A mention of adoption says nothing by itself.
+                    return;
+                }
                 let signal = match &negation {
                     // Past a subject, a negation is another verb's: consent read
                     // through it is doubtful, refusal still a refusal.
@@ -679,6 +684,7 @@ fn resolve(class: Class, negation: Option<Negation>) -> Signal {
     match (class, negation) {
         (Class::Assent, None) => Signal::Assent,
         (Class::Assent, Some(_)) => Signal::Dissent,
+        (Class::Adoption, Some(Plain | Withdrawal)) => Signal::Dissent,
         (_, Some(Inability)) => Signal::Doubt,
         (Class::Dissent, None) => Signal::Dissent,
         (Class::Concern, None) => Signal::Concern,
