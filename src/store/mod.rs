@@ -674,6 +674,38 @@ pub trait Store: Send + Sync {
         last_uid: i64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    // Trust (issue 11): what one decision about inbound mail writes, at once.
+
+    /// Commits one decision about inbound mail in one transaction: each message's
+    /// new status, reading, notices, audit entries and bouncing marks, and the
+    /// consultation step it causes (if any). Every message's `only_from` must still
+    /// hold, or nothing is written and the result is `Ok(false)` (another process
+    /// decided first); a stale consultation version is [`StoreError::Conflict`] and
+    /// writes nothing either. So a counted answer and its message's `processed`
+    /// status, or a confirmation and the held message it counts, exist together or
+    /// not at all.
+    async fn commit_inbound_decision(&self, commit: InboundCommit) -> Result<bool, StoreError>;
+    /// The messages from `country` about `reference` held as awaiting confirmation,
+    /// oldest first.
+    async fn inbound_awaiting(
+        &self,
+        reference: &str,
+        country: &str,
+    ) -> Result<Vec<InboundMessage>, StoreError>;
+    /// One outbox notice by its id (a bounce address names its notice so).
+    async fn notice_by_id(&self, id: i64) -> Result<Option<Notice>, StoreError>;
+}
+
+/// Everything one decision about inbound mail writes (see
+/// [`Store::commit_inbound_decision`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundCommit {
+    /// The message decided about first, then any other message the decision moves
+    /// (a held message confirmed, superseded or denied).
+    pub messages: Vec<InboundStep>,
+    /// The consultation step the decision causes.
+    pub step: Option<Step>,
 }
 
 /// A bearer token of the HTTP API, as stored: only the SHA-256 of the token (hex).
@@ -745,6 +777,9 @@ pub enum InboundStatus {
     Failed,
     /// Set aside by the TS, with a reason.
     Discarded,
+    /// From a focal point's address without a valid token: held until that focal
+    /// point confirms it from the registered address (or the TS decides).
+    AwaitingConfirmation,
 }
 
 impl InboundStatus {
@@ -755,6 +790,7 @@ impl InboundStatus {
             InboundStatus::Quarantined => "quarantined",
             InboundStatus::Failed => "failed",
             InboundStatus::Discarded => "discarded",
+            InboundStatus::AwaitingConfirmation => "awaiting_confirmation",
         }
     }
 
@@ -765,6 +801,7 @@ impl InboundStatus {
             "quarantined" => Some(InboundStatus::Quarantined),
             "failed" => Some(InboundStatus::Failed),
             "discarded" => Some(InboundStatus::Discarded),
+            "awaiting_confirmation" => Some(InboundStatus::AwaitingConfirmation),
             _ => None,
         }
     }
@@ -803,6 +840,9 @@ pub struct InboundReading {
     pub reason: Option<String>,
     pub text: Option<String>,
     pub trimmed: Option<String>,
+    /// The stage the reply was about (`troika_review:N` or `round:N`, see
+    /// [`crate::mail::token::StageRef::key`]), when it was identified.
+    pub stage: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -839,6 +879,7 @@ pub struct InboundCounts {
     pub quarantined: i64,
     pub failed: i64,
     pub discarded: i64,
+    pub awaiting_confirmation: i64,
 }
 
 /// Everything one processing step of an inbound message writes, in one transaction.

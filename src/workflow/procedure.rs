@@ -14,7 +14,7 @@ use crate::domain::procedure::{
 };
 
 /// The notice templates the engine can render; a procedure may only name these.
-pub const TEMPLATE_NAMES: [&str; 12] = [
+pub const TEMPLATE_NAMES: [&str; 14] = [
     "troika_request",
     "changes_requested",
     "round_invitation",
@@ -28,6 +28,10 @@ pub const TEMPLATE_NAMES: [&str; 12] = [
     "results_report",
     "reply_confirmation",
     "late_reply",
+    // Troika feedback by email: confirmed, or recorded as late (the engine's own
+    // notices, which procedure files do not name).
+    "troika_confirmation",
+    "late_troika_feedback",
 ];
 
 #[derive(Deserialize)]
