@@ -28,3 +28,4 @@ mod store;
 mod templates;
 mod tls;
 mod transitions;
+mod trust;
