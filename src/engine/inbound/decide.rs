@@ -970,6 +970,11 @@ fn tokenless(
         let reason = not_a_focal_point(sender, &f.sender_rows);
         return quarantine(row, f, p, reading, &reason);
     }
+    if !m.can_verify {
+        // A confirmation request needs a signed token: without the secret the TS decides.
+        let reason = "no reply token, and none can be signed or checked (PUEBLA_TOKEN_SECRET is not set): held for the TS";
+        return quarantine(row, f, p, reading, reason);
+    }
     // What identifies the consultation: the notice answered, else the reference.
     let (reference, country, stage, via) = match &f.threaded {
         Some(t) => (
