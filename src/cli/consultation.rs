@@ -405,6 +405,20 @@ struct CountryRow {
     text: Option<String>,
 }
 
+/// One Troika member's feedback on one review, as `show` lists it.
+#[derive(Serialize)]
+struct TroikaRow {
+    review: usize,
+    country: String,
+    approve: bool,
+    comments: Option<String>,
+    at: DateTime<Utc>,
+    /// `email` or `staff`.
+    via: &'static str,
+    /// Received after the review closed: recorded, changes nothing.
+    late: bool,
+}
+
 #[derive(Serialize)]
 struct TimelineRow {
     at: DateTime<Utc>,
@@ -424,6 +438,7 @@ struct ShowOut {
     round: Option<u32>,
     deadline: Option<DateTime<Utc>>,
     countries: Vec<CountryRow>,
+    troika_feedback: Vec<TroikaRow>,
     attachments: Vec<AttachmentRow>,
     timeline: Vec<TimelineRow>,
 }
@@ -436,6 +451,41 @@ struct AttachmentRow {
     size: i64,
     sha256: String,
     version: u32,
+}
+
+/// Every Troika member's feedback, review by review, the late ones after.
+fn troika_rows(c: &crate::domain::consultation::Consultation) -> Vec<TroikaRow> {
+    use crate::domain::consultation::AnswerSource;
+    let via = |s: Option<&AnswerSource>| match s {
+        Some(AnswerSource::Email { .. }) => "email",
+        _ => "staff",
+    };
+    let mut out = Vec::new();
+    for (i, review) in c.troika_reviews.iter().enumerate() {
+        for (country, a) in &review.answers {
+            out.push(TroikaRow {
+                review: i + 1,
+                country: country.to_string(),
+                approve: a.approve,
+                comments: a.comments.clone(),
+                at: a.at,
+                via: via(a.source.as_ref()),
+                late: false,
+            });
+        }
+        for r in &review.late {
+            out.push(TroikaRow {
+                review: i + 1,
+                country: r.country.to_string(),
+                approve: r.approve,
+                comments: r.comments.clone(),
+                at: r.received_at,
+                via: via(Some(&r.source)),
+                late: true,
+            });
+        }
+    }
+    out
 }
 
 async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()> {
@@ -459,6 +509,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
                 text: row.text.clone(),
             })
             .collect(),
+        troika_feedback: troika_rows(c),
         attachments: engine
             .attachments(reference)
             .await?
@@ -497,6 +548,32 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
     }
     for row in &out.countries {
         println!("  {}  {}", row.country, row.state);
+    }
+    if !out.troika_feedback.is_empty() {
+        println!("Troika feedback:");
+        for t in &out.troika_feedback {
+            println!(
+                "  review {}  {}  {}{} ({}, {}){}",
+                t.review,
+                t.country,
+                if t.approve {
+                    "APPROVES"
+                } else {
+                    "asks for CHANGES"
+                },
+                if t.late {
+                    " — late, changes nothing"
+                } else {
+                    ""
+                },
+                t.via,
+                t.at.to_rfc3339(),
+                t.comments
+                    .as_deref()
+                    .map(|c| format!(": {}", c.split_whitespace().collect::<Vec<_>>().join(" ")))
+                    .unwrap_or_default()
+            );
+        }
     }
     if !out.attachments.is_empty() {
         println!("attachments:");

@@ -1012,6 +1012,24 @@ fn consultation_lifecycle_through_the_cli() {
         "--approve",
     ]);
     assert_contains(&out.stdout, &["member_input"]);
+    // `show` lists the Troika's feedback, with who entered it.
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    let feedback = shown["troika_feedback"]
+        .as_array()
+        .expect("troika_feedback");
+    assert_eq!(feedback.len(), 2, "{shown}");
+    assert!(
+        feedback
+            .iter()
+            .all(|f| f["approve"] == true && f["via"] == "staff" && f["late"] == false),
+        "{shown}"
+    );
+    assert_contains(
+        &cli.ok(&["consultation", "show", &reference]).stdout,
+        &["Troika feedback:", "review 1  GT  APPROVES"],
+    );
 
     cli.ok(&[
         "consultation",
