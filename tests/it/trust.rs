@@ -1329,3 +1329,208 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
         );
     }
 }
+
+/// `Engine::record_answer`, the API the answer page builds on: the token alone
+/// authenticates (its focal point must be active), the content must fit the token's
+/// stage, the stage decides counted or late, and a message of the country still held
+/// for that stage is set aside in the same step.
+#[tokio::test]
+async fn record_answer_applies_a_token_to_its_own_stage() {
+    use puebla::domain::consultation::AnswerSource;
+    use puebla::engine::answer::{AnswerContent, AnswerOutcome, AnswerSubmission};
+    use puebla::mail::token::{AnswerToken, StageRef};
+    let catalog = Arc::new(
+        load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
+    );
+    for (b, store) in common::test_stores().await {
+        let clock = Arc::new(SimulatedClock::new(hn(2027, 3, 18, 9, 0)));
+        let config = Config {
+            token_secret: Some(SECRET.into()),
+            ..Config::default()
+        };
+        let engine = puebla::app::engine(
+            &config,
+            store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+            catalog.clone(),
+        )
+        .unwrap();
+        common::seed_directory(
+            &engine,
+            &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
+            |c| fp(1, c),
+            "test",
+        )
+        .await;
+        let r = engine
+            .start(
+                StartRequest {
+                    title: "Answer page".into(),
+                    text: "1. Text.\n".into(),
+                    procedure: "rcm-five-day".into(),
+                    year: Some(2027),
+                    draft_only: false,
+                    attachments: vec![],
+                },
+                PPT,
+            )
+            .await
+            .unwrap()
+            .reference;
+        let id_of = |rows: &[puebla::store::FocalPointRow], c: &str| {
+            rows.iter().find(|f| f.country == c).unwrap().id
+        };
+        let rows = store.focal_points(None, true).await.unwrap();
+        let token = |country: &str, stage| AnswerToken {
+            reference: r.clone(),
+            stage,
+            focal_point_id: id_of(&rows, country),
+            country: cc(country),
+        };
+        let web = |country: &str| AnswerSource::Staff {
+            recorded_by: format!("web:{country}"),
+            channel: "answer page".into(),
+        };
+        let submit = |token: AnswerToken, content, text: &str| AnswerSubmission {
+            token,
+            content,
+            text: text.into(),
+            received_at: clock.now(),
+            source: web("x"),
+        };
+        let troika1 = StageRef::Troika { review: Some(1) };
+
+        // The Troika by the page: CR and GT approve; round 1 opens.
+        for country in ["CR", "GT"] {
+            let out = engine
+                .record_answer(submit(
+                    token(country, troika1),
+                    AnswerContent::Troika { approve: true },
+                    "",
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                out.outcome,
+                AnswerOutcome::TroikaFeedback {
+                    review: 1,
+                    approve: true
+                },
+                "{b}"
+            );
+        }
+        assert_eq!(
+            engine.load(&r.to_string()).await.unwrap().0.stage_name(),
+            "member_input",
+            "{b}"
+        );
+
+        // A position for a Troika token, or APROBAR for a round token: refused.
+        let round1 = StageRef::Round { round: 1 };
+        let position = AnswerContent::Position {
+            position: Position::Objection,
+            ambiguous: false,
+        };
+        assert!(
+            engine
+                .record_answer(submit(token("GT", troika1), position, "OBJECIÓN"))
+                .await
+                .is_err(),
+            "{b}"
+        );
+        assert!(
+            engine
+                .record_answer(submit(
+                    token("MX", round1),
+                    AnswerContent::Troika { approve: true },
+                    ""
+                ))
+                .await
+                .is_err(),
+            "{b}"
+        );
+
+        // MX has a message held for round 1; MX answers on the page: counted, and
+        // the held message is set aside in the same step.
+        clock.set(hn(2027, 3, 22, 10, 0));
+        let raw = simulate::fresh_email(
+            "Punto Focal",
+            &fp(1, "MX"),
+            "consultas@rcm-ts.example",
+            &format!("[{r}] Posición"),
+            "SIN OBJECIÓN",
+            clock.now(),
+            "<held-mx-page@example.org>",
+        );
+        let held = engine.ingest(&raw, InboundSource::Stdin).await.unwrap();
+        assert!(
+            matches!(held.disposition, Disposition::AwaitingConfirmation { .. }),
+            "{b}"
+        );
+        clock.set(hn(2027, 3, 22, 11, 0));
+        let out = engine
+            .record_answer(submit(token("MX", round1), position, "OBJECIÓN"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.outcome,
+            AnswerOutcome::Counted {
+                round: 1,
+                position: Position::Objection,
+                ambiguous: false
+            },
+            "{b}"
+        );
+        assert_eq!(
+            store
+                .inbound_message(held.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            InboundStatus::Discarded,
+            "{b}: the held message was set aside"
+        );
+
+        // A Troika token during round 1: late feedback, the round untouched.
+        let before = engine.load(&r.to_string()).await.unwrap().0.rounds[0].clone();
+        let out = engine
+            .record_answer(submit(
+                token("GT", troika1),
+                AnswerContent::Troika { approve: false },
+                "Too late, but: July.",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.outcome,
+            AnswerOutcome::LateTroikaFeedback {
+                review: 1,
+                approve: false
+            },
+            "{b}"
+        );
+        assert_eq!(
+            engine.load(&r.to_string()).await.unwrap().0.rounds[0],
+            before,
+            "{b}"
+        );
+
+        // A token of a focal point no longer active authenticates nothing.
+        store
+            .deactivate_focal_point(&fp(1, "PA"), "test:ts", clock.now())
+            .await
+            .unwrap();
+        let e = engine
+            .record_answer(submit(token("PA", round1), position, "OBJECIÓN"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no longer active"), "{b}: {e}");
+        assert!(
+            !engine.load(&r.to_string()).await.unwrap().0.rounds[0]
+                .answers
+                .contains_key(&cc("PA")),
+            "{b}"
+        );
+    }
+}
