@@ -1534,3 +1534,144 @@ async fn record_answer_applies_a_token_to_its_own_stage() {
         );
     }
 }
+
+/// A Troika member's fresh email (no token) during the review is held; confirmed,
+/// it is that country's Troika feedback, with its comments; without APROBAR or
+/// CAMBIOS it is not even held for confirmation but left for a person.
+#[tokio::test]
+async fn a_tokenless_troika_reply_counts_once_confirmed() {
+    let catalog = Arc::new(
+        load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
+    );
+    for (b, store) in common::test_stores().await {
+        let clock = Arc::new(SimulatedClock::new(hn(2027, 3, 18, 9, 0)));
+        let config = Config {
+            token_secret: Some(SECRET.into()),
+            ..Config::default()
+        };
+        let engine = puebla::app::engine(
+            &config,
+            store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+            catalog.clone(),
+        )
+        .unwrap();
+        common::seed_directory(
+            &engine,
+            &[(2026, "CR"), (2027, "HN"), (2028, "GT")],
+            |c| fp(1, c),
+            "test",
+        )
+        .await;
+        let r = engine
+            .start(
+                StartRequest {
+                    title: "Troika without token".into(),
+                    text: "1. Text.\n".into(),
+                    procedure: "rcm-five-day".into(),
+                    year: Some(2027),
+                    draft_only: false,
+                    attachments: vec![],
+                },
+                PPT,
+            )
+            .await
+            .unwrap()
+            .reference
+            .to_string();
+        let fresh = |text: &str, id: &str| {
+            simulate::fresh_email(
+                "Punto Focal",
+                &fp(1, "GT"),
+                "consultas@rcm-ts.example",
+                &format!("[{r}] Troika"),
+                text,
+                clock.now(),
+                id,
+            )
+        };
+        let d = engine
+            .ingest(
+                &fresh("Estamos de acuerdo.", "<gt-vague@example.org>"),
+                InboundSource::Stdin,
+            )
+            .await
+            .unwrap()
+            .disposition;
+        quarantined(b, "no keyword", &d, "held for a person");
+        let held = engine
+            .ingest(
+                &fresh(
+                    "CAMBIOS\n\nPlease add a review clause.",
+                    "<gt-fresh@example.org>",
+                ),
+                InboundSource::Stdin,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(held.disposition, Disposition::AwaitingConfirmation { .. }),
+            "{b}: {:?}",
+            held.disposition
+        );
+        assert_eq!(
+            engine.load(&r).await.unwrap().0.stage,
+            Stage::TroikaReview,
+            "{b}: nothing counted"
+        );
+        let request = store
+            .notices(Some(&r))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.notice.kind == CONFIRMATION_REQUEST)
+            .expect("a confirmation request");
+        assert!(
+            request.notice.body_text.contains("CAMBIOS"),
+            "{b}: {}",
+            request.notice.body_text
+        );
+        let payload: NoticePayload = serde_json::from_str(&request.notice.payload_json).unwrap();
+        let confirm = simulate::gmail_reply(&Reply {
+            from_name: "Punto Focal",
+            from: &fp(1, "GT"),
+            to: &payload.reply_to.unwrap(),
+            subject: &request.notice.subject,
+            in_reply_to: Some(&request.notice.message_id),
+            text: "Confirmo.",
+            quoted: &request.notice.body_text,
+            date: clock.now(),
+            message_id: "<gt-confirm@example.org>",
+        });
+        match engine
+            .ingest(&confirm, InboundSource::Stdin)
+            .await
+            .unwrap()
+            .disposition
+        {
+            Disposition::Confirmed { recorded, .. } => assert!(
+                matches!(
+                    *recorded,
+                    Disposition::TroikaFeedback {
+                        approve: false,
+                        late: false,
+                        ..
+                    }
+                ),
+                "{b}: {recorded:?}"
+            ),
+            other => panic!("{b}: {other:?}"),
+        }
+        let c = engine.load(&r).await.unwrap().0;
+        assert_eq!(
+            c.stage,
+            Stage::Draft,
+            "{b}: the changes went back to the PPT"
+        );
+        assert_eq!(
+            c.troika_reviews[0].answers[&cc("GT")].comments.as_deref(),
+            Some("Please add a review clause."),
+            "{b}"
+        );
+    }
+}
