@@ -4,7 +4,7 @@
 //!
 //! # The API (stable since issue 11)
 //!
-//! A caller that has verified a token ([`crate::mail::token::TokenKey::verify`] →
+//! A caller that has verified a token ([`Engine::verify_token`] →
 //! [`Token::Answer`]) builds an [`AnswerSubmission`] and calls
 //! [`Engine::record_answer`]. The token names the consultation, the stage (the
 //! Troika review, or round N), the focal point it was sent to and the country; the
@@ -36,7 +36,7 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
 use crate::domain::CountryCode;
-use crate::mail::token::{AnswerToken, StageRef};
+use crate::mail::token::{AnswerToken, StageRef, Token, TokenError};
 use crate::store::{InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit};
 
 /// What the answer says.
@@ -264,6 +264,15 @@ pub(crate) fn set_aside(held: &InboundMessage, why: String, at: DateTime<Utc>) -
 }
 
 impl Engine {
+    /// Verifies a token (the part after `+` in an address, or the answer page's
+    /// link) with the configured secret and the one it replaced.
+    pub fn verify_token(&self, token: &str) -> Result<Token, TokenError> {
+        match &self.config.token_key {
+            Some(key) => key.verify(&self.catalog.body.code, token),
+            None => Err(TokenError::NoKey),
+        }
+    }
+
     /// Records an answer authenticated by its token: see the module documentation.
     /// The answer page calls this with the token of the link it was opened from.
     ///

@@ -251,15 +251,11 @@ impl Engine {
         // kept as failed rather than taking the daemon down.
         let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| inspect(raw)))
             .map_err(|_| anyhow::anyhow!("the message could not be parsed (parser panic)"))?;
-        let body_code = &self.catalog.body.code;
         let tokens = envelope::recipient_addresses(raw)
             .into_iter()
             .filter(|a| decide::is_our_address(&self.config.reply_address, a))
             .filter_map(|a| token_in_address(&a).map(str::to_string))
-            .map(|t| match &self.config.token_key {
-                Some(key) => key.verify(body_code, &t),
-                None => Err(crate::mail::token::TokenError::BadSignature),
-            })
+            .map(|t| self.verify_token(&t))
             .collect();
         let auth_failures = match &self.config.trusted_authserv_id {
             Some(id) => authentication::trusted_failures(&envelope::header_fields(raw), id),

@@ -172,6 +172,8 @@ pub enum TokenError {
     BadSignature,
     #[error("the token names values out of range")]
     OutOfRange,
+    #[error("no PUEBLA_TOKEN_SECRET is configured: tokens can be neither signed nor checked")]
+    NoKey,
 }
 
 /// The HMAC key, from `PUEBLA_TOKEN_SECRET`, and the keys it replaced
