@@ -598,6 +598,26 @@ async fn a_tokenless_message_counts_only_once_its_sender_confirms() {
             "must come from the address it was sent to",
         );
 
+        // A first line that starts like a confirmation but says more is not guessed:
+        // held for a person, and the held message still awaits its confirmation.
+        let raw = w.reply_to(&request, &fp(1, "MX"), "Confirmo, pero quisiera matizarla.");
+        quarantined(
+            b,
+            "a qualified confirmation",
+            &w.arrives(&raw).await,
+            "held for a person",
+        );
+        assert_eq!(
+            w.store
+                .inbound_message(held[0].id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            InboundStatus::AwaitingConfirmation,
+            "{b}"
+        );
+
         // Confirmed after the deadline (the timer has not fired): it counts as of
         // the held message's arrival, before the deadline. (This one comes through
         // the MTA pipe, stamped with the simulated time: Dovecot keeps no arrival
@@ -803,6 +823,28 @@ async fn a_held_message_is_superseded_denied_or_replaced_and_a_spoofed_from_neve
             "{b}"
         );
         let sv_request = w.last_mail(CONFIRMATION_REQUEST, &fp(1, "SV")).await;
+        // A reply to the request that neither confirms nor states a position clearly
+        // replaces nothing: held for a person.
+        let vague = w.reply_to(
+            &sv_request,
+            &fp(1, "SV"),
+            "Gracias por el aviso, lo reviso.",
+        );
+        quarantined(
+            b,
+            "a vague reply to the request",
+            &w.arrives(&vague).await,
+            "neither confirms it nor states a position",
+        );
+        assert_eq!(
+            w.store
+                .inbound_messages(Some(InboundStatus::AwaitingConfirmation), 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{b}: SV's held message still awaits confirmation"
+        );
         match w
             .arrives(&w.reply_to(&sv_request, &fp(1, "SV"), "SIN OBJECIÓN"))
             .await

@@ -17,9 +17,11 @@
 //!   stage and country match, from an active focal point of that country. A Troika
 //!   token needs APROBAR or CAMBIOS on the first line, else it is held for a person.
 //! - A confirmation token counts the held message it names when its first line is
-//!   the confirm keyword, from the address it was sent to; another answer is a
-//!   fresh answer for the held message's stage; a denial sets the held message
-//!   aside as possibly forged.
+//!   the confirm keyword alone, from the address it was sent to; a denial sets the
+//!   held message aside as possibly forged; a first line that starts like a
+//!   confirmation but says more, or one with no clear position, is held for a
+//!   person; an answer with a clear position is a fresh answer for the held
+//!   message's stage.
 //! - A reply without a valid token from a focal point's address, identified (by its
 //!   threading headers or the reference in its subject) with a stage open for that
 //!   country, is held as awaiting confirmation and the focal point asked, at the
@@ -682,6 +684,18 @@ fn confirmation(
         country: t.country,
     };
     match keywords::confirmation(&m.inspection.text) {
+        ConfirmationWords::Other
+            if stage.round().is_some()
+                && (m.inspection.ambiguous || m.inspection.position.is_none()) =>
+        {
+            // Neither a confirmation nor a clear position: replacing the held message
+            // with a guess would lose what it said.
+            let reason = format!(
+                "a reply to the confirmation request about message {} that neither confirms it nor states a position clearly: held for a person (message {} still awaits confirmation)",
+                held.id, held.id
+            );
+            quarantine(row, f, p, reading, &reason)
+        }
         ConfirmationWords::Other => {
             // A fresh answer for the stage the held message was about, authenticated
             // by the confirmation token; the held message is replaced by it.
@@ -747,6 +761,13 @@ fn confirmation(
             d
         }
         ConfirmationWords::Confirm => confirm(row, f, p, reading, asked, held, &token),
+        ConfirmationWords::Unclear => {
+            let reason = format!(
+                "a reply to the confirmation request about message {} that starts with the confirm keyword but says more on its first line: held for a person (message {} still awaits confirmation)",
+                held.id, held.id
+            );
+            quarantine(row, f, p, reading, &reason)
+        }
     }
 }
 

@@ -46,6 +46,10 @@ pub enum ConfirmationWords {
     Confirm,
     /// "NO CONFIRMO", "I did not send it", ...: the held message was not theirs.
     Deny,
+    /// A first line that starts like a confirmation but is not the keyword alone
+    /// ("Confirmo, pero ...", "Confirmamos"):
+    /// neither a plain confirmation nor a fresh answer, so a person reads it.
+    Unclear,
     /// Anything else: a fresh answer.
     Other,
 }
@@ -138,6 +142,11 @@ pub fn confirmation(text: &str) -> ConfirmationWords {
     if word == "no" || word == "non" || DENY.iter().any(|d| word.starts_with(d)) {
         return ConfirmationWords::Deny;
     }
+    // "Confirmo, pero ...", "Confirmamos", "Confirmed.": meant as a confirmation,
+    // perhaps with a condition; not read as one, nor as a fresh answer.
+    if word.starts_with("confirm") {
+        return ConfirmationWords::Unclear;
+    }
     ConfirmationWords::Other
 }
 
@@ -208,12 +217,15 @@ mod tests {
             assert_eq!(confirmation(text), ConfirmationWords::Deny, "{text}");
         }
         for text in [
-            "",
             "Confirmo la objeción",
-            "OBJECIÓN",
-            "Sin objeción.",
-            "Confirmation",
+            "CONFIRMO, pero con un cambio",
+            "Confirm - thanks",
+            "Confirmamos",
+            "Confirmed.",
         ] {
+            assert_eq!(confirmation(text), ConfirmationWords::Unclear, "{text}");
+        }
+        for text in ["", "OBJECIÓN", "Sin objeción.", "Ya lo confirmé"] {
             assert_eq!(confirmation(text), ConfirmationWords::Other, "{text}");
         }
     }
