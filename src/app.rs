@@ -71,6 +71,7 @@ pub fn engine(
                 max_file_bytes: config.attachment_max_bytes,
                 max_total_bytes: config.attachments_max_total_bytes,
             },
+            trusted_authserv_id: config.trusted_authserv_id.clone(),
         },
     )))
 }
@@ -134,6 +135,7 @@ pub fn worker(
     worker.rate_per_minute = config.smtp_rate_per_minute;
     worker.lanes = config.smtp_connections;
     worker.lease = chrono::Duration::seconds(config.outbox_lease_seconds as i64);
+    worker.bounce_key = token_key(config);
     worker
 }
 

@@ -67,6 +67,11 @@ pub struct Config {
     /// A PEM file of CA certificates trusted, besides the public roots, by the SMTP
     /// and IMAP clients' TLS (a relay behind an internal CA).
     pub tls_ca_file: Option<PathBuf>,
+    /// The authserv-id of the operator's own receiving mail server: its
+    /// `Authentication-Results` headers (only the topmost ones with this id) are
+    /// believed, and a reply it marks `dmarc=fail` or `spf=fail` is quarantined.
+    /// Unset: no such check.
+    pub trusted_authserv_id: Option<String>,
     /// The dashboard's and the answer page's public base URL (`https://...` behind a
     /// TLS proxy): https makes the dashboard's cookies `Secure`.
     pub public_url: Option<String>,
@@ -113,6 +118,7 @@ impl Default for Config {
             attachment_max_bytes: crate::domain::attachment::DEFAULT_MAX_FILE_BYTES,
             attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
             tls_ca_file: None,
+            trusted_authserv_id: None,
             public_url: None,
             session_idle_minutes: 30,
             session_max_hours: 12,
@@ -152,6 +158,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "attachments_max_total_bytes",
     ),
     ("PUEBLA_TLS_CA_FILE", "tls_ca_file"),
+    ("PUEBLA_TRUSTED_AUTHSERV_ID", "trusted_authserv_id"),
     ("PUEBLA_PUBLIC_URL", "public_url"),
     ("PUEBLA_SESSION_IDLE_MINUTES", "session_idle_minutes"),
     ("PUEBLA_SESSION_MAX_HOURS", "session_max_hours"),
@@ -235,6 +242,10 @@ impl Config {
                         .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
                 }
                 "tls_ca_file" => config.tls_ca_file = Some(PathBuf::from(value.trim())),
+                "trusted_authserv_id" => {
+                    config.trusted_authserv_id =
+                        Some(value.trim().to_string()).filter(|v| !v.is_empty())
+                }
                 "public_url" => config.public_url = Some(value.trim().to_string()),
                 "session_idle_minutes" => config.session_idle_minutes = number(var, &value)?,
                 "session_max_hours" => config.session_max_hours = number(var, &value)?,
@@ -305,6 +316,13 @@ impl Config {
                 "inbound_max_bytes {} is too small: a reply needs at least 1024 bytes",
                 self.inbound_max_bytes
             );
+        }
+        if let Some(id) = &self.trusted_authserv_id {
+            if id.trim().is_empty() || id.contains(char::is_whitespace) || id.contains(';') {
+                bail!(
+                    "trusted_authserv_id `{id}` is not an authserv-id such as mx.rcm-ts.example (one word, as the receiving server writes it in Authentication-Results)"
+                );
+            }
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");

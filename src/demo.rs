@@ -349,8 +349,7 @@ impl Demo<'_> {
             Disposition::Late { round, .. } => {
                 format!("late for round {round}: recorded, not counted")
             }
-            Disposition::Quarantined { reason } => format!("quarantined: {reason}"),
-            other => format!("{other:?}"),
+            other => describe(other),
         };
         let c = self.engine.load(reference).await?.0;
         let notices = if sent > 0 {
@@ -388,6 +387,155 @@ impl Demo<'_> {
         Ok(())
     }
 
+    /// A Troika member answers the Troika request by email with its keyword.
+    async fn troika_email(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        country: &str,
+        text: &str,
+    ) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
+        let (notice, reply_to) = self.notice_to(reference, &email, None).await?;
+        let raw = simulate::outlook_reply(&Reply {
+            from_name: &notice.notice.recipient_name,
+            from: &email,
+            to: &reply_to,
+            subject: &notice.notice.subject,
+            in_reply_to: Some(&notice.notice.message_id),
+            text,
+            quoted: &notice.notice.body_text,
+            date: at,
+            message_id: &format!("<demo-troika-{country}-{}@example.org>", at.timestamp()),
+        });
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let c = self.engine.load(reference).await?.0;
+        let line = format!(
+            "Troika: {country} answers by email: {} → {}{}",
+            describe(&outcome.disposition),
+            c.stage_name(),
+            notices(sent)
+        );
+        self.line(at, &line)?;
+        if c.stage_name() != self.last_stage {
+            self.after_stage_change(&c).await?;
+        }
+        Ok(())
+    }
+
+    /// A focal point writes a fresh email (not a reply to the notice, so without its
+    /// token) naming the consultation: it is held, the focal point is asked at the
+    /// registered address to confirm, and confirms.
+    async fn fresh_email_then_confirm(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        country: &str,
+        text: &str,
+        confirm_at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
+        let raw = simulate::fresh_email(
+            "Punto Focal",
+            &email,
+            "consultas@rcm-ts.example",
+            &format!("[{reference}] Respuesta de {country}"),
+            text,
+            at,
+            &format!("<demo-fresh-{country}-{}@example.org>", at.timestamp()),
+        );
+        let held = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        self.line(
+            at,
+            &format!(
+                "{country} writes a new email without the reply token: {}{}",
+                describe(&held.disposition),
+                notices(sent)
+            ),
+        )?;
+        self.advance_to(reference, confirm_at).await?;
+        let request = self
+            .engine
+            .store()
+            .notices(Some(reference))
+            .await?
+            .into_iter()
+            .rev()
+            .find(|n| {
+                n.notice.kind == crate::engine::inbound::CONFIRMATION_REQUEST
+                    && n.notice.recipient == email
+            })
+            .context("the confirmation request")?;
+        let payload: NoticePayload = serde_json::from_str(&request.notice.payload_json)?;
+        let to = payload
+            .reply_to
+            .context("the confirmation request's token")?;
+        let raw = simulate::gmail_reply(&Reply {
+            from_name: "Punto Focal",
+            from: &email,
+            to: &to,
+            subject: &request.notice.subject,
+            in_reply_to: Some(&request.notice.message_id),
+            text: "CONFIRMO",
+            quoted: &request.notice.body_text,
+            date: confirm_at,
+            message_id: &format!(
+                "<demo-confirm-{country}-{}@example.org>",
+                confirm_at.timestamp()
+            ),
+        });
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let c = self.engine.load(reference).await?.0;
+        self.line(
+            confirm_at,
+            &format!(
+                "{country} replies CONFIRMO from the registered address: {} → {}{}",
+                describe(&outcome.disposition),
+                c.stage_name(),
+                notices(sent)
+            ),
+        )
+    }
+
+    /// A forged "Delivery Status Notification" naming a focal point's address and
+    /// referring to no notice: kept for the TS, nothing marked, nobody alerted.
+    async fn forged_bounce(
+        &mut self,
+        reference: &str,
+        at: DateTime<Utc>,
+        email: &str,
+    ) -> Result<()> {
+        self.advance_to(reference, at).await?;
+        let raw = simulate::delivery_report(
+            email,
+            &format!("[{reference}] consulta"),
+            "<made-up@forger.example>",
+            at,
+            &format!("<demo-forged-dsn-{}@forger.example>", at.timestamp()),
+            false,
+        );
+        let outcome = self.engine.ingest(&raw, InboundSource::Imap).await?;
+        let sent = self.deliver().await?;
+        let what = match outcome.disposition {
+            Disposition::Quarantined { .. } => {
+                "kept for the TS; nothing marked, nobody alerted".to_string()
+            }
+            other => describe(&other),
+        };
+        self.line(
+            at,
+            &format!(
+                "a forged bounce naming {email} (it refers to no notice): {what}{}",
+                notices(sent)
+            ),
+        )
+    }
+
     /// An out-of-office answer arrives from `country`'s focal point.
     async fn out_of_office(
         &mut self,
@@ -423,11 +571,17 @@ impl Demo<'_> {
         )
     }
 
-    /// The mail server of `email` refuses a notice for good.
+    /// The mail server of `email` refuses a notice for good: the report comes back
+    /// to the notice's signed envelope address.
     async fn bounce(&mut self, reference: &str, at: DateTime<Utc>, email: &str) -> Result<()> {
         self.advance_to(reference, at).await?;
         let (notice, _) = self.notice_to(reference, email, None).await?;
-        let raw = simulate::delivery_report(
+        let envelope = self
+            .engine
+            .bounce_address_of(notice.id)
+            .context("a bounce address (the demo signs with a secret)")?;
+        let raw = simulate::delivery_report_to(
+            &envelope,
             email,
             &notice.notice.subject,
             &notice.notice.message_id,
@@ -457,6 +611,53 @@ impl Demo<'_> {
             at,
             &format!("bounce: {email} rejects mail (5.1.1): {what}{suffix}"),
         )
+    }
+}
+
+/// What became of a message, in a few words for the timeline.
+fn describe(d: &Disposition) -> String {
+    match d {
+        Disposition::Counted {
+            position,
+            round,
+            ambiguous,
+            ..
+        } => format!(
+            "read as {position}{} → counted in round {round}",
+            if *ambiguous {
+                " (unclear, flagged)"
+            } else {
+                ""
+            }
+        ),
+        Disposition::Late { round, .. } => format!("late for round {round}: recorded, not counted"),
+        Disposition::TroikaFeedback { approve, late, .. } => format!(
+            "{}{}",
+            if *approve { "APROBAR" } else { "CAMBIOS" },
+            if *late {
+                " (late: recorded, changes nothing)"
+            } else {
+                " → recorded, confirmed to the sender"
+            }
+        ),
+        Disposition::AwaitingConfirmation { .. } => {
+            "held, awaiting confirmation; a confirmation request went to the registered address"
+                .to_string()
+        }
+        Disposition::Confirmed { recorded, .. } => {
+            format!("the held message now counts ({})", describe(recorded))
+        }
+        Disposition::Ignored { reason } => format!("nothing to do: {reason}"),
+        Disposition::Quarantined { reason } => format!("held for the TS: {reason}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn notices(sent: usize) -> String {
+    if sent > 0 {
+        format!(" [{sent} notice(s)]")
+    } else {
+        String::new()
     }
 }
 
@@ -597,17 +798,11 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
     demo.last_stage = c.stage_name();
 
     let gt = CountryCode::parse("GT")?;
-    let cr = CountryCode::parse("CR")?;
-    demo.act(
+    demo.troika_email(
         &reference,
         demo.local(2027, 3, 18, 14, 0),
-        "ppt:hn",
-        Event::TroikaFeedback {
-            country: gt,
-            approve: false,
-            comments: Some("Please say who maintains the list in point 2.".into()),
-        },
-        "Troika: GT requests changes",
+        "GT",
+        "CAMBIOS\n\nPlease say who maintains the list in point 2.",
     )
     .await?;
     let text_v2 = text_v1.replace(
@@ -624,18 +819,9 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         "PPT resubmits version 2 to the Troika",
     )
     .await?;
-    demo.act(
-        &reference,
-        demo.local(2027, 3, 19, 11, 0),
-        "ppt:hn",
-        Event::TroikaFeedback {
-            country: cr,
-            approve: true,
-            comments: None,
-        },
-        "Troika: CR agrees",
-    )
-    .await?;
+    demo.troika_email(&reference, demo.local(2027, 3, 19, 11, 0), "CR", "APROBAR")
+        .await?;
+    // GT's approval is entered by the PPT's staff (GT said so on a call).
     demo.act(
         &reference,
         demo.local(2027, 3, 19, 12, 0),
@@ -645,7 +831,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
             approve: true,
             comments: None,
         },
-        "Troika: GT agrees",
+        "Troika: GT agrees (entered by staff)",
     )
     .await?;
 
@@ -657,6 +843,12 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         &reference,
         demo.local(2027, 3, 19, 12, 10),
         "fp2.ni@example.org",
+    )
+    .await?;
+    demo.forged_bounce(
+        &reference,
+        demo.local(2027, 3, 19, 12, 15),
+        "fp1.sv@example.org",
     )
     .await?;
     for (day, hour, country, text, gmail) in [
@@ -714,14 +906,15 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         Some(1),
     )
     .await?;
+    demo.fresh_email_then_confirm(
+        &reference,
+        demo.local(2027, 4, 1, 10, 0),
+        "DO",
+        "COMENTARIOS\n\nAgradecemos la inclusión del punto 3.",
+        demo.local(2027, 4, 1, 16, 0),
+    )
+    .await?;
     for (day, hour, country, text, gmail) in [
-        (
-            1,
-            10,
-            "DO",
-            "COMENTARIOS\n\nAgradecemos la inclusión del punto 3.",
-            false,
-        ),
         (
             2,
             11,

@@ -490,6 +490,20 @@ struct CountryRow {
     text: Option<String>,
 }
 
+/// One Troika member's feedback on one review, as `show` lists it.
+#[derive(Serialize)]
+struct TroikaRow {
+    review: usize,
+    country: String,
+    approve: bool,
+    comments: Option<String>,
+    at: DateTime<Utc>,
+    /// `email` or `staff`.
+    via: &'static str,
+    /// Received after the review closed: recorded, changes nothing.
+    late: bool,
+}
+
 #[derive(Serialize)]
 struct TimelineRow {
     at: DateTime<Utc>,
@@ -512,6 +526,7 @@ struct ShowOut {
     /// Answers in doubt not reviewed yet (latest round); in stage `awaiting_decision`
     /// the decision waits for them.
     to_review: Vec<ReviewRow>,
+    troika_feedback: Vec<TroikaRow>,
     attachments: Vec<AttachmentRow>,
     timeline: Vec<TimelineRow>,
 }
@@ -536,6 +551,41 @@ struct AttachmentRow {
     size: i64,
     sha256: String,
     version: u32,
+}
+
+/// Every Troika member's feedback, review by review, the late ones after.
+fn troika_rows(c: &crate::domain::consultation::Consultation) -> Vec<TroikaRow> {
+    use crate::domain::consultation::AnswerSource;
+    let via = |s: Option<&AnswerSource>| match s {
+        Some(AnswerSource::Email { .. }) => "email",
+        _ => "staff",
+    };
+    let mut out = Vec::new();
+    for (i, review) in c.troika_reviews.iter().enumerate() {
+        for (country, a) in &review.answers {
+            out.push(TroikaRow {
+                review: i + 1,
+                country: country.to_string(),
+                approve: a.approve,
+                comments: a.comments.clone(),
+                at: a.at,
+                via: via(a.source.as_ref()),
+                late: false,
+            });
+        }
+        for r in &review.late {
+            out.push(TroikaRow {
+                review: i + 1,
+                country: r.country.to_string(),
+                approve: r.approve,
+                comments: r.comments.clone(),
+                at: r.received_at,
+                via: via(Some(&r.source)),
+                late: true,
+            });
+        }
+    }
+    out
 }
 
 async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()> {
@@ -572,6 +622,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
                 blocks_decision: i.blocks_decision,
             })
             .collect(),
+        troika_feedback: troika_rows(c),
         attachments: engine
             .attachments(reference)
             .await?
@@ -612,6 +663,32 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
         println!("  {}  {}", row.country, row.state);
     }
     print_to_review(engine, c);
+    if !out.troika_feedback.is_empty() {
+        println!("Troika feedback:");
+        for t in &out.troika_feedback {
+            println!(
+                "  review {}  {}  {}{} ({}, {}){}",
+                t.review,
+                t.country,
+                if t.approve {
+                    "APPROVES"
+                } else {
+                    "asks for CHANGES"
+                },
+                if t.late {
+                    " — late, changes nothing"
+                } else {
+                    ""
+                },
+                t.via,
+                t.at.to_rfc3339(),
+                t.comments
+                    .as_deref()
+                    .map(|c| format!(": {}", c.split_whitespace().collect::<Vec<_>>().join(" ")))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if !out.attachments.is_empty() {
         println!("attachments:");
         for a in &out.attachments {

@@ -20,12 +20,15 @@ use crate::store::{InboundMessage, InboundStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
-    /// Messages that were not counted and wait for the TS, newest first.
+    /// The holding list: messages not counted that wait for the TS (quarantined)
+    /// or for their sender's confirmation (awaiting_confirmation), newest first,
+    /// each with its reason.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Count a quarantined message as a country's answer (audited).
+    /// Count a held message (quarantined or awaiting confirmation) as a country's
+    /// answer, entered by staff (audited).
     Release {
         id: i64,
         #[arg(long)]
@@ -36,7 +39,7 @@ pub enum QuarantineCommand {
         #[command(flatten)]
         actor: ActorArg,
     },
-    /// Set a quarantined (or failed) message aside, with a reason (audited).
+    /// Set a held (or failed) message aside, with a reason (audited).
     Discard {
         id: i64,
         #[arg(long)]
@@ -50,7 +53,7 @@ pub enum QuarantineCommand {
 pub enum InboundCommand {
     /// Stored messages, newest first.
     List {
-        /// stored, processed, quarantined, failed or discarded.
+        /// stored, processed, quarantined, awaiting_confirmation, failed or discarded.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -158,6 +161,47 @@ pub fn describe(o: &IngestOutcome) -> String {
             round,
             country,
         } => format!("late: {country} for {reference} round {round} (recorded, not counted)"),
+        Disposition::TroikaFeedback {
+            reference,
+            review,
+            country,
+            approve,
+            late,
+        } => format!(
+            "{}: {country} {} in {reference} (Troika review {review}){}",
+            if *late {
+                "late Troika feedback"
+            } else {
+                "Troika feedback"
+            },
+            if *approve {
+                "APPROVES"
+            } else {
+                "asks for CHANGES"
+            },
+            if *late {
+                " (recorded, changes nothing)"
+            } else {
+                ""
+            }
+        ),
+        Disposition::AwaitingConfirmation {
+            reference,
+            country,
+            reason,
+        } => format!("awaiting confirmation: {country} about {reference}: {reason}"),
+        Disposition::Confirmed { held, recorded } => format!(
+            "confirms message {held}, now {}",
+            describe(&IngestOutcome {
+                id: *held,
+                message_id: String::new(),
+                disposition: (**recorded).clone(),
+                stored: false,
+            })
+            .split_once(": ")
+            .map_or_else(|| recorded.name().to_string(), |(_, what)| what.to_string())
+        ),
+        Disposition::Ignored { reason } => format!("read, nothing to do: {reason}"),
         Disposition::Quarantined { reason } => format!("quarantined: {reason}"),
         Disposition::AutoReply { country } => format!(
             "automatic reply{} (recorded, not counted)",
@@ -190,8 +234,7 @@ pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::R
     match cmd {
         QuarantineCommand::List { json } => {
             let rows: Vec<InboundOut> = engine
-                .store()
-                .inbound_messages(Some(InboundStatus::Quarantined), 1000)
+                .holding_list(1000)
                 .await?
                 .into_iter()
                 .map(|m| InboundOut::new(m, false))
@@ -199,7 +242,7 @@ pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::R
             if json {
                 print_json(&rows)?;
             } else if rows.is_empty() {
-                println!("the quarantine is empty");
+                println!("nothing is held: no message is quarantined or awaiting confirmation");
             } else {
                 for r in &rows {
                     println!("{}", r.line());
@@ -245,7 +288,7 @@ pub async fn run_inbound(config: Config, cmd: InboundCommand) -> anyhow::Result<
             let status = status
                 .map(|s| {
                     InboundStatus::parse(&s).with_context(|| {
-                        format!("`{s}` is not a status: stored, processed, quarantined, failed or discarded")
+                        format!("`{s}` is not a status: stored, processed, quarantined, awaiting_confirmation, failed or discarded")
                     })
                 })
                 .transpose()?;
@@ -263,8 +306,8 @@ pub async fn run_inbound(config: Config, cmd: InboundCommand) -> anyhow::Result<
                 }
                 let c = store.inbound_counts().await?;
                 println!(
-                    "{} processed, {} quarantined, {} failed, {} discarded, {} stored unprocessed",
-                    c.processed, c.quarantined, c.failed, c.discarded, c.stored
+                    "{} processed, {} quarantined, {} awaiting confirmation, {} failed, {} discarded, {} stored unprocessed",
+                    c.processed, c.quarantined, c.awaiting_confirmation, c.failed, c.discarded, c.stored
                 );
             }
         }

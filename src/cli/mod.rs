@@ -191,7 +191,41 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
         ),
         None => println!("ok: daily digest off"),
     }
+    if !check_trust(&config) {
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `check` says about reply tokens, bounce addresses and the trusted
+/// `Authentication-Results`. False when a token address would not fit.
+fn check_trust(config: &Config) -> bool {
+    let address = config.mail_from_address();
+    if !crate::mail::token::local_part_fits(address) {
+        eprintln!(
+            "error: PUEBLA_MAIL_FROM `{address}`: its local part plus a token (up to {} characters) exceeds the 64 that mail allows; use a shorter local part",
+            crate::mail::token::MAX_TOKEN_SUFFIX
+        );
+        return false;
+    }
+    match &config.token_secret {
+        Some(_) => println!(
+            "ok: reply tokens signed (replies to {}, bounces to its +b. addresses)",
+            address
+        ),
+        None => eprintln!(
+            "warning: PUEBLA_TOKEN_SECRET is not set: `serve` refuses to start, and a command that sends a notice asking for an answer (consultation start, revise, extend) refuses"
+        ),
+    }
+    match &config.trusted_authserv_id {
+        Some(id) => println!(
+            "ok: Authentication-Results of `{id}` believed (dmarc=fail or spf=fail is quarantined)"
+        ),
+        None => println!(
+            "note: PUEBLA_TRUSTED_AUTHSERV_ID is not set: Authentication-Results headers are not checked (see docs/OPERATIONS.md)"
+        ),
+    }
+    true
 }
 
 /// Loads the templates, renders each in every language against sample data, and

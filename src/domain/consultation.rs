@@ -233,6 +233,31 @@ pub struct TroikaAnswer {
     pub approve: bool,
     pub comments: Option<String>,
     pub at: DateTime<Utc>,
+    /// How it came: a Troika member's email (or answer page), or staff. `None` for
+    /// feedback recorded by staff, and for everything recorded before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AnswerSource>,
+}
+
+/// The notice that confirms a Troika member's feedback to its sender. The
+/// procedure files do not name it: its text is the engine's, like the Troika's keywords.
+pub const TROIKA_CONFIRMATION_TEMPLATE: &str = "troika_confirmation";
+/// The notice that tells a Troika member its feedback came after the review closed.
+pub const LATE_TROIKA_FEEDBACK_TEMPLATE: &str = "late_troika_feedback";
+
+/// A Troika member's feedback sent by email (or on the answer page): the reply to
+/// the Troika request of one review, authenticated by that request's token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TroikaReply {
+    pub country: CountryCode,
+    pub approve: bool,
+    /// The rest of the reply after the keyword (`None` when there is nothing).
+    pub comments: Option<String>,
+    /// The review the request was sent for (1-based); `None` for a reply whose token
+    /// named no review (notices sent before tokens named it), read as the latest.
+    pub review: Option<u32>,
+    pub received_at: DateTime<Utc>,
+    pub source: AnswerSource,
 }
 
 /// One submission of the text to the Troika.
@@ -242,6 +267,10 @@ pub struct TroikaReview {
     pub opened_at: DateTime<Utc>,
     pub answers: BTreeMap<CountryCode, TroikaAnswer>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Feedback that came after this review closed (the text went back to the PPT
+    /// or on to the members): recorded, shown, never counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<TroikaReply>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,11 +448,16 @@ pub enum Event {
     Submit {
         text: Option<String>,
     },
-    /// A Troika member other than the PPT agrees or asks for changes.
+    /// A Troika member other than the PPT agrees or asks for changes (entered by staff).
     TroikaFeedback {
         country: CountryCode,
         approve: bool,
         comments: Option<String>,
+    },
+    /// A Troika member's feedback by email or on the answer page, for the review its
+    /// token names: counted while that review is open, recorded as late after.
+    TroikaReply {
+        reply: TroikaReply,
     },
     /// A member's answer, by email or entered by staff.
     Answer {
@@ -475,6 +509,7 @@ impl Event {
         match self {
             Event::Submit { .. } => "submit",
             Event::TroikaFeedback { .. } => "troika_feedback",
+            Event::TroikaReply { .. } => "troika_reply",
             Event::Answer { .. } => "answer",
             Event::Reclassify { .. } => "reclassify",
             Event::Revise { .. } => "revise",
@@ -504,6 +539,10 @@ pub enum NoticeKind {
     ResultsReport,
     ReplyConfirmation,
     LateReply,
+    /// A Troika member's feedback by email, confirmed to its sender.
+    TroikaConfirmation,
+    /// A Troika member's feedback arrived after its review closed.
+    LateTroikaFeedback,
 }
 
 impl NoticeKind {
@@ -521,6 +560,8 @@ impl NoticeKind {
             NoticeKind::ResultsReport => "results_report",
             NoticeKind::ReplyConfirmation => "reply_confirmation",
             NoticeKind::LateReply => "late_reply",
+            NoticeKind::TroikaConfirmation => "troika_confirmation",
+            NoticeKind::LateTroikaFeedback => "late_troika_feedback",
         }
     }
 }
@@ -757,6 +798,7 @@ pub fn transition(
                         opened_at: now,
                         answers: BTreeMap::new(),
                         closed_at: None,
+                        late: vec![],
                     });
                     let reviewers = c.troika.reviewers();
                     if reviewers.is_empty() {
@@ -817,24 +859,10 @@ pub fn transition(
                     approve,
                     comments,
                     at: now,
+                    source: None,
                 },
             );
-            if !approve {
-                close_troika_review(&mut next, now);
-                next.stage = Stage::Draft;
-                effects.push(Effect::Notify {
-                    kind: NoticeKind::ChangesRequested,
-                    template: p.templates.changes_requested.clone(),
-                    to: Recipients::PresidencyAndSecretariat,
-                    round: None,
-                });
-            } else if reviewers
-                .iter()
-                .all(|r| review.answers.get(r).is_some_and(|a| a.approve))
-            {
-                close_troika_review(&mut next, now);
-                open_round(&mut next, ctx, 0, now, &mut effects)?;
-            }
+            troika_decides(&mut next, ctx, now, &mut effects)?;
         }
         (
             Stage::Draft
@@ -847,6 +875,68 @@ pub fn transition(
             | Stage::Withdrawn,
             e @ Event::TroikaFeedback { .. },
         ) => return Err(not_allowed(&e)),
+
+        // Troika feedback by email: counted in the review its token names while that
+        // review is open; otherwise recorded on it as late (a token for the Troika
+        // review is never an answer for anything else).
+        (Stage::TroikaReview, Event::TroikaReply { reply }) => {
+            let open = u32::try_from(c.troika_reviews.len()).unwrap_or(u32::MAX);
+            if reply.review.is_some_and(|n| n != open) {
+                record_late_troika_reply(&mut next, reply, &mut effects)?;
+            } else {
+                let reviewers = c.troika.reviewers();
+                if !reviewers.contains(&reply.country) {
+                    return Err(TransitionError::NotATroikaReviewer {
+                        country: reply.country,
+                        reviewers: join(&reviewers),
+                    });
+                }
+                let to = Recipients::Answerer {
+                    country: reply.country,
+                    email: answer_email_of(&reply.source),
+                };
+                let review = next
+                    .troika_reviews
+                    .last_mut()
+                    .expect("troika_review stage always has an open review");
+                review.answers.insert(
+                    reply.country,
+                    TroikaAnswer {
+                        approve: reply.approve,
+                        comments: reply.comments,
+                        at: reply.received_at,
+                        source: Some(reply.source),
+                    },
+                );
+                effects.push(Effect::Notify {
+                    kind: NoticeKind::TroikaConfirmation,
+                    template: TROIKA_CONFIRMATION_TEMPLATE.into(),
+                    to,
+                    round: None,
+                });
+                troika_decides(&mut next, ctx, now, &mut effects)?;
+            }
+        }
+        (
+            Stage::Draft
+            | Stage::Round { .. }
+            | Stage::Revision { .. }
+            | Stage::AwaitingDecision
+            | Stage::Adopted
+            | Stage::NotAdopted
+            | Stage::Concluded
+            | Stage::Withdrawn,
+            Event::TroikaReply { reply },
+        ) => {
+            if c.troika_reviews.is_empty() {
+                // Nothing was ever sent to the Troika: there is nothing to answer.
+                return Err(TransitionError::NotAllowed {
+                    stage: c.stage_name(),
+                    event: "troika_reply",
+                });
+            }
+            record_late_troika_reply(&mut next, reply, &mut effects)?;
+        }
 
         // Answers: counted in an open round, recorded as late after it closed.
         (Stage::Round { step }, Event::Answer { answer }) => {
@@ -1257,10 +1347,87 @@ fn join(countries: &[CountryCode]) -> String {
 }
 
 fn answer_email(answer: &Answer) -> Option<String> {
-    match &answer.source {
+    answer_email_of(&answer.source)
+}
+
+fn answer_email_of(source: &AnswerSource) -> Option<String> {
+    match source {
         AnswerSource::Email { from, .. } => Some(from.clone()),
         AnswerSource::Staff { .. } => None,
     }
+}
+
+/// After a Troika member's feedback in the open review: a request for changes sends
+/// the text back to the PPT; the last approval needed opens the first round.
+fn troika_decides(
+    next: &mut Consultation,
+    ctx: &Context<'_>,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<(), TransitionError> {
+    let p = ctx.procedure;
+    let reviewers = next.troika.reviewers();
+    let review = next
+        .troika_reviews
+        .last()
+        .expect("troika_review stage always has an open review");
+    if review.answers.values().any(|a| !a.approve) {
+        close_troika_review(next, now);
+        next.stage = Stage::Draft;
+        effects.push(Effect::Notify {
+            kind: NoticeKind::ChangesRequested,
+            template: p.templates.changes_requested.clone(),
+            to: Recipients::PresidencyAndSecretariat,
+            round: None,
+        });
+    } else if reviewers
+        .iter()
+        .all(|r| review.answers.get(r).is_some_and(|a| a.approve))
+    {
+        close_troika_review(next, now);
+        open_round(next, ctx, 0, now, effects)?;
+    }
+    Ok(())
+}
+
+/// Records Troika feedback that came after its review closed, on that review (the
+/// latest one when the reply names none), and tells the sender.
+fn record_late_troika_reply(
+    next: &mut Consultation,
+    reply: TroikaReply,
+    effects: &mut Vec<Effect>,
+) -> Result<(), TransitionError> {
+    let reviewers = next.troika.reviewers();
+    if !reviewers.contains(&reply.country) {
+        return Err(TransitionError::NotATroikaReviewer {
+            country: reply.country,
+            reviewers: join(&reviewers),
+        });
+    }
+    let index = match reply.review {
+        Some(n) => usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|&i| i < next.troika_reviews.len())
+            .ok_or_else(|| TransitionError::Invalid(format!("there is no Troika review {n}")))?,
+        None => next.troika_reviews.len().saturating_sub(1),
+    };
+    let review = next
+        .troika_reviews
+        .get_mut(index)
+        .ok_or_else(|| TransitionError::Invalid("there is no Troika review".into()))?;
+    let to = Recipients::Answerer {
+        country: reply.country,
+        email: answer_email_of(&reply.source),
+    };
+    review.late.push(reply);
+    effects.push(Effect::Notify {
+        kind: NoticeKind::LateTroikaFeedback,
+        template: LATE_TROIKA_FEEDBACK_TEMPLATE.into(),
+        to,
+        round: None,
+    });
+    Ok(())
 }
 
 fn add_version(

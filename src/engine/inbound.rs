@@ -1,47 +1,53 @@
-//! Inbound mail: a raw message → stored → read → matched to the notice it answers →
-//! its sender authenticated → counted (an `Answer` event), recorded as late, or
-//! quarantined for the Technical Secretariat with the reason.
+//! Inbound mail: a raw message → stored → read → decided → committed once.
 //!
 //! The raw bytes are committed before anything else is done with them, keyed by
 //! Message-ID (or a hash), so a message seen twice is processed once and a message
 //! whose processing fails stays stored, marked `failed` with the error.
 //!
-//! Matching, in order: a signed reply token in any recipient address (To, Cc,
-//! Delivered-To, X-Original-To); else In-Reply-To/References naming a notice in the
-//! outbox; else the `[RCM-YYYY-NNN]` reference with the sender's address. Whatever
-//! matched names a country: the sender (From) must be an active focal point of it.
+//! Processing is three steps: [`Engine::read`] (the parser, the tokens in the
+//! recipient addresses, the operator's `Authentication-Results`: no store), gathering
+//! the [`decide::Facts`] the decision needs from the store, and the pure
+//! [`decide::decide`]. Everything decided — the message's status and reading, the
+//! consultation step (state, audit, notices, timers), other held messages it moves,
+//! explanations and alerts — is written by one `Store::commit_inbound_decision`; on
+//! a concurrent change to the consultation the whole decision is taken again.
 //!
-//! No automatic message is ever answered: auto-replies and bounces get nothing
-//! back, and a quarantined human reply gets at most one explanation per sender per
-//! day, so two robots cannot keep each other busy.
+//! Who is trusted (issue 11) is told in [`decide`]'s documentation. No automatic
+//! message is ever answered, and an explanation goes only to an address in the
+//! directory, at most once a day.
 
 use std::panic::AssertUnwindSafe;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Engine, EngineError};
+use super::answer::same_stage;
+use super::{Engine, EngineError, CONFLICT_RETRIES};
 use crate::domain::consultation::{
-    Answer, AnswerSource, Consultation, Event, Position, TransitionError,
+    Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
-use crate::mail::inbound::{envelope, inspect, Inspection, Kind};
-use crate::mail::token::{token_in_address, ReplyToken};
+use crate::mail::inbound::{authentication, envelope, inspect, keywords, Inspection};
+use crate::mail::token::{token_in_address, ConfirmationToken, StageRef, Token};
 use crate::mail::NoticePayload;
 pub use crate::store::InboundSource;
 use crate::store::{
-    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit,
-    NewInboundMessage, NewNotice,
+    FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
+    NewAudit, NewInboundMessage, NewNotice,
 };
+
+mod decide;
+
+use decide::{BounceVia, Decision, Facts, Policy, Read, ReadAs, Tell, Threaded};
 
 /// The default size limit of a stored message: 10 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
 
-use super::system_notice::{BounceAlertView, QuarantineView};
+use super::system_notice::{BounceAlertView, ConfirmationRequestView, QuarantineView};
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
-pub use super::system_notice::{BOUNCE_ALERT, OVERSIZED, QUARANTINE_NOTICE};
+pub use super::system_notice::{BOUNCE_ALERT, CONFIRMATION_REQUEST, OVERSIZED, QUARANTINE_NOTICE};
 use crate::mail::templates::Rendered;
 
 /// What became of one message.
@@ -72,6 +78,29 @@ pub enum Disposition {
         round: u32,
         country: CountryCode,
     },
+    /// A Troika member's feedback (APROBAR or CAMBIOS) on review `review`: counted
+    /// while it was open, or recorded as `late` after it closed.
+    TroikaFeedback {
+        reference: String,
+        review: u32,
+        country: CountryCode,
+        approve: bool,
+        late: bool,
+    },
+    /// From a focal point's address without a valid token: held until that focal
+    /// point confirms it (a confirmation request went to the directory's address).
+    AwaitingConfirmation {
+        reference: String,
+        country: CountryCode,
+        reason: String,
+    },
+    /// A confirmation: held message `held` is now recorded as `recorded` says.
+    Confirmed {
+        held: i64,
+        recorded: Box<Disposition>,
+    },
+    /// Read and recorded, with nothing to do (a second confirmation, a denial).
+    Ignored { reason: String },
     /// Not counted; waits for the TS.
     Quarantined { reason: String },
     /// An automatic answer: recorded, never counted, never answered.
@@ -90,49 +119,23 @@ pub enum Disposition {
 }
 
 impl Disposition {
-    /// A one-word name: counted, late, quarantined, auto_reply, bounce, failed or duplicate.
+    /// A one-word name: counted, late, troika_feedback, late_troika_feedback,
+    /// awaiting_confirmation, confirmed, ignored, quarantined, auto_reply, bounce,
+    /// failed or duplicate.
     pub fn name(&self) -> &'static str {
         match self {
             Disposition::Counted { .. } => "counted",
             Disposition::Late { .. } => "late",
+            Disposition::TroikaFeedback { late: false, .. } => "troika_feedback",
+            Disposition::TroikaFeedback { late: true, .. } => "late_troika_feedback",
+            Disposition::AwaitingConfirmation { .. } => "awaiting_confirmation",
+            Disposition::Confirmed { .. } => "confirmed",
+            Disposition::Ignored { .. } => "ignored",
             Disposition::Quarantined { .. } => "quarantined",
             Disposition::AutoReply { .. } => "auto_reply",
             Disposition::Bounce { .. } => "bounce",
             Disposition::Failed { .. } => "failed",
             Disposition::Duplicate { .. } => "duplicate",
-        }
-    }
-}
-
-/// How a reply was tied to a consultation and country.
-#[derive(Debug, Clone)]
-struct Match {
-    reference: ConsultationRef,
-    country: CountryCode,
-    /// The round the notice was about; `None` for the open round.
-    round: Option<u32>,
-    via: &'static str,
-}
-
-/// The result of reading one stored message: its new status and what to write with it.
-struct Verdict {
-    status: InboundStatus,
-    reading: InboundReading,
-    disposition: Disposition,
-    notices: Vec<NewNotice>,
-    audit: Vec<NewAudit>,
-    bouncing: Vec<i64>,
-}
-
-impl Verdict {
-    fn new(status: InboundStatus, reading: InboundReading, disposition: Disposition) -> Self {
-        Self {
-            status,
-            reading,
-            disposition,
-            notices: vec![],
-            audit: vec![],
-            bouncing: vec![],
         }
     }
 }
@@ -210,32 +213,364 @@ impl Engine {
         })
     }
 
-    /// Processes a stored (or failed) message and records the result on its row.
+    /// Processes a stored (or failed) message: read, then decide and commit in one
+    /// transaction, again from a fresh snapshot when the consultation changed
+    /// under it. Records a failure on the row.
     async fn process_stored(&self, row: &InboundMessage) -> Disposition {
-        let id = row.id;
-        match self.process(row).await {
-            Ok(v) => {
-                let disposition = v.disposition.clone();
-                let step = InboundStep {
-                    id,
-                    status: v.status,
-                    reading: v.reading,
-                    error: None,
-                    at: self.now(),
-                    only_from: vec![InboundStatus::Stored, InboundStatus::Failed],
-                    notices: v.notices,
-                    audit: v.audit,
-                    bouncing: v.bouncing,
-                };
-                match self.store.commit_inbound(step).await {
-                    Ok(true) => disposition,
-                    Ok(false) => Disposition::Duplicate {
-                        status: InboundStatus::Processed,
-                    },
-                    Err(e) => self.failed(id, anyhow::Error::new(e)).await,
+        let read = match self.read(row) {
+            Ok(read) => read,
+            Err(e) => return self.failed(row.id, e).await,
+        };
+        for _ in 0..CONFLICT_RETRIES {
+            match self.decide_and_commit(row, &read).await {
+                Ok(Some(d)) => return d,
+                // Another process moved this message (or a held one it decides about).
+                Ok(None) => match self.store.inbound_message(row.id).await {
+                    Ok(Some(now))
+                        if !matches!(now.status, InboundStatus::Stored | InboundStatus::Failed) =>
+                    {
+                        return Disposition::Duplicate { status: now.status }
+                    }
+                    Ok(_) => continue,
+                    Err(e) => return self.failed(row.id, anyhow::Error::new(e)).await,
+                },
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return self.failed(row.id, anyhow::Error::new(e)).await,
+            }
+        }
+        self.failed(
+            row.id,
+            anyhow::anyhow!(
+                "the consultation kept changing while the message was processed; retry it"
+            ),
+        )
+        .await
+    }
+
+    /// What the message says, without the store: the one call that parses it.
+    fn read(&self, row: &InboundMessage) -> anyhow::Result<Read> {
+        let raw = &row.raw;
+        // The parser is fuzzed and should never panic; if it does, the message is
+        // kept as failed rather than taking the daemon down.
+        let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| inspect(raw)))
+            .map_err(|_| anyhow::anyhow!("the message could not be parsed (parser panic)"))?;
+        let tokens = envelope::recipient_addresses(raw)
+            .into_iter()
+            .filter(|a| decide::is_our_address(&self.config.reply_address, a))
+            .filter_map(|a| token_in_address(&a).map(str::to_string))
+            .map(|t| self.verify_token(&t))
+            .collect();
+        let auth_failures = match &self.config.trusted_authserv_id {
+            Some(id) => authentication::trusted_failures(&envelope::header_fields(raw), id),
+            None => vec![],
+        };
+        Ok(Read {
+            inspection,
+            tokens,
+            auth_failures,
+            can_verify: self.config.token_key.is_some(),
+        })
+    }
+
+    /// One attempt: gather, decide, commit. `Ok(None)`: a message it would move was
+    /// moved by someone else first.
+    async fn decide_and_commit(
+        &self,
+        row: &InboundMessage,
+        read: &Read,
+    ) -> Result<Option<Disposition>, EngineError> {
+        let facts = self.gather(read).await?;
+        let policy = Policy {
+            catalog: &self.catalog,
+            reply_address: &self.config.reply_address,
+            trusted_authserv_id: self.config.trusted_authserv_id.as_deref(),
+            max_bytes: self.config.inbound_max_bytes,
+            now: self.now(),
+        };
+        let decision = decide::decide(row, read, &facts, &policy);
+        let disposition = decision.disposition.clone();
+        let commit = self
+            .rows_of(
+                row,
+                read,
+                &facts,
+                decision,
+                vec![InboundStatus::Stored, InboundStatus::Failed],
+            )
+            .await?;
+        Ok(self
+            .store
+            .commit_inbound_decision(commit)
+            .await?
+            .then_some(disposition))
+    }
+
+    /// Everything the decision may read about `row`, from the store.
+    async fn gather(&self, read: &Read) -> Result<Facts, EngineError> {
+        let i = &read.inspection;
+        let tokens = decide::sort_tokens(&read.tokens);
+        let mut f = Facts::default();
+        let all = self.store.focal_points(None, false).await?;
+        let with = |email: &str| -> Vec<FocalPointRow> {
+            all.iter()
+                .filter(|f| f.email.eq_ignore_ascii_case(email))
+                .cloned()
+                .collect()
+        };
+        if let Some(sender) = &i.headers.from_address {
+            f.sender_rows = with(sender);
+        }
+        let mut reference: Option<ConsultationRef> = None;
+        let mut country: Option<CountryCode> = None;
+        match &tokens.reply {
+            Ok(Some(Token::Answer(t))) => {
+                reference = Some(t.reference.clone());
+                country = Some(t.country);
+            }
+            Ok(Some(Token::Confirmation(ConfirmationToken {
+                inbound_id,
+                focal_point_id,
+                country: c,
+            }))) => {
+                f.held = self.store.inbound_message(*inbound_id).await?;
+                f.asked = all.iter().find(|r| r.id == *focal_point_id).cloned();
+                reference = f
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.reading.reference.as_deref())
+                    .and_then(|r| ConsultationRef::parse(r).ok());
+                country = Some(*c);
+            }
+            _ => {}
+        }
+        match i.kind {
+            crate::mail::inbound::Kind::Bounce => {
+                f.bounced_notice = self.bounced_notice(&tokens, i).await?;
+                let address = f
+                    .bounced_notice
+                    .as_ref()
+                    .map(|(n, _)| n.notice.recipient.clone())
+                    .or_else(|| i.bounced_recipient.clone());
+                if let Some(a) = address {
+                    f.bounced_rows = with(a.trim().trim_start_matches('<').trim_end_matches('>'));
+                }
+                f.bouncing = self.store.bouncing_focal_points().await?;
+            }
+            crate::mail::inbound::Kind::Reply if reference.is_none() => {
+                f.threaded = self.threaded(i).await?;
+                if let Some(t) = &f.threaded {
+                    reference = Some(t.reference.clone());
+                    country = Some(t.country);
+                } else {
+                    reference = i.reference.clone();
                 }
             }
-            Err(e) => self.failed(id, anyhow::Error::new(e)).await,
+            _ => {}
+        }
+        if let Some(r) = &reference {
+            f.consultation = match self.load(&r.to_string()).await {
+                Ok(c) => Some(c),
+                Err(EngineError::UnknownConsultation(_)) => None,
+                Err(e) => return Err(e),
+            };
+            f.body = Some(self.body().await?);
+            let country = country.or_else(|| {
+                let active: Vec<&FocalPointRow> =
+                    f.sender_rows.iter().filter(|r| r.active).collect();
+                match active.as_slice() {
+                    [one] => CountryCode::parse(&one.country).ok(),
+                    _ => None,
+                }
+            });
+            if let Some(c) = country {
+                f.awaiting = self
+                    .store
+                    .inbound_awaiting(&r.to_string(), c.as_str())
+                    .await?;
+            }
+        }
+        // The mail-loop guards are per directory address.
+        if let Some(to) = f.sender_rows.first().map(|r| r.email.clone()) {
+            let since = self.now() - decide::recent_window();
+            f.explained_quarantine = self
+                .store
+                .notices_to_since(&to, QUARANTINE_NOTICE, since)
+                .await?
+                > 0;
+            f.explained_oversized = self.store.notices_to_since(&to, OVERSIZED, since).await? > 0;
+            f.confirmation_requests = self
+                .store
+                .notices_to_since(&to, CONFIRMATION_REQUEST, since)
+                .await?;
+        }
+        Ok(f)
+    }
+
+    /// The notice a bounce is about: the one its signed envelope address names,
+    /// else one whose Message-ID it returns and that went to the address it names.
+    async fn bounced_notice(
+        &self,
+        tokens: &decide::Tokens,
+        i: &Inspection,
+    ) -> Result<Option<(crate::store::Notice, BounceVia)>, EngineError> {
+        if let Some(id) = tokens.bounce {
+            return Ok(self
+                .store
+                .notice_by_id(id)
+                .await?
+                .map(|n| (n, BounceVia::Envelope)));
+        }
+        let claimed = i.bounced_recipient.as_deref().map(|r| {
+            r.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_lowercase()
+        });
+        let mut first = None;
+        for id in &i.returned_message_ids {
+            if let Some(n) = self.store.notice_by_message_id(id).await? {
+                if claimed.as_deref() == Some(n.notice.recipient.to_lowercase().as_str()) {
+                    return Ok(Some((n, BounceVia::MessageId)));
+                }
+                first = first.or(Some((n, BounceVia::MessageId)));
+            }
+        }
+        Ok(first)
+    }
+
+    /// The notice a tokenless reply's In-Reply-To (then References, latest first)
+    /// names, with the stage its own token named.
+    async fn threaded(&self, i: &Inspection) -> Result<Option<Threaded>, EngineError> {
+        let h = &i.headers;
+        for id in h.in_reply_to.iter().chain(h.references.iter().rev()) {
+            let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+            if id.is_empty() {
+                continue;
+            }
+            let Some(notice) = self.store.notice_by_message_id(&format!("<{id}>")).await? else {
+                continue;
+            };
+            let n = &notice.notice;
+            let (Some(reference), Some(country)) = (
+                n.reference
+                    .as_deref()
+                    .and_then(|r| ConsultationRef::parse(r).ok()),
+                n.country
+                    .as_deref()
+                    .and_then(|c| CountryCode::parse(c).ok()),
+            ) else {
+                continue;
+            };
+            // The stage is the one the notice's own token named; a notice that asked
+            // for no answer names none.
+            let payload: NoticePayload = serde_json::from_str(&n.payload_json).unwrap_or_default();
+            let stage = match (
+                payload.reply_to.as_deref().and_then(token_in_address),
+                &self.config.token_key,
+            ) {
+                (Some(t), Some(key)) => match key.verify(&self.catalog.body.code, t) {
+                    Ok(Token::Answer(a)) => Some(a.stage),
+                    _ => None,
+                },
+                _ => None,
+            };
+            return Ok(Some(Threaded {
+                reference,
+                country,
+                stage,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The rows of a decision: this message's step (guarded by `only_from`), the
+    /// other messages it moves, the consultation step, the rendered notices.
+    async fn rows_of(
+        &self,
+        row: &InboundMessage,
+        read: &Read,
+        facts: &Facts,
+        d: Decision,
+        only_from: Vec<InboundStatus>,
+    ) -> Result<InboundCommit, EngineError> {
+        let mut notices = Vec::new();
+        for tell in &d.tell {
+            notices.extend(self.render_tell(row, read, facts, &d.reading, tell).await?);
+        }
+        let step = match &d.plan {
+            Some(plan) => {
+                let body = match &facts.body {
+                    Some(b) => b.clone(),
+                    None => self.body().await?,
+                };
+                let ctx = self.context(&body, &plan.next.procedure)?;
+                let mut audit = Vec::new();
+                if plan.next != plan.current || !plan.effects.is_empty() {
+                    audit.push(self.audit(
+                        &plan.next,
+                        &plan.actor,
+                        plan.event.name(),
+                        decide::plan_detail(plan),
+                    ));
+                }
+                Some(
+                    self.build_step(
+                        &ctx,
+                        &plan.next,
+                        plan.version,
+                        plan.effects.clone(),
+                        audit,
+                        None,
+                        vec![],
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        let mut messages = vec![InboundStep {
+            id: row.id,
+            status: d.status,
+            reading: d.reading,
+            error: None,
+            at: self.now(),
+            only_from,
+            notices,
+            audit: d.audit,
+            bouncing: d.bouncing,
+        }];
+        messages.extend(d.others);
+        Ok(InboundCommit { messages, step })
+    }
+
+    /// Renders one notice a decision sends outside the procedure step.
+    async fn render_tell(
+        &self,
+        row: &InboundMessage,
+        read: &Read,
+        facts: &Facts,
+        reading: &InboundReading,
+        tell: &Tell,
+    ) -> Result<Vec<NewNotice>, EngineError> {
+        match tell {
+            Tell::Explain { to, kind, reason } => {
+                let language = to.language.parse::<Language>().unwrap_or(Language::Es);
+                Ok(vec![self.quarantine_notice(
+                    row, reading, to, language, reason, kind,
+                )?])
+            }
+            Tell::AskToConfirm {
+                to,
+                reference,
+                stage,
+                read_as,
+            } => Ok(vec![self.confirmation_request(
+                row, read, facts, to, reference, *stage, *read_as,
+            )?]),
+            Tell::BounceAlert { bounced } => {
+                self.bounce_alerts(row, &read.inspection, facts, bounced)
+                    .await
+            }
         }
     }
 
@@ -291,391 +626,13 @@ impl Engine {
         Disposition::Failed { error: text }
     }
 
-    async fn process(&self, row: &InboundMessage) -> Result<Verdict, EngineError> {
-        let raw = &row.raw;
-        // The parser is fuzzed and should never panic; if it does, the message is
-        // kept as failed rather than taking the daemon down.
-        let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| inspect(raw)))
-            .map_err(|_| anyhow::anyhow!("the message could not be parsed (parser panic)"))?;
-        let mut reading = InboundReading {
-            sender: inspection.headers.from_address.clone(),
-            subject: Some(inspection.headers.subject.clone()).filter(|s| !s.is_empty()),
-            kind: Some(inspection.kind.as_str().to_string()),
-            reference: inspection.reference.as_ref().map(|r| r.to_string()),
-            round: None,
-            country: None,
-            focal_point_id: None,
-            position: inspection.position.map(|p| p.as_str().to_string()),
-            ambiguous: inspection.ambiguous,
-            reason: Some(inspection.reason.clone()),
-            text: Some(inspection.text.clone()),
-            trimmed: Some(inspection.trimmed.clone()).filter(|s| !s.is_empty()),
-        };
-        match inspection.kind {
-            Kind::Bounce => self.bounce(row, &inspection, reading).await,
-            Kind::AutoReply => {
-                let country = match &reading.sender {
-                    Some(sender) => self.sole_country_of(sender).await?,
-                    None => None,
-                };
-                reading.country = country.map(|c| c.to_string());
-                Ok(Verdict::new(
-                    InboundStatus::Processed,
-                    reading,
-                    Disposition::AutoReply { country },
-                ))
-            }
-            Kind::Reply if row.truncated => {
-                let reason = format!(
-                    "the message is {} bytes, over the limit of {}: stored in part and not counted",
-                    row.size, self.config.inbound_max_bytes
-                );
-                self.quarantine(row, reading, &reason, None, true).await
-            }
-            Kind::Reply => self.reply(row, &inspection, reading).await,
-        }
-    }
-
-    /// A human reply: match, authenticate, apply.
-    async fn reply(
-        &self,
-        row: &InboundMessage,
-        inspection: &Inspection,
-        mut reading: InboundReading,
-    ) -> Result<Verdict, EngineError> {
-        let Some(sender) = reading.sender.clone() else {
-            return self
-                .quarantine(
-                    row,
-                    reading,
-                    "the message has no sender address (From)",
-                    None,
-                    false,
-                )
-                .await;
-        };
-        if self.is_our_address(&sender) {
-            // Our own mail came back: never answer it.
-            return self
-                .quarantine(
-                    row,
-                    reading,
-                    "the message comes from puebla's own address",
-                    None,
-                    false,
-                )
-                .await;
-        }
-        let found = match self.find_match(row, inspection, &sender).await? {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                let reason = "no recognisable reference: no reply token, no In-Reply-To or References naming a notice, and no consultation reference in the subject or text";
-                return self.quarantine(row, reading, reason, None, true).await;
-            }
-            Err(reason) => return self.quarantine(row, reading, &reason, None, true).await,
-        };
-        reading.reference = Some(found.reference.to_string());
-        reading.round = found.round.map(i64::from);
-        reading.country = Some(found.country.to_string());
-        let fp = match self.authenticate(&sender, found.country).await? {
-            Ok(fp) => fp,
-            Err(reason) => return self.quarantine(row, reading, &reason, None, true).await,
-        };
-        reading.focal_point_id = Some(fp.id);
-        let reference = found.reference.to_string();
-        let consultation = match self.load(&reference).await {
-            Ok((c, _)) => c,
-            Err(EngineError::UnknownConsultation(_)) => {
-                let reason = format!("there is no consultation {reference}");
-                return self
-                    .quarantine(row, reading, &reason, Some(fp.language.as_str()), true)
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
-        // Processed before but not marked (a crash in between): do not record it twice.
-        if let Some(d) = recorded(&consultation, &row.message_id, found.country) {
-            reading.reason = Some("already recorded in the consultation".into());
-            return Ok(Verdict::new(InboundStatus::Processed, reading, d));
-        }
-        let position = inspection.position.unwrap_or(Position::Comments);
-        let answer = Answer {
-            country: found.country,
-            position,
-            text: inspection.text.clone(),
-            received_at: row.received_at,
-            source: AnswerSource::Email {
-                from: sender.clone(),
-                message_id: Some(row.message_id.clone()),
-            },
-            ambiguous: inspection.ambiguous || inspection.position.is_none(),
-            round: found.round,
-            conditional: inspection.conditional,
-            // The reader's reason, quoted by the confirmation.
-            reason: Some(inspection.reason.clone()),
-            conflict: None,
-            review: None,
-        };
-        let actor = format!("email:{sender}");
-        let c = match self
-            .apply(&reference, Event::Answer { answer }, &actor)
-            .await
-        {
-            Ok(c) => c,
-            Err(EngineError::Transition(e)) => {
-                let reason = format!("the answer cannot be recorded: {e}");
-                return self
-                    .quarantine(row, reading, &reason, Some(fp.language.as_str()), true)
-                    .await;
-            }
-            Err(e) => return Err(e),
-        };
-        let disposition = recorded(&c, &row.message_id, found.country).ok_or_else(|| {
-            anyhow::anyhow!("the answer was applied but is not in {reference}'s record")
-        })?;
-        reading.reason = Some(match &disposition {
-            Disposition::Counted { round, .. } => format!(
-                "counted for {} in round {round} (matched by {}); {}",
-                found.country, found.via, inspection.reason
-            ),
-            Disposition::Late { round, .. } => format!(
-                "recorded as late for {} in round {round} (matched by {}); not counted",
-                found.country, found.via
-            ),
-            other => format!("{other:?}"),
-        });
-        if let Disposition::Counted { round, .. } | Disposition::Late { round, .. } = &disposition {
-            reading.round = Some(i64::from(*round));
-        }
-        Ok(Verdict::new(InboundStatus::Processed, reading, disposition))
-    }
-
-    /// Ties a reply to a consultation and country. `Ok(Err(reason))`: a token was
-    /// there but is not ours to trust.
-    async fn find_match(
-        &self,
-        row: &InboundMessage,
-        inspection: &Inspection,
-        sender: &str,
-    ) -> Result<Result<Option<Match>, String>, EngineError> {
-        // (a) A reply token in any address the message was sent to.
-        let tokens: Vec<String> = envelope::recipient_addresses(&row.raw)
-            .into_iter()
-            .filter(|a| self.is_our_address(a))
-            .filter_map(|a| token_in_address(&a).map(str::to_string))
-            .collect();
-        if let (false, Some(key)) = (tokens.is_empty(), &self.config.token_key) {
-            let body_code = &self.catalog.body.code;
-            let mut last_error = None;
-            for token in &tokens {
-                match key.verify(body_code, token) {
-                    Ok(ReplyToken {
-                        reference,
-                        round,
-                        country,
-                        ..
-                    }) => {
-                        return Ok(Ok(Some(Match {
-                            reference,
-                            country,
-                            round: (round > 0).then_some(round),
-                            via: "reply token",
-                        })))
-                    }
-                    Err(e) => last_error = Some(e),
-                }
-            }
-            let e = last_error.expect("at least one token was tried");
-            return Ok(Err(format!("forged or altered reply token ({e})")));
-        }
-        // (b) The notice it answers, by In-Reply-To, then References (latest first).
-        let h = &inspection.headers;
-        let ids = h.in_reply_to.iter().chain(h.references.iter().rev());
-        for id in ids {
-            let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-            if id.is_empty() {
-                continue;
-            }
-            let Some(notice) = self.store.notice_by_message_id(&format!("<{id}>")).await? else {
-                continue;
-            };
-            let n = notice.notice;
-            let (Some(reference), Some(country)) = (n.reference, n.country) else {
-                continue;
-            };
-            let (Ok(reference), Ok(country)) = (
-                ConsultationRef::parse(&reference),
-                CountryCode::parse(&country),
-            ) else {
-                continue;
-            };
-            return Ok(Ok(Some(Match {
-                reference,
-                country,
-                round: n.round.and_then(|r| u32::try_from(r).ok()),
-                via: "In-Reply-To/References",
-            })));
-        }
-        // (c) The reference in the subject or text, with the sender's country.
-        let Some(reference) = inspection.reference.clone() else {
-            return Ok(Ok(None));
-        };
-        let mine: Vec<FocalPointRow> = self.focal_points_with(sender).await?;
-        let countries: Vec<String> =
-            dedup(mine.iter().filter(|f| f.active).map(|f| f.country.clone()));
-        match countries.as_slice() {
-            [one] => Ok(Ok(Some(Match {
-                reference,
-                country: CountryCode::parse(one).context("a stored focal point's country")?,
-                round: None,
-                via: "the subject's reference and the sender's address",
-            }))),
-            [] => Ok(Err(self.not_a_focal_point(sender, &mine))),
-            many => Ok(Err(format!(
-                "the sender {sender} is a focal point of several countries ({}) and the reply names none",
-                many.join(", ")
-            ))),
-        }
-    }
-
-    /// The sender must be an active focal point of `country`.
-    async fn authenticate(
-        &self,
-        sender: &str,
-        country: CountryCode,
-    ) -> Result<Result<FocalPointRow, String>, EngineError> {
-        let rows = self.focal_points_with(sender).await?;
-        if let Some(fp) = rows
-            .iter()
-            .find(|f| f.active && f.country == country.as_str())
-        {
-            return Ok(Ok(fp.clone()));
-        }
-        if rows.iter().any(|f| f.country == country.as_str()) {
-            return Ok(Err(format!(
-                "the sender {sender} is no longer an active focal point of {country}"
-            )));
-        }
-        let others = dedup(rows.iter().filter(|f| f.active).map(|f| f.country.clone()));
-        if !others.is_empty() {
-            return Ok(Err(format!(
-                "the sender {sender} is a focal point of {}, not of {country}, which the reply answers for",
-                others.join(", ")
-            )));
-        }
-        Ok(Err(self.not_a_focal_point(sender, &rows)))
-    }
-
-    fn not_a_focal_point(&self, sender: &str, rows: &[FocalPointRow]) -> String {
-        if rows.is_empty() {
-            format!("the sender {sender} is not a focal point of any Member Country")
-        } else {
-            format!("the sender {sender} is no longer an active focal point")
-        }
-    }
-
-    async fn focal_points_with(&self, email: &str) -> Result<Vec<FocalPointRow>, EngineError> {
-        Ok(self
-            .store
-            .focal_points(None, false)
-            .await?
-            .into_iter()
-            .filter(|f| f.email.eq_ignore_ascii_case(email))
-            .collect())
-    }
-
-    /// The one country this address is an active focal point of, if exactly one.
-    async fn sole_country_of(&self, email: &str) -> Result<Option<CountryCode>, EngineError> {
-        let rows = self.focal_points_with(email).await?;
-        let countries = dedup(rows.iter().filter(|f| f.active).map(|f| f.country.clone()));
-        Ok(match countries.as_slice() {
-            [one] => CountryCode::parse(one).ok(),
-            _ => None,
-        })
-    }
-
-    /// `consultas@domain` or `consultas+anything@domain`.
-    fn is_our_address(&self, address: &str) -> bool {
-        let base = |a: &str| -> Option<(String, String)> {
-            let a = a.trim().trim_start_matches('<').trim_end_matches('>');
-            let (local, domain) = a.rsplit_once('@')?;
-            let local = local.split('+').next().unwrap_or(local);
-            Some((local.to_ascii_lowercase(), domain.to_ascii_lowercase()))
-        };
-        match (base(address), base(&self.config.reply_address)) {
-            (Some(a), Some(b)) => a == b,
-            _ => false,
-        }
-    }
-
-    /// Quarantines a message; a human reply's sender is told why, at most once a day
-    /// (with the `oversized` explanation when the message was too large to keep whole).
-    async fn quarantine(
-        &self,
-        row: &InboundMessage,
-        mut reading: InboundReading,
-        reason: &str,
-        language: Option<&str>,
-        human: bool,
-    ) -> Result<Verdict, EngineError> {
-        reading.reason = Some(reason.to_string());
-        let mut v = Verdict::new(
-            InboundStatus::Quarantined,
-            reading.clone(),
-            Disposition::Quarantined {
-                reason: reason.to_string(),
-            },
-        );
-        v.audit.push(NewAudit {
-            reference: None,
-            at: self.now(),
-            actor: "inbound".into(),
-            action: "inbound.quarantined".into(),
-            detail_json: json!({"inbound": row.id, "message_id": row.message_id,
-                "sender": reading.sender, "reference": reading.reference, "reason": reason})
-            .to_string(),
-        });
-        if let (true, Some(sender)) = (human, &reading.sender) {
-            if !self.is_our_address(sender) {
-                let kind = if row.truncated {
-                    OVERSIZED
-                } else {
-                    QUARANTINE_NOTICE
-                };
-                let since = self.now() - Duration::hours(24);
-                let recent = self.store.notices_to_since(sender, kind, since).await?;
-                if recent == 0 {
-                    // A known address is answered in its focal point's language.
-                    let language = match language.and_then(|l| l.parse::<Language>().ok()) {
-                        Some(l) => l,
-                        None => self
-                            .focal_points_with(sender)
-                            .await?
-                            .iter()
-                            .find_map(|f| f.language.parse::<Language>().ok())
-                            .unwrap_or(Language::Es),
-                    };
-                    v.notices.push(
-                        self.quarantine_notice(row, &reading, sender, language, reason, kind)?,
-                    );
-                } else {
-                    tracing::info!(
-                        inbound = row.id,
-                        kind,
-                        "explanation to this sender already sent today"
-                    );
-                }
-            }
-        }
-        Ok(v)
-    }
-
-    /// The explanation of a quarantined or oversized message, to its sender.
+    /// The explanation of a quarantined or oversized message, to the directory
+    /// address of its sender.
     fn quarantine_notice(
         &self,
         row: &InboundMessage,
         reading: &InboundReading,
-        sender: &str,
+        to: &FocalPointRow,
         l: Language,
         reason: &str,
         kind: &str,
@@ -700,82 +657,127 @@ impl Engine {
         let rendered = self
             .templates
             .render_with(kind, l, &view)
-            .with_context(|| format!("cannot render the {kind} notice to {sender}"))?;
-        self.inbound_notice(row, kind, "sender", None, None, sender, "", l, rendered)
+            .with_context(|| format!("cannot render the {kind} notice to {}", to.email))?;
+        self.inbound_notice(
+            row, kind, "sender", None, None, &to.email, &to.name, l, rendered, None,
+        )
     }
 
-    /// A delivery report: a permanent failure marks the focal point's address
-    /// bouncing and alerts the TS and the PPT; a delay is only recorded.
-    async fn bounce(
+    /// "We received from your address … read as …": asks the focal point, at the
+    /// directory's address, to confirm a held message, with a confirmation token.
+    #[allow(clippy::too_many_arguments)]
+    fn confirmation_request(
         &self,
         row: &InboundMessage,
-        inspection: &Inspection,
-        mut reading: InboundReading,
-    ) -> Result<Verdict, EngineError> {
-        let recipient = inspection.bounced_recipient.as_deref().map(|r| {
-            r.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_lowercase()
-        });
-        let transient = inspection.transient;
-        let rows = match &recipient {
-            Some(r) => self.focal_points_with(r).await?,
-            None => vec![],
+        read: &Read,
+        facts: &Facts,
+        to: &FocalPointRow,
+        reference: &ConsultationRef,
+        stage: StageRef,
+        read_as: ReadAs,
+    ) -> Result<NewNotice, EngineError> {
+        let key = self
+            .config
+            .token_key
+            .as_ref()
+            .ok_or(EngineError::NoTokenSecret {
+                notice: CONFIRMATION_REQUEST,
+            })?;
+        let country = CountryCode::parse(&to.country).context("a stored focal point's country")?;
+        let token = key
+            .mint(&Token::Confirmation(ConfirmationToken {
+                inbound_id: row.id,
+                focal_point_id: to.id,
+                country,
+            }))
+            .map_err(|e| anyhow::anyhow!("cannot sign a confirmation token: {e}"))?;
+        let reply_to = crate::mail::token::reply_address(&self.config.reply_address, &token);
+        let body = match &facts.body {
+            Some(b) => b.clone(),
+            None => self.catalog.body.clone(),
         };
-        let country = dedup(rows.iter().map(|f| f.country.clone()))
-            .first()
-            .and_then(|c| CountryCode::parse(c).ok());
-        reading.country = country.map(|c| c.to_string());
-        reading.focal_point_id = rows.first().map(|f| f.id);
-        // The sender of a report is a mailer daemon; keep the bounced address instead.
-        reading.sender = recipient.clone().or(reading.sender);
-        let mut newly_bouncing = false;
-        let mut v = Verdict::new(
-            InboundStatus::Processed,
-            reading.clone(),
-            Disposition::Failed {
-                error: String::new(),
-            },
-        );
-        if !transient && !rows.is_empty() {
-            let already = self.store.bouncing_focal_points().await?;
-            let fresh: Vec<&FocalPointRow> =
-                rows.iter().filter(|f| !already.contains(&f.id)).collect();
-            if !fresh.is_empty() {
-                newly_bouncing = true;
-                v.bouncing = fresh.iter().map(|f| f.id).collect();
-                for fp in &fresh {
-                    v.audit.push(NewAudit {
-                        reference: None,
-                        at: self.now(),
-                        actor: "inbound".into(),
-                        action: "focal_point.bouncing".into(),
-                        detail_json: json!({"country": fp.country, "email": fp.email,
-                            "inbound": row.id, "reason": inspection.reason})
-                        .to_string(),
-                    });
-                    v.notices
-                        .extend(self.bounce_alerts(row, inspection, fp, &already).await?);
-                }
-            }
-        }
-        v.reading.reason = Some(match (&recipient, transient, rows.is_empty()) {
-            (Some(r), true, _) => format!("delivery to {r} is delayed (transient): recorded, no action"),
-            (Some(r), false, false) if newly_bouncing => format!(
-                "delivery to {r} failed permanently: marked bouncing; the TS and the PPT were alerted"
+        let member = body.member(country).map_err(TransitionError::from)?;
+        let l = to
+            .language
+            .parse::<Language>()
+            .unwrap_or(member.default_language());
+        let consultation = facts.consultation.as_ref().map(|(c, _)| c);
+        let deadline = match (stage, consultation) {
+            (StageRef::Round { round }, Some(c)) => c
+                .rounds
+                .iter()
+                .find(|r| r.number == round)
+                .map(|r| super::notice::format_deadline(r.deadline, member.time_zone, l)),
+            _ => None,
+        };
+        let words = super::notice::answer_words(l);
+        let (read_as, ambiguous) = match read_as {
+            ReadAs::Position {
+                position,
+                ambiguous,
+            } => (
+                match position {
+                    Position::NoObjection => words.no_objection,
+                    Position::Objection => words.objection,
+                    Position::Comments => words.comments,
+                },
+                ambiguous,
             ),
-            (Some(r), false, false) => format!("delivery to {r} failed permanently: already marked bouncing"),
-            (Some(r), false, true) => format!("delivery to {r} failed, but it is not a focal point address"),
-            (None, _, _) => format!("{}; the failed address could not be read", inspection.reason),
-        });
-        v.disposition = Disposition::Bounce {
-            recipient,
-            transient,
-            country,
-            newly_bouncing,
+            ReadAs::Troika { approve: true } => (words.approve, false),
+            ReadAs::Troika { approve: false } => (words.changes, false),
         };
-        Ok(v)
+        let stage_label = match (stage, consultation) {
+            (StageRef::Round { round }, c) => {
+                let name = c
+                    .and_then(|c| c.rounds.iter().find(|r| r.number == round))
+                    .map(|r| super::notice::stage_label(&r.stage, l));
+                super::system_notice::round_label(round, name.as_deref(), l)
+            }
+            (StageRef::Troika { .. }, _) => super::notice::stage_label("troika_review", l),
+        };
+        let view = ConfirmationRequestView {
+            lang: l.as_str(),
+            tag: reference.to_string(),
+            reference: reference.to_string(),
+            body: self.catalog.body.code.clone(),
+            title: consultation.map(|c| c.title.clone()),
+            recipient_name: to.name.clone(),
+            country: member.name(l).to_string(),
+            address: to.email.clone(),
+            subject: Some(read.inspection.headers.subject.clone()).filter(|s| !s.trim().is_empty()),
+            received: super::notice::format_deadline(row.received_at, member.time_zone, l),
+            stage: stage_label,
+            troika: stage.is_troika(),
+            read_as: read_as.to_string(),
+            ambiguous,
+            quote: super::system_notice::quote(&read.inspection.text),
+            confirm: super::system_notice::confirm_word(l),
+            deny: super::system_notice::deny_words(l),
+            words,
+            deadline,
+            reply_to: reply_to.clone(),
+        };
+        let rendered = self
+            .templates
+            .render_with(CONFIRMATION_REQUEST, l, &view)
+            .with_context(|| {
+                format!(
+                    "cannot render the {CONFIRMATION_REQUEST} notice to {}",
+                    to.email
+                )
+            })?;
+        self.inbound_notice(
+            row,
+            CONFIRMATION_REQUEST,
+            &format!("fp{}", to.id),
+            Some(reference.to_string()),
+            Some(country),
+            &to.email,
+            &to.name,
+            l,
+            rendered,
+            Some(reply_to),
+        )
     }
 
     /// One alert to the TS and one to each active focal point of the PPT, naming
@@ -784,15 +786,23 @@ impl Engine {
         &self,
         row: &InboundMessage,
         inspection: &Inspection,
+        facts: &Facts,
         fp: &FocalPointRow,
-        bouncing: &[i64],
     ) -> Result<Vec<NewNotice>, EngineError> {
-        let body = self.body().await?;
+        let body = match &facts.body {
+            Some(b) => b.clone(),
+            None => self.body().await?,
+        };
         let country = CountryCode::parse(&fp.country).context("a stored focal point's country")?;
         let member = body.member(country).map_err(TransitionError::from)?;
         // The PPT of the consultation the bounced notice was about, else this year's.
-        let consultation = match &inspection.reference {
-            Some(r) => self.load(&r.to_string()).await.ok().map(|(c, _)| c),
+        let reference = facts
+            .bounced_notice
+            .as_ref()
+            .and_then(|(n, _)| n.notice.reference.clone())
+            .or_else(|| inspection.reference.as_ref().map(|r| r.to_string()));
+        let consultation = match &reference {
+            Some(r) => self.load(r).await.ok().map(|(c, _)| c),
             None => None,
         };
         let presidency = consultation
@@ -804,7 +814,7 @@ impl Engine {
             .focal_points(Some(country.as_str()), true)
             .await?
             .into_iter()
-            .filter(|f| f.id != fp.id && !bouncing.contains(&f.id))
+            .filter(|f| f.id != fp.id && !facts.bouncing.contains(&f.id))
             .map(|f| f.email)
             .collect();
         let mut recipients: Vec<(Option<CountryCode>, String, String, Language, String)> = vec![(
@@ -854,13 +864,14 @@ impl Engine {
             out.push(self.inbound_notice(
                 row,
                 BOUNCE_ALERT,
-                &key,
+                &format!("{key}.{}", fp.id),
                 reference.clone(),
                 to_country,
                 &email,
                 &name,
                 l,
                 rendered,
+                None,
             )?);
         }
         Ok(out)
@@ -879,6 +890,7 @@ impl Engine {
         recipient_name: &str,
         language: Language,
         rendered: Rendered,
+        reply_to: Option<String>,
     ) -> Result<NewNotice, EngineError> {
         let domain = &self.config.message_id_domain;
         Ok(NewNotice {
@@ -895,6 +907,7 @@ impl Engine {
             message_id: format!("<inbound.{}.{kind}.{key}@{domain}>", row.id),
             payload_json: serde_json::to_string(&NoticePayload {
                 template: kind.to_string(),
+                reply_to,
                 ..NoticePayload::default()
             })
             .context("serialize notice payload")?,
@@ -902,9 +915,11 @@ impl Engine {
         })
     }
 
-    /// The TS counts a quarantined message as `country`'s answer. It is recorded as
-    /// entered by staff (naming the message), so the country's focal points are the
-    /// ones told, not the unverified sender.
+    /// The TS counts a held message (quarantined, or awaiting its sender's
+    /// confirmation) as `country`'s answer. It is recorded as entered by staff
+    /// (naming the message), so the country's focal points are the ones told, not
+    /// the unverified sender. The answer and the message's new status are one
+    /// transaction: a crash cannot record it twice or lose the release.
     pub async fn release_quarantined(
         &self,
         id: i64,
@@ -912,63 +927,147 @@ impl Engine {
         reference: Option<&str>,
         actor: &str,
     ) -> Result<Consultation, EngineError> {
-        let row = self.quarantined(id).await?;
-        let reference = reference
-            .map(str::to_string)
-            .or_else(|| row.reading.reference.clone())
-            .ok_or_else(|| {
-                TransitionError::Invalid(format!(
-                    "message {id} names no consultation: give one with --reference"
-                ))
-            })?;
-        let inspection = inspect(&row.raw);
-        let sender = row
-            .reading
-            .sender
-            .clone()
-            .unwrap_or_else(|| "unknown sender".into());
-        let answer = Answer {
-            country,
-            position: inspection.position.unwrap_or(Position::Comments),
-            text: inspection.text.clone(),
-            received_at: row.received_at,
-            source: AnswerSource::Staff {
+        for _ in 0..CONFLICT_RETRIES {
+            let row = self.held(id).await?;
+            let reference = reference
+                .map(str::to_string)
+                .or_else(|| row.reading.reference.clone())
+                .ok_or_else(|| {
+                    TransitionError::Invalid(format!(
+                        "message {id} names no consultation: give one with --reference"
+                    ))
+                })?;
+            let sender = row
+                .reading
+                .sender
+                .clone()
+                .unwrap_or_else(|| "unknown sender".into());
+            let source = AnswerSource::Staff {
                 recorded_by: actor.to_string(),
                 channel: format!(
                     "email from {sender} {}, released from quarantine (message {id})",
                     row.message_id
                 ),
-            },
-            ambiguous: inspection.ambiguous || inspection.position.is_none(),
-            round: None,
-            conditional: inspection.conditional,
-            // The reader's reason, quoted by the confirmation.
-            reason: Some(inspection.reason.clone()),
-            conflict: None,
-            review: None,
-        };
-        let c = self
-            .apply(&reference, Event::Answer { answer }, actor)
-            .await?;
-        let mut reading = row.reading.clone();
-        reading.reference = Some(reference.clone());
-        reading.country = Some(country.to_string());
-        reading.reason = Some(format!(
-            "released by {actor} as {country}'s answer (was quarantined: {})",
-            row.reading.reason.as_deref().unwrap_or("no reason")
-        ));
-        self.close_quarantined(
-            &row,
-            InboundStatus::Processed,
-            reading,
-            actor,
-            "inbound.released",
-        )
-        .await?;
-        Ok(c)
+            };
+            // The stage the message was about, when it was identified for the same
+            // consultation; the open round otherwise.
+            let stage = row
+                .reading
+                .stage
+                .as_deref()
+                .and_then(StageRef::parse_key)
+                .filter(|_| row.reading.reference.as_deref() == Some(reference.as_str()));
+            let (current, version) = self.load(&reference).await?;
+            let text = row.reading.text.clone().unwrap_or_default();
+            let event = match stage {
+                Some(StageRef::Troika { review }) => {
+                    let words = keywords::troika(&text).map_err(|e| {
+                        TransitionError::Invalid(format!(
+                            "message {id} is Troika feedback, and {e}: record it with `consultation troika` and discard the message"
+                        ))
+                    })?;
+                    Event::TroikaReply {
+                        reply: TroikaReply {
+                            country,
+                            approve: words.approve,
+                            comments: words.comments,
+                            review,
+                            received_at: row.received_at,
+                            source,
+                        },
+                    }
+                }
+                round => {
+                    let position = row.reading.position.as_deref().and_then(Position::parse);
+                    Event::Answer {
+                        answer: Answer {
+                            country,
+                            position: position.unwrap_or(Position::Comments),
+                            text,
+                            received_at: row.received_at,
+                            source,
+                            ambiguous: row.reading.ambiguous || position.is_none(),
+                            round: round.and_then(|s| s.round()),
+                            conditional: row.reading.conditional,
+                            reason: None,
+                            conflict: None,
+                            review: None,
+                        },
+                    }
+                }
+            };
+            let body = self.body().await?;
+            let ctx = self.context(&body, &current.procedure)?;
+            let (next, effects) =
+                crate::domain::consultation::transition(&current, &ctx, event.clone(), self.now())?;
+            let audit = vec![self.event_audit(&current, &next, &event, actor)];
+            let step = self
+                .build_step(&ctx, &next, version, effects, audit, None, vec![])
+                .await?;
+            let mut reading = row.reading.clone();
+            reading.reference = Some(reference.clone());
+            reading.country = Some(country.to_string());
+            reading.reason = Some(format!(
+                "released by {actor} as {country}'s answer (was {}: {})",
+                row.status.as_str(),
+                row.reading.reason.as_deref().unwrap_or("no reason")
+            ));
+            let mut messages = vec![self.close_step(
+                &row,
+                InboundStatus::Processed,
+                reading,
+                actor,
+                "inbound.released",
+            )];
+            // Other messages of the country held for the same stage are replaced.
+            if let Some(stage) = stage {
+                for h in self
+                    .store
+                    .inbound_awaiting(&reference, country.as_str())
+                    .await?
+                {
+                    if h.id != row.id
+                        && h.reading
+                            .stage
+                            .as_deref()
+                            .and_then(StageRef::parse_key)
+                            .is_some_and(|s| same_stage(s, stage))
+                        && h.received_at <= row.received_at
+                    {
+                        messages.push(super::answer::set_aside(
+                            &h,
+                            format!("replaced by message {id}, released by {actor}; not counted"),
+                            self.now(),
+                        ));
+                    }
+                }
+            }
+            let commit = InboundCommit {
+                messages,
+                step: Some(step),
+            };
+            match self.store.commit_inbound_decision(commit).await {
+                Ok(true) => return Ok(next),
+                Ok(false) => {
+                    return Err(TransitionError::Invalid(format!(
+                        "message {id} changed while this was done; look again"
+                    ))
+                    .into())
+                }
+                Err(e) => {
+                    let e = EngineError::from(e);
+                    if e.is_conflict() {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(EngineError::Busy)
     }
 
-    /// The TS sets a quarantined (or failed) message aside, with a reason.
+    /// The TS sets a held (quarantined or awaiting confirmation) or failed message
+    /// aside, with a reason.
     pub async fn discard_inbound(
         &self,
         id: i64,
@@ -985,35 +1084,64 @@ impl Engine {
             .ok_or_else(|| TransitionError::Invalid(format!("no inbound message {id}")))?;
         if !matches!(
             row.status,
-            InboundStatus::Quarantined | InboundStatus::Failed
+            InboundStatus::Quarantined
+                | InboundStatus::Failed
+                | InboundStatus::AwaitingConfirmation
         ) {
             return Err(TransitionError::Invalid(format!(
-                "message {id} is {}, not quarantined or failed",
+                "message {id} is {}, not quarantined, awaiting confirmation or failed",
                 row.status.as_str()
             ))
             .into());
         }
         let mut reading = row.reading.clone();
         reading.reason = Some(format!("discarded by {actor}: {}", reason.trim()));
-        self.close_quarantined(
+        let step = self.close_step(
             &row,
             InboundStatus::Discarded,
             reading,
             actor,
             "inbound.discarded",
-        )
-        .await
+        );
+        if !self.store.commit_inbound(step).await? {
+            return Err(TransitionError::Invalid(format!(
+                "message {id} changed while this was done; look again"
+            ))
+            .into());
+        }
+        Ok(())
     }
 
-    async fn quarantined(&self, id: i64) -> Result<InboundMessage, EngineError> {
+    /// The holding list the TS works through: the messages quarantined or awaiting
+    /// their sender's confirmation, newest first (at most `limit` of each status),
+    /// each with its reason in its reading.
+    pub async fn holding_list(&self, limit: i64) -> Result<Vec<InboundMessage>, EngineError> {
+        let mut rows = self
+            .store
+            .inbound_messages(Some(InboundStatus::Quarantined), limit)
+            .await?;
+        rows.extend(
+            self.store
+                .inbound_messages(Some(InboundStatus::AwaitingConfirmation), limit)
+                .await?,
+        );
+        rows.sort_by_key(|m| std::cmp::Reverse(m.id));
+        Ok(rows)
+    }
+
+    /// A message the TS may release: quarantined or awaiting confirmation.
+    async fn held(&self, id: i64) -> Result<InboundMessage, EngineError> {
         let row = self
             .store
             .inbound_message(id)
             .await?
             .ok_or_else(|| TransitionError::Invalid(format!("no inbound message {id}")))?;
-        if row.status != InboundStatus::Quarantined {
+        if !matches!(
+            row.status,
+            InboundStatus::Quarantined | InboundStatus::AwaitingConfirmation
+        ) {
             return Err(TransitionError::Invalid(format!(
-                "message {id} is {}, not quarantined",
+                "message {id} is {}, not quarantined or awaiting confirmation",
                 row.status.as_str()
             ))
             .into());
@@ -1021,14 +1149,14 @@ impl Engine {
         Ok(row)
     }
 
-    async fn close_quarantined(
+    fn close_step(
         &self,
         row: &InboundMessage,
         status: InboundStatus,
         reading: InboundReading,
         actor: &str,
         action: &str,
-    ) -> Result<(), EngineError> {
+    ) -> InboundStep {
         let audit = NewAudit {
             reference: reading.reference.clone(),
             at: self.now(),
@@ -1038,75 +1166,18 @@ impl Engine {
                 "sender": reading.sender, "country": reading.country, "reason": reading.reason})
             .to_string(),
         };
-        let done = self
-            .store
-            .commit_inbound(InboundStep {
-                id: row.id,
-                status,
-                reading,
-                error: row.error.clone(),
-                at: self.now(),
-                only_from: vec![row.status],
-                notices: vec![],
-                audit: vec![audit],
-                bouncing: vec![],
-            })
-            .await?;
-        if !done {
-            return Err(TransitionError::Invalid(format!(
-                "message {} changed while this was done; look again",
-                row.id
-            ))
-            .into());
-        }
-        Ok(())
-    }
-}
-
-/// Where the answer carried by `message_id` sits in the consultation's record, if anywhere.
-fn recorded(c: &Consultation, message_id: &str, country: CountryCode) -> Option<Disposition> {
-    let ours = |a: &Answer| {
-        a.country == country
-            && matches!(&a.source, AnswerSource::Email { message_id: Some(m), .. } if m == message_id)
-    };
-    for r in c.rounds.iter().rev() {
-        if let Some(a) = r.answers.get(&country).filter(|a| ours(a)) {
-            return Some(Disposition::Counted {
-                reference: c.reference.to_string(),
-                round: r.number,
-                country,
-                position: a.position,
-                ambiguous: a.ambiguous,
-            });
-        }
-        if r.late.iter().any(ours) {
-            return Some(Disposition::Late {
-                reference: c.reference.to_string(),
-                round: r.number,
-                country,
-            });
-        }
-        if let Some(a) = r.superseded.iter().find(|a| ours(a)) {
-            return Some(Disposition::Counted {
-                reference: c.reference.to_string(),
-                round: r.number,
-                country,
-                position: a.position,
-                ambiguous: a.ambiguous,
-            });
+        InboundStep {
+            id: row.id,
+            status,
+            reading,
+            error: row.error.clone(),
+            at: self.now(),
+            only_from: vec![row.status],
+            notices: vec![],
+            audit: vec![audit],
+            bouncing: vec![],
         }
     }
-    None
-}
-
-fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for i in items {
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -17,7 +17,7 @@ use crate::domain::consultation::{
 use crate::domain::{ConsultationRef, CountryCode, Language};
 use crate::mail::message::ics::deadline_uid;
 use crate::mail::templates::Templates;
-use crate::mail::token::{reply_address, ReplyToken, TokenKey};
+use crate::mail::token::{reply_address, AnswerToken, StageRef, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
 use crate::store::{
     AttachmentRow, NewAttachment, NewAudit, NewNotice, NewTimer, Step, Store, StoreError,
@@ -25,6 +25,7 @@ use crate::store::{
 };
 use crate::workflow::Catalog;
 
+pub mod answer;
 pub mod digest;
 pub mod inbound;
 pub mod jobs;
@@ -50,6 +51,9 @@ pub struct EngineConfig {
     pub inbound_max_bytes: usize,
     /// How large the files attached to a consultation may be.
     pub attachment_limits: AttachmentLimits,
+    /// The authserv-id of the operator's own receiving server
+    /// (`PUEBLA_TRUSTED_AUTHSERV_ID`): its `Authentication-Results` are believed.
+    pub trusted_authserv_id: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +66,7 @@ impl Default for EngineConfig {
             schedules: Vec::new(),
             inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
             attachment_limits: AttachmentLimits::default(),
+            trusted_authserv_id: None,
         }
     }
 }
@@ -76,6 +81,12 @@ pub enum EngineError {
     Transition(#[from] TransitionError),
     #[error("the consultation kept changing under us; try again")]
     Busy,
+    /// A notice that asks for an answer cannot go out without a reply token.
+    #[error(
+        "cannot send the {notice} notice: it asks focal points for an answer and needs a signed \
+         reply token, but PUEBLA_TOKEN_SECRET is not set (set it to the same secret `puebla serve` uses)"
+    )]
+    NoTokenSecret { notice: &'static str },
     /// A file to attach was refused (name, type, size or a duplicate).
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
@@ -182,6 +193,22 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The signed envelope sender notice `notice_id` goes out with
+    /// ([`crate::mail::message::Outgoing::with_bounce_address`]): where its bounce
+    /// comes back. `None` without a token secret.
+    pub fn bounce_address_of(&self, notice_id: i64) -> Option<String> {
+        let key = self.config.token_key.as_ref()?;
+        let token = key
+            .mint(&Token::Bounce(crate::mail::token::BounceToken {
+                notice_id,
+            }))
+            .ok()?;
+        Some(crate::mail::token::bounce_address(
+            &self.config.reply_address,
+            &token,
+        ))
     }
 
     /// The largest inbound message stored whole.
@@ -429,29 +456,10 @@ impl Engine {
         let body = self.body().await?;
         let ctx = self.context(&body, &current.procedure)?;
         let now = self.now();
-        let mut detail = event_detail(&event);
-        if let Event::Reclassify { round, country, .. } = &event {
-            // The answer as it stood before the review, so that the entry says what
-            // was confirmed or changed (who and when are the entry's own).
-            if let Some(a) = current
-                .rounds
-                .iter()
-                .find(|r| r.number == *round)
-                .and_then(|r| r.answers.get(country))
-            {
-                detail["was"] = json!(a.position);
-                detail["answer_received_at"] = json!(a.received_at);
-                detail["doubts"] = json!(a.review_reasons());
-            }
-        }
-        let name = event.name();
-        let (next, effects) = transition(&current, &ctx, event, now)?;
+        let (next, effects) = transition(&current, &ctx, event.clone(), now)?;
         let mut audit = Vec::new();
         if next != current || !effects.is_empty() {
-            let mut detail = detail;
-            detail["from"] = json!(current.stage_name());
-            detail["to"] = json!(next.stage_name());
-            audit.push(self.audit(&next, actor, name, detail));
+            audit.push(self.event_audit(&current, &next, &event, actor));
         }
         let (new_files, file_audit) = self.attachment_rows(&next, files, actor);
         audit.extend(file_audit);
@@ -470,6 +478,34 @@ impl Engine {
             Err(e) => Err(e.into()),
             Ok(()) => Ok(next),
         }
+    }
+
+    /// The audit entry of an event applied to `current`, giving `next`.
+    fn event_audit(
+        &self,
+        current: &Consultation,
+        next: &Consultation,
+        event: &Event,
+        actor: &str,
+    ) -> NewAudit {
+        let mut detail = event_detail(event);
+        detail["from"] = json!(current.stage_name());
+        detail["to"] = json!(next.stage_name());
+        if let Event::Reclassify { round, country, .. } = event {
+            // The answer as it stood before the review, so that the entry says what
+            // was confirmed or changed (who and when are the entry's own).
+            if let Some(a) = current
+                .rounds
+                .iter()
+                .find(|r| r.number == *round)
+                .and_then(|r| r.answers.get(country))
+            {
+                detail["was"] = json!(a.position);
+                detail["answer_received_at"] = json!(a.received_at);
+                detail["doubts"] = json!(a.review_reasons());
+            }
+        }
+        self.audit(next, actor, event.name(), detail)
     }
 
     fn audit(
@@ -726,23 +762,34 @@ impl Engine {
             kind.as_str()
         );
         let record = round.and_then(|n| c.rounds.iter().find(|r| r.number == n));
-        // Replies are expected from focal points; the token names who was asked.
-        let reply_to = match (&self.config.token_key, to.focal_point_id, to.country) {
-            (Some(key), Some(fp), Some(country)) => {
+        // A notice that asks a focal point for an answer carries a token naming the
+        // stage it asks about and who was asked; one that asks for none carries none
+        // (a reply to it is not an answer for any stage). Without a key, a notice that
+        // asks for an answer is refused rather than sent with a bare Reply-To.
+        let stage = match (to.focal_point_id, to.country) {
+            (Some(_), Some(_)) => token_stage(kind, c, round),
+            _ => None,
+        };
+        let reply_to = match (stage, &self.config.token_key, to.focal_point_id, to.country) {
+            (Some(stage), Some(key), Some(fp), Some(country)) => {
                 let token = key
-                    .mint(&ReplyToken {
+                    .mint(&Token::Answer(AnswerToken {
                         reference: c.reference.clone(),
-                        round: round.unwrap_or(0),
+                        stage,
                         focal_point_id: fp,
                         country,
-                    })
+                    }))
                     .map_err(|e| anyhow::anyhow!("cannot sign a reply token: {e}"))?;
                 Some(reply_address(&self.config.reply_address, &token))
             }
+            (Some(_), None, _, _) if asks_for_answer(kind) => {
+                return Err(EngineError::NoTokenSecret {
+                    notice: kind.as_str(),
+                });
+            }
             _ => None,
         };
-        // Without a token key, answers still reach the plain address and are matched
-        // by the thread or the reference in the subject.
+        // A notice that asks for no answer still shows where mail to puebla goes.
         let answer_address = match (&reply_to, to.focal_point_id) {
             (Some(a), _) => Some(a.as_str()),
             (None, Some(_)) => Some(self.config.reply_address.as_str()),
@@ -875,6 +922,42 @@ impl Engine {
     }
 }
 
+/// The stage a notice's reply token names, if the notice is one a focal point may
+/// answer: the Troika request names the review it opens (the latest), a round's
+/// notices name their round. Notices that ask for nothing carry no token.
+fn token_stage(kind: NoticeKind, c: &Consultation, round: Option<u32>) -> Option<StageRef> {
+    match kind {
+        NoticeKind::TroikaRequest | NoticeKind::TroikaConfirmation => Some(StageRef::Troika {
+            review: Some(u32::try_from(c.troika_reviews.len()).unwrap_or(u32::MAX)),
+        }),
+        NoticeKind::RoundInvitation
+        | NoticeKind::Reminder
+        | NoticeKind::DeadlineExtended
+        | NoticeKind::ReplyConfirmation => round.map(|round| StageRef::Round { round }),
+        NoticeKind::ChangesRequested
+        | NoticeKind::RevisionDue
+        | NoticeKind::Withdrawn
+        | NoticeKind::Outcome
+        | NoticeKind::ResultsReport
+        | NoticeKind::LateReply
+        | NoticeKind::LateTroikaFeedback
+        | NoticeKind::DecisionDue => None,
+    }
+}
+
+/// Whether a notice asks its recipient for an answer (and so may not go out
+/// without a token): the Troika request and a round's invitation, reminders and
+/// extensions. A confirmation invites a correction but asks for nothing.
+fn asks_for_answer(kind: NoticeKind) -> bool {
+    matches!(
+        kind,
+        NoticeKind::TroikaRequest
+            | NoticeKind::RoundInvitation
+            | NoticeKind::Reminder
+            | NoticeKind::DeadlineExtended
+    )
+}
+
 /// The audit detail of an event: what was asked, without the full texts.
 fn event_detail(event: &Event) -> serde_json::Value {
     match event {
@@ -884,6 +967,10 @@ fn event_detail(event: &Event) -> serde_json::Value {
             approve,
             comments,
         } => json!({"country": country, "approve": approve, "comments": comments}),
+        Event::TroikaReply { reply } => json!({
+            "country": reply.country, "approve": reply.approve, "comments": reply.comments,
+            "review": reply.review, "source": reply.source,
+        }),
         Event::Answer { answer } => json!({
             "country": answer.country, "position": answer.position,
             "source": answer.source, "ambiguous": answer.ambiguous,

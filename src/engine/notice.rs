@@ -260,6 +260,8 @@ pub fn template_kind(name: &str) -> Option<NoticeKind> {
         "results_report" => K::ResultsReport,
         "reply_confirmation" => K::ReplyConfirmation,
         "late_reply" => K::LateReply,
+        "troika_confirmation" => K::TroikaConfirmation,
+        "late_troika_feedback" => K::LateTroikaFeedback,
         _ => return None,
     })
 }
@@ -420,6 +422,64 @@ pub fn position_label(p: Position, l: Language) -> &'static str {
         Position::Objection => pick(l, "objeción", "objection", "objection"),
         Position::Comments => pick(l, "comentarios", "comments", "commentaires"),
     }
+}
+
+/// Troika feedback as the recipient reads it.
+pub fn troika_label(approve: bool, l: Language) -> &'static str {
+    if approve {
+        pick(l, "aprobación", "approval", "approbation")
+    } else {
+        pick(
+            l,
+            "solicitud de cambios",
+            "request for changes",
+            "demande de modifications",
+        )
+    }
+}
+
+/// The Troika feedback a Troika notice to `country` confirms: its answer in the
+/// latest review, or (late) its latest feedback recorded after a review closed.
+fn troika_answer(
+    kind: NoticeKind,
+    c: &Consultation,
+    country: Option<CountryCode>,
+    l: Language,
+    tz: Tz,
+) -> Option<AnswerInfo> {
+    let country = country?;
+    let (approve, comments, at) = match kind {
+        NoticeKind::TroikaConfirmation => {
+            let a = c.troika_reviews.last()?.answers.get(&country)?;
+            (a.approve, a.comments.clone(), a.at)
+        }
+        NoticeKind::LateTroikaFeedback => {
+            let r = c
+                .troika_reviews
+                .iter()
+                .flat_map(|r| r.late.iter())
+                .filter(|r| r.country == country)
+                .max_by_key(|r| r.received_at)?;
+            (r.approve, r.comments.clone(), r.received_at)
+        }
+        _ => return None,
+    };
+    Some(AnswerInfo {
+        position: troika_label(approve, l).to_string(),
+        quote: comments.as_deref().map(quote).unwrap_or_default(),
+        received: format_deadline(at, tz, l),
+        // Troika feedback is a keyword (or a staff entry), never a reading in doubt.
+        provisional: false,
+        conditional: false,
+        reason: None,
+        reviewed: false,
+        by: None,
+        by_staff: false,
+        channel: None,
+        yours: true,
+        replaces: None,
+        conflict: false,
+    })
 }
 
 /// A stage name from the procedure or the engine, as the recipient reads it.
@@ -622,38 +682,40 @@ pub fn context(
         }
         _ => (None, None),
     };
-    let answer = answer.map(|a| {
-        let by = answerer_name(a, audience.focal_points);
-        let channel = match &a.source {
-            AnswerSource::Staff { channel, .. } => Some(channel.clone()),
-            AnswerSource::Email { .. } => None,
-        };
-        AnswerInfo {
-            position: position_label(a.position, l).to_string(),
-            quote: quote(&a.text),
-            received: format_deadline(a.received_at, tz, l),
-            provisional: a.ambiguous,
-            conditional: a.conditional,
-            reason: a.reason.clone(),
-            reviewed: a.review.is_some(),
-            yours: a.answerer().is_some()
-                && a.answerer() == audience.email.map(|e| e.trim().to_lowercase()),
-            by_staff: by.is_none(),
-            by,
-            channel,
-            replaces: replaced.map(|old| {
-                let by = answerer_name(old, audience.focal_points);
-                ReplacedInfo {
-                    position: position_label(old.position, l).to_string(),
-                    received: format_deadline(old.received_at, tz, l),
-                    by_staff: by.is_none(),
-                    by,
-                    same_answerer: old.answerer() == a.answerer(),
-                }
-            }),
-            conflict: a.conflict.is_some(),
-        }
-    });
+    let answer = answer
+        .map(|a| {
+            let by = answerer_name(a, audience.focal_points);
+            let channel = match &a.source {
+                AnswerSource::Staff { channel, .. } => Some(channel.clone()),
+                AnswerSource::Email { .. } => None,
+            };
+            AnswerInfo {
+                position: position_label(a.position, l).to_string(),
+                quote: quote(&a.text),
+                received: format_deadline(a.received_at, tz, l),
+                provisional: a.ambiguous,
+                conditional: a.conditional,
+                reason: a.reason.clone(),
+                reviewed: a.review.is_some(),
+                yours: a.answerer().is_some()
+                    && a.answerer() == audience.email.map(|e| e.trim().to_lowercase()),
+                by_staff: by.is_none(),
+                by,
+                channel,
+                replaces: replaced.map(|old| {
+                    let by = answerer_name(old, audience.focal_points);
+                    ReplacedInfo {
+                        position: position_label(old.position, l).to_string(),
+                        received: format_deadline(old.received_at, tz, l),
+                        by_staff: by.is_none(),
+                        by,
+                        same_answerer: old.answerer() == a.answerer(),
+                    }
+                }),
+                conflict: a.conflict.is_some(),
+            }
+        })
+        .or_else(|| troika_answer(kind, c, audience.country, l, tz));
     NoticeContext {
         kind,
         lang: l.as_str(),
@@ -832,6 +894,7 @@ fn sample_consultation(full: bool) -> Consultation {
                         .to_string()
                 }),
                 at: utc(2026, 11, 12, 16, 0),
+                source: None,
             },
         ),
         (
@@ -840,6 +903,7 @@ fn sample_consultation(full: bool) -> Consultation {
                 approve: true,
                 comments: None,
                 at: utc(2026, 11, 12, 18, 0),
+                source: None,
             },
         ),
     ]
@@ -963,6 +1027,21 @@ fn sample_consultation(full: bool) -> Consultation {
             opened_at: utc(2026, 11, 10, 15, 0),
             answers: troika_answers,
             closed_at: Some(utc(2026, 11, 12, 18, 0)),
+            late: if full {
+                vec![crate::domain::consultation::TroikaReply {
+                    country: cc("CR"),
+                    approve: true,
+                    comments: Some("Costa Rica aprueba; sugiere «personas» en vez de <migrantes>.".into()),
+                    review: Some(1),
+                    received_at: utc(2026, 11, 16, 18, 0),
+                    source: AnswerSource::Email {
+                        from: "fp1.cr@example.org".into(),
+                        message_id: None,
+                    },
+                }]
+            } else {
+                vec![]
+            },
         }],
         rounds,
         objection_revisions: 0,
@@ -1081,17 +1160,34 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         (K::ResultsReport, None, None),
         (K::ReplyConfirmation, Some(2), Some(1)),
         (K::LateReply, Some(2), Some(1)),
+        (K::TroikaConfirmation, None, None),
+        (K::LateTroikaFeedback, None, None),
     ];
     let mut out = vec![(
         "round1",
         context(K::RoundInvitation, &full, Some(1), &hn, &names),
     )];
+    // Troika notices go to a Troika member (Costa Rica in the samples), not the PPT.
+    let cr = Audience {
+        language: lang,
+        time_zone: chrono_tz::America::Costa_Rica,
+        country: Some(cc("CR")),
+        country_name: "Costa Rica",
+        recipient_name: "Laura Jiménez",
+        reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
+        email: None,
+        focal_points: &[],
+    };
     for (kind, full_round, sparse_round) in kinds {
-        out.push(("full", context(kind, &full, full_round, &hn, &names)));
+        let hn = match kind {
+            K::TroikaConfirmation | K::LateTroikaFeedback => &cr,
+            _ => &hn,
+        };
+        out.push(("full", context(kind, &full, full_round, hn, &names)));
         out.push(("sparse", context(kind, &sparse, sparse_round, &ts, &names)));
         out.push((
             "unchanged",
-            context(kind, &unchanged, full_round.map(|_| 3), &hn, &names),
+            context(kind, &unchanged, full_round.map(|_| 3), hn, &names),
         ));
     }
     out

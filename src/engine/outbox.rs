@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
 use crate::mail::message::Outgoing;
+use crate::mail::token::TokenKey;
 use crate::mail::FileRef;
 use crate::store::{Notice, Store, StoreError};
 
@@ -199,6 +200,10 @@ pub struct OutboxWorker {
     /// own connection timeout while the daemon's loop stands still.
     hold_until: Mutex<Option<DateTime<Utc>>>,
     health: Arc<DeliveryHealth>,
+    /// Signs each notice's envelope sender (`consultas+b.TOKEN@domain`, naming the
+    /// notice), so that a bounce can be tied to the notice and its recipient. `None`:
+    /// the From address, as before (tests and benchmarks that need no bounces).
+    pub bounce_key: Option<TokenKey>,
 }
 
 /// What one pass of the worker did.
@@ -236,6 +241,7 @@ impl OutboxWorker {
             stopping: Arc::new(AtomicBool::new(false)),
             hold_until: Mutex::new(None),
             health: Arc::new(DeliveryHealth::new()),
+            bounce_key: None,
         }
     }
 
@@ -384,6 +390,7 @@ impl OutboxWorker {
             builders.push(tokio::spawn(build_ahead(
                 self.store.clone(),
                 self.from.clone(),
+                self.bounce_key.clone(),
                 share.clone(),
                 built_tx,
             )));
@@ -634,6 +641,7 @@ impl OutboxWorker {
 async fn build_ahead(
     store: Arc<dyn Store>,
     from: String,
+    bounce_key: Option<TokenKey>,
     claimed: Arc<Vec<Notice>>,
     out: mpsc::Sender<Result<Outgoing, SendError>>,
 ) {
@@ -641,6 +649,10 @@ async fn build_ahead(
         let built = match files_of(store.as_ref(), notice).await {
             Err(e) => Err(e),
             Ok(files) => Outgoing::from_notice_with_files(notice, &from, &files)
+                .and_then(|o| match &bounce_key {
+                    Some(key) => o.with_bounce_address(key),
+                    None => Ok(o),
+                })
                 .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}"))),
         };
         if out.send(built).await.is_err() {

@@ -1,6 +1,8 @@
 //! Notices the engine sends on its own rather than as a procedure step: the daily
 //! digest, the explanation to the sender of a message that was not counted (or was
-//! too large to keep whole), and the alert that a focal point's address bounces.
+//! too large to keep whole), the alert that a focal point's address bounces, and the
+//! request to confirm a message that came from a focal point's address without a
+//! valid token.
 //!
 //! Their templates live in `templates/<lang>/` beside the procedure's and load with
 //! the same [`crate::mail::templates::Templates`]; a procedure file cannot name
@@ -13,7 +15,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::digest::{self, DIGEST};
-use super::notice::format_deadline;
+use super::notice::{answer_words, format_deadline, stage_label, AnswerWords};
 use crate::domain::Language;
 
 /// The explanation sent to the sender of a quarantined human message.
@@ -23,8 +25,99 @@ pub const BOUNCE_ALERT: &str = "bounce_alert";
 /// The explanation sent to the sender of a message over the size limit.
 pub const OVERSIZED: &str = "oversized";
 
+/// "We received from your address … read as …: reply CONFIRMO": to the directory
+/// address of a focal point, about a message held as awaiting confirmation.
+pub const CONFIRMATION_REQUEST: &str = "confirmation_request";
+
 /// The templates the engine renders outside the procedure's steps.
-pub const ENGINE_TEMPLATE_NAMES: [&str; 4] = [DIGEST, QUARANTINE_NOTICE, BOUNCE_ALERT, OVERSIZED];
+pub const ENGINE_TEMPLATE_NAMES: [&str; 5] = [
+    DIGEST,
+    QUARANTINE_NOTICE,
+    BOUNCE_ALERT,
+    OVERSIZED,
+    CONFIRMATION_REQUEST,
+];
+
+/// What the request to confirm a held message shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfirmationRequestView {
+    pub lang: &'static str,
+    /// The consultation's reference, which the subject starts with.
+    pub tag: String,
+    pub reference: String,
+    pub body: String,
+    pub title: Option<String>,
+    pub recipient_name: String,
+    /// The focal point's country, in the reader's language.
+    pub country: String,
+    /// The directory's address the held message came from (and this request goes to).
+    pub address: String,
+    /// The held message's subject (user text) and when it came, in the reader's zone.
+    pub subject: Option<String>,
+    pub received: String,
+    /// What it was read as answering: "round 1 (Input from Member Countries)", the
+    /// Troika review.
+    pub stage: String,
+    pub troika: bool,
+    /// The keyword it was read as (in the reader's language), and whether the
+    /// reading is uncertain.
+    pub read_as: String,
+    pub ambiguous: bool,
+    /// The beginning of its text, on one line.
+    pub quote: String,
+    /// The word to reply with to confirm, and the words that deny it.
+    pub confirm: &'static str,
+    pub deny: &'static str,
+    /// The words of a fresh answer.
+    pub words: AnswerWords,
+    /// The round's deadline in the reader's zone, for a round.
+    pub deadline: Option<String>,
+    /// The address carrying the confirmation token.
+    pub reply_to: String,
+}
+
+/// The confirm keyword in `l` (all three are accepted, see `mail::inbound::keywords`).
+pub fn confirm_word(l: Language) -> &'static str {
+    match l {
+        Language::Es => "CONFIRMO",
+        Language::En => "CONFIRM",
+        Language::Fr => "CONFIRME",
+    }
+}
+
+/// A denial in `l`.
+pub fn deny_words(l: Language) -> &'static str {
+    match l {
+        Language::Es => "NO CONFIRMO",
+        Language::En => "I DO NOT CONFIRM",
+        Language::Fr => "JE NE CONFIRME PAS",
+    }
+}
+
+/// "round 2 (Comments on the revised text)" in `l`.
+pub fn round_label(round: u32, stage: Option<&str>, l: Language) -> String {
+    let word = match l {
+        Language::Es => "ronda",
+        Language::En => "round",
+        Language::Fr => "tour",
+    };
+    match stage {
+        Some(s) => format!("{word} {round} ({s})"),
+        None => format!("{word} {round}"),
+    }
+}
+
+/// The beginning of a text on one line, at most about 280 characters.
+pub fn quote(text: &str) -> String {
+    const MAX: usize = 280;
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= MAX {
+        return flat;
+    }
+    let cut: String = flat.chars().take(MAX).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
+    format!("{cut} …")
+}
 
 /// What the explanation of a quarantined (or oversized) message shows.
 #[derive(Debug, Clone, Serialize)]
@@ -209,6 +302,43 @@ pub fn samples(l: Language) -> Vec<(&'static str, &'static str, serde_json::Valu
     alone.reachable.clear();
     out.push((BOUNCE_ALERT, "full", value(&alert)));
     out.push((BOUNCE_ALERT, "sparse", value(&alone)));
+    let ask = ConfirmationRequestView {
+        lang: l.as_str(),
+        tag: "RCM-2026-007".into(),
+        reference: "RCM-2026-007".into(),
+        body: "RCM".into(),
+        title: Some("Lineamientos <consulares> & datos".into()),
+        recipient_name: "Ana María Reyes".into(),
+        country: "Honduras".into(),
+        address: "fp1.hn@example.org".into(),
+        subject: Some("Re: [RCM-2026-007] Lineamientos <consulares> & datos".into()),
+        received: format_deadline(received, chrono_tz::America::Tegucigalpa, l),
+        stage: round_label(1, Some(&stage_label("member_input", l)), l),
+        troika: false,
+        read_as: answer_words(l).objection.into(),
+        ambiguous: true,
+        quote: "Honduras no está en condiciones de acompañar el numeral 2 <tal como está>.".into(),
+        confirm: confirm_word(l),
+        deny: deny_words(l),
+        words: answer_words(l),
+        deadline: Some(format_deadline(
+            received + chrono::Duration::days(5),
+            chrono_tz::America::Tegucigalpa,
+            l,
+        )),
+        reply_to: "consultas+aeaqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@rcm-ts.example".into(),
+    };
+    let mut troika = ask.clone();
+    troika.title = None;
+    troika.subject = None;
+    troika.stage = stage_label("troika_review", l);
+    troika.troika = true;
+    troika.read_as = answer_words(l).approve.into();
+    troika.ambiguous = false;
+    troika.quote = String::new();
+    troika.deadline = None;
+    out.push((CONFIRMATION_REQUEST, "full", value(&ask)));
+    out.push((CONFIRMATION_REQUEST, "sparse", value(&troika)));
     out
 }
 

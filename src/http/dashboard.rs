@@ -928,8 +928,9 @@ async fn home_page(
         })
         .collect();
     let inbound = store.inbound_counts().await?;
-    let quarantined: Vec<Value> = store
-        .inbound_messages(Some(InboundStatus::Quarantined), 10)
+    let quarantined: Vec<Value> = state
+        .engine
+        .holding_list(10)
         .await?
         .into_iter()
         .map(|m| {
@@ -1477,8 +1478,8 @@ async fn inbound_view(
         json!({
             "flash": query_flash(env, query),
             "members": members,
-            "can_release": m.status == InboundStatus::Quarantined,
-            "can_discard": matches!(m.status, InboundStatus::Quarantined | InboundStatus::Failed),
+            "can_release": matches!(m.status, InboundStatus::Quarantined | InboundStatus::AwaitingConfirmation),
+            "can_discard": matches!(m.status, InboundStatus::Quarantined | InboundStatus::AwaitingConfirmation | InboundStatus::Failed),
             "m": {
                 "id": m.id,
                 "message_id": m.message_id,

@@ -117,6 +117,8 @@ impl ApiError {
             },
             EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
+            // `serve` refuses to start without the secret, so this is a broken setup.
+            e @ EngineError::NoTokenSecret { .. } => ApiError::Unexpected(anyhow::Error::new(e)),
         }
     }
 

@@ -277,15 +277,12 @@ pub async fn list_inbound(
     Ok(Json(rows.iter().map(InboundRecord::from).collect()))
 }
 
-/// `GET /api/quarantine`: the messages waiting for the TS, newest first.
+/// `GET /api/quarantine`: the holding list, newest first: messages waiting for
+/// the TS (quarantined) or for their sender's confirmation.
 pub async fn list_quarantine(
     State(state): State<SharedState>,
 ) -> ApiResult<Json<Vec<InboundRecord>>> {
-    let rows = state
-        .engine
-        .store()
-        .inbound_messages(Some(InboundStatus::Quarantined), MAX_LIST)
-        .await?;
+    let rows = state.engine.holding_list(MAX_LIST).await?;
     Ok(Json(rows.iter().map(InboundRecord::from).collect()))
 }
 
@@ -351,7 +348,14 @@ pub(crate) async fn release_message(
         ),
         None => None,
     };
-    expect_status(&m, &[InboundStatus::Quarantined], "released")?;
+    expect_status(
+        &m,
+        &[
+            InboundStatus::Quarantined,
+            InboundStatus::AwaitingConfirmation,
+        ],
+        "released",
+    )?;
     if reference.is_none() && m.reading.reference.is_none() {
         return Err(ApiError::validation(
             "reference",
@@ -386,7 +390,11 @@ pub(crate) async fn discard_message(
     }
     expect_status(
         &m,
-        &[InboundStatus::Quarantined, InboundStatus::Failed],
+        &[
+            InboundStatus::Quarantined,
+            InboundStatus::AwaitingConfirmation,
+            InboundStatus::Failed,
+        ],
         "discarded",
     )?;
     state

@@ -395,6 +395,12 @@ async fn inbound_status(
             counts.quarantined
         ));
     }
+    if counts.awaiting_confirmation > 0 {
+        warnings.push(format!(
+            "{} inbound message(s) from focal points' addresses without a valid token await their sender's confirmation (GET /api/quarantine)",
+            counts.awaiting_confirmation
+        ));
+    }
     if counts.stored > 0 {
         warnings.push(format!(
             "{} inbound message(s) stored and not processed yet",

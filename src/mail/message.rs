@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
 use crate::domain::Language;
 use crate::engine::notice::format_deadline;
+use crate::mail::token::{bounce_address, BounceToken, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
 use crate::store::Notice;
 
@@ -65,7 +66,8 @@ pub struct Outgoing {
     pub label: String,
     /// With angle brackets, as in the header.
     pub message_id: String,
-    /// The envelope sender (MAIL FROM): the From address.
+    /// The envelope sender (MAIL FROM): the From address, or the notice's signed
+    /// bounce address ([`Outgoing::with_bounce_address`]).
     pub envelope_from: String,
     /// The envelope recipients (RCPT TO).
     pub to: Vec<String>,
@@ -103,6 +105,25 @@ impl Outgoing {
             to: envelope.to().iter().map(ToString::to_string).collect(),
             bytes: message.formatted(),
         })
+    }
+}
+
+impl Outgoing {
+    /// Sends the message with its own signed envelope sender (VERP):
+    /// `consultas+b.TOKEN@domain`, the token naming this notice. A bounce comes back
+    /// to it (as the Return-Path its recipient's server recorded), and only such a
+    /// bounce, or one returning this notice's Message-ID, marks the recipient bouncing.
+    /// The headers are unchanged: replies still go to Reply-To.
+    pub fn with_bounce_address(mut self, key: &TokenKey) -> Result<Self, MessageError> {
+        let token = key
+            .mint(&Token::Bounce(BounceToken {
+                notice_id: self.notice_id,
+            }))
+            .map_err(|e| MessageError::Build(format!("cannot sign the bounce address: {e}")))?;
+        let verp = bounce_address(&self.envelope_from, &token);
+        address("envelope sender", &verp)?;
+        self.envelope_from = verp;
+        Ok(self)
     }
 }
 
@@ -549,6 +570,29 @@ mod tests {
         assert!(!wants_calendar("reminder", &p));
         let none = NoticePayload::default();
         assert!(!wants_calendar("round_invitation", &none));
+    }
+
+    #[test]
+    fn the_envelope_sender_names_the_notice_and_the_headers_stay() {
+        let n = notice(
+            "round_invitation",
+            Some("<p>Texto</p>"),
+            invitation_payload(),
+        );
+        let key = TokenKey::new(b"a secret for the envelope test");
+        let plain = Outgoing::from_notice(&n, FROM).unwrap();
+        let signed = plain.clone().with_bounce_address(&key).unwrap();
+        assert_eq!(signed.bytes, plain.bytes, "the message itself is unchanged");
+        let token = signed
+            .envelope_from
+            .strip_prefix("consultas+b.")
+            .and_then(|t| t.strip_suffix("@rcm-ts.example"))
+            .unwrap_or_else(|| panic!("a bounce address: {}", signed.envelope_from));
+        assert_eq!(
+            key.verify("RCM", token),
+            Ok(Token::Bounce(BounceToken { notice_id: 42 }))
+        );
+        assert!(signed.envelope_from.split('@').next().unwrap().len() <= 64);
     }
 
     #[test]

@@ -119,9 +119,63 @@ pub fn out_of_office(
     .into_bytes()
 }
 
-/// A Postfix delivery status notification: `failed` (5.1.1, permanent) or, with
-/// `delayed`, a 4.4.7 warning that delivery is still being tried.
+/// A new message written from scratch (no In-Reply-To, no quoted notice): what a
+/// focal point sends when they do not reply to the notice.
+pub fn fresh_email(
+    from_name: &str,
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    date: DateTime<Utc>,
+    message_id: &str,
+) -> Vec<u8> {
+    format!(
+        "From: {from_name} <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {}\r\n\
+         Message-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{}",
+        date.to_rfc2822(),
+        crlf(text)
+    )
+    .into_bytes()
+}
+
+/// `raw` with a header field added on top, as a receiving server adds
+/// `Authentication-Results` or `Delivered-To`.
+pub fn with_header(raw: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let mut out = format!("{name}: {value}\r\n").into_bytes();
+    out.extend_from_slice(raw);
+    out
+}
+
+/// A Postfix delivery status notification to puebla's plain address: `failed`
+/// (5.1.1, permanent) or, with `delayed`, a 4.4.7 warning that delivery is still
+/// being tried. See [`delivery_report_to`] for one sent back to a notice's signed
+/// envelope address.
 pub fn delivery_report(
+    failed_address: &str,
+    original_subject: &str,
+    original_message_id: &str,
+    date: DateTime<Utc>,
+    message_id: &str,
+    delayed: bool,
+) -> Vec<u8> {
+    delivery_report_to(
+        "consultas@rcm-ts.example",
+        failed_address,
+        original_subject,
+        original_message_id,
+        date,
+        message_id,
+        delayed,
+    )
+}
+
+/// A delivery status notification sent to `to`: the envelope sender of the
+/// message that failed (a notice's `consultas+b.TOKEN@domain`), as an MTA sends it,
+/// with `Delivered-To` added by the receiving mailbox.
+pub fn delivery_report_to(
+    to: &str,
     failed_address: &str,
     original_subject: &str,
     original_message_id: &str,
@@ -145,8 +199,8 @@ pub fn delivery_report(
         )
     };
     format!(
-        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n\
-         To: consultas@rcm-ts.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+        "Return-Path: <>\r\nDelivered-To: {to}\r\nFrom: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n\
+         To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
          Date: {}\r\nMessage-ID: {message_id}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"BOUNDARY\"\r\n\r\n\
          --BOUNDARY\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\

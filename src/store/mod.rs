@@ -678,6 +678,27 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    // Trust (issue 11): what one decision about inbound mail writes, at once.
+
+    /// Commits one decision about inbound mail in one transaction: each message's
+    /// new status, reading, notices, audit entries and bouncing marks, and the
+    /// consultation step it causes (if any). Every message's `only_from` must still
+    /// hold, or nothing is written and the result is `Ok(false)` (another process
+    /// decided first); a stale consultation version is [`StoreError::Conflict`] and
+    /// writes nothing either. So a counted answer and its message's `processed`
+    /// status, or a confirmation and the held message it counts, exist together or
+    /// not at all.
+    async fn commit_inbound_decision(&self, commit: InboundCommit) -> Result<bool, StoreError>;
+    /// The messages from `country` about `reference` held as awaiting confirmation,
+    /// oldest first.
+    async fn inbound_awaiting(
+        &self,
+        reference: &str,
+        country: &str,
+    ) -> Result<Vec<InboundMessage>, StoreError>;
+    /// One outbox notice by its id (a bounce address names its notice so).
+    async fn notice_by_id(&self, id: i64) -> Result<Option<Notice>, StoreError>;
+
     // Dashboard sessions (migration 0010). Only the SHA-256 of a session id is
     // stored; the expiries are the caller's to decide, from the two times.
 
@@ -696,6 +717,17 @@ pub trait Store: Send + Sync {
         idle_before: DateTime<Utc>,
         created_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+}
+
+/// Everything one decision about inbound mail writes (see
+/// [`Store::commit_inbound_decision`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundCommit {
+    /// The message decided about first, then any other message the decision moves
+    /// (a held message confirmed, superseded or denied).
+    pub messages: Vec<InboundStep>,
+    /// The consultation step the decision causes.
+    pub step: Option<Step>,
 }
 
 /// A dashboard session to store: the hashes of its id and of the token it was
@@ -785,6 +817,9 @@ pub enum InboundStatus {
     Failed,
     /// Set aside by the TS, with a reason.
     Discarded,
+    /// From a focal point's address without a valid token: held until that focal
+    /// point confirms it from the registered address (or the TS decides).
+    AwaitingConfirmation,
 }
 
 impl InboundStatus {
@@ -795,6 +830,7 @@ impl InboundStatus {
             InboundStatus::Quarantined => "quarantined",
             InboundStatus::Failed => "failed",
             InboundStatus::Discarded => "discarded",
+            InboundStatus::AwaitingConfirmation => "awaiting_confirmation",
         }
     }
 
@@ -805,6 +841,7 @@ impl InboundStatus {
             "quarantined" => Some(InboundStatus::Quarantined),
             "failed" => Some(InboundStatus::Failed),
             "discarded" => Some(InboundStatus::Discarded),
+            "awaiting_confirmation" => Some(InboundStatus::AwaitingConfirmation),
             _ => None,
         }
     }
@@ -843,6 +880,12 @@ pub struct InboundReading {
     pub reason: Option<String>,
     pub text: Option<String>,
     pub trimmed: Option<String>,
+    /// The stage the reply was about (`troika_review:N` or `round:N`, see
+    /// [`crate::mail::token::StageRef::key`]), when it was identified.
+    pub stage: Option<String>,
+    /// The reader found a condition or a reservation ("subject to …"): an answer
+    /// counted from this message waits for a person before a text is adopted.
+    pub conditional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -879,6 +922,7 @@ pub struct InboundCounts {
     pub quarantined: i64,
     pub failed: i64,
     pub discarded: i64,
+    pub awaiting_confirmation: i64,
 }
 
 /// Everything one processing step of an inbound message writes, in one transaction.

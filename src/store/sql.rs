@@ -19,10 +19,10 @@ use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
 
 use super::{
     ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome,
-    InboundBrief, InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep,
-    InboundTally, NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage,
-    NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth,
-    ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    InboundBrief, InboundCommit, InboundCounts, InboundMessage, InboundReading, InboundStatus,
+    InboundStep, InboundTally, NewApiToken, NewAttachment, NewAudit, NewFocalPoint,
+    NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts,
+    OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use super::{NewSession, SessionRow};
 use crate::clock::{Clock, SystemClock};
@@ -96,6 +96,18 @@ const MIGRATIONS: &[Migration] = &[
         name: "dashboard_sessions",
         sqlite: include_str!("../../migrations/sqlite/0010_dashboard_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0010_dashboard_sessions.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "inbound_stage",
+        sqlite: include_str!("../../migrations/sqlite/0011_inbound_stage.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_inbound_stage.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "inbound_conditional",
+        sqlite: include_str!("../../migrations/sqlite/0012_inbound_conditional.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_inbound_conditional.sql"),
     },
 ];
 
@@ -710,7 +722,7 @@ async fn insert_attachment(
 const INBOUND_COLUMNS: &str =
     "id, message_id, sha256, raw, size, truncated, source, received_at, status, sender, subject, \
      kind, reference, round, country, focal_point_id, position, ambiguous, reason, text, trimmed, \
-     error, processed_at";
+     error, processed_at, stage, conditional";
 
 fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
     let status: String = get(row, "status")?;
@@ -739,10 +751,183 @@ fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
             reason: get(row, "reason")?,
             text: get(row, "text")?,
             trimmed: get(row, "trimmed")?,
+            stage: get(row, "stage")?,
+            conditional: get_bool(row, "conditional")?,
         },
         error: get(row, "error")?,
         processed_at: processed_at.map(from_ms).transpose()?,
     })
+}
+
+/// Writes one inbound message's step (status, reading, bouncing marks, audit,
+/// notices) inside `tx`. `false`, with nothing written, when the row's status is
+/// not one of `only_from`.
+async fn write_inbound_step(
+    tx: &mut Transaction<'static, Any>,
+    step: &InboundStep,
+) -> Result<bool, StoreError> {
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT status FROM inbound_messages WHERE id = $1")
+            .bind(step.id)
+            .fetch_optional(&mut **tx)
+            .await
+            .context("reading an inbound message's status")?;
+    let Some(current) = current else {
+        return Err(StoreError::NotFound(format!("inbound message {}", step.id)));
+    };
+    if !step.only_from.is_empty() && !step.only_from.iter().any(|s| s.as_str() == current) {
+        return Ok(false);
+    }
+    let r = &step.reading;
+    let updated = sqlx::query(
+        "UPDATE inbound_messages SET status = $2, sender = $3, subject = $4, kind = $5, reference = $6, \
+         round = $7, country = $8, focal_point_id = $9, position = $10, ambiguous = $11, reason = $12, \
+         text = $13, trimmed = $14, error = $15, processed_at = $16, stage = $17, conditional = $19 \
+         WHERE id = $1 AND status = $18",
+    )
+    .bind(step.id)
+    .bind(step.status.as_str())
+    .bind(r.sender.as_deref())
+    .bind(r.subject.as_deref())
+    .bind(r.kind.as_deref())
+    .bind(r.reference.as_deref())
+    .bind(r.round)
+    .bind(r.country.as_deref())
+    .bind(r.focal_point_id)
+    .bind(r.position.as_deref())
+    .bind(i64::from(r.ambiguous))
+    .bind(r.reason.as_deref())
+    .bind(r.text.as_deref())
+    .bind(r.trimmed.as_deref())
+    .bind(step.error.as_deref())
+    .bind(ms(step.at))
+    .bind(r.stage.as_deref())
+    .bind(&current)
+    .bind(i64::from(r.conditional))
+    .execute(&mut **tx)
+    .await
+    .context("recording how an inbound message was read")?;
+    // Another transaction changed the row between the read and this update (it
+    // waited on the row lock, then found the status moved): nothing is written.
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    for id in &step.bouncing {
+        sqlx::query("UPDATE focal_points SET bouncing = 1, updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(ms(step.at))
+            .execute(&mut **tx)
+            .await
+            .context("marking a focal point bouncing")?;
+    }
+    for entry in &step.audit {
+        insert_audit(tx, entry).await?;
+    }
+    for notice in &step.notices {
+        insert_notice(tx, notice).await?;
+    }
+    Ok(true)
+}
+
+/// Writes a procedure step (state, audit, notices, timers, attachments) inside `tx`:
+/// what `commit_step` commits on its own and `commit_inbound_decision` with the
+/// inbound messages it decided about.
+async fn write_step(tx: &mut Transaction<'static, Any>, step: &Step) -> Result<(), StoreError> {
+    let c = &step.consultation;
+    let parsed =
+        ConsultationRef::parse(&c.reference).context("the step's consultation reference")?;
+    let conflict = || StoreError::Conflict {
+        reference: c.reference.clone(),
+        expected: step.expected_version,
+    };
+
+    if step.expected_version == 0 {
+        let result = sqlx::query(
+            "INSERT INTO consultations (reference, body, year, seq, procedure, title, stage, open, \
+             state_json, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
+        )
+        .bind(&c.reference)
+        .bind(parsed.body())
+        .bind(i64::from(parsed.year()))
+        .bind(i64::from(parsed.seq()))
+        .bind(&c.procedure)
+        .bind(&c.title)
+        .bind(&c.stage)
+        .bind(i64::from(c.open))
+        .bind(&c.state_json)
+        .bind(ms(c.created_at))
+        .bind(ms(c.updated_at))
+        .execute(&mut **tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "consultation {}",
+                    c.reference
+                )))
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("creating the consultation")
+                    .into())
+            }
+        }
+    } else {
+        let updated = sqlx::query(
+            "UPDATE consultations SET procedure = $1, title = $2, stage = $3, open = $4, state_json = $5, \
+             version = version + 1, updated_at = $6 WHERE reference = $7 AND version = $8",
+        )
+        .bind(&c.procedure)
+        .bind(&c.title)
+        .bind(&c.stage)
+        .bind(i64::from(c.open))
+        .bind(&c.state_json)
+        .bind(ms(c.updated_at))
+        .bind(&c.reference)
+        .bind(step.expected_version)
+        .execute(&mut **tx)
+        .await
+        .context("updating the consultation")?;
+        if updated.rows_affected() == 0 {
+            return Err(conflict());
+        }
+    }
+
+    // The fired timer goes first: `replace_timers` would delete it too and hide
+    // that another replica had already fired it.
+    if let Some(id) = step.fired_timer {
+        let deleted = sqlx::query("DELETE FROM timers WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .context("deleting the fired timer")?;
+        if deleted.rows_affected() == 0 {
+            return Err(conflict());
+        }
+    }
+
+    for entry in &step.audit {
+        insert_audit(tx, entry).await?;
+    }
+    for notice in &step.notices {
+        insert_notice(tx, notice).await?;
+    }
+    if step.replace_timers {
+        sqlx::query("DELETE FROM timers WHERE reference = $1")
+            .bind(&c.reference)
+            .execute(&mut **tx)
+            .await
+            .context("deleting the consultation's timers")?;
+    }
+    for timer in &step.timers {
+        insert_timer(tx, timer).await?;
+    }
+    for attachment in &step.attachments {
+        insert_attachment(tx, attachment).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -801,102 +986,8 @@ impl Store for SqlStore {
 
     #[tracing::instrument(skip_all, fields(consultation = %step.consultation.reference, expected = step.expected_version))]
     async fn commit_step(&self, step: Step) -> Result<(), StoreError> {
-        let c = &step.consultation;
-        let parsed =
-            ConsultationRef::parse(&c.reference).context("the step's consultation reference")?;
-        let conflict = || StoreError::Conflict {
-            reference: c.reference.clone(),
-            expected: step.expected_version,
-        };
         let mut tx = self.begin().await?;
-
-        if step.expected_version == 0 {
-            let result = sqlx::query(
-                "INSERT INTO consultations (reference, body, year, seq, procedure, title, stage, open, \
-                 state_json, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
-            )
-            .bind(&c.reference)
-            .bind(parsed.body())
-            .bind(i64::from(parsed.year()))
-            .bind(i64::from(parsed.seq()))
-            .bind(&c.procedure)
-            .bind(&c.title)
-            .bind(&c.stage)
-            .bind(i64::from(c.open))
-            .bind(&c.state_json)
-            .bind(ms(c.created_at))
-            .bind(ms(c.updated_at))
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::Duplicate(format!(
-                        "consultation {}",
-                        c.reference
-                    )))
-                }
-                Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context("creating the consultation")
-                        .into())
-                }
-            }
-        } else {
-            let updated = sqlx::query(
-                "UPDATE consultations SET procedure = $1, title = $2, stage = $3, open = $4, state_json = $5, \
-                 version = version + 1, updated_at = $6 WHERE reference = $7 AND version = $8",
-            )
-            .bind(&c.procedure)
-            .bind(&c.title)
-            .bind(&c.stage)
-            .bind(i64::from(c.open))
-            .bind(&c.state_json)
-            .bind(ms(c.updated_at))
-            .bind(&c.reference)
-            .bind(step.expected_version)
-            .execute(&mut *tx)
-            .await
-            .context("updating the consultation")?;
-            if updated.rows_affected() == 0 {
-                return Err(conflict());
-            }
-        }
-
-        // The fired timer goes first: `replace_timers` would delete it too and hide
-        // that another replica had already fired it.
-        if let Some(id) = step.fired_timer {
-            let deleted = sqlx::query("DELETE FROM timers WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .context("deleting the fired timer")?;
-            if deleted.rows_affected() == 0 {
-                return Err(conflict());
-            }
-        }
-
-        for entry in &step.audit {
-            insert_audit(&mut tx, entry).await?;
-        }
-        for notice in &step.notices {
-            insert_notice(&mut tx, notice).await?;
-        }
-        if step.replace_timers {
-            sqlx::query("DELETE FROM timers WHERE reference = $1")
-                .bind(&c.reference)
-                .execute(&mut *tx)
-                .await
-                .context("deleting the consultation's timers")?;
-        }
-        for timer in &step.timers {
-            insert_timer(&mut tx, timer).await?;
-        }
-        for attachment in &step.attachments {
-            insert_attachment(&mut tx, attachment).await?;
-        }
-
+        write_step(&mut tx, &step).await?;
         tx.commit().await.context("committing the step")?;
         Ok(())
     }
@@ -2091,6 +2182,7 @@ impl Store for SqlStore {
                 Some(InboundStatus::Quarantined) => counts.quarantined += n,
                 Some(InboundStatus::Failed) => counts.failed += n,
                 Some(InboundStatus::Discarded) => counts.discarded += n,
+                Some(InboundStatus::AwaitingConfirmation) => counts.awaiting_confirmation += n,
                 None => return Err(anyhow!("unknown inbound status `{status}`").into()),
             }
         }
@@ -2100,56 +2192,8 @@ impl Store for SqlStore {
     #[tracing::instrument(skip_all, fields(inbound = step.id, status = step.status.as_str()))]
     async fn commit_inbound(&self, step: InboundStep) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT status FROM inbound_messages WHERE id = $1")
-                .bind(step.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .context("reading an inbound message's status")?;
-        let Some(current) = current else {
-            return Err(StoreError::NotFound(format!("inbound message {}", step.id)));
-        };
-        if !step.only_from.is_empty() && !step.only_from.iter().any(|s| s.as_str() == current) {
+        if !write_inbound_step(&mut tx, &step).await? {
             return Ok(false);
-        }
-        let r = &step.reading;
-        sqlx::query(
-            "UPDATE inbound_messages SET status = $2, sender = $3, subject = $4, kind = $5, reference = $6, \
-             round = $7, country = $8, focal_point_id = $9, position = $10, ambiguous = $11, reason = $12, \
-             text = $13, trimmed = $14, error = $15, processed_at = $16 WHERE id = $1",
-        )
-        .bind(step.id)
-        .bind(step.status.as_str())
-        .bind(r.sender.as_deref())
-        .bind(r.subject.as_deref())
-        .bind(r.kind.as_deref())
-        .bind(r.reference.as_deref())
-        .bind(r.round)
-        .bind(r.country.as_deref())
-        .bind(r.focal_point_id)
-        .bind(r.position.as_deref())
-        .bind(i64::from(r.ambiguous))
-        .bind(r.reason.as_deref())
-        .bind(r.text.as_deref())
-        .bind(r.trimmed.as_deref())
-        .bind(step.error.as_deref())
-        .bind(ms(step.at))
-        .execute(&mut *tx)
-        .await
-        .context("recording how an inbound message was read")?;
-        for id in &step.bouncing {
-            sqlx::query("UPDATE focal_points SET bouncing = 1, updated_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(ms(step.at))
-                .execute(&mut *tx)
-                .await
-                .context("marking a focal point bouncing")?;
-        }
-        for entry in &step.audit {
-            insert_audit(&mut tx, entry).await?;
-        }
-        for notice in &step.notices {
-            insert_notice(&mut tx, notice).await?;
         }
         tx.commit()
             .await
@@ -2225,6 +2269,57 @@ impl Store for SqlStore {
         .await
         .context("recording the IMAP position")?;
         Ok(())
+    }
+
+    // Trust (issue 11): one transaction per decision about inbound mail.
+
+    #[tracing::instrument(skip_all, fields(messages = commit.messages.len(), step = commit.step.is_some()))]
+    async fn commit_inbound_decision(&self, commit: InboundCommit) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        // Messages first: a message another process already moved makes the whole
+        // decision void before the consultation is touched. Dropping `tx` on any
+        // early return rolls back what was written.
+        for message in &commit.messages {
+            if !write_inbound_step(&mut tx, message).await? {
+                return Ok(false);
+            }
+        }
+        if let Some(step) = &commit.step {
+            write_step(&mut tx, step).await?;
+        }
+        tx.commit()
+            .await
+            .context("committing a decision about inbound mail")?;
+        Ok(true)
+    }
+
+    async fn inbound_awaiting(
+        &self,
+        reference: &str,
+        country: &str,
+    ) -> Result<Vec<InboundMessage>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages \
+             WHERE reference = $1 AND country = $2 AND status = $3 ORDER BY received_at, id"
+        ))
+        .bind(reference)
+        .bind(country)
+        .bind(InboundStatus::AwaitingConfirmation.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the messages from {country} held about {reference}"))?;
+        rows.iter().map(inbound_from_row).collect()
+    }
+
+    async fn notice_by_id(&self, id: i64) -> Result<Option<Notice>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("looking up a notice by id")?;
+        row.as_ref().map(notice_from_row).transpose()
     }
 
     // Dashboard sessions (migration 0010): only the SHA-256 of a session id is stored.

@@ -14,7 +14,7 @@ use crate::domain::procedure::{
 };
 
 /// The notice templates the engine can render; a procedure may only name these.
-pub const TEMPLATE_NAMES: [&str; 13] = [
+pub const TEMPLATE_NAMES: [&str; 15] = [
     "troika_request",
     "changes_requested",
     "round_invitation",
@@ -29,6 +29,10 @@ pub const TEMPLATE_NAMES: [&str; 13] = [
     "results_report",
     "reply_confirmation",
     "late_reply",
+    // Troika feedback by email: confirmed, or recorded as late (the engine's own
+    // notices, which procedure files do not name).
+    "troika_confirmation",
+    "late_troika_feedback",
 ];
 
 #[derive(Deserialize)]

@@ -275,14 +275,62 @@ impl TestApp {
         http(self.addr, "DELETE", path, token, None).await
     }
 
-    /// Has `address` marked bouncing the way production does: a delivery report saying
-    /// a notice to it failed permanently, ingested. Returns the address's focal point ids.
+    /// Has `address` marked bouncing the way production does: a notice goes to it,
+    /// and a delivery report saying it failed permanently comes back to the notice's
+    /// signed envelope address and is ingested. Returns the address's focal point ids.
     pub async fn bounce(&self, address: &str) -> Vec<i64> {
-        let raw = puebla::mail::simulate::delivery_report(
+        let now = self.clock.now();
+        // A notice to the address (written as a schedule run writes one).
+        let name = format!("test-notice-to-{address}");
+        self.store
+            .create_schedule(&name, "test", now, now)
+            .await
+            .expect("a schedule row");
+        let message_id = format!("<test-notice.{address}>");
+        let claimed = self
+            .store
+            .claim_schedule(puebla::store::ScheduleClaim {
+                name,
+                due: now,
+                served: Some(now),
+                next: now + chrono::Duration::days(365),
+                at: now,
+                notices: vec![puebla::store::NewNotice {
+                    reference: None,
+                    kind: "digest".into(),
+                    round: None,
+                    country: None,
+                    recipient: address.to_string(),
+                    recipient_name: String::new(),
+                    language: "es".into(),
+                    subject: "[RCM] Resumen diario".into(),
+                    body_text: "Resumen.".into(),
+                    body_html: None,
+                    message_id: message_id.clone(),
+                    payload_json: "{}".into(),
+                    created_at: now,
+                }],
+                audit: vec![],
+            })
+            .await
+            .expect("the notice is written");
+        assert!(claimed);
+        let notice = self
+            .store
+            .notice_by_message_id(&message_id)
+            .await
+            .unwrap()
+            .expect("the notice");
+        let envelope = self
+            .engine
+            .bounce_address_of(notice.id)
+            .expect("a token secret");
+        let raw = puebla::mail::simulate::delivery_report_to(
+            &envelope,
             address,
-            "[RCM-2027-001] Consultation",
-            "<notice-1@rcm-ts.example>",
-            self.clock.now(),
+            "[RCM] Resumen diario",
+            &message_id,
+            now,
             &format!("<dsn-{address}@mx.example.org>"),
             false,
         );

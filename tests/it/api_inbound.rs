@@ -476,6 +476,107 @@ async fn the_ts_releases_and_discards_quarantined_messages() {
     }
 }
 
+/// A reply without its token from a focal point's address waits on the holding list
+/// for its sender's confirmation (a warning in /status); the TS may release it as
+/// the country's answer, after which the sender's confirmation changes nothing.
+#[tokio::test]
+async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_release_it() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Held").await;
+        app.deliver_all().await;
+        let raw = simulate::fresh_email(
+            "Punto Focal",
+            &fp("MX"),
+            "consultas@rcm-ts.example",
+            &format!("[{reference}] Posición de México"),
+            "OBJECIÓN\n\nMéxico no acompaña el punto 1.",
+            app.clock_now(),
+            "<mx-fresh@example.org>",
+        );
+        let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(r["disposition"], "awaiting_confirmation", "{backend}: {r}");
+        let id = r["id"].as_i64().unwrap();
+        let q = app
+            .get("/api/quarantine", Some(&app.viewer))
+            .await
+            .expect(200)
+            .json();
+        let held = q
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{backend}: on the holding list: {q}"));
+        assert_eq!(held["status"], "awaiting_confirmation", "{backend}");
+        assert!(
+            held["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("held until fp.mx@example.org confirms it"),
+            "{backend}: {held}"
+        );
+        let status = app.get("/status", Some(&app.viewer)).await.json();
+        assert!(
+            status["warnings"].as_array().unwrap().iter().any(|w| w
+                .as_str()
+                .unwrap_or("")
+                .contains("await their sender's confirmation")),
+            "{backend}: {status}"
+        );
+
+        // The TS releases it as MX's answer: counted, entered by staff.
+        let released = app
+            .post(
+                &format!("/api/quarantine/{id}/release"),
+                Some(&app.admin),
+                &json!({"country": "MX"}),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(released["message"]["status"], "processed", "{backend}");
+        let shown = app
+            .get(
+                &format!("/api/consultations/{reference}"),
+                Some(&app.viewer),
+            )
+            .await
+            .json();
+        assert_eq!(state_of(&shown, "MX"), "objection", "{backend}");
+
+        // The sender's confirmation afterwards changes nothing.
+        let request = app
+            .store
+            .notices(Some(&reference))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.notice.kind == "confirmation_request")
+            .expect("a confirmation request");
+        assert_eq!(request.notice.recipient, fp("MX"), "{backend}");
+        let raw = simulate::gmail_reply(&Reply {
+            from_name: "Punto Focal",
+            from: &fp("MX"),
+            to: &reply_to(&request),
+            subject: &request.notice.subject,
+            in_reply_to: Some(&request.notice.message_id),
+            text: "CONFIRMO",
+            quoted: &request.notice.body_text,
+            date: app.clock_now(),
+            message_id: "<mx-confirm@example.org>",
+        });
+        let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(r["disposition"], "ignored", "{backend}: {r}");
+    }
+}
+
 #[tokio::test]
 async fn a_failed_message_fails_the_status_until_it_is_retried() {
     for backend in BACKENDS {
@@ -728,12 +829,20 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
                     .unwrap(),
             }
         }
-        // DO: both addresses bounce (bounced).
-        let dominican = invitation(&app, &open, "DO").await;
+        // DO: both addresses bounce (bounced), each report returning the
+        // invitation sent to that address.
+        let all = app.store.notices(Some(&open)).await.unwrap();
         for (i, address) in [fp("DO"), "second.do@example.org".to_string()]
             .iter()
             .enumerate()
         {
+            let dominican = all
+                .iter()
+                .find(|n| {
+                    n.notice.kind == "round_invitation"
+                        && n.notice.recipient.eq_ignore_ascii_case(address)
+                })
+                .expect("the invitation to the address");
             let raw = simulate::delivery_report(
                 address,
                 &dominican.notice.subject,

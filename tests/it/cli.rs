@@ -32,6 +32,51 @@ const PUEBLA_VARS: &[&str] = &[
     "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
 ];
 
+/// The reply-token secret every `Cli` has unless a test unsets it.
+const TEST_SECRET: &str = "a cli test secret, 32 bytes long!";
+
+/// Starts a consultation whose Troika request goes to HN (a Troika member this
+/// year) and returns what a bounce of the request to `email` needs: the notice's
+/// signed envelope address, Message-ID and subject, read from the database.
+fn a_notice_to(cli: &Cli, email: &str) -> (String, String, String) {
+    let year = this_year();
+    cli.ok(&["presidency", "set", &(year - 1).to_string(), "HN"]);
+    cli.ok(&["presidency", "set", &year.to_string(), "MX"]);
+    cli.ok(&["presidency", "set", &(year + 1).to_string(), "GT"]);
+    cli.write("notice-text.md", "# Text\n\nOne paragraph.\n");
+    cli.ok(&[
+        "consultation",
+        "start",
+        "--title",
+        "A text",
+        "--text",
+        "notice-text.md",
+    ]);
+    let db = format!("sqlite://{}/t.db", cli.path().display());
+    let notice = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = puebla::store::connect(&db).await.expect("the database");
+        store
+            .notices(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|n| n.notice.recipient == email)
+            .expect("a notice to the address")
+    });
+    let token = puebla::mail::token::TokenKey::new(TEST_SECRET.as_bytes())
+        .mint(&puebla::mail::token::Token::Bounce(
+            puebla::mail::token::BounceToken {
+                notice_id: notice.id,
+            },
+        ))
+        .unwrap();
+    (
+        puebla::mail::token::bounce_address("consultas@rcm-ts.example", &token),
+        notice.notice.message_id,
+        notice.notice.subject,
+    )
+}
+
 /// A command that does not finish in this time is a hang, not a slow machine.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -64,13 +109,14 @@ struct Cli {
 }
 
 impl Cli {
-    /// Runs against the shipped `workflows/`.
+    /// Runs against the shipped `workflows/`, with a reply-token secret (as every
+    /// real installation has; see `unset_env` for a test without one).
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         Cli {
             dir,
             workflows: repo().join("workflows"),
-            env: Vec::new(),
+            env: vec![("PUEBLA_TOKEN_SECRET".into(), TEST_SECRET.into())],
             runs: std::cell::Cell::new(0),
             stdin: std::cell::RefCell::new(None),
         }
@@ -90,7 +136,12 @@ impl Cli {
     }
 
     fn set_env(&mut self, key: &str, value: &str) {
+        self.unset_env(key);
         self.env.push((key.to_string(), value.to_string()));
+    }
+
+    fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -242,7 +293,9 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &[
             "daily digest `0 8 * * 1-5` in America/Costa_Rica",
-            "engine templates (digest, quarantine_notice, bounce_alert, oversized)",
+            "engine templates (digest, quarantine_notice, bounce_alert, oversized, confirmation_request)",
+            "ok: reply tokens signed",
+            "note: PUEBLA_TRUSTED_AUTHSERV_ID is not set",
         ],
     );
 }
@@ -707,12 +760,14 @@ fn focal_points_clear_bouncing_after_a_permanent_bounce() {
         "import",
         example.to_str().expect("utf-8 path"),
     ]);
+    let (envelope, _, subject) = a_notice_to(&cli, "fp1.hn@example.org");
     let dsn = cli.write(
         "dsn.eml",
-        &String::from_utf8(puebla::mail::simulate::delivery_report(
+        &String::from_utf8(puebla::mail::simulate::delivery_report_to(
+            &envelope,
             "fp1.hn@example.org",
-            "[RCM-2026-001] x",
-            "<n@rcm-ts.example>",
+            &subject,
+            "<not-returned@mx.example.org>",
             DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
                 .unwrap()
                 .into(),
@@ -957,6 +1012,24 @@ fn consultation_lifecycle_through_the_cli() {
         "--approve",
     ]);
     assert_contains(&out.stdout, &["member_input"]);
+    // `show` lists the Troika's feedback, with who entered it.
+    let shown = cli
+        .ok(&["consultation", "show", &reference, "--json"])
+        .json();
+    let feedback = shown["troika_feedback"]
+        .as_array()
+        .expect("troika_feedback");
+    assert_eq!(feedback.len(), 2, "{shown}");
+    assert!(
+        feedback
+            .iter()
+            .all(|f| f["approve"] == true && f["via"] == "staff" && f["late"] == false),
+        "{shown}"
+    );
+    assert_contains(
+        &cli.ok(&["consultation", "show", &reference]).stdout,
+        &["Troika feedback:", "review 1  GT  APPROVES"],
+    );
 
     cli.ok(&[
         "consultation",
@@ -1379,8 +1452,7 @@ fn consultation_start_without_a_presidency_says_what_to_do() {
 
 #[test]
 fn ingest_stores_a_message_from_stdin_and_the_ts_sees_the_quarantine() {
-    let mut cli = Cli::new();
-    cli.set_env("PUEBLA_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
+    let cli = Cli::new();
     let example = repo().join("examples/focal-points.toml");
     cli.ok(&[
         "focal-points",
@@ -1397,7 +1469,10 @@ fn ingest_stores_a_message_from_stdin_and_the_ts_sees_the_quarantine() {
 Subject: Hola\r\nMessage-ID: <stray-1@example.net>\r\n\r\nSin objecion.\r\n";
     let out = ingest(&cli, "stray.eml", stray);
     assert!(out.status.success(), "{}", out.stderr);
-    assert_contains(&out.stdout, &["quarantined", "no recognisable reference"]);
+    assert_contains(
+        &out.stdout,
+        &["quarantined", "not a focal point of any Member Country"],
+    );
     let out = ingest(&cli, "stray.eml", stray);
     assert!(out.status.success(), "{}", out.stderr);
     assert_contains(&out.stdout, &["already received"]);
@@ -1414,7 +1489,7 @@ Subject: Hola\r\nMessage-ID: <stray-1@example.net>\r\n\r\nSin objecion.\r\n";
         &[
             "quarantined",
             "Message-ID: <stray-1@example.net>",
-            "no recognisable reference",
+            "not a focal point of any Member Country",
         ],
     );
     let out = cli.fails(&["quarantine", "release", &id, "--country", "HN"]);
@@ -1432,11 +1507,35 @@ Subject: Hola\r\nMessage-ID: <stray-1@example.net>\r\n\r\nSin objecion.\r\n";
         .json();
     assert_eq!(discarded.as_array().map(Vec::len), Some(1));
 
-    // A permanent bounce marks the focal point bouncing in the directory.
-    let dsn = String::from_utf8(puebla::mail::simulate::delivery_report(
+    // A report claiming a bounce that refers to no notice changes nothing.
+    let forged = String::from_utf8(puebla::mail::simulate::delivery_report(
         "fp1.hn@example.org",
         "[RCM-2026-001] x",
         "<n@rcm-ts.example>",
+        DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
+            .unwrap()
+            .into(),
+        "<dsn-0@mx.example.org>",
+        false,
+    ))
+    .unwrap();
+    let out = ingest(&cli, "forged.eml", &forged);
+    assert_contains(
+        &out.stdout,
+        &["quarantined", "kept for the TS, nothing marked"],
+    );
+    assert_eq!(
+        find(&focal_points(&cli, false), "fp1.hn@example.org").map(|r| &r["bouncing"]),
+        Some(&json!(false))
+    );
+
+    // A permanent bounce of a notice (its Message-ID returned) marks the focal
+    // point bouncing in the directory.
+    let (_, message_id, subject) = a_notice_to(&cli, "fp1.hn@example.org");
+    let dsn = String::from_utf8(puebla::mail::simulate::delivery_report(
+        "fp1.hn@example.org",
+        &subject,
+        &message_id,
         DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z")
             .unwrap()
             .into(),
@@ -1628,7 +1727,8 @@ fn demo_delivers_every_notice_to_the_smtp_url_in_the_recipients_languages() {
 
 #[test]
 fn serve_needs_a_token_secret() {
-    let cli = Cli::new();
+    let mut cli = Cli::new();
+    cli.unset_env("PUEBLA_TOKEN_SECRET");
     let out = cli.fails(&["serve"]);
     assert_contains(&out.stderr, &["PUEBLA_TOKEN_SECRET"]);
 
@@ -1636,6 +1736,48 @@ fn serve_needs_a_token_secret() {
     cli.set_env("PUEBLA_TOKEN_SECRET", "short");
     let out = cli.fails(&["serve"]);
     assert_contains(&out.stderr, &["PUEBLA_TOKEN_SECRET"]);
+}
+
+/// A notice that asks for an answer is never sent with a bare Reply-To: without
+/// the secret, `consultation start` refuses (and stores nothing), and `check` says so.
+#[test]
+fn consultation_start_refuses_without_the_token_secret() {
+    let mut cli = Cli::new();
+    cli.unset_env("PUEBLA_TOKEN_SECRET");
+    let example = repo().join("examples/focal-points.toml");
+    cli.ok(&[
+        "focal-points",
+        "import",
+        example.to_str().expect("utf-8 path"),
+    ]);
+    let year = this_year();
+    for (y, c) in [(year - 1, "GT"), (year, "MX"), (year + 1, "HN")] {
+        cli.ok(&["presidency", "set", &y.to_string(), c]);
+    }
+    cli.write("text.md", "# Text\n\nOne paragraph.\n");
+    let out = cli.fails(&["consultation", "start", "--title", "T", "--text", "text.md"]);
+    assert_contains(
+        &out.stderr,
+        &["PUEBLA_TOKEN_SECRET", "troika_request", "reply token"],
+    );
+    assert_eq!(
+        cli.ok(&["consultation", "list", "--json"]).json(),
+        json!([]),
+        "nothing was stored"
+    );
+    let check = cli.ok(&["check"]);
+    assert_contains(&check.stderr, &["warning: PUEBLA_TOKEN_SECRET is not set"]);
+
+    // A draft asks nobody anything: it can be written without the secret.
+    cli.ok(&[
+        "consultation",
+        "start",
+        "--title",
+        "T",
+        "--text",
+        "text.md",
+        "--draft",
+    ]);
 }
 
 #[test]

@@ -1399,10 +1399,13 @@ async fn answers_by_email_link_to_their_raw_message() {
                 n.notice.kind == "round_invitation" && n.notice.country.as_deref() == Some("MX")
             })
             .expect("an invitation to MX");
+        let payload: puebla::mail::NoticePayload =
+            serde_json::from_str(&invitation.notice.payload_json).unwrap();
+        let token_address = payload.reply_to.expect("the invitation's token address");
         let raw = simulate::outlook_reply(&Reply {
             from_name: "Focal Point of MX",
             from: "fp.mx@example.org",
-            to: "consultas@rcm-ts.example",
+            to: &token_address,
             subject: &invitation.notice.subject,
             in_reply_to: Some(&invitation.notice.message_id),
             text: "Sin objeción <de> México.",

@@ -51,7 +51,14 @@ fn engine_with(config: &Config, store: Arc<dyn Store>, clock: Arc<SimulatedClock
 
 /// The default configuration: the digest at `0 8 * * 1-5` in America/Costa_Rica.
 fn engine_on(store: Arc<dyn Store>, clock: Arc<SimulatedClock>) -> Arc<Engine> {
-    engine_with(&Config::default(), store, clock)
+    engine_with(
+        &Config {
+            token_secret: Some("a digest test secret of some length".into()),
+            ..Config::default()
+        },
+        store,
+        clock,
+    )
 }
 
 /// Presidencies 2026 CR, 2027 HN, 2028 GT and one focal point per Member Country;

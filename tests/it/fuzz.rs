@@ -17,7 +17,10 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use proptest::prelude::*;
 use puebla::domain::calendar::Calendars;
 use puebla::domain::{ConsultationRef, CountryCode};
-use puebla::mail::token::{token_in_address, ReplyToken, TokenKey};
+use puebla::mail::token::{
+    token_in_address, AnswerToken, BounceToken, ConfirmationToken, ReplyTokenV1, StageRef, Token,
+    TokenKey,
+};
 use puebla::workflow::calendars::{load_calendar_file, load_calendars};
 use puebla::workflow::procedure::load_procedure;
 use puebla::workflow::{DataErrors, SourceFile};
@@ -478,8 +481,10 @@ proptest! {
     fn a_minted_token_altered_anywhere_never_verifies(
         year in 2000i32..2255,
         seq in 1u32..65_535,
-        round in 0u32..255,
+        number in 0u32..255,
         fp in 0i64..(u32::MAX as i64),
+        id in 0i64..(1i64 << 48),
+        purpose in 0u8..5,
         country in country(),
         at in any::<prop::sample::Index>(),
         replacement in prop::sample::select(b"abcdefghijklmnopqrstuvwxyz234567".to_vec()),
@@ -489,9 +494,33 @@ proptest! {
         let Ok(reference) = ConsultationRef::new("RCM", year, seq) else {
             return Ok(());
         };
-        let t = ReplyToken { reference, round, focal_point_id: fp, country };
-        let token = key.mint(&t).expect("in range");
-        prop_assert_eq!(key.verify("RCM", &token).unwrap(), t);
+        // Every purpose of version 2, and version 1 (what notices sent before carry).
+        let answer = |stage| Token::Answer(AnswerToken { reference: reference.clone(), stage, focal_point_id: fp, country });
+        let (token, expected) = match purpose {
+            0 | 1 => {
+                prop_assume!(number > 0);
+                let t = if purpose == 0 {
+                    answer(StageRef::Troika { review: Some(number) })
+                } else {
+                    answer(StageRef::Round { round: number })
+                };
+                (key.mint(&t).expect("in range"), t)
+            }
+            2 => {
+                let t = Token::Confirmation(ConfirmationToken { inbound_id: id, focal_point_id: fp, country });
+                (key.mint(&t).expect("in range"), t)
+            }
+            3 => {
+                let t = Token::Bounce(BounceToken { notice_id: id });
+                (key.mint(&t).expect("in range"), t)
+            }
+            _ => {
+                let v1 = ReplyTokenV1 { reference: reference.clone(), round: number, focal_point_id: fp, country };
+                let stage = if number == 0 { StageRef::Troika { review: None } } else { StageRef::Round { round: number } };
+                (key.mint_v1(&v1).expect("in range"), answer(stage))
+            }
+        };
+        prop_assert_eq!(key.verify("RCM", &token).unwrap(), expected);
         if other_key {
             let other = TokenKey::new(b"another secret entirely");
             prop_assert!(other.verify("RCM", &token).is_err());

@@ -321,8 +321,10 @@ async fn replies_by_email_are_counted_with_their_text_and_raw_message() {
         );
         assert_eq!(state(&w, &r).await.rounds[0].superseded.len(), 0, "{b}");
 
-        // (b) By In-Reply-To: GT's second focal point answers GT's first's notice from
-        // Gmail, to the plain address (the token was lost on the way).
+        // (b) By In-Reply-To only: GT's second focal point answers GT's first's
+        // notice from Gmail, to the plain address (the token was lost on the way).
+        // Threading identifies the consultation but never counts by itself: the
+        // message is held and GT's second focal point is asked to confirm.
         let gt = invitation(&w, &r, 1, &fp(1, "GT")).await;
         let raw = simulate::gmail_reply(&Reply {
             from_name: "Punto Focal",
@@ -336,15 +338,13 @@ async fn replies_by_email_are_counted_with_their_text_and_raw_message() {
             message_id: "<gt-1@example.org>",
         });
         match ingest(&w, &raw).await {
-            Disposition::Counted {
-                country, position, ..
-            } => {
-                assert_eq!((country, position), (cc("GT"), Position::Objection), "{b}")
+            Disposition::AwaitingConfirmation { country, .. } => {
+                assert_eq!(country, cc("GT"), "{b}")
             }
             other => panic!("{b}: GT's reply by In-Reply-To: {other:?}"),
         }
 
-        // (c) By the subject's reference and the sender's address.
+        // (c) By the subject's reference and the sender's address: held too.
         let us = invitation(&w, &r, 1, &fp(1, "US")).await;
         let raw = outlook(
             &us,
@@ -355,11 +355,24 @@ async fn replies_by_email_are_counted_with_their_text_and_raw_message() {
             w.clock.now(),
         );
         match ingest(&w, &raw).await {
-            Disposition::Counted {
-                country, position, ..
-            } => assert_eq!((country, position), (cc("US"), Position::Comments), "{b}"),
+            Disposition::AwaitingConfirmation { country, .. } => {
+                assert_eq!(country, cc("US"), "{b}")
+            }
             other => panic!("{b}: US's reply by reference: {other:?}"),
         }
+        let c = state(&w, &r).await;
+        for country in ["GT", "US"] {
+            assert!(
+                !c.rounds[0].answers.contains_key(&cc(country)),
+                "{b}: {country} is not counted before it confirms"
+            );
+        }
+        let asked: Vec<String> = notices(&w, "confirmation_request")
+            .await
+            .into_iter()
+            .map(|n| n.notice.recipient)
+            .collect();
+        assert_eq!(asked, vec![fp(2, "GT"), fp(1, "US")], "{b}");
 
         // A later answer of MX in the same round supersedes the first.
         w.clock.set(hn(2027, 3, 23, 9, 0));
@@ -395,8 +408,13 @@ async fn replies_by_email_are_counted_with_their_text_and_raw_message() {
 
         let counts = w.store.inbound_counts().await.unwrap();
         assert_eq!(
-            (counts.processed, counts.quarantined, counts.failed),
-            (4, 0, 0),
+            (
+                counts.processed,
+                counts.awaiting_confirmation,
+                counts.quarantined,
+                counts.failed
+            ),
+            (2, 2, 0, 0),
             "{b}"
         );
     }
@@ -421,12 +439,14 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         // A forged token: well-formed, signed with another key.
         let other = puebla::mail::token::TokenKey::new(b"not the deployment's secret at all");
         let forged = other
-            .mint(&puebla::mail::token::ReplyToken {
-                reference: puebla::domain::ConsultationRef::parse(&r).unwrap(),
-                round: 1,
-                focal_point_id: 1,
-                country: cc("HN"),
-            })
+            .mint(&puebla::mail::token::Token::Answer(
+                puebla::mail::token::AnswerToken {
+                    reference: puebla::domain::ConsultationRef::parse(&r).unwrap(),
+                    stage: puebla::mail::token::StageRef::Round { round: 1 },
+                    focal_point_id: 1,
+                    country: cc("HN"),
+                },
+            ))
             .unwrap();
         let raw = outlook(
             &hn_notice,
@@ -524,7 +544,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
             b,
             "no reference",
             &ingest(&w, raw.as_bytes()).await,
-            "no recognisable reference",
+            "no reply token, no In-Reply-To or References naming a notice, and no consultation reference",
         );
 
         // Nothing of that counted.
@@ -544,11 +564,19 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         assert_eq!(q.len(), 6, "{b}: all six wait for the TS");
         assert!(q.iter().all(|m| m.reading.reason.is_some()), "{b}");
 
-        // Each human sender is told once; a second quarantined message the same day is not answered.
+        // Each human sender in the directory is told once, at the directory's address;
+        // the observer (not in the directory) is told nothing: no backscatter to a
+        // From that anyone can write. A second quarantined message the same day is
+        // not answered.
         let told = notices(&w, QUARANTINE_NOTICE).await;
+        assert!(
+            told.iter()
+                .all(|n| n.notice.recipient.ends_with("@example.org")),
+            "{b}: only directory addresses are told"
+        );
         assert_eq!(
             told.len(),
-            6,
+            5,
             "{b}: {:?}",
             told.iter().map(|n| &n.notice.recipient).collect::<Vec<_>>()
         );
@@ -568,7 +596,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         );
         assert_eq!(
             notices(&w, QUARANTINE_NOTICE).await.len(),
-            6,
+            5,
             "{b}: at most one explanation per sender per day"
         );
         w.clock.set(at + Duration::hours(25));
@@ -588,7 +616,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         );
         assert_eq!(
             notices(&w, QUARANTINE_NOTICE).await.len(),
-            7,
+            6,
             "{b}: a day later they are told again"
         );
 

@@ -32,3 +32,4 @@ mod store;
 mod templates;
 mod tls;
 mod transitions;
+mod trust;

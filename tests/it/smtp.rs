@@ -22,7 +22,7 @@ use puebla::engine::notice::format_deadline;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
 use puebla::mail::message::smtp::SmtpTransport;
 use puebla::mail::message::Outgoing;
-use puebla::mail::token::TokenKey;
+use puebla::mail::token::{Token, TokenKey};
 use puebla::mail::NoticePayload;
 use puebla::store::{NewNotice, Notice, NoticeStatus, Store};
 
@@ -55,14 +55,17 @@ fn smtp(sink: &SmtpSink) -> Arc<SmtpTransport> {
     Arc::new(SmtpTransport::from_url(&sink.url()).expect("the sink's URL"))
 }
 
+/// A worker that signs each notice's envelope sender, as `app::worker` does.
 fn worker(w: &World, transport: Arc<dyn Transport>, id: &str) -> OutboxWorker {
-    OutboxWorker::new(
+    let mut worker = OutboxWorker::new(
         w.store.clone(),
         w.clock.clone() as Arc<dyn Clock>,
         transport,
         FROM,
         id,
-    )
+    );
+    worker.bounce_key = Some(TokenKey::new(SECRET.as_bytes()));
+    worker
 }
 
 fn payload(n: &Notice) -> NoticePayload {
@@ -139,8 +142,20 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
             let p = payload(n);
             let what = format!("{backend} {} {}", n.notice.kind, n.notice.recipient);
 
-            // Envelope and addresses.
-            assert_eq!(r.mail_from, "consultas@rcm-ts.example", "{what}");
+            // Envelope and addresses: MAIL FROM is the notice's own signed bounce
+            // address (VERP), which names this notice and no other.
+            let bounce_token = r
+                .mail_from
+                .strip_prefix("consultas+b.")
+                .and_then(|t| t.strip_suffix("@rcm-ts.example"))
+                .unwrap_or_else(|| panic!("{what}: a signed envelope sender, not {}", r.mail_from));
+            assert_eq!(
+                key.verify("RCM", bounce_token),
+                Ok(Token::Bounce(puebla::mail::token::BounceToken {
+                    notice_id: n.id
+                })),
+                "{what}"
+            );
             assert_eq!(r.rcpt_to, vec![n.notice.recipient.clone()], "{what}");
             let from = m.from().and_then(|a| a.first()).expect("From");
             assert_eq!(from.address(), Some("consultas@rcm-ts.example"), "{what}");
@@ -156,10 +171,16 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
                 .and_then(|a| a.address())
                 .expect("Reply-To")
                 .to_string();
-            if p.focal_point_id.is_none() {
+            if p.reply_to.is_none() {
                 assert_eq!(
                     reply_to, "consultas@rcm-ts.example",
                     "{what}: replies go to From"
+                );
+                assert!(
+                    p.focal_point_id.is_none()
+                        || !["troika_request", "round_invitation", "reminder"]
+                            .contains(&n.notice.kind.as_str()),
+                    "{what}: a notice that asks a focal point for an answer carries a token"
                 );
             } else {
                 let fp = directory
@@ -170,12 +191,18 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
                     .strip_prefix("consultas+")
                     .and_then(|t| t.strip_suffix("@rcm-ts.example"))
                     .unwrap_or_else(|| panic!("{what}: a token address, not {reply_to}"));
-                let t = key.verify("RCM", token).expect("the token verifies");
+                let Token::Answer(t) = key.verify("RCM", token).expect("the token verifies") else {
+                    panic!("{what}: an answer token")
+                };
                 assert_eq!(t.reference.to_string(), reference, "{what}");
                 assert_eq!(t.focal_point_id, fp.id, "{what}");
                 assert_eq!(t.country.as_str(), fp.country, "{what}");
                 assert_eq!(Some(t.country.to_string()), n.notice.country, "{what}");
-                assert_eq!(i64::from(t.round), n.notice.round.unwrap_or(0), "{what}");
+                // The token names the stage the notice asks about.
+                match n.notice.kind.as_str() {
+                    "troika_request" => assert!(t.stage.is_troika(), "{what}"),
+                    _ => assert_eq!(t.stage.round().map(i64::from), n.notice.round, "{what}"),
+                }
             }
 
             // Threading, subject, automation and language headers.

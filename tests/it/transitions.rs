@@ -11,7 +11,7 @@ use puebla::domain::body::{Body, Member, Observer};
 use puebla::domain::calendar::{CalendarPolicy, Calendars};
 use puebla::domain::consultation::{
     transition, Answer, AnswerSource, Consultation, Context, Effect, Event, NoticeKind, Position,
-    Recipients, ReviewReason, Stage, TimerSpec, TransitionError,
+    Recipients, ReviewReason, Stage, TimerSpec, TransitionError, TroikaReply,
 };
 use puebla::domain::procedure::{
     Consensus, Decision, OnObjection, Procedure, ReminderSpec, RoundSpec, StepTemplates,
@@ -361,6 +361,23 @@ fn feedback(country: &str, approve: bool) -> Event {
     }
 }
 
+/// A Troika member's feedback by email, for review `review` (`None`: the latest).
+fn troika_reply(country: &str, approve: bool, review: Option<u32>, at: DateTime<Utc>) -> Event {
+    Event::TroikaReply {
+        reply: TroikaReply {
+            country: cc(country),
+            approve,
+            comments: (!approve).then(|| "Please say which month".to_string()),
+            review,
+            received_at: at,
+            source: AnswerSource::Email {
+                from: format!("focal.point@{}.example", country.to_ascii_lowercase()),
+                message_id: Some(format!("<{country}@mail.example>")),
+            },
+        },
+    }
+}
+
 fn revise(text: Option<&str>) -> Event {
     Event::Revise {
         text: text.map(str::to_string),
@@ -613,9 +630,10 @@ impl StageKey {
     }
 }
 
-const EVENT_KINDS: [&str; 10] = [
+const EVENT_KINDS: [&str; 11] = [
     "submit",
     "troika_feedback",
+    "troika_reply",
     "answer",
     "reclassify",
     "revise",
@@ -635,6 +653,7 @@ fn event_of_kind(kind: &str, fx: &Fx) -> (Event, DateTime<Utc>) {
     match kind {
         "submit" => (Event::Submit { text: None }, soon),
         "troika_feedback" => (feedback(FORMER, true), soon),
+        "troika_reply" => (troika_reply(FORMER, true, None, soon), soon),
         "answer" => (answer_event("BZ", Position::NoObjection, soon), soon),
         "reclassify" => (
             Event::Reclassify {
@@ -700,39 +719,44 @@ fn every_stage_and_event_pair_has_a_stated_result() {
     let world = World::rcm();
     let ctx = world.ctx();
 
-    // Columns: submit, troika_feedback, answer, reclassify, revise, extend,
-    //          withdraw, report, deadline_reached, reminder_due.
+    // Columns: submit, troika_feedback, troika_reply, answer, reclassify, revise,
+    //          extend, withdraw, report, deadline_reached, reminder_due.
+    // A Troika reply after the review is recorded as late on it, in every stage.
     #[rustfmt::skip]
-    let table: [(StageKey, [Expect; 10]); 10] = [
+    let table: [(StageKey, [Expect; 11]); 10] = [
         (StageKey::Draft,
-         [To("troika_review"), No, No, No, No, No, To("withdrawn"), No, Ab, Ab]),
+         [To("troika_review"), No, No, No, No, No, No, To("withdrawn"), No, Ab, Ab]),
         (StageKey::TroikaReview,
-         [No, To("troika_review"), No, No, No, No, To("withdrawn"), No, Ab, Ab]),
+         [No, To("troika_review"), To("troika_review"), No, No, No, No, To("withdrawn"), No,
+          Ab, Ab]),
         (StageKey::Round0,
-         [No, No, To("member_input"), To("member_input"), No, To("member_input"),
-          To("withdrawn"), No, To("revision"), To("member_input")]),
+         [No, No, To("member_input"), To("member_input"), To("member_input"), No,
+          To("member_input"), To("withdrawn"), No, To("revision"), To("member_input")]),
         (StageKey::Revision1,
-         [No, No, To("revision"), No, To("member_comments"), No, To("withdrawn"), No, Ab, Ab]),
+         [No, No, To("revision"), To("revision"), No, To("member_comments"), No,
+          To("withdrawn"), No, Ab, Ab]),
         (StageKey::Round1,
-         [No, No, To("member_comments"), To("member_comments"), No, To("member_comments"),
-          To("withdrawn"), No, To("adopted"), To("member_comments")]),
-        // Answers are late; reviewing GT's answer (as an objection) decides: revision.
+         [No, No, To("member_comments"), To("member_comments"), To("member_comments"), No,
+          To("member_comments"), To("withdrawn"), No, To("adopted"), To("member_comments")]),
+        // Answers and Troika replies are late; reviewing GT's answer (as an objection)
+        // decides: revision.
         (StageKey::AwaitingDecision,
-         [No, No, To("awaiting_decision"), To("revision"), No, No, To("withdrawn"), No, Ab, Ab]),
+         [No, No, To("awaiting_decision"), To("awaiting_decision"), To("revision"), No, No,
+          To("withdrawn"), No, Ab, Ab]),
         (StageKey::Adopted,
-         [No, No, To("adopted"), No, No, No, No, To("concluded"), Ab, Ab]),
+         [No, No, To("adopted"), To("adopted"), No, No, No, No, To("concluded"), Ab, Ab]),
         (StageKey::NotAdopted,
-         [No, No, To("not_adopted"), No, No, No, No, No, Ab, Ab]),
+         [No, No, To("not_adopted"), To("not_adopted"), No, No, No, No, No, Ab, Ab]),
         (StageKey::Concluded,
-         [No, No, To("concluded"), No, No, No, No, Ab, Ab, Ab]),
+         [No, No, To("concluded"), To("concluded"), No, No, No, No, Ab, Ab, Ab]),
         (StageKey::Withdrawn,
-         [No, No, To("withdrawn"), No, No, No, Ab, No, Ab, Ab]),
+         [No, No, To("withdrawn"), To("withdrawn"), No, No, No, Ab, No, Ab, Ab]),
     ];
 
     // The table covers every stage once and every event kind in every row.
     let entries: usize = table.iter().map(|(_, row)| row.len()).sum();
     assert_eq!(entries, StageKey::ALL.len() * EVENT_KINDS.len());
-    assert_eq!(entries, 100);
+    assert_eq!(entries, 110);
     for key in StageKey::ALL {
         assert_eq!(
             table.iter().filter(|(k, _)| *k == key).count(),
@@ -782,7 +806,7 @@ fn every_stage_and_event_pair_has_a_stated_result() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 100);
+    assert_eq!(checked, 110);
 }
 
 // ---------------------------------------------------------------------------
@@ -830,6 +854,143 @@ fn approval_by_every_reviewer_opens_round_one_for_all_members() {
         Some((1, round.deadline)),
         "the timers hold round 1's deadline"
     );
+}
+
+/// Troika feedback by email: counted in the open review with a confirmation to the
+/// sender (and the comments kept); for any review that has closed, recorded on it
+/// as late, told to the sender, and nothing else changes.
+#[test]
+fn troika_feedback_by_email_counts_in_its_review_and_is_late_after_it() {
+    let world = World::rcm();
+    let ctx = world.ctx();
+    let mut fx = troika_review(&ctx);
+    let at = fx.now + Duration::hours(1);
+    let email_of = |c: &str| format!("focal.point@{}.example", c.to_ascii_lowercase());
+
+    // FORMER approves review 1 by email: confirmed to the sender, review still open.
+    let effects = fx.apply(&ctx, troika_reply(FORMER, true, Some(1), at), at);
+    assert_eq!(fx.c.stage, Stage::TroikaReview);
+    assert_eq!(
+        notices(&effects),
+        vec![(
+            NoticeKind::TroikaConfirmation,
+            Recipients::Answerer {
+                country: cc(FORMER),
+                email: Some(email_of(FORMER)),
+            }
+        )]
+    );
+    let answer = &fx.c.troika_reviews[0].answers[&cc(FORMER)];
+    assert!(answer.approve);
+    assert!(matches!(answer.source, Some(AnswerSource::Email { .. })));
+
+    // UPCOMING asks for changes by email: the comments reach the PPT's notice.
+    let effects = fx.apply(&ctx, troika_reply(UPCOMING, false, Some(1), at), at);
+    assert_eq!(fx.c.stage, Stage::Draft);
+    assert_eq!(
+        notices(&effects),
+        vec![
+            (
+                NoticeKind::TroikaConfirmation,
+                Recipients::Answerer {
+                    country: cc(UPCOMING),
+                    email: Some(email_of(UPCOMING)),
+                }
+            ),
+            (
+                NoticeKind::ChangesRequested,
+                Recipients::PresidencyAndSecretariat
+            )
+        ]
+    );
+    assert_eq!(
+        fx.c.troika_reviews[0].answers[&cc(UPCOMING)]
+            .comments
+            .as_deref(),
+        Some("Please say which month")
+    );
+
+    // In draft, an approval of review 1 comes late: recorded on review 1, stage unchanged.
+    let later = at + Duration::hours(2);
+    let before = fx.c.clone();
+    let effects = fx.apply(&ctx, troika_reply(FORMER, true, Some(1), later), later);
+    assert_eq!(fx.c.stage, Stage::Draft);
+    assert_eq!(fx.c.troika_reviews[0].late.len(), 1);
+    assert_eq!(
+        fx.c.troika_reviews[0].answers, before.troika_reviews[0].answers,
+        "a late reply changes nothing in the review"
+    );
+    assert_eq!(
+        notices(&effects),
+        vec![(
+            NoticeKind::LateTroikaFeedback,
+            Recipients::Answerer {
+                country: cc(FORMER),
+                email: Some(email_of(FORMER)),
+            }
+        )]
+    );
+
+    // Review 2 opens; a reply with review 1's token is late for review 1, not
+    // counted in review 2.
+    let at2 = later + Duration::days(1);
+    fx.apply(
+        &ctx,
+        Event::Submit {
+            text: Some(V2.into()),
+        },
+        at2,
+    );
+    let effects = fx.apply(&ctx, troika_reply(UPCOMING, true, Some(1), at2), at2);
+    assert_eq!(fx.c.stage, Stage::TroikaReview);
+    assert!(
+        fx.c.troika_reviews[1].answers.is_empty(),
+        "review 2 untouched"
+    );
+    assert_eq!(fx.c.troika_reviews[0].late.len(), 2);
+    assert_eq!(notices(&effects)[0].0, NoticeKind::LateTroikaFeedback);
+
+    // Both approve review 2 by email: round 1 opens.
+    fx.apply(&ctx, troika_reply(UPCOMING, true, Some(2), at2), at2);
+    let effects = fx.apply(&ctx, troika_reply(FORMER, true, Some(2), at2), at2);
+    assert_eq!(fx.c.stage_name(), "member_input");
+    assert!(notice_of(&effects, NoticeKind::RoundInvitation).is_some());
+
+    // During round 1 a Troika reply (with or without a review number) is late
+    // Troika feedback; round 1's answers are untouched.
+    let in_round = at2 + Duration::hours(1);
+    for review in [Some(2), None] {
+        let round_before = fx.c.rounds[0].clone();
+        let effects = fx.apply(
+            &ctx,
+            troika_reply(FORMER, false, review, in_round),
+            in_round,
+        );
+        assert_eq!(fx.c.stage_name(), "member_input");
+        assert_eq!(fx.c.rounds[0], round_before, "the round is untouched");
+        assert_eq!(notices(&effects)[0].0, NoticeKind::LateTroikaFeedback);
+    }
+    assert_eq!(fx.c.troika_reviews[1].late.len(), 2);
+
+    // The PPT is not a reviewer, a review that never was is refused, and a
+    // consultation never sent to the Troika has nothing to answer.
+    assert!(matches!(
+        fx.try_apply(&ctx, troika_reply(PPT, true, Some(2), in_round), in_round),
+        Err(TransitionError::NotATroikaReviewer { .. })
+    ));
+    assert!(matches!(
+        fx.try_apply(
+            &ctx,
+            troika_reply(FORMER, true, Some(9), in_round),
+            in_round
+        ),
+        Err(TransitionError::Invalid(_))
+    ));
+    let draft = Fx::new(&ctx, monday());
+    assert!(matches!(
+        draft.try_apply(&ctx, troika_reply(FORMER, true, None, monday()), monday()),
+        Err(TransitionError::NotAllowed { .. })
+    ));
 }
 
 #[test]

@@ -62,6 +62,41 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
         })
 }
 
+/// Every `Message-ID:` value in a text of header lines (a returned original's
+/// headers in a delivery report, possibly several blocks), angle brackets
+/// included (added when missing), in order, without duplicates.
+pub fn message_ids_in(headers: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let lines: Vec<&str> = headers.lines().map(|l| l.trim_end_matches('\r')).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("message-id") || line.starts_with([' ', '\t']) {
+            continue;
+        }
+        // The value may be folded onto the next line.
+        let mut value = value.trim().to_string();
+        if value.is_empty() {
+            if let Some(next) = lines.get(i + 1).filter(|l| l.starts_with([' ', '\t'])) {
+                value = next.trim().to_string();
+            }
+        }
+        let inner = match (value.find('<'), value.find('>')) {
+            (Some(a), Some(b)) if a < b => &value[a + 1..b],
+            _ => value.split_whitespace().next().unwrap_or(""),
+        };
+        let inner = inner.trim();
+        if !inner.is_empty() && inner.len() <= 500 && inner.contains('@') {
+            let id = format!("<{inner}>");
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
 /// Every address in the recipient headers (To, Cc, Delivered-To, X-Original-To,
 /// Envelope-To), lowercase, in header order, without duplicates.
 pub fn recipient_addresses(raw: &[u8]) -> Vec<String> {
@@ -115,6 +150,21 @@ Subject: RE: x\r\n\r\nTo: not-a-header@z.org\r\n";
             message_id(b"Message-Id: bare@host\n\n").as_deref(),
             Some("<bare@host>")
         );
+    }
+
+    #[test]
+    fn message_ids_of_returned_originals() {
+        let text = "From: a@b\r\nMessage-ID: <RCM-2027-001.s3.round_invitation.fp3@rcm-ts.example>\r\n\r\n\
+Subject: x\nMessage-ID: bare@host\nX: y\nmessage-id:\n <folded@host>\n  Message-ID: <not-a-header@x>\n";
+        assert_eq!(
+            message_ids_in(text),
+            vec![
+                "<RCM-2027-001.s3.round_invitation.fp3@rcm-ts.example>",
+                "<bare@host>",
+                "<folded@host>"
+            ]
+        );
+        assert!(message_ids_in("Message-ID: <>\nMessage-ID:").is_empty());
     }
 
     #[test]

@@ -7,8 +7,10 @@
 
 mod html;
 
+pub mod authentication;
 pub mod classify;
 pub mod envelope;
+pub mod keywords;
 mod lexicon;
 pub mod parse;
 pub mod position;
@@ -44,6 +46,9 @@ pub struct Inspection {
     /// From the subject, else the text, the quoted notice, a returned original, or
     /// the threading headers.
     pub reference: Option<ConsultationRef>,
+    /// The Message-IDs (angle brackets included) in the headers of a returned
+    /// original (a delivery report's): which notices a bounce is about.
+    pub returned_message_ids: Vec<String>,
     pub headers: Headers,
     pub attachments: Vec<Attachment>,
     pub problems: Vec<String>,
@@ -83,8 +88,14 @@ pub fn inspect(raw: &[u8]) -> Inspection {
             Kind::Bounce => find_reference(&parsed.body),
             _ => None,
         });
+    let returned_message_ids = parsed
+        .returned_original
+        .as_deref()
+        .map(envelope::message_ids_in)
+        .unwrap_or_default();
     Inspection {
         kind: class.kind,
+        returned_message_ids,
         position,
         ambiguous,
         conditional,

@@ -640,6 +640,9 @@ mod tests {
                 "Mexico joins the consensus and wishes to record its understanding that the text is not binding.",
                 "Guatemala acompaña el consenso y desea dejar constancia de que el texto no es vinculante.",
                 "Le Canada se joint au consensus et souhaite faire consigner son interprétation du paragraphe 2.",
+                "Costa Rica acompaña el consenso; para que conste, el párrafo 2 se aplicará conforme a su ley.",
+                "Honduras se suma al consenso. Dejamos nota de que el anexo no obliga a la Cancillería.",
+                "Le Canada se joint au consensus. Pour mémoire, le paragraphe 2 relève des provinces.",
             ],
         );
     }
