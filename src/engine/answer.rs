@@ -152,7 +152,15 @@ pub(crate) fn answer_event(s: &AnswerSubmission) -> Result<Event, TransitionErro
 /// the step), as an outcome.
 pub(crate) fn outcome_of(next: &Consultation, event: &Event) -> Option<AnswerOutcome> {
     match event {
-        Event::Answer { answer } => answer_outcome(next, |a| a == answer),
+        // The transition owns some fields of what it records (a conflict with an
+        // earlier answer, a review): the answer is found by what the event carried.
+        Event::Answer { answer } => answer_outcome(next, |a| {
+            a.country == answer.country
+                && a.received_at == answer.received_at
+                && a.source == answer.source
+                && a.position == answer.position
+                && a.text == answer.text
+        }),
         Event::TroikaReply { reply } => troika_outcome(
             next,
             |country, a| {

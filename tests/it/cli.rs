@@ -1155,6 +1155,7 @@ fn show_lists_the_answer_in_doubt_and_reclassify_decides() {
         let config = puebla::config::Config {
             database_url: db.clone(),
             workflows_dir: repo().join("workflows"),
+            token_secret: Some("a cli test secret of some length".into()),
             ..puebla::config::Config::default()
         };
         let store = puebla::app::store(&config)

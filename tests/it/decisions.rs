@@ -27,7 +27,10 @@ const MEMBERS: [&str; 11] = [
 async fn world(store: Arc<dyn Store>, start: DateTime<Utc>) -> World {
     let clock = Arc::new(SimulatedClock::new(start));
     let engine = puebla::app::engine(
-        &Config::default(),
+        &Config {
+            token_secret: Some("a decisions test secret of some length".into()),
+            ..Config::default()
+        },
         store.clone(),
         clock.clone() as Arc<dyn Clock>,
         catalog(),

@@ -740,6 +740,75 @@ async fn a_conditional_reply_by_email_holds_the_deciding_round_for_a_person() {
     }
 }
 
+/// A conditional answer sent without the reply token is held; once its sender
+/// confirms it, it counts still marked conditional (the reading is stored with the
+/// held message), so the deciding round waits for a person as for any conditional
+/// answer.
+#[tokio::test]
+async fn a_held_conditional_reply_stays_conditional_once_confirmed() {
+    for w in worlds().await {
+        let b = w.backend;
+        let r = round_one(&w).await;
+        let deadline = state(&w, &r).await.rounds[0].deadline;
+        w.clock.set(deadline + Duration::seconds(1));
+        w.engine.tick().await.expect("tick");
+        w.clock.set(hn(2027, 3, 31, 10, 0));
+        w.engine
+            .apply(
+                &r,
+                Event::Revise {
+                    text: None,
+                    note: None,
+                },
+                PPT,
+            )
+            .await
+            .expect("revise");
+
+        // A fresh email (no token) naming the consultation: held.
+        let raw = simulate::fresh_email(
+            "Focal Point",
+            &fp(1, "MX"),
+            "consultas@rcm-ts.example",
+            &format!("[{r}] Position of Mexico"),
+            "Mexico has no objection, provided that the annex is published in Spanish.",
+            w.clock.now(),
+            "<mx-held-conditional@example.org>",
+        );
+        assert!(
+            matches!(
+                ingest(&w, &raw).await,
+                Disposition::AwaitingConfirmation { .. }
+            ),
+            "{b}: a tokenless reply is held"
+        );
+        let request = notices(&w, puebla::engine::system_notice::CONFIRMATION_REQUEST)
+            .await
+            .pop()
+            .unwrap_or_else(|| panic!("{b}: a confirmation request"));
+        assert_eq!(request.notice.recipient, fp(1, "MX"), "{b}");
+
+        w.clock.set(hn(2027, 3, 31, 12, 0));
+        let raw = outlook(
+            &request,
+            &fp(1, "MX"),
+            &reply_to(&request),
+            "CONFIRMO",
+            "<mx-confirms@example.org>",
+            w.clock.now(),
+        );
+        ingest(&w, &raw).await;
+        let answer = state(&w, &r).await.rounds[1].answers[&cc("MX")].clone();
+        assert_eq!(answer.position, Position::Comments, "{b}");
+        assert!(answer.conditional, "{b}: still conditional once confirmed");
+
+        let deadline = state(&w, &r).await.rounds[1].deadline;
+        w.clock.set(deadline + Duration::seconds(1));
+        w.engine.tick().await.expect("tick");
+        assert_eq!(state(&w, &r).await.stage_name(), "awaiting_decision", "{b}");
+    }
+}
+
 #[tokio::test]
 async fn an_old_rounds_token_is_recorded_late_for_that_round_and_not_counted() {
     for w in worlds().await {
