@@ -139,19 +139,9 @@ pub fn worker(
     worker
 }
 
-/// A URL with any password replaced, fit for logs and error messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+/// A URL with its secrets replaced, fit for logs and error messages: the one
+/// redaction, [`crate::config::redact_url`].
+pub use crate::config::redact_url as redact;
 
 #[cfg(test)]
 mod tests {

@@ -72,6 +72,23 @@ pub struct Config {
     /// believed, and a reply it marks `dmarc=fail` or `spf=fail` is quarantined.
     /// Unset: no such check.
     pub trusted_authserv_id: Option<String>,
+    /// The dashboard's and the answer page's public base URL (`https://...` behind a
+    /// TLS proxy): https makes the dashboard's cookies `Secure`.
+    pub public_url: Option<String>,
+    /// A dashboard session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A dashboard session ends this many hours after its login, however busy.
+    pub session_max_hours: u64,
+    /// Dashboard login attempts allowed per minute from one client address (a
+    /// burst of this many, then one every 60/N seconds); beyond it: 429.
+    pub login_rate_per_address: u32,
+    /// Dashboard login attempts allowed per minute from all addresses together.
+    pub login_rate: u32,
+    /// A connection that has not sent a request's whole header within this many
+    /// seconds (including an idle keep-alive connection) is closed.
+    pub http_header_timeout_seconds: u64,
+    /// Connections served at once; more wait in the listen queue until one closes.
+    pub http_max_connections: usize,
 }
 
 impl Default for Config {
@@ -102,6 +119,13 @@ impl Default for Config {
             attachments_max_total_bytes: crate::domain::attachment::DEFAULT_MAX_TOTAL_BYTES,
             tls_ca_file: None,
             trusted_authserv_id: None,
+            public_url: None,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            login_rate_per_address: 10,
+            login_rate: 60,
+            http_header_timeout_seconds: 10,
+            http_max_connections: 256,
         }
     }
 }
@@ -135,6 +159,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("PUEBLA_TLS_CA_FILE", "tls_ca_file"),
     ("PUEBLA_TRUSTED_AUTHSERV_ID", "trusted_authserv_id"),
+    ("PUEBLA_PUBLIC_URL", "public_url"),
+    ("PUEBLA_SESSION_IDLE_MINUTES", "session_idle_minutes"),
+    ("PUEBLA_SESSION_MAX_HOURS", "session_max_hours"),
+    ("PUEBLA_LOGIN_RATE_PER_ADDRESS", "login_rate_per_address"),
+    ("PUEBLA_LOGIN_RATE", "login_rate"),
+    (
+        "PUEBLA_HTTP_HEADER_TIMEOUT_SECONDS",
+        "http_header_timeout_seconds",
+    ),
+    ("PUEBLA_HTTP_MAX_CONNECTIONS", "http_max_connections"),
 ];
 
 impl Config {
@@ -212,11 +246,27 @@ impl Config {
                     config.trusted_authserv_id =
                         Some(value.trim().to_string()).filter(|v| !v.is_empty())
                 }
+                "public_url" => config.public_url = Some(value.trim().to_string()),
+                "session_idle_minutes" => config.session_idle_minutes = number(var, &value)?,
+                "session_max_hours" => config.session_max_hours = number(var, &value)?,
+                "login_rate_per_address" => config.login_rate_per_address = number(var, &value)?,
+                "login_rate" => config.login_rate = number(var, &value)?,
+                "http_header_timeout_seconds" => {
+                    config.http_header_timeout_seconds = number(var, &value)?
+                }
+                "http_max_connections" => config.http_max_connections = number(var, &value)?,
                 other => bail!("internal: unmapped configuration field {other}"),
             }
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether the public URL is https: then the dashboard's cookies are `Secure`.
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
     fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -231,7 +281,10 @@ impl Config {
             || db.starts_with("postgres://")
             || db.starts_with("postgresql://"))
         {
-            bail!("database_url `{db}` must start with sqlite:, postgres:// or postgresql://");
+            bail!(
+                "database_url `{}` must start with sqlite:, postgres:// or postgresql://",
+                redact_url(db)
+            );
         }
         self.http_addr
             .parse::<std::net::SocketAddr>()
@@ -245,14 +298,17 @@ impl Config {
             if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
                 bail!(
                     "smtp_url `{}` must start with smtp:// or smtps://",
-                    crate::app::redact(smtp)
+                    redact_url(smtp)
                 );
             }
             crate::mail::message::smtp::SmtpSettings::parse(smtp)?;
         }
         if let Some(imap) = &self.imap_url {
             if !(imap.starts_with("imap://") || imap.starts_with("imaps://")) {
-                bail!("imap_url `{imap}` must start with imap:// or imaps://");
+                bail!(
+                    "imap_url `{}` must start with imap:// or imaps://",
+                    redact_url(imap)
+                );
             }
         }
         if self.inbound_max_bytes < 1024 {
@@ -298,6 +354,29 @@ impl Config {
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);
         }
+        if let Some(public) = &self.public_url {
+            let scheme_ok = url::Url::parse(public)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !scheme_ok {
+                bail!(
+                    "public_url `{}` must be an http:// or https:// URL such as \
+                     https://consultas.example.org",
+                    redact_url(public)
+                );
+            }
+        }
+        if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
+            bail!("session_idle_minutes and session_max_hours must be at least 1");
+        }
+        if self.login_rate_per_address == 0 || self.login_rate == 0 {
+            bail!("login_rate_per_address and login_rate must be at least 1 per minute");
+        }
+        if self.http_header_timeout_seconds == 0 {
+            bail!("http_header_timeout_seconds must be at least 1");
+        }
+        if self.http_max_connections == 0 {
+            bail!("http_max_connections must be at least 1");
+        }
         self.digest_schedule()?;
         // Read here so that `puebla check` and the start of `serve` both name a
         // missing or broken file; the transports read it again when built.
@@ -330,6 +409,114 @@ impl Config {
             .rsplit_once('@')
             .map_or("localhost", |(_, d)| d)
     }
+}
+
+/// A whole number from an environment variable, or an error naming it.
+fn number<T: std::str::FromStr>(var: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{var} `{value}` is not a whole number"))
+}
+
+/// What replaces a secret in a URL shown to people.
+const REDACTED: &str = "***";
+
+/// A URL fit for logs, error messages and `puebla check`: the password of
+/// `user:password@` and the value of every query parameter that names a secret
+/// (`password=`, `pass=`, `pwd=`, `secret=`, `token=`, `sslpassword=`, `api_key=`, …)
+/// replaced by `***`. A URL that does not parse is redacted as well as its text
+/// allows: everything between the scheme and the last `@` that looks like
+/// credentials goes. Every place that shows a configured URL goes through this one
+/// function (`app::redact` is the same function).
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if !parsed.cannot_be_a_base() {
+            // A password with an unencoded `/`, `?` or `#` ends the authority early
+            // (`postgres://u:12/34@h/db` parses as host `u`, port 12): an `@` left
+            // after the host means the text's own credentials must go as well.
+            let misread =
+                parsed.password().is_none() && parsed[url::Position::BeforePath..].contains('@');
+            if parsed.password().is_some() {
+                // Setting a password only fails on URLs without a host, which have none.
+                let _ = parsed.set_password(Some(REDACTED));
+            }
+            if parsed.query_pairs().any(|(k, _)| is_secret_parameter(&k)) {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if is_secret_parameter(&k) {
+                            REDACTED.to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            return if misread {
+                redact_text(parsed.as_str())
+            } else {
+                parsed.to_string()
+            };
+        }
+    }
+    redact_text(url)
+}
+
+/// Whether a query parameter's name says its value is a secret.
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// The best effort for text that is not a URL with a host: credentials before the
+/// last `@`, and secret `name=value` pairs anywhere after a `?`, `&` or `;`.
+fn redact_text(text: &str) -> String {
+    let scheme_end = match text.find("://") {
+        Some(i) => i + 3,
+        None => text.find(':').map_or(0, |i| i + 1),
+    };
+    let mut out = text.to_string();
+    if let Some(at) = out[scheme_end..].rfind('@').map(|i| i + scheme_end) {
+        let credentials = &out[scheme_end..at];
+        if let Some(colon) = credentials.find(':') {
+            out.replace_range(scheme_end + colon + 1..at, REDACTED);
+        } else if scheme_end > 0 && !text.contains("://") {
+            // `scheme:user:password@host` without slashes: the part after the
+            // scheme's colon may itself be the password.
+            out.replace_range(scheme_end..at, REDACTED);
+        }
+    }
+    let mut redacted = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find(['?', '&', ';']) {
+        redacted.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest.find(['&', ';', '#']).unwrap_or(rest.len());
+        match rest[..end].split_once('=') {
+            Some((name, _)) if is_secret_parameter(name) => {
+                redacted.push_str(name);
+                redacted.push('=');
+                redacted.push_str(REDACTED);
+                rest = &rest[end..];
+            }
+            _ => {}
+        }
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 #[cfg(test)]
@@ -387,6 +574,76 @@ mod tests {
             err.contains("no certificate") && err.contains(&path),
             "{err}"
         );
+    }
+
+    #[test]
+    fn urls_lose_their_secrets_and_keep_the_rest() {
+        for (url, shown) in [
+            ("smtps://user:hunter2@host:465", "smtps://user:***@host:465"),
+            (
+                "postgres://puebla:hunter2@db.example.org/puebla",
+                "postgres://puebla:***@db.example.org/puebla",
+            ),
+            (
+                "postgres://db.example.org/puebla?user=p&password=hunter2&sslmode=require",
+                "postgres://db.example.org/puebla?user=p&password=***&sslmode=require",
+            ),
+            (
+                "imap://u@h/INBOX?PASS=hunter2&pwd=hunter2&secret=hunter2&token=hunter2",
+                "imap://u@h/INBOX?PASS=***&pwd=***&secret=***&token=***",
+            ),
+            ("mysql://root:hunter2@db/x", "mysql://root:***@db/x"),
+            ("sqlite://puebla.db", "sqlite://puebla.db"),
+            (
+                "sqlite:puebla.db?password=hunter2",
+                "sqlite:puebla.db?password=***",
+            ),
+            // Not URLs with a host: the text's own credentials go.
+            ("postgres://u:12/34hunter2@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:hun#ter2@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:p@ss hunter2@h:x/db",
+                "postgres://u:***@h:x/db",
+            ),
+            ("mysql:root:hunter2@db", "mysql:root:***@db"),
+            ("nonsense u:hunter2@h", "nonsense u:***@h"),
+            ("host;password=hunter2", "host;password=***"),
+        ] {
+            let got = redact_url(url);
+            assert_eq!(got, shown, "{url}");
+            assert!(!got.contains("hunter2") && !got.contains("12/34"), "{url}");
+        }
+    }
+
+    #[test]
+    fn no_error_about_a_url_setting_shows_its_secret() {
+        for (var, url) in [
+            ("PUEBLA_DATABASE_URL", "mysql://root:hunter2@db/x"),
+            ("PUEBLA_DATABASE_URL", "postgresql:/x?password=hunter2"),
+            (
+                "PUEBLA_DATABASE_URL",
+                "postgre://u:hunter2@h/x?password=hunter2",
+            ),
+            ("PUEBLA_SMTP_URL", "smtp://u:hunter2@h?tls=no"),
+            ("PUEBLA_SMTP_URL", "smtp://u@h?password=hunter2"),
+            ("PUEBLA_SMTP_URL", "smtpx://u:hunter2@h"),
+            ("PUEBLA_SMTP_URL", "smtp://u:hunter2@h:port"),
+            ("PUEBLA_IMAP_URL", "pop3://u:hunter2@h/INBOX"),
+            ("PUEBLA_IMAP_URL", "imap://u@h/INBOX?password=hunter2"),
+            ("PUEBLA_PUBLIC_URL", "ftp://u:hunter2@h/"),
+            ("PUEBLA_PUBLIC_URL", "htps://h/?token=hunter2"),
+        ] {
+            let env = |k: &str| (k == var).then(|| url.to_string());
+            let err = match Config::load(None, env) {
+                Ok(config) => format!("{:#}", crate::app::imap_settings(&config).unwrap_err()),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(!err.contains("hunter2"), "{var}={url}: {err}");
+            assert!(
+                err.contains("***"),
+                "{var}={url}: the URL is still named: {err}"
+            );
+        }
     }
 
     #[test]

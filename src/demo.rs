@@ -654,10 +654,15 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         "puebla demo: one RCM written consultation on simulated time (rcm-five-day procedure)"
     )?;
     match &config.smtp_url {
-        Some(_) => writeln!(out, "database {url}; notices sent to the {destination}")?,
+        Some(_) => writeln!(
+            out,
+            "database {}; notices sent to the {destination}",
+            crate::app::redact(&url)
+        )?,
         None => writeln!(
             out,
-            "database {url}; notices written as .eml files into {destination}"
+            "database {}; notices written as .eml files into {destination}",
+            crate::app::redact(&url)
         )?,
     }
     // Presidency years after 2016 are not in the data file: the TS sets them. These are demo values.

@@ -166,6 +166,22 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
         "ok: configuration (database {})",
         crate::app::redact(&config.database_url)
     );
+    // The mail settings are parsed as `serve` parses them; every URL shown or named
+    // in an error goes through the one redaction.
+    println!(
+        "ok: notices go to {}",
+        crate::app::transport_description(&config)
+    );
+    match crate::app::imap_settings(&config) {
+        Ok(Some(imap)) => println!("ok: replies read from IMAP {}", imap.describe()),
+        Ok(None) => {
+            println!("ok: no IMAP mailbox (replies by `puebla ingest` or POST /api/inbound)")
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     // Config::load already refused a bad expression or zone.
     match config.digest_schedule()? {
         Some(s) => println!(

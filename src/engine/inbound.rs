@@ -181,6 +181,9 @@ impl Engine {
             })
             .await
             .context("storing the raw message")?;
+        // The key it is stored under: its content hash when another message holds
+        // its Message-ID.
+        let message_id = row.message_id.clone();
         // A message stored earlier is processed again only if that did not finish
         // (a crash after storing) or failed.
         if !inserted && !matches!(row.status, InboundStatus::Stored | InboundStatus::Failed) {

@@ -571,7 +571,9 @@ pub async fn download_attachment(
 }
 
 /// The file as a download: its stored content type, `Content-Disposition:
-/// attachment` (never shown inline), and `nosniff`. Shared with the dashboard.
+/// attachment` (never shown inline), `nosniff` and a sandbox CSP, so that whatever
+/// type the uploader claimed, a browser neither renders it as a page of this site
+/// nor runs a script in it. Shared with the dashboard.
 pub(crate) async fn attachment_response(
     state: &SharedState,
     reference: &str,
@@ -603,6 +605,10 @@ pub(crate) async fn attachment_response(
             (
                 header::CACHE_CONTROL,
                 axum::http::HeaderValue::from_static("private, no-store"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(super::DOWNLOAD_CSP),
             ),
         ],
         bytes,

@@ -96,9 +96,15 @@ pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 /// A new random token: 32 bytes from `/dev/urandom`, as `pbl_` + 64 hex digits.
 pub fn generate_token() -> std::io::Result<String> {
+    Ok(format!("pbl_{}", random_hex()?))
+}
+
+/// 32 bytes from the operating system's CSPRNG (`/dev/urandom`), as 64 hex digits:
+/// tokens and dashboard session ids.
+pub fn random_hex() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(format!("pbl_{}", hex(&bytes)))
+    Ok(hex(&bytes))
 }
 
 /// The SHA-256 of a token, as lower-case hex: what the database stores.
@@ -179,7 +185,12 @@ pub async fn authenticate(state: &SharedState, headers: &HeaderMap) -> Result<Ca
 /// Finds whose token this is (the bearer header's, or the dashboard's session
 /// cookie's): 401 when it is not a known, unrevoked token.
 pub async fn authenticate_token(state: &SharedState, token: &str) -> Result<Caller, ApiError> {
-    let hash = hash_token(token);
+    authenticate_hash(state, &hash_token(token)).await
+}
+
+/// Finds whose token has this SHA-256 (a dashboard session keeps only the hash):
+/// 401 when it is not a known, unrevoked token.
+pub async fn authenticate_hash(state: &SharedState, hash: &str) -> Result<Caller, ApiError> {
     if let Some(admin) = &state.admin_token_hash {
         if bool::from(admin.as_bytes().ct_eq(hash.as_bytes())) {
             return Ok(Caller {
@@ -193,7 +204,7 @@ pub async fn authenticate_token(state: &SharedState, token: &str) -> Result<Call
     let row = state
         .engine
         .store()
-        .active_api_token(&hash)
+        .active_api_token(hash)
         .await
         .map_err(|e| ApiError::Unexpected(e.into()))?
         .ok_or(ApiError::Unauthorized)?;

@@ -1,13 +1,17 @@
 //! The administrators' dashboard at `GET /`: server-rendered HTML from the handlebars
 //! pages in `templates/dashboard/`, in Spanish and English, with no JavaScript.
 //!
-//! Logging in posts a bearer token (the same tokens and roles as the API); the
-//! server checks it and keeps it in an HttpOnly, SameSite=Strict cookie. Every
-//! action is a form posted twice to `POST /actions`: the first post shows what will
-//! happen ("are you sure?"), the second, carrying `confirm=yes`, does it. Both posts
-//! carry a CSRF token derived from the session's token, so another site cannot
-//! forge them. Actions go through the same engine and directory functions as the API
-//! and are audited as `web:TOKEN-NAME`.
+//! Logging in posts a bearer token (the same tokens and roles as the API) with a
+//! CSRF token bound to a pre-session cookie; attempts are throttled per client
+//! address and overall (429 with `Retry-After`, [`super::throttle`]). The server
+//! checks the token and opens a server-side session ([`super::session`]): the
+//! cookie holds a random session id, never the token. Every action is a form posted
+//! twice to `POST /actions`: the first post shows what will happen ("are you
+//! sure?"), the second, carrying `confirm=yes`, does it. Both posts carry a CSRF
+//! token derived from the session id, so another site cannot forge them; a post
+//! without a session is refused before its body is read. Actions go through the
+//! same engine and directory functions as the API and are audited as
+//! `web:TOKEN-NAME`.
 //!
 //! The pages are compiled into the binary (`include_str!`): unlike the notice
 //! templates they are not something the TS edits, and a fresh clone serves them
@@ -21,18 +25,18 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use handlebars::Handlebars;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::auth::{self, Caller, Role};
+use super::auth::{self, Role};
 use super::error::ApiError;
+use super::session::{self, Session, LOGIN_COOKIE, SESSION_COOKIE};
 use super::SharedState;
 use crate::directory::{self, FocalPointInput};
 use crate::domain::attachment::{FileUpload, ValidFile};
@@ -44,7 +48,6 @@ use crate::engine::StartRequest;
 use crate::report::{self, CountryState};
 use crate::store::InboundStatus;
 
-const SESSION_COOKIE: &str = "puebla_session";
 const LANG_COOKIE: &str = "puebla_lang";
 
 /// The dashboard's routes; merged into the application's router by `http::router`.
@@ -52,23 +55,22 @@ const LANG_COOKIE: &str = "puebla_lang";
 /// page rather than a JSON 401.
 /// `upload_limit`: the largest body `POST /actions` takes (a new consultation's files).
 pub fn routes(upload_limit: usize) -> Router<super::SharedState> {
+    use super::{limit_body, FORM_BODY_LIMIT, NO_BODY_LIMIT};
+    let page = |handler: MethodRouter<SharedState>| limit_body(handler, NO_BODY_LIMIT);
     Router::new()
-        .route("/", get(home))
-        .route("/dashboard.css", get(stylesheet))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/consultations/{reference}", get(consultation_page))
+        .route("/", page(get(home)))
+        .route("/dashboard.css", page(get(stylesheet)))
+        .route("/login", limit_body(post(login), FORM_BODY_LIMIT))
+        .route("/logout", limit_body(post(logout), FORM_BODY_LIMIT))
+        .route("/consultations/{reference}", page(get(consultation_page)))
         .route(
             "/consultations/{reference}/attachments/{id}",
-            get(attachment_download),
+            page(get(attachment_download)),
         )
-        .route("/new", get(new_consultation_page))
-        .route("/directory", get(directory_page))
-        .route("/inbound/{id}", get(inbound_page))
-        .route(
-            "/actions",
-            post(action).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
-        )
+        .route("/new", page(get(new_consultation_page)))
+        .route("/directory", page(get(directory_page)))
+        .route("/inbound/{id}", page(get(inbound_page)))
+        .route("/actions", limit_body(post(action), upload_limit))
 }
 
 // ---------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("token", "Access token", "Token de acceso"),
     ("login_button", "Log in", "Entrar"),
     ("login_failed", "This token is not valid or has been revoked.", "Este token no es válido o fue revocado."),
+    ("login_throttled", "Too many login attempts. Wait a moment and try again.", "Demasiados intentos de inicio de sesión. Espere un momento e intente de nuevo."),
     ("open_consultations", "Open consultations", "Consultas abiertas"),
     ("all_consultations", "All consultations", "Todas las consultas"),
     ("show_all", "Show closed ones too", "Mostrar también las cerradas"),
@@ -426,25 +429,9 @@ async fn stylesheet() -> Response {
 // ---------------------------------------------------------------------------------
 // Sessions, languages and errors
 
-/// A logged-in caller and the CSRF token of their session.
-struct Session {
-    caller: Caller,
-    csrf: String,
-}
-
-impl Session {
-    fn actor(&self) -> String {
-        format!("web:{}", self.caller.name)
-    }
-}
-
-/// The CSRF token of a session: derived from its bearer token, so it is unguessable
-/// without the cookie (which scripts on other sites cannot read) and needs no state.
-fn csrf_of(token: &str) -> String {
-    Sha256::digest(format!("puebla dashboard csrf\n{token}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The audit log's actor for a dashboard session's actions.
+fn web_actor(session: &Session) -> String {
+    format!("web:{}", session.caller.name)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -458,23 +445,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    let raw = cookie(headers, SESSION_COOKIE)?;
-    let token = percent_decode_str(raw).decode_utf8().ok()?.to_string();
-    (!token.is_empty()).then_some(token)
+/// A random id from a cookie: 64 hex digits, or nothing.
+fn cookie_id(headers: &HeaderMap, name: &str) -> Option<String> {
+    let raw = cookie(headers, name)?;
+    let id = percent_decode_str(raw).decode_utf8().ok()?;
+    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
 }
 
-/// `Secure` is added when a TLS-terminating proxy says the request came over HTTPS.
-fn cookie_attributes(headers: &HeaderMap) -> &'static str {
-    let https = headers
+/// Whether a TLS-terminating proxy says the request came over HTTPS (cookies are
+/// then `Secure` even without an https `PUEBLA_PUBLIC_URL`).
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    if https {
-        "Path=/; HttpOnly; SameSite=Strict; Secure"
-    } else {
-        "Path=/; HttpOnly; SameSite=Strict"
-    }
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// What every page needs: the language, the session if any, the path (for the
@@ -484,6 +468,14 @@ struct Env {
     /// Set when `?lang=` chose the language: it is remembered in a cookie.
     remember_lang: bool,
     session: Option<Session>,
+    /// The session cookie's id, when the session is valid (to end it at logout).
+    session_id: Option<String>,
+    /// The pre-session id the login form's CSRF token is bound to: the cookie's, or a
+    /// new one made (and set) when a page needs it.
+    login_id: std::sync::OnceLock<String>,
+    login_cookie: Option<String>,
+    /// Cookies are `Secure`: the public URL is https, or a proxy says the request was.
+    secure_cookies: bool,
     path: String,
 }
 
@@ -504,16 +496,13 @@ impl Env {
                     .and_then(|v| v.split(',').find_map(Lang::parse))
             })
             .unwrap_or(Lang::En);
-        let session = match session_token(headers) {
+        let session_id = cookie_id(headers, SESSION_COOKIE);
+        let session = match &session_id {
             None => None,
-            Some(token) => match auth::authenticate_token(state, &token).await {
+            Some(id) => match session::resume(state, id).await {
                 // A token that may not read (an `ingest` token) holds no session.
-                Ok(caller) if !caller.role.allows(Role::Viewer) => None,
-                Ok(caller) => Some(Session {
-                    caller,
-                    csrf: csrf_of(&token),
-                }),
-                Err(ApiError::Unauthorized) => None,
+                Ok(Some(s)) if !s.caller.role.allows(Role::Viewer) => None,
+                Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "cannot check a dashboard session");
                     None
@@ -523,9 +512,40 @@ impl Env {
         Env {
             lang,
             remember_lang: from_query.is_some(),
+            session_id: session_id.filter(|_| session.is_some()),
             session,
+            login_id: std::sync::OnceLock::new(),
+            login_cookie: cookie_id(headers, LOGIN_COOKIE),
+            secure_cookies: state.sessions.secure || forwarded_https(headers),
             path: path.to_string(),
         }
+    }
+
+    /// The pre-session id for the login form (made on first use when the browser
+    /// has none; [`Env::respond`] then sets its cookie).
+    fn login_id(&self) -> Result<&str, PageError> {
+        if let Some(id) = self.login_id.get().or(self.login_cookie.as_ref()) {
+            return Ok(id);
+        }
+        let id = session::new_id()?;
+        Ok(self.login_id.get_or_init(|| id))
+    }
+
+    /// The login page, with `error` shown when given.
+    fn login_page(&self, status: StatusCode, error: Option<String>) -> Response {
+        let page = self.login_id().and_then(|id| {
+            self.page(
+                status,
+                "login",
+                json!({"error": error, "login_csrf": session::csrf_of("login", id)}),
+            )
+        });
+        page.unwrap_or_else(|e| plain_500(&e))
+    }
+
+    /// A `Set-Cookie` header value (an empty `value` clears the cookie).
+    fn cookie(&self, name: &str, value: &str) -> Option<HeaderValue> {
+        HeaderValue::from_str(&session::cookie(name, value, self.secure_cookies)).ok()
     }
 
     fn t(&self, key: &str) -> String {
@@ -609,6 +629,11 @@ impl Env {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
+        if let Some(id) = self.login_id.get() {
+            if let Some(v) = self.cookie(LOGIN_COOKIE, id) {
+                h.append(header::SET_COOKIE, v);
+            }
+        }
         if self.remember_lang {
             let value = format!(
                 "{LANG_COOKIE}={}; Path=/; SameSite=Strict; Max-Age=31536000",
@@ -624,11 +649,7 @@ impl Env {
     /// The page for an error (the login page for a missing session).
     fn error(&self, e: PageError) -> Response {
         let (status, message) = match &e {
-            PageError::Unauthorized => {
-                return self
-                    .page(StatusCode::UNAUTHORIZED, "login", json!({"failed": false}))
-                    .unwrap_or_else(|e| plain_500(&e));
-            }
+            PageError::Unauthorized => return self.login_page(StatusCode::UNAUTHORIZED, None),
             PageError::Forbidden => (StatusCode::FORBIDDEN, self.t("err_403")),
             PageError::Csrf => (StatusCode::FORBIDDEN, self.t("err_csrf")),
             PageError::NotFound(m) => {
@@ -824,9 +845,7 @@ async fn home(
 ) -> Response {
     let env = Env::new(&state, &headers, &query, "/").await;
     if env.session.is_none() {
-        return env
-            .page(StatusCode::OK, "login", json!({"failed": false}))
-            .unwrap_or_else(|e| env.error(e));
+        return env.login_page(StatusCode::OK, None);
     }
     let result = home_page(&state, &env, &query).await;
     result.unwrap_or_else(|e| env.error(e))
@@ -1385,48 +1404,85 @@ async fn inbound_view(
 // ---------------------------------------------------------------------------------
 // Logging in and out
 
-/// `POST /login` (form: `token`): checks the token like the API does and keeps it
-/// in the session cookie.
-async fn login(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
+/// `POST /login` (form: `csrf`, `token`): throttled per client address and overall
+/// (429 with `Retry-After` before the form is read); the form's CSRF token must be
+/// the one bound to the browser's pre-session cookie; the token is checked like the
+/// API does, and a session is opened for it (the cookie holds the session's id).
+async fn login(State(state): State<SharedState>, request: axum::extract::Request) -> Response {
+    use axum::extract::FromRequest as _;
+    let env = Env::new(&state, request.headers(), &BTreeMap::new(), "/").await;
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Err(wait) = state.login_throttle.check(client) {
+        let seconds = super::throttle::retry_after_seconds(wait);
+        tracing::warn!(client = ?client, retry_after = seconds, "dashboard login throttled");
+        let mut r = env.login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(env.t("login_throttled")),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return r;
+    }
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(e) => return env.error(PageError::Invalid(format!("body: {}", e.body_text()))),
+    };
     let fields = form(&body);
+    let given = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    let expected = env
+        .login_cookie
+        .as_deref()
+        .map(|id| session::csrf_of("login", id));
+    if !expected.is_some_and(|e| bool::from(given.as_bytes().ct_eq(e.as_bytes()))) {
+        return env.login_page(StatusCode::FORBIDDEN, Some(env.t("err_csrf")));
+    }
     let token = fields.get("token").map(|t| t.trim()).unwrap_or_default();
     match auth::authenticate_token(&state, token).await {
         // An `ingest` token only posts raw messages: it cannot read the dashboard.
         Ok(caller) if !caller.role.allows(Role::Viewer) => env.error(PageError::Forbidden),
         Ok(caller) => {
+            if let Some(old) = &env.session_id {
+                if let Err(e) = session::close(&state, old).await {
+                    return env.error(e.into());
+                }
+            }
+            let id = match session::open(&state, &auth::hash_token(token)).await {
+                Ok(id) => id,
+                Err(e) => return env.error(e.into()),
+            };
             tracing::info!(caller = %caller.name, role = %caller.role, "dashboard login");
             let mut r = redirect("/");
-            let value = format!(
-                "{SESSION_COOKIE}={}; {}",
-                utf8_percent_encode(token, NON_ALPHANUMERIC),
-                cookie_attributes(&headers)
-            );
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
+            for (name, value) in [(SESSION_COOKIE, id.as_str()), (LOGIN_COOKIE, "")] {
+                if let Some(v) = env.cookie(name, value) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
             }
             r
         }
-        Err(ApiError::Unauthorized) => env
-            .page(StatusCode::UNAUTHORIZED, "login", json!({"failed": true}))
-            .unwrap_or_else(|e| env.error(e)),
+        Err(ApiError::Unauthorized) => {
+            env.login_page(StatusCode::UNAUTHORIZED, Some(env.t("login_failed")))
+        }
         Err(e) => env.error(e.into()),
     }
 }
 
-/// `POST /logout` (form: `csrf`): clears the session cookie.
+/// `POST /logout` (form: `csrf`): ends the session and clears its cookie.
 async fn logout(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
     let env = Env::new(&state, &headers, &BTreeMap::new(), "/").await;
     let fields = form(&body);
     if let Err(e) = check_csrf(&env, &fields) {
         return env.error(e);
     }
+    if let Some(id) = &env.session_id {
+        if let Err(e) = session::close(&state, id).await {
+            return env.error(e.into());
+        }
+    }
     let mut r = redirect("/");
-    let value = format!(
-        "{SESSION_COOKIE}=; Max-Age=0; {}",
-        cookie_attributes(&headers)
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if let Some(v) = env.cookie(SESSION_COOKIE, "") {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -1691,6 +1747,11 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
 /// `confirm=yes`) acts. Both need the session's CSRF token and the action's role.
 async fn action(State(state): State<SharedState>, request: axum::extract::Request) -> Response {
     let env = Env::new(&state, request.headers(), &BTreeMap::new(), "/").await;
+    // Without a session nothing more is read: an anonymous upload is refused
+    // before its body arrives (hyper then closes the connection).
+    if env.session.is_none() {
+        return env.error(PageError::Unauthorized);
+    }
     let result = match read_action_form(&state, request).await {
         Ok((fields, uploads)) => act(&state, &env, &fields, uploads).await,
         Err(e) => Err(e),
@@ -1848,7 +1909,7 @@ async fn act(
         };
         return confirm_page(state, env, kind, &action, fields, &valid).await;
     }
-    let actor = session.actor();
+    let actor = web_actor(session);
     let engine = &state.engine;
     let back = match action {
         Action::Start {

@@ -72,17 +72,25 @@ pub struct DiscardIn {
 }
 
 /// What became of a message handed to `POST /api/inbound` or retried.
+///
+/// A message stored before (`duplicate`) is answered with its id and status only:
+/// the text, country and position of a stored message are for readers, and an
+/// `ingest` token must not read them back by posting a Message-ID it has seen.
 #[derive(Debug, Serialize)]
 pub struct IngestOut {
     id: i64,
     /// counted, late, quarantined, auto_reply, bounce, failed or duplicate.
     disposition: &'static str,
-    /// Why, in a sentence (the processing error for `failed`).
+    /// The stored message's status (stored, processed, quarantined, failed, discarded).
+    status: &'static str,
+    /// Why, in a sentence (the processing error for `failed`); absent for a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    /// True when this request stored the message; false when it was stored before
-    /// (the existing row is returned).
+    /// True when this request stored the message; false when it was stored before.
     stored: bool,
-    message: InboundRecord,
+    /// How the message was read; absent for a duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<InboundRecord>,
 }
 
 /// One message with its raw bytes.
@@ -139,6 +147,16 @@ async fn ingest_out(state: &SharedState, outcome: &IngestOutcome) -> ApiResult<I
         .inbound_message(outcome.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("inbound message {} vanished", outcome.id))?;
+    if let Disposition::Duplicate { .. } = outcome.disposition {
+        return Ok(IngestOut {
+            id: outcome.id,
+            disposition: outcome.disposition.name(),
+            status: row.status.as_str(),
+            reason: None,
+            stored: false,
+            message: None,
+        });
+    }
     let record = InboundRecord::from(&row);
     let reason = match &outcome.disposition {
         Disposition::Quarantined { reason } => Some(reason.clone()),
@@ -148,9 +166,10 @@ async fn ingest_out(state: &SharedState, outcome: &IngestOutcome) -> ApiResult<I
     Ok(IngestOut {
         id: outcome.id,
         disposition: outcome.disposition.name(),
+        status: row.status.as_str(),
         reason,
         stored: outcome.stored,
-        message: record,
+        message: Some(record),
     })
 }
 
@@ -293,6 +312,10 @@ pub async fn show_inbound(
                 (header::CONTENT_TYPE, "message/rfc822".to_string()),
                 (header::CONTENT_DISPOSITION, disposition),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    super::DOWNLOAD_CSP.to_string(),
+                ),
             ],
             m.raw,
         )

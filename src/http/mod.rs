@@ -31,7 +31,10 @@ pub mod error;
 pub mod inbound;
 pub mod metrics;
 pub mod openapi;
+pub mod serve;
+pub mod session;
 pub mod status;
+pub mod throttle;
 
 pub use auth::{Caller, Role};
 pub use metrics::Metrics;
@@ -40,6 +43,11 @@ use error::ApiError;
 
 /// How long a request may take before it is answered with 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The content security policy of every file served for download (attachments,
+/// raw messages): a unique origin with no scripts, forms or plugins, even if a
+/// browser were to show it.
+pub const DOWNLOAD_CSP: &str = "sandbox; default-src 'none'";
 
 /// What every handler can reach.
 pub struct AppState {
@@ -52,12 +60,17 @@ pub struct AppState {
     smtp_configured: bool,
     inbound_configured: bool,
     request_ids: RequestIds,
+    /// How long dashboard sessions last and how their cookies are marked.
+    pub sessions: session::SessionPolicy,
+    /// Dashboard login attempts, per client address and overall.
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: &Config, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
+        let engine_clock = engine.clock().clone();
         Self {
             engine,
             metrics,
@@ -71,6 +84,12 @@ impl AppState {
             smtp_configured: config.smtp_url.is_some(),
             inbound_configured: config.imap_url.is_some(),
             request_ids: RequestIds::new(),
+            sessions: session::SessionPolicy::from_config(config),
+            login_throttle: throttle::LoginThrottle::new(
+                config.login_rate_per_address,
+                config.login_rate,
+                engine_clock,
+            ),
         }
     }
 
@@ -261,19 +280,69 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
     ]
 }
 
+/// The body of a JSON API request, at most (axum's default).
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// The body of a dashboard login or logout form, at most.
+pub const FORM_BODY_LIMIT: usize = 16 * 1024;
+/// The body of a request to a route that takes none (a `GET`, a `DELETE`, a
+/// `POST` that acts on its path alone), at most: room for an empty `{}`.
+pub const NO_BODY_LIMIT: usize = 4 * 1024;
+
+/// The largest body a route of the table takes.
+fn body_limit(spec: &RouteSpec, state: &SharedState) -> usize {
+    match spec.request {
+        // Routes that take files in their JSON (base64) need more than 2 MB.
+        Some("StartIn" | "SubmitIn" | "ReviseIn") => upload_body_limit(state),
+        Some("RawMessage") => state
+            .engine
+            .inbound_max_bytes()
+            .saturating_mul(inbound::BODY_LIMIT_FACTOR),
+        Some(_) => JSON_BODY_LIMIT,
+        None => NO_BODY_LIMIT,
+    }
+}
+
+/// `limit` on a route, checked before its body is read: a request whose
+/// `Content-Length` is over it is answered 413 at once (tower-http), and a body
+/// without a length stops being read there (tower-http's and axum's limits agree).
+/// On a route that needs a token this sits inside the role check, so an
+/// anonymous request is refused before either.
+pub(crate) fn limit_body(
+    handler: MethodRouter<SharedState>,
+    limit: usize,
+) -> MethodRouter<SharedState> {
+    handler
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(limit))
+        .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(limit))
+}
+
+/// tower-http's 413 is plain text; the API's errors are JSON.
+async fn json_payload_too_large(State(limit): State<usize>, response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return ApiError::PayloadTooLarge {
+            size: limit + 1,
+            limit,
+        }
+        .into_response();
+    }
+    response
+}
+
 /// The application's router, with its middleware, over `state`.
 pub fn router(state: SharedState) -> Router {
     // The dashboard's HTML pages (`GET /` and friends) check their session cookie
     // themselves; they are not part of the API's table or its OpenAPI document.
     let mut router: Router<SharedState> = dashboard::routes(upload_body_limit(&state));
     for (spec, handler) in route_table() {
-        // Routes that take files in their JSON (base64) need more than axum's 2 MB.
-        let handler = match spec.request {
-            Some("StartIn" | "SubmitIn" | "ReviseIn") => {
-                handler.layer(DefaultBodyLimit::max(upload_body_limit(&state)))
-            }
-            _ => handler,
-        };
+        let limit = body_limit(&spec, &state);
+        let handler = limit_body(handler, limit).layer(middleware::map_response_with_state(
+            limit,
+            json_payload_too_large,
+        ));
         let handler = match spec.role {
             Some(role) => handler.route_layer(middleware::from_fn_with_state(
                 (state.clone(), role),
@@ -379,6 +448,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     router: Router,
+    limits: serve::ConnectionLimits,
 }
 
 impl Application {
@@ -410,6 +480,7 @@ impl Application {
             listener,
             addr,
             router: router(Arc::new(state)),
+            limits: serve::ConnectionLimits::from_config(config),
         })
     }
 
@@ -422,13 +493,12 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops accepting connections and lets
-    /// the requests in flight finish.
+    /// the requests in flight finish ([`serve::serve`]: header timeout, connection
+    /// limit).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        serve::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }

@@ -50,7 +50,7 @@ pub fn document() -> Value {
         if spec.request == Some("RawMessage") {
             responses.insert(
                 "200".into(),
-                json!({"description": "stored before (same Message-ID, or the same bytes without one): the existing row and what became of it",
+                json!({"description": "stored before (same Message-ID and bytes, or the same bytes without one): its id and status only",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResult"}}}}),
             );
             responses.insert("413".into(), error("the body is over 4 times the stored-message limit (PUEBLA_INBOUND_MAX_BYTES); below that a large message is stored truncated"));
@@ -258,9 +258,10 @@ pub fn schemas() -> Value {
         "IngestResult": {"type": "object", "properties": {
             "id": {"type": "integer"},
             "disposition": {"type": "string", "enum": ["counted", "late", "quarantined", "auto_reply", "bounce", "failed", "duplicate"]},
-            "reason": nullable("string"),
+            "status": {"type": "string", "enum": ["stored", "processed", "quarantined", "failed", "discarded"]},
+            "reason": {"type": "string", "description": "absent for a duplicate"},
             "stored": {"type": "boolean", "description": "false: the message was stored before"},
-            "message": {"$ref": "#/components/schemas/InboundMessage"}
+            "message": {"allOf": [{"$ref": "#/components/schemas/InboundMessage"}], "description": "absent for a duplicate: a message stored before is answered with its id and status only"}
         }},
         "ReleaseIn": object(&["country"], json!({"country": string(), "reference": {"type": "string", "description": "the consultation, when the message names none"}})),
         "ReleaseResult": {"type": "object", "properties": {"message": {"$ref": "#/components/schemas/InboundMessage"}, "consultation": {"$ref": "#/components/schemas/Consultation"}}},

@@ -57,6 +57,16 @@ impl ImapSettings {
             bail!("the IMAP URL {redacted} must start with imap:// or imaps://");
         };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        // A query would otherwise become part of the host or mailbox name, and with
+        // it a `?password=` into every log line that names the mailbox.
+        let has_query = |s: &str| s.contains(['?', '#']);
+        let host_part = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if has_query(path) || has_query(host_part) {
+            bail!(
+                "the IMAP URL {redacted} has parameters (`?...`): it takes none; give the \
+                 password as user:password@"
+            );
+        }
         let Some((credentials, host_port)) = authority.rsplit_once('@') else {
             bail!("the IMAP URL {redacted} has no user:password@");
         };

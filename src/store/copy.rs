@@ -29,6 +29,7 @@ const ORDER: &[&str] = &[
     "presidency",
     "focal_points",
     "api_tokens",
+    "dashboard_sessions",
     "schedules",
     "timers",
     "outbox",

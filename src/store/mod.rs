@@ -608,7 +608,8 @@ pub trait Store: Send + Sync {
     async fn api_tokens(&self, include_revoked: bool) -> Result<Vec<ApiTokenRow>, StoreError>;
     /// The token that is not revoked and has this hash.
     async fn active_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRow>, StoreError>;
-    /// Revokes the active token named `name` ([`StoreError::NotFound`] if none). Audited.
+    /// Revokes the active token named `name` ([`StoreError::NotFound`] if none) and
+    /// deletes the dashboard sessions opened with it. Audited.
     async fn revoke_api_token(
         &self,
         name: &str,
@@ -619,7 +620,9 @@ pub trait Store: Send + Sync {
     // Inbound mail. The raw message is stored before anything else is done with it.
 
     /// Stores a raw message, or returns the row already stored under the same
-    /// Message-ID (`true` when this call inserted it).
+    /// Message-ID with the same bytes (`true` when this call inserted it). Other bytes
+    /// under a Message-ID already stored are kept under `sha256:<hash>` instead, so a
+    /// message cannot be dropped by another that claimed its Message-ID first.
     async fn insert_inbound(
         &self,
         message: NewInboundMessage,
@@ -695,6 +698,25 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<InboundMessage>, StoreError>;
     /// One outbox notice by its id (a bounce address names its notice so).
     async fn notice_by_id(&self, id: i64) -> Result<Option<Notice>, StoreError>;
+
+    // Dashboard sessions (migration 0010). Only the SHA-256 of a session id is
+    // stored; the expiries are the caller's to decide, from the two times.
+
+    /// Stores a new session, last seen at its creation.
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// The session whose id has this hash, expired or not.
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// Records activity on a session at `at` (never moves it back).
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends a session (logout); `true` when it existed.
+    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes the sessions last seen before `idle_before` or created before
+    /// `created_before`; how many.
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Everything one decision about inbound mail writes (see
@@ -706,6 +728,24 @@ pub struct InboundCommit {
     pub messages: Vec<InboundStep>,
     /// The consultation step the decision causes.
     pub step: Option<Step>,
+}
+
+/// A dashboard session to store: the hashes of its id and of the token it was
+/// opened with ([`Store::revoke_api_token`] deletes a token's sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored dashboard session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
 }
 
 /// A bearer token of the HTTP API, as stored: only the SHA-256 of the token (hex).

@@ -24,6 +24,7 @@ use super::{
     NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts,
     OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
+use super::{NewSession, SessionRow};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
 
@@ -89,6 +90,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "drop_inbound_reference_index",
         sqlite: include_str!("../../migrations/sqlite/0009_drop_inbound_reference_index.sql"),
         postgres: include_str!("../../migrations/postgres/0009_drop_inbound_reference_index.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "dashboard_sessions",
+        sqlite: include_str!("../../migrations/sqlite/0010_dashboard_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_dashboard_sessions.sql"),
     },
     Migration {
         version: 11,
@@ -379,6 +386,41 @@ impl SqlStore {
 /// Recognises the backend and makes a SQLite URL create its file when missing.
 fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // sqlx logs an unknown parameter with its value, which would put a
+        // misspelt `?pasword=` into the log: such a URL is refused here instead,
+        // naming the parameter only.
+        const KNOWN: &[&str] = &[
+            "sslmode",
+            "ssl-mode",
+            "sslrootcert",
+            "ssl-root-cert",
+            "ssl-ca",
+            "sslcert",
+            "ssl-cert",
+            "sslkey",
+            "ssl-key",
+            "statement-cache-capacity",
+            "host",
+            "hostaddr",
+            "port",
+            "dbname",
+            "user",
+            "password",
+            "application_name",
+            "options",
+        ];
+        if let Ok(parsed) = url::Url::parse(url) {
+            if let Some((key, _)) = parsed
+                .query_pairs()
+                .find(|(k, _)| !KNOWN.contains(&k.as_ref()))
+            {
+                return Err(anyhow!(
+                    "the PostgreSQL URL has an unknown parameter `{key}` (known: {})",
+                    KNOWN.join(", ")
+                )
+                .into());
+            }
+        }
         return Ok((Backend::Postgres, url.to_string()));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -1946,6 +1988,13 @@ impl Store for SqlStore {
             return Err(StoreError::NotFound(format!("active token `{name}`")));
         };
         let row = api_token_from_row(&row)?;
+        // The dashboard sessions opened with the token end with it.
+        let ended = sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = $1")
+            .bind(&row.token_hash)
+            .execute(&mut *tx)
+            .await
+            .context("ending a revoked token's dashboard sessions")?
+            .rows_affected();
         insert_audit(
             &mut tx,
             &NewAudit {
@@ -1953,7 +2002,8 @@ impl Store for SqlStore {
                 at,
                 actor: actor.to_string(),
                 action: "token.revoked".to_string(),
-                detail_json: json!({ "name": row.name, "role": row.role }).to_string(),
+                detail_json: json!({ "name": row.name, "role": row.role, "sessions_ended": ended })
+                    .to_string(),
             },
         )
         .await?;
@@ -1966,29 +2016,42 @@ impl Store for SqlStore {
         m: NewInboundMessage,
     ) -> Result<(InboundMessage, bool), StoreError> {
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO inbound_messages (message_id, sha256, raw, size, truncated, source, received_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored') ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(&m.message_id)
-        .bind(&m.sha256)
-        .bind(m.raw)
-        .bind(m.size)
-        .bind(i64::from(m.truncated))
-        .bind(m.source.as_str())
-        .bind(ms(m.received_at))
-        .execute(&mut *tx)
-        .await
-        .context("storing an inbound message")?;
-        let row = sqlx::query(&format!(
-            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE message_id = $1"
-        ))
-        .bind(&m.message_id)
-        .fetch_one(&mut *tx)
-        .await
-        .context("reading back an inbound message")?;
+        let mut key = m.message_id.clone();
+        let (row, inserted) = loop {
+            let inserted = sqlx::query(
+                "INSERT INTO inbound_messages (message_id, sha256, raw, size, truncated, source, received_at, status) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored') ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&key)
+            .bind(&m.sha256)
+            .bind(&m.raw)
+            .bind(m.size)
+            .bind(i64::from(m.truncated))
+            .bind(m.source.as_str())
+            .bind(ms(m.received_at))
+            .execute(&mut *tx)
+            .await
+            .context("storing an inbound message")?;
+            let row = sqlx::query(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE message_id = $1"
+            ))
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .context("reading back an inbound message")?;
+            let row = inbound_from_row(&row)?;
+            let content_key = format!("sha256:{}", m.sha256);
+            // Another message (other bytes) already holds this Message-ID: whoever
+            // sent it first must not make this one vanish, so it is kept under its
+            // content hash, as a message without a Message-ID is.
+            if inserted.rows_affected() == 0 && row.sha256 != m.sha256 && key != content_key {
+                key = content_key;
+                continue;
+            }
+            break (row, inserted.rows_affected() == 1);
+        };
         tx.commit().await.context("committing an inbound message")?;
-        Ok((inbound_from_row(&row)?, inserted.rows_affected() == 1))
+        Ok((row, inserted))
     }
 
     async fn inbound_message(&self, id: i64) -> Result<Option<InboundMessage>, StoreError> {
@@ -2248,5 +2311,79 @@ impl Store for SqlStore {
         .await
         .context("looking up a notice by id")?;
         row.as_ref().map(notice_from_row).transpose()
+    }
+
+    // Dashboard sessions (migration 0010): only the SHA-256 of a session id is stored.
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (id_hash, token_hash, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $3)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.token_hash)
+        .bind(ms(session.created_at))
+        .execute(&self.pool)
+        .await
+        .context("storing a dashboard session")?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_hash, token_hash, created_at, last_seen_at FROM dashboard_sessions \
+             WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a dashboard session")?;
+        row.map(|r| {
+            Ok(SessionRow {
+                id_hash: get(&r, "id_hash")?,
+                token_hash: get(&r, "token_hash")?,
+                created_at: from_ms(get(&r, "created_at")?)?,
+                last_seen_at: from_ms(get(&r, "last_seen_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE dashboard_sessions SET last_seen_at = $2 \
+             WHERE id_hash = $1 AND last_seen_at < $2",
+        )
+        .bind(id_hash)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .context("recording a dashboard session's activity")?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .context("ending a dashboard session")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM dashboard_sessions WHERE last_seen_at < $1 OR created_at < $2",
+        )
+        .bind(ms(idle_before))
+        .bind(ms(created_before))
+        .execute(&self.pool)
+        .await
+        .context("deleting expired dashboard sessions")?;
+        Ok(done.rows_affected())
     }
 }

@@ -206,7 +206,7 @@ pub async fn http(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Resp {
+pub fn parse_response(raw: &[u8]) -> Resp {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text
         .split_once("\r\n\r\n")

@@ -240,8 +240,16 @@ impl Web {
         self.send("POST", path, Some(form)).await
     }
 
+    /// Logs in as a browser does: the login form (its CSRF token, bound to the
+    /// pre-session cookie it sets), then the token posted with it.
     async fn login(&mut self, token: &str) -> Page {
-        let r = self.post("/login", &[("token", token)]).await.expect(303);
+        self.cookies.remove("puebla_session");
+        let form = self.get("/").await.expect(200);
+        let csrf = form.csrf();
+        let r = self
+            .post("/login", &[("csrf", &csrf), ("token", token)])
+            .await
+            .expect(303);
         assert_eq!(r.header("location"), Some("/"));
         r
     }
@@ -321,9 +329,13 @@ async fn login_pages_languages_and_logout() {
         w.get(&format!("/consultations/{reference}"))
             .await
             .expect(303);
-        let bad = w.post("/login", &[("token", "pbl_nope")]).await.expect(401);
+        let csrf = login.csrf();
+        let bad = w
+            .post("/login", &[("csrf", &csrf), ("token", "pbl_nope")])
+            .await
+            .expect(401);
         assert!(bad.body.contains("not valid"), "{backend}");
-        assert!(w.cookies.is_empty());
+        assert!(!w.cookies.contains_key("puebla_session"));
 
         // Logging in sets an HttpOnly, SameSite=Strict cookie.
         let r = w.login(&app.viewer).await;

@@ -101,9 +101,19 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
     assert_eq!(summary.final_stage, "concluded");
     let source = puebla::store::connect(&sqlite).await.expect("open SQLite");
     let now = Utc.with_ymd_and_hms(2027, 5, 3, 15, 0, 0).unwrap();
-    create_token(source.as_ref(), "HN PPT office", Role::Ppt, "test", now)
+    let (_, token) = create_token(source.as_ref(), "HN PPT office", Role::Ppt, "test", now)
         .await
         .expect("a token");
+    // A dashboard session (only hashes are stored): it moves with the rest.
+    let session = puebla::store::NewSession {
+        id_hash: "5e".repeat(32),
+        token_hash: token.token_hash.clone(),
+        created_at: now,
+    };
+    source
+        .create_session(session.clone())
+        .await
+        .expect("a session");
     let before = snapshot(&source).await;
 
     // The copy, by the binary.
@@ -127,6 +137,7 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
     assert!(rows("inbound_messages") >= 5, "{report}");
     assert!(rows("audit_log") > 20, "{report}");
     assert_eq!(rows("api_tokens"), 1);
+    assert_eq!(rows("dashboard_sessions"), 1);
     assert_eq!(rows("focal_points"), 22);
 
     // The same data through the store…
@@ -135,6 +146,11 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
         .expect("open PostgreSQL");
     assert_eq!(target.backend(), puebla::store::Backend::Postgres);
     let after = snapshot(&target).await;
+    assert_eq!(
+        target.session(&session.id_hash).await.unwrap(),
+        source.session(&session.id_hash).await.unwrap(),
+        "the session copied as it was"
+    );
     if before != after {
         let diff = similar::TextDiff::from_lines(&before, &after);
         panic!(

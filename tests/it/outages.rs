@@ -30,19 +30,23 @@ use crate::smtp_sink::{self, Script, SmtpSink};
 
 /// How long, in real time, any one condition may take to come true. Generous: the
 /// machine may be busy compiling beside the tests.
-const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 
 /// `puebla serve` on the test's database, on a clock read from a file.
-struct Daemon {
-    child: std::process::Child,
-    addr: SocketAddr,
+pub(crate) struct Daemon {
+    pub(crate) child: std::process::Child,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
     clock_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Daemon {
-    async fn start(database_url: &str, now: DateTime<Utc>, extra_env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(
+        database_url: &str,
+        now: DateTime<Utc>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock_file = dir.path().join("clock");
         std::fs::write(&clock_file, now.to_rfc3339()).expect("the clock file");
@@ -81,12 +85,12 @@ impl Daemon {
         daemon
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Moves the daemon's clock (written whole, then renamed into place).
-    fn set_clock(&self, at: DateTime<Utc>) {
+    pub(crate) fn set_clock(&self, at: DateTime<Utc>) {
         let tmp = self.clock_file.with_extension("tmp");
         std::fs::write(&tmp, at.to_rfc3339()).expect("the clock file");
         std::fs::rename(&tmp, &self.clock_file).expect("the clock file");
@@ -117,7 +121,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `check` until it gives `Some`, for at most [`PATIENCE`] of real time.
-async fn eventually<T, F, Fut>(what: &str, daemon: &Daemon, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, daemon: &Daemon, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

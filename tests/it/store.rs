@@ -1464,3 +1464,109 @@ async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
         );
     }
 }
+
+#[tokio::test]
+async fn dashboard_sessions_are_kept_by_hash_touched_expired_and_ended_with_their_token() {
+    use puebla::store::{NewApiToken, NewSession};
+    for (name, store) in common::test_stores().await {
+        let token = |c: char| c.to_string().repeat(64);
+        store
+            .create_api_token(
+                NewApiToken {
+                    name: "TS viewer".into(),
+                    role: "viewer".into(),
+                    token_hash: token('t'),
+                },
+                "test",
+                t0(),
+            )
+            .await
+            .unwrap();
+        for (id, of, created) in [('a', 't', t0()), ('b', 't', at(1)), ('c', 'u', t0())] {
+            store
+                .create_session(NewSession {
+                    id_hash: token(id),
+                    token_hash: token(of),
+                    created_at: created,
+                })
+                .await
+                .unwrap();
+        }
+        let a = store.session(&token('a')).await.unwrap().expect("stored");
+        assert_eq!(
+            (a.token_hash.as_str(), a.created_at, a.last_seen_at),
+            (token('t').as_str(), t0(), t0()),
+            "{name}: last seen when created, to the millisecond"
+        );
+        assert!(
+            store.session(&token('z')).await.unwrap().is_none(),
+            "{name}"
+        );
+        // An id is a key: the same one twice is refused.
+        assert!(store
+            .create_session(NewSession {
+                id_hash: token('a'),
+                token_hash: token('t'),
+                created_at: t0(),
+            })
+            .await
+            .is_err());
+
+        // Activity moves `last_seen_at` forward, never back.
+        store.touch_session(&token('a'), at(10)).await.unwrap();
+        store.touch_session(&token('a'), at(5)).await.unwrap();
+        let a = store.session(&token('a')).await.unwrap().unwrap();
+        assert_eq!((a.created_at, a.last_seen_at), (t0(), at(10)), "{name}");
+
+        // Idle: last seen before minute 6 (b and c); absolute: created before t0 (none).
+        let gone = store.delete_expired_sessions(at(6), at(-1)).await.unwrap();
+        assert_eq!(gone, 2, "{name}");
+        assert!(store.session(&token('b')).await.unwrap().is_none());
+        assert!(store.session(&token('a')).await.unwrap().is_some());
+        // Absolute: created before minute 1, however recently used.
+        assert_eq!(
+            store.delete_expired_sessions(at(0), at(1)).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert!(store.session(&token('a')).await.unwrap().is_none());
+
+        // Logout deletes one; revoking a token deletes its sessions, and only those.
+        for (id, of) in [('d', 't'), ('e', 't'), ('f', 'u')] {
+            store
+                .create_session(NewSession {
+                    id_hash: token(id),
+                    token_hash: token(of),
+                    created_at: at(20),
+                })
+                .await
+                .unwrap();
+        }
+        assert!(store.delete_session(&token('d')).await.unwrap(), "{name}");
+        assert!(!store.delete_session(&token('d')).await.unwrap(), "{name}");
+        store
+            .revoke_api_token("TS viewer", "test", at(21))
+            .await
+            .unwrap();
+        assert!(
+            store.session(&token('e')).await.unwrap().is_none(),
+            "{name}"
+        );
+        assert!(
+            store.session(&token('f')).await.unwrap().is_some(),
+            "{name}"
+        );
+        let revoked = store
+            .audit_log(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "token.revoked")
+            .expect("audited");
+        assert!(
+            revoked.detail_json.contains("\"sessions_ended\":1"),
+            "{name}: {}",
+            revoked.detail_json
+        );
+    }
+}
