@@ -30,6 +30,9 @@ pub struct Audience<'a> {
     pub recipient_name: &'a str,
     /// Where answers go (`consultas+TOKEN@domain`); None when no answer is expected.
     pub reply_to: Option<&'a str>,
+    /// The answer page for this notice's token (`PUEBLA_PUBLIC_URL/answer/TOKEN`),
+    /// when the notice asks for an answer and a public URL is configured.
+    pub answer_page: Option<&'a str>,
 }
 
 /// Everything a notice template may show. Every field is always present (an absent
@@ -82,6 +85,9 @@ pub struct NoticeContext {
     pub subject: String,
     /// Mailto links that prefill each answer; filled in with the subject.
     pub reply: Option<ReplyLinks>,
+    /// The link to the answer page (the notice's token in a web form); `null` when
+    /// no public URL is configured or the notice asks for no answer.
+    pub answer_page: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -585,6 +591,7 @@ pub fn context(
         reply_to: audience.reply_to.map(str::to_string),
         subject: String::new(),
         reply: None,
+        answer_page: audience.answer_page.map(str::to_string),
     }
 }
 
@@ -846,6 +853,10 @@ fn sample_consultation(full: bool) -> Consultation {
     }
 }
 
+/// The answer page link of the samples' focal points.
+const SAMPLE_ANSWER_PAGE: &str =
+    "https://consultas.rcm-ts.example/answer/aebagbafaydqqcjbmfrgcza2vbpukmle4ue4";
+
 /// Sample contexts in `lang` for every notice kind, labelled: `full` (round 2 with a
 /// diff, adopted, a reply address, every optional section), `sparse` (round 1, not
 /// adopted, to the Technical Secretariat, no optional section) and `unchanged` (a
@@ -868,6 +879,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         country_name: "Honduras",
         recipient_name: "Ana María Reyes",
         reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
+        answer_page: Some(SAMPLE_ANSWER_PAGE),
     };
     let ts = Audience {
         language: lang,
@@ -886,6 +898,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
             "Secrétariat technique",
         ),
         reply_to: None,
+        answer_page: None,
     };
     let kinds = [
         (K::TroikaRequest, None, None),
@@ -914,6 +927,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         country_name: "Costa Rica",
         recipient_name: "Laura Jiménez",
         reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
+        answer_page: Some(SAMPLE_ANSWER_PAGE),
     };
     for (kind, full_round, sparse_round) in kinds {
         let hn = match kind {
@@ -926,6 +940,12 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
             "unchanged",
             context(kind, &unchanged, full_round.map(|_| 3), hn, &names),
         ));
+    }
+    // As the engine does: only a notice that asks for an answer links the page.
+    for (_, c) in &mut out {
+        if !super::asks_for_answer(c.kind) {
+            c.answer_page = None;
+        }
     }
     out
 }
