@@ -582,6 +582,29 @@ async fn a_round_token_records_a_position_with_a_comment_and_a_file() {
             assert_eq!(e["detail"]["source"]["via"], "web");
             assert_eq!(e["detail"]["ambiguous"], false);
         }
+
+        // The stored submission is written as the email reply it stands for: read by
+        // the email path (as `inbound retry` would if recording had failed), it counts
+        // the same answer from the same focal point.
+        let copy = String::from_utf8(stored.raw.clone())
+            .unwrap()
+            .replace(message_id.as_str(), "<copy-of-a-page-answer@example.org>");
+        app.engine
+            .ingest(
+                copy.as_bytes(),
+                puebla::engine::inbound::InboundSource::Stdin,
+            )
+            .await
+            .unwrap();
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        let a = &c.rounds[0].answers[&cc("HN")];
+        assert_eq!(a.position, Position::Objection, "{backend}: {:?}", a);
+        assert!(!a.ambiguous);
+        assert!(
+            matches!(&a.source, AnswerSource::Email { from, .. } if from == "fp.hn@example.org"),
+            "{:?}",
+            a.source
+        );
     }
 }
 
@@ -893,6 +916,24 @@ async fn a_closed_round_shows_its_outcome_and_takes_no_answer() {
             .expect(200)
             .text();
         assert!(recorded.contains("comentarios") && !recorded.contains("id=\"change\""));
+
+        // Withdrawn: the page says so, with the PPT's reason.
+        app.post(
+            &format!("/api/consultations/{reference}/withdraw"),
+            Some(&app.ppt),
+            &json!({"reason": "Se presentará en la reunión plenaria."}),
+        )
+        .await
+        .expect(200);
+        let page = mx.get(&mx_path).await.expect(200).text();
+        assert!(
+            page.contains("La consulta fue retirada el"),
+            "{backend}: {page}"
+        );
+        assert!(
+            page.contains("Se presentará en la reunión plenaria."),
+            "{page}"
+        );
     }
 }
 
