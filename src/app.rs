@@ -72,6 +72,7 @@ pub fn engine(
                 max_total_bytes: config.attachments_max_total_bytes,
             },
             trusted_authserv_id: config.trusted_authserv_id.clone(),
+            public_url: config.public_url.clone(),
         },
     )))
 }

@@ -84,6 +84,12 @@ pub struct Config {
     pub login_rate_per_address: u32,
     /// Dashboard login attempts allowed per minute from all addresses together.
     pub login_rate: u32,
+    /// Answer page requests (pages, answers, downloads) allowed per minute from one
+    /// client address (a burst of this many, then one every 60/N seconds); beyond
+    /// it: 429.
+    pub answer_rate_per_address: u32,
+    /// Answer page requests allowed per minute from all addresses together.
+    pub answer_rate: u32,
     /// A connection that has not sent a request's whole header within this many
     /// seconds (including an idle keep-alive connection) is closed.
     pub http_header_timeout_seconds: u64,
@@ -124,6 +130,8 @@ impl Default for Config {
             session_max_hours: 12,
             login_rate_per_address: 10,
             login_rate: 60,
+            answer_rate_per_address: 30,
+            answer_rate: 600,
             http_header_timeout_seconds: 10,
             http_max_connections: 256,
         }
@@ -164,6 +172,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_SESSION_MAX_HOURS", "session_max_hours"),
     ("PUEBLA_LOGIN_RATE_PER_ADDRESS", "login_rate_per_address"),
     ("PUEBLA_LOGIN_RATE", "login_rate"),
+    ("PUEBLA_ANSWER_RATE_PER_ADDRESS", "answer_rate_per_address"),
+    ("PUEBLA_ANSWER_RATE", "answer_rate"),
     (
         "PUEBLA_HTTP_HEADER_TIMEOUT_SECONDS",
         "http_header_timeout_seconds",
@@ -251,6 +261,8 @@ impl Config {
                 "session_max_hours" => config.session_max_hours = number(var, &value)?,
                 "login_rate_per_address" => config.login_rate_per_address = number(var, &value)?,
                 "login_rate" => config.login_rate = number(var, &value)?,
+                "answer_rate_per_address" => config.answer_rate_per_address = number(var, &value)?,
+                "answer_rate" => config.answer_rate = number(var, &value)?,
                 "http_header_timeout_seconds" => {
                     config.http_header_timeout_seconds = number(var, &value)?
                 }
@@ -370,6 +382,9 @@ impl Config {
         }
         if self.login_rate_per_address == 0 || self.login_rate == 0 {
             bail!("login_rate_per_address and login_rate must be at least 1 per minute");
+        }
+        if self.answer_rate_per_address == 0 || self.answer_rate == 0 {
+            bail!("answer_rate_per_address and answer_rate must be at least 1 per minute");
         }
         if self.http_header_timeout_seconds == 0 {
             bail!("http_header_timeout_seconds must be at least 1");

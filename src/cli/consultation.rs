@@ -498,7 +498,7 @@ struct TroikaRow {
     approve: bool,
     comments: Option<String>,
     at: DateTime<Utc>,
-    /// `email` or `staff`.
+    /// `email`, `web` (the answer page) or `staff`.
     via: &'static str,
     /// Received after the review closed: recorded, changes nothing.
     late: bool,
@@ -558,7 +558,8 @@ fn troika_rows(c: &crate::domain::consultation::Consultation) -> Vec<TroikaRow> 
     use crate::domain::consultation::AnswerSource;
     let via = |s: Option<&AnswerSource>| match s {
         Some(AnswerSource::Email { .. }) => "email",
-        _ => "staff",
+        Some(AnswerSource::Web { .. }) => "web",
+        Some(AnswerSource::Staff { .. }) | None => "staff",
     };
     let mut out = Vec::new();
     for (i, review) in c.troika_reviews.iter().enumerate() {

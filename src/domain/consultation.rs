@@ -110,6 +110,15 @@ pub enum AnswerSource {
         recorded_by: String,
         channel: String,
     },
+    /// Chosen on the answer page opened from a notice's link (channel `web`),
+    /// authenticated by that notice's token alone.
+    Web {
+        /// The directory address of the focal point the link was sent to.
+        focal_point: String,
+        /// The stored submission (comments and files, kept as a raw message like an
+        /// email reply's), when there is one.
+        message_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +203,7 @@ impl Answer {
     pub fn answerer(&self) -> Option<String> {
         match &self.source {
             AnswerSource::Email { from, .. } => Some(from.trim().to_lowercase()),
+            AnswerSource::Web { focal_point, .. } => Some(focal_point.trim().to_lowercase()),
             AnswerSource::Staff { .. } => None,
         }
     }
@@ -1353,6 +1363,7 @@ fn answer_email(answer: &Answer) -> Option<String> {
 fn answer_email_of(source: &AnswerSource) -> Option<String> {
     match source {
         AnswerSource::Email { from, .. } => Some(from.clone()),
+        AnswerSource::Web { focal_point, .. } => Some(focal_point.clone()),
         AnswerSource::Staff { .. } => None,
     }
 }

@@ -312,6 +312,28 @@ impl Engine {
         &self,
         submission: AnswerSubmission,
     ) -> Result<RecordedAnswer, EngineError> {
+        self.record(submission, None).await
+    }
+
+    /// [`Engine::record_answer`] for an answer that carries a stored message (the
+    /// answer page's submission, kept as a raw message like an email reply's):
+    /// `message`, the step that marks it processed, is committed in the same
+    /// transaction as the answer, so the message is never left unprocessed beside
+    /// a counted answer, nor marked processed without one.
+    #[tracing::instrument(skip_all, fields(consultation = %submission.token.reference, country = %submission.token.country))]
+    pub async fn record_answer_with_message(
+        &self,
+        submission: AnswerSubmission,
+        message: InboundStep,
+    ) -> Result<RecordedAnswer, EngineError> {
+        self.record(submission, Some(message)).await
+    }
+
+    async fn record(
+        &self,
+        submission: AnswerSubmission,
+        carried: Option<InboundStep>,
+    ) -> Result<RecordedAnswer, EngineError> {
         let token = &submission.token;
         let reference = token.reference.to_string();
         let fp = self
@@ -331,6 +353,7 @@ impl Engine {
         let actor = match &submission.source {
             AnswerSource::Email { from, .. } => format!("email:{from}"),
             AnswerSource::Staff { recorded_by, .. } => recorded_by.clone(),
+            AnswerSource::Web { focal_point, .. } => format!("answer-page:{focal_point}"),
         };
         for _ in 0..CONFLICT_RETRIES {
             let (current, version) = self.load(&reference).await?;
@@ -349,7 +372,7 @@ impl Engine {
                 .store
                 .inbound_awaiting(&reference, token.country.as_str())
                 .await?;
-            let messages: Vec<InboundStep> = held
+            let set_aside_steps = held
                 .iter()
                 .filter(|h| {
                     superseded_by(
@@ -377,8 +400,11 @@ impl Engine {
                         detail_json: json!({"inbound": h.id, "by": actor}).to_string(),
                     });
                     s
-                })
-                .collect();
+                });
+            // The carried message first, as an email decision puts the message it
+            // decides about.
+            let messages: Vec<InboundStep> =
+                carried.iter().cloned().chain(set_aside_steps).collect();
             let commit = crate::store::InboundCommit {
                 messages,
                 step: Some(step),

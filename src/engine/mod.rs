@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// The authserv-id of the operator's own receiving server
     /// (`PUEBLA_TRUSTED_AUTHSERV_ID`): its `Authentication-Results` are believed.
     pub trusted_authserv_id: Option<String>,
+    /// The public base URL (`PUEBLA_PUBLIC_URL`): notices that ask for an answer link
+    /// to the answer page at `<public_url>/answer/<token>`. Unset: no link.
+    pub public_url: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +70,7 @@ impl Default for EngineConfig {
             inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
             attachment_limits: AttachmentLimits::default(),
             trusted_authserv_id: None,
+            public_url: None,
         }
     }
 }
@@ -770,6 +774,7 @@ impl Engine {
             (Some(_), Some(_)) => token_stage(kind, c, round),
             _ => None,
         };
+        let mut answer_page = None;
         let reply_to = match (stage, &self.config.token_key, to.focal_point_id, to.country) {
             (Some(stage), Some(key), Some(fp), Some(country)) => {
                 let token = key
@@ -780,6 +785,12 @@ impl Engine {
                         country,
                     }))
                     .map_err(|e| anyhow::anyhow!("cannot sign a reply token: {e}"))?;
+                // The answer page is the same token in a web form.
+                if asks_for_answer(kind) {
+                    answer_page = self.config.public_url.as_deref().map(|base| {
+                        format!("{}/answer/{token}", base.trim().trim_end_matches('/'))
+                    });
+                }
                 Some(reply_address(&self.config.reply_address, &token))
             }
             (Some(_), None, _, _) if asks_for_answer(kind) => {
@@ -804,6 +815,7 @@ impl Engine {
             reply_to: answer_address,
             email: Some(&to.email),
             focal_points: &to.colleagues,
+            answer_page: answer_page.as_deref(),
         };
         let names = |code: CountryCode| {
             ctx.body
@@ -948,7 +960,7 @@ fn token_stage(kind: NoticeKind, c: &Consultation, round: Option<u32>) -> Option
 /// Whether a notice asks its recipient for an answer (and so may not go out
 /// without a token): the Troika request and a round's invitation, reminders and
 /// extensions. A confirmation invites a correction but asks for nothing.
-fn asks_for_answer(kind: NoticeKind) -> bool {
+pub(crate) fn asks_for_answer(kind: NoticeKind) -> bool {
     matches!(
         kind,
         NoticeKind::TroikaRequest

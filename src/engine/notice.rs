@@ -37,6 +37,9 @@ pub struct Audience<'a> {
     /// The focal points of the recipient's country, as (address in lower case, name),
     /// to name who answered; empty when the notice names nobody.
     pub focal_points: &'a [(String, String)],
+    /// The answer page for this notice's token (`PUEBLA_PUBLIC_URL/answer/TOKEN`),
+    /// when the notice asks for an answer and a public URL is configured.
+    pub answer_page: Option<&'a str>,
 }
 
 /// Everything a notice template may show. Every field is always present (an absent
@@ -91,6 +94,9 @@ pub struct NoticeContext {
     pub subject: String,
     /// Mailto links that prefill each answer; filled in with the subject.
     pub reply: Option<ReplyLinks>,
+    /// The link to the answer page (the notice's token in a web form); `null` when
+    /// no public URL is configured or the notice asks for no answer.
+    pub answer_page: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -687,6 +693,7 @@ pub fn context(
             let by = answerer_name(a, audience.focal_points);
             let channel = match &a.source {
                 AnswerSource::Staff { channel, .. } => Some(channel.clone()),
+                AnswerSource::Web { .. } => Some("web".into()),
                 AnswerSource::Email { .. } => None,
             };
             AnswerInfo {
@@ -757,6 +764,7 @@ pub fn context(
         reply_to: audience.reply_to.map(str::to_string),
         subject: String::new(),
         reply: None,
+        answer_page: audience.answer_page.map(str::to_string),
     }
 }
 
@@ -1095,6 +1103,10 @@ fn sample_consultation(full: bool) -> Consultation {
     }
 }
 
+/// The answer page link of the samples' focal points.
+const SAMPLE_ANSWER_PAGE: &str =
+    "https://consultas.rcm-ts.example/answer/aebagbafaydqqcjbmfrgcza2vbpukmle4ue4";
+
 /// Sample contexts in `lang` for every notice kind, labelled: `full` (round 2 with a
 /// diff, adopted, a reply address, every optional section), `sparse` (round 1, not
 /// adopted, to the Technical Secretariat, no optional section) and `unchanged` (a
@@ -1126,6 +1138,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
         email: Some("fp1.hn@example.org"),
         focal_points: &hn_focal_points,
+        answer_page: Some(SAMPLE_ANSWER_PAGE),
     };
     let ts = Audience {
         language: lang,
@@ -1146,6 +1159,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         reply_to: None,
         email: None,
         focal_points: &[],
+        answer_page: None,
     };
     let kinds = [
         (K::TroikaRequest, None, None),
@@ -1177,6 +1191,7 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
         reply_to: Some("consultas+AEBAGBAFAYDQQ@rcm-ts.example"),
         email: None,
         focal_points: &[],
+        answer_page: Some(SAMPLE_ANSWER_PAGE),
     };
     for (kind, full_round, sparse_round) in kinds {
         let hn = match kind {
@@ -1189,6 +1204,12 @@ pub fn sample_contexts(lang: Language) -> Vec<(&'static str, NoticeContext)> {
             "unchanged",
             context(kind, &unchanged, full_round.map(|_| 3), hn, &names),
         ));
+    }
+    // As the engine does: only a notice that asks for an answer links the page.
+    for (_, c) in &mut out {
+        if !super::asks_for_answer(c.kind) {
+            c.answer_page = None;
+        }
     }
     out
 }

@@ -1039,7 +1039,8 @@ async fn consultation_view(
         })
         .collect();
 
-    // Answers that came by email link to their raw message when it is stored.
+    // Answers that came by email (or the answer page) link to their raw message when
+    // it is stored.
     let wanted: HashSet<&str> = c
         .rounds
         .iter()
@@ -1048,8 +1049,14 @@ async fn consultation_view(
             AnswerSource::Email {
                 message_id: Some(m),
                 ..
+            }
+            | AnswerSource::Web {
+                message_id: Some(m),
+                ..
             } => Some(m.as_str()),
-            AnswerSource::Email { .. } | AnswerSource::Staff { .. } => None,
+            AnswerSource::Email { .. } | AnswerSource::Web { .. } | AnswerSource::Staff { .. } => {
+                None
+            }
         })
         .collect();
     let mut inbound_ids: BTreeMap<String, i64> = BTreeMap::new();
@@ -1062,6 +1069,18 @@ async fn consultation_view(
         let (from, inbound, recorded_by, channel) = match &a.source {
             AnswerSource::Email { from, message_id } => (
                 Some(from.clone()),
+                message_id
+                    .as_ref()
+                    .and_then(|m| inbound_ids.get(m))
+                    .copied(),
+                None,
+                None,
+            ),
+            AnswerSource::Web {
+                focal_point,
+                message_id,
+            } => (
+                Some(format!("{focal_point} (web)")),
                 message_id
                     .as_ref()
                     .and_then(|m| inbound_ids.get(m))

@@ -24,6 +24,7 @@ use crate::clock::Stopwatch;
 use crate::config::Config;
 use crate::engine::Engine;
 
+pub mod answer;
 pub mod api;
 pub mod auth;
 pub mod dashboard;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub sessions: session::SessionPolicy,
     /// Dashboard login attempts, per client address and overall.
     pub login_throttle: throttle::LoginThrottle,
+    /// The answer page's token key, CSRF secret and throttle.
+    pub answer_page: answer::AnswerPage,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -88,8 +91,9 @@ impl AppState {
             login_throttle: throttle::LoginThrottle::new(
                 config.login_rate_per_address,
                 config.login_rate,
-                engine_clock,
+                engine_clock.clone(),
             ),
+            answer_page: answer::AnswerPage::new(config, engine_clock),
         }
     }
 
@@ -337,6 +341,9 @@ pub fn router(state: SharedState) -> Router {
     // The dashboard's HTML pages (`GET /` and friends) check their session cookie
     // themselves; they are not part of the API's table or its OpenAPI document.
     let mut router: Router<SharedState> = dashboard::routes(upload_body_limit(&state));
+    // The answer page's routes are authenticated by their token; like the
+    // dashboard's, they stay out of the route table and the OpenAPI document.
+    router = router.merge(answer::routes(&state));
     for (spec, handler) in route_table() {
         let limit = body_limit(&spec, &state);
         let handler = limit_body(handler, limit).layer(middleware::map_response_with_state(

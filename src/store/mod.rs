@@ -792,6 +792,8 @@ pub enum InboundSource {
     Imap,
     Stdin,
     Http,
+    /// A submission on the answer page, kept as a raw message like an email reply.
+    AnswerPage,
 }
 
 impl InboundSource {
@@ -800,6 +802,7 @@ impl InboundSource {
             InboundSource::Imap => "imap",
             InboundSource::Stdin => "stdin",
             InboundSource::Http => "http",
+            InboundSource::AnswerPage => "answer_page",
         }
     }
 }

@@ -82,8 +82,14 @@ pub fn test_config(database_url: &str) -> Config {
 /// The application on a fresh database of `backend`, with the presidencies of
 /// 2026–2028 (CR, HN, GT), one focal point per Member Country and a token per role.
 pub async fn spawn_app(backend: &'static str) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with `configure` applied to the configuration first.
+pub async fn spawn_app_with(backend: &'static str, configure: impl FnOnce(&mut Config)) -> TestApp {
     let database_url = fresh_url(backend).await;
-    let config = test_config(&database_url);
+    let mut config = test_config(&database_url);
+    configure(&mut config);
     let store = puebla::app::store(&config).await.expect("a fresh store");
     let clock = Arc::new(SimulatedClock::new(start_time()));
     let catalog = puebla::app::catalog(&config).expect("the shipped workflows");

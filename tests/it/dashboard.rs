@@ -1553,7 +1553,7 @@ fn artifacts() -> PathBuf {
 }
 
 /// chromedriver as a child process, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     addr: SocketAddr,
     session: Option<String>,
@@ -1640,7 +1640,18 @@ async fn webdriver(
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
+        Self::start_with(json!({})).await
+    }
+
+    /// Chromium with JavaScript switched off (its content setting), for pages that
+    /// must work without it.
+    pub(crate) async fn start_without_javascript() -> Driver {
+        Self::start_with(json!({"profile.managed_default_content_settings.javascript": 2})).await
+    }
+
+    /// Chromium with these preferences.
+    async fn start_with(prefs: Value) -> Driver {
         let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"])
             .unwrap_or_else(|| panic!("{INSTALL}"));
         let chromedriver = find_binary(&["chromedriver"]).unwrap_or_else(|| panic!("{INSTALL}"));
@@ -1677,6 +1688,7 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
+                "prefs": prefs,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
@@ -1697,7 +1709,7 @@ impl Driver {
     }
 
     /// One WebDriver command; the response's `value`.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let path = match &self.session {
             Some(s) if path != "/session" => format!("/session/{s}{path}"),
             _ => path.to_string(),
@@ -1707,11 +1719,11 @@ impl Driver {
         v["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.call("POST", "/url", Some(json!({"url": url}))).await;
     }
 
-    async fn find_all(&self, css: &str) -> Vec<String> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<String> {
         let v = self
             .call(
                 "POST",
@@ -1728,7 +1740,7 @@ impl Driver {
 
     /// The first element matching `css`, waiting up to 15 s for it: a click that
     /// submits a form returns before the next page has loaded when the machine is busy.
-    async fn find(&self, css: &str) -> String {
+    pub(crate) async fn find(&self, css: &str) -> String {
         for _ in 0..150 {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
@@ -1738,7 +1750,7 @@ impl Driver {
         panic!("no element matches {css}")
     }
 
-    async fn text(&self, element: &str) -> String {
+    pub(crate) async fn text(&self, element: &str) -> String {
         self.call("GET", &format!("/element/{element}/text"), None)
             .await
             .as_str()
@@ -1746,7 +1758,7 @@ impl Driver {
             .to_string()
     }
 
-    async fn attribute(&self, element: &str, name: &str) -> String {
+    pub(crate) async fn attribute(&self, element: &str, name: &str) -> String {
         self.call("GET", &format!("/element/{element}/attribute/{name}"), None)
             .await
             .as_str()
@@ -1754,7 +1766,7 @@ impl Driver {
             .to_string()
     }
 
-    async fn type_into(&self, element: &str, text: &str) {
+    pub(crate) async fn type_into(&self, element: &str, text: &str) {
         self.call(
             "POST",
             &format!("/element/{element}/value"),
@@ -1763,7 +1775,7 @@ impl Driver {
         .await;
     }
 
-    async fn click(&self, element: &str) {
+    pub(crate) async fn click(&self, element: &str) {
         self.call(
             "POST",
             &format!("/element/{element}/click"),
@@ -1772,7 +1784,7 @@ impl Driver {
         .await;
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.call("GET", "/url", None)
             .await
             .as_str()
@@ -1780,7 +1792,7 @@ impl Driver {
             .to_string()
     }
 
-    async fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call("GET", "/screenshot", None).await;
         let png = base64_decode(b64.as_str().unwrap());
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
@@ -1789,15 +1801,24 @@ impl Driver {
         path
     }
 
+    /// Whether the browser runs pages' JavaScript: a page whose script would rename
+    /// it keeps its own title where scripts are off (the driver's own injected
+    /// scripts run either way, so they cannot tell). Leaves that page open.
+    pub(crate) async fn javascript_runs(&self) -> bool {
+        self.goto("data:text/html,<title>off</title><script>document.title='on'</script>")
+            .await;
+        self.call("GET", "/title", None).await == "on"
+    }
+
     /// Whether an alert is open (an injected script would have opened one).
-    async fn alert_open(&self) -> bool {
+    pub(crate) async fn alert_open(&self) -> bool {
         let s = self.session.as_ref().unwrap();
         let (status, _) =
             webdriver(self.addr, "GET", &format!("/session/{s}/alert/text"), None).await;
         status == 200
     }
 
-    async fn quit(&mut self) {
+    pub(crate) async fn quit(&mut self) {
         if self.session.is_some() {
             self.call("DELETE", "", None).await;
             self.session = None;

@@ -71,6 +71,7 @@ async fn record(engine: &Engine, reference: &str, answer: Answer) {
     let actor = match &answer.source {
         AnswerSource::Email { from, .. } => format!("email:{from}"),
         AnswerSource::Staff { recorded_by, .. } => recorded_by.clone(),
+        AnswerSource::Web { focal_point, .. } => format!("answer-page:{focal_point}"),
     };
     engine
         .apply(reference, Event::Answer { answer }, &actor)

@@ -3,6 +3,7 @@
 //! Store and engine tests run on a fresh SQLite file and a fresh PostgreSQL
 //! database (127.0.0.1:5432 by default; see `common`).
 
+mod answer_page;
 mod api;
 mod api_helpers;
 mod api_inbound;

@@ -269,6 +269,7 @@ fn every_route() -> Vec<(&'static str, String, bool)> {
             .replace("{email}", "fp.hn@example.org")
             .replace("{name}", "someone")
             .replace("{year}", "2027")
+            .replace("{token}", "aebagbafaydqqcjbmfrgcza2vbpukmle4ue4")
     };
     let mut routes: Vec<(&'static str, String, bool)> = puebla::http::route_table()
         .into_iter()
@@ -286,6 +287,15 @@ fn every_route() -> Vec<(&'static str, String, bool)> {
         ("GET", "/directory"),
         ("GET", "/inbound/{id}"),
         ("POST", "/actions"),
+    ] {
+        routes.push((method, fill(path), false));
+    }
+    // The answer page's, authenticated by the token in their path.
+    for (method, path) in [
+        ("GET", "/answer/{token}"),
+        ("POST", "/answer/{token}"),
+        ("GET", "/answer/{token}/recorded"),
+        ("GET", "/answer/{token}/files/{id}"),
     ] {
         routes.push((method, fill(path), false));
     }
