@@ -47,6 +47,9 @@ pub struct Config {
     /// The largest inbound message stored whole (bytes); larger ones are stored
     /// truncated, not counted, and their sender is told.
     pub inbound_max_bytes: usize,
+    /// How long reading one inbound message (parsing, trimming, classifying) may take
+    /// before it is given up and the message marked failed (seconds, real time).
+    pub inbound_read_timeout_seconds: u64,
     /// How often the IMAP poller looks for new mail when the server has no IDLE,
     /// and how long an IDLE waits before it starts again (seconds).
     pub imap_poll_seconds: u64,
@@ -90,6 +93,7 @@ impl Default for Config {
             // The Technical Secretariat's (San José).
             digest_time_zone: "America/Costa_Rica".into(),
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
+            inbound_read_timeout_seconds: crate::engine::reader::DEFAULT_READ_TIMEOUT.as_secs(),
             imap_poll_seconds: 60,
             outbox_lease_seconds: 120,
             replica_name: None,
@@ -119,6 +123,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DIGEST_CRON", "digest_cron"),
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
+    (
+        "PUEBLA_INBOUND_READ_TIMEOUT_SECONDS",
+        "inbound_read_timeout_seconds",
+    ),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
     ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
     ("PUEBLA_REPLICA_NAME", "replica_name"),
@@ -170,6 +178,12 @@ impl Config {
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "inbound_read_timeout_seconds" => {
+                    config.inbound_read_timeout_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
                 }
                 "imap_poll_seconds" => {
                     config.imap_poll_seconds = value
@@ -249,6 +263,9 @@ impl Config {
                 "inbound_max_bytes {} is too small: a reply needs at least 1024 bytes",
                 self.inbound_max_bytes
             );
+        }
+        if self.inbound_read_timeout_seconds == 0 {
+            bail!("inbound_read_timeout_seconds must be at least 1");
         }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");

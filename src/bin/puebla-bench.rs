@@ -2,7 +2,7 @@
 //! baseline measured in the same run, printed as JSON. Never run by the test suite.
 //!
 //! ```sh
-//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims [--size N] [--reps N] [--db FILE]
+//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims|reader [--size N] [--reps N] [--db FILE]
 //! ```
 //!
 //! Every figure is the median of several repetitions; baselines and the measured
@@ -43,6 +43,8 @@ struct Args {
     load_seconds: u64,
     /// scale: a SQLite file holding the world (built and saved there when missing).
     db: Option<PathBuf>,
+    /// reader: only this trap (all of them by default).
+    trap: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -57,6 +59,7 @@ fn args() -> anyhow::Result<Args> {
         idle_seconds: 20,
         load_seconds: 10,
         db: None,
+        trap: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -67,6 +70,7 @@ fn args() -> anyhow::Result<Args> {
             "--idle-seconds" => a.idle_seconds = value()?.parse()?,
             "--load-seconds" => a.load_seconds = value()?.parse()?,
             "--db" => a.db = Some(PathBuf::from(value()?)),
+            "--trap" => a.trap = Some(value()?),
             other => bail!("unknown option {other}"),
         }
     }
@@ -82,8 +86,9 @@ async fn main() -> anyhow::Result<()> {
         "timers" => timers(&a).await?,
         "scale" => scale(&a).await?,
         "claims" => claims(&a).await?,
+        "reader" => reader(&a)?,
         _ => bail!(
-            "usage: puebla-bench outbound|inbound|timers|scale|claims [--size N] [--reps N] \
+            "usage: puebla-bench outbound|inbound|timers|scale|claims|reader [--size N] [--reps N] \
              [--postgres ADMIN_URL] [--idle-seconds S] [--load-seconds S]"
         ),
     };
@@ -1067,5 +1072,96 @@ async fn claims_on(a: &Args, url: &str) -> anyhow::Result<Value> {
         "batch": 50,
         "figures": figures,
         "setup_seconds": round3(w.setup_seconds),
+    }))
+}
+
+// ---------------------------------------------------------------------------------
+// reader: reading hostile messages (what `Engine::ingest` does before it touches the
+// database: the envelope scan and `inspect`) at 64 KB → 1 MB, against mail-parser
+// alone on the same bytes. The growth per doubling of the size says whether reading
+// is linear (2.0) or worse (4.0 for quadratic).
+
+/// The sizes read, doubling: 64 KiB to 1 MiB (or to `--size` bytes).
+fn reader_sizes(a: &Args) -> Vec<usize> {
+    let top = a.size.unwrap_or(1024 * 1024).max(128 * 1024);
+    std::iter::successors(Some(64 * 1024), |s| Some(s * 2))
+        .take_while(|s| *s <= top)
+        .collect()
+}
+
+/// The median time of one call of `ours` and of `base` over `reps` repetitions that
+/// alternate them: (ours, base) in seconds. Each repetition calls each as many times
+/// as make 20 ms of `ours` (calibrated once), so that small inputs are not timed at
+/// the clock's resolution.
+fn timed_pair(reps: usize, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
+    let sw = Stopwatch::start();
+    ours();
+    let once = sw.elapsed().as_secs_f64().max(1e-6);
+    let calls = ((0.02 / once).ceil() as usize).clamp(1, 10_000);
+    let (mut o, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let sw = Stopwatch::start();
+        for _ in 0..calls {
+            base();
+        }
+        b.push(sw.elapsed().as_secs_f64() / calls as f64);
+        let sw = Stopwatch::start();
+        for _ in 0..calls {
+            ours();
+        }
+        o.push(sw.elapsed().as_secs_f64() / calls as f64);
+    }
+    (median(&o), median(&b))
+}
+
+fn reader(a: &Args) -> anyhow::Result<Value> {
+    use puebla::mail::inbound::{envelope, inspect};
+    let sizes = reader_sizes(a);
+    let parser = mail_parser::MessageParser::default();
+    let mut traps = serde_json::Map::new();
+    let mut worst_growth: f64 = 0.0;
+    let chosen = simulate::HOSTILE_TRAPS
+        .into_iter()
+        .filter(|t| a.trap.as_deref().is_none_or(|only| only == *t));
+    for trap in chosen {
+        let mut times = Vec::new();
+        let mut rows = Vec::new();
+        for &size in &sizes {
+            let raw = simulate::hostile(trap, size, "x@example.org", "<trap@example.org>");
+            let (ours, base) = timed_pair(
+                a.reps,
+                || {
+                    let _ = std::hint::black_box(envelope::message_id(&raw));
+                    let _ = std::hint::black_box(envelope::recipient_addresses(&raw));
+                    let _ = std::hint::black_box(inspect(&raw));
+                },
+                || {
+                    let _ = std::hint::black_box(parser.parse(&raw));
+                },
+            );
+            times.push(ours);
+            rows.push(json!({
+                "bytes": raw.len(),
+                "read_ms": round3(ours * 1000.0),
+                "mail_parser_ms": round3(base * 1000.0),
+                "ratio": ratio(ours / base),
+            }));
+        }
+        let growth: Vec<f64> = times.windows(2).map(|w| ratio(w[1] / w[0])).collect();
+        let max = growth.iter().copied().fold(0.0, f64::max);
+        worst_growth = worst_growth.max(max);
+        traps.insert(
+            trap.to_string(),
+            json!({"sizes": rows, "growth_per_doubling": growth, "max_growth": max}),
+        );
+    }
+    Ok(json!({
+        "bench": "reader",
+        "repetitions": a.reps,
+        "read_limit_bytes": puebla::mail::inbound::MAX_TEXT_BYTES,
+        "html_limit_bytes": puebla::mail::inbound::MAX_HTML_BYTES,
+        "max_growth_per_doubling": worst_growth,
+        "target": 2.2,
+        "traps": traps,
     }))
 }

@@ -15,8 +15,6 @@
 //! back, and a quarantined human reply gets at most one explanation per sender per
 //! day, so two robots cannot keep each other busy.
 
-use std::panic::AssertUnwindSafe;
-
 use anyhow::Context as _;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::json;
@@ -27,7 +25,7 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
-use crate::mail::inbound::{envelope, inspect, Inspection, Kind};
+use crate::mail::inbound::{envelope, Inspection, Kind};
 use crate::mail::token::{token_in_address, ReplyToken};
 use crate::mail::NoticePayload;
 pub use crate::store::InboundSource;
@@ -289,11 +287,9 @@ impl Engine {
     }
 
     async fn process(&self, row: &InboundMessage) -> Result<Verdict, EngineError> {
-        let raw = &row.raw;
-        // The parser is fuzzed and should never panic; if it does, the message is
-        // kept as failed rather than taking the daemon down.
-        let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| inspect(raw)))
-            .map_err(|_| anyhow::anyhow!("the message could not be parsed (parser panic)"))?;
+        // On the blocking pool, within a deadline; a panic or a timeout marks the
+        // message failed rather than taking the daemon down (see `reader`).
+        let inspection = self.read_inbound(&row.raw).await?;
         let mut reading = InboundReading {
             sender: inspection.headers.from_address.clone(),
             subject: Some(inspection.headers.subject.clone()).filter(|s| !s.is_empty()),
@@ -913,7 +909,7 @@ impl Engine {
                     "message {id} names no consultation: give one with --reference"
                 ))
             })?;
-        let inspection = inspect(&row.raw);
+        let inspection = self.read_inbound(&row.raw).await?;
         let sender = row
             .reading
             .sender

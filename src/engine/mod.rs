@@ -30,6 +30,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod notice;
 pub mod outbox;
+pub mod reader;
 pub mod schedule;
 pub mod system_notice;
 
@@ -48,6 +49,8 @@ pub struct EngineConfig {
     pub schedules: Vec<jobs::ScheduledJob>,
     /// The largest inbound message stored whole; a larger one is stored truncated.
     pub inbound_max_bytes: usize,
+    /// How long reading one inbound message may take (see [`reader`]).
+    pub inbound_read_timeout: std::time::Duration,
     /// How large the files attached to a consultation may be.
     pub attachment_limits: AttachmentLimits,
 }
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
             token_key: None,
             schedules: Vec::new(),
             inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
+            inbound_read_timeout: reader::DEFAULT_READ_TIMEOUT,
             attachment_limits: AttachmentLimits::default(),
         }
     }

@@ -52,9 +52,11 @@ pub fn trim(body: &str) -> Trimmed {
 
     // Signatures: cut the kept text at the first signature marker that follows
     // some text of the author's own.
+    // Whether any earlier line has text is carried along, not searched for again
+    // at every line: a message of blank lines stays linear.
     let mut cut = None;
+    let mut has_text_before = false;
     for (j, line) in kept.iter().enumerate() {
-        let has_text_before = kept[..j].iter().any(|l| !l.trim().is_empty());
         if is_signature_separator(line) || is_mobile_signature(line) || is_disclaimer(line) {
             cut = Some(j);
             break;
@@ -63,6 +65,7 @@ pub fn trim(body: &str) -> Trimmed {
             cut = Some(j);
             break;
         }
+        has_text_before |= !line.trim().is_empty();
     }
     let mut sig: Vec<&str> = Vec::new();
     if let Some(c) = cut {
