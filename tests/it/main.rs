@@ -16,6 +16,7 @@ mod db_copy;
 mod digest;
 mod engine;
 mod fuzz;
+mod hostile;
 mod imap;
 mod ingest;
 mod lanes;

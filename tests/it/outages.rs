@@ -30,19 +30,24 @@ use crate::smtp_sink::{self, Script, SmtpSink};
 
 /// How long, in real time, any one condition may take to come true. Generous: the
 /// machine may be busy compiling beside the tests.
-const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 
-/// `puebla serve` on the test's database, on a clock read from a file.
-struct Daemon {
+/// `puebla serve` on the test's database, on a clock read from a file. Shared with
+/// `hostile` (the frozen-server and poison-notice cases).
+pub(crate) struct Daemon {
     child: std::process::Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
     clock_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Daemon {
-    async fn start(database_url: &str, now: DateTime<Utc>, extra_env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(
+        database_url: &str,
+        now: DateTime<Utc>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock_file = dir.path().join("clock");
         std::fs::write(&clock_file, now.to_rfc3339()).expect("the clock file");
@@ -81,7 +86,7 @@ impl Daemon {
         daemon
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -92,17 +97,17 @@ impl Daemon {
         std::fs::rename(&tmp, &self.clock_file).expect("the clock file");
     }
 
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("the child's state") {
             panic!("serve exited ({status}):\n{}", self.log());
         }
     }
 
-    async fn get(&self, path: &str) -> crate::api_helpers::Resp {
+    pub(crate) async fn get(&self, path: &str) -> crate::api_helpers::Resp {
         http(self.addr, "GET", path, Some(ADMIN_TOKEN), None).await
     }
 
-    async fn status(&self) -> Value {
+    pub(crate) async fn status(&self) -> Value {
         self.get("/status").await.expect(200).json()
     }
 }
@@ -117,7 +122,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `check` until it gives `Some`, for at most [`PATIENCE`] of real time.
-async fn eventually<T, F, Fut>(what: &str, daemon: &Daemon, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, daemon: &Daemon, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

@@ -1,0 +1,1 @@
+//! What people type: limits at every edge.

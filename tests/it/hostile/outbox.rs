@@ -1,0 +1,1 @@
+//! Poison notices in the outbox.
