@@ -294,6 +294,16 @@ impl Config {
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");
         }
+        // Addresses and names go into mail headers and logs: one line each.
+        for (field, value) in [
+            ("mail_from", Some(&self.mail_from)),
+            ("secretariat_email", Some(&self.secretariat_email)),
+            ("replica_name", self.replica_name.as_ref()),
+        ] {
+            if let Some(problem) = value.and_then(|v| crate::domain::input::header_problem(v)) {
+                bail!("{field}: {problem}; it must be one line");
+            }
+        }
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);
         }

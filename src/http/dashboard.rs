@@ -39,7 +39,7 @@ use crate::domain::attachment::{FileUpload, ValidFile};
 use crate::domain::consultation::{
     text_diff, Answer, AnswerSource, Consultation, Context, Event, Position, Stage,
 };
-use crate::domain::{CountryCode, Language};
+use crate::domain::{input, CountryCode, Language};
 use crate::engine::StartRequest;
 use crate::report::{self, CountryState};
 use crate::store::InboundStatus;
@@ -1563,21 +1563,34 @@ impl Fields<'_> {
     }
 }
 
+/// A typed value refused by [`input`]: a form error naming the field.
+fn invalid(e: input::InputError) -> PageError {
+    PageError::Invalid(e.to_string())
+}
+
 fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action, PageError> {
     let f = Fields(fields);
     let on = |name: &str| fields.get(name).is_some_and(|v| v == "on" || v == "yes");
+    // Checked here with the engine's own check, so that the confirmation page never
+    // shows a value the action would refuse.
     let event = |event: Event| -> Result<Action, PageError> {
         Ok(Action::Consultation {
             reference: f.req("reference")?,
-            event,
+            event: input::check_event(event).map_err(invalid)?,
         })
     };
     match kind {
         "start" => Ok(Action::Start {
-            title: f.req("title")?,
-            text: f.text("text")?,
+            title: input::title(&f.req("title")?).map_err(invalid)?,
+            text: input::text("text", &f.text("text")?, input::MAX_TEXT_BYTES).map_err(invalid)?,
             procedure: f.opt("procedure").unwrap_or_else(|| "rcm-five-day".into()),
-            year: f.opt("year").map(|_| f.number("year")).transpose()?,
+            year: f
+                .opt("year")
+                .map(|_| {
+                    f.number("year")
+                        .and_then(|y| input::year("year", y).map_err(invalid))
+                })
+                .transpose()?,
         }),
         "submit" => event(Event::Submit {
             // Left empty, the draft goes as it is.
@@ -1626,7 +1639,7 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         }),
         "fp_add" => Ok(Action::AddFocalPoint {
             country: f.req("country")?,
-            name: f.req("name")?,
+            name: input::name("name", &f.req("name")?).map_err(invalid)?,
             email: f.req("email")?,
             language: f.opt("language"),
         }),
@@ -1645,16 +1658,18 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
                     "position: must be no_objection, objection or comments".into(),
                 ));
             }
+            let text =
+                f.0.get("text")
+                    .map(|t| t.trim_end().to_string())
+                    .unwrap_or_default();
+            let channel = f.opt("channel");
+            input::staff_answer(&text, channel.as_deref().unwrap_or_default()).map_err(invalid)?;
             Ok(Action::RecordAnswer {
                 reference: f.req("reference")?,
                 country,
                 position,
-                text: f
-                    .0
-                    .get("text")
-                    .map(|t| t.trim_end().to_string())
-                    .unwrap_or_default(),
-                channel: f.opt("channel"),
+                text,
+                channel,
             })
         }
         "release" => Ok(Action::Release {
@@ -1664,7 +1679,8 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         }),
         "discard" => Ok(Action::Discard {
             id: f.req("id")?,
-            reason: f.req("reason")?,
+            reason: input::required_line("reason", &f.req("reason")?, input::MAX_REASON_CHARS)
+                .map_err(invalid)?,
         }),
         "fp_import" => {
             let text = f.text("import_text")?;
@@ -1672,12 +1688,9 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
             Ok(Action::ImportFocalPoints { text, csv })
         }
         "presidency" => Ok(Action::SetPresidency {
-            year: f.number("year").and_then(|y: i32| {
-                (1990..=2200)
-                    .contains(&y)
-                    .then_some(y)
-                    .ok_or_else(|| PageError::Invalid(format!("year: `{y}` is not a year")))
-            })?,
+            year: f
+                .number("year")
+                .and_then(|y: i32| input::year("year", y).map_err(invalid))?,
             country: f.country("country")?,
         }),
         other => Err(PageError::Invalid(format!(

@@ -108,6 +108,7 @@ impl ApiError {
                 message: a.to_string(),
             },
             EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
+            EngineError::Input(i) => i.into(),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }
@@ -135,6 +136,15 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::from_engine(e, "body")
+    }
+}
+
+impl From<crate::domain::input::InputError> for ApiError {
+    fn from(e: crate::domain::input::InputError) -> Self {
+        ApiError::Validation {
+            field: e.field,
+            message: e.problem,
+        }
     }
 }
 
