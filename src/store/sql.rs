@@ -21,8 +21,8 @@ use super::{
     ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome,
     InboundBrief, InboundCounts, InboundMessage, InboundReading, InboundStatus, InboundStep,
     InboundTally, NewApiToken, NewAttachment, NewAudit, NewFocalPoint, NewInboundMessage,
-    NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth,
-    ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    NewNotice, NewTimer, Notice, NoticeFailure, NoticeStatus, NoticeTally, OutboxCounts,
+    OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::reference::ConsultationRef;
@@ -1260,6 +1260,38 @@ impl Store for SqlStore {
         if done.rows_affected() == 0 {
             return self.already_sent_or_missing(id, "failure").await;
         }
+        Ok(())
+    }
+
+    async fn fail_notice(&self, failure: NoticeFailure) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(failure.id)
+        .bind(ms(failure.at))
+        .bind(&failure.error)
+        .execute(&mut *tx)
+        .await
+        .context("marking a notice failed")?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return self.already_sent_or_missing(failure.id, "failure").await;
+        }
+        if let Some(alert) = &failure.alert {
+            let known: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE message_id = $1")
+                    .bind(&alert.message_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("looking up an alert")?;
+            if known == 0 {
+                insert_notice(&mut tx, alert).await?;
+            }
+        }
+        insert_audit(&mut tx, &failure.audit).await?;
+        tx.commit().await.context("committing a notice's failure")?;
         Ok(())
     }
 
