@@ -314,6 +314,11 @@ impl Engine {
     }
 
     pub async fn load(&self, reference: &str) -> Result<(Consultation, i64), EngineError> {
+        // What cannot be a reference names no consultation: it is not looked up (a
+        // NUL in it is an error to PostgreSQL, not a miss).
+        if ConsultationRef::parse(reference).is_err() {
+            return Err(EngineError::UnknownConsultation(input::quoted(reference)));
+        }
         let stored = self
             .store
             .load_consultation(reference)

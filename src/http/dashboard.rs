@@ -2237,6 +2237,95 @@ mod tests {
     }
 
     #[test]
+    fn typed_values_are_refused_before_the_confirmation_naming_the_field() {
+        let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let long_title = "x".repeat(input::MAX_TITLE_CHARS + 1);
+        for (kind, pairs, field) in [
+            ("start", vec![("title", "A\nB"), ("text", "t")], "title"),
+            (
+                "start",
+                vec![("title", long_title.as_str()), ("text", "t")],
+                "title",
+            ),
+            (
+                "start",
+                vec![("title", "A"), ("text", "t"), ("year", "10000")],
+                "year",
+            ),
+            ("start", vec![("title", "A"), ("text", "t\u{0}")], "text"),
+            (
+                "extend",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("working_days", "61"),
+                    ("reason", "r"),
+                ],
+                "working_days",
+            ),
+            (
+                "withdraw",
+                vec![("reference", "RCM-2027-001"), ("reason", "a\u{7}b")],
+                "reason",
+            ),
+            (
+                "troika",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("country", "CR"),
+                    ("approve", "no"),
+                    ("comments", "c\u{1b}"),
+                ],
+                "comments",
+            ),
+            (
+                "fp_add",
+                vec![
+                    ("country", "HN"),
+                    ("name", "An\u{85}a"),
+                    ("email", "a@example.org"),
+                ],
+                "name",
+            ),
+            (
+                "answer",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("country", "HN"),
+                    ("position", "comments"),
+                    ("channel", "a\tb"),
+                ],
+                "channel",
+            ),
+            ("discard", vec![("id", "1"), ("reason", "a\rb")], "reason"),
+            (
+                "presidency",
+                vec![("year", "99999"), ("country", "HN")],
+                "year",
+            ),
+        ] {
+            match parse_action(kind, &fields(&pairs)) {
+                Err(PageError::Invalid(m)) => {
+                    assert!(m.starts_with(&format!("{field}: ")), "{kind}: {m}")
+                }
+                Err(other) => panic!("{kind}: {other}"),
+                Ok(_) => panic!("{kind}: {pairs:?} accepted"),
+            }
+        }
+        // A textarea's CR LF is a line break, kept as LF.
+        let Ok(Action::Start { text, .. }) =
+            parse_action("start", &fields(&[("title", "A"), ("text", "a\r\nb")]))
+        else {
+            panic!("a start");
+        };
+        assert_eq!(text, "a\nb");
+    }
+
+    #[test]
     fn form_bodies_normalise_line_breaks() {
         let f = form(&Bytes::from_static(b"text=a%0D%0Ab&title=%3Cscript%3E"));
         assert_eq!(f["text"], "a\nb");
