@@ -406,6 +406,23 @@ mod tests {
     }
 
     #[test]
+    fn addresses_and_names_in_settings_are_one_line() {
+        let env = |k: &str| {
+            (k == "PUEBLA_MAIL_FROM")
+                .then(|| "RCM <consultas@rcm-ts.example>\r\nBcc: x@y.org".to_string())
+        };
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("mail_from: contains a carriage return"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "PUEBLA_INBOUND_READ_TIMEOUT_SECONDS").then(|| "0".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("inbound_read_timeout_seconds"), "{err}");
+        assert_eq!(Config::default().inbound_read_timeout_seconds, 10);
+    }
+
+    #[test]
     fn a_replica_is_named_by_host_and_pid_unless_named() {
         assert_eq!(Config::default().replica_name, None);
         let env = |k: &str| (k == "PUEBLA_REPLICA_NAME").then(|| " serve-a ".to_string());

@@ -195,7 +195,21 @@ impl SourceFile {
         };
         let problem = crate::domain::input::header_problem(&value).unwrap_or_default();
         let message = format!("{problem}; a value here must be one line of text");
-        let written = toml::Value::String(value).to_string();
+        // Where the value is, when it is written as a basic string with the usual
+        // escapes (`"Día\nBcc"`); otherwise the field alone says which it is.
+        let mut written = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' => written.push_str("\\\""),
+                '\\' => written.push_str("\\\\"),
+                '\n' => written.push_str("\\n"),
+                '\t' => written.push_str("\\t"),
+                '\r' => written.push_str("\\r"),
+                c if c.is_control() => written.push_str(&format!("\\u{:04X}", c as u32)),
+                c => written.push(c),
+            }
+        }
+        written.push('"');
         Err(match self.text.find(&written) {
             Some(at) => self.error_at(at..at, &field, message),
             None => self.error(&field, message),
@@ -379,6 +393,27 @@ mod tests {
             err.to_string(),
             "w/x.toml:3:8: field `days`: must be at least 1"
         );
+    }
+
+    #[test]
+    fn a_value_with_a_control_character_is_refused_naming_field_and_line() {
+        let src = SourceFile::new("w/x.toml", "days = 5\nname = \"Día\\nBcc: x\"\n");
+        let err = src.parse_toml::<Sample>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "w/x.toml:2:8: field `name`: contains a line break (U+000A) at character 4; \
+             a value here must be one line of text"
+        );
+        let src = SourceFile::new(
+            "w/h.toml",
+            "[[holiday]]\nname = \"\"\"\nNew Year\\u0000\"\"\"\n",
+        );
+        let err = src.parse_toml::<toml::Table>().unwrap_err();
+        assert_eq!(err.field, "holiday[0].name", "{err}");
+        assert!(err.message.contains("NUL"), "{err}");
+        // A tab in a comment or between values is no value: the file loads.
+        let src = SourceFile::new("w/x.toml", "name = \"a\"\t# note\ndays = 1\n");
+        assert!(src.parse_toml::<Sample>().is_ok());
     }
 
     #[test]
