@@ -242,7 +242,7 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &[
             "daily digest `0 8 * * 1-5` in America/Costa_Rica",
-            "engine templates (digest, quarantine_notice, bounce_alert, oversized)",
+            "engine templates (digest, quarantine_notice, bounce_alert, oversized, notice_failed)",
         ],
     );
 }
