@@ -64,7 +64,11 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
                 _ => v.split_whitespace().next().unwrap_or(""),
             };
             let inner = inner.trim();
-            (!inner.is_empty() && inner.len() <= 500).then(|| format!("<{inner}>"))
+            // An id with a control character in it is no id (PostgreSQL refuses a NUL
+            // in text, and the message could never be stored): the message is keyed
+            // by its hash instead.
+            (!inner.is_empty() && inner.len() <= 500 && !inner.chars().any(char::is_control))
+                .then(|| format!("<{inner}>"))
         })
 }
 
@@ -131,6 +135,7 @@ Subject: RE: x\r\n\r\nTo: not-a-header@z.org\r\n";
             message_id(b"Message-Id: bare@host\n\n").as_deref(),
             Some("<bare@host>")
         );
+        assert_eq!(message_id(b"Message-ID: <a\0b@host>\n\n"), None);
     }
 
     #[test]

@@ -168,3 +168,35 @@ async fn a_reading_out_of_time_marks_the_message_failed_for_the_ts() {
         );
     }
 }
+
+/// NUL bytes and other control characters in the headers and body: PostgreSQL refuses
+/// a NUL in text, so a Message-ID with one could once not even be stored (and an IMAP
+/// poller would fetch it again forever). It is stored under its hash and read.
+#[tokio::test]
+async fn a_message_full_of_control_characters_is_stored_and_read() {
+    for backend in crate::api_helpers::BACKENDS {
+        let app = spawn_app(backend).await;
+        let raw = b"Message-ID: <nul\x00id@example.org>\r\nFrom: \"A\x00B\" <a@example.org>\r\n\
+Subject: [RCM-2027-001] x\x00\x1b[2J\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+No objection\x00.\x07\r\n";
+        let out = app
+            .engine
+            .ingest(raw, InboundSource::Http)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: not stored: {e:#}"));
+        assert!(
+            out.message_id.starts_with("sha256:"),
+            "{backend}: {}",
+            out.message_id
+        );
+        let row = app
+            .store
+            .inbound_message(out.id)
+            .await
+            .unwrap()
+            .expect("the row");
+        assert_ne!(row.status, InboundStatus::Stored, "{backend}");
+        let why = row.reading.reason.as_deref().or(row.error.as_deref());
+        assert!(why.is_some_and(|w| !w.is_empty()), "{backend}: {row:?}");
+    }
+}
