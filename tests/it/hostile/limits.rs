@@ -515,6 +515,8 @@ fn routes() -> Vec<(&'static str, &'static str, Value)> {
             "/api/tokens",
             json!({"name": "fuzz", "role": "viewer"}),
         ),
+        // A raw message (a JSON string here, sent as message/rfc822).
+        ("POST", "/api/inbound", Value::from("RAW")),
         ("GET", "/api/inbound?limit={y}&status={s}", Value::Null),
         ("GET", "/api/consultations?all={s}", Value::Null),
         ("GET", "/api/presidency/{y}", Value::Null),
@@ -648,6 +650,41 @@ fn mutation(field: &str) -> BoxedStrategy<Value> {
     prop_oneof![4 => typed, 1 => value()].boxed()
 }
 
+/// A raw message: a few headers (some of them the ones the engine reads: Message-ID,
+/// From, To, Subject) with nasty values, and a nasty body.
+fn raw_message() -> impl Strategy<Value = String> {
+    let header = (
+        prop::sample::select(vec![
+            "Message-ID",
+            "From",
+            "To",
+            "Cc",
+            "Subject",
+            "In-Reply-To",
+            "Content-Type",
+            "Auto-Submitted",
+            "Return-Path",
+            "X-Other",
+        ]),
+        prop_oneof![
+            nasty_string(),
+            Just("<a\u{0}b@example.org>".to_string()),
+            Just("Ana <fp.hn@example.org>".to_string()),
+            Just("consultas+abc@rcm-ts.example".to_string()),
+            Just("multipart/mixed; boundary=x".to_string()),
+        ],
+    );
+    (prop::collection::vec(header, 0..6), nasty_string()).prop_map(|(headers, body)| {
+        let mut raw = String::new();
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        raw.push_str(&body);
+        raw
+    })
+}
+
 /// What a case does to one field of the route's valid body.
 #[derive(Debug, Clone)]
 enum Change {
@@ -676,6 +713,9 @@ fn change_of(fields: &[String]) -> BoxedStrategy<(usize, Change)> {
 /// second one too, sometimes an unknown field added), so that each case reaches as
 /// far into the engine as that one field lets it; or, one time in ten, any JSON.
 fn body_for(valid: Value) -> BoxedStrategy<Value> {
+    if valid == "RAW" {
+        return raw_message().prop_map(Value::from).boxed();
+    }
     let Value::Object(fields) = valid.clone() else {
         return Just(valid).boxed();
     };
@@ -777,11 +817,16 @@ fn never_a_5xx(backend: &'static str, case: Case) -> Result<(), TestCaseError> {
         .method(method)
         .uri(&path)
         .header("authorization", format!("Bearer {}", f.admin));
-    let body = if method == "GET" {
-        Body::empty()
-    } else {
-        request = request.header("content-type", "application/json");
-        Body::from(case.body.to_string())
+    let body = match (method, &case.body) {
+        ("GET", _) => Body::empty(),
+        (_, Value::String(raw)) if template == "/api/inbound" => {
+            request = request.header("content-type", "message/rfc822");
+            Body::from(raw.clone())
+        }
+        _ => {
+            request = request.header("content-type", "application/json");
+            Body::from(case.body.to_string())
+        }
     };
     let request = request.body(body).expect("a request");
     let response = f
