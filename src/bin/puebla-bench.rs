@@ -1095,36 +1095,29 @@ fn reader_sizes(a: &Args) -> Vec<usize> {
         .collect()
 }
 
-/// The median time of one call of `ours` and of `base` over `reps` repetitions that
-/// alternate them: (ours, base) in seconds. Each repetition calls each as many times
-/// as make 50 ms of `ours` (calibrated once), so that small inputs are not timed at
-/// the clock's resolution.
-fn timed_pair(reps: usize, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
+/// Seconds per call of `f`, over as many calls as make about `target` seconds.
+fn per_call(calls: usize, f: &mut impl FnMut()) -> f64 {
     let sw = Stopwatch::start();
-    ours();
-    let once = sw.elapsed().as_secs_f64().max(1e-6);
-    let calls = ((0.05 / once).ceil() as usize).clamp(1, 10_000);
-    let (mut o, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let sw = Stopwatch::start();
-        for _ in 0..calls {
-            base();
-        }
-        b.push(sw.elapsed().as_secs_f64() / calls as f64);
-        let sw = Stopwatch::start();
-        for _ in 0..calls {
-            ours();
-        }
-        o.push(sw.elapsed().as_secs_f64() / calls as f64);
+    for _ in 0..calls {
+        f();
     }
-    (median(&o), median(&b))
+    sw.elapsed().as_secs_f64() / calls as f64
+}
+
+/// How many calls of `f` take about 50 ms (at least one), so that a small input is
+/// not timed at the clock's resolution.
+fn calls_for(f: &mut impl FnMut()) -> usize {
+    let once = per_call(1, f).max(1e-6);
+    ((0.05 / once).ceil() as usize).clamp(1, 10_000)
 }
 
 fn reader(a: &Args) -> anyhow::Result<Value> {
     use puebla::mail::inbound::{envelope, inspect};
     let sizes = reader_sizes(a);
-    // Readings take milliseconds: medians of many repetitions, so that a neighbour's
-    // burst of work on a shared machine does not pass for growth.
+    // Readings take milliseconds and the machine is shared: each repetition times
+    // every size one after the other (mail-parser, then the reader), and the growth
+    // per doubling is the median of the ratios taken within a repetition, so that a
+    // neighbour's burst of work between two sizes does not pass for growth.
     let reps = if a.reps_given { a.reps } else { 15 };
     let parser = mail_parser::MessageParser::default();
     let mut traps = serde_json::Map::new();
@@ -1133,30 +1126,46 @@ fn reader(a: &Args) -> anyhow::Result<Value> {
         .into_iter()
         .filter(|t| a.trap.as_deref().is_none_or(|only| only == *t));
     for trap in chosen {
-        let mut times = Vec::new();
-        let mut rows = Vec::new();
-        for &size in &sizes {
-            let raw = simulate::hostile(trap, size, "x@example.org", "<trap@example.org>");
-            let (ours, base) = timed_pair(
-                reps,
-                || {
-                    let _ = std::hint::black_box(envelope::message_id(&raw));
-                    let _ = std::hint::black_box(envelope::recipient_addresses(&raw));
-                    let _ = std::hint::black_box(inspect(&raw));
-                },
-                || {
-                    let _ = std::hint::black_box(parser.parse(&raw));
-                },
-            );
-            times.push(ours);
-            rows.push(json!({
-                "bytes": raw.len(),
-                "read_ms": round3(ours * 1000.0),
-                "mail_parser_ms": round3(base * 1000.0),
-                "ratio": ratio(ours / base),
-            }));
+        let raws: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&size| simulate::hostile(trap, size, "x@example.org", "<trap@example.org>"))
+            .collect();
+        let read = |raw: &[u8]| {
+            let _ = std::hint::black_box(envelope::message_id(raw));
+            let _ = std::hint::black_box(envelope::recipient_addresses(raw));
+            let _ = std::hint::black_box(inspect(raw));
+        };
+        let calls: Vec<usize> = raws.iter().map(|r| calls_for(&mut || read(r))).collect();
+        // ours[size][rep], base[size][rep]
+        let mut ours = vec![Vec::new(); raws.len()];
+        let mut base = vec![Vec::new(); raws.len()];
+        for _ in 0..reps {
+            for (i, raw) in raws.iter().enumerate() {
+                base[i].push(per_call(calls[i], &mut || {
+                    let _ = std::hint::black_box(parser.parse(raw));
+                }));
+                ours[i].push(per_call(calls[i], &mut || read(raw)));
+            }
         }
-        let growth: Vec<f64> = times.windows(2).map(|w| ratio(w[1] / w[0])).collect();
+        let growth: Vec<f64> = (1..raws.len())
+            .map(|i| {
+                let within: Vec<f64> = (0..reps).map(|r| ours[i][r] / ours[i - 1][r]).collect();
+                ratio(median(&within))
+            })
+            .collect();
+        let rows: Vec<Value> = raws
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let (o, b) = (median(&ours[i]), median(&base[i]));
+                json!({
+                    "bytes": raw.len(),
+                    "read_ms": round3(o * 1000.0),
+                    "mail_parser_ms": round3(b * 1000.0),
+                    "ratio": ratio(o / b),
+                })
+            })
+            .collect();
         let max = growth.iter().copied().fold(0.0, f64::max);
         worst_growth = worst_growth.max(max);
         traps.insert(
