@@ -67,6 +67,9 @@ pub fn engine(
                 .into_iter()
                 .collect(),
             inbound_max_bytes: config.inbound_max_bytes,
+            inbound_read_timeout: std::time::Duration::from_secs(
+                config.inbound_read_timeout_seconds,
+            ),
             attachment_limits: crate::domain::attachment::AttachmentLimits {
                 max_file_bytes: config.attachment_max_bytes,
                 max_total_bytes: config.attachments_max_total_bytes,

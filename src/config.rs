@@ -47,6 +47,9 @@ pub struct Config {
     /// The largest inbound message stored whole (bytes); larger ones are stored
     /// truncated, not counted, and their sender is told.
     pub inbound_max_bytes: usize,
+    /// How long reading one inbound message (parsing, trimming, classifying) may take
+    /// before it is given up and the message marked failed (seconds, real time).
+    pub inbound_read_timeout_seconds: u64,
     /// How often the IMAP poller looks for new mail when the server has no IDLE,
     /// and how long an IDLE waits before it starts again (seconds).
     pub imap_poll_seconds: u64,
@@ -118,6 +121,7 @@ impl Default for Config {
             // The Technical Secretariat's (San José).
             digest_time_zone: "America/Costa_Rica".into(),
             inbound_max_bytes: crate::engine::inbound::DEFAULT_MAX_BYTES,
+            inbound_read_timeout_seconds: crate::engine::reader::DEFAULT_READ_TIMEOUT.as_secs(),
             imap_poll_seconds: 60,
             outbox_lease_seconds: 120,
             replica_name: None,
@@ -157,6 +161,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PUEBLA_DIGEST_CRON", "digest_cron"),
     ("PUEBLA_DIGEST_TZ", "digest_time_zone"),
     ("PUEBLA_INBOUND_MAX_BYTES", "inbound_max_bytes"),
+    (
+        "PUEBLA_INBOUND_READ_TIMEOUT_SECONDS",
+        "inbound_read_timeout_seconds",
+    ),
     ("PUEBLA_IMAP_POLL_SECONDS", "imap_poll_seconds"),
     ("PUEBLA_OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"),
     ("PUEBLA_REPLICA_NAME", "replica_name"),
@@ -221,6 +229,12 @@ impl Config {
                         .trim()
                         .parse()
                         .with_context(|| format!("{var} `{value}` is not a number of bytes"))?
+                }
+                "inbound_read_timeout_seconds" => {
+                    config.inbound_read_timeout_seconds = value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{var} `{value}` is not a number of seconds"))?
                 }
                 "imap_poll_seconds" => {
                     config.imap_poll_seconds = value
@@ -336,6 +350,9 @@ impl Config {
                 );
             }
         }
+        if self.inbound_read_timeout_seconds == 0 {
+            bail!("inbound_read_timeout_seconds must be at least 1");
+        }
         if self.token_secret_previous.is_some() && self.token_secret.is_none() {
             bail!("token_secret_previous is set but token_secret is not: set the new secret too");
         }
@@ -362,6 +379,16 @@ impl Config {
         }
         if self.imap_poll_seconds == 0 {
             bail!("imap_poll_seconds must be at least 1");
+        }
+        // Addresses and names go into mail headers and logs: one line each.
+        for (field, value) in [
+            ("mail_from", Some(&self.mail_from)),
+            ("secretariat_email", Some(&self.secretariat_email)),
+            ("replica_name", self.replica_name.as_ref()),
+        ] {
+            if let Some(problem) = value.and_then(|v| crate::domain::input::header_problem(v)) {
+                bail!("{field}: {problem}; it must be one line");
+            }
         }
         if !self.mail_from.contains('@') {
             bail!("mail_from `{}` has no email address", self.mail_from);
@@ -666,6 +693,23 @@ mod tests {
         let env = |k: &str| (k == "PUEBLA_HTTP_ADDR").then(|| "nowhere".to_string());
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(err.contains("http_addr `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn addresses_and_names_in_settings_are_one_line() {
+        let env = |k: &str| {
+            (k == "PUEBLA_MAIL_FROM")
+                .then(|| "RCM <consultas@rcm-ts.example>\r\nBcc: x@y.org".to_string())
+        };
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(
+            err.contains("mail_from: contains a carriage return"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "PUEBLA_INBOUND_READ_TIMEOUT_SECONDS").then(|| "0".to_string());
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("inbound_read_timeout_seconds"), "{err}");
+        assert_eq!(Config::default().inbound_read_timeout_seconds, 10);
     }
 
     #[test]

@@ -69,14 +69,13 @@ pub async fn add_focal_point(
         Some(l) => l.parse::<Language>().map_err(|e| invalid("language", e))?,
         None => member.default_language(),
     };
-    if input.name.trim().is_empty() {
-        return Err(invalid("name", "the name is empty"));
-    }
+    let name =
+        crate::domain::input::name("name", input.name).map_err(|e| invalid("name", e.problem))?;
     Ok(store
         .add_focal_point(
             NewFocalPoint {
                 country: code.to_string(),
-                name: input.name.trim().to_string(),
+                name,
                 email: email.to_string(),
                 language: language.to_string(),
                 active: true,

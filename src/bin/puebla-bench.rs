@@ -2,7 +2,7 @@
 //! baseline measured in the same run, printed as JSON. Never run by the test suite.
 //!
 //! ```sh
-//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims [--size N] [--reps N] [--db FILE]
+//! cargo run --release --bin puebla-bench -- outbound|inbound|timers|scale|claims|reader [--size N] [--reps N] [--db FILE]
 //! ```
 //!
 //! Every figure is the median of several repetitions; baselines and the measured
@@ -43,6 +43,10 @@ struct Args {
     load_seconds: u64,
     /// scale: a SQLite file holding the world (built and saved there when missing).
     db: Option<PathBuf>,
+    /// reader: only this trap (all of them by default).
+    trap: Option<String>,
+    /// `--reps` was given (reader repeats 15 times unless told).
+    reps_given: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -57,16 +61,22 @@ fn args() -> anyhow::Result<Args> {
         idle_seconds: 20,
         load_seconds: 10,
         db: None,
+        trap: None,
+        reps_given: false,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--size" => a.size = Some(value()?.parse()?),
-            "--reps" => a.reps = value()?.parse::<usize>()?.max(1),
+            "--reps" => {
+                a.reps = value()?.parse::<usize>()?.max(1);
+                a.reps_given = true;
+            }
             "--postgres" => a.postgres = value()?,
             "--idle-seconds" => a.idle_seconds = value()?.parse()?,
             "--load-seconds" => a.load_seconds = value()?.parse()?,
             "--db" => a.db = Some(PathBuf::from(value()?)),
+            "--trap" => a.trap = Some(value()?),
             other => bail!("unknown option {other}"),
         }
     }
@@ -82,8 +92,9 @@ async fn main() -> anyhow::Result<()> {
         "timers" => timers(&a).await?,
         "scale" => scale(&a).await?,
         "claims" => claims(&a).await?,
+        "reader" => reader(&a)?,
         _ => bail!(
-            "usage: puebla-bench outbound|inbound|timers|scale|claims [--size N] [--reps N] \
+            "usage: puebla-bench outbound|inbound|timers|scale|claims|reader [--size N] [--reps N] \
              [--postgres ADMIN_URL] [--idle-seconds S] [--load-seconds S]"
         ),
     };
@@ -1067,5 +1078,108 @@ async fn claims_on(a: &Args, url: &str) -> anyhow::Result<Value> {
         "batch": 50,
         "figures": figures,
         "setup_seconds": round3(w.setup_seconds),
+    }))
+}
+
+// ---------------------------------------------------------------------------------
+// reader: reading hostile messages (what `Engine::ingest` does before it touches the
+// database: the envelope scan and `inspect`) at 64 KB → 1 MB, against mail-parser
+// alone on the same bytes. The growth per doubling of the size says whether reading
+// is linear (2.0) or worse (4.0 for quadratic).
+
+/// The sizes read, doubling: 64 KiB to 1 MiB (or to `--size` bytes).
+fn reader_sizes(a: &Args) -> Vec<usize> {
+    let top = a.size.unwrap_or(1024 * 1024).max(128 * 1024);
+    std::iter::successors(Some(64 * 1024), |s| Some(s * 2))
+        .take_while(|s| *s <= top)
+        .collect()
+}
+
+/// Seconds per call of `f`, over as many calls as make about `target` seconds.
+fn per_call(calls: usize, f: &mut impl FnMut()) -> f64 {
+    let sw = Stopwatch::start();
+    for _ in 0..calls {
+        f();
+    }
+    sw.elapsed().as_secs_f64() / calls as f64
+}
+
+/// How many calls of `f` take about 50 ms (at least one), so that a small input is
+/// not timed at the clock's resolution.
+fn calls_for(f: &mut impl FnMut()) -> usize {
+    let once = per_call(1, f).max(1e-6);
+    ((0.05 / once).ceil() as usize).clamp(1, 10_000)
+}
+
+fn reader(a: &Args) -> anyhow::Result<Value> {
+    use puebla::mail::inbound::{envelope, inspect};
+    let sizes = reader_sizes(a);
+    // Readings take milliseconds and the machine is shared: each repetition times
+    // every size one after the other (mail-parser, then the reader), and the growth
+    // per doubling is the median of the ratios taken within a repetition, so that a
+    // neighbour's burst of work between two sizes does not pass for growth.
+    let reps = if a.reps_given { a.reps } else { 15 };
+    let parser = mail_parser::MessageParser::default();
+    let mut traps = serde_json::Map::new();
+    let mut worst_growth: f64 = 0.0;
+    let chosen = simulate::HOSTILE_TRAPS
+        .into_iter()
+        .filter(|t| a.trap.as_deref().is_none_or(|only| only == *t));
+    for trap in chosen {
+        let raws: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&size| simulate::hostile(trap, size, "x@example.org", "<trap@example.org>"))
+            .collect();
+        let read = |raw: &[u8]| {
+            let _ = std::hint::black_box(envelope::message_id(raw));
+            let _ = std::hint::black_box(envelope::recipient_addresses(raw));
+            let _ = std::hint::black_box(inspect(raw));
+        };
+        let calls: Vec<usize> = raws.iter().map(|r| calls_for(&mut || read(r))).collect();
+        // ours[size][rep], base[size][rep]
+        let mut ours = vec![Vec::new(); raws.len()];
+        let mut base = vec![Vec::new(); raws.len()];
+        for _ in 0..reps {
+            for (i, raw) in raws.iter().enumerate() {
+                base[i].push(per_call(calls[i], &mut || {
+                    let _ = std::hint::black_box(parser.parse(raw));
+                }));
+                ours[i].push(per_call(calls[i], &mut || read(raw)));
+            }
+        }
+        let growth: Vec<f64> = (1..raws.len())
+            .map(|i| {
+                let within: Vec<f64> = (0..reps).map(|r| ours[i][r] / ours[i - 1][r]).collect();
+                ratio(median(&within))
+            })
+            .collect();
+        let rows: Vec<Value> = raws
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let (o, b) = (median(&ours[i]), median(&base[i]));
+                json!({
+                    "bytes": raw.len(),
+                    "read_ms": round3(o * 1000.0),
+                    "mail_parser_ms": round3(b * 1000.0),
+                    "ratio": ratio(o / b),
+                })
+            })
+            .collect();
+        let max = growth.iter().copied().fold(0.0, f64::max);
+        worst_growth = worst_growth.max(max);
+        traps.insert(
+            trap.to_string(),
+            json!({"sizes": rows, "growth_per_doubling": growth, "max_growth": max}),
+        );
+    }
+    Ok(json!({
+        "bench": "reader",
+        "repetitions": reps,
+        "read_limit_bytes": puebla::mail::inbound::MAX_TEXT_BYTES,
+        "html_limit_bytes": puebla::mail::inbound::MAX_HTML_BYTES,
+        "max_growth_per_doubling": worst_growth,
+        "target": 2.2,
+        "traps": traps,
     }))
 }

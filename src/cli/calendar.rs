@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::calendar::CalendarPolicy;
+use crate::domain::input;
 use crate::domain::CountryCode;
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +72,7 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let code = CountryCode::parse(&country)?;
+            let year = input::year("--year", year)?;
             let cal = catalog.calendars.get(code).with_context(|| {
                 format!(
                     "no calendar for {code} in {}",
@@ -102,6 +104,11 @@ pub fn run(config: Config, cmd: CalendarCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let code = CountryCode::parse(&country)?;
+            let working_days = input::in_range(
+                "--working-days",
+                working_days,
+                &input::CALENDAR_WORKING_DAYS,
+            )?;
             let member = catalog.body.member(code)?;
             let policy: CalendarPolicy =
                 serde_json::from_value(serde_json::Value::String(policy.clone())).map_err(

@@ -314,6 +314,7 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             channel,
             actor,
         } => {
+            let (text, channel) = crate::domain::input::staff_answer(&text, &channel)?;
             let answer = Answer {
                 country: CountryCode::parse(&country)?,
                 position: position(&pos)?,

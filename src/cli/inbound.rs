@@ -266,6 +266,11 @@ pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::R
             );
         }
         QuarantineCommand::Discard { id, reason, actor } => {
+            let reason = crate::domain::input::required_line(
+                "--reason",
+                &reason,
+                crate::domain::input::MAX_REASON_CHARS,
+            )?;
             engine.discard_inbound(id, &reason, &actor.actor).await?;
             println!("message {id} discarded");
         }

@@ -37,7 +37,8 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("serve-{}-{}", host_name(), std::process::id()));
     let metrics = Arc::new(crate::http::Metrics::new());
     let worker = crate::app::worker(&config, store.clone(), clock.clone(), transport, &worker_id)
-        .with_health(metrics.delivery());
+        .with_health(metrics.delivery())
+        .with_alerts(engine.clone());
     // The IMAP poller runs beside the loop, in the one replica that holds the IMAP
     // lease; it stores each message before flagging it, so stopping it at any point
     // loses nothing. It records its passes and errors in `metrics` for `/status`.

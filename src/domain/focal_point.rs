@@ -18,14 +18,14 @@ pub struct InvalidEmail(pub String);
 impl FocalPointEmail {
     pub fn parse(s: &str) -> Result<Self, InvalidEmail> {
         let t = s.trim();
-        let bad = || InvalidEmail(s.to_string());
+        let bad = || InvalidEmail(super::input::quoted(s));
         let (local, domain) = t.rsplit_once('@').ok_or_else(bad)?;
         let ok = !local.is_empty()
             && local.len() <= 64
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && t.len() <= 254
+            && t.len() <= super::input::MAX_EMAIL_CHARS
             && !t
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c))

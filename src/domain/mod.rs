@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod consultation;
 pub mod country;
 pub mod focal_point;
+pub mod input;
 pub mod procedure;
 pub mod reference;
 

@@ -16,8 +16,6 @@
 //! message is ever answered, and an explanation goes only to an address in the
 //! directory, at most once a day.
 
-use std::panic::AssertUnwindSafe;
-
 use anyhow::Context as _;
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
@@ -29,7 +27,7 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
-use crate::mail::inbound::{authentication, envelope, inspect, keywords, Inspection};
+use crate::mail::inbound::{authentication, envelope, keywords, Inspection};
 use crate::mail::token::{token_in_address, ConfirmationToken, StageRef, Token};
 use crate::mail::NoticePayload;
 pub use crate::store::InboundSource;
@@ -217,7 +215,7 @@ impl Engine {
     /// transaction, again from a fresh snapshot when the consultation changed
     /// under it. Records a failure on the row.
     async fn process_stored(&self, row: &InboundMessage) -> Disposition {
-        let read = match self.read(row) {
+        let read = match self.read(row).await {
             Ok(read) => read,
             Err(e) => return self.failed(row.id, e).await,
         };
@@ -247,13 +245,12 @@ impl Engine {
         .await
     }
 
-    /// What the message says, without the store: the one call that parses it.
-    fn read(&self, row: &InboundMessage) -> anyhow::Result<Read> {
+    /// What the message says, without the store: the one call that parses it, on
+    /// the blocking pool within a deadline (a panic or a timeout marks the message
+    /// failed rather than taking the daemon down, see `reader`).
+    async fn read(&self, row: &InboundMessage) -> anyhow::Result<Read> {
         let raw = &row.raw;
-        // The parser is fuzzed and should never panic; if it does, the message is
-        // kept as failed rather than taking the daemon down.
-        let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| inspect(raw)))
-            .map_err(|_| anyhow::anyhow!("the message could not be parsed (parser panic)"))?;
+        let inspection = self.read_inbound(raw).await.map_err(anyhow::Error::new)?;
         let tokens = envelope::recipient_addresses(raw)
             .into_iter()
             .filter(|a| decide::is_our_address(&self.config.reply_address, a))

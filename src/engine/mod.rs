@@ -14,6 +14,7 @@ use crate::domain::body::Body;
 use crate::domain::consultation::{
     transition, Consultation, Context, Effect, Event, NoticeKind, Recipients, TransitionError,
 };
+use crate::domain::input;
 use crate::domain::{ConsultationRef, CountryCode, Language};
 use crate::mail::message::ics::deadline_uid;
 use crate::mail::templates::Templates;
@@ -31,6 +32,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod notice;
 pub mod outbox;
+pub mod reader;
 pub mod schedule;
 pub mod system_notice;
 
@@ -49,6 +51,8 @@ pub struct EngineConfig {
     pub schedules: Vec<jobs::ScheduledJob>,
     /// The largest inbound message stored whole; a larger one is stored truncated.
     pub inbound_max_bytes: usize,
+    /// How long reading one inbound message may take (see [`reader`]).
+    pub inbound_read_timeout: std::time::Duration,
     /// How large the files attached to a consultation may be.
     pub attachment_limits: AttachmentLimits,
     /// The authserv-id of the operator's own receiving server
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             token_key: None,
             schedules: Vec::new(),
             inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
+            inbound_read_timeout: reader::DEFAULT_READ_TIMEOUT,
             attachment_limits: AttachmentLimits::default(),
             trusted_authserv_id: None,
             public_url: None,
@@ -97,6 +102,10 @@ pub enum EngineError {
     /// Files can only come with an event that publishes a text (submit or revise).
     #[error("files can be attached only when a text is submitted or revised, not with `{0}`")]
     AttachmentNotHere(String),
+    /// A value a person typed is refused (a control character, too long, out of
+    /// range); it names the field.
+    #[error(transparent)]
+    Input(#[from] crate::domain::input::InputError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -316,6 +325,7 @@ impl Engine {
         country: CountryCode,
         actor: &str,
     ) -> Result<(), EngineError> {
+        let year = input::year("year", year)?;
         let mut body = self.body().await?;
         body.set_presidency(year, country)
             .map_err(TransitionError::from)?;
@@ -338,6 +348,11 @@ impl Engine {
     }
 
     pub async fn load(&self, reference: &str) -> Result<(Consultation, i64), EngineError> {
+        // What cannot be a reference names no consultation: it is not looked up (a
+        // NUL in it is an error to PostgreSQL, not a miss).
+        if ConsultationRef::parse(reference).is_err() {
+            return Err(EngineError::UnknownConsultation(input::quoted(reference)));
+        }
         let stored = self
             .store
             .load_consultation(reference)
@@ -365,13 +380,18 @@ impl Engine {
         let body = self.body().await?;
         let ctx = self.context(&body, &req.procedure)?;
         let now = self.now();
-        let year = req.year.unwrap_or_else(|| chrono::Datelike::year(&now));
+        let title = input::title(&req.title)?;
+        let text = input::text("text", &req.text, input::MAX_TEXT_BYTES)?;
+        let year = match req.year {
+            Some(y) => input::year("year", y)?,
+            None => chrono::Datelike::year(&now),
+        };
         let files = self.check_attachments(None, req.attachments).await?;
         for _ in 0..CONFLICT_RETRIES {
             let seq = self.store.max_reference_seq(&body.code, year).await? + 1;
             let reference = ConsultationRef::new(&body.code, year, seq)
                 .map_err(|e| EngineError::Unexpected(e.into()))?;
-            let draft = Consultation::new(&ctx, reference.clone(), &req.title, &req.text, now)?;
+            let draft = Consultation::new(&ctx, reference.clone(), &title, &text, now)?;
             let mut audit = vec![self.audit(
                 &draft,
                 actor,
@@ -426,6 +446,8 @@ impl Engine {
         if !files.is_empty() && !matches!(event, Event::Submit { .. } | Event::Revise { .. }) {
             return Err(EngineError::AttachmentNotHere(event.name().to_string()));
         }
+        // What a person typed into the event, checked whichever edge it came from.
+        let event = input::check_event(event)?;
         for _ in 0..CONFLICT_RETRIES {
             // Checked on every try: a concurrent step may have attached the same file.
             let valid = if files.is_empty() {

@@ -13,12 +13,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, Semaphore};
 
+use futures_util::FutureExt as _;
+use serde_json::json;
+
+use super::reader::panic_message;
+use super::system_notice::{NoticeFailedView, NOTICE_FAILED};
+use super::Engine;
 use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
+use crate::domain::{input, CountryCode, Language};
 use crate::mail::message::Outgoing;
 use crate::mail::token::TokenKey;
-use crate::mail::FileRef;
-use crate::store::{Notice, Store, StoreError};
+use crate::mail::{FileRef, NoticePayload};
+use crate::store::{NewAudit, NewNotice, Notice, NoticeFailure, Store, StoreError};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +87,20 @@ impl DeliveryHealth {
     }
 }
 
+/// Makes the alert to the Technical Secretariat about a notice that failed for good
+/// (it cannot be built, the relay refused it, or it ran out of attempts). The engine
+/// makes it (below); `puebla serve` gives it to its worker ([`OutboxWorker::with_alerts`]).
+pub trait FailureAlerts: Send + Sync {
+    /// The alert about `failed`, which failed with `error` at `at`; `None` when no
+    /// alert is sent: about an alert that failed itself, which would loop.
+    fn failure_alert(
+        &self,
+        failed: &Notice,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<NewNotice>>;
+}
+
 /// Something that delivers a built message and says what the far end answered.
 ///
 /// The worker builds the message ([`Outgoing::from_notice`]); a transport only moves
@@ -139,6 +160,8 @@ struct HandedOver {
     id: i64,
     attempts: i64,
     result: Result<String, SendError>,
+    /// The notice itself when the send failed: what a failure alert tells.
+    failed: Option<Notice>,
     /// When the transport answered (injected clock).
     at: DateTime<Utc>,
     /// When to try again if the result says so.
@@ -204,6 +227,9 @@ pub struct OutboxWorker {
     /// notice), so that a bounce can be tied to the notice and its recipient. `None`:
     /// the From address, as before (tests and benchmarks that need no bounces).
     pub bounce_key: Option<TokenKey>,
+    /// Makes the alert to the TS about a notice that failed for good; without it a
+    /// failure is recorded (and shown in `/status`) without an alert.
+    alerts: Option<Arc<dyn FailureAlerts>>,
 }
 
 /// What one pass of the worker did.
@@ -242,7 +268,14 @@ impl OutboxWorker {
             hold_until: Mutex::new(None),
             health: Arc::new(DeliveryHealth::new()),
             bounce_key: None,
+            alerts: None,
         }
+    }
+
+    /// Alerts the TS, through `alerts`, about each notice that fails for good.
+    pub fn with_alerts(mut self, alerts: Arc<dyn FailureAlerts>) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Records each hand-over in `health` (shared with the HTTP server's `/status`).
@@ -500,7 +533,17 @@ impl OutboxWorker {
             let result = match message {
                 Ok(message) => {
                     self.record_handover(self.clock.now());
-                    self.transport.send(&message).await
+                    // A panic on one message is that message's failure, not the pass's:
+                    // the other notices go on.
+                    std::panic::AssertUnwindSafe(self.transport.send(&message))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| {
+                            Err(SendError::Permanent(format!(
+                                "the transport panicked on this message: {}",
+                                panic_message(panic.as_ref())
+                            )))
+                        })
                 }
                 Err(e) => Err(e),
             };
@@ -525,6 +568,7 @@ impl OutboxWorker {
             let handed = HandedOver {
                 id: notice.id,
                 attempts: notice.attempts,
+                failed: result.is_err().then(|| notice.clone()),
                 result,
                 at,
                 retry_at,
@@ -588,9 +632,10 @@ impl OutboxWorker {
                     report.retrying += 1;
                 }
                 Err(e) => {
-                    tracing::error!(notice = h.id, error = %e, "notice failed permanently");
+                    let error = e.to_string();
+                    tracing::error!(notice = h.id, error = %error, "notice failed permanently");
                     self.store
-                        .mark_notice_failed(h.id, h.at, &e.to_string())
+                        .fail_notice(self.failure(h.id, h.failed.as_ref(), error, h.at))
                         .await?;
                     report.failed += 1;
                 }
@@ -601,6 +646,46 @@ impl OutboxWorker {
             report.sent += sent.len();
         }
         Ok(())
+    }
+
+    /// What a notice's permanent failure writes: the reason, the alert to the TS (if
+    /// this worker makes them) and the audit entry.
+    fn failure(
+        &self,
+        id: i64,
+        notice: Option<&Notice>,
+        error: String,
+        at: DateTime<Utc>,
+    ) -> NoticeFailure {
+        let alert = match (&self.alerts, notice) {
+            (Some(alerts), Some(n)) => alerts.failure_alert(n, &error, at).unwrap_or_else(|e| {
+                tracing::error!(notice = id, error = %format!("{e:#}"),
+                    "cannot make the alert about a failed notice; the failure is recorded without it");
+                None
+            }),
+            _ => None,
+        };
+        let n = notice.map(|n| &n.notice);
+        NoticeFailure {
+            id,
+            at,
+            audit: NewAudit {
+                reference: n.and_then(|n| n.reference.clone()),
+                at,
+                actor: "outbox".into(),
+                action: "notice.failed".into(),
+                detail_json: json!({
+                    "notice": id,
+                    "kind": n.map(|n| n.kind.as_str()),
+                    "recipient": n.map(|n| input::quoted(&n.recipient)),
+                    "error": error,
+                    "alerted": alert.as_ref().map(|a| a.recipient.as_str()),
+                })
+                .to_string(),
+            },
+            error,
+            alert,
+        }
     }
 
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).
@@ -648,17 +733,113 @@ async fn build_ahead(
     for notice in claimed.iter() {
         let built = match files_of(store.as_ref(), notice).await {
             Err(e) => Err(e),
-            Ok(files) => Outgoing::from_notice_with_files(notice, &from, &files)
-                .and_then(|o| match &bounce_key {
-                    Some(key) => o.with_bounce_address(key),
-                    None => Ok(o),
-                })
-                .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}"))),
+            Ok(files) => build_guarded(notice, &from, bounce_key.as_ref(), &files),
         };
         if out.send(built).await.is_err() {
             // The sender stopped: nothing more is needed.
             return;
         }
+    }
+}
+
+/// Builds one notice's message. A notice that cannot be built fails for good, and
+/// so does one whose building panics (a value the mail library chokes on): the panic
+/// is this notice's failure, caught here, and never ends the builder (which would
+/// hand the rest of the batch back untried, to be claimed and tried again forever).
+fn build_guarded(
+    notice: &Notice,
+    from: &str,
+    bounce_key: Option<&TokenKey>,
+    files: &[(FileRef, Vec<u8>)],
+) -> Result<Outgoing, SendError> {
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Outgoing::from_notice_with_files(notice, from, files).and_then(|o| match bounce_key {
+            Some(key) => o.with_bounce_address(key),
+            None => Ok(o),
+        })
+    }));
+    match built {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(e)) => Err(SendError::Permanent(format!(
+            "cannot build the message: {e}"
+        ))),
+        Err(panic) => Err(SendError::Permanent(format!(
+            "building the message panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+    }
+}
+
+/// The longest failure reason an alert quotes, in characters.
+const ALERT_ERROR_CHARS: usize = 1000;
+
+impl FailureAlerts for Engine {
+    fn failure_alert(
+        &self,
+        failed: &Notice,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<NewNotice>> {
+        let n = &failed.notice;
+        // An alert that failed itself is not alerted about: that would loop. It stays
+        // failed, listed in `/status` like any other.
+        if n.kind == NOTICE_FAILED {
+            return Ok(None);
+        }
+        // The TS reads Spanish (as the bounce alerts).
+        let l = Language::Es;
+        let body = &self.catalog.body;
+        let country = n
+            .country
+            .as_deref()
+            .and_then(|c| CountryCode::parse(c).ok())
+            .and_then(|c| body.member(c).ok())
+            .map(|m| m.name(l).to_string());
+        let mut shown_error =
+            input::visible(&error.chars().take(ALERT_ERROR_CHARS).collect::<String>());
+        if error.chars().nth(ALERT_ERROR_CHARS).is_some() {
+            shown_error.push('…');
+        }
+        let name = "Secretaría Técnica";
+        let view = NoticeFailedView {
+            lang: l.as_str(),
+            tag: n.reference.clone().unwrap_or_else(|| body.code.clone()),
+            reference: n.reference.clone(),
+            body: body.code.clone(),
+            recipient_name: name.into(),
+            notice_id: failed.id,
+            kind: n.kind.clone(),
+            address: input::quoted(&n.recipient),
+            name: input::quoted(&n.recipient_name),
+            country,
+            subject: input::quoted(&n.subject),
+            failed: super::notice::format_deadline(at, body.secretariat_time_zone, l),
+            error: shown_error,
+        };
+        let rendered = self
+            .templates
+            .render_with(NOTICE_FAILED, l, &view)
+            .with_context(|| format!("cannot render the {NOTICE_FAILED} notice"))?;
+        let domain = &self.config.message_id_domain;
+        Ok(Some(NewNotice {
+            reference: n.reference.clone(),
+            kind: NOTICE_FAILED.into(),
+            round: None,
+            country: None,
+            recipient: self.config.secretariat_email.clone(),
+            recipient_name: name.into(),
+            language: l.to_string(),
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: Some(rendered.html),
+            message_id: format!("<outbox.{}.{NOTICE_FAILED}.ts@{domain}>", failed.id),
+            payload_json: serde_json::to_string(&NoticePayload {
+                template: NOTICE_FAILED.into(),
+                ..NoticePayload::default()
+            })
+            .context("serialize notice payload")?,
+            created_at: at,
+        }))
     }
 }
 

@@ -24,18 +24,22 @@ pub const QUARANTINE_NOTICE: &str = "quarantine_notice";
 pub const BOUNCE_ALERT: &str = "bounce_alert";
 /// The explanation sent to the sender of a message over the size limit.
 pub const OVERSIZED: &str = "oversized";
+/// The alert to the TS that a notice failed for good (it cannot be built, or the
+/// relay refused it permanently): see `outbox::FailureAlerts`.
+pub const NOTICE_FAILED: &str = "notice_failed";
 
 /// "We received from your address … read as …: reply CONFIRMO": to the directory
 /// address of a focal point, about a message held as awaiting confirmation.
 pub const CONFIRMATION_REQUEST: &str = "confirmation_request";
 
 /// The templates the engine renders outside the procedure's steps.
-pub const ENGINE_TEMPLATE_NAMES: [&str; 5] = [
+pub const ENGINE_TEMPLATE_NAMES: [&str; 6] = [
     DIGEST,
     QUARANTINE_NOTICE,
     BOUNCE_ALERT,
     OVERSIZED,
     CONFIRMATION_REQUEST,
+    NOTICE_FAILED,
 ];
 
 /// What the request to confirm a held message shows.
@@ -159,6 +163,30 @@ pub struct BounceAlertView {
     pub report: String,
     /// The country's other active addresses; empty when none is left.
     pub reachable: Vec<String>,
+}
+
+/// What the alert about a notice that failed for good shows. The failed notice's
+/// values are shown with their control characters escaped (one of them may be why
+/// it failed) and cut to a readable length.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeFailedView {
+    pub lang: &'static str,
+    /// The consultation's reference if the notice was about one, else the body's code.
+    pub tag: String,
+    pub reference: Option<String>,
+    pub body: String,
+    pub recipient_name: String,
+    /// The failed notice: its outbox id, kind, addressee, country and subject.
+    pub notice_id: i64,
+    pub kind: String,
+    pub address: String,
+    pub name: String,
+    /// The country's name in the reader's language, when the notice was to a country.
+    pub country: Option<String>,
+    pub subject: String,
+    /// When it failed, in the reader's language and the TS's time zone.
+    pub failed: String,
+    pub error: String,
 }
 
 impl QuarantineView {
@@ -339,6 +367,35 @@ pub fn samples(l: Language) -> Vec<(&'static str, &'static str, serde_json::Valu
     troika.deadline = None;
     out.push((CONFIRMATION_REQUEST, "full", value(&ask)));
     out.push((CONFIRMATION_REQUEST, "sparse", value(&troika)));
+    let failed = NoticeFailedView {
+        lang: l.as_str(),
+        tag: "RCM-2026-007".into(),
+        reference: Some("RCM-2026-007".into()),
+        body: "RCM".into(),
+        recipient_name: pick(
+            "Secretaría Técnica",
+            "Technical Secretariat",
+            "Secrétariat technique",
+        ),
+        notice_id: 4242,
+        kind: "round_invitation".into(),
+        address: "fp1.bz@example.org".into(),
+        name: "Jordan O'Neil <Consular & Migration>\\nBcc: x@example.org".into(),
+        country: Some(pick("Belice", "Belize", "Belize")),
+        subject: "[RCM-2026-007] Lineamientos <consulares> & datos".into(),
+        failed: format_deadline(received, tz, l),
+        error: "cannot build the message: the recipient's name `Jordan O'Neil <Consular & \
+                Migration>\\nBcc: x@example.org` contains a line break (U+000A) at character 37: \
+                it cannot go into a mail header"
+            .into(),
+    };
+    let mut general = failed.clone();
+    general.tag = "RCM".into();
+    general.reference = None;
+    general.country = None;
+    general.kind = "digest".into();
+    out.push((NOTICE_FAILED, "full", value(&failed)));
+    out.push((NOTICE_FAILED, "sparse", value(&general)));
     out
 }
 

@@ -19,7 +19,7 @@ use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError,
 };
-use crate::domain::CountryCode;
+use crate::domain::{input, CountryCode};
 use crate::engine::{EngineError, StartRequest};
 use crate::report;
 use crate::store::{ApiTokenRow, AttachmentRow, FocalPointRow};
@@ -768,6 +768,7 @@ pub(crate) fn staff_answer(
     channel: Option<String>,
     actor: &str,
 ) -> ApiResult<Answer> {
+    let (text, channel) = input::staff_answer(&text, channel.as_deref().unwrap_or_default())?;
     Ok(Answer {
         country: country("country", country_code)?,
         position: position(position_name)?,
@@ -775,8 +776,7 @@ pub(crate) fn staff_answer(
         received_at: state.engine.now(),
         source: AnswerSource::Staff {
             recorded_by: actor.to_string(),
-            channel: channel
-                .map(|c| c.trim().to_string())
+            channel: Some(channel)
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "letter".into()),
         },
@@ -949,10 +949,7 @@ pub async fn clear_bouncing(
 // Presidency
 
 fn year(s: &str) -> ApiResult<i32> {
-    s.parse::<i32>()
-        .ok()
-        .filter(|y| (1990..=2200).contains(y))
-        .ok_or_else(|| ApiError::validation("year", format!("`{s}` is not a year")))
+    Ok(input::year_text("year", s)?)
 }
 
 pub async fn presidency_rotation(

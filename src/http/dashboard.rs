@@ -43,7 +43,7 @@ use crate::domain::attachment::{FileUpload, ValidFile};
 use crate::domain::consultation::{
     text_diff, Answer, AnswerSource, Consultation, Context, Event, Position, Stage,
 };
-use crate::domain::{CountryCode, Language};
+use crate::domain::{input, CountryCode, Language};
 use crate::engine::StartRequest;
 use crate::report::{self, CountryState};
 use crate::store::InboundStatus;
@@ -1742,21 +1742,34 @@ impl Fields<'_> {
     }
 }
 
+/// A typed value refused by [`input`]: a form error naming the field.
+fn invalid(e: input::InputError) -> PageError {
+    PageError::Invalid(e.to_string())
+}
+
 fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action, PageError> {
     let f = Fields(fields);
     let on = |name: &str| fields.get(name).is_some_and(|v| v == "on" || v == "yes");
+    // Checked here with the engine's own check, so that the confirmation page never
+    // shows a value the action would refuse.
     let event = |event: Event| -> Result<Action, PageError> {
         Ok(Action::Consultation {
             reference: f.req("reference")?,
-            event,
+            event: input::check_event(event).map_err(invalid)?,
         })
     };
     match kind {
         "start" => Ok(Action::Start {
-            title: f.req("title")?,
-            text: f.text("text")?,
+            title: input::title(&f.req("title")?).map_err(invalid)?,
+            text: input::text("text", &f.text("text")?, input::MAX_TEXT_BYTES).map_err(invalid)?,
             procedure: f.opt("procedure").unwrap_or_else(|| "rcm-five-day".into()),
-            year: f.opt("year").map(|_| f.number("year")).transpose()?,
+            year: f
+                .opt("year")
+                .map(|_| {
+                    f.number("year")
+                        .and_then(|y| input::year("year", y).map_err(invalid))
+                })
+                .transpose()?,
         }),
         "submit" => event(Event::Submit {
             // Left empty, the draft goes as it is.
@@ -1817,7 +1830,7 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         }),
         "fp_add" => Ok(Action::AddFocalPoint {
             country: f.req("country")?,
-            name: f.req("name")?,
+            name: input::name("name", &f.req("name")?).map_err(invalid)?,
             email: f.req("email")?,
             language: f.opt("language"),
         }),
@@ -1836,16 +1849,18 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
                     "position: must be no_objection, objection or comments".into(),
                 ));
             }
+            let text =
+                f.0.get("text")
+                    .map(|t| t.trim_end().to_string())
+                    .unwrap_or_default();
+            let channel = f.opt("channel");
+            input::staff_answer(&text, channel.as_deref().unwrap_or_default()).map_err(invalid)?;
             Ok(Action::RecordAnswer {
                 reference: f.req("reference")?,
                 country,
                 position,
-                text: f
-                    .0
-                    .get("text")
-                    .map(|t| t.trim_end().to_string())
-                    .unwrap_or_default(),
-                channel: f.opt("channel"),
+                text,
+                channel,
             })
         }
         "release" => Ok(Action::Release {
@@ -1855,7 +1870,8 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
         }),
         "discard" => Ok(Action::Discard {
             id: f.req("id")?,
-            reason: f.req("reason")?,
+            reason: input::required_line("reason", &f.req("reason")?, input::MAX_REASON_CHARS)
+                .map_err(invalid)?,
         }),
         "fp_import" => {
             let text = f.text("import_text")?;
@@ -1863,12 +1879,9 @@ fn parse_action(kind: &str, fields: &BTreeMap<String, String>) -> Result<Action,
             Ok(Action::ImportFocalPoints { text, csv })
         }
         "presidency" => Ok(Action::SetPresidency {
-            year: f.number("year").and_then(|y: i32| {
-                (1990..=2200)
-                    .contains(&y)
-                    .then_some(y)
-                    .ok_or_else(|| PageError::Invalid(format!("year: `{y}` is not a year")))
-            })?,
+            year: f
+                .number("year")
+                .and_then(|y: i32| input::year("year", y).map_err(invalid))?,
             country: f.country("country")?,
         }),
         other => Err(PageError::Invalid(format!(
@@ -2442,6 +2455,95 @@ mod tests {
         h.insert(header::COOKIE, "a=1; puebla_lang=es".parse().unwrap());
         assert_eq!(cookie(&h, LANG_COOKIE), Some("es"));
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn typed_values_are_refused_before_the_confirmation_naming_the_field() {
+        let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let long_title = "x".repeat(input::MAX_TITLE_CHARS + 1);
+        for (kind, pairs, field) in [
+            ("start", vec![("title", "A\nB"), ("text", "t")], "title"),
+            (
+                "start",
+                vec![("title", long_title.as_str()), ("text", "t")],
+                "title",
+            ),
+            (
+                "start",
+                vec![("title", "A"), ("text", "t"), ("year", "10000")],
+                "year",
+            ),
+            ("start", vec![("title", "A"), ("text", "t\u{0}")], "text"),
+            (
+                "extend",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("working_days", "61"),
+                    ("reason", "r"),
+                ],
+                "working_days",
+            ),
+            (
+                "withdraw",
+                vec![("reference", "RCM-2027-001"), ("reason", "a\u{7}b")],
+                "reason",
+            ),
+            (
+                "troika",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("country", "CR"),
+                    ("approve", "no"),
+                    ("comments", "c\u{1b}"),
+                ],
+                "comments",
+            ),
+            (
+                "fp_add",
+                vec![
+                    ("country", "HN"),
+                    ("name", "An\u{85}a"),
+                    ("email", "a@example.org"),
+                ],
+                "name",
+            ),
+            (
+                "answer",
+                vec![
+                    ("reference", "RCM-2027-001"),
+                    ("country", "HN"),
+                    ("position", "comments"),
+                    ("channel", "a\tb"),
+                ],
+                "channel",
+            ),
+            ("discard", vec![("id", "1"), ("reason", "a\rb")], "reason"),
+            (
+                "presidency",
+                vec![("year", "99999"), ("country", "HN")],
+                "year",
+            ),
+        ] {
+            match parse_action(kind, &fields(&pairs)) {
+                Err(PageError::Invalid(m)) => {
+                    assert!(m.starts_with(&format!("{field}: ")), "{kind}: {m}")
+                }
+                Err(other) => panic!("{kind}: {other}"),
+                Ok(_) => panic!("{kind}: {pairs:?} accepted"),
+            }
+        }
+        // A textarea's CR LF is a line break, kept as LF.
+        let Ok(Action::Start { text, .. }) =
+            parse_action("start", &fields(&[("title", "A"), ("text", "a\r\nb")]))
+        else {
+            panic!("a start");
+        };
+        assert_eq!(text, "a\nb");
     }
 
     #[test]

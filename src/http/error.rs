@@ -116,6 +116,7 @@ impl ApiError {
                 message: a.to_string(),
             },
             EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
+            EngineError::Input(i) => i.into(),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
             // `serve` refuses to start without the secret, so this is a broken setup.
             e @ EngineError::NoTokenSecret { .. } => ApiError::Unexpected(anyhow::Error::new(e)),
@@ -145,6 +146,15 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::from_engine(e, "body")
+    }
+}
+
+impl From<crate::domain::input::InputError> for ApiError {
+    fn from(e: crate::domain::input::InputError) -> Self {
+        ApiError::Validation {
+            field: e.field,
+            message: e.problem,
+        }
     }
 }
 

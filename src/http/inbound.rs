@@ -385,9 +385,12 @@ pub(crate) async fn discard_message(
     actor: &str,
 ) -> ApiResult<InboundMessage> {
     let m = message(state, id).await?;
-    if reason.trim().is_empty() {
-        return Err(ApiError::validation("reason", "is empty"));
-    }
+    let reason = crate::domain::input::required_line(
+        "reason",
+        reason,
+        crate::domain::input::MAX_REASON_CHARS,
+    )?;
+    let reason = reason.as_str();
     expect_status(
         &m,
         &[

@@ -361,8 +361,21 @@ pub fn router(state: SharedState) -> Router {
     }
     router
         .fallback(|| async { error::no_route() })
+        .layer(middleware::from_fn(refuse_control_characters))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// A path with a control character in it (`%00`, `%0A`) names nothing: it is answered
+/// 404 before any handler passes a segment of it to the database (PostgreSQL refuses
+/// a NUL in text, which would be a 500).
+async fn refuse_control_characters(request: Request, next: Next) -> Response {
+    let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8_lossy();
+    if path.chars().any(char::is_control) {
+        return ApiError::NotFound("nothing is named with a control character".into())
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// The largest request body that can carry a consultation's attachments: all of

@@ -112,6 +112,23 @@ struct OutboxOut {
     sent: i64,
     oldest_pending_at: Option<DateTime<Utc>>,
     oldest_pending_age_seconds: Option<i64>,
+    /// The most recent notices that failed for good (at most [`FAILED_LISTED`]),
+    /// newest first: each one makes `ok` false until it is dealt with.
+    failed_notices: Vec<FailedNoticeOut>,
+}
+
+/// How many failed notices `/status` lists (`outbox.failed` counts them all).
+const FAILED_LISTED: i64 = 20;
+
+#[derive(Serialize)]
+struct FailedNoticeOut {
+    id: i64,
+    kind: String,
+    reference: Option<String>,
+    country: Option<String>,
+    /// Control characters escaped, cut to 60 characters.
+    recipient: String,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -291,7 +308,13 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
                         delivery.last_error.as_deref().unwrap_or("unknown error")
                     ));
                 }
+                let failed_notices = if counts.failed > 0 {
+                    failed_list(&state).await
+                } else {
+                    Vec::new()
+                };
                 outbox = Some(OutboxOut {
+                    failed_notices,
                     pending: counts.pending,
                     sending: counts.sending,
                     retrying: counts.retrying,
@@ -464,6 +487,28 @@ async fn imap_lease_status(
         live,
         this_replica: imap.replica.clone(),
     })
+}
+
+/// The most recent failed notices; empty (and logged) if they cannot be read, since
+/// `outbox.failed` and `reasons` already say that some failed.
+async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
+    match state.engine.store().failed_notices(FAILED_LISTED).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|n| FailedNoticeOut {
+                id: n.id,
+                kind: n.notice.kind,
+                reference: n.notice.reference,
+                country: n.notice.country,
+                recipient: crate::domain::input::quoted(&n.notice.recipient),
+                error: n.last_error,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot list the failed notices");
+            Vec::new()
+        }
+    }
 }
 
 async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {

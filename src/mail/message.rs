@@ -34,7 +34,7 @@ use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
-use crate::domain::Language;
+use crate::domain::{input, Language};
 use crate::engine::notice::format_deadline;
 use crate::mail::token::{bounce_address, BounceToken, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
@@ -54,6 +54,15 @@ pub enum MessageError {
     Payload(#[from] serde_json::Error),
     #[error("the message cannot be assembled: {0}")]
     Build(String),
+    /// A value that goes into a header has a control character in it (a line break
+    /// in a name would be a forged header; lettre panics on it).
+    #[error("the {field} `{value}` {problem}: it cannot go into a mail header")]
+    Header {
+        field: &'static str,
+        /// As quoted in errors: control characters escaped, at most 60 characters.
+        value: String,
+        problem: String,
+    },
 }
 
 /// A message ready for a transport: the envelope and the formatted bytes.
@@ -205,6 +214,29 @@ pub fn build_with_files(
 ) -> Result<Message, MessageError> {
     let n = &notice.notice;
     let payload = payload(notice)?;
+    // Every value written into a header is one line. The edges refuse control
+    // characters, but a row written before they did (or by hand) must fail here, as
+    // this notice's permanent failure, and not in lettre, as a panic.
+    let thread = payload.thread.as_deref().unwrap_or_default();
+    let reply_to = payload.reply_to.as_deref().unwrap_or_default();
+    for (field, value) in [
+        ("From", from),
+        ("recipient", n.recipient.as_str()),
+        ("recipient's name", n.recipient_name.as_str()),
+        ("subject", n.subject.as_str()),
+        ("language", n.language.as_str()),
+        ("Message-ID", n.message_id.as_str()),
+        ("thread", thread),
+        ("Reply-To", reply_to),
+    ] {
+        if let Some(problem) = input::header_problem(value) {
+            return Err(MessageError::Header {
+                field,
+                value: input::quoted(value),
+                problem,
+            });
+        }
+    }
     let from = mailbox("From", from)?;
     let to = Mailbox::new(
         (!n.recipient_name.trim().is_empty()).then(|| n.recipient_name.trim().to_string()),
@@ -400,6 +432,33 @@ mod tests {
             calendar_uid: Some("deadline.r1.fp3.RCM-2027-001.hn@rcm-ts.example".into()),
             calendar_sequence: 0,
             files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_control_character_in_a_header_value_is_an_error_not_a_panic() {
+        for (field, bad) in [
+            ("name", "Ana\nBcc: x@example.org"),
+            ("subject", "[RCM-2027-001] A\r\nB"),
+            ("language", "es\0"),
+        ] {
+            let mut n = notice("round_invitation", None, invitation_payload());
+            match field {
+                "name" => n.notice.recipient_name = bad.into(),
+                "subject" => n.notice.subject = bad.into(),
+                _ => n.notice.language = bad.into(),
+            }
+            let err = std::panic::catch_unwind(|| {
+                Outgoing::from_notice(&n, "RCM <consultas@rcm-ts.example>")
+            })
+            .unwrap_or_else(|_| panic!("{field}: building panicked"))
+            .unwrap_err();
+            assert!(matches!(err, MessageError::Header { .. }), "{field}: {err}");
+            let shown = err.to_string();
+            assert!(
+                !shown.contains('\n') && shown.contains("cannot go into a mail header"),
+                "{shown}"
+            );
         }
     }
 

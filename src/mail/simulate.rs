@@ -217,6 +217,76 @@ pub fn delivery_report_to(
     .into_bytes()
 }
 
+/// The shapes of hostile message that once made reading quadratic (issue 12): the
+/// benchmark `puebla-bench reader` times them at growing sizes and the tests post them
+/// to the daemon. Each is a complete message whose body is about `size` bytes.
+pub const HOSTILE_TRAPS: [&str; 12] = [
+    "blank_lines",
+    "brackets",
+    "style_blocks",
+    "deep_quotes",
+    "nested_html",
+    "long_line",
+    "attributions",
+    "header_blocks",
+    "entities",
+    "open_tags",
+    "sign_offs",
+    "recipients",
+];
+
+/// One hostile message of `trap` (see [`HOSTILE_TRAPS`]) with a body of about
+/// `size` bytes, from `from`, with Message-ID `message_id` (angle brackets included).
+pub fn hostile(trap: &str, size: usize, from: &str, message_id: &str) -> Vec<u8> {
+    let repeat = |unit: &str| unit.repeat(size / unit.len().max(1) + 1);
+    let (content_type, body, extra) = match trap {
+        "blank_lines" => ("text/plain", repeat("\r\n"), String::new()),
+        "brackets" => ("text/plain", repeat("["), String::new()),
+        "style_blocks" => (
+            "text/html",
+            repeat("<style>p{margin:0}</style><STYLE>"),
+            String::new(),
+        ),
+        "deep_quotes" => (
+            "text/plain",
+            repeat(&format!("{} quoted text\r\n", ">".repeat(60))),
+            String::new(),
+        ),
+        "nested_html" => (
+            "text/html",
+            format!("{}Sin objeción{}", repeat("<div>"), repeat("</div>")),
+            String::new(),
+        ),
+        "long_line" => ("text/plain", repeat("x"), String::new()),
+        "attributions" => (
+            "text/plain",
+            repeat("On Mon, 2 Mar 2026 at 10:00, RCM <consultas@rcm-ts.example> wrote:\r\n\r\n"),
+            String::new(),
+        ),
+        "header_blocks" => ("text/plain", repeat("From: x\r\n"), String::new()),
+        "entities" => ("text/html", repeat("&amp;&#x41;&"), String::new()),
+        "open_tags" => ("text/html", repeat("<a"), String::new()),
+        "sign_offs" => ("text/plain", repeat("\r\nRegards,\r\n"), String::new()),
+        "recipients" => {
+            let to: Vec<String> = (0..size / 24 + 1)
+                .map(|i| format!("r{i}@example.org"))
+                .collect();
+            (
+                "text/plain",
+                "No objection.\r\n".to_string(),
+                format!("Cc: {}\r\n", to.join(",\r\n ")),
+            )
+        }
+        other => panic!("no hostile trap {other}"),
+    };
+    format!(
+        "From: Attacker <{from}>\r\nTo: consultas@rcm-ts.example\r\n{extra}\
+         Subject: [RCM-2027-001] {trap}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

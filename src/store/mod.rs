@@ -127,6 +127,17 @@ pub struct NewNotice {
     pub created_at: DateTime<Utc>,
 }
 
+/// A notice that failed for good and what its failure causes ([`Store::fail_notice`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeFailure {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub error: String,
+    /// The alert to the Technical Secretariat, if one is sent.
+    pub alert: Option<NewNotice>,
+    pub audit: NewAudit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeStatus {
     Pending,
@@ -494,6 +505,11 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// A permanent failure and what it causes, in one transaction: the notice marked
+    /// failed with the reason (nothing happens to a notice already sent), the alert to
+    /// the TS enqueued unless a notice with its Message-ID is already in the outbox,
+    /// and the audit entry.
+    async fn fail_notice(&self, failure: NoticeFailure) -> Result<(), StoreError>;
     /// Hands back notices `worker` claimed but did not try (a worker stopping): they
     /// are pending and claimable again at once, the claim's attempt not counted.
     /// Notices no longer claimed by `worker` are left alone.

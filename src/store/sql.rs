@@ -21,8 +21,9 @@ use super::{
     ApiTokenRow, AttachmentRow, AuditEntry, Backend, BouncingCleared, FocalPointRow, ImportOutcome,
     InboundBrief, InboundCommit, InboundCounts, InboundMessage, InboundReading, InboundStatus,
     InboundStep, InboundTally, NewApiToken, NewAttachment, NewAudit, NewFocalPoint,
-    NewInboundMessage, NewNotice, NewTimer, Notice, NoticeStatus, NoticeTally, OutboxCounts,
-    OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError, StoredConsultation, Timer,
+    NewInboundMessage, NewNotice, NewTimer, Notice, NoticeFailure, NoticeStatus, NoticeTally,
+    OutboxCounts, OutboxHealth, ScheduleClaim, ScheduleRow, Step, Store, StoreError,
+    StoredConsultation, Timer,
 };
 use super::{NewSession, SessionRow};
 use crate::clock::{Clock, SystemClock};
@@ -1393,6 +1394,38 @@ impl Store for SqlStore {
         if done.rows_affected() == 0 {
             return self.already_sent_or_missing(id, "failure").await;
         }
+        Ok(())
+    }
+
+    async fn fail_notice(&self, failure: NoticeFailure) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(failure.id)
+        .bind(ms(failure.at))
+        .bind(&failure.error)
+        .execute(&mut *tx)
+        .await
+        .context("marking a notice failed")?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return self.already_sent_or_missing(failure.id, "failure").await;
+        }
+        if let Some(alert) = &failure.alert {
+            let known: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE message_id = $1")
+                    .bind(&alert.message_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("looking up an alert")?;
+            if known == 0 {
+                insert_notice(&mut tx, alert).await?;
+            }
+        }
+        insert_audit(&mut tx, &failure.audit).await?;
+        tx.commit().await.context("committing a notice's failure")?;
         Ok(())
     }
 

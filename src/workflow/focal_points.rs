@@ -89,13 +89,15 @@ pub fn parse_focal_points(
                 .and_then(|c| body.member(c).ok())
                 .map(|m| m.default_language()),
         };
-        if row.name.trim().is_empty() {
-            errors.0.push(err("name", "is empty".into()));
-        }
-        if let (Some(country), Some(email), Some(language)) = (country, email, language) {
+        let name = crate::domain::input::name("name", &row.name)
+            .map_err(|e| errors.0.push(err("name", e.problem)))
+            .ok();
+        if let (Some(country), Some(email), Some(language), Some(name)) =
+            (country, email, language, name)
+        {
             out.push(FocalPointEntry {
                 country,
-                name: row.name.trim().to_string(),
+                name,
                 email,
                 language,
                 active: row.active.unwrap_or(true),

@@ -138,8 +138,9 @@ impl SourceFile {
     }
 
     /// Deserializes the file as TOML; a syntax or shape error keeps toml's position and message.
+    /// Every string value must be one line (see [`SourceFile::one_line_strings`]).
     pub fn parse_toml<T: DeserializeOwned>(&self) -> Result<T, DataError> {
-        toml::from_str(&self.text).map_err(|e| {
+        let value = toml::from_str(&self.text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| self.line_col(s.start));
             DataError {
                 file: self.path.clone(),
@@ -148,6 +149,70 @@ impl SourceFile {
                 field: String::new(),
                 message: e.message().trim().to_string(),
             }
+        })?;
+        self.one_line_strings()?;
+        Ok(value)
+    }
+
+    /// Refuses a string value with a control character in it (a `\n` or `\u0000`
+    /// escape, a multi-line string): what data files hold — names, labels, addresses,
+    /// settings — is one line, and may end up in a mail header. The error names the
+    /// field, and the line when the value is found written in the usual form.
+    fn one_line_strings(&self) -> Result<(), DataError> {
+        fn walk(value: &toml::Value, path: String, found: &mut Option<(String, String)>) {
+            if found.is_some() {
+                return;
+            }
+            match value {
+                toml::Value::String(s) if crate::domain::input::header_problem(s).is_some() => {
+                    *found = Some((path, s.clone()));
+                }
+                toml::Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(v, format!("{path}[{i}]"), found);
+                    }
+                }
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        walk(v, p, found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Ok(table) = self.text.parse::<toml::Table>() else {
+            return Ok(());
+        };
+        let mut found = None;
+        walk(&toml::Value::Table(table), String::new(), &mut found);
+        let Some((field, value)) = found else {
+            return Ok(());
+        };
+        let problem = crate::domain::input::header_problem(&value).unwrap_or_default();
+        let message = format!("{problem}; a value here must be one line of text");
+        // Where the value is, when it is written as a basic string with the usual
+        // escapes (`"Día\nBcc"`); otherwise the field alone says which it is.
+        let mut written = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' => written.push_str("\\\""),
+                '\\' => written.push_str("\\\\"),
+                '\n' => written.push_str("\\n"),
+                '\t' => written.push_str("\\t"),
+                '\r' => written.push_str("\\r"),
+                c if c.is_control() => written.push_str(&format!("\\u{:04X}", c as u32)),
+                c => written.push(c),
+            }
+        }
+        written.push('"');
+        Err(match self.text.find(&written) {
+            Some(at) => self.error_at(at..at, &field, message),
+            None => self.error(&field, message),
         })
     }
 }
@@ -328,6 +393,27 @@ mod tests {
             err.to_string(),
             "w/x.toml:3:8: field `days`: must be at least 1"
         );
+    }
+
+    #[test]
+    fn a_value_with_a_control_character_is_refused_naming_field_and_line() {
+        let src = SourceFile::new("w/x.toml", "days = 5\nname = \"Día\\nBcc: x\"\n");
+        let err = src.parse_toml::<Sample>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "w/x.toml:2:8: field `name`: contains a line break (U+000A) at character 4; \
+             a value here must be one line of text"
+        );
+        let src = SourceFile::new(
+            "w/h.toml",
+            "[[holiday]]\nname = \"\"\"\nNew Year\\u0000\"\"\"\n",
+        );
+        let err = src.parse_toml::<toml::Table>().unwrap_err();
+        assert_eq!(err.field, "holiday[0].name", "{err}");
+        assert!(err.message.contains("NUL"), "{err}");
+        // A tab in a comment or between values is no value: the file loads.
+        let src = SourceFile::new("w/x.toml", "name = \"a\"\t# note\ndays = 1\n");
+        assert!(src.parse_toml::<Sample>().is_ok());
     }
 
     #[test]

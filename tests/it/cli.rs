@@ -293,7 +293,7 @@ fn check_accepts_the_shipped_workflows() {
         &out.stdout,
         &[
             "daily digest `0 8 * * 1-5` in America/Costa_Rica",
-            "engine templates (digest, quarantine_notice, bounce_alert, oversized, confirmation_request)",
+            "engine templates (digest, quarantine_notice, bounce_alert, oversized, confirmation_request, notice_failed)",
             "ok: reply tokens signed",
             "note: PUEBLA_TRUSTED_AUTHSERV_ID is not set",
         ],

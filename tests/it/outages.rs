@@ -32,7 +32,8 @@ use crate::smtp_sink::{self, Script, SmtpSink};
 /// machine may be busy compiling beside the tests.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 
-/// `puebla serve` on the test's database, on a clock read from a file.
+/// `puebla serve` on the test's database, on a clock read from a file. Shared with
+/// `hostile` (the frozen-server and poison-notice cases).
 pub(crate) struct Daemon {
     pub(crate) child: std::process::Child,
     pub(crate) addr: SocketAddr,
@@ -96,17 +97,17 @@ impl Daemon {
         std::fs::rename(&tmp, &self.clock_file).expect("the clock file");
     }
 
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("the child's state") {
             panic!("serve exited ({status}):\n{}", self.log());
         }
     }
 
-    async fn get(&self, path: &str) -> crate::api_helpers::Resp {
+    pub(crate) async fn get(&self, path: &str) -> crate::api_helpers::Resp {
         http(self.addr, "GET", path, Some(ADMIN_TOKEN), None).await
     }
 
-    async fn status(&self) -> Value {
+    pub(crate) async fn status(&self) -> Value {
         self.get("/status").await.expect(200).json()
     }
 }

@@ -13,8 +13,14 @@ const RECIPIENT_HEADERS: [&str; 6] = [
     "x-envelope-to",
 ];
 
-/// The header block's fields, unfolded: (lowercase name, value).
+/// The most of a header block that is scanned: 256 KiB. A real one is a few
+/// kilobytes; what an attacker puts beyond this is kept in the raw message, unread.
+pub const MAX_HEADER_BYTES: usize = 256 * 1024;
+
+/// The header block's fields, unfolded: (lowercase name, value). At most the first
+/// [`MAX_HEADER_BYTES`] are read.
 pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let raw = &raw[..raw.len().min(MAX_HEADER_BYTES)];
     let end = find_blank_line(raw).unwrap_or(raw.len());
     let text = String::from_utf8_lossy(&raw[..end]);
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -58,7 +64,11 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
                 _ => v.split_whitespace().next().unwrap_or(""),
             };
             let inner = inner.trim();
-            (!inner.is_empty() && inner.len() <= 500).then(|| format!("<{inner}>"))
+            // An id with a control character in it is no id (PostgreSQL refuses a NUL
+            // in text, and the message could never be stored): the message is keyed
+            // by its hash instead.
+            (!inner.is_empty() && inner.len() <= 500 && !inner.chars().any(char::is_control))
+                .then(|| format!("<{inner}>"))
         })
 }
 
@@ -96,11 +106,17 @@ pub fn message_ids_in(headers: &str) -> Vec<String> {
     }
     out
 }
+/// The most recipient addresses looked at for a reply token: a real message has a
+/// few; the engine verifies a token in each, so a header of thousands is cut here.
+pub const MAX_RECIPIENTS: usize = 1000;
 
 /// Every address in the recipient headers (To, Cc, Delivered-To, X-Original-To,
-/// Envelope-To), lowercase, in header order, without duplicates.
+/// Envelope-To), lowercase, in header order, without duplicates; at most
+/// [`MAX_RECIPIENTS`].
 pub fn recipient_addresses(raw: &[u8]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    // Duplicates are found in a set: a header of many thousand addresses stays linear.
+    let mut seen = std::collections::HashSet::new();
     for (name, value) in header_fields(raw) {
         if !RECIPIENT_HEADERS.contains(&name.as_str()) {
             continue;
@@ -109,8 +125,11 @@ pub fn recipient_addresses(raw: &[u8]) -> Vec<String> {
             let word = word.trim_matches(|c: char| c == '\'' || c == '.' || c == ':');
             if word.contains('@') && !word.starts_with('@') && !word.ends_with('@') {
                 let address = word.to_ascii_lowercase();
-                if !out.contains(&address) {
+                if seen.insert(address.clone()) {
                     out.push(address);
+                    if out.len() == MAX_RECIPIENTS {
+                        return out;
+                    }
                 }
             }
         }
@@ -150,6 +169,21 @@ Subject: RE: x\r\n\r\nTo: not-a-header@z.org\r\n";
             message_id(b"Message-Id: bare@host\n\n").as_deref(),
             Some("<bare@host>")
         );
+        assert_eq!(message_id(b"Message-ID: <a\0b@host>\n\n"), None);
+    }
+
+    #[test]
+    fn only_a_bounded_header_block_is_read() {
+        let mut raw = b"To: first@example.org,\r\n".to_vec();
+        for i in 0..MAX_HEADER_BYTES / 16 {
+            raw.extend_from_slice(format!(" r{i:06}@x.org,\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b" last@example.org\r\nMessage-ID: <late@x>\r\n\r\nbody");
+        let found = recipient_addresses(&raw);
+        assert_eq!(found.first().map(String::as_str), Some("first@example.org"));
+        assert!(!found.contains(&"last@example.org".to_string()));
+        assert_eq!(found.len(), MAX_RECIPIENTS);
+        assert_eq!(message_id(&raw), None);
     }
 
     #[test]

@@ -100,9 +100,10 @@ pub fn to_text(html: &str) -> String {
             .collect::<String>()
             .to_ascii_lowercase();
         if !closing && matches!(name.as_str(), "style" | "script" | "head" | "title") {
+            // Searched without lowercasing the rest of the document: a copy per
+            // block made a message of many `<style>` blocks quadratic.
             let close = format!("</{name}");
-            let lower = rest.to_ascii_lowercase();
-            rest = match lower.find(&close) {
+            rest = match find_ignore_case(rest, &close) {
                 Some(end) => {
                     let after = &rest[end..];
                     match after.find('>') {
@@ -126,6 +127,17 @@ pub fn to_text(html: &str) -> String {
     }
     push_text(&mut out, rest);
     tidy(&out)
+}
+
+/// The byte offset of the first occurrence of `needle` (ASCII, lowercase) in
+/// `haystack`, ignoring ASCII case. The needle is a short tag name, so this is
+/// linear in the haystack.
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Appends a text run, decoding entities and collapsing source whitespace.
@@ -277,6 +289,17 @@ mod tests {
         );
         assert_eq!(to_text(own), "Pas d'objection.");
         assert!(to_text(quoted).starts_with("De :"));
+    }
+
+    #[test]
+    fn style_blocks_close_in_any_case() {
+        assert_eq!(
+            to_text("<STYLE>p{}</Style><p>Ok</p><script>x</SCRIPT>done"),
+            "Ok\ndone"
+        );
+        assert_eq!(find_ignore_case("ab</STYLE>", "</style"), Some(2));
+        assert_eq!(find_ignore_case("</st", "</style"), None);
+        assert_eq!(find_ignore_case("", "</style"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod trim;
 mod wording;
 
 pub use classify::{Classification, Kind};
-pub use parse::{parse, Attachment, Headers, ParsedMessage};
+pub use parse::{parse, Attachment, Headers, ParsedMessage, MAX_HTML_BYTES, MAX_TEXT_BYTES};
 pub use position::Reading;
 pub use trim::Trimmed;
 
@@ -77,6 +77,14 @@ pub fn inspect(raw: &[u8]) -> Inspection {
         ),
         Kind::Bounce => (None, false, false, format!("{}; not counted", class.reason)),
     };
+    let reason = match parsed.text_cut {
+        Some(size) => format!(
+            "{reason} (only the first {} KB of its {size}-byte text were read; the rest is \
+             kept, not read)",
+            parse::MAX_TEXT_BYTES / 1024
+        ),
+        None => reason,
+    };
     let h = &parsed.headers;
     let reference = find_reference(&h.subject)
         .or_else(|| find_reference(&text))
@@ -111,13 +119,20 @@ pub fn inspect(raw: &[u8]) -> Inspection {
     }
 }
 
+/// How far after a `[` its `]` is looked for: a reference is at most 22 characters
+/// (a body code of 10 letters, a year, a sequence of 6 digits), with room for spaces.
+const MAX_BRACKETED: usize = 40;
+
 /// The first consultation reference in a text: a bracketed `[RCM-2026-007]` first,
 /// else a bare one (as in a Message-ID such as `<RCM-2026-007.s3.notice.x@host>`).
 pub fn find_reference(text: &str) -> Option<ConsultationRef> {
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        if let Some(close) = after.find(']') {
+        // A reference is short: the closing bracket is looked for only that far, so
+        // that a text of a million `[` is read once, not once per bracket.
+        let window = &after.as_bytes()[..after.len().min(MAX_BRACKETED)];
+        if let Some(close) = window.iter().position(|&b| b == b']') {
             if let Ok(r) = ConsultationRef::parse(&after[..close]) {
                 return Some(r);
             }
@@ -182,6 +197,37 @@ Responda OBJECIÓN si tiene objeciones.\r\n";
             i.reference.map(|r| r.to_string()),
             Some("RCM-2026-007".into())
         );
+    }
+
+    #[test]
+    fn a_reading_of_a_prefix_says_so_in_its_reason() {
+        let raw = format!(
+            "From: Ana <ana@example.gob>\r\nSubject: RE: [RCM-2026-007] Consulta\r\n\r\n\
+             Sin objeción.\r\n{}",
+            "\r\n".repeat(MAX_TEXT_BYTES)
+        );
+        let i = inspect(raw.as_bytes());
+        assert_eq!(i.position, Some(Position::NoObjection));
+        assert!(
+            i.reason.contains("only the first 256 KB")
+                && i.reason.contains("the rest is kept, not read"),
+            "{}",
+            i.reason
+        );
+    }
+
+    #[test]
+    fn brackets_without_a_reference_are_read_once() {
+        let many = format!("{}[RCM-2026-007]", "[".repeat(100_000));
+        assert_eq!(
+            find_reference(&many).map(|r| r.to_string()),
+            Some("RCM-2026-007".into())
+        );
+        assert_eq!(
+            find_reference("[ RCM-2026-007 ]").map(|r| r.to_string()),
+            Some("RCM-2026-007".into())
+        );
+        assert_eq!(find_reference(&"[".repeat(100_000)), None);
     }
 
     #[test]

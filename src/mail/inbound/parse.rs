@@ -97,6 +97,30 @@ pub struct ParsedMessage {
     pub returned_original: Option<String>,
     pub attachments: Vec<Attachment>,
     pub problems: Vec<String>,
+    /// Set when the body was longer than [`MAX_TEXT_BYTES`] (or its HTML longer than
+    /// [`MAX_HTML_BYTES`]): its full size in bytes. Only the first part was read.
+    pub text_cut: Option<usize>,
+}
+
+/// The most of a message's decoded text that is read: its first 256 KiB. A reply is
+/// a few lines; what lies beyond stays in the stored raw message, unread, so that the
+/// time to read a message is bounded whatever its size.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+/// The most of an HTML body's markup that is turned into text: 1 MiB (markup is
+/// several times the text it carries).
+pub const MAX_HTML_BYTES: usize = 1024 * 1024;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Parses one raw message. Never panics; never fails.
@@ -107,14 +131,37 @@ pub struct ParsedMessage {
 pub fn parse(raw: &[u8]) -> ParsedMessage {
     match std::panic::catch_unwind(|| parse_unguarded(raw)) {
         Ok(parsed) => parsed,
-        Err(_) => ParsedMessage {
-            body: String::from_utf8_lossy(raw).into_owned(),
-            problems: vec![
-                "the MIME parser failed on this message; the whole message is taken as text".into(),
-            ],
-            ..ParsedMessage::default()
-        },
+        Err(_) => {
+            let mut out = ParsedMessage {
+                problems: vec![
+                    "the MIME parser failed on this message; the whole message is taken as text"
+                        .into(),
+                ],
+                ..ParsedMessage::default()
+            };
+            raw_as_text(raw, &mut out);
+            out
+        }
     }
+}
+
+/// The raw bytes as the body (a message whose headers cannot be read), bounded
+/// like any text body.
+fn raw_as_text(raw: &[u8], out: &mut ParsedMessage) {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX_TEXT_BYTES + 4)]);
+    out.body = prefix(&text, MAX_TEXT_BYTES).to_string();
+    if raw.len() > MAX_TEXT_BYTES {
+        out.text_cut = Some(raw.len());
+        out.problems.push(cut_problem(raw.len()));
+    }
+}
+
+/// The problem recorded when only a prefix of a text of `size` bytes was read.
+fn cut_problem(size: usize) -> String {
+    format!(
+        "the text is {size} bytes: only its first {} KB were read (the whole message is kept)",
+        MAX_TEXT_BYTES / 1024
+    )
 }
 
 fn parse_unguarded(raw: &[u8]) -> ParsedMessage {
@@ -126,7 +173,7 @@ fn parse_unguarded(raw: &[u8]) -> ParsedMessage {
     let Some(message) = MessageParser::default().parse(raw) else {
         out.problems
             .push("no header could be read; the whole message is taken as text".into());
-        out.body = String::from_utf8_lossy(raw).into_owned();
+        raw_as_text(raw, &mut out);
         return out;
     };
     out.headers = headers(&message);
@@ -228,8 +275,14 @@ fn read_parts(message: &Message<'_>, out: &mut ParsedMessage) {
             PartType::Text(t) => Some(t.clone()),
             _ => None,
         });
+    // Only a bounded prefix of the body is read (see MAX_TEXT_BYTES).
     match plain {
-        Some(text) => out.body = text.into_owned(),
+        Some(text) => {
+            if text.len() > MAX_TEXT_BYTES {
+                out.text_cut = Some(text.len());
+            }
+            out.body = prefix(&text, MAX_TEXT_BYTES).to_string();
+        }
         None => {
             let html = message
                 .html_body
@@ -240,11 +293,19 @@ fn read_parts(message: &Message<'_>, out: &mut ParsedMessage) {
                     _ => None,
                 });
             if let Some(h) = html {
-                let (own, quoted) = html::split_quoted(&h);
-                out.body = html::to_text(own);
-                out.html_quoted = html::to_text(quoted);
+                let markup = prefix(&h, MAX_HTML_BYTES);
+                let (own, quoted) = html::split_quoted(markup);
+                let text = html::to_text(own);
+                if h.len() > MAX_HTML_BYTES || text.len() > MAX_TEXT_BYTES {
+                    out.text_cut = Some(h.len());
+                }
+                out.body = prefix(&text, MAX_TEXT_BYTES).to_string();
+                out.html_quoted = prefix(&html::to_text(quoted), MAX_TEXT_BYTES).to_string();
             }
         }
+    }
+    if let Some(size) = out.text_cut {
+        out.problems.push(cut_problem(size));
     }
 
     let mut status = String::new();
@@ -281,10 +342,10 @@ fn read_parts(message: &Message<'_>, out: &mut ParsedMessage) {
         }
     }
     if !status.trim().is_empty() {
-        out.delivery_status = Some(status);
+        out.delivery_status = Some(prefix(&status, MAX_TEXT_BYTES).to_string());
     }
     if !original.trim().is_empty() {
-        out.returned_original = Some(original);
+        out.returned_original = Some(prefix(&original, MAX_TEXT_BYTES).to_string());
     }
 
     for &id in &message.attachments {
@@ -331,6 +392,47 @@ Sin objeci=F3n.\r\n";
         assert!(m.headers.subject.contains("[RCM-2026-007]"));
         assert_eq!(m.body.trim(), "Sin objeción.");
         assert!(m.problems.is_empty(), "{:?}", m.problems);
+    }
+
+    #[test]
+    fn only_a_bounded_prefix_of_a_long_text_is_read() {
+        let words = "Sin objeción. ".repeat(MAX_TEXT_BYTES / 8);
+        let raw = format!(
+            "From: a@example.gob\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{words}"
+        );
+        let m = parse(raw.as_bytes());
+        assert!(m.body.len() <= MAX_TEXT_BYTES && m.body.len() > MAX_TEXT_BYTES - 16);
+        assert!(words.starts_with(&m.body));
+        assert_eq!(m.text_cut, Some(words.len()));
+        assert!(
+            m.problems
+                .iter()
+                .any(|p| p.contains("only its first 256 KB")),
+            "{:?}",
+            m.problems
+        );
+
+        let short = parse(b"From: a@example.gob\r\nSubject: x\r\n\r\nOk\r\n");
+        assert_eq!(short.text_cut, None);
+    }
+
+    #[test]
+    fn only_a_bounded_prefix_of_long_html_is_read() {
+        let html = "<div>No objection.</div>".repeat(MAX_HTML_BYTES / 12);
+        let raw = format!(
+            "From: a@example.gob\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}"
+        );
+        let m = parse(raw.as_bytes());
+        assert!(m.body.len() <= MAX_TEXT_BYTES);
+        assert!(m.body.starts_with("No objection.\nNo objection."));
+        assert_eq!(m.text_cut, Some(html.len()));
+    }
+
+    #[test]
+    fn a_prefix_ends_on_a_character_boundary() {
+        assert_eq!(prefix("ñañ", 1), "");
+        assert_eq!(prefix("ñañ", 3), "ña");
+        assert_eq!(prefix("ñañ", 99), "ñañ");
     }
 
     #[test]

@@ -19,13 +19,34 @@ pub struct Trimmed {
 /// Splits a text body into the author's words and the rest.
 pub fn trim(body: &str) -> Trimmed {
     let body = body.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = body.lines().collect();
+    // A run of blank lines counts as two at most: `tidy` shows one, the tests below
+    // need no more, and a message of a million blank lines is not a million lines.
+    let mut lines: Vec<&str> = Vec::new();
+    let mut blank_run = 0;
+    for line in body.lines() {
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 2 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        lines.push(line);
+    }
     let mut kept: Vec<&str> = Vec::new();
     let mut removed: Vec<&str> = Vec::new();
 
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
+        // A blank line starts nothing and is kept (`tidy` folds runs of them): it is
+        // passed over without the tests below, which fold the line several times.
+        if line.trim().is_empty() {
+            kept.push(line);
+            i += 1;
+            continue;
+        }
         if starts_history(&lines, i) {
             removed.extend(&lines[i..]);
             break;
@@ -52,9 +73,14 @@ pub fn trim(body: &str) -> Trimmed {
 
     // Signatures: cut the kept text at the first signature marker that follows
     // some text of the author's own.
+    // Whether any earlier line has text is carried along, not searched for again
+    // at every line: a message of blank lines stays linear.
     let mut cut = None;
+    let mut has_text_before = false;
     for (j, line) in kept.iter().enumerate() {
-        let has_text_before = kept[..j].iter().any(|l| !l.trim().is_empty());
+        if line.trim().is_empty() {
+            continue;
+        }
         if is_signature_separator(line) || is_mobile_signature(line) || is_disclaimer(line) {
             cut = Some(j);
             break;
@@ -63,6 +89,7 @@ pub fn trim(body: &str) -> Trimmed {
             cut = Some(j);
             break;
         }
+        has_text_before |= !line.trim().is_empty();
     }
     let mut sig: Vec<&str> = Vec::new();
     if let Some(c) = cut {
