@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::notice::{format_date, format_deadline, review_label};
 use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
+use crate::mail::locale::{format_date, format_deadline, review_label};
 use crate::mail::templates::{Rendered, Templates};
 use crate::store::{Notice, OutboxCounts};
 

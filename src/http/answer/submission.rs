@@ -31,8 +31,8 @@ use crate::domain::attachment::{AttachmentLimits, FileUpload, ValidFile};
 use crate::domain::consultation::Position;
 use crate::domain::Language;
 use crate::engine::answer::AnswerContent;
-use crate::engine::notice::answer_words;
 use crate::engine::Engine;
+use crate::mail::locale::answer_words;
 use crate::mail::token::StageRef;
 use crate::store::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
 
