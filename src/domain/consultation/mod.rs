@@ -42,3 +42,6 @@ pub use state::{
     TroikaReply, TroikaReview, Withdrawal,
 };
 pub use transition::transition;
+
+#[cfg(test)]
+mod tests;
