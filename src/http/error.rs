@@ -95,6 +95,11 @@ impl ApiError {
                     stage: None,
                 }
             }
+            // Stored state that no longer fits its procedure is not the request's fault.
+            EngineError::Transition(
+                t @ (TransitionError::ProcedureMismatch { .. }
+                | TransitionError::CorruptState { .. }),
+            ) => ApiError::Unexpected(anyhow::Error::new(t)),
             EngineError::Transition(t) => {
                 let field = match &t {
                     TransitionError::NotAParticipant(_)
@@ -106,7 +111,9 @@ impl ApiError {
                     TransitionError::NotAllowed { .. }
                     | TransitionError::AnswerReplaced { .. }
                     | TransitionError::Invalid(_)
-                    | TransitionError::Calendar(_) => field,
+                    | TransitionError::Calendar(_)
+                    | TransitionError::ProcedureMismatch { .. }
+                    | TransitionError::CorruptState { .. } => field,
                 };
                 ApiError::validation(field, t)
             }
