@@ -906,6 +906,82 @@ async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
     }
 }
 
+/// The forms a consultation's page offers are the actions its stage takes, as the
+/// state machine says: Withdraw on an open round, never on an adopted or a
+/// withdrawn consultation (which `transition` refuses or absorbs).
+#[tokio::test]
+async fn the_page_offers_only_what_the_stage_takes() {
+    fn offers(page: &Page, action: &str) -> bool {
+        page.body
+            .contains(&format!("name=\"action\" value=\"{action}\""))
+    }
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let mut ppt = web(&app);
+        ppt.login(&app.ppt).await;
+        let reference = app.consultation_in_round_one("What is offered").await;
+        let path = format!("/consultations/{reference}");
+        let api = format!("/api/consultations/{reference}");
+
+        let page = ppt.get(&path).await.expect(200);
+        for action in ["withdraw", "extend", "answer", "reclassify"] {
+            assert!(offers(&page, action), "{backend}: {action} in round 1");
+        }
+        for action in ["submit", "troika", "revise", "report"] {
+            assert!(!offers(&page, action), "{backend}: {action} in round 1");
+        }
+
+        // Round 1 closes at its deadline; the revision opens round 2, which closes
+        // without objection: adopted.
+        app.clock.advance(chrono::Duration::days(21));
+        app.metrics.scheduler_pass(&app.engine).await.unwrap();
+        // Weeks later the session has expired: log in again.
+        ppt.login(&app.ppt).await;
+        let page = ppt.get(&path).await.expect(200);
+        assert!(offers(&page, "revise"), "{backend}: revise in revision");
+        assert!(offers(&page, "withdraw"), "{backend}: withdraw in revision");
+        app.post(
+            &format!("{api}/revise"),
+            Some(&app.ppt),
+            &json!({"text": "# Text\n\n1. Paragraph one, revised.\n"}),
+        )
+        .await
+        .expect(200);
+        app.clock.advance(chrono::Duration::days(21));
+        app.metrics.scheduler_pass(&app.engine).await.unwrap();
+        let (c, _) = app.engine.load(&reference).await.unwrap();
+        assert_eq!(c.stage_name(), "adopted", "{backend}");
+        ppt.login(&app.ppt).await;
+        let page = ppt.get(&path).await.expect(200);
+        assert!(
+            !offers(&page, "withdraw"),
+            "{backend}: an adopted consultation offers no withdrawal"
+        );
+        assert!(offers(&page, "report"), "{backend}: report when adopted");
+        for action in ["extend", "revise", "reclassify", "submit", "troika"] {
+            assert!(!offers(&page, action), "{backend}: {action} when adopted");
+        }
+
+        // A withdrawn consultation offers no second withdrawal, nor anything that
+        // would steer it.
+        let other = app.consultation_in_round_one("Withdrawn").await;
+        app.post(
+            &format!("/api/consultations/{other}/withdraw"),
+            Some(&app.ppt),
+            &json!({"reason": "overtaken by events"}),
+        )
+        .await
+        .expect(200);
+        let page = ppt
+            .get(&format!("/consultations/{other}"))
+            .await
+            .expect(200);
+        for action in ["withdraw", "extend", "reclassify", "report", "revise"] {
+            assert!(!offers(&page, action), "{backend}: {action} when withdrawn");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_ppt_records_an_answer_received_by_letter() {
     for backend in BACKENDS {

@@ -3,4 +3,5 @@
 
 pub(crate) mod act;
 pub(crate) mod confirm;
+pub(crate) mod offered;
 pub(crate) mod parse;

@@ -8,8 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use super::super::actions::offered;
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::super::i18n::{label, tr};
@@ -17,7 +18,7 @@ use super::shared::{
     consultation_path, country_name, diff_lines, local_time, position_state, presidency_tz,
     query_flash, review_item_json, state_symbol, to_review_here, working_days_left, PageQuery,
 };
-use crate::domain::consultation::{Answer, AnswerSource, Position, Stage};
+use crate::domain::consultation::{Answer, AnswerSource, Context, Position, Stage};
 use crate::http::SharedState;
 use crate::report::{self};
 
@@ -206,37 +207,24 @@ pub(crate) async fn consultation_view(
         .iter()
         .map(|i| review_item_json(state, lang, tz, i))
         .collect();
-    let forms = match c.stage {
-        Stage::Draft => json!({"submit": true, "withdraw": true}),
-        Stage::TroikaReview => json!({"troika": true, "withdraw": true}),
-        Stage::Round { .. } => {
-            json!({"extend": true, "answer": true, "reclassify": true, "withdraw": true})
-        }
-        Stage::Revision { .. } => json!({"revise": true, "withdraw": true}),
-        // Reviewing decides; a withdrawal stays possible. The round has closed, so
-        // nothing extends it and answers to it are late.
-        Stage::AwaitingDecision => json!({"reclassify": true, "withdraw": true}),
-        Stage::Adopted => json!({"report": true, "withdraw": true}),
-        Stage::NotAdopted | Stage::Concluded | Stage::Withdrawn => json!({}),
-    };
-    let mut forms = forms;
-    for key in [
-        "submit",
-        "troika",
-        "extend",
-        "answer",
-        "reclassify",
-        "withdraw",
-        "revise",
-        "report",
-    ] {
-        if forms.get(key).is_none() {
-            forms[key] = json!(false);
-        }
-    }
-    let any_form = forms
-        .as_object()
-        .is_some_and(|m| m.values().any(|v| v == &json!(true)));
+    // The forms offered are the actions the state machine takes in this stage.
+    let catalog = state.engine.catalog();
+    let offered = catalog
+        .procedure(&c.procedure)
+        .map(|procedure| {
+            let ctx = Context {
+                procedure,
+                body: &catalog.body,
+                calendars: &catalog.calendars,
+            };
+            offered::offered(c, &ctx, state.engine.now())
+        })
+        .unwrap_or_default();
+    let forms: Map<String, Value> = offered::CONSULTATION_ACTIONS
+        .iter()
+        .map(|a| (a.to_string(), json!(offered.contains(a))))
+        .collect();
+    let any_form = !offered.is_empty();
     let troika_countries: Vec<Value> = c
         .troika
         .reviewers()
