@@ -27,14 +27,14 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
 use crate::domain::{ConsultationRef, CountryCode, Language};
-use crate::mail::inbound::{authentication, envelope, keywords, Inspection};
-use crate::mail::token::{token_in_address, ConfirmationToken, StageRef, Token};
-use crate::mail::NoticePayload;
-pub use crate::store::InboundSource;
-use crate::store::{
+pub use crate::engine::ports::InboundSource;
+use crate::engine::ports::{
     FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
     NewAudit, NewInboundMessage, NewNotice,
 };
+use crate::mail::inbound::{authentication, envelope, keywords, Inspection};
+use crate::mail::token::{token_in_address, ConfirmationToken, StageRef, Token};
+use crate::mail::NoticePayload;
 
 mod decide;
 
@@ -409,7 +409,7 @@ impl Engine {
         &self,
         tokens: &decide::Tokens,
         i: &Inspection,
-    ) -> Result<Option<(crate::store::Notice, BounceVia)>, EngineError> {
+    ) -> Result<Option<(crate::engine::ports::Notice, BounceVia)>, EngineError> {
         if let Some(id) = tokens.bounce {
             return Ok(self
                 .store

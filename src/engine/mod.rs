@@ -16,14 +16,14 @@ use crate::domain::consultation::{
 };
 use crate::domain::input;
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::engine::ports::{
+    prelude::*, AttachmentRow, NewAttachment, NewAudit, NewNotice, NewTimer, Step, StoreError,
+    StoredConsultation,
+};
 use crate::mail::message::ics::deadline_uid;
 use crate::mail::templates::Templates;
 use crate::mail::token::{reply_address, AnswerToken, StageRef, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
-use crate::store::{
-    AttachmentRow, NewAttachment, NewAudit, NewNotice, NewTimer, Step, Store, StoreError,
-    StoredConsultation,
-};
 use crate::workflow::Catalog;
 
 pub mod answer;
@@ -32,6 +32,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod notice;
 pub mod outbox;
+pub mod ports;
 pub mod reader;
 pub mod schedule;
 pub mod system_notice;

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::SharedState;
-use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
+use crate::engine::ports::{prelude::*, ApiTokenRow, NewApiToken, StoreError};
 
 /// What a token may do. `viewer`, `ppt` and `admin` are ordered by privilege: each
 /// may do what the ones before it may. `ingest` stands apart: it may only hand raw

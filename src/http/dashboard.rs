@@ -44,9 +44,9 @@ use crate::domain::consultation::{
     text_diff, Answer, AnswerSource, Consultation, Context, Event, Position, Stage,
 };
 use crate::domain::{input, CountryCode, Language};
+use crate::engine::ports::InboundStatus;
 use crate::engine::StartRequest;
 use crate::report::{self, CountryState};
-use crate::store::InboundStatus;
 
 const LANG_COOKIE: &str = "puebla_lang";
 
@@ -746,8 +746,8 @@ impl From<crate::engine::EngineError> for PageError {
     }
 }
 
-impl From<crate::store::StoreError> for PageError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::engine::ports::StoreError> for PageError {
+    fn from(e: crate::engine::ports::StoreError) -> Self {
         ApiError::from(e).into()
     }
 }

@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::auth::{Role, TokenError};
 use crate::directory::DirectoryError;
 use crate::domain::consultation::TransitionError;
+use crate::engine::ports::StoreError;
 use crate::engine::EngineError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -43,13 +43,13 @@ use crate::domain::consultation::{
     transition, AnswerSource, Consultation, Context, Effect, Event, Position, Stage,
 };
 use crate::domain::{ConsultationRef, CountryCode};
+use crate::engine::ports::{
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit, Notice,
+};
 use crate::mail::inbound::authentication::AuthFailure;
 use crate::mail::inbound::keywords::{self, ConfirmationWords};
 use crate::mail::inbound::{Inspection, Kind};
 use crate::mail::token::{AnswerToken, ConfirmationToken, StageRef, Token, TokenError};
-use crate::store::{
-    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit, Notice,
-};
 use crate::workflow::Catalog;
 
 /// At most this many confirmation requests go to one address in 24 hours: a flood
