@@ -117,6 +117,7 @@ impl ApiError {
             },
             EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
             EngineError::Input(i) => i.into(),
+            EngineError::Store(e) => ApiError::Unexpected(anyhow::Error::new(e)),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
             // `serve` refuses to start without the secret, so this is a broken setup.
             e @ EngineError::NoTokenSecret { .. } => ApiError::Unexpected(anyhow::Error::new(e)),

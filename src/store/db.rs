@@ -301,3 +301,41 @@ pub(super) fn get_time(row: &AnyRow, column: &str) -> Result<DateTime<Utc>, Stor
 pub(super) fn get_bool(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
     Ok(get::<i64>(row, column)? != 0)
 }
+
+/// Whether `error` (or anything in its chain of causes) says the database could not
+/// be reached, rather than that it refused what was asked: a refused, reset or
+/// broken connection, no connection within the pool's acquire timeout, or the server
+/// ending the session (SQLSTATE class 08, 57P). Trying the same thing later is right.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+            return match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            };
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// How every error of the adapter becomes a [`StoreError`]: one that says the
+/// database could not be reached ([`is_unavailable`]) is
+/// [`StoreError::Unavailable`], anything else [`StoreError::Unexpected`].
+impl From<anyhow::Error> for StoreError {
+    fn from(e: anyhow::Error) -> Self {
+        if e.chain().any(is_unavailable) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Unexpected(e)
+        }
+    }
+}

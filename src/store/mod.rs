@@ -27,32 +27,7 @@ mod rows;
 mod schedules;
 mod tokens;
 
-pub use db::SqlStore;
-
-/// Whether `error` (or anything in its chain of causes) says the database could not
-/// be reached, rather than that it refused what was asked: a refused, reset or
-/// broken connection, no connection within the pool's acquire timeout, or the server
-/// ending the session (SQLSTATE class 08, 57P). Trying the same thing later is right.
-pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if let Some(e) = e.downcast_ref::<sqlx::Error>() {
-            return match e {
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-                _ => false,
-            };
-        }
-        cause = e.source();
-    }
-    false
-}
+pub use db::{is_unavailable, SqlStore};
 
 /// Opens the database named by `url` (`sqlite://...` or `postgres://...`), creating
 /// a SQLite file if needed, and applies the migrations.

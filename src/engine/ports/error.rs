@@ -1,4 +1,5 @@
-//! The error every port returns.
+//! The error every port returns: what went wrong, as a type the caller matches on
+//! (a version conflict is retried, an unreachable database is waited out).
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -12,6 +13,14 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The database could not be reached, rather than that it refused what was
+    /// asked: a refused, reset or broken connection, no connection within the pool's
+    /// acquire timeout, or the server ending the session. Nothing was written;
+    /// trying the same thing later is right.
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unavailable(anyhow::Error),
+    /// Anything else. The adapter turns its errors into this or [`StoreError::Unavailable`]
+    /// (its `From<anyhow::Error>` tells them apart).
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
 }
