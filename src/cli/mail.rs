@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::Language;
-use crate::engine::notice::sample_context;
+use crate::engine::samples::sample_context;
 use crate::mail::inbound::{self, Inspection};
 use crate::mail::templates::Templates;
 

@@ -10,14 +10,12 @@
 //! current time is always a parameter.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use chrono::offset::LocalResult;
 use chrono::{
     DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 use super::country::CountryCode;
 
@@ -73,55 +71,31 @@ pub enum RuleDate {
     Date(NaiveDate),
 }
 
-/// A weekday-dependent shift of a holiday, as the laws of the members define it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Shift {
-    /// `us`: Saturday to the Friday before, Sunday to the Monday after.
-    Us,
-    /// `sunday_to_monday`.
-    SundayToMonday,
-    /// `weekend_to_monday`: Saturday or Sunday to the Monday after.
-    WeekendToMonday,
-    /// `tue_wed_thu_to_prev_mon_fri_sun_to_next_mon` (Belize, Cap. 289).
-    TueWedThuToPrevMonFriSunToNextMon,
-    /// `tue_wed_to_prev_mon_thu_fri_to_next_mon` (Dominican Republic, Law 139-97).
-    TueWedToPrevMonThuFriToNextMon,
-    /// `tue_wed_to_prev_mon_thu_fri_sun_to_next_mon` (Dominican Republic's Labour Day).
-    TueWedToPrevMonThuFriSunToNextMon,
-    /// `tue_wed_to_prev_mon_thu_to_sun_to_next_mon` (Guatemala, Decree 19-2018).
-    TueWedToPrevMonThuToSunToNextMon,
+crate::named_enum! {
+    /// A weekday-dependent shift of a holiday, as the laws of the members define it;
+    /// named in data files by its wire name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Shift {
+        /// Saturday to the Friday before, Sunday to the Monday after.
+        Us => "us",
+        SundayToMonday => "sunday_to_monday",
+        /// Saturday or Sunday to the Monday after.
+        WeekendToMonday => "weekend_to_monday",
+        /// Belize, Cap. 289.
+        TueWedThuToPrevMonFriSunToNextMon => "tue_wed_thu_to_prev_mon_fri_sun_to_next_mon",
+        /// Dominican Republic, Law 139-97.
+        TueWedToPrevMonThuFriToNextMon => "tue_wed_to_prev_mon_thu_fri_to_next_mon",
+        /// Dominican Republic's Labour Day.
+        TueWedToPrevMonThuFriSunToNextMon => "tue_wed_to_prev_mon_thu_fri_sun_to_next_mon",
+        /// Guatemala, Decree 19-2018.
+        TueWedToPrevMonThuToSunToNextMon => "tue_wed_to_prev_mon_thu_to_sun_to_next_mon",
+    }
 }
 
 impl Shift {
-    pub const ALL: [Shift; 7] = [
-        Shift::Us,
-        Shift::SundayToMonday,
-        Shift::WeekendToMonday,
-        Shift::TueWedThuToPrevMonFriSunToNextMon,
-        Shift::TueWedToPrevMonThuFriToNextMon,
-        Shift::TueWedToPrevMonThuFriSunToNextMon,
-        Shift::TueWedToPrevMonThuToSunToNextMon,
-    ];
-
-    /// The name used in data files.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Shift::Us => "us",
-            Shift::SundayToMonday => "sunday_to_monday",
-            Shift::WeekendToMonday => "weekend_to_monday",
-            Shift::TueWedThuToPrevMonFriSunToNextMon => {
-                "tue_wed_thu_to_prev_mon_fri_sun_to_next_mon"
-            }
-            Shift::TueWedToPrevMonThuFriToNextMon => "tue_wed_to_prev_mon_thu_fri_to_next_mon",
-            Shift::TueWedToPrevMonThuFriSunToNextMon => {
-                "tue_wed_to_prev_mon_thu_fri_sun_to_next_mon"
-            }
-            Shift::TueWedToPrevMonThuToSunToNextMon => "tue_wed_to_prev_mon_thu_to_sun_to_next_mon",
-        }
-    }
-
+    /// The shift with this name in a data file.
     pub fn parse(s: &str) -> Option<Shift> {
-        Shift::ALL.into_iter().find(|k| k.as_str() == s)
+        Shift::from_name(s).ok()
     }
 
     /// Days to add to a holiday that falls on `wd` (0: it stays).
@@ -161,12 +135,6 @@ impl Shift {
             (Shift::TueWedToPrevMonThuToSunToNextMon, Sun) => 1,
             (Shift::TueWedToPrevMonThuToSunToNextMon, Mon) => 0,
         }
-    }
-}
-
-impl fmt::Display for Shift {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -497,14 +465,15 @@ fn shifted(date: NaiveDate, days: i64) -> Option<NaiveDate> {
     date.checked_add_signed(Duration::days(days))
 }
 
-/// Whose holidays count for a procedure's deadlines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CalendarPolicy {
-    /// The calendar of the country that holds the presidency (the default).
-    Presidency,
-    /// A day counts only if it is a working day in every Member Country.
-    AllMembers,
+crate::named_enum! {
+    /// Whose holidays count for a procedure's deadlines.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum CalendarPolicy {
+        /// The calendar of the country that holds the presidency (the default).
+        Presidency => "presidency",
+        /// A day counts only if it is a working day in every Member Country.
+        AllMembers => "all_members",
+    }
 }
 
 impl CalendarPolicy {

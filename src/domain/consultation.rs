@@ -6,13 +6,13 @@
 //! reads no clock; the engine persists its result in one transaction.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::body::{Body, BodyError, Troika};
 use super::calendar::{CalendarError, Calendars, Deadline};
+use super::names::named_enum;
 use super::procedure::{Consensus, OnObjection, Procedure};
 use super::{ConsultationRef, CountryCode};
 
@@ -57,24 +57,19 @@ impl Stage {
     }
 }
 
-/// A member's answer in a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Position {
-    NoObjection,
-    Objection,
-    Comments,
+named_enum! {
+    /// A member's answer in a round.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Position {
+        NoObjection => "no_objection",
+        Objection => "objection",
+        Comments => "comments",
+    }
 }
 
 impl Position {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Position::NoObjection => "no_objection",
-            Position::Objection => "objection",
-            Position::Comments => "comments",
-        }
-    }
-
+    /// Reads a position typed by a person: any case, `-` or a space for `_`, and
+    /// `noobjection` or `comment` for short.
     pub fn parse(s: &str) -> Option<Self> {
         match s
             .trim()
@@ -82,17 +77,10 @@ impl Position {
             .replace(['-', ' '], "_")
             .as_str()
         {
-            "no_objection" | "noobjection" => Some(Position::NoObjection),
-            "objection" => Some(Position::Objection),
-            "comments" | "comment" => Some(Position::Comments),
-            _ => None,
+            "noobjection" => Some(Position::NoObjection),
+            "comment" => Some(Position::Comments),
+            name => Position::from_name(name).ok(),
         }
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -175,25 +163,16 @@ pub struct Review {
     pub was: Position,
 }
 
-/// Why an answer needs a person's review before it can decide anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewReason {
-    /// The reader was not sure of the position: it counts provisionally.
-    Ambiguous,
-    /// Consent with a condition or a reservation.
-    Conditional,
-    /// Another focal point of the country answered differently earlier in the round.
-    Conflict,
-}
-
-impl ReviewReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ReviewReason::Ambiguous => "ambiguous",
-            ReviewReason::Conditional => "conditional",
-            ReviewReason::Conflict => "conflict",
-        }
+named_enum! {
+    /// Why an answer needs a person's review before it can decide anything.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum ReviewReason {
+        /// The reader was not sure of the position: it counts provisionally.
+        Ambiguous => "ambiguous",
+        /// Consent with a condition or a reservation.
+        Conditional => "conditional",
+        /// Another focal point of the country answered differently earlier in the round.
+        Conflict => "conflict",
     }
 }
 
@@ -283,11 +262,13 @@ pub struct TroikaReview {
     pub late: Vec<TroikaReply>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    Deadline,
-    AllAnswered,
+named_enum! {
+    /// Why a round closed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CloseReason {
+        Deadline => "deadline",
+        AllAnswered => "all_answered",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -532,47 +513,27 @@ impl Event {
     }
 }
 
-/// The kinds of notice the procedure sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    TroikaRequest,
-    ChangesRequested,
-    RoundInvitation,
-    RevisionDue,
-    /// The last round closed with answers in doubt: the PPT and the TS must review them.
-    DecisionDue,
-    Reminder,
-    DeadlineExtended,
-    Withdrawn,
-    Outcome,
-    ResultsReport,
-    ReplyConfirmation,
-    LateReply,
-    /// A Troika member's feedback by email, confirmed to its sender.
-    TroikaConfirmation,
-    /// A Troika member's feedback arrived after its review closed.
-    LateTroikaFeedback,
-}
-
-impl NoticeKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            NoticeKind::TroikaRequest => "troika_request",
-            NoticeKind::ChangesRequested => "changes_requested",
-            NoticeKind::RoundInvitation => "round_invitation",
-            NoticeKind::RevisionDue => "revision_due",
-            NoticeKind::DecisionDue => "decision_due",
-            NoticeKind::Reminder => "reminder",
-            NoticeKind::DeadlineExtended => "deadline_extended",
-            NoticeKind::Withdrawn => "withdrawn",
-            NoticeKind::Outcome => "outcome",
-            NoticeKind::ResultsReport => "results_report",
-            NoticeKind::ReplyConfirmation => "reply_confirmation",
-            NoticeKind::LateReply => "late_reply",
-            NoticeKind::TroikaConfirmation => "troika_confirmation",
-            NoticeKind::LateTroikaFeedback => "late_troika_feedback",
-        }
+named_enum! {
+    /// The kinds of notice the procedure sends.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum NoticeKind {
+        TroikaRequest => "troika_request",
+        ChangesRequested => "changes_requested",
+        RoundInvitation => "round_invitation",
+        RevisionDue => "revision_due",
+        /// The last round closed with answers in doubt: the PPT and the TS must review them.
+        DecisionDue => "decision_due",
+        Reminder => "reminder",
+        DeadlineExtended => "deadline_extended",
+        Withdrawn => "withdrawn",
+        Outcome => "outcome",
+        ResultsReport => "results_report",
+        ReplyConfirmation => "reply_confirmation",
+        LateReply => "late_reply",
+        /// A Troika member's feedback by email, confirmed to its sender.
+        TroikaConfirmation => "troika_confirmation",
+        /// A Troika member's feedback arrived after its review closed.
+        LateTroikaFeedback => "late_troika_feedback",
     }
 }
 

@@ -55,31 +55,23 @@ impl fmt::Display for CountryCode {
     }
 }
 
-/// The languages notices are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Es,
-    En,
-    Fr,
+crate::named_enum! {
+    custom_from_str;
+    /// The languages notices are written in.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Language {
+        Es => "es",
+        En => "en",
+        Fr => "fr",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a supported language: expected es, en or fr")]
 pub struct InvalidLanguage(pub String);
 
-impl Language {
-    pub const ALL: [Language; 3] = [Language::Es, Language::En, Language::Fr];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Language::Es => "es",
-            Language::En => "en",
-            Language::Fr => "fr",
-        }
-    }
-}
-
+/// Reads a language as people write it: any case, and the English, Spanish or
+/// French name or three-letter code as well as the two-letter one.
 impl FromStr for Language {
     type Err = InvalidLanguage;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -89,12 +81,6 @@ impl FromStr for Language {
             "fr" | "fra" | "french" | "français" => Ok(Language::Fr),
             _ => Err(InvalidLanguage(s.to_string())),
         }
-    }
-}
-
-impl fmt::Display for Language {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod consultation;
 pub mod country;
 pub mod focal_point;
 pub mod input;
+pub mod names;
 pub mod procedure;
 pub mod reference;
 

@@ -4,7 +4,7 @@
 //! silence procedure are two values of [`Procedure`], not two code paths.
 
 use chrono::NaiveTime;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::calendar::CalendarPolicy;
 
@@ -64,13 +64,15 @@ pub struct ReminderSpec {
     pub at: NaiveTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Consensus {
-    /// Silence is consent: adopted unless a member objects.
-    NoObjection,
-    /// Every member must answer, and none may object.
-    ExplicitAgreement,
+crate::named_enum! {
+    /// The procedure's consensus rule.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Consensus {
+        /// Silence is consent: adopted unless a member objects.
+        NoObjection => "no_objection",
+        /// Every member must answer, and none may object.
+        ExplicitAgreement => "explicit_agreement",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::notice::{format_date, format_deadline, review_label};
 use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
 use crate::engine::ports::{Notice, OutboxCounts};
+use crate::mail::locale::{format_date, format_deadline, review_label};
 use crate::mail::templates::{Rendered, Templates};
 
 /// The name of the digest's schedule (and its notices' kind).

@@ -813,7 +813,7 @@ impl FailureAlerts for Engine {
             name: input::quoted(&n.recipient_name),
             country,
             subject: input::quoted(&n.subject),
-            failed: super::notice::format_deadline(at, body.secretariat_time_zone, l),
+            failed: crate::mail::locale::format_deadline(at, body.secretariat_time_zone, l),
             error: shown_error,
         };
         let rendered = self

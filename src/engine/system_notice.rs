@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::digest::{self, DIGEST};
-use super::notice::{answer_words, format_deadline, stage_label, AnswerWords};
 use crate::domain::Language;
+use crate::mail::locale::{answer_words, format_deadline, stage_label, AnswerWords};
 
 /// The explanation sent to the sender of a quarantined human message.
 pub const QUARANTINE_NOTICE: &str = "quarantine_notice";

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::auth::{Role, TokenError};
+use super::role::{Role, TokenError};
 use crate::directory::DirectoryError;
 use crate::domain::consultation::TransitionError;
 use crate::engine::ports::StoreError;

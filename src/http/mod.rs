@@ -32,6 +32,7 @@ pub mod error;
 pub mod inbound;
 pub mod metrics;
 pub mod openapi;
+pub mod role;
 pub mod serve;
 pub mod session;
 pub mod status;

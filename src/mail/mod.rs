@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod imap;
 pub mod inbound;
+pub mod locale;
 pub mod message;
 pub mod simulate;
 pub mod templates;

@@ -21,7 +21,8 @@ use handlebars::{
 use serde::Serialize;
 
 use crate::domain::Language;
-use crate::engine::notice::{sample_contexts, NoticeContext};
+use crate::engine::notice::NoticeContext;
+use crate::engine::samples::sample_contexts;
 use crate::engine::system_notice;
 use crate::workflow::procedure::TEMPLATE_NAMES;
 use crate::workflow::{DataError, DataErrors};

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use puebla::domain::Language;
-use puebla::engine::notice::{format_deadline, sample_context, sample_contexts};
+use puebla::engine::samples::{sample_context, sample_contexts};
 use puebla::engine::system_notice::{self, ENGINE_TEMPLATE_NAMES};
+use puebla::mail::locale::format_deadline;
 use puebla::mail::templates::{escape_html, Templates};
 use puebla::workflow::procedure::TEMPLATE_NAMES;
 

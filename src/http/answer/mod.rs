@@ -380,7 +380,7 @@ impl Visit {
     }
 
     fn date(&self, at: chrono::DateTime<chrono::Utc>) -> String {
-        crate::engine::notice::format_deadline(at, self.time_zone, self.lang)
+        crate::mail::locale::format_deadline(at, self.time_zone, self.lang)
     }
 }
 

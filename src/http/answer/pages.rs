@@ -18,8 +18,8 @@ use super::{
 use crate::domain::attachment::{self, ValidFile};
 use crate::domain::consultation::AnswerSource;
 use crate::engine::answer::{AnswerContent, AnswerSubmission};
-use crate::engine::notice::{position_label, stage_label, troika_label};
 use crate::engine::EngineError;
+use crate::mail::locale::{position_label, stage_label, troika_label};
 use crate::mail::token::StageRef;
 
 /// What a handler keeps of its request across its awaits.
@@ -348,7 +348,7 @@ fn now_line(v: &Visit, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
     let lang = v.lang;
     let date = |at: Option<chrono::DateTime<chrono::Utc>>| {
         at.map_or_else(String::new, |at| {
-            crate::engine::notice::format_date(at, v.time_zone, lang)
+            crate::mail::locale::format_date(at, v.time_zone, lang)
         })
     };
     Some(match view::now_of(&v.consultation, now)? {

@@ -31,9 +31,9 @@ use crate::domain::attachment::{AttachmentLimits, FileUpload, ValidFile};
 use crate::domain::consultation::Position;
 use crate::domain::Language;
 use crate::engine::answer::AnswerContent;
-use crate::engine::notice::answer_words;
 use crate::engine::ports::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
 use crate::engine::Engine;
+use crate::mail::locale::answer_words;
 use crate::mail::token::StageRef;
 
 /// The longest comment taken on the page, in characters (a longer text can come as
