@@ -8,10 +8,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::jobs::ScheduledJob;
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
+use crate::engine::ports::prelude::*;
 use crate::engine::{Engine, EngineConfig};
 use crate::mail::message::smtp::SmtpTransport;
 use crate::mail::templates::Templates;
-use crate::store::Store;
 use crate::workflow::{load_catalog, Catalog};
 
 /// Loads the data files named by the configuration; every problem is reported.

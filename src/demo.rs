@@ -17,10 +17,10 @@ use crate::domain::consultation::{Consultation, Event, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::inbound::{Disposition, InboundSource};
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
+use crate::engine::ports::{prelude::*, NewFocalPoint};
 use crate::engine::{Engine, StartRequest};
 use crate::mail::simulate::{self, Reply};
 use crate::mail::NoticePayload;
-use crate::store::{NewFocalPoint, Store};
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::SourceFile;
 
@@ -267,7 +267,7 @@ impl Demo<'_> {
         reference: &str,
         email: &str,
         round: Option<i64>,
-    ) -> Result<(crate::store::Notice, String)> {
+    ) -> Result<(crate::engine::ports::Notice, String)> {
         let notices = self.engine.store().notices(Some(reference)).await?;
         notices
             .into_iter()

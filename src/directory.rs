@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::body::Body;
 use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::{CountryCode, Language};
-use crate::store::{
-    BouncingCleared, FocalPointRow, ImportOutcome, NewFocalPoint, Store, StoreError,
+use crate::engine::ports::{
+    prelude::*, BouncingCleared, FocalPointRow, ImportOutcome, NewFocalPoint, StoreError,
 };
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::{DataErrors, SourceFile};

@@ -13,11 +13,11 @@ use crate::domain::consultation::{
     Conflict, Consultation, NoticeKind, Position, ReviewReason, RoundRecord, Stage,
 };
 use crate::domain::CountryCode;
-use crate::engine::{Engine, EngineError};
-use crate::store::{
+use crate::engine::ports::{
     AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
     NoticeTally,
 };
+use crate::engine::{Engine, EngineError};
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,11 +24,11 @@ use puebla::config::Config;
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::{Disposition, InboundSource};
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
+use puebla::engine::ports::{prelude::*, NewFocalPoint};
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::message::Outgoing;
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{NewFocalPoint, Store};
 
 const SECRET: &str = "a benchmark token secret, long enough";
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123456789";

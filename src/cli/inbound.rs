@@ -14,9 +14,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::CountryCode;
 use crate::engine::inbound::{Disposition, InboundSource, IngestOutcome};
+use crate::engine::ports::{InboundMessage, InboundStatus};
 use crate::engine::Engine;
 use crate::report::InboundRecord;
-use crate::store::{InboundMessage, InboundStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {

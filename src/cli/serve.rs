@@ -157,7 +157,7 @@ const IMAP_LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 /// IMAP lease, and a standby tries to take the lease every few seconds.
 struct ElectedPoller {
     engine: Arc<crate::engine::Engine>,
-    store: Arc<dyn crate::store::Store>,
+    store: Arc<dyn crate::engine::ports::Store>,
     clock: Arc<dyn Clock>,
     settings: crate::mail::imap::ImapSettings,
     health: Arc<crate::mail::imap::ImapHealth>,
@@ -179,7 +179,7 @@ impl ElectedPoller {
                 )
                 .await
             {
-                Ok(Some(lease)) => Arc::<dyn crate::store::Lease>::from(lease),
+                Ok(Some(lease)) => Arc::<dyn crate::engine::ports::Lease>::from(lease),
                 Ok(None) => {
                     if !standby_logged {
                         tracing::info!(replica = %self.replica, "IMAP lease held by another replica: standing by");

@@ -36,8 +36,8 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
 use crate::domain::CountryCode;
+use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit};
 use crate::mail::token::{AnswerToken, StageRef, Token, TokenError};
-use crate::store::{InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit};
 
 /// What the answer says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,7 +405,7 @@ impl Engine {
             // decides about.
             let messages: Vec<InboundStep> =
                 carried.iter().cloned().chain(set_aside_steps).collect();
-            let commit = crate::store::InboundCommit {
+            let commit = crate::engine::ports::InboundCommit {
                 messages,
                 step: Some(step),
             };

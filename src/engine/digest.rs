@@ -18,9 +18,9 @@ use serde::Serialize;
 use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
+use crate::engine::ports::{Notice, OutboxCounts};
 use crate::mail::locale::{format_date, format_deadline, review_label};
 use crate::mail::templates::{Rendered, Templates};
-use crate::store::{Notice, OutboxCounts};
 
 /// The name of the digest's schedule (and its notices' kind).
 pub const DIGEST: &str = "digest";

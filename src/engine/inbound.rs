@@ -28,22 +28,22 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::consultation::TransitionError;
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::engine::ports::{
+    FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
+    NewAudit, NewInboundMessage, NewNotice,
+};
 use crate::engine::{Engine, EngineError, CONFLICT_RETRIES};
 use crate::mail::inbound::{authentication, envelope, Inspection};
 use crate::mail::token::{token_in_address, ConfirmationToken, Token};
 use crate::mail::NoticePayload;
-use crate::store::{
-    FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
-    NewAudit, NewInboundMessage, NewNotice,
-};
 use decide::common::{is_our_address, sort_tokens, Tokens};
 use decide::facts::{BounceVia, Decision, Facts, Policy, Read, Tell, Threaded};
 
+pub use crate::engine::ports::InboundSource;
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
 pub use crate::engine::system_notice::{
     BOUNCE_ALERT, CONFIRMATION_REQUEST, OVERSIZED, QUARANTINE_NOTICE,
 };
-pub use crate::store::InboundSource;
 pub use outcome::{Disposition, IngestOutcome, DEFAULT_MAX_BYTES};
 
 impl Engine {
@@ -317,7 +317,7 @@ impl Engine {
         &self,
         tokens: &Tokens,
         i: &Inspection,
-    ) -> Result<Option<(crate::store::Notice, BounceVia)>, EngineError> {
+    ) -> Result<Option<(crate::engine::ports::Notice, BounceVia)>, EngineError> {
         if let Some(id) = tokens.bounce {
             return Ok(self
                 .store

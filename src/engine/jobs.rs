@@ -3,7 +3,7 @@
 //!
 //! Each configured schedule has one row holding its next due time. A run is
 //! fired by [`Engine::tick_schedules`]: it builds the run's notices, then
-//! [`Store::claim_schedule`](crate::store::Store::claim_schedule) moves the row to
+//! [`Store::claim_schedule`](crate::engine::ports::Store::claim_schedule) moves the row to
 //! the next due time with a conditional `UPDATE` and writes the notices and audit
 //! entries in the same transaction. Whoever moves the row first fires the run;
 //! another replica, or this one after a restart, finds it moved and writes
@@ -20,8 +20,8 @@ use super::digest::{self, DigestData, Reader, DIGEST, FAILED_LISTED};
 use super::schedule::Schedule;
 use super::{Engine, EngineError};
 use crate::domain::{CountryCode, Language};
+use crate::engine::ports::{NewAudit, NewNotice, ScheduleClaim, ScheduleRow, StoreError};
 use crate::mail::NoticePayload;
-use crate::store::{NewAudit, NewNotice, ScheduleClaim, ScheduleRow, StoreError};
 
 /// What a schedule does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use crate::domain::body::Body;
 use crate::domain::consultation::{transition, Consultation, Context, Event, TransitionError};
 use crate::domain::input;
 use crate::domain::{ConsultationRef, CountryCode};
+use crate::engine::ports::{prelude::*, AttachmentRow, NewAttachment, NewAudit, StoreError};
 use crate::mail::templates::Templates;
 use crate::mail::token::{Token, TokenKey};
-use crate::store::{AttachmentRow, NewAttachment, NewAudit, Store, StoreError};
 use crate::workflow::Catalog;
 
 pub mod answer;
@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod notice;
 pub mod outbox;
+pub mod ports;
 pub mod reader;
 pub mod samples;
 pub mod schedule;
@@ -101,6 +102,9 @@ pub enum EngineError {
     /// range); it names the field.
     #[error(transparent)]
     Input(#[from] crate::domain::input::InputError),
+    /// The store refused or failed (a version conflict is retried).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -108,30 +112,13 @@ pub enum EngineError {
 impl EngineError {
     /// Another writer changed the consultation first (the store's optimistic check).
     pub fn is_conflict(&self) -> bool {
-        match self {
-            EngineError::Unexpected(e) => {
-                matches!(
-                    e.downcast_ref::<StoreError>(),
-                    Some(StoreError::Conflict { .. })
-                )
-            }
-            _ => false,
-        }
+        matches!(self, EngineError::Store(StoreError::Conflict { .. }))
     }
 
-    /// The database could not be reached ([`crate::store::is_unavailable`]): the step
+    /// The database could not be reached ([`StoreError::Unavailable`]): the step
     /// did not happen and is worth trying again as it is.
     pub fn is_database_unavailable(&self) -> bool {
-        match self {
-            EngineError::Unexpected(e) => e.chain().any(crate::store::is_unavailable),
-            _ => false,
-        }
-    }
-}
-
-impl From<StoreError> for EngineError {
-    fn from(e: StoreError) -> Self {
-        EngineError::Unexpected(anyhow::Error::new(e))
+        matches!(self, EngineError::Store(StoreError::Unavailable(_)))
     }
 }
 
@@ -474,13 +461,14 @@ impl Engine {
             .await?;
         match self.store.commit_step(step).await {
             // The same content attached by another writer meanwhile: check again.
-            Err(StoreError::Duplicate(what)) if !files.is_empty() => Err(EngineError::Unexpected(
-                anyhow::Error::new(StoreError::Conflict {
+            Err(StoreError::Duplicate(what)) if !files.is_empty() => {
+                tracing::debug!(consultation = reference, %what, "attached meanwhile; again");
+                Err(StoreError::Conflict {
                     reference: reference.to_string(),
                     expected: version,
-                })
-                .context(what),
-            )),
+                }
+                .into())
+            }
             Err(e) => Err(e.into()),
             Ok(()) => Ok(next),
         }

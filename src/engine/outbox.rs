@@ -22,10 +22,10 @@ use super::Engine;
 use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
 use crate::domain::{input, CountryCode, Language};
+use crate::engine::ports::{prelude::*, NewAudit, NewNotice, Notice, NoticeFailure, StoreError};
 use crate::mail::message::Outgoing;
 use crate::mail::token::TokenKey;
 use crate::mail::{FileRef, NoticePayload};
-use crate::store::{NewAudit, NewNotice, Notice, NoticeFailure, Store, StoreError};
 
 /// Why a send did not succeed.
 #[derive(Debug, thiserror::Error)]

@@ -11,11 +11,13 @@ use crate::domain::consultation::{
 };
 use crate::domain::{CountryCode, Language};
 use crate::engine::notice::{context, Audience};
+use crate::engine::ports::{
+    NewAttachment, NewAudit, NewNotice, NewTimer, Step, StoredConsultation,
+};
 use crate::engine::{Engine, EngineError};
 use crate::mail::message::ics::deadline_uid;
 use crate::mail::token::{reply_address, AnswerToken, StageRef, Token};
 use crate::mail::{FileRef, NoticePayload};
-use crate::store::{NewAttachment, NewAudit, NewNotice, NewTimer, Step, StoredConsultation};
 
 /// One person a notice is addressed to.
 struct Recipient {

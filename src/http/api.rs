@@ -20,9 +20,9 @@ use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError,
 };
 use crate::domain::{input, CountryCode};
+use crate::engine::ports::{ApiTokenRow, AttachmentRow, FocalPointRow};
 use crate::engine::{EngineError, StartRequest};
 use crate::report;
-use crate::store::{ApiTokenRow, AttachmentRow, FocalPointRow};
 use crate::workflow::SourceFile;
 
 type ApiResult<T> = Result<T, ApiError>;

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 pub use super::role::{Role, TokenError};
 use super::SharedState;
-use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
+use crate::engine::ports::{prelude::*, ApiTokenRow, NewApiToken, StoreError};
 
 /// Who is calling: the token's name and role. Handlers receive it as an extension.
 #[derive(Debug, Clone, PartialEq, Eq)]

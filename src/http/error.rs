@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::role::{Role, TokenError};
 use crate::directory::DirectoryError;
 use crate::domain::consultation::TransitionError;
+use crate::engine::ports::StoreError;
 use crate::engine::EngineError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -124,6 +124,7 @@ impl ApiError {
             },
             EngineError::AttachmentNotHere(_) => ApiError::validation("attachments", e),
             EngineError::Input(i) => i.into(),
+            EngineError::Store(e) => ApiError::Unexpected(anyhow::Error::new(e)),
             EngineError::Unexpected(e) => ApiError::Unexpected(e),
             // `serve` refuses to start without the secret, so this is a broken setup.
             e @ EngineError::NoTokenSecret { .. } => ApiError::Unexpected(anyhow::Error::new(e)),

@@ -23,9 +23,9 @@ use super::error::{ApiError, ApiJson};
 use super::SharedState;
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::{Disposition, IngestOutcome};
+use crate::engine::ports::{InboundMessage, InboundStatus};
 use crate::engine::EngineError;
 use crate::report::{self, InboundRecord};
-use crate::store::{InboundMessage, InboundStatus};
 
 type ApiResult<T> = Result<T, ApiError>;
 

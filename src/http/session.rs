@@ -23,7 +23,7 @@ use super::auth::{self, Caller};
 use super::error::ApiError;
 use super::SharedState;
 use crate::config::Config;
-use crate::store::{NewSession, SessionRow};
+use crate::engine::ports::{NewSession, SessionRow};
 
 /// The cookie that holds the session id.
 pub const SESSION_COOKIE: &str = "puebla_session";

@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::metrics::escape_label;
 use super::SharedState;
 use crate::domain::consultation::Consultation;
+use crate::engine::ports::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 use crate::report::{self, ConsultationView};
-use crate::store::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 
 #[derive(Serialize)]
 pub struct HealthOut {
@@ -39,7 +39,7 @@ pub struct ReadyOut {
 const DATABASE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Pings the database, within [`DATABASE_PROBE_TIMEOUT`].
-async fn probe_database(store: &dyn crate::store::Store) -> Result<(), String> {
+async fn probe_database(store: &dyn crate::engine::ports::Store) -> Result<(), String> {
     match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("{e:#}")),

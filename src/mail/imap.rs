@@ -20,8 +20,8 @@ use tokio::net::TcpStream;
 
 use crate::clock::Clock;
 use crate::engine::inbound::{InboundSource, IngestOutcome};
+use crate::engine::ports::Lease;
 use crate::engine::Engine;
-use crate::store::Lease;
 
 /// Where and how to reach the mailbox: `imap[s]://user:password@host[:port]/MAILBOX`.
 #[derive(Clone, PartialEq, Eq)]

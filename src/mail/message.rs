@@ -35,10 +35,10 @@ use sha2::{Digest, Sha256};
 
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
 use crate::domain::{input, Language};
+use crate::engine::ports::Notice;
 use crate::mail::locale::format_deadline;
 use crate::mail::token::{bounce_address, BounceToken, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
-use crate::store::Notice;
 
 /// Why a notice could not be turned into a message. Retrying does not help: the
 /// worker records it as a permanent failure.
@@ -388,7 +388,7 @@ pub fn build_with_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewNotice, NoticeStatus};
+    use crate::engine::ports::{NewNotice, NoticeStatus};
     use chrono::{TimeZone, Utc};
 
     fn notice(kind: &str, html: Option<&str>, payload: NoticePayload) -> Notice {

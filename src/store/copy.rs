@@ -17,8 +17,9 @@ use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::sql::SqlStore;
-use super::{Backend, Store, StoreError};
+use super::db::SqlStore;
+use crate::engine::ports::prelude::*;
+use crate::engine::ports::{Backend, StoreError};
 
 /// The order tables are copied in. The schema has no foreign keys, so the order only
 /// has to be stable; it follows the one a reader would expect (the consultations, then

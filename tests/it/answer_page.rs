@@ -23,8 +23,8 @@ use base64::Engine as _;
 use chrono::{Duration, TimeZone as _};
 use puebla::domain::consultation::{AnswerSource, Position, Stage};
 use puebla::domain::CountryCode;
+use puebla::engine::ports::{InboundStatus, Notice};
 use puebla::mail::token::{BounceToken, Token, TokenKey};
-use puebla::store::{InboundStatus, Notice};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
+use puebla::engine::ports::prelude::*;
 use puebla::engine::Engine;
 use puebla::http::{Application, Metrics, Role};
-use puebla::store::Store;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -295,13 +295,13 @@ impl TestApp {
         let message_id = format!("<test-notice.{address}>");
         let claimed = self
             .store
-            .claim_schedule(puebla::store::ScheduleClaim {
+            .claim_schedule(puebla::engine::ports::ScheduleClaim {
                 name,
                 due: now,
                 served: Some(now),
                 next: now + chrono::Duration::days(365),
                 at: now,
-                notices: vec![puebla::store::NewNotice {
+                notices: vec![puebla::engine::ports::NewNotice {
                     reference: None,
                     kind: "digest".into(),
                     round: None,

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::Duration;
 
+use puebla::engine::ports::{NewFocalPoint, Notice, NoticeStatus};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{NewFocalPoint, Notice, NoticeStatus};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 

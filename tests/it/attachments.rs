@@ -8,8 +8,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders as _};
 use puebla::domain::attachment::sha256_hex;
+use puebla::engine::ports::{NewAttachment, Step, StoreError, StoredConsultation};
 use puebla::http::AppState;
-use puebla::store::{NewAttachment, Step, StoreError, StoredConsultation};
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use puebla::clock::{Clock, SystemClock};
-use puebla::store::{self, Store};
+use puebla::engine::ports::prelude::*;
+use puebla::store;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 
@@ -215,7 +216,7 @@ pub async fn seed_directory(
         engine
             .store()
             .upsert_focal_point(
-                puebla::store::NewFocalPoint {
+                puebla::engine::ports::NewFocalPoint {
                     country: code.to_string(),
                     name: format!("Focal Point of {code}"),
                     email: email(code),
@@ -233,7 +234,7 @@ pub async fn seed_directory(
 /// A focal point's reply from `from` to `notice` as Gmail writes it: to the notice's
 /// tokened reply address, quoting it, threaded under its Message-ID.
 pub fn gmail_reply_to(
-    notice: &store::Notice,
+    notice: &puebla::engine::ports::Notice,
     from: &str,
     text: &str,
     date: chrono::DateTime<chrono::Utc>,

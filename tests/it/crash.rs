@@ -54,8 +54,8 @@ use puebla::domain::consultation::{Consultation, Event, Stage};
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::InboundSource;
 use puebla::engine::outbox::UNRECORDED_PER_LANE;
+use puebla::engine::ports::{prelude::*, InboundStatus, NoticeStatus};
 use puebla::engine::{Engine, StartRequest};
-use puebla::store::{InboundStatus, NoticeStatus, Store};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -283,7 +283,7 @@ fn next_step(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The invitations of each round, by (reference, round).
-type Invitations = HashMap<(String, u32), Vec<puebla::store::Notice>>;
+type Invitations = HashMap<(String, u32), Vec<puebla::engine::ports::Notice>>;
 
 /// The reply of `country` to its invitation to round `round` of `reference`.
 async fn reply_to_invitation(
@@ -668,7 +668,7 @@ async fn audit_of(store: &dyn Store, reference: &str) -> Vec<(String, DateTime<U
 }
 
 /// Every consultation's audit entries, in the order they were written (by id).
-async fn all_audit(store: &dyn Store) -> Vec<puebla::store::AuditEntry> {
+async fn all_audit(store: &dyn Store) -> Vec<puebla::engine::ports::AuditEntry> {
     let mut all = Vec::new();
     for c in store
         .list_consultations(false)
@@ -1507,7 +1507,7 @@ async fn wait_timers(daemon: &mut Daemon, store: &dyn Store, now: DateTime<Utc>)
 /// many were found (a reminder for a member who had answered leaves no entry).
 async fn check_fired_in_order(
     store: &dyn Store,
-    overdue: &[puebla::store::Timer],
+    overdue: &[puebla::engine::ports::Timer],
     mark: i64,
 ) -> usize {
     let after: Vec<_> = all_audit(store)

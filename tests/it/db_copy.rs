@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use puebla::config::Config;
 use puebla::demo::DemoOptions;
+use puebla::engine::ports::{prelude::*, NewAudit, NewFocalPoint};
 use puebla::http::auth::{create_token, Role};
-use puebla::store::{NewAudit, NewFocalPoint, Store};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,7 +105,7 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
         .await
         .expect("a token");
     // A dashboard session (only hashes are stored): it moves with the rest.
-    let session = puebla::store::NewSession {
+    let session = puebla::engine::ports::NewSession {
         id_hash: "5e".repeat(32),
         token_hash: token.token_hash.clone(),
         created_at: now,
@@ -144,7 +144,7 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
     let target = puebla::store::connect(&postgres)
         .await
         .expect("open PostgreSQL");
-    assert_eq!(target.backend(), puebla::store::Backend::Postgres);
+    assert_eq!(target.backend(), puebla::engine::ports::Backend::Postgres);
     let after = snapshot(&target).await;
     assert_eq!(
         target.session(&session.id_hash).await.unwrap(),

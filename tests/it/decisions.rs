@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Answer, AnswerSource, Event, Position, Stage};
+use puebla::engine::ports::{prelude::*, Notice};
 use puebla::engine::Engine;
-use puebla::store::{Notice, Store};
 use serde_json::{json, Value};
 
 use crate::api_helpers::{spawn_app, TestApp, BACKENDS};

@@ -18,9 +18,11 @@ use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
 use puebla::domain::CountryCode;
+use puebla::engine::ports::{
+    prelude::*, AuditEntry, NewFocalPoint, NewNotice, Notice, ScheduleClaim,
+};
 use puebla::engine::Engine;
 use puebla::engine::StartRequest;
-use puebla::store::{AuditEntry, NewFocalPoint, NewNotice, Notice, ScheduleClaim, Store};
 use puebla::workflow::{load_catalog, Catalog};
 
 const CR_TZ: Tz = chrono_tz::America::Costa_Rica;

@@ -23,9 +23,9 @@ use puebla::domain::consultation::{
 };
 use puebla::domain::CountryCode;
 use puebla::engine::outbox::{FileTransport, OutboxWorker, SendError, Transport};
+use puebla::engine::ports::{prelude::*, AuditEntry, NewFocalPoint, Notice, NoticeStatus};
 use puebla::engine::{Engine, EngineError, StartRequest};
 use puebla::mail::message::Outgoing;
-use puebla::store::{AuditEntry, NewFocalPoint, Notice, NoticeStatus, Store};
 use puebla::workflow::{load_catalog, Catalog};
 
 const HN_TZ: Tz = chrono_tz::America::Tegucigalpa;

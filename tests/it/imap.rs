@@ -20,9 +20,9 @@ use puebla::config::Config;
 use puebla::domain::consultation::{Event, Position};
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::Disposition;
+use puebla::engine::ports::prelude::*;
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::imap::{ImapPoller, ImapSettings};
-use puebla::store::Store;
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 

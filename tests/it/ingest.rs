@@ -20,10 +20,10 @@ use puebla::domain::CountryCode;
 use puebla::engine::inbound::{
     Disposition, InboundSource, BOUNCE_ALERT, OVERSIZED, QUARANTINE_NOTICE,
 };
+use puebla::engine::ports::{prelude::*, InboundStatus, NewFocalPoint, Notice};
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
-use puebla::store::{InboundStatus, NewFocalPoint, Notice, Store};
 use puebla::workflow::{load_catalog, Catalog};
 use sqlx::{AnyConnection, Connection};
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use puebla::clock::{Clock as _, Stopwatch};
 use puebla::engine::outbox::OutboxWorker;
-use puebla::store::{Notice, NoticeStatus};
+use puebla::engine::ports::{Notice, NoticeStatus};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

@@ -32,8 +32,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock, Stopwatch};
 use puebla::config::Config;
 use puebla::engine::outbox::UNRECORDED_PER_LANE;
+use puebla::engine::ports::{prelude::*, NoticeStatus};
 use puebla::engine::Engine;
-use puebla::store::{NoticeStatus, Store};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "replica-test-admin-token-0123456789abcdef";

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use puebla::store::sql::SqlStore;
-use puebla::store::{
-    Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit, NewFocalPoint,
-    NewInboundMessage, NewNotice, NewTimer, NoticeStatus, OutboxCounts, Step, Store, StoreError,
-    StoredConsultation,
+use puebla::engine::ports::{
+    prelude::*, Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit,
+    NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, NoticeStatus, OutboxCounts, Step,
+    StoreError, StoredConsultation,
 };
+use puebla::store::SqlStore;
 
 /// 2026-03-02T10:00:00.123Z: a Monday, with milliseconds to show they survive.
 fn t0() -> DateTime<Utc> {
@@ -1467,7 +1467,7 @@ async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
 
 #[tokio::test]
 async fn dashboard_sessions_are_kept_by_hash_touched_expired_and_ended_with_their_token() {
-    use puebla::store::{NewApiToken, NewSession};
+    use puebla::engine::ports::{NewApiToken, NewSession};
     for (name, store) in common::test_stores().await {
         let token = |c: char| c.to_string().repeat(64);
         store

@@ -30,14 +30,14 @@ use puebla::domain::consultation::{Consultation, Event, Position, Stage};
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::{Disposition, InboundSource, CONFIRMATION_REQUEST};
 use puebla::engine::outbox::OutboxWorker;
+use puebla::engine::ports::{
+    prelude::*, InboundCommit, InboundReading, InboundStatus, InboundStep, NewFocalPoint, Notice,
+};
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::imap::{ImapPoller, ImapSettings};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::token::{ReplyTokenV1, TokenKey};
 use puebla::mail::NoticePayload;
-use puebla::store::{
-    InboundCommit, InboundReading, InboundStatus, InboundStep, NewFocalPoint, Notice, Store,
-};
 use puebla::workflow::load_catalog;
 
 const SECRET: &str = "a trust test secret of some length";
@@ -313,7 +313,7 @@ impl World {
         r
     }
 
-    async fn held(&self) -> Vec<puebla::store::InboundMessage> {
+    async fn held(&self) -> Vec<puebla::engine::ports::InboundMessage> {
         self.engine.holding_list(100).await.unwrap()
     }
 }
@@ -1121,7 +1121,7 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
 
         // (1) Directly on the store: the message's update and a failing step.
         let (raw_row, _) = store
-            .insert_inbound(puebla::store::NewInboundMessage {
+            .insert_inbound(puebla::engine::ports::NewInboundMessage {
                 message_id: "<one-tx@example.org>".into(),
                 sha256: "x".into(),
                 raw: b"From: a@b\r\n\r\nx".to_vec(),
@@ -1134,8 +1134,8 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
             .unwrap();
         let stored = store.load_consultation(&r).await.unwrap().unwrap();
         let taken = store.notices(Some(&r)).await.unwrap()[0].notice.clone();
-        let step = puebla::store::Step {
-            consultation: puebla::store::StoredConsultation {
+        let step = puebla::engine::ports::Step {
+            consultation: puebla::engine::ports::StoredConsultation {
                 updated_at: clock.now(),
                 ..stored.clone()
             },
@@ -1180,7 +1180,7 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
             "{b}"
         );
         // A stale version: a conflict, and again nothing is written.
-        let stale = puebla::store::Step {
+        let stale = puebla::engine::ports::Step {
             expected_version: stored.version - 1,
             notices: vec![],
             ..step.clone()
@@ -1193,7 +1193,7 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, puebla::store::StoreError::Conflict { .. }),
+            matches!(e, puebla::engine::ports::StoreError::Conflict { .. }),
             "{b}: {e}"
         );
         assert_eq!(
@@ -1207,7 +1207,7 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
             "{b}"
         );
         // A message another process moved: `false`, and the step is not written.
-        let ok = puebla::store::Step {
+        let ok = puebla::engine::ports::Step {
             notices: vec![],
             ..step.clone()
         };
@@ -1419,7 +1419,7 @@ async fn record_answer_applies_a_token_to_its_own_stage() {
             .await
             .unwrap()
             .reference;
-        let id_of = |rows: &[puebla::store::FocalPointRow], c: &str| {
+        let id_of = |rows: &[puebla::engine::ports::FocalPointRow], c: &str| {
             rows.iter().find(|f| f.country == c).unwrap().id
         };
         let rows = store.focal_points(None, true).await.unwrap();

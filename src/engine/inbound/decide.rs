@@ -46,9 +46,9 @@ use tokenless::tokenless;
 
 use crate::engine::event_detail;
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus};
 use crate::mail::inbound::Kind;
 use crate::mail::token::Token;
-use crate::store::{InboundMessage, InboundReading, InboundStatus};
 
 /// Decides what one stored message means. Pure.
 pub(crate) fn decide(row: &InboundMessage, m: &Read, f: &Facts, p: &Policy<'_>) -> Decision {

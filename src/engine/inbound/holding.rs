@@ -8,12 +8,12 @@ use crate::domain::consultation::{
 };
 use crate::domain::CountryCode;
 use crate::engine::answer::same_stage;
+use crate::engine::ports::{
+    InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit,
+};
 use crate::engine::{Engine, EngineError, CONFLICT_RETRIES};
 use crate::mail::inbound::keywords;
 use crate::mail::token::StageRef;
-use crate::store::{
-    InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit,
-};
 
 impl Engine {
     /// The TS counts a held message (quarantined, or awaiting its sender's

@@ -2,7 +2,7 @@
 
 use crate::domain::consultation::Position;
 use crate::domain::CountryCode;
-use crate::store::InboundStatus;
+use crate::engine::ports::InboundStatus;
 
 /// The default size limit of a stored message: 10 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;

@@ -7,6 +7,7 @@ use chrono::Datelike;
 use super::decide::facts::{Facts, Read, ReadAs};
 use crate::domain::consultation::{Position, TransitionError};
 use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::engine::ports::{FocalPointRow, InboundMessage, InboundReading, NewNotice};
 use crate::engine::system_notice::{
     BounceAlertView, ConfirmationRequestView, QuarantineView, BOUNCE_ALERT, CONFIRMATION_REQUEST,
     OVERSIZED,
@@ -16,7 +17,6 @@ use crate::mail::inbound::Inspection;
 use crate::mail::templates::Rendered;
 use crate::mail::token::{ConfirmationToken, StageRef, Token};
 use crate::mail::NoticePayload;
-use crate::store::{FocalPointRow, InboundMessage, InboundReading, NewNotice};
 
 impl Engine {
     /// The explanation of a quarantined or oversized message, to the directory

@@ -62,8 +62,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::consultation::{AnswerSource, Consultation};
 use crate::domain::Language;
+use crate::engine::ports::FocalPointRow;
 use crate::mail::token::{AnswerToken, Token, TokenKey};
-use crate::store::FocalPointRow;
 
 pub use markdown::to_html as markdown_to_html;
 
@@ -282,8 +282,8 @@ impl From<crate::engine::EngineError> for Refusal {
     }
 }
 
-impl From<crate::store::StoreError> for Refusal {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::engine::ports::StoreError> for Refusal {
+    fn from(e: crate::engine::ports::StoreError) -> Self {
         Refusal::Unexpected(anyhow::Error::new(e))
     }
 }

@@ -31,10 +31,10 @@ use crate::domain::attachment::{AttachmentLimits, FileUpload, ValidFile};
 use crate::domain::consultation::Position;
 use crate::domain::Language;
 use crate::engine::answer::AnswerContent;
+use crate::engine::ports::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
 use crate::engine::Engine;
 use crate::mail::locale::answer_words;
 use crate::mail::token::StageRef;
-use crate::store::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
 
 /// The longest comment taken on the page, in characters (a longer text can come as
 /// a file).
@@ -303,7 +303,7 @@ pub fn stored(message_id: &str, raw: Vec<u8>, at: DateTime<Utc>) -> NewInboundMe
         size: i64::try_from(raw.len()).unwrap_or(i64::MAX),
         raw,
         truncated: false,
-        source: crate::store::InboundSource::AnswerPage,
+        source: crate::engine::ports::InboundSource::AnswerPage,
         received_at: at,
     }
 }

@@ -57,8 +57,8 @@ impl From<crate::engine::EngineError> for PageError {
     }
 }
 
-impl From<crate::store::StoreError> for PageError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::engine::ports::StoreError> for PageError {
+    fn from(e: crate::engine::ports::StoreError) -> Self {
         ApiError::from(e).into()
     }
 }

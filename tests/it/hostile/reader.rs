@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use puebla::clock::Stopwatch;
 use puebla::engine::inbound::{Disposition, InboundSource};
+use puebla::engine::ports::InboundStatus;
 use puebla::mail::simulate::{self, HOSTILE_TRAPS};
-use puebla::store::InboundStatus;
 use serde_json::Value;
 
 use crate::api_helpers::{http, spawn_app, start_time, ADMIN_TOKEN};

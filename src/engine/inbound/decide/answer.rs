@@ -11,10 +11,10 @@ use crate::engine::answer::{
     AnswerOutcome, AnswerSubmission,
 };
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus};
 use crate::mail::inbound::keywords;
 use crate::mail::inbound::Inspection;
 use crate::mail::token::{AnswerToken, StageRef};
-use crate::store::{InboundMessage, InboundReading, InboundStatus};
 
 /// What a reply for `stage` says: APROBAR/CAMBIOS for the Troika, a position for a
 /// round. `Err`: a Troika reply without either keyword, held for a person.

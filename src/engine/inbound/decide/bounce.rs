@@ -7,7 +7,7 @@ use super::common::{audit, sole_country, Tokens};
 use super::facts::{BounceVia, Decision, Facts, Policy, Read, Tell};
 use crate::domain::CountryCode;
 use crate::engine::inbound::outcome::Disposition;
-use crate::store::{FocalPointRow, InboundMessage, InboundReading, InboundStatus};
+use crate::engine::ports::{FocalPointRow, InboundMessage, InboundReading, InboundStatus};
 
 /// A delivery report: marks an address bouncing only when the report is tied to a
 /// notice puebla sent to that address; anything else is kept for the TS.

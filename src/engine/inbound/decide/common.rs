@@ -7,10 +7,12 @@ use serde_json::json;
 use super::facts::{Decision, Facts, Policy, Tell};
 use crate::domain::CountryCode;
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit,
+};
 use crate::engine::system_notice::{OVERSIZED, QUARANTINE_NOTICE};
 use crate::mail::inbound::{Inspection, Kind};
 use crate::mail::token::{Token, TokenError};
-use crate::store::{FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit};
 
 /// What the message was read as, before any decision.
 pub(crate) fn first_reading(i: &Inspection) -> InboundReading {

@@ -13,9 +13,11 @@ use crate::engine::answer::{
     set_aside, superseded_by, AnswerContent, AnswerOutcome, AnswerSubmission,
 };
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep,
+};
 use crate::mail::inbound::keywords::{self, ConfirmationWords};
 use crate::mail::token::{AnswerToken, ConfirmationToken, StageRef};
-use crate::store::{FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep};
 
 /// A reply carrying a confirmation token.
 pub(super) fn confirmation(

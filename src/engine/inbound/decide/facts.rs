@@ -7,12 +7,12 @@ use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Effect, Event, Position};
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit, Notice,
+};
 use crate::mail::inbound::authentication::AuthFailure;
 use crate::mail::inbound::Inspection;
 use crate::mail::token::{StageRef, Token, TokenError};
-use crate::store::{
-    FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit, Notice,
-};
 use crate::workflow::Catalog;
 
 /// At most this many confirmation requests go to one address in 24 hours: a flood

@@ -11,9 +11,9 @@ use crate::domain::consultation::{Consultation, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::answer::{same_stage, set_aside, superseded_by};
 use crate::engine::inbound::outcome::Disposition;
+use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus};
 use crate::mail::inbound::keywords;
 use crate::mail::token::StageRef;
-use crate::store::{InboundMessage, InboundReading, InboundStatus};
 
 /// A reply without a valid token: held for its sender's confirmation when it is
 /// identified with a stage open for the sender's country, else quarantined.

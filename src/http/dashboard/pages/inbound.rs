@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::shared::{local_time, query_flash, PageQuery};
+use crate::engine::ports::InboundStatus;
 use crate::http::SharedState;
-use crate::store::InboundStatus;
 
 /// `GET /inbound/{id}`: one raw inbound message as stored, and what was read from it.
 pub(crate) async fn inbound_page(

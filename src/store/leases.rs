@@ -1,5 +1,5 @@
 //! Leases: one holder at a time among the `serve` processes sharing a database
-//! (the IMAP poller). See [`super::Store::try_lease`].
+//! (the IMAP poller). See [`LeaseStore::try_lease`].
 //!
 //! PostgreSQL: a session advisory lock (`pg_try_advisory_lock`) taken on a
 //! connection of its own, outside the pool, kept open while the lease is held. The
@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, ConnectOptions, Connection, Row};
 
-use super::sql::SqlStore;
-use super::{Backend, Lease, LeaseRow, Store, StoreError};
+use super::db::SqlStore;
+use crate::engine::ports::{Backend, Lease, LeaseRow, LeaseStore, StoreError, StoreHealth};
 
 /// How long a statement on the lease's connection may take before the lease is
 /// considered lost (a connection that hangs is as good as a dead one).
@@ -118,7 +118,7 @@ async fn free_row(pool: &AnyPool, name: &str, holder: &str) {
     }
 }
 
-pub(super) async fn try_lease(
+async fn try_lease(
     store: &SqlStore,
     name: &str,
     holder: &str,
@@ -163,10 +163,7 @@ pub(super) async fn try_lease(
     }
 }
 
-pub(super) async fn lease_holder(
-    store: &SqlStore,
-    name: &str,
-) -> Result<Option<LeaseRow>, StoreError> {
+async fn lease_holder(store: &SqlStore, name: &str) -> Result<Option<LeaseRow>, StoreError> {
     let row = sqlx::query(
         "SELECT name, holder, acquired_at, renewed_at, expires_at FROM leases WHERE name = $1",
     )
@@ -185,6 +182,23 @@ pub(super) async fn lease_holder(
         renewed_at: from_ms(get(3)?),
         expires_at: from_ms(get(4)?),
     }))
+}
+
+#[async_trait]
+impl LeaseStore for SqlStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        try_lease(self, name, holder, now, ttl).await
+    }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<LeaseRow>, StoreError> {
+        lease_holder(self, name).await
+    }
 }
 
 /// The SQLite lease: the row, renewed while it names this holder.

@@ -1,0 +1,460 @@
+//! Rows to port types and back: the decoders and the inserts that several
+//! aggregates' transactions share (a step writes audit, notices, timers and
+//! attachments).
+
+use anyhow::{anyhow, Context};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::db::*;
+use crate::domain::reference::ConsultationRef;
+use crate::engine::ports::*;
+
+pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
+    Ok(StoredConsultation {
+        reference: get(row, "reference")?,
+        procedure: get(row, "procedure")?,
+        title: get(row, "title")?,
+        stage: get(row, "stage")?,
+        open: get_bool(row, "open")?,
+        state_json: get(row, "state_json")?,
+        version: get(row, "version")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        at: get_time(row, "at")?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        detail_json: get(row, "detail_json")?,
+    })
+}
+
+pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
+    let status: String = get(row, "status")?;
+    let sent_at: Option<i64> = get(row, "sent_at")?;
+    Ok(Notice {
+        id: get(row, "id")?,
+        status: NoticeStatus::parse(&status)
+            .ok_or_else(|| anyhow!("unknown notice status `{status}`"))?,
+        attempts: get(row, "attempts")?,
+        next_attempt_at: get_time(row, "next_attempt_at")?,
+        last_error: get(row, "last_error")?,
+        sent_at: sent_at.map(from_ms).transpose()?,
+        server_reply: get(row, "server_reply")?,
+        notice: NewNotice {
+            reference: get(row, "reference")?,
+            kind: get(row, "kind")?,
+            round: get(row, "round")?,
+            country: get(row, "country")?,
+            recipient: get(row, "recipient")?,
+            recipient_name: get(row, "recipient_name")?,
+            language: get(row, "language")?,
+            subject: get(row, "subject")?,
+            body_text: get(row, "body_text")?,
+            body_html: get(row, "body_html")?,
+            message_id: get(row, "message_id")?,
+            payload_json: get(row, "payload_json")?,
+            created_at: get_time(row, "created_at")?,
+        },
+    })
+}
+
+pub(super) fn timer_from_row(row: &AnyRow) -> Result<Timer, StoreError> {
+    Ok(Timer {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        kind: get(row, "kind")?,
+        due_at: get_time(row, "due_at")?,
+        event_json: get(row, "event_json")?,
+    })
+}
+
+pub(super) fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRow, StoreError> {
+    let last_due_at: Option<i64> = get(row, "last_due_at")?;
+    let last_fired_at: Option<i64> = get(row, "last_fired_at")?;
+    Ok(ScheduleRow {
+        name: get(row, "name")?,
+        spec: get(row, "spec")?,
+        next_due_at: get_time(row, "next_due_at")?,
+        last_due_at: last_due_at.map(from_ms).transpose()?,
+        last_fired_at: last_fired_at.map(from_ms).transpose()?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
+    Ok(FocalPointRow {
+        id: get(row, "id")?,
+        country: get(row, "country")?,
+        name: get(row, "name")?,
+        email: get(row, "email")?,
+        language: get(row, "language")?,
+        active: get_bool(row, "active")?,
+    })
+}
+
+pub(super) fn api_token_from_row(row: &AnyRow) -> Result<ApiTokenRow, StoreError> {
+    let revoked_at: Option<i64> = get(row, "revoked_at")?;
+    Ok(ApiTokenRow {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        role: get(row, "role")?,
+        token_hash: get(row, "token_hash")?,
+        created_by: get(row, "created_by")?,
+        created_at: get_time(row, "created_at")?,
+        revoked_at: revoked_at.map(from_ms).transpose()?,
+    })
+}
+
+pub(super) fn focal_point_detail(fp: &FocalPointRow) -> serde_json::Value {
+    json!({
+        "country": fp.country,
+        "email": fp.email,
+        "name": fp.name,
+        "language": fp.language,
+        "active": fp.active,
+    })
+}
+
+pub(super) async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    entry: &NewAudit,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_log (reference, at, actor, action, detail_json) VALUES ($1, $2, $3, $4, $5)")
+        .bind(entry.reference.as_deref())
+        .bind(ms(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.detail_json)
+        .execute(&mut **tx)
+        .await
+        .context("writing an audit entry")?;
+    Ok(())
+}
+
+pub(super) async fn insert_notice(
+    tx: &mut Transaction<'static, Any>,
+    n: &NewNotice,
+) -> Result<(), StoreError> {
+    let result = sqlx::query_scalar(
+        "INSERT INTO outbox (reference, kind, round, country, recipient, recipient_name, language, subject, \
+         message_id, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) RETURNING id",
+    )
+    .bind(n.reference.as_deref())
+    .bind(&n.kind)
+    .bind(n.round)
+    .bind(n.country.as_deref())
+    .bind(&n.recipient)
+    .bind(&n.recipient_name)
+    .bind(&n.language)
+    .bind(&n.subject)
+    .bind(&n.message_id)
+    .bind(ms(n.created_at))
+    .fetch_one(&mut **tx)
+    .await;
+    let id: i64 = match result {
+        Ok(id) => id,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Duplicate(format!("notice {}", n.message_id)))
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("writing a notice").into()),
+    };
+    sqlx::query(
+        "INSERT INTO outbox_bodies (notice_id, body_text, body_html, payload_json) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(&n.body_text)
+    .bind(n.body_html.as_deref())
+    .bind(&n.payload_json)
+    .execute(&mut **tx)
+    .await
+    .context("writing a notice's content")?;
+    Ok(())
+}
+
+pub(super) async fn insert_timer(
+    tx: &mut Transaction<'static, Any>,
+    t: &NewTimer,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO timers (reference, kind, due_at, event_json) VALUES ($1, $2, $3, $4)")
+        .bind(&t.reference)
+        .bind(&t.kind)
+        .bind(ms(t.due_at))
+        .bind(&t.event_json)
+        .execute(&mut **tx)
+        .await
+        .context("writing a timer")?;
+    Ok(())
+}
+
+pub(super) const ATTACHMENT_COLUMNS: &str =
+    "id, reference, version, filename, content_type, size, sha256, actor, created_at";
+
+pub(super) fn attachment_from_row(row: &AnyRow) -> Result<AttachmentRow, StoreError> {
+    let version: i64 = get(row, "version")?;
+    Ok(AttachmentRow {
+        id: get(row, "id")?,
+        reference: get(row, "reference")?,
+        version: u32::try_from(version).context("stored attachment version out of range")?,
+        filename: get(row, "filename")?,
+        content_type: get(row, "content_type")?,
+        size: get(row, "size")?,
+        sha256: get(row, "sha256")?,
+        actor: get(row, "actor")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+pub(super) async fn insert_attachment(
+    tx: &mut Transaction<'static, Any>,
+    a: &NewAttachment,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO attachments (reference, version, filename, content_type, size, sha256, content, \
+         actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.reference)
+    .bind(i64::from(a.version))
+    .bind(&a.filename)
+    .bind(&a.content_type)
+    .bind(i64::try_from(a.content.len()).context("attachment size")?)
+    .bind(&a.sha256)
+    .bind(a.content.clone())
+    .bind(&a.actor)
+    .bind(ms(a.created_at))
+    .execute(&mut **tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(format!(
+            "an attachment of {} with the content of `{}`",
+            a.reference, a.filename
+        ))),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("storing the attachment `{}`", a.filename))
+            .into()),
+    }
+}
+
+pub(super) const INBOUND_COLUMNS: &str =
+    "id, message_id, sha256, raw, size, truncated, source, received_at, status, sender, subject, \
+     kind, reference, round, country, focal_point_id, position, ambiguous, reason, text, trimmed, \
+     error, processed_at, stage, conditional";
+
+pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
+    let status: String = get(row, "status")?;
+    let processed_at: Option<i64> = get(row, "processed_at")?;
+    Ok(InboundMessage {
+        id: get(row, "id")?,
+        message_id: get(row, "message_id")?,
+        sha256: get(row, "sha256")?,
+        raw: get(row, "raw")?,
+        size: get(row, "size")?,
+        truncated: get_bool(row, "truncated")?,
+        source: get(row, "source")?,
+        received_at: get_time(row, "received_at")?,
+        status: InboundStatus::parse(&status)
+            .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+        reading: InboundReading {
+            sender: get(row, "sender")?,
+            subject: get(row, "subject")?,
+            kind: get(row, "kind")?,
+            reference: get(row, "reference")?,
+            round: get(row, "round")?,
+            country: get(row, "country")?,
+            focal_point_id: get(row, "focal_point_id")?,
+            position: get(row, "position")?,
+            ambiguous: get_bool(row, "ambiguous")?,
+            reason: get(row, "reason")?,
+            text: get(row, "text")?,
+            trimmed: get(row, "trimmed")?,
+            stage: get(row, "stage")?,
+            conditional: get_bool(row, "conditional")?,
+        },
+        error: get(row, "error")?,
+        processed_at: processed_at.map(from_ms).transpose()?,
+    })
+}
+
+/// Writes one inbound message's step (status, reading, bouncing marks, audit,
+/// notices) inside `tx`. `false`, with nothing written, when the row's status is
+/// not one of `only_from`.
+pub(super) async fn write_inbound_step(
+    tx: &mut Transaction<'static, Any>,
+    step: &InboundStep,
+) -> Result<bool, StoreError> {
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT status FROM inbound_messages WHERE id = $1")
+            .bind(step.id)
+            .fetch_optional(&mut **tx)
+            .await
+            .context("reading an inbound message's status")?;
+    let Some(current) = current else {
+        return Err(StoreError::NotFound(format!("inbound message {}", step.id)));
+    };
+    if !step.only_from.is_empty() && !step.only_from.iter().any(|s| s.as_str() == current) {
+        return Ok(false);
+    }
+    let r = &step.reading;
+    let updated = sqlx::query(
+        "UPDATE inbound_messages SET status = $2, sender = $3, subject = $4, kind = $5, reference = $6, \
+         round = $7, country = $8, focal_point_id = $9, position = $10, ambiguous = $11, reason = $12, \
+         text = $13, trimmed = $14, error = $15, processed_at = $16, stage = $17, conditional = $19 \
+         WHERE id = $1 AND status = $18",
+    )
+    .bind(step.id)
+    .bind(step.status.as_str())
+    .bind(r.sender.as_deref())
+    .bind(r.subject.as_deref())
+    .bind(r.kind.as_deref())
+    .bind(r.reference.as_deref())
+    .bind(r.round)
+    .bind(r.country.as_deref())
+    .bind(r.focal_point_id)
+    .bind(r.position.as_deref())
+    .bind(i64::from(r.ambiguous))
+    .bind(r.reason.as_deref())
+    .bind(r.text.as_deref())
+    .bind(r.trimmed.as_deref())
+    .bind(step.error.as_deref())
+    .bind(ms(step.at))
+    .bind(r.stage.as_deref())
+    .bind(&current)
+    .bind(i64::from(r.conditional))
+    .execute(&mut **tx)
+    .await
+    .context("recording how an inbound message was read")?;
+    // Another transaction changed the row between the read and this update (it
+    // waited on the row lock, then found the status moved): nothing is written.
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    for id in &step.bouncing {
+        sqlx::query("UPDATE focal_points SET bouncing = 1, updated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(ms(step.at))
+            .execute(&mut **tx)
+            .await
+            .context("marking a focal point bouncing")?;
+    }
+    for entry in &step.audit {
+        insert_audit(tx, entry).await?;
+    }
+    for notice in &step.notices {
+        insert_notice(tx, notice).await?;
+    }
+    Ok(true)
+}
+
+/// Writes a procedure step (state, audit, notices, timers, attachments) inside `tx`:
+/// what `commit_step` commits on its own and `commit_inbound_decision` with the
+/// inbound messages it decided about.
+pub(super) async fn write_step(
+    tx: &mut Transaction<'static, Any>,
+    step: &Step,
+) -> Result<(), StoreError> {
+    let c = &step.consultation;
+    let parsed =
+        ConsultationRef::parse(&c.reference).context("the step's consultation reference")?;
+    let conflict = || StoreError::Conflict {
+        reference: c.reference.clone(),
+        expected: step.expected_version,
+    };
+
+    if step.expected_version == 0 {
+        let result = sqlx::query(
+            "INSERT INTO consultations (reference, body, year, seq, procedure, title, stage, open, \
+             state_json, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
+        )
+        .bind(&c.reference)
+        .bind(parsed.body())
+        .bind(i64::from(parsed.year()))
+        .bind(i64::from(parsed.seq()))
+        .bind(&c.procedure)
+        .bind(&c.title)
+        .bind(&c.stage)
+        .bind(i64::from(c.open))
+        .bind(&c.state_json)
+        .bind(ms(c.created_at))
+        .bind(ms(c.updated_at))
+        .execute(&mut **tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "consultation {}",
+                    c.reference
+                )))
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("creating the consultation")
+                    .into())
+            }
+        }
+    } else {
+        let updated = sqlx::query(
+            "UPDATE consultations SET procedure = $1, title = $2, stage = $3, open = $4, state_json = $5, \
+             version = version + 1, updated_at = $6 WHERE reference = $7 AND version = $8",
+        )
+        .bind(&c.procedure)
+        .bind(&c.title)
+        .bind(&c.stage)
+        .bind(i64::from(c.open))
+        .bind(&c.state_json)
+        .bind(ms(c.updated_at))
+        .bind(&c.reference)
+        .bind(step.expected_version)
+        .execute(&mut **tx)
+        .await
+        .context("updating the consultation")?;
+        if updated.rows_affected() == 0 {
+            return Err(conflict());
+        }
+    }
+
+    // The fired timer goes first: `replace_timers` would delete it too and hide
+    // that another replica had already fired it.
+    if let Some(id) = step.fired_timer {
+        let deleted = sqlx::query("DELETE FROM timers WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .context("deleting the fired timer")?;
+        if deleted.rows_affected() == 0 {
+            return Err(conflict());
+        }
+    }
+
+    for entry in &step.audit {
+        insert_audit(tx, entry).await?;
+    }
+    for notice in &step.notices {
+        insert_notice(tx, notice).await?;
+    }
+    if step.replace_timers {
+        sqlx::query("DELETE FROM timers WHERE reference = $1")
+            .bind(&c.reference)
+            .execute(&mut **tx)
+            .await
+            .context("deleting the consultation's timers")?;
+    }
+    for timer in &step.timers {
+        insert_timer(tx, timer).await?;
+    }
+    for attachment in &step.attachments {
+        insert_attachment(tx, attachment).await?;
+    }
+    Ok(())
+}
