@@ -16,6 +16,8 @@ use crate::domain::calendar::Calendars;
 use crate::domain::procedure::Procedure;
 
 pub mod body;
+#[cfg(test)]
+mod calendar_tests;
 pub mod calendars;
 pub mod focal_points;
 pub mod procedure;
