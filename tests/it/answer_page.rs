@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::api_helpers::*;
+use crate::common::backends;
 
 const PUBLIC_URL: &str = "https://consultas.rcm-ts.example";
 const TEXT: &str = "# Acuerdo regional\n\nLa **Conferencia** acuerda:\n\n1. Adoptar los lineamientos.\n\n<script>alert('text')</script>\n";
@@ -358,9 +359,9 @@ fn multipart_ok(got: &Got) -> String {
 // ---------------------------------------------------------------------------------
 // Tests
 
-#[tokio::test]
-async fn a_round_token_records_a_position_with_a_comment_and_a_file() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_round_token_records_a_position_with_a_comment_and_a_file(backend) {
         let app = app_with_public_url(backend).await;
         let reference = start(&app, "Lineamientos de protección consular").await;
         approve_by_staff(&app, &reference).await;
@@ -608,12 +609,12 @@ async fn a_round_token_records_a_position_with_a_comment_and_a_file() {
     }
 }
 
-/// The button is not read alone: "no objection" with a condition in the comments is
-/// conditional comments, as the same words by email would be, and "no objection"
-/// with nothing else stays a plain no objection.
-#[tokio::test]
-async fn no_objection_with_a_condition_in_the_comments_is_conditional() {
-    for backend in BACKENDS {
+backends! {
+    /// The button is not read alone: "no objection" with a condition in the comments is
+    /// conditional comments, as the same words by email would be, and "no objection"
+    /// with nothing else stays a plain no objection.
+    #[tokio::test]
+    async fn no_objection_with_a_condition_in_the_comments_is_conditional(backend) {
         let app = app_with_public_url(backend).await;
         let reference = start(&app, "Lineamientos con condición").await;
         approve_by_staff(&app, &reference).await;
@@ -655,9 +656,9 @@ async fn no_objection_with_a_condition_in_the_comments_is_conditional() {
     }
 }
 
-#[tokio::test]
-async fn a_troika_token_records_approval_and_changes_with_comments() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_troika_token_records_approval_and_changes_with_comments(backend) {
         let app = app_with_public_url(backend).await;
         let reference = start(&app, "Troika por la página").await;
         let cr_path = page_link(&notice_to(&app, &reference, "troika_request", "CR").await);
@@ -775,9 +776,9 @@ async fn a_troika_token_records_approval_and_changes_with_comments() {
     }
 }
 
-#[tokio::test]
-async fn altered_forged_and_foreign_tokens_are_refused_without_detail() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn altered_forged_and_foreign_tokens_are_refused_without_detail(backend) {
         let app = app_with_public_url(backend).await;
         let reference = start(&app, "Enlaces alterados").await;
         approve_by_staff(&app, &reference).await;
@@ -897,9 +898,9 @@ async fn altered_forged_and_foreign_tokens_are_refused_without_detail() {
     }
 }
 
-#[tokio::test]
-async fn a_closed_round_shows_its_outcome_and_takes_no_answer() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_closed_round_shows_its_outcome_and_takes_no_answer(backend) {
         let app = app_with_public_url(backend).await;
         let reference = start(&app, "Ronda cerrada").await;
         approve_by_staff(&app, &reference).await;
@@ -984,9 +985,9 @@ async fn a_closed_round_shows_its_outcome_and_takes_no_answer() {
     }
 }
 
-#[tokio::test]
-async fn the_page_is_rate_limited_per_client_address() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_page_is_rate_limited_per_client_address(backend) {
         let app = spawn_app_with(backend, |c| {
             c.public_url = Some(PUBLIC_URL.into());
             c.answer_rate_per_address = 5;

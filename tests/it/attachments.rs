@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
-use crate::common;
+use crate::common::backends;
 
 /// A small PDF-looking file with bytes that are not UTF-8 (NUL, 0xff).
 pub fn pdf_bytes() -> Vec<u8> {
@@ -59,9 +59,9 @@ fn file(reference: &str, name: &str, bytes: &[u8], version: u32) -> NewAttachmen
     }
 }
 
-#[tokio::test]
-async fn attachments_round_trip_in_the_store_on_both_backends() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn attachments_round_trip_in_the_store_on_both_backends(backend, store) {
         let pdf = pdf_bytes();
         let reference = "RCM-2027-001";
         let step = |version: i64, attachments: Vec<NewAttachment>| Step {
@@ -210,9 +210,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-#[tokio::test]
-async fn api_start_with_files_lists_downloads_and_mails_them_on_both_backends() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn api_start_with_files_lists_downloads_and_mails_them_on_both_backends(backend) {
         let app = spawn_app(backend).await;
         let pdf = pdf_bytes();
         let annex = "Anexo: <b>lista</b> de puntos focales\n"

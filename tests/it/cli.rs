@@ -3,34 +3,13 @@
 //! its exit code, its JSON on standard output and its messages on standard error.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
-/// Every variable the binary reads, removed so that the caller's environment cannot leak in.
-const PUEBLA_VARS: &[&str] = &[
-    "PUEBLA_CONFIG",
-    "PUEBLA_ACTOR",
-    "PUEBLA_DATABASE_URL",
-    "PUEBLA_SMTP_URL",
-    "PUEBLA_SMTP_RATE",
-    "PUEBLA_HTTP_ADDR",
-    "PUEBLA_ADMIN_TOKEN",
-    "PUEBLA_IMAP_URL",
-    "PUEBLA_MAIL_FROM",
-    "PUEBLA_TOKEN_SECRET",
-    "PUEBLA_SECRETARIAT_EMAIL",
-    "PUEBLA_WORKFLOWS",
-    "PUEBLA_OUTBOX_DIR",
-    "PUEBLA_TEMPLATES",
-    "PUEBLA_DIGEST_CRON",
-    "PUEBLA_DIGEST_TZ",
-    "PUEBLA_OUTBOX_LEASE_SECONDS",
-    "PUEBLA_ATTACHMENT_MAX_BYTES",
-    "PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES",
-];
+use crate::daemon::{Output, Puebla};
 
 /// The reply-token secret every `Cli` has unless a test unsets it.
 const TEST_SECRET: &str = "a cli test secret, 32 bytes long!";
@@ -82,20 +61,6 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// What one run of the binary left behind.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
 }
 
 /// One test's world: a temporary folder that is the binary's working directory.
@@ -155,53 +120,15 @@ impl Cli {
         // full pipe while the test waits for it to exit.
         let n = self.runs.get();
         self.runs.set(n + 1);
-        let out_path = self.path().join(format!(".stdout-{n}"));
-        let err_path = self.path().join(format!(".stderr-{n}"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-        for var in PUEBLA_VARS {
-            cmd.env_remove(var);
-        }
-        cmd.env_remove("RUST_LOG")
-            .env(
-                "PUEBLA_DATABASE_URL",
-                format!("sqlite://{}/t.db", self.path().display()),
-            )
+        let mut puebla = Puebla::new(self.path(), args)
+            .on_database(&format!("sqlite://{}/t.db", self.path().display()))
             .env("PUEBLA_WORKFLOWS", &self.workflows)
-            .env("PUEBLA_TEMPLATES", repo().join("templates"))
-            .env("PUEBLA_OUTBOX_DIR", self.path().join("outbox"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .args(args)
-            .current_dir(self.path())
-            .stdin(match self.stdin.borrow_mut().take() {
-                Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
-                None => Stdio::null(),
-            })
-            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-            .stderr(std::fs::File::create(&err_path).expect("stderr file"));
-        let mut child = cmd.spawn().expect("run the puebla binary");
-        let step = Duration::from_millis(20);
-        let mut waited = Duration::ZERO;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for puebla") {
-                break status;
-            }
-            if waited >= TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "`puebla {}` did not finish within {TIMEOUT:?}",
-                    args.join(" ")
-                );
-            }
-            std::thread::sleep(step);
-            waited += step;
-        };
-        let read = |p: &Path| std::fs::read_to_string(p).expect("read captured output");
-        Output {
-            status,
-            stdout: read(&out_path),
-            stderr: read(&err_path),
+            .name(&format!(".run-{n}"));
+        if let Some(p) = self.stdin.borrow_mut().take() {
+            puebla = puebla.stdin_file(p);
         }
+        puebla.run(TIMEOUT)
     }
 
     /// Runs and insists on success.

@@ -174,6 +174,106 @@ pub fn fresh_sqlite_url(dir: &Path) -> String {
     )
 }
 
+/// One fresh store of `backend` (`"sqlite"` or `"postgres"`), migrations applied.
+pub async fn test_store(backend: &str) -> Arc<dyn Store> {
+    let url = match backend {
+        "sqlite" => fresh_sqlite_url(&test_dir()),
+        "postgres" => fresh_postgres_url().await,
+        other => panic!("no such backend: {other}"),
+    };
+    store::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("opening a fresh {backend} store: {e:#}"))
+}
+
+/// Each backend is a test case of its own, so that a failure names its backend and
+/// one backend's failure does not hide the other's result:
+///
+/// ```ignore
+/// backends! {
+///     #[tokio::test]
+///     async fn a_reply_is_counted(backend, store) { ... }
+/// }
+/// ```
+///
+/// becomes a module `a_reply_is_counted` with the tests `sqlite` and `postgres`, each
+/// with `backend` (the name, for messages) and `store` (a fresh store of it) bound.
+/// With one name, `async fn name(backend) { ... }`, only the backend's name is bound
+/// (for tests that make their own app or database from it).
+macro_rules! backends {
+    ($(#[$attr:meta])* async fn $name:ident($backend:ident, $store:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$attr])*
+            #[allow(unused_variables)]
+            async fn sqlite() {
+                let $backend: &'static str = "sqlite";
+                let $store = $crate::common::test_store($backend).await;
+                $body
+            }
+
+            $(#[$attr])*
+            #[allow(unused_variables)]
+            async fn postgres() {
+                let $backend: &'static str = "postgres";
+                let $store = $crate::common::test_store($backend).await;
+                $body
+            }
+        }
+    };
+    ($(#[$attr:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$attr])*
+            async fn sqlite() {
+                let $backend: &'static str = "sqlite";
+                $body
+            }
+
+            $(#[$attr])*
+            async fn postgres() {
+                let $backend: &'static str = "postgres";
+                $body
+            }
+        }
+    };
+}
+pub(crate) use backends;
+
+/// Polls `cond` every 10 ms until it holds, for at most `timeout` of real time, and
+/// fails naming `what` when it never does. For waiting on something another task or
+/// process does, instead of sleeping a fixed time and hoping it was done.
+pub async fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let watch = puebla::clock::Stopwatch::start();
+    while !cond() {
+        assert!(
+            watch.elapsed() < timeout,
+            "waited {timeout:?} (real time) for {what}, in vain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// [`wait_until`] with an asynchronous condition.
+pub async fn wait_until_async<F, Fut>(what: &str, timeout: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let watch = puebla::clock::Stopwatch::start();
+    while !cond().await {
+        assert!(
+            watch.elapsed() < timeout,
+            "waited {timeout:?} (real time) for {what}, in vain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// One fresh store per backend, each with the migrations applied.
 pub async fn test_stores() -> Vec<(&'static str, Arc<dyn Store>)> {
     let sqlite = store::connect(&fresh_sqlite_url(&test_dir()))

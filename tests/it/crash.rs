@@ -43,7 +43,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +60,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::api_helpers::http;
 use crate::common;
+use crate::daemon::Puebla;
 use crate::imap::{self as imap_harness, PASSWORD};
 use crate::smtp_sink::{Control, Script, SinkEvent, SmtpSink, KEPT_PER_CONNECTION};
 
@@ -726,7 +726,7 @@ impl Drop for Logs {
 }
 
 struct Daemon {
-    child: Option<Child>,
+    process: Option<crate::daemon::Daemon>,
     addr: SocketAddr,
     lives: usize,
     env: Vec<(String, String)>,
@@ -736,12 +736,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn log_path(&self) -> PathBuf {
-        self.logs.join(format!("life-{:02}.log", self.lives))
-    }
-
     async fn start(&mut self) {
-        assert!(self.child.is_none(), "the daemon already runs");
+        assert!(self.process.is_none(), "the daemon already runs");
         // The sink has seen every connection of the killed life break (and logged
         // what was accepted on it) before the next life may open one.
         assert!(
@@ -758,25 +754,14 @@ impl Daemon {
         );
         let port = crate::common::free_port();
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("PUEBLA_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        let log = std::fs::File::create(self.log_path()).expect("a log file");
-        let child = cmd
+        // The log of each life is `life-NN.log` in the logs folder.
+        let process = Puebla::new(&self.logs, &["serve"])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("PUEBLA_HTTP_ADDR", self.addr.to_string())
             .env("RUST_LOG", "info")
-            .arg("serve")
-            .current_dir(&self.logs)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start puebla serve");
-        self.child = Some(child);
+            .name(&format!("life-{:02}", self.lives))
+            .spawn();
+        self.process = Some(process);
         let watch = Stopwatch::start();
         loop {
             // Connect first: the HTTP helper panics when nothing listens yet.
@@ -797,23 +782,14 @@ impl Daemon {
     }
 
     fn check_alive(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-                panic!(
-                    "serve (life {}) exited by itself ({status}); logs in {}:\n{log}",
-                    self.lives,
-                    self.logs.display()
-                );
-            }
+        if let Some(process) = self.process.as_mut() {
+            process.assert_running();
         }
     }
 
     /// SIGKILL, and wait for the process to be gone.
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("the daemon runs");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("wait for the killed daemon");
+        self.process.take().expect("the daemon runs").kill();
     }
 
     async fn call(&mut self, path: &str, body: &Value) -> Value {
@@ -833,15 +809,6 @@ impl Daemon {
             resp.body
         );
         resp.json()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -1087,7 +1054,7 @@ async fn crash_run(backend: &'static str) {
     .collect();
     let lanes = lanes_of(&env);
     let mut daemon = Daemon {
-        child: None,
+        process: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         lives: 0,
         env,
@@ -1163,7 +1130,7 @@ async fn crash_run(backend: &'static str) {
                     &mut rng,
                 )
                 .await;
-                if daemon.child.is_none() {
+                if daemon.process.is_none() {
                     daemon.start().await;
                 }
                 let ids: Vec<String> = replies.iter().map(|r| r.message_id.clone()).collect();

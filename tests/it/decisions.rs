@@ -16,8 +16,8 @@ use puebla::engine::ports::{prelude::*, Notice};
 use puebla::engine::Engine;
 use serde_json::{json, Value};
 
-use crate::api_helpers::{spawn_app, TestApp, BACKENDS};
-use crate::common;
+use crate::api_helpers::{spawn_app, TestApp};
+use crate::common::backends;
 use crate::engine::{advance_to, catalog, cc, hn, prepare, start_in_round_one, World, PPT};
 
 const MEMBERS: [&str; 11] = [
@@ -140,9 +140,9 @@ async fn in_round_two(w: &World, title: &str) -> String {
 // ---------------------------------------------------------------------------------
 // The engine, on both backends.
 
-#[tokio::test]
-async fn an_unclear_answer_holds_the_decision_until_it_is_reviewed_then_the_outcome_says_how() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn an_unclear_answer_holds_the_decision_until_it_is_reviewed_then_the_outcome_says_how(backend, store) {
         let w = world(store, hn(2027, 5, 3, 9, 0)).await;
         let reference = in_round_two(&w, "Unclear answer").await;
         let at = w.clock.now() + Duration::hours(2);
@@ -333,9 +333,9 @@ async fn an_unclear_answer_holds_the_decision_until_it_is_reviewed_then_the_outc
     }
 }
 
-#[tokio::test]
-async fn a_conditional_answer_waits_and_a_confirmed_consensus_is_called_one() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_conditional_answer_waits_and_a_confirmed_consensus_is_called_one(backend, store) {
         let w = world(store, hn(2027, 5, 3, 9, 0)).await;
         let mut request = crate::engine::request("Conditional answer", "silence");
         request.year = Some(2027);
@@ -391,9 +391,9 @@ async fn a_conditional_answer_waits_and_a_confirmed_consensus_is_called_one() {
     }
 }
 
-#[tokio::test]
-async fn two_focal_points_answering_differently_are_flagged_and_all_are_told() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn two_focal_points_answering_differently_are_flagged_and_all_are_told(backend, store) {
         let w = world(store, hn(2027, 5, 3, 9, 0)).await;
         let c = start_in_round_one(&w.engine, "Two focal points").await;
         let reference = c.reference.to_string();
@@ -523,9 +523,9 @@ pub(crate) async fn awaiting_through_the_api(
     (reference, at)
 }
 
-#[tokio::test]
-async fn the_api_and_status_list_the_doubt_and_a_review_decides() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_api_and_status_list_the_doubt_and_a_review_decides(backend) {
         let app = spawn_app(backend).await;
         let (reference, at) = awaiting_through_the_api(&app, "Reviewed through the API").await;
         let base = format!("/api/consultations/{reference}");

@@ -8,6 +8,7 @@
 //! restart) open it again from its URL, once per backend.
 
 use crate::common;
+use crate::common::backends;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -188,9 +189,9 @@ async fn open(backend: &str, url: &str) -> Arc<dyn Store> {
         .unwrap_or_else(|e| panic!("{backend}: opening {url}: {e:#}"))
 }
 
-#[tokio::test]
-async fn the_digest_fires_at_eight_in_san_jose_and_lists_who_has_not_answered() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn the_digest_fires_at_eight_in_san_jose_and_lists_who_has_not_answered(backend, store) {
         // Thursday 18 March 2027, 09:00 in San José: today's 08:00 has passed.
         let clock = Arc::new(SimulatedClock::new(cr(2027, 3, 18, 9, 0)));
         let engine = engine_on(store.clone(), clock.clone());
@@ -602,24 +603,24 @@ async fn a_restarted_engine_does_not_fire_the_same_run_again() {
     }
 }
 
-/// A digest at 02:30 in Toronto, day by day across both clock changes of 2027:
-/// one run every day, the one in the spring gap at the first valid time after it.
-#[tokio::test]
-async fn clock_changes_neither_skip_nor_double_a_run() {
-    let toronto = chrono_tz::America::Toronto;
-    let local = |m: u32, d: u32, h: u32, min: u32| {
-        toronto
-            .with_ymd_and_hms(2027, m, d, h, min, 0)
-            .earliest()
-            .expect("a Toronto time")
-            .with_timezone(&Utc)
-    };
-    let config = Config {
-        digest_cron: "30 2 * * *".into(),
-        digest_time_zone: "America/Toronto".into(),
-        ..Config::default()
-    };
-    for (backend, store) in common::test_stores().await {
+backends! {
+    /// A digest at 02:30 in Toronto, day by day across both clock changes of 2027:
+    /// one run every day, the one in the spring gap at the first valid time after it.
+    #[tokio::test]
+    async fn clock_changes_neither_skip_nor_double_a_run(backend, store) {
+        let toronto = chrono_tz::America::Toronto;
+        let local = |m: u32, d: u32, h: u32, min: u32| {
+            toronto
+                .with_ymd_and_hms(2027, m, d, h, min, 0)
+                .earliest()
+                .expect("a Toronto time")
+                .with_timezone(&Utc)
+        };
+        let config = Config {
+            digest_cron: "30 2 * * *".into(),
+            digest_time_zone: "America/Toronto".into(),
+            ..Config::default()
+        };
         for (month, first_day, last_day) in [(3, 12, 16), (11, 5, 9)] {
             let clock = Arc::new(SimulatedClock::new(local(month, first_day, 12, 0)));
             let engine = engine_with(&config, store.clone(), clock.clone());

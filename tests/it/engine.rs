@@ -7,6 +7,7 @@
 //! restart) open it again from its URL, still once per backend.
 
 use crate::common;
+use crate::common::backends;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -1179,11 +1180,11 @@ fn timer_key(
 
 // 4. Timers are replaced.
 
-#[tokio::test]
-async fn an_extension_replaces_the_timers_and_a_withdrawal_clears_them() {
-    let catalog = catalog();
-    let procedure = catalog.procedure("rcm-five-day").expect("rcm-five-day");
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn an_extension_replaces_the_timers_and_a_withdrawal_clears_them(backend, store) {
+        let catalog = catalog();
+        let procedure = catalog.procedure("rcm-five-day").expect("rcm-five-day");
         let w = world(store, hn(2027, 3, 19, 12, 0), &[]).await;
         let c = start_in_round_one(&w.engine, "Timers").await;
         let r = c.reference.to_string();
@@ -1380,9 +1381,9 @@ impl Transport for ScriptedTransport {
     }
 }
 
-#[tokio::test]
-async fn the_outbox_worker_writes_retries_and_keeps_failures() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn the_outbox_worker_writes_retries_and_keeps_failures(backend, store) {
         let w = world(store, hn(2027, 3, 18, 9, 0), &[]).await;
         let s = &*w.store;
         let clock: Arc<dyn Clock> = w.clock.clone();
@@ -1660,9 +1661,9 @@ fn decode_subject(value: &str) -> String {
 
 // 6. A member without focal points.
 
-#[tokio::test]
-async fn a_notice_nobody_can_receive_is_recorded_not_dropped() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_notice_nobody_can_receive_is_recorded_not_dropped(backend, store) {
         let w = world(store, hn(2027, 3, 18, 9, 0), &["BZ"]).await;
         // DO's focal points exist but are inactive.
         for email in ["fp1.do@example.org", "fp2.do@example.org"] {
@@ -1713,9 +1714,9 @@ async fn a_notice_nobody_can_receive_is_recorded_not_dropped() {
 
 // 7. Late replies.
 
-#[tokio::test]
-async fn a_late_reply_is_recorded_answered_and_changes_nothing() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_late_reply_is_recorded_answered_and_changes_nothing(backend, store) {
         let w = world(store, hn(2027, 3, 19, 12, 0), &[]).await;
         let (e, s) = (&w.engine, &*w.store);
         let c = start_in_round_one(e, "Late replies").await;
@@ -1818,11 +1819,11 @@ async fn a_late_reply_is_recorded_answered_and_changes_nothing() {
     }
 }
 
-/// A timer whose step fails (here: its consultation's procedure is no longer in the
-/// catalog) is retried an hour later and recorded, and the timers behind it still fire.
-#[tokio::test]
-async fn a_failing_timer_is_rescheduled_and_does_not_block_the_others() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    /// A timer whose step fails (here: its consultation's procedure is no longer in the
+    /// catalog) is retried an hour later and recorded, and the timers behind it still fire.
+    #[tokio::test]
+    async fn a_failing_timer_is_rescheduled_and_does_not_block_the_others(backend, store) {
         let w = world(store.clone(), hn(2027, 3, 18, 9, 0), &[]).await;
         let silence = w
             .engine

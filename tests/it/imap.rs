@@ -415,8 +415,15 @@ async fn replies_appended_to_the_mailbox_are_fetched_counted_flagged_and_fetched
 
         // IDLE: a running poller (poll interval 60 s) is woken by an APPEND.
         let runner = ImapPoller::new(engine2.clone(), settings.clone());
+        let health = runner.health();
         let task = tokio::spawn(async move { runner.run().await });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Its first pass done, the poller goes into IDLE: the APPEND below wakes it.
+        crate::common::wait_until(
+            "the IDLE poller's first pass",
+            Duration::from_secs(30),
+            || health.snapshot().last_poll_at.is_some(),
+        )
+        .await;
         let raw = reply(
             &engine2,
             &r,

@@ -12,6 +12,7 @@
 //!   messages records each as such.
 
 use crate::common;
+use crate::common::backends;
 use crate::smtp_sink::{message_id, DataMark, Script, SmtpSink};
 
 use std::collections::BTreeSet;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use puebla::clock::{Clock, SimulatedClock, Stopwatch};
+use puebla::clock::{Clock, SimulatedClock};
 use puebla::engine::outbox::{OutboxWorker, MAX_LANES, UNRECORDED_PER_LANE};
 use puebla::engine::ports::{prelude::*, NewNotice, NoticeStatus, Step, StoredConsultation};
 use puebla::mail::message::smtp::SmtpTransport;
@@ -136,14 +137,6 @@ async fn each_sent_once(
     }
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let watch = Stopwatch::start();
-    while !done() {
-        assert!(watch.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
-    }
-}
-
 /// The database's write lock, held from a connection of its own: the worker's
 /// writes wait for it. SQLite: `BEGIN IMMEDIATE` (the store's busy_timeout is 5 s:
 /// a write that waits longer fails, so the lock must go well within that);
@@ -217,7 +210,7 @@ async fn window_holds(backend: &str, lanes: usize) {
 
     // The probe waits at the gate: the notices are claimed (that write is done),
     // nothing is recorded yet. Now the database's write lock is taken from outside.
-    wait_for("the first message at the sink's gate", || {
+    common::wait_until("the first message at the sink's gate", PATIENCE, || {
         sink.in_flight() == 1
     })
     .await;
@@ -228,12 +221,16 @@ async fn window_holds(backend: &str, lanes: usize) {
         "{what}: all claimed before the lock"
     );
     gate.add_permits(1 << 20);
-    wait_for(&format!("{window} messages accepted ({what})"), || {
-        sink.received().len() >= window
-    })
+    common::wait_until(
+        &format!("{window} messages accepted ({what})"),
+        PATIENCE,
+        || sink.received().len() >= window,
+    )
     .await;
     // A window that let more through would show it now; the lock is released well
-    // inside SQLite's busy timeout (5 s) after the first write began waiting.
+    // inside SQLite's busy timeout (5 s) after the first write began waiting. This
+    // sleep is the thing tested, not a wait: that nothing more is sent for a while
+    // (an absence has no condition to wait on).
     tokio::time::sleep(StdDuration::from_millis(300)).await;
     assert_eq!(
         sink.received().len(),
@@ -290,9 +287,9 @@ async fn while_outcomes_cannot_be_written_the_sink_gets_exactly_the_window_then_
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_lanes_use_two_connections_at_once_and_send_every_notice_once() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_lanes_use_two_connections_at_once_and_send_every_notice_once(backend, store) {
         let n = 24;
         let expected = seed(store.as_ref(), "RCM-2027-032", &recipients(n)).await;
         // A slow server: each message's answer takes 200 ms.
@@ -353,9 +350,9 @@ async fn two_lanes_use_two_connections_at_once_and_send_every_notice_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_over_two_lanes_records_accepted_retried_and_failed_notices_each_as_such() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_over_two_lanes_records_accepted_retried_and_failed_notices_each_as_such(backend, store) {
         // Interleaved so that each lane meets all three outcomes; the probe is accepted.
         let to: Vec<String> = (0..9)
             .map(|i| match i % 3 {

@@ -12,6 +12,7 @@ mod calendar_crosscheck;
 mod cli;
 mod common;
 mod crash;
+mod daemon;
 mod dashboard;
 mod db_copy;
 mod decisions;

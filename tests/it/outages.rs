@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,8 +23,8 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::api::puebla;
 use crate::api_helpers::{http, spawn_app, TestApp, ADMIN_TOKEN, TOKEN_SECRET};
+use crate::daemon::Puebla;
 use crate::smtp_sink::{self, Script, SmtpSink};
 
 /// How long, in real time, any one condition may take to come true. Generous: the
@@ -35,9 +34,8 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 /// `puebla serve` on the test's database, on a clock read from a file. Shared with
 /// `hostile` (the frozen-server and poison-notice cases).
 pub(crate) struct Daemon {
-    pub(crate) child: std::process::Child,
+    process: crate::daemon::Daemon,
     pub(crate) addr: SocketAddr,
-    log: PathBuf,
     clock_file: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -51,7 +49,6 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock_file = dir.path().join("clock");
         std::fs::write(&clock_file, now.to_rfc3339()).expect("the clock file");
-        let log = dir.path().join("serve.log");
         let clock_spec = format!("file:{}", clock_file.display());
         let mut env = vec![
             ("PUEBLA_HTTP_ADDR", "127.0.0.1:0"),
@@ -62,32 +59,26 @@ impl Daemon {
             ("RUST_LOG", "info"),
         ];
         env.extend_from_slice(extra_env);
-        let child = puebla(dir.path(), database_url, &env, &["serve"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("the log file"))
-            .spawn()
-            .expect("puebla serve starts");
-        let mut daemon = Self {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            log,
+        let mut process = Puebla::new(dir.path(), &["serve"])
+            .on_database(database_url)
+            .envs(env)
+            .name("serve")
+            .spawn();
+        let addr = process.http_addr(PATIENCE).await;
+        Self {
+            process,
+            addr,
             clock_file,
             _dir: dir,
-        };
-        daemon.addr = eventually("serve logs its HTTP address", &daemon, || {
-            let log = daemon.log();
-            async move {
-                let rest = log.split("http=").nth(1)?;
-                let a: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                a.parse::<SocketAddr>().ok()
-            }
-        })
-        .await;
-        daemon
+        }
     }
 
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// Moves the daemon's clock (written whole, then renamed into place).
@@ -98,9 +89,7 @@ impl Daemon {
     }
 
     pub(crate) fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("the child's state") {
-            panic!("serve exited ({status}):\n{}", self.log());
-        }
+        self.process.assert_running();
     }
 
     pub(crate) async fn get(&self, path: &str) -> crate::api_helpers::Resp {
@@ -109,15 +98,6 @@ impl Daemon {
 
     pub(crate) async fn status(&self) -> Value {
         self.get("/status").await.expect(200).json()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

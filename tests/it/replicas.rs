@@ -18,13 +18,14 @@
 
 use crate::api_helpers::{http, Resp};
 use crate::common;
+use crate::common::backends;
+use crate::daemon::{Daemon, Puebla};
 use crate::imap::{append, start_dovecot, PASSWORD};
 use crate::smtp_sink::{message_id, Script, SmtpSink};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,62 +54,43 @@ fn repo() -> PathBuf {
 
 /// One `puebla serve` child process; killed when dropped.
 struct Replica {
-    child: Child,
+    process: Daemon,
     addr: SocketAddr,
-    log: PathBuf,
     /// Its name in claims and the IMAP lease (`serve-HOST-PID`), from `/status`.
     name: Option<String>,
     alive: bool,
 }
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Replica {
     fn start(dir: &Path, n: usize, env: &[(&str, String)]) -> Self {
         let port = crate::common::free_port();
-        let log = dir.join(format!("replica-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("PUEBLA_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("RUST_LOG", "warn,puebla=info")
+        // Its log is `replica-N.log` in `dir`, its standard output `replica-N.out`.
+        let process = Puebla::new(dir, &["serve"])
+            .env("RUST_LOG", "warn,puebla=info")
             .env("PUEBLA_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .arg("serve")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join(format!("replica-{n}.out"))).expect("out"))
-            .stderr(std::fs::File::create(&log).expect("log"));
-        let child = cmd.spawn().expect("start puebla serve");
+            .name(&format!("replica-{n}"))
+            .spawn();
         Self {
-            child,
+            process,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
             name: None,
             alive: true,
         }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     fn kill(&mut self) {
-        // `Child::kill` is SIGKILL: no handler runs, nothing is released politely.
-        self.child.kill().expect("SIGKILL a replica");
-        let _ = self.child.wait();
+        // SIGKILL: no handler runs, nothing is released politely.
+        self.process.kill();
         self.alive = false;
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     async fn get(&self, path: &str) -> Resp {
@@ -724,12 +706,12 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
     phase("done");
 }
 
-/// The lease on its own, on both backends: one holder; a second is refused; the
-/// holder's check renews it; a lost holder (PostgreSQL: its connection gone; SQLite:
-/// its row expired) lets another take it, and the old one then knows it lost it.
-#[tokio::test]
-async fn one_lease_holder_at_a_time_on_both_backends() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    /// The lease on its own, on both backends: one holder; a second is refused; the
+    /// holder's check renews it; a lost holder (PostgreSQL: its connection gone; SQLite:
+    /// its row expired) lets another take it, and the old one then knows it lost it.
+    #[tokio::test]
+    async fn one_lease_holder_at_a_time_on_both_backends(backend, store) {
         let t0 = puebla::clock::SystemClock.real_now();
         let ttl = chrono::Duration::seconds(15);
         let a = store

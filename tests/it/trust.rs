@@ -15,6 +15,7 @@
 //! from anyone else is ignored; and the store commits a decision whole or not at all.
 
 use crate::common;
+use crate::common::backends;
 use crate::imap::{start_dovecot, Dovecot, PASSWORD};
 use crate::smtp_sink::{self, SmtpSink};
 
@@ -1060,16 +1061,16 @@ async fn dmarc_fail_from_the_operators_server_quarantines_and_anyone_elses_is_ig
     drop(dovecot);
 }
 
-/// The store commits a decision whole or not at all: a decision whose step fails
-/// (here its notice's Message-ID is already taken) leaves the message `stored`
-/// and the consultation as it was, so processing it again counts it once; and two
-/// processes confirming the same held message at once confirm it once.
-#[tokio::test]
-async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
-    let catalog = Arc::new(
-        load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
-    );
-    for (b, store) in common::test_stores().await {
+backends! {
+    /// The store commits a decision whole or not at all: a decision whose step fails
+    /// (here its notice's Message-ID is already taken) leaves the message `stored`
+    /// and the consultation as it was, so processing it again counts it once; and two
+    /// processes confirming the same held message at once confirm it once.
+    #[tokio::test]
+    async fn a_decision_is_one_transaction_and_a_confirmation_counts_once(b, store) {
+        let catalog = Arc::new(
+            load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
+        );
         let clock = Arc::new(SimulatedClock::new(hn(2027, 3, 18, 9, 0)));
         let config = Config {
             token_secret: Some(SECRET.into()),
@@ -1372,19 +1373,19 @@ async fn a_decision_is_one_transaction_and_a_confirmation_counts_once() {
     }
 }
 
-/// `Engine::record_answer`, the API the answer page builds on: the token alone
-/// authenticates (its focal point must be active), the content must fit the token's
-/// stage, the stage decides counted or late, and a message of the country still held
-/// for that stage is set aside in the same step.
-#[tokio::test]
-async fn record_answer_applies_a_token_to_its_own_stage() {
-    use puebla::domain::consultation::AnswerSource;
-    use puebla::engine::answer::{AnswerContent, AnswerOutcome, AnswerSubmission};
-    use puebla::mail::token::{AnswerToken, StageRef};
-    let catalog = Arc::new(
-        load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
-    );
-    for (b, store) in common::test_stores().await {
+backends! {
+    /// `Engine::record_answer`, the API the answer page builds on: the token alone
+    /// authenticates (its focal point must be active), the content must fit the token's
+    /// stage, the stage decides counted or late, and a message of the country still held
+    /// for that stage is set aside in the same step.
+    #[tokio::test]
+    async fn record_answer_applies_a_token_to_its_own_stage(b, store) {
+        use puebla::domain::consultation::AnswerSource;
+        use puebla::engine::answer::{AnswerContent, AnswerOutcome, AnswerSubmission};
+        use puebla::mail::token::{AnswerToken, StageRef};
+        let catalog = Arc::new(
+            load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
+        );
         let clock = Arc::new(SimulatedClock::new(hn(2027, 3, 18, 9, 0)));
         let config = Config {
             token_secret: Some(SECRET.into()),
@@ -1579,15 +1580,15 @@ async fn record_answer_applies_a_token_to_its_own_stage() {
     }
 }
 
-/// A Troika member's fresh email (no token) during the review is held; confirmed,
-/// it is that country's Troika feedback, with its comments; without APROBAR or
-/// CAMBIOS it is not even held for confirmation but left for a person.
-#[tokio::test]
-async fn a_tokenless_troika_reply_counts_once_confirmed() {
-    let catalog = Arc::new(
-        load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
-    );
-    for (b, store) in common::test_stores().await {
+backends! {
+    /// A Troika member's fresh email (no token) during the review is held; confirmed,
+    /// it is that country's Troika feedback, with its comments; without APROBAR or
+    /// CAMBIOS it is not even held for confirmation but left for a person.
+    #[tokio::test]
+    async fn a_tokenless_troika_reply_counts_once_confirmed(b, store) {
+        let catalog = Arc::new(
+            load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")).expect("workflows"),
+        );
         let clock = Arc::new(SimulatedClock::new(hn(2027, 3, 18, 9, 0)));
         let config = Config {
             token_secret: Some(SECRET.into()),

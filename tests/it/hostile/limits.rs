@@ -18,7 +18,8 @@ use puebla::http::AppState;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
-use crate::api_helpers::{spawn_app, TestApp, BACKENDS};
+use crate::api_helpers::{spawn_app, TestApp};
+use crate::common::backends;
 
 /// A quarantined message (a reply from someone who is not a focal point), for the
 /// discard route.
@@ -47,9 +48,9 @@ async fn quarantined(app: &TestApp, reference: &str) -> i64 {
     out.id
 }
 
-#[tokio::test]
-async fn every_typed_value_out_of_bounds_is_a_422_naming_the_field() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn every_typed_value_out_of_bounds_is_a_422_naming_the_field(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Limits").await;
         let quarantined = quarantined(&app, &reference).await;
@@ -267,12 +268,12 @@ async fn every_typed_value_out_of_bounds_is_a_422_naming_the_field() {
     }
 }
 
-/// Found by the property below on PostgreSQL, which refuses a NUL in text: a path
-/// or a reference with a control character was passed to the database and came
-/// back a 500.
-#[tokio::test]
-async fn a_control_character_in_a_path_or_a_reference_names_nothing() {
-    for backend in BACKENDS {
+backends! {
+    /// Found by the property below on PostgreSQL, which refuses a NUL in text: a path
+    /// or a reference with a control character was passed to the database and came
+    /// back a 500.
+    #[tokio::test]
+    async fn a_control_character_in_a_path_or_a_reference_names_nothing(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("NUL").await;
         let q = quarantined(&app, &reference).await;

@@ -20,7 +20,8 @@ use puebla::mail::message::smtp::SmtpTransport;
 use puebla::mail::message::Outgoing;
 use serde_json::Value;
 
-use crate::api_helpers::{spawn_app, start_time, TestApp, BACKENDS};
+use crate::api_helpers::{spawn_app, start_time, TestApp};
+use crate::common::backends;
 use crate::outages::{eventually, Daemon};
 use crate::smtp_sink::{self, Script, SmtpSink};
 
@@ -108,9 +109,9 @@ fn received_ids(sink: &SmtpSink) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn poison_rows_fail_at_once_are_alerted_and_hold_nothing_up() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn poison_rows_fail_at_once_are_alerted_and_hold_nothing_up(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Poison notices").await;
         let good: BTreeSet<String> = notices(&app)
@@ -242,9 +243,9 @@ impl Transport for PanicsOnPoison {
     }
 }
 
-#[tokio::test]
-async fn a_notice_whose_send_panics_fails_alone() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_notice_whose_send_panics_fails_alone(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("A panicking send").await;
         let good = notices(&app).await.len();
