@@ -761,24 +761,17 @@ impl Daemon {
             .env("RUST_LOG", "info")
             .name(&format!("life-{:02}", self.lives))
             .spawn();
-        self.process = Some(process);
-        let watch = Stopwatch::start();
-        loop {
-            // Connect first: the HTTP helper panics when nothing listens yet.
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok()
-                && http(self.addr, "GET", "/readyz", None, None).await.status == 200
-            {
-                return;
-            }
-            self.check_alive();
-            assert!(
-                watch.elapsed() < WAIT,
-                "serve (life {}) did not answer /readyz within {WAIT:?}; logs in {}",
-                self.lives,
-                self.logs.display()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let addr = self.addr;
+        let what = format!("serve (life {}) answers /readyz", self.lives);
+        self.process
+            .insert(process)
+            .wait_until(&what, WAIT, || async move {
+                // Connect first: the HTTP helper panics when nothing listens yet.
+                let up = tokio::net::TcpStream::connect(addr).await.is_ok()
+                    && http(addr, "GET", "/readyz", None, None).await.status == 200;
+                up.then_some(())
+            })
+            .await;
     }
 
     fn check_alive(&mut self) {
