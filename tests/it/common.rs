@@ -258,22 +258,6 @@ pub async fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl
     }
 }
 
-/// [`wait_until`] with an asynchronous condition.
-pub async fn wait_until_async<F, Fut>(what: &str, timeout: std::time::Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let watch = puebla::clock::Stopwatch::start();
-    while !cond().await {
-        assert!(
-            watch.elapsed() < timeout,
-            "waited {timeout:?} (real time) for {what}, in vain"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 /// One fresh store per backend, each with the migrations applied.
 pub async fn test_stores() -> Vec<(&'static str, Arc<dyn Store>)> {
     let sqlite = store::connect(&fresh_sqlite_url(&test_dir()))

@@ -1,7 +1,8 @@
-//! A real SMTP server for the tests: a tokio TCP listener on 127.0.0.1, port 0, that
-//! speaks enough RFC 5321 for `lettre` (EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT,
-//! DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepts, and can be
-//! scripted to refuse: 451 for the first attempts of every message, 550 for every
+//! A real SMTP server for the tests and the benchmarks: a tokio TCP listener on
+//! 127.0.0.1, port 0, that speaks enough RFC 5321 for `lettre` (EHLO/HELO, AUTH
+//! PLAIN/LOGIN, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps
+//! what it accepts (or, for the benchmarks, only counts it), and can be scripted to
+//! refuse: 451 for the first attempts of every message, 550 for every
 //! recipient, silence, a slow answer to each message, or a gate that holds every
 //! answer until the test lets it through. It also tells how many messages were in
 //! flight at once (between the client's DATA and the sink's final answer).
