@@ -439,7 +439,7 @@ async fn outbound_against(
     let (port, accepted) = smtp_sink(quickack).await?;
     let url = format!("smtp://127.0.0.1:{port}");
     let transport: Arc<dyn Transport> =
-        Arc::new(puebla::mail::message::smtp::SmtpTransport::from_url(&url)?);
+        Arc::new(puebla::transport::smtp::SmtpTransport::from_url(&url)?);
     // As `puebla serve` runs it (PUEBLA_SMTP_CONNECTIONS unset), and on one connection.
     let worker = OutboxWorker::new(
         w.store.clone(),

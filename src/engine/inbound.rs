@@ -39,12 +39,13 @@ use crate::store::{
 use decide::common::{is_our_address, sort_tokens, Tokens};
 use decide::facts::{BounceVia, Decision, Facts, Policy, Read, Tell, Threaded};
 
+pub use crate::engine::config::DEFAULT_MAX_BYTES;
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
 pub use crate::engine::system_notice::{
     BOUNCE_ALERT, CONFIRMATION_REQUEST, OVERSIZED, QUARANTINE_NOTICE,
 };
 pub use crate::store::InboundSource;
-pub use outcome::{Disposition, IngestOutcome, DEFAULT_MAX_BYTES};
+pub use outcome::{Disposition, IngestOutcome};
 
 impl Engine {
     /// Stores one raw message and processes it. Fails only when the message could

@@ -21,8 +21,8 @@ use puebla::domain::consultation::{Event, Position};
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::Disposition;
 use puebla::engine::{Engine, StartRequest};
-use puebla::mail::imap::{ImapPoller, ImapSettings};
 use puebla::store::Store;
+use puebla::transport::imap::{ImapPoller, ImapSettings};
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 

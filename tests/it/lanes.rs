@@ -21,8 +21,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock, Stopwatch};
 use puebla::engine::outbox::{OutboxWorker, MAX_LANES, UNRECORDED_PER_LANE};
-use puebla::mail::message::smtp::SmtpTransport;
 use puebla::store::{NewNotice, NoticeStatus, Step, Store, StoredConsultation};
+use puebla::transport::smtp::SmtpTransport;
 use sqlx::{Connection, Executor};
 
 const FROM: &str = "RCM Consultations <consultas@rcm-ts.example>";

@@ -31,13 +31,13 @@ use puebla::domain::CountryCode;
 use puebla::engine::inbound::{Disposition, InboundSource, CONFIRMATION_REQUEST};
 use puebla::engine::outbox::OutboxWorker;
 use puebla::engine::{Engine, StartRequest};
-use puebla::mail::imap::{ImapPoller, ImapSettings};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::token::{ReplyTokenV1, TokenKey};
 use puebla::mail::NoticePayload;
 use puebla::store::{
     InboundCommit, InboundReading, InboundStatus, InboundStep, NewFocalPoint, Notice, Store,
 };
+use puebla::transport::imap::{ImapPoller, ImapSettings};
 use puebla::workflow::load_catalog;
 
 const SECRET: &str = "a trust test secret of some length";

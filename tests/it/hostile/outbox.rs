@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use puebla::clock::Clock;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
 use puebla::engine::system_notice::NOTICE_FAILED;
-use puebla::mail::message::smtp::SmtpTransport;
 use puebla::mail::message::Outgoing;
 use puebla::store::{Notice, NoticeStatus};
+use puebla::transport::smtp::SmtpTransport;
 use serde_json::Value;
 
 use crate::api_helpers::{spawn_app, start_time, TestApp, BACKENDS};
