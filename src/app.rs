@@ -6,12 +6,13 @@ use anyhow::Context;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::jobs::ScheduledJob;
 use crate::engine::outbox::{FileTransport, OutboxWorker, Transport};
 use crate::engine::ports::prelude::*;
+use crate::engine::schedule::ScheduledJob;
 use crate::engine::{Engine, EngineConfig};
-use crate::mail::message::smtp::SmtpTransport;
 use crate::mail::templates::Templates;
+use crate::redact::redact_url;
+use crate::transport::smtp::SmtpTransport;
 use crate::workflow::{load_catalog, Catalog};
 
 /// Loads the data files named by the configuration; every problem is reported.
@@ -39,7 +40,12 @@ pub fn templates(config: &Config) -> anyhow::Result<Arc<Templates>> {
 pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     crate::store::connect(&config.database_url)
         .await
-        .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redact_url(&config.database_url)
+            )
+        })
 }
 
 /// The engine, with the templates loaded from `config.templates_dir`.
@@ -97,23 +103,25 @@ pub fn transport(config: &Config) -> anyhow::Result<Arc<dyn Transport>> {
         None => Ok(Arc::new(FileTransport::new(config.outbox_dir.clone()))),
         Some(url) => Ok(Arc::new(
             SmtpTransport::from_url_trusting(url, extra_roots(config)?)
-                .with_context(|| format!("cannot use the SMTP relay {}", redact(url)))?,
+                .with_context(|| format!("cannot use the SMTP relay {}", redact_url(url)))?,
         )),
     }
 }
 
 /// The CA certificates of `tls_ca_file` (`PUEBLA_TLS_CA_FILE`), trusted by the SMTP
 /// and IMAP clients besides the public roots; none when it is unset.
-pub fn extra_roots(config: &Config) -> anyhow::Result<crate::mail::tls::ExtraRoots> {
-    crate::mail::tls::ExtraRoots::from_option(config.tls_ca_file.as_deref())
+pub fn extra_roots(config: &Config) -> anyhow::Result<crate::transport::tls::ExtraRoots> {
+    crate::transport::tls::ExtraRoots::from_option(config.tls_ca_file.as_deref())
 }
 
 /// The IMAP settings of `imap_url`, trusting `tls_ca_file`; none when it is unset.
-pub fn imap_settings(config: &Config) -> anyhow::Result<Option<crate::mail::imap::ImapSettings>> {
+pub fn imap_settings(
+    config: &Config,
+) -> anyhow::Result<Option<crate::transport::imap::ImapSettings>> {
     let Some(url) = &config.imap_url else {
         return Ok(None);
     };
-    let settings = crate::mail::imap::ImapSettings::parse(
+    let settings = crate::transport::imap::ImapSettings::parse(
         url,
         std::time::Duration::from_secs(config.imap_poll_seconds),
     )?;
@@ -124,7 +132,7 @@ pub fn imap_settings(config: &Config) -> anyhow::Result<Option<crate::mail::imap
 pub fn transport_description(config: &Config) -> String {
     match &config.smtp_url {
         None => format!(".eml files in {}", config.outbox_dir.display()),
-        Some(url) => format!("SMTP relay {}", redact(url)),
+        Some(url) => format!("SMTP relay {}", redact_url(url)),
     }
 }
 
@@ -143,18 +151,17 @@ pub fn worker(
     worker
 }
 
-/// A URL with its secrets replaced, fit for logs and error messages: the one
-/// redaction, [`crate::config::redact_url`].
-pub use crate::config::redact_url as redact;
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
-            super::redact("smtps://user:secret@host:465"),
+            crate::redact::redact_url("smtps://user:secret@host:465"),
             "smtps://user:***@host:465"
         );
-        assert_eq!(super::redact("sqlite://puebla.db"), "sqlite://puebla.db");
+        assert_eq!(
+            crate::redact::redact_url("sqlite://puebla.db"),
+            "sqlite://puebla.db"
+        );
     }
 }

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::print_json;
-use crate::app::redact;
 use crate::config::Config;
+use crate::redact::redact_url;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -54,8 +54,8 @@ pub async fn run(config: Config, cmd: DbCommand) -> anyhow::Result<ExitCode> {
             let from = from.unwrap_or_else(|| config.database_url.clone());
             let report = crate::store::copy::copy_database(&from, &to, force).await?;
             let out = CopyOut {
-                from: redact(&from),
-                to: redact(&to),
+                from: redact_url(&from),
+                to: redact_url(&to),
                 tables: report
                     .tables
                     .iter()

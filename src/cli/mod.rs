@@ -164,7 +164,7 @@ fn check(config: Config) -> anyhow::Result<ExitCode> {
     }
     println!(
         "ok: configuration (database {})",
-        crate::app::redact(&config.database_url)
+        crate::redact::redact_url(&config.database_url)
     );
     // The mail settings are parsed as `serve` parses them; every URL shown or named
     // in an error goes through the one redaction.

@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let app = crate::http::Application::build(&config, engine.clone(), metrics.clone()).await?;
     tracing::info!(
-        database = %crate::app::redact(&config.database_url),
+        database = %crate::redact::redact_url(&config.database_url),
         mail = %crate::app::transport_description(&config),
         rate_per_minute = config.smtp_rate_per_minute,
         http = %app.local_addr(),
@@ -159,14 +159,14 @@ struct ElectedPoller {
     engine: Arc<crate::engine::Engine>,
     store: Arc<dyn crate::engine::ports::Store>,
     clock: Arc<dyn Clock>,
-    settings: crate::mail::imap::ImapSettings,
-    health: Arc<crate::mail::imap::ImapHealth>,
+    settings: crate::transport::imap::ImapSettings,
+    health: Arc<crate::transport::imap::ImapHealth>,
     replica: String,
 }
 
 impl ElectedPoller {
     async fn run(self) {
-        use crate::mail::imap::{ImapLeaseGuard, ImapPoller, IMAP_LEASE};
+        use crate::transport::imap::{ImapLeaseGuard, ImapPoller, IMAP_LEASE};
         let mut standby_logged = false;
         loop {
             let lease = match self

@@ -100,12 +100,12 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         Some(_) => writeln!(
             out,
             "database {}; notices sent to the {destination}",
-            crate::app::redact(&url)
+            crate::redact::redact_url(&url)
         )?,
         None => writeln!(
             out,
             "database {}; notices written as .eml files into {destination}",
-            crate::app::redact(&url)
+            crate::redact::redact_url(&url)
         )?,
     }
     // Presidency years after 2016 are not in the data file: the TS sets them. These are demo values.

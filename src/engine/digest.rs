@@ -270,7 +270,7 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
                     })
                 })
                 .collect();
-            let to_review = crate::report::review_items(c)
+            let to_review = crate::engine::review::review_items(c)
                 .into_iter()
                 .map(|i| ReviewView {
                     country: country(&i.country),

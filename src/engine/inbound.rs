@@ -40,11 +40,12 @@ use decide::common::{is_our_address, sort_tokens, Tokens};
 use decide::facts::{BounceVia, Decision, Facts, Policy, Read, Tell, Threaded};
 
 pub use crate::engine::ports::InboundSource;
+pub use crate::engine::config::DEFAULT_MAX_BYTES;
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
 pub use crate::engine::system_notice::{
     BOUNCE_ALERT, CONFIRMATION_REQUEST, OVERSIZED, QUARANTINE_NOTICE,
 };
-pub use outcome::{Disposition, IngestOutcome, DEFAULT_MAX_BYTES};
+pub use outcome::{Disposition, IngestOutcome};
 
 impl Engine {
     /// Stores one raw message and processes it. Fails only when the message could

@@ -17,27 +17,11 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde_json::json;
 
 use super::digest::{self, DigestData, Reader, DIGEST, FAILED_LISTED};
-use super::schedule::Schedule;
+use super::schedule::{Job, Schedule, ScheduledJob};
 use super::{Engine, EngineError};
 use crate::domain::{CountryCode, Language};
 use crate::engine::ports::{NewAudit, NewNotice, ScheduleClaim, ScheduleRow, StoreError};
 use crate::mail::NoticePayload;
-
-/// What a schedule does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {
-    /// The daily digest to the PPT's focal points and the Technical Secretariat.
-    Digest,
-}
-
-/// A named schedule and its job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduledJob {
-    /// The row's name in the `schedules` table; unique.
-    pub name: String,
-    pub schedule: Schedule,
-    pub job: Job,
-}
 
 impl ScheduledJob {
     pub fn digest(schedule: Schedule) -> Self {

@@ -20,6 +20,7 @@ use crate::mail::token::{Token, TokenKey};
 use crate::workflow::Catalog;
 
 pub mod answer;
+mod config;
 pub mod digest;
 pub mod inbound;
 pub mod jobs;
@@ -27,54 +28,14 @@ pub mod notice;
 pub mod outbox;
 pub mod ports;
 pub mod reader;
+pub mod review;
 pub mod samples;
 pub mod schedule;
 mod step;
 pub mod system_notice;
+pub mod templates;
 
-/// Settings the engine needs beyond its data files.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Where notices to the Technical Secretariat go.
-    pub secretariat_email: String,
-    /// The domain part of Message-IDs.
-    pub message_id_domain: String,
-    /// The address replies go to (`consultas@domain`); tokens are added as `+TOKEN`.
-    pub reply_address: String,
-    /// Signs reply tokens; without it notices carry no Reply-To token.
-    pub token_key: Option<TokenKey>,
-    /// The cron schedules [`Engine::tick_schedules`] fires (the daily digest).
-    pub schedules: Vec<jobs::ScheduledJob>,
-    /// The largest inbound message stored whole; a larger one is stored truncated.
-    pub inbound_max_bytes: usize,
-    /// How long reading one inbound message may take (see [`reader`]).
-    pub inbound_read_timeout: std::time::Duration,
-    /// How large the files attached to a consultation may be.
-    pub attachment_limits: AttachmentLimits,
-    /// The authserv-id of the operator's own receiving server
-    /// (`PUEBLA_TRUSTED_AUTHSERV_ID`): its `Authentication-Results` are believed.
-    pub trusted_authserv_id: Option<String>,
-    /// The public base URL (`PUEBLA_PUBLIC_URL`): notices that ask for an answer link
-    /// to the answer page at `<public_url>/answer/<token>`. Unset: no link.
-    pub public_url: Option<String>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            secretariat_email: "ts@rcm-ts.example".into(),
-            message_id_domain: "rcm-ts.example".into(),
-            reply_address: "consultas@rcm-ts.example".into(),
-            token_key: None,
-            schedules: Vec::new(),
-            inbound_max_bytes: inbound::DEFAULT_MAX_BYTES,
-            inbound_read_timeout: reader::DEFAULT_READ_TIMEOUT,
-            attachment_limits: AttachmentLimits::default(),
-            trusted_authserv_id: None,
-            public_url: None,
-        }
-    }
-}
+pub use config::EngineConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -19,12 +19,9 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+pub use super::config::DEFAULT_READ_TIMEOUT;
 use super::{Engine, EngineError};
 use crate::mail::inbound::{inspect, Inspection};
-
-/// How long reading one message may take unless configured: 10 seconds, about a
-/// thousand times what a 10 MB message takes on a small machine.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]

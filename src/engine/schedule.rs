@@ -140,6 +140,22 @@ impl Schedule {
     }
 }
 
+/// What a schedule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// The daily digest to the PPT's focal points and the Technical Secretariat.
+    Digest,
+}
+
+/// A named schedule and its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledJob {
+    /// The row's name in the `schedules` table; unique.
+    pub name: String,
+    pub schedule: Schedule,
+    pub job: Job,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::outbox::DeliveryHealth;
 use crate::engine::{Engine, EngineError};
-use crate::mail::imap::ImapHealth;
+use crate::transport::imap::ImapHealth;
 
 /// Bucket bounds in seconds for HTTP request durations.
 const HTTP_BUCKETS: &[f64] = &[

@@ -458,13 +458,13 @@ async fn inbound_status(
 /// Who holds the IMAP lease (the `leases` row); a warning when nobody live does.
 async fn imap_lease_status(
     state: &SharedState,
-    imap: &crate::mail::imap::ImapHealthState,
+    imap: &crate::transport::imap::ImapHealthState,
     warnings: &mut Vec<String>,
 ) -> Option<ImapLeaseOut> {
     let row = match state
         .engine
         .store()
-        .lease_holder(crate::mail::imap::IMAP_LEASE)
+        .lease_holder(crate::transport::imap::IMAP_LEASE)
         .await
     {
         Ok(row) => row,

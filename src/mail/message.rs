@@ -18,12 +18,10 @@
 //!                                       notice carries the text: same bytes and name)
 //! ```
 
-// `mail/mod.rs` is shared with the template work, so the outbound modules hang off
-// this one (the files are `mail/ics.rs` and `mail/smtp.rs` beside it).
+// `mail/mod.rs` is shared with the template work, so the calendar module hangs off
+// this one (the file is `mail/ics.rs` beside it).
 #[path = "ics.rs"]
 pub mod ics;
-#[path = "smtp.rs"]
-pub mod smtp;
 
 use std::time::SystemTime;
 

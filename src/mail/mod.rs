@@ -4,13 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub mod imap;
 pub mod inbound;
 pub mod locale;
 pub mod message;
 pub mod simulate;
 pub mod templates;
-pub mod tls;
 pub mod token;
 
 /// What the engine records with a notice besides its text, for the message builder:

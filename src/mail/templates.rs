@@ -21,10 +21,6 @@ use handlebars::{
 use serde::Serialize;
 
 use crate::domain::Language;
-use crate::engine::notice::NoticeContext;
-use crate::engine::samples::sample_contexts;
-use crate::engine::system_notice;
-use crate::workflow::procedure::TEMPLATE_NAMES;
 use crate::workflow::{DataError, DataErrors};
 
 /// The three parts of a rendered notice.
@@ -233,7 +229,12 @@ impl HelperDef for StrictIf {
     }
 }
 
-fn data_error(file: &Path, line: usize, column: usize, message: impl Into<String>) -> DataError {
+pub(crate) fn data_error(
+    file: &Path,
+    line: usize,
+    column: usize,
+    message: impl Into<String>,
+) -> DataError {
     DataError {
         file: file.to_path_buf(),
         line,
@@ -424,66 +425,23 @@ impl Templates {
         })
     }
 
-    /// Renders notice `name` in `lang`. The subject is rendered first: the mailto links
-    /// of the text and HTML parts reply to it.
-    pub fn render(
+    /// Renders `name` in `lang`, the subject first: the text and HTML parts are
+    /// rendered with the data `with_subject` makes of `data` and the rendered subject
+    /// (a notice's mailto links reply to its subject).
+    pub fn render_with_subject<T: Serialize, U: Serialize>(
         &self,
         name: &str,
         lang: Language,
-        ctx: &NoticeContext,
+        data: &T,
+        with_subject: impl FnOnce(&str) -> U,
     ) -> Result<Rendered, RenderError> {
-        let subject = one_line(&self.render_part(name, lang, Part::Subject, ctx)?);
-        let ctx = ctx.clone().with_subject(&subject);
+        let subject = one_line(&self.render_part(name, lang, Part::Subject, data)?);
+        let data = with_subject(&subject);
         Ok(Rendered {
-            text: self.render_part(name, lang, Part::Text, &ctx)?,
-            html: self.render_part(name, lang, Part::Html, &ctx)?,
+            text: self.render_part(name, lang, Part::Text, &data)?,
+            html: self.render_part(name, lang, Part::Html, &data)?,
             subject,
         })
-    }
-
-    /// Renders every notice the procedures can send, in every language, against every
-    /// sample context (with and without a diff, adopted and not adopted, with and
-    /// without a reply address), and every template the engine sends on its own
-    /// ([`system_notice::ENGINE_TEMPLATE_NAMES`]: digest, quarantine and oversized
-    /// explanations, bounce alert) against its samples; reports each failure with its file.
-    pub fn check(&self) -> Result<(), DataErrors> {
-        let mut errors = DataErrors::default();
-        let mut seen = BTreeSet::new();
-        let mut report = |name: &str, variant: &str, e: RenderError| {
-            // One report per file and message, not one per sample.
-            let key = (e.file().to_path_buf(), e.to_string());
-            if seen.insert(key) {
-                errors.0.push(data_error(
-                    e.file(),
-                    0,
-                    0,
-                    format!("{name} ({variant} sample): {}", strip_file(&e)),
-                ));
-            }
-        };
-        for lang in Language::ALL {
-            let samples = sample_contexts(lang);
-            for name in TEMPLATE_NAMES {
-                for (variant, ctx) in samples.iter().filter(|(_, c)| c.for_template(name)) {
-                    if let Err(e) = self.render(name, lang, ctx) {
-                        report(name, variant, e);
-                    }
-                }
-            }
-            let samples = system_notice::samples(lang);
-            for name in system_notice::ENGINE_TEMPLATE_NAMES {
-                for (_, variant, data) in samples.iter().filter(|(n, _, _)| *n == name) {
-                    if let Err(e) = self.render_with(name, lang, data) {
-                        report(name, variant, e);
-                    }
-                }
-            }
-        }
-        if errors.0.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
     }
 
     /// How many notice templates (name × language) were loaded.
@@ -493,14 +451,6 @@ impl Templates {
 
     pub fn is_empty(&self) -> bool {
         self.notices.is_empty()
-    }
-}
-
-/// The error's message without the file, which the caller reports separately.
-fn strip_file(e: &RenderError) -> String {
-    match e {
-        RenderError::Missing { .. } => "the file is missing".to_string(),
-        RenderError::Failed { message, .. } => message.clone(),
     }
 }
 

@@ -22,7 +22,7 @@ use puebla::domain::CountryCode;
 use puebla::engine::inbound::Disposition;
 use puebla::engine::ports::prelude::*;
 use puebla::engine::{Engine, StartRequest};
-use puebla::mail::imap::{ImapPoller, ImapSettings};
+use puebla::transport::imap::{ImapPoller, ImapSettings};
 use puebla::workflow::load_catalog;
 use tokio::net::TcpStream;
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::engine::outbox::{OutboxWorker, MAX_LANES, UNRECORDED_PER_LANE};
 use puebla::engine::ports::{prelude::*, NewNotice, NoticeStatus, Step, StoredConsultation};
-use puebla::mail::message::smtp::SmtpTransport;
+use puebla::transport::smtp::SmtpTransport;
 use sqlx::{Connection, Executor};
 
 const FROM: &str = "RCM Consultations <consultas@rcm-ts.example>";

@@ -473,7 +473,7 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
     assert_ne!(new_holder, first_victim);
     let row = w
         .store
-        .lease_holder(puebla::mail::imap::IMAP_LEASE)
+        .lease_holder(puebla::transport::imap::IMAP_LEASE)
         .await
         .unwrap()
         .expect("a lease row");

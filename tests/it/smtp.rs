@@ -21,10 +21,10 @@ use puebla::domain::Language;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
 use puebla::engine::ports::{prelude::*, NewNotice, Notice, NoticeStatus};
 use puebla::mail::locale::format_deadline;
-use puebla::mail::message::smtp::SmtpTransport;
 use puebla::mail::message::Outgoing;
 use puebla::mail::token::{Token, TokenKey};
 use puebla::mail::NoticePayload;
+use puebla::transport::smtp::SmtpTransport;
 
 const SECRET: &str = "smtp-test-secret-0123456789abcdef";
 const FROM: &str = "RCM Consultations <consultas@rcm-ts.example>";

@@ -35,10 +35,10 @@ use puebla::engine::ports::{
     prelude::*, InboundCommit, InboundReading, InboundStatus, InboundStep, NewFocalPoint, Notice,
 };
 use puebla::engine::{Engine, StartRequest};
-use puebla::mail::imap::{ImapPoller, ImapSettings};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::token::{ReplyTokenV1, TokenKey};
 use puebla::mail::NoticePayload;
+use puebla::transport::imap::{ImapPoller, ImapSettings};
 use puebla::workflow::load_catalog;
 
 const SECRET: &str = "a trust test secret of some length";

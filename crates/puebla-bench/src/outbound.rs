@@ -71,7 +71,7 @@ async fn outbound_against(
     .await;
     let (port, url) = (sink.addr.port(), sink.url());
     let transport: Arc<dyn Transport> =
-        Arc::new(puebla::mail::message::smtp::SmtpTransport::from_url(&url)?);
+        Arc::new(puebla::transport::smtp::SmtpTransport::from_url(&url)?);
     // As `puebla serve` runs it (PUEBLA_SMTP_CONNECTIONS unset), and on one connection.
     let worker = OutboxWorker::new(
         w.store.clone(),

@@ -1,11 +1,8 @@
-//! What became of one inbound message, and the default size limit.
+//! What became of one inbound message.
 
 use crate::domain::consultation::Position;
 use crate::domain::CountryCode;
 use crate::engine::ports::InboundStatus;
-
-/// The default size limit of a stored message: 10 MiB.
-pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

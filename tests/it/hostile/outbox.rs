@@ -16,8 +16,8 @@ use puebla::clock::Clock;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
 use puebla::engine::ports::{Notice, NoticeStatus};
 use puebla::engine::system_notice::NOTICE_FAILED;
-use puebla::mail::message::smtp::SmtpTransport;
 use puebla::mail::message::Outgoing;
+use puebla::transport::smtp::SmtpTransport;
 use serde_json::Value;
 
 use crate::api_helpers::{spawn_app, start_time, TestApp};

@@ -35,7 +35,7 @@ pub struct ImapSettings {
     /// How often to poll without IDLE, and how long one IDLE lasts before it restarts.
     pub poll_interval: Duration,
     /// CA certificates trusted besides the public roots (`PUEBLA_TLS_CA_FILE`).
-    pub extra_roots: crate::mail::tls::ExtraRoots,
+    pub extra_roots: crate::transport::tls::ExtraRoots,
 }
 
 impl fmt::Debug for ImapSettings {
@@ -48,7 +48,7 @@ impl ImapSettings {
     /// Parses an `imap://` (plain, for loopback tests) or `imaps://` URL. The user
     /// and password may be percent-encoded (`replies%40example.org`).
     pub fn parse(url: &str, poll_interval: Duration) -> anyhow::Result<Self> {
-        let redacted = crate::app::redact(url);
+        let redacted = crate::redact::redact_url(url);
         let (tls, rest) = if let Some(r) = url.strip_prefix("imaps://") {
             (true, r)
         } else if let Some(r) = url.strip_prefix("imap://") {
@@ -106,7 +106,7 @@ impl ImapSettings {
 
     /// Trusts `extra_roots` (the CA certificates of `PUEBLA_TLS_CA_FILE`) besides
     /// the public roots for `imaps://`.
-    pub fn trusting(mut self, extra_roots: crate::mail::tls::ExtraRoots) -> Self {
+    pub fn trusting(mut self, extra_roots: crate::transport::tls::ExtraRoots) -> Self {
         self.extra_roots = extra_roots;
         self
     }
@@ -528,7 +528,7 @@ impl ImapPoller {
 async fn tls_connect(
     tcp: TcpStream,
     host: &str,
-    extra_roots: &crate::mail::tls::ExtraRoots,
+    extra_roots: &crate::transport::tls::ExtraRoots,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     use tokio_rustls::rustls::{self, pki_types::ServerName};
     let roots = extra_roots.root_store();

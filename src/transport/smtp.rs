@@ -15,7 +15,7 @@
 //! than the message, and are retried like every 4xx reply. A refused or timed-out
 //! connection, TLS handshake failure or protocol error is `Unreachable`: retried
 //! with backoff, never given up on, and the other notices wait for that retry. The URL is only ever shown
-//! with its password replaced ([`crate::app::redact`]).
+//! with its password replaced ([`crate::redact::redact_url`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,10 +29,10 @@ use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::app::redact;
 use crate::engine::outbox::{SendError, Transport};
 use crate::mail::message::Outgoing;
-use crate::mail::tls::ExtraRoots;
+use crate::redact::redact_url;
+use crate::transport::tls::ExtraRoots;
 
 /// The bound on one delivery (connection, TLS, greeting, authentication, MAIL, RCPT,
 /// DATA) unless the URL says `?timeout=`.
@@ -77,7 +77,7 @@ impl std::fmt::Debug for SmtpSettings {
 
 impl SmtpSettings {
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let display = redact(url);
+        let display = redact_url(url);
         let parsed =
             url::Url::parse(url).with_context(|| format!("smtp_url `{display}` is not a URL"))?;
         let mut security = match parsed.scheme() {
