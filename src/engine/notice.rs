@@ -2,7 +2,9 @@
 //! the notice kind, the round and the recipient, and rendered by the handlebars
 //! templates in `templates/` (see [`crate::mail::templates`]). Everything a template
 //! shows in the recipient's language (the deadline in their time zone, stage labels,
-//! positions, country names) is prepared here, so templates only lay it out.
+//! positions, country names) is prepared here, so templates only lay it out. The
+//! words and dates themselves are [`crate::mail::locale`]'s; the sample contexts
+//! that `puebla check` renders are in [`crate::engine::samples`].
 
 use chrono_tz::Tz;
 use serde::Serialize;

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
 use crate::domain::{input, CountryCode, Language};
 use crate::engine::ports::{prelude::*, NewAudit, NewNotice, Notice, NoticeFailure, StoreError};
-use crate::mail::message::Outgoing;
+use crate::mail::message::{AsMessageSource, MessageSource, Outgoing};
 use crate::mail::token::TokenKey;
 use crate::mail::{FileRef, NoticePayload};
 
@@ -891,6 +891,28 @@ fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// A notice in the outbox is what its message is built from.
+impl AsMessageSource for Notice {
+    fn message_source(&self) -> MessageSource<'_> {
+        let n = &self.notice;
+        MessageSource {
+            id: self.id,
+            reference: n.reference.as_deref(),
+            kind: &n.kind,
+            country: n.country.as_deref(),
+            recipient: &n.recipient,
+            recipient_name: &n.recipient_name,
+            language: &n.language,
+            subject: &n.subject,
+            body_text: &n.body_text,
+            body_html: n.body_html.as_deref(),
+            message_id: &n.message_id,
+            payload_json: &n.payload_json,
+            created_at: n.created_at,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,9 @@ impl Templates {
     /// Renders every notice the procedures can send, in every language, against every
     /// sample context (with and without a diff, adopted and not adopted, with and
     /// without a reply address), and every template the engine sends on its own
-    /// ([`ENGINE_TEMPLATE_NAMES`](system_notice::ENGINE_TEMPLATE_NAMES): digest, quarantine and oversized
-    /// explanations, bounce alert) against its samples; reports each failure with its file.
+    /// ([`ENGINE_TEMPLATE_NAMES`](system_notice::ENGINE_TEMPLATE_NAMES): digest,
+    /// quarantine and oversized explanations, bounce alert) against its samples;
+    /// reports each failure with its file.
     pub fn check(&self) -> Result<(), DataErrors> {
         let mut errors = DataErrors::default();
         let mut seen = BTreeSet::new();

@@ -25,6 +25,7 @@ pub mod ics;
 
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -63,6 +64,38 @@ pub enum MessageError {
     },
 }
 
+/// What a message is built from: the fields of a notice as the engine wrote it to
+/// the outbox. Mail knows nothing of the store; the outbox's rows give this view
+/// ([`AsMessageSource`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSource<'a> {
+    /// The outbox row.
+    pub id: i64,
+    pub reference: Option<&'a str>,
+    pub kind: &'a str,
+    pub country: Option<&'a str>,
+    pub recipient: &'a str,
+    pub recipient_name: &'a str,
+    pub language: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: Option<&'a str>,
+    pub message_id: &'a str,
+    pub payload_json: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A notice a message can be built from.
+pub trait AsMessageSource {
+    fn message_source(&self) -> MessageSource<'_>;
+}
+
+impl AsMessageSource for MessageSource<'_> {
+    fn message_source(&self) -> MessageSource<'_> {
+        *self
+    }
+}
+
 /// A message ready for a transport: the envelope and the formatted bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -84,30 +117,30 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// Builds the message for `notice`, from `from` (e.g. `RCM Consultations <consultas@rcm-ts.example>`).
-    pub fn from_notice(notice: &Notice, from: &str) -> Result<Self, MessageError> {
+    pub fn from_notice(notice: &impl AsMessageSource, from: &str) -> Result<Self, MessageError> {
         Self::from_notice_with_files(notice, from, &[])
     }
 
     /// As [`Outgoing::from_notice`], with the bytes of the files the notice's payload
     /// names (`payload.files`, read from the store by the worker).
     pub fn from_notice_with_files(
-        notice: &Notice,
+        notice: &impl AsMessageSource,
         from: &str,
         files: &[(FileRef, Vec<u8>)],
     ) -> Result<Self, MessageError> {
         let message = build_with_files(notice, from, files)?;
         let envelope = message.envelope();
-        let n = &notice.notice;
+        let n = notice.message_source();
         Ok(Self {
-            notice_id: notice.id,
+            notice_id: n.id,
             label: format!(
                 "{:06}-{}-{}-{}",
-                notice.id,
-                n.reference.as_deref().unwrap_or("general"),
+                n.id,
+                n.reference.unwrap_or("general"),
                 n.kind,
-                n.country.as_deref().unwrap_or("ts").to_ascii_lowercase()
+                n.country.unwrap_or("ts").to_ascii_lowercase()
             ),
-            message_id: n.message_id.clone(),
+            message_id: n.message_id.to_string(),
             envelope_from: envelope.from().map(ToString::to_string).unwrap_or_default(),
             to: envelope.to().iter().map(ToString::to_string).collect(),
             bytes: message.formatted(),
@@ -165,8 +198,8 @@ fn content_type(s: &str) -> Result<ContentType, MessageError> {
 }
 
 /// The payload the engine stored with the notice; an empty document means none.
-pub fn payload(notice: &Notice) -> Result<NoticePayload, MessageError> {
-    let json = notice.notice.payload_json.trim();
+pub fn payload(notice: &impl AsMessageSource) -> Result<NoticePayload, MessageError> {
+    let json = notice.message_source().payload_json.trim();
     if json.is_empty() || json == "{}" {
         return Ok(NoticePayload::default());
     }
@@ -199,18 +232,18 @@ fn pick<'a>(lang: Language, es: &'a str, en: &'a str, fr: &'a str) -> &'a str {
 }
 
 /// Builds the `lettre` message for a notice.
-pub fn build(notice: &Notice, from: &str) -> Result<Message, MessageError> {
+pub fn build(notice: &impl AsMessageSource, from: &str) -> Result<Message, MessageError> {
     build_with_files(notice, from, &[])
 }
 
 /// Builds the `lettre` message for a notice with the bytes of the files its payload
 /// names; a named file missing from `files` is an error (nothing goes out without it).
 pub fn build_with_files(
-    notice: &Notice,
+    notice: &impl AsMessageSource,
     from: &str,
     files: &[(FileRef, Vec<u8>)],
 ) -> Result<Message, MessageError> {
-    let n = &notice.notice;
+    let n = notice.message_source();
     let payload = payload(notice)?;
     // Every value written into a header is one line. The edges refuse control
     // characters, but a row written before they did (or by hand) must fail here, as
@@ -219,11 +252,11 @@ pub fn build_with_files(
     let reply_to = payload.reply_to.as_deref().unwrap_or_default();
     for (field, value) in [
         ("From", from),
-        ("recipient", n.recipient.as_str()),
-        ("recipient's name", n.recipient_name.as_str()),
-        ("subject", n.subject.as_str()),
-        ("language", n.language.as_str()),
-        ("Message-ID", n.message_id.as_str()),
+        ("recipient", n.recipient),
+        ("recipient's name", n.recipient_name),
+        ("subject", n.subject),
+        ("language", n.language),
+        ("Message-ID", n.message_id),
         ("thread", thread),
         ("Reply-To", reply_to),
     ] {
@@ -238,7 +271,7 @@ pub fn build_with_files(
     let from = mailbox("From", from)?;
     let to = Mailbox::new(
         (!n.recipient_name.trim().is_empty()).then(|| n.recipient_name.trim().to_string()),
-        address("To", &n.recipient)?,
+        address("To", n.recipient)?,
     );
     // Replies go to the token address when there is one, else to From.
     let reply_to = match &payload.reply_to {
@@ -249,11 +282,11 @@ pub fn build_with_files(
         .from(from)
         .to(to)
         .reply_to(reply_to)
-        .subject(n.subject.clone())
+        .subject(n.subject)
         .date(SystemTime::from(n.created_at))
-        .message_id(Some(n.message_id.clone()))
+        .message_id(Some(n.message_id.to_string()))
         .raw_header(raw("Auto-Submitted", "auto-generated"))
-        .raw_header(raw("Content-Language", &n.language));
+        .raw_header(raw("Content-Language", n.language));
     if let Some(thread) = &payload.thread {
         builder = builder
             .in_reply_to(thread.clone())
@@ -264,7 +297,7 @@ pub fn build_with_files(
         .header(ContentType::TEXT_PLAIN)
         .body(n.body_text.replace("\r\n", "\n"));
     let mut attachments = Vec::new();
-    if let (true, Some(deadline)) = (wants_calendar(&n.kind, &payload), payload.deadline) {
+    if let (true, Some(deadline)) = (wants_calendar(n.kind, &payload), payload.deadline) {
         let lang = n.language.parse::<Language>().unwrap_or(Language::En);
         let tz: Tz = payload
             .time_zone
@@ -272,7 +305,7 @@ pub fn build_with_files(
             .and_then(|z| z.parse().ok())
             .unwrap_or(Tz::UTC);
         let when = format_deadline(deadline, tz, lang);
-        let reference = n.reference.as_deref().unwrap_or_default();
+        let reference = n.reference.unwrap_or_default();
         let summary = format!(
             "{}: {}",
             pick(lang, "Plazo", "Deadline", "Échéance"),
@@ -305,7 +338,7 @@ pub fn build_with_files(
         let uid = payload
             .calendar_uid
             .clone()
-            .unwrap_or_else(|| legacy_uid(&n.message_id));
+            .unwrap_or_else(|| legacy_uid(n.message_id));
         let ics = deadline_calendar(&DeadlineEvent {
             uid: &uid,
             sequence: payload.calendar_sequence,
@@ -347,20 +380,20 @@ pub fn build_with_files(
         );
     }
 
-    let built = match (&n.body_html, attachments.is_empty()) {
+    let built = match (n.body_html, attachments.is_empty()) {
         (None, true) => builder.singlepart(text),
         (html, _) => {
             let body = match html {
                 Some(html) => MultiPart::alternative()
-                    .boundary(boundary(&n.message_id, "alt"))
+                    .boundary(boundary(n.message_id, "alt"))
                     .singlepart(text)
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_HTML)
-                            .body(html.clone()),
+                            .body(html.to_string()),
                     ),
                 None => MultiPart::mixed()
-                    .boundary(boundary(&n.message_id, "mix"))
+                    .boundary(boundary(n.message_id, "mix"))
                     .singlepart(text),
             };
             if attachments.is_empty() {
@@ -368,7 +401,7 @@ pub fn build_with_files(
             } else {
                 let mut mixed = if html.is_some() {
                     MultiPart::mixed()
-                        .boundary(boundary(&n.message_id, "mix"))
+                        .boundary(boundary(n.message_id, "mix"))
                         .multipart(body)
                 } else {
                     body
@@ -386,29 +419,55 @@ pub fn build_with_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ports::{NewNotice, NoticeStatus};
     use chrono::{TimeZone, Utc};
+
+    /// An outbox row as the tests write it.
+    struct Notice {
+        notice: Fields,
+    }
+
+    struct Fields {
+        kind: String,
+        recipient: String,
+        recipient_name: String,
+        language: String,
+        subject: String,
+        body_html: Option<String>,
+        message_id: String,
+        payload_json: String,
+        created_at: DateTime<Utc>,
+    }
+
+    impl AsMessageSource for Notice {
+        fn message_source(&self) -> MessageSource<'_> {
+            let n = &self.notice;
+            MessageSource {
+                id: 42,
+                reference: Some("RCM-2027-001"),
+                kind: &n.kind,
+                country: Some("HN"),
+                recipient: &n.recipient,
+                recipient_name: &n.recipient_name,
+                language: &n.language,
+                subject: &n.subject,
+                body_text: "Plazo: martes\n\nTexto.",
+                body_html: n.body_html.as_deref(),
+                message_id: &n.message_id,
+                payload_json: &n.payload_json,
+                created_at: n.created_at,
+            }
+        }
+    }
 
     fn notice(kind: &str, html: Option<&str>, payload: NoticePayload) -> Notice {
         let created = Utc.with_ymd_and_hms(2027, 3, 19, 17, 0, 0).unwrap();
         Notice {
-            id: 42,
-            status: NoticeStatus::Sending,
-            attempts: 1,
-            next_attempt_at: created,
-            last_error: None,
-            sent_at: None,
-            server_reply: None,
-            notice: NewNotice {
-                reference: Some("RCM-2027-001".into()),
+            notice: Fields {
                 kind: kind.into(),
-                round: Some(1),
-                country: Some("HN".into()),
                 recipient: "fp1.hn@example.org".into(),
                 recipient_name: "Focal Point 1 of HN".into(),
                 language: "es".into(),
                 subject: "[RCM-2027-001] Consulta a los Países Miembros: Política consular".into(),
-                body_text: "Plazo: martes\n\nTexto.".into(),
                 body_html: html.map(str::to_string),
                 message_id: "<RCM-2027-001.s5.round_invitation.fp3@rcm-ts.example>".into(),
                 payload_json: serde_json::to_string(&payload).unwrap(),
