@@ -11,12 +11,11 @@ use serde::Serialize;
 
 use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
 use crate::domain::CountryCode;
-pub use crate::engine::review::{review_items, ReviewItem};
-use crate::engine::{Engine, EngineError};
 use crate::engine::ports::{
     AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
     NoticeTally,
 };
+pub use crate::engine::review::{review_items, ReviewItem};
 use crate::engine::{Engine, EngineError};
 
 /// Where a Member Country stands in a consultation's latest round.

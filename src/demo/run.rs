@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::domain::consultation::{Event, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::outbox::{FileTransport, Transport};
-use crate::engine::StartRequest;
 use crate::engine::ports::{prelude::*, NewFocalPoint};
+use crate::engine::StartRequest;
 use crate::workflow::focal_points::parse_focal_points;
 use crate::workflow::SourceFile;
 

@@ -39,8 +39,8 @@ use crate::mail::NoticePayload;
 use decide::common::{is_our_address, sort_tokens, Tokens};
 use decide::facts::{BounceVia, Decision, Facts, Policy, Read, Tell, Threaded};
 
-pub use crate::engine::ports::InboundSource;
 pub use crate::engine::config::DEFAULT_MAX_BYTES;
+pub use crate::engine::ports::InboundSource;
 /// The notice kinds this module writes (the procedure's own kinds are `NoticeKind`).
 pub use crate::engine::system_notice::{
     BOUNCE_ALERT, CONFIRMATION_REQUEST, OVERSIZED, QUARANTINE_NOTICE,

@@ -16,7 +16,7 @@ use crate::domain::input;
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{prelude::*, AttachmentRow, NewAttachment, NewAudit, StoreError};
 use crate::mail::templates::Templates;
-use crate::mail::token::{Token, TokenKey};
+use crate::mail::token::Token;
 use crate::workflow::Catalog;
 
 pub mod answer;

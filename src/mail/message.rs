@@ -34,7 +34,6 @@ use sha2::{Digest, Sha256};
 
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
 use crate::domain::{input, Language};
-use crate::engine::ports::Notice;
 use crate::mail::locale::format_deadline;
 use crate::mail::token::{bounce_address, BounceToken, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};

@@ -12,9 +12,9 @@ use puebla::clock::{Clock, Stopwatch};
 use puebla::config::Config;
 use puebla::domain::CountryCode;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
+use puebla::engine::ports::{prelude::*, NewFocalPoint};
 use puebla::engine::{Engine, StartRequest};
 use puebla::mail::message::Outgoing;
-use puebla::engine::ports::{prelude::*, NewFocalPoint};
 
 pub const SECRET: &str = "a benchmark token secret, long enough";
 
