@@ -10,11 +10,12 @@ use super::super::error::PageError;
 use super::super::pages::shared::consultation_path;
 use super::super::session::{check_csrf, web_actor};
 use super::confirm::confirm_page;
-use super::parse::{carried_files, parse_action, read_action_form, Action, ACTIONS};
+use super::parse::{carried_files, parse_action, read_action_form, Action};
 use crate::directory::{self, FocalPointInput};
 use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::Event;
 use crate::engine::StartRequest;
+use crate::http::access;
 use crate::http::error::ApiError;
 use crate::http::SharedState;
 
@@ -45,10 +46,10 @@ pub(crate) async fn act(
 ) -> Result<Response, PageError> {
     check_csrf(env, fields)?;
     let kind = fields.get("action").map(String::as_str).unwrap_or_default();
-    let (kind, role) = ACTIONS
-        .iter()
-        .find(|(name, _)| *name == kind)
-        .copied()
+    // The role comes from the one table of routes and actions the API reads too.
+    let (kind, role) = access::actions()
+        .find(|name| *name == kind)
+        .and_then(|name| Some((name, access::action_role(name)?)))
         .ok_or_else(|| PageError::Invalid(format!("action: unknown action `{kind}`")))?;
     let session = env.require(role)?;
     // An uploaded focal point list becomes the import's text (and rides along in the

@@ -9,11 +9,11 @@ use chrono_tz::Tz;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
-use super::super::actions::parse::ACTIONS;
 use super::super::env::Env;
 use super::super::i18n::{label, tr, Lang};
 use crate::domain::consultation::{Consultation, Context, Position};
 use crate::domain::CountryCode;
+use crate::http::access;
 use crate::http::SharedState;
 use crate::report::{self, CountryState};
 
@@ -123,7 +123,7 @@ pub(crate) fn country_name(state: &SharedState, lang: Lang, code: CountryCode) -
 pub(crate) fn query_flash(env: &Env, query: &BTreeMap<String, String>) -> Value {
     query
         .get("done")
-        .filter(|a| ACTIONS.iter().any(|(name, _)| name == a))
+        .filter(|a| access::actions().any(|name| name == a.as_str()))
         .map(|a| json!(format!("{}: {}", env.t("done"), env.t(&format!("act_{a}")))))
         .unwrap_or(Value::Null)
 }
