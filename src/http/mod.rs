@@ -21,9 +21,10 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use tracing::Instrument as _;
 
-use crate::clock::Stopwatch;
+use crate::clock::{Clock, Stopwatch};
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::store::Store;
 
 pub mod access;
 pub mod answer;
@@ -56,6 +57,10 @@ pub const DOWNLOAD_CSP: &str = "sandbox; default-src 'none'";
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The store the handlers read and write (the engine's own).
+    pub store: Arc<dyn Store>,
+    /// The clock the handlers read (the engine's own: simulated in tests and the demo).
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     /// SHA-256 (hex) of `PUEBLA_ADMIN_TOKEN`, if set.
     admin_token_hash: Option<String>,
@@ -78,6 +83,8 @@ impl AppState {
     pub fn new(config: &Config, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
         let engine_clock = engine.clock().clone();
         Self {
+            store: engine.store().clone(),
+            clock: engine_clock.clone(),
             engine,
             metrics,
             admin_token_hash: config

@@ -375,7 +375,7 @@ pub(crate) fn staff_answer(
         country: country("country", country_code)?,
         position: position(position_name)?,
         text,
-        received_at: state.engine.now(),
+        received_at: state.clock.now(),
         source: AnswerSource::Staff {
             recorded_by: actor.to_string(),
             channel: Some(channel)

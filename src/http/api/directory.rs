@@ -42,7 +42,7 @@ pub async fn add_focal_point(
     ApiJson(body): ApiJson<FocalPointIn>,
 ) -> ApiResult<(StatusCode, Json<FocalPointOut>)> {
     let row = directory::add_focal_point(
-        state.engine.store().as_ref(),
+        state.store.as_ref(),
         &state.engine.catalog().body,
         FocalPointInput {
             country: &body.country,
@@ -51,7 +51,7 @@ pub async fn add_focal_point(
             language: body.language.as_deref(),
         },
         &caller.actor(),
-        state.engine.now(),
+        state.clock.now(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(row.into())))
@@ -72,11 +72,11 @@ pub(crate) async fn import_text(
     };
     let src = SourceFile::new(name, text);
     Ok(directory::import_focal_points(
-        state.engine.store().as_ref(),
+        state.store.as_ref(),
         &state.engine.catalog().body,
         &src,
         actor,
-        state.engine.now(),
+        state.clock.now(),
     )
     .await?)
 }
@@ -105,10 +105,10 @@ pub async fn deactivate_focal_point(
     Path(email): Path<String>,
 ) -> ApiResult<Json<FocalPointOut>> {
     let row = directory::deactivate_focal_point(
-        state.engine.store().as_ref(),
+        state.store.as_ref(),
         &email,
         &caller.actor(),
-        state.engine.now(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(row.into()))
@@ -120,10 +120,10 @@ pub async fn clear_bouncing(
     Path(email): Path<String>,
 ) -> ApiResult<Json<BouncingClearedOut>> {
     let cleared = directory::clear_bouncing(
-        state.engine.store().as_ref(),
+        state.store.as_ref(),
         &email,
         &caller.actor(),
-        state.engine.now(),
+        state.clock.now(),
     )
     .await?;
     Ok(Json(BouncingClearedOut {

@@ -15,7 +15,7 @@ pub async fn list_tokens(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<TokenOut>>> {
     let Query(q) = query?;
-    let rows = state.engine.store().api_tokens(q.all).await?;
+    let rows = state.store.api_tokens(q.all).await?;
     Ok(Json(rows.into_iter().map(TokenOut::from).collect()))
 }
 
@@ -31,11 +31,11 @@ pub async fn create_token(
         )
     })?;
     let (token, row) = auth::create_token(
-        state.engine.store().as_ref(),
+        state.store.as_ref(),
         &body.name,
         role,
         &caller.actor(),
-        state.engine.now(),
+        state.clock.now(),
     )
     .await?;
     Ok((
@@ -56,7 +56,7 @@ pub async fn revoke_token(
     let row = state
         .engine
         .store()
-        .revoke_api_token(&name, &caller.actor(), state.engine.now())
+        .revoke_api_token(&name, &caller.actor(), state.clock.now())
         .await?;
     Ok(Json(row.into()))
 }

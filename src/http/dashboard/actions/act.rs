@@ -152,7 +152,7 @@ pub(crate) async fn act(
             language,
         } => {
             directory::add_focal_point(
-                engine.store().as_ref(),
+                state.store.as_ref(),
                 &engine.catalog().body,
                 FocalPointInput {
                     country: &country,
@@ -161,7 +161,7 @@ pub(crate) async fn act(
                     language: language.as_deref(),
                 },
                 &actor,
-                engine.now(),
+                state.clock.now(),
             )
             .await
             .map_err(ApiError::from)?;
@@ -169,17 +169,17 @@ pub(crate) async fn act(
         }
         Action::DeactivateFocalPoint { email } => {
             directory::deactivate_focal_point(
-                engine.store().as_ref(),
+                state.store.as_ref(),
                 &email,
                 &actor,
-                engine.now(),
+                state.clock.now(),
             )
             .await
             .map_err(ApiError::from)?;
             "/directory".to_string()
         }
         Action::ClearBouncing { email } => {
-            directory::clear_bouncing(engine.store().as_ref(), &email, &actor, engine.now())
+            directory::clear_bouncing(state.store.as_ref(), &email, &actor, state.clock.now())
                 .await
                 .map_err(ApiError::from)?;
             "/directory".to_string()

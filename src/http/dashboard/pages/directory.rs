@@ -32,7 +32,7 @@ pub(crate) async fn directory_view(
     env: &Env,
     query: &BTreeMap<String, String>,
 ) -> Result<Response, PageError> {
-    let store = state.engine.store();
+    let store = &state.store;
     let bouncing = store.bouncing_focal_points().await?;
     let focal_points: Vec<Value> = store
         .focal_points(None, false)

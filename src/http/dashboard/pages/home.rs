@@ -38,7 +38,7 @@ pub(crate) async fn home_page(
     query: &BTreeMap<String, String>,
 ) -> Result<Response, PageError> {
     let all = query.get("all").is_some_and(|v| v == "1");
-    let store = state.engine.store();
+    let store = &state.store;
     let mut memo = WorkingDaysMemo::new();
     let list: Vec<Value> = state
         .engine

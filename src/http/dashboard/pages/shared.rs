@@ -89,7 +89,7 @@ pub(crate) fn working_days_left_memo(
         calendars: &catalog.calendars,
     };
     let tz = presidency_tz(state, c)?;
-    let now = state.engine.now();
+    let now = state.clock.now();
     if round.deadline <= now {
         return Some(json!({"days": 0, "passed": true, "last_day": false}));
     }
