@@ -462,8 +462,7 @@ async fn imap_lease_status(
     warnings: &mut Vec<String>,
 ) -> Option<ImapLeaseOut> {
     let row = match state
-        .engine
-        .store()
+        .store
         .lease_holder(crate::mail::imap::IMAP_LEASE)
         .await
     {

@@ -237,13 +237,7 @@ pub async fn list_attachments(
     State(state): State<SharedState>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Vec<AttachmentOut>>> {
-    if state
-        .engine
-        .store()
-        .load_consultation(&reference)
-        .await?
-        .is_none()
-    {
+    if state.store.load_consultation(&reference).await?.is_none() {
         return Err(ApiError::NotFound(format!("no consultation {reference}")));
     }
     let list = state.engine.attachments(&reference).await?;
@@ -271,8 +265,7 @@ pub(crate) async fn attachment_response(
     let not_found = || ApiError::NotFound(format!("no attachment {id} of {reference}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let (row, bytes) = state
-        .engine
-        .store()
+        .store
         .attachment_content(reference, id)
         .await?
         .ok_or_else(not_found)?;

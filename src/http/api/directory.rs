@@ -29,8 +29,7 @@ pub async fn list_focal_points(
         .map(|c| country("country", c))
         .transpose()?;
     let rows = state
-        .engine
-        .store()
+        .store
         .focal_points(code.as_ref().map(CountryCode::as_str), !q.all)
         .await?;
     Ok(Json(rows.into_iter().map(FocalPointOut::from).collect()))

@@ -54,8 +54,7 @@ pub async fn revoke_token(
     Path(name): Path<String>,
 ) -> ApiResult<Json<TokenOut>> {
     let row = state
-        .engine
-        .store()
+        .store
         .revoke_api_token(&name, &caller.actor(), state.clock.now())
         .await?;
     Ok(Json(row.into()))

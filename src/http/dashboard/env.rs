@@ -180,14 +180,16 @@ impl Env {
         m
     }
 
-    /// A page: `data`'s keys on top of [`Env::base`].
+    /// A page: `data`'s keys (a typed page struct, or JSON) on top of [`Env::base`].
     pub(crate) fn page(
         &self,
         status: StatusCode,
         page: &str,
-        data: Value,
+        data: impl serde::Serialize,
     ) -> Result<Response, PageError> {
         let mut all = self.base();
+        let data = serde_json::to_value(data)
+            .map_err(|e| PageError::Unexpected(anyhow::anyhow!("the {page} page's data: {e}")))?;
         if let Value::Object(extra) = data {
             all.extend(extra);
         }

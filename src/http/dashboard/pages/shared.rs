@@ -120,12 +120,19 @@ pub(crate) fn country_name(state: &SharedState, lang: Lang, code: CountryCode) -
         .unwrap_or_else(|_| code.to_string())
 }
 
-pub(crate) fn query_flash(env: &Env, query: &BTreeMap<String, String>) -> Value {
+/// The message after an action (`?done=ACTION`), for the pages' `flash`.
+pub(crate) fn query_flash(env: &Env, query: &BTreeMap<String, String>) -> Option<String> {
     query
         .get("done")
         .filter(|a| access::actions().any(|name| name == a.as_str()))
-        .map(|a| json!(format!("{}: {}", env.t("done"), env.t(&format!("act_{a}")))))
-        .unwrap_or(Value::Null)
+        .map(|a| format!("{}: {}", env.t("done"), env.t(&format!("act_{a}"))))
+}
+
+/// A country as the pages' lists and selects show it.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Country {
+    pub(crate) code: String,
+    pub(crate) name: String,
 }
 
 /// Whether `country`'s answer in round `round` of `c` is one to review.
