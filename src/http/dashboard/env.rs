@@ -121,7 +121,10 @@ impl Env {
             self.page(
                 status,
                 "login",
-                json!({"error": error, "login_csrf": session::csrf_of("login", id)}),
+                LoginPage {
+                    error,
+                    login_csrf: session::csrf_of("login", id),
+                },
             )
         });
         page.unwrap_or_else(|e| plain_500(&e))
@@ -259,7 +262,10 @@ impl Env {
         self.page(
             status,
             "error",
-            json!({"status": status.as_u16(), "message": message}),
+            ErrorPage {
+                status: status.as_u16(),
+                message,
+            },
         )
         .unwrap_or_else(|e| plain_500(&e))
     }
@@ -279,4 +285,19 @@ pub(crate) fn form(body: &Bytes) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.replace("\r\n", "\n")))
         .collect()
+}
+
+/// `templates/dashboard/login.hbs`'s data.
+#[derive(serde::Serialize)]
+struct LoginPage {
+    error: Option<String>,
+    /// Bound to the pre-session cookie.
+    login_csrf: String,
+}
+
+/// `templates/dashboard/error.hbs`'s data.
+#[derive(serde::Serialize)]
+struct ErrorPage {
+    status: u16,
+    message: String,
 }
