@@ -136,8 +136,7 @@ pub async fn authenticate_hash(state: &SharedState, hash: &str) -> Result<Caller
     // The lookup is by the hash of a 256-bit random token, so its timing says nothing
     // useful about any stored token; the comparison below is constant-time anyway.
     let row = state
-        .engine
-        .store()
+        .store
         .active_api_token(hash)
         .await
         .map_err(|e| ApiError::Unexpected(e.into()))?

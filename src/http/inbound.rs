@@ -115,12 +115,7 @@ pub struct ReleaseOut {
 async fn message(state: &SharedState, id: &str) -> ApiResult<InboundMessage> {
     let not_found = || ApiError::NotFound(format!("no inbound message {id}"));
     let n: i64 = id.trim().parse().map_err(|_| not_found())?;
-    state
-        .engine
-        .store()
-        .inbound_message(n)
-        .await?
-        .ok_or_else(not_found)
+    state.store.inbound_message(n).await?.ok_or_else(not_found)
 }
 
 /// 409 unless the message has one of `allowed` statuses (`stage` names its status).
@@ -142,8 +137,7 @@ fn expect_status(m: &InboundMessage, allowed: &[InboundStatus], what: &str) -> A
 
 async fn ingest_out(state: &SharedState, outcome: &IngestOutcome) -> ApiResult<IngestOut> {
     let row = state
-        .engine
-        .store()
+        .store
         .inbound_message(outcome.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("inbound message {} vanished", outcome.id))?;
@@ -270,8 +264,7 @@ pub async fn list_inbound(
         })
         .transpose()?;
     let rows = state
-        .engine
-        .store()
+        .store
         .inbound_messages(status, list_limit(q.limit)?)
         .await?;
     Ok(Json(rows.iter().map(InboundRecord::from).collect()))

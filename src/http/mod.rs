@@ -1,9 +1,10 @@
 //! The HTTP side of `puebla serve`: health and readiness, the status document,
 //! Prometheus metrics and the JSON API, with bearer-token roles.
 //!
-//! Every route is declared once in [`route_table`], with the role it needs; the
-//! router and the OpenAPI document (`GET /api/openapi.json`) are both built from
-//! that table, so they cannot drift apart.
+//! Every route is declared once in [`route_table`]; the router and the OpenAPI
+//! document (`GET /api/openapi.json`) are both built from that table, so they
+//! cannot drift apart. The role each route needs is in [`access`], the one table of
+//! roles that the dashboard's actions read too.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,10 +21,12 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use tracing::Instrument as _;
 
-use crate::clock::Stopwatch;
+use crate::clock::{Clock, Stopwatch};
 use crate::config::Config;
+use crate::engine::ports::Store;
 use crate::engine::Engine;
 
+pub mod access;
 pub mod answer;
 pub mod api;
 pub mod auth;
@@ -54,6 +57,10 @@ pub const DOWNLOAD_CSP: &str = "sandbox; default-src 'none'";
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The store the handlers read and write (the engine's own).
+    pub store: Arc<dyn Store>,
+    /// The clock the handlers read (the engine's own: simulated in tests and the demo).
+    pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     /// SHA-256 (hex) of `PUEBLA_ADMIN_TOKEN`, if set.
     admin_token_hash: Option<String>,
@@ -76,6 +83,8 @@ impl AppState {
     pub fn new(config: &Config, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
         let engine_clock = engine.clock().clone();
         Self {
+            store: engine.store().clone(),
+            clock: engine_clock.clone(),
             engine,
             metrics,
             admin_token_hash: config
@@ -105,14 +114,12 @@ impl AppState {
     }
 }
 
-/// One route: how it is called, who may call it, and what the OpenAPI document
-/// says about it.
+/// One route: how it is called and what the OpenAPI document says about it; who
+/// may call it is in [`access::ACCESS`].
 pub struct RouteSpec {
     pub method: &'static str,
     /// In axum's and OpenAPI's common syntax: `/api/consultations/{reference}`.
     pub path: &'static str,
-    /// `None`: no token needed.
-    pub role: Option<Role>,
     pub summary: &'static str,
     /// The name of the request body's schema in the OpenAPI components.
     pub request: Option<&'static str>,
@@ -120,12 +127,18 @@ pub struct RouteSpec {
     pub ok: (u16, Option<&'static str>),
 }
 
+impl RouteSpec {
+    /// The least role the route needs (`None`: no token), from [`access::ACCESS`].
+    pub fn role(&self) -> Option<Role> {
+        access::route_role(self.method, self.path)
+    }
+}
+
 macro_rules! spec {
-    ($method:literal, $path:literal, $role:expr, $summary:literal, $request:expr, $ok:expr) => {
+    ($method:literal, $path:literal, $summary:literal, $request:expr, $ok:expr) => {
         RouteSpec {
             method: $method,
             path: $path,
-            role: $role,
             summary: $summary,
             request: $request,
             ok: $ok,
@@ -136,150 +149,149 @@ macro_rules! spec {
 /// Every route the server has.
 pub fn route_table() -> Vec<(RouteSpec, MethodRouter<SharedState>)> {
     use api::*;
-    use Role::{Admin, Ingest, Ppt, Viewer};
     vec![
         (
-            spec!("GET", "/healthz", None, "The process runs", None, (200, Some("Health"))),
+            spec!("GET", "/healthz", "The process runs", None, (200, Some("Health"))),
             get(status::healthz),
         ),
         (
-            spec!("GET", "/readyz", None, "The database answers and its migrations are applied (503 otherwise)", None, (200, Some("Ready"))),
+            spec!("GET", "/readyz", "The database answers and its migrations are applied (503 otherwise)", None, (200, Some("Ready"))),
             get(status::readyz),
         ),
         (
-            spec!("GET", "/status", Some(Viewer), "Components, outbox, scheduler and every open consultation with each country's state", None, (200, Some("Status"))),
+            spec!("GET", "/status", "Components, outbox, scheduler and every open consultation with each country's state", None, (200, Some("Status"))),
             get(status::status),
         ),
         (
-            spec!("GET", "/metrics", Some(Viewer), "Prometheus text format", None, (200, None)),
+            spec!("GET", "/metrics", "Prometheus text format", None, (200, None)),
             get(status::metrics),
         ),
         (
-            spec!("GET", "/api/openapi.json", None, "This document", None, (200, Some("OpenApi"))),
+            spec!("GET", "/api/openapi.json", "This document", None, (200, Some("OpenApi"))),
             get(openapi::serve),
         ),
         (
-            spec!("GET", "/api/consultations", Some(Viewer), "List consultations (open ones unless ?all=true)", None, (200, Some("ConsultationList"))),
+            spec!("GET", "/api/consultations", "List consultations (open ones unless ?all=true)", None, (200, Some("ConsultationList"))),
             get(list_consultations),
         ),
         (
-            spec!("POST", "/api/consultations", Some(Ppt), "Start a consultation and submit it (unless draft)", Some("StartIn"), (201, Some("Consultation"))),
+            spec!("POST", "/api/consultations", "Start a consultation and submit it (unless draft)", Some("StartIn"), (201, Some("Consultation"))),
             post(start_consultation),
         ),
         (
-            spec!("GET", "/api/consultations/{reference}", Some(Viewer), "One consultation: stage, text, each country's state, timeline", None, (200, Some("ConsultationDetail"))),
+            spec!("GET", "/api/consultations/{reference}", "One consultation: stage, text, each country's state, timeline", None, (200, Some("ConsultationDetail"))),
             get(show_consultation),
         ),
         (
-            spec!("GET", "/api/consultations/{reference}/attachments", Some(Viewer), "The files attached to the consultation's text, without their bytes", None, (200, Some("AttachmentList"))),
+            spec!("GET", "/api/consultations/{reference}/attachments", "The files attached to the consultation's text, without their bytes", None, (200, Some("AttachmentList"))),
             get(list_attachments),
         ),
         (
-            spec!("GET", "/api/consultations/{reference}/attachments/{id}", Some(Viewer), "One attached file's bytes, as a download (its stored Content-Type, Content-Disposition: attachment)", None, (200, None)),
+            spec!("GET", "/api/consultations/{reference}/attachments/{id}", "One attached file's bytes, as a download (its stored Content-Type, Content-Disposition: attachment)", None, (200, None)),
             get(download_attachment),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/submit", Some(Ppt), "Submit a draft (optionally with a new text) to the Troika", Some("SubmitIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/submit", "Submit a draft (optionally with a new text) to the Troika", Some("SubmitIn"), (200, Some("Consultation"))),
             post(submit),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/troika", Some(Ppt), "Record a Troika member's feedback", Some("TroikaIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/troika", "Record a Troika member's feedback", Some("TroikaIn"), (200, Some("Consultation"))),
             post(troika),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/revise", Some(Ppt), "Publish the revised text (or no changes) and open the next round", Some("ReviseIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/revise", "Publish the revised text (or no changes) and open the next round", Some("ReviseIn"), (200, Some("Consultation"))),
             post(revise),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/extend", Some(Ppt), "Extend the open round by working days", Some("ExtendIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/extend", "Extend the open round by working days", Some("ExtendIn"), (200, Some("Consultation"))),
             post(extend),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/withdraw", Some(Ppt), "Withdraw the consultation", Some("WithdrawIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/withdraw", "Withdraw the consultation", Some("WithdrawIn"), (200, Some("Consultation"))),
             post(withdraw),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/report", Some(Ppt), "Report the results of an adopted consultation", Some("ReportIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/report", "Report the results of an adopted consultation", Some("ReportIn"), (200, Some("Consultation"))),
             post(report),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/answers", Some(Ppt), "Record an answer received by letter, phone or in a meeting", Some("AnswerIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/answers", "Record an answer received by letter, phone or in a meeting", Some("AnswerIn"), (200, Some("Consultation"))),
             post(record_answer),
         ),
         (
-            spec!("POST", "/api/consultations/{reference}/reclassify", Some(Ppt), "Review an answer in the open round, or in the round awaiting a decision: the position it has confirms it, another corrects it", Some("ReclassifyIn"), (200, Some("Consultation"))),
+            spec!("POST", "/api/consultations/{reference}/reclassify", "Review an answer in the open round, or in the round awaiting a decision: the position it has confirms it, another corrects it", Some("ReclassifyIn"), (200, Some("Consultation"))),
             post(reclassify),
         ),
         (
-            spec!("POST", "/api/inbound", Some(Ingest), "Store and process one raw inbound message (body: RFC 5322 bytes, Content-Type message/rfc822 or application/octet-stream); 201 when stored now, 200 when stored before", Some("RawMessage"), (201, Some("IngestResult"))),
+            spec!("POST", "/api/inbound", "Store and process one raw inbound message (body: RFC 5322 bytes, Content-Type message/rfc822 or application/octet-stream); 201 when stored now, 200 when stored before", Some("RawMessage"), (201, Some("IngestResult"))),
             post(inbound::ingest_message),
         ),
         (
-            spec!("GET", "/api/inbound", Some(Viewer), "Stored inbound messages, newest first (?status=stored|processed|quarantined|failed|discarded, ?limit=1..1000, default 50)", None, (200, Some("InboundList"))),
+            spec!("GET", "/api/inbound", "Stored inbound messages, newest first (?status=stored|processed|quarantined|failed|discarded, ?limit=1..1000, default 50)", None, (200, Some("InboundList"))),
             get(inbound::list_inbound),
         ),
         (
-            spec!("GET", "/api/inbound/{id}", Some(Viewer), "One inbound message: how it was read, and the raw message in base64 (?raw=1: the raw message as message/rfc822)", None, (200, Some("InboundDetail"))),
+            spec!("GET", "/api/inbound/{id}", "One inbound message: how it was read, and the raw message in base64 (?raw=1: the raw message as message/rfc822)", None, (200, Some("InboundDetail"))),
             get(inbound::show_inbound),
         ),
         (
-            spec!("POST", "/api/inbound/{id}/retry", Some(Admin), "Process a failed (or never processed) message again", None, (200, Some("IngestResult"))),
+            spec!("POST", "/api/inbound/{id}/retry", "Process a failed (or never processed) message again", None, (200, Some("IngestResult"))),
             post(inbound::retry),
         ),
         (
-            spec!("GET", "/api/quarantine", Some(Viewer), "Messages not counted that wait for the TS, newest first", None, (200, Some("InboundList"))),
+            spec!("GET", "/api/quarantine", "Messages not counted that wait for the TS, newest first", None, (200, Some("InboundList"))),
             get(inbound::list_quarantine),
         ),
         (
-            spec!("POST", "/api/quarantine/{id}/release", Some(Admin), "Count a quarantined message as a country's answer (recorded as entered by the caller)", Some("ReleaseIn"), (200, Some("ReleaseResult"))),
+            spec!("POST", "/api/quarantine/{id}/release", "Count a quarantined message as a country's answer (recorded as entered by the caller)", Some("ReleaseIn"), (200, Some("ReleaseResult"))),
             post(inbound::release),
         ),
         (
-            spec!("POST", "/api/quarantine/{id}/discard", Some(Admin), "Set a quarantined or failed message aside, with a reason (it stays stored)", Some("DiscardIn"), (200, Some("InboundMessage"))),
+            spec!("POST", "/api/quarantine/{id}/discard", "Set a quarantined or failed message aside, with a reason (it stays stored)", Some("DiscardIn"), (200, Some("InboundMessage"))),
             post(inbound::discard),
         ),
         (
-            spec!("GET", "/api/focal-points", Some(Viewer), "List focal points (?country=HN, ?all=true for inactive ones too)", None, (200, Some("FocalPointList"))),
+            spec!("GET", "/api/focal-points", "List focal points (?country=HN, ?all=true for inactive ones too)", None, (200, Some("FocalPointList"))),
             get(list_focal_points),
         ),
         (
-            spec!("POST", "/api/focal-points", Some(Admin), "Add a focal point", Some("FocalPointIn"), (201, Some("FocalPoint"))),
+            spec!("POST", "/api/focal-points", "Add a focal point", Some("FocalPointIn"), (201, Some("FocalPoint"))),
             post(add_focal_point),
         ),
         (
-            spec!("POST", "/api/focal-points/import", Some(Admin), "Add or update focal points from a TOML ([[focal_point]]) or CSV body (Content-Type text/csv)", Some("ImportBody"), (200, Some("ImportResult"))),
+            spec!("POST", "/api/focal-points/import", "Add or update focal points from a TOML ([[focal_point]]) or CSV body (Content-Type text/csv)", Some("ImportBody"), (200, Some("ImportResult"))),
             post(import_focal_points),
         ),
         (
-            spec!("DELETE", "/api/focal-points/{email}", Some(Admin), "Deactivate a focal point (kept for the record)", None, (200, Some("FocalPoint"))),
+            spec!("DELETE", "/api/focal-points/{email}", "Deactivate a focal point (kept for the record)", None, (200, Some("FocalPoint"))),
             delete(deactivate_focal_point),
         ),
         (
-            spec!("POST", "/api/focal-points/{email}/clear-bouncing", Some(Admin), "Clear the bouncing mark of a focal point's address once it is fixed (allowed when not marked; was_bouncing says which)", None, (200, Some("BouncingCleared"))),
+            spec!("POST", "/api/focal-points/{email}/clear-bouncing", "Clear the bouncing mark of a focal point's address once it is fixed (allowed when not marked; was_bouncing says which)", None, (200, Some("BouncingCleared"))),
             post(clear_bouncing),
         ),
         (
-            spec!("GET", "/api/presidency", Some(Viewer), "The presidency rotation by year", None, (200, Some("Rotation"))),
+            spec!("GET", "/api/presidency", "The presidency rotation by year", None, (200, Some("Rotation"))),
             get(presidency_rotation),
         ),
         (
-            spec!("GET", "/api/presidency/{year}", Some(Viewer), "One year's presidency and Troika", None, (200, Some("Troika"))),
+            spec!("GET", "/api/presidency/{year}", "One year's presidency and Troika", None, (200, Some("Troika"))),
             get(presidency_year),
         ),
         (
-            spec!("PUT", "/api/presidency/{year}", Some(Admin), "Record the presidency pro tempore of a year", Some("PresidencyIn"), (200, Some("Troika"))),
+            spec!("PUT", "/api/presidency/{year}", "Record the presidency pro tempore of a year", Some("PresidencyIn"), (200, Some("Troika"))),
             put(set_presidency),
         ),
         (
-            spec!("GET", "/api/tokens", Some(Admin), "List API tokens (?all=true for revoked ones too); never the tokens themselves", None, (200, Some("TokenList"))),
+            spec!("GET", "/api/tokens", "List API tokens (?all=true for revoked ones too); never the tokens themselves", None, (200, Some("TokenList"))),
             get(list_tokens),
         ),
         (
-            spec!("POST", "/api/tokens", Some(Admin), "Create a token; the response is the only time it is shown", Some("TokenIn"), (201, Some("CreatedToken"))),
+            spec!("POST", "/api/tokens", "Create a token; the response is the only time it is shown", Some("TokenIn"), (201, Some("CreatedToken"))),
             post(create_token),
         ),
         (
-            spec!("DELETE", "/api/tokens/{name}", Some(Admin), "Revoke a token", None, (200, Some("Token"))),
+            spec!("DELETE", "/api/tokens/{name}", "Revoke a token", None, (200, Some("Token"))),
             delete(revoke_token),
         ),
     ]
@@ -351,7 +363,7 @@ pub fn router(state: SharedState) -> Router {
             limit,
             json_payload_too_large,
         ));
-        let handler = match spec.role {
+        let handler = match spec.role() {
             Some(role) => handler.route_layer(middleware::from_fn_with_state(
                 (state.clone(), role),
                 auth::require_role,

@@ -33,7 +33,7 @@ pub fn document() -> Value {
         };
         responses.insert(spec.ok.0.to_string(), ok);
         let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-        if spec.role.is_some() {
+        if spec.role().is_some() {
             responses.insert("401".into(), error("no valid bearer token"));
             responses.insert("403".into(), error("the token's role is not enough"));
         }
@@ -83,8 +83,8 @@ pub fn document() -> Value {
         let mut op = json!({
             "summary": spec.summary,
             "operationId": operation_id(spec.method, spec.path),
-            "x-role": spec.role.map(|r| r.as_str()),
-            "security": if spec.role.is_some() { json!([{"bearer": []}]) } else { json!([]) },
+            "x-role": spec.role().map(|r| r.as_str()),
+            "security": if spec.role().is_some() { json!([{"bearer": []}]) } else { json!([]) },
             "responses": responses,
         });
         if !params.is_empty() {

@@ -106,8 +106,8 @@ pub fn new_id() -> Result<String, ApiError> {
 /// the cookie, never stored). Expired sessions are deleted on the way.
 pub async fn open(state: &SharedState, token_hash: &str) -> Result<String, ApiError> {
     let policy = &state.sessions;
-    let now = state.engine.now();
-    let store = state.engine.store();
+    let now = state.clock.now();
+    let store = &state.store;
     store
         .delete_expired_sessions(now - policy.idle, now - policy.max)
         .await?;
@@ -125,12 +125,12 @@ pub async fn open(state: &SharedState, token_hash: &str) -> Result<String, ApiEr
 /// The session with this id, if it exists, has not expired, and its token is still
 /// valid; records the activity. An expired session is deleted.
 pub async fn resume(state: &SharedState, id: &str) -> Result<Option<Session>, ApiError> {
-    let store = state.engine.store();
+    let store = &state.store;
     let hash = hash_id(id);
     let Some(row) = store.session(&hash).await? else {
         return Ok(None);
     };
-    let now = state.engine.now();
+    let now = state.clock.now();
     if state.sessions.expired(&row, now) {
         store.delete_session(&hash).await?;
         return Ok(None);
@@ -154,6 +154,6 @@ pub async fn resume(state: &SharedState, id: &str) -> Result<Option<Session>, Ap
 
 /// Ends the session with this id (logout).
 pub async fn close(state: &SharedState, id: &str) -> Result<(), ApiError> {
-    state.engine.store().delete_session(&hash_id(id)).await?;
+    state.store.delete_session(&hash_id(id)).await?;
     Ok(())
 }

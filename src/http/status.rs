@@ -52,7 +52,7 @@ async fn probe_database(store: &dyn crate::engine::ports::Store) -> Result<(), S
 
 /// 200 when the database answers and every migration is applied; 503 otherwise.
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    let store = state.engine.store();
+    let store = &state.store;
     let reason = match probe_database(store.as_ref()).await {
         Err(e) => Some(format!("database unreachable: {e}")),
         Ok(()) => match store.schema_ready().await {
@@ -236,8 +236,8 @@ struct StatusCountry {
 /// The state of every component and every open consultation.
 pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
     let engine = &state.engine;
-    let store = engine.store();
-    let now = engine.now();
+    let store = &state.store;
+    let now = state.clock.now();
     let mut reasons = Vec::new();
 
     let database = match probe_database(store.as_ref()).await {
@@ -396,7 +396,7 @@ async fn inbound_status(
         ));
     }
     let counts = if database_ok {
-        match state.engine.store().inbound_counts().await {
+        match state.store.inbound_counts().await {
             Ok(c) => c,
             Err(e) => {
                 reasons.push(format!("cannot read the inbound messages: {e}"));
@@ -462,8 +462,7 @@ async fn imap_lease_status(
     warnings: &mut Vec<String>,
 ) -> Option<ImapLeaseOut> {
     let row = match state
-        .engine
-        .store()
+        .store
         .lease_holder(crate::transport::imap::IMAP_LEASE)
         .await
     {
@@ -475,7 +474,7 @@ async fn imap_lease_status(
     };
     let live = row
         .as_ref()
-        .is_some_and(|r| r.expires_at >= state.engine.clock().real_now());
+        .is_some_and(|r| r.expires_at >= state.clock.real_now());
     if !live {
         warnings.push("no replica holds the IMAP lease: nobody polls the mailbox".to_string());
     }
@@ -492,7 +491,7 @@ async fn imap_lease_status(
 /// The most recent failed notices; empty (and logged) if they cannot be read, since
 /// `outbox.failed` and `reasons` already say that some failed.
 async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
-    match state.engine.store().failed_notices(FAILED_LISTED).await {
+    match state.store.failed_notices(FAILED_LISTED).await {
         Ok(list) => list
             .into_iter()
             .map(|n| FailedNoticeOut {
@@ -512,7 +511,7 @@ async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
 }
 
 async fn outbox_status(state: &SharedState) -> anyhow::Result<(OutboxCounts, OutboxHealth)> {
-    let store = state.engine.store();
+    let store = &state.store;
     Ok((store.outbox_counts().await?, store.outbox_health().await?))
 }
 
@@ -592,7 +591,7 @@ fn status_consultation(state: &SharedState, v: &ConsultationView) -> StatusConsu
 /// Prometheus text format. Needs a `viewer` token like `/status`: stage counts and
 /// outbox sizes are internal information.
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let store = state.engine.store();
+    let store = &state.store;
     let mut out = String::new();
     let up = probe_database(store.as_ref()).await.is_ok();
     let _ = writeln!(

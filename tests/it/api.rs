@@ -71,7 +71,7 @@ async fn every_route_allows_its_role_and_denies_the_others() {
                     http(addr, method, &path, token.as_deref(), body).await
                 }
             };
-            let Some(required) = spec.role else {
+            let Some(required) = spec.role() else {
                 let r = call(None).await;
                 assert_eq!(
                     r.status, 200,

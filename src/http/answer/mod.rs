@@ -450,7 +450,7 @@ async fn visit(state: &SharedState, token: &str, query: Option<&str>) -> Result<
     }
     let (consultation, _) = engine.load(&answer.reference.to_string()).await?;
     let view =
-        view::stage_view(&consultation, answer.stage, engine.now()).ok_or(Refusal::Invalid)?;
+        view::stage_view(&consultation, answer.stage, state.clock.now()).ok_or(Refusal::Invalid)?;
     Ok(Visit {
         token,
         time_zone: member.time_zone,

@@ -130,7 +130,7 @@ async fn show(
             data.insert("on_record".into(), Value::Null);
             data.insert(
                 "closed".into(),
-                closed_data(v, at, record.as_ref(), state.engine.now()),
+                closed_data(v, at, record.as_ref(), state.clock.now()),
             );
         }
     }
@@ -533,14 +533,14 @@ async fn record(
         files,
     } = checked;
     let engine = &state.engine;
-    let store = engine.store();
+    let store = &state.store;
     let page = &state.answer_page;
     let message_id = submission::message_id(&v.token, &nonce, &page.message_id_domain);
     // The same form posted twice (a double click, a resent request) is one answer.
     if store.inbound_by_message_id(&message_id).await?.is_some() {
         return Ok(Ok(()));
     }
-    let now = engine.now();
+    let now = state.clock.now();
     let reference = v.reference();
     let keyword = submission::keyword(content, v.lang);
     let (content, reason) = submission::read_with_comments(content, keyword, &comments, &files);
@@ -603,7 +603,7 @@ async fn record(
             // TS sees it; nothing was recorded.
             let text = format!("{e:#}");
             if let Err(mark) = store
-                .commit_inbound(reading.failed(row.id, engine.now(), text))
+                .commit_inbound(reading.failed(row.id, state.clock.now(), text))
                 .await
             {
                 tracing::error!(error = %format!("{mark:#}"), inbound = row.id, "cannot mark the answer page's submission failed");
@@ -689,7 +689,7 @@ async fn confirmation(state: &SharedState, v: &Visit) -> Result<Response, Refusa
     };
     let mut files = Vec::new();
     if let Some(m) = message_id {
-        if let Some(row) = state.engine.store().inbound_by_message_id(&m).await? {
+        if let Some(row) = state.store.inbound_by_message_id(&m).await? {
             files = crate::mail::inbound::inspect(&row.raw)
                 .attachments
                 .into_iter()

@@ -121,7 +121,10 @@ impl Env {
             self.page(
                 status,
                 "login",
-                json!({"error": error, "login_csrf": session::csrf_of("login", id)}),
+                LoginPage {
+                    error,
+                    login_csrf: session::csrf_of("login", id),
+                },
             )
         });
         page.unwrap_or_else(|e| plain_500(&e))
@@ -180,14 +183,16 @@ impl Env {
         m
     }
 
-    /// A page: `data`'s keys on top of [`Env::base`].
+    /// A page: `data`'s keys (a typed page struct, or JSON) on top of [`Env::base`].
     pub(crate) fn page(
         &self,
         status: StatusCode,
         page: &str,
-        data: Value,
+        data: impl serde::Serialize,
     ) -> Result<Response, PageError> {
         let mut all = self.base();
+        let data = serde_json::to_value(data)
+            .map_err(|e| PageError::Unexpected(anyhow::anyhow!("the {page} page's data: {e}")))?;
         if let Value::Object(extra) = data {
             all.extend(extra);
         }
@@ -257,7 +262,10 @@ impl Env {
         self.page(
             status,
             "error",
-            json!({"status": status.as_u16(), "message": message}),
+            ErrorPage {
+                status: status.as_u16(),
+                message,
+            },
         )
         .unwrap_or_else(|e| plain_500(&e))
     }
@@ -277,4 +285,19 @@ pub(crate) fn form(body: &Bytes) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.replace("\r\n", "\n")))
         .collect()
+}
+
+/// `templates/dashboard/login.hbs`'s data.
+#[derive(serde::Serialize)]
+struct LoginPage {
+    error: Option<String>,
+    /// Bound to the pre-session cookie.
+    login_csrf: String,
+}
+
+/// `templates/dashboard/error.hbs`'s data.
+#[derive(serde::Serialize)]
+struct ErrorPage {
+    status: u16,
+    message: String,
 }

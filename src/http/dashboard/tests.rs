@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
 
-use super::actions::parse::{parse_action, Action, ACTIONS};
+use super::actions::offered::CONSULTATION_ACTIONS;
+use super::actions::parse::{parse_action, Action};
 use super::env::{cookie, form, LANG_COOKIE};
 use super::error::PageError;
 use super::i18n::{label, tr, Lang};
 use crate::domain::input;
+use crate::http::access::{self, Target, ACCESS};
 use crate::http::session::SESSION_COOKIE;
+use crate::http::Role;
 use crate::report::CountryState;
 
 #[test]
@@ -19,9 +22,45 @@ fn every_page_parses_and_every_label_has_a_phrase() {
     for s in CountryState::ALL {
         assert_ne!(label(Lang::Es, "state", s.as_str()), s.as_str());
     }
-    for (a, _) in ACTIONS {
+    for a in access::actions() {
         assert_ne!(tr(Lang::En, &format!("act_{a}")), format!("act_{a}"));
     }
+}
+
+/// The roles of the API's routes and of the dashboard's actions come from one table:
+/// every route and every action has exactly one entry, and no entry names nothing.
+#[test]
+fn every_route_and_action_has_exactly_one_role() {
+    let entries = |target: Target| ACCESS.iter().filter(|(t, _)| *t == target).count();
+    let routes = crate::http::route_table();
+    for (spec, _) in &routes {
+        let target = Target::Route(spec.method, spec.path);
+        assert_eq!(entries(target), 1, "{target:?}");
+    }
+    let no_fields = BTreeMap::new();
+    for (target, _) in ACCESS {
+        match target {
+            Target::Route(method, path) => assert!(
+                routes
+                    .iter()
+                    .any(|(s, _)| s.method == *method && s.path == *path),
+                "{target:?} is no route"
+            ),
+            Target::Action(name) => {
+                assert_eq!(entries(*target), 1, "{target:?}");
+                // Every action in the table is one the form parser knows.
+                if let Err(PageError::Invalid(m)) = parse_action(name, &no_fields) {
+                    assert!(!m.starts_with("action:"), "{name}: {m}");
+                }
+            }
+        }
+    }
+    // Every action a consultation's page can offer is in the table.
+    for name in CONSULTATION_ACTIONS {
+        assert!(access::action_role(name).is_some(), "{name}");
+    }
+    // A route missing from the table needs an administrator, never nothing.
+    assert_eq!(access::route_role("GET", "/nowhere"), Some(Role::Admin));
 }
 
 #[test]

@@ -272,7 +272,7 @@ fn every_route() -> Vec<(&'static str, String, bool)> {
     };
     let mut routes: Vec<(&'static str, String, bool)> = puebla::http::route_table()
         .into_iter()
-        .map(|(spec, _)| (spec.method, fill(spec.path), spec.role.is_some()))
+        .map(|(spec, _)| (spec.method, fill(spec.path), spec.role().is_some()))
         .collect();
     // The dashboard's, which check their session themselves.
     for (method, path) in [

@@ -10,11 +10,12 @@ use super::super::error::PageError;
 use super::super::pages::shared::consultation_path;
 use super::super::session::{check_csrf, web_actor};
 use super::confirm::confirm_page;
-use super::parse::{carried_files, parse_action, read_action_form, Action, ACTIONS};
+use super::parse::{carried_files, parse_action, read_action_form, Action};
 use crate::directory::{self, FocalPointInput};
 use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::Event;
 use crate::engine::StartRequest;
+use crate::http::access;
 use crate::http::error::ApiError;
 use crate::http::SharedState;
 
@@ -45,10 +46,10 @@ pub(crate) async fn act(
 ) -> Result<Response, PageError> {
     check_csrf(env, fields)?;
     let kind = fields.get("action").map(String::as_str).unwrap_or_default();
-    let (kind, role) = ACTIONS
-        .iter()
-        .find(|(name, _)| *name == kind)
-        .copied()
+    // The role comes from the one table of routes and actions the API reads too.
+    let (kind, role) = access::actions()
+        .find(|name| *name == kind)
+        .and_then(|name| Some((name, access::action_role(name)?)))
         .ok_or_else(|| PageError::Invalid(format!("action: unknown action `{kind}`")))?;
     let session = env.require(role)?;
     // An uploaded focal point list becomes the import's text (and rides along in the
@@ -151,7 +152,7 @@ pub(crate) async fn act(
             language,
         } => {
             directory::add_focal_point(
-                engine.store().as_ref(),
+                state.store.as_ref(),
                 &engine.catalog().body,
                 FocalPointInput {
                     country: &country,
@@ -160,7 +161,7 @@ pub(crate) async fn act(
                     language: language.as_deref(),
                 },
                 &actor,
-                engine.now(),
+                state.clock.now(),
             )
             .await
             .map_err(ApiError::from)?;
@@ -168,17 +169,17 @@ pub(crate) async fn act(
         }
         Action::DeactivateFocalPoint { email } => {
             directory::deactivate_focal_point(
-                engine.store().as_ref(),
+                state.store.as_ref(),
                 &email,
                 &actor,
-                engine.now(),
+                state.clock.now(),
             )
             .await
             .map_err(ApiError::from)?;
             "/directory".to_string()
         }
         Action::ClearBouncing { email } => {
-            directory::clear_bouncing(engine.store().as_ref(), &email, &actor, engine.now())
+            directory::clear_bouncing(state.store.as_ref(), &email, &actor, state.clock.now())
                 .await
                 .map_err(ApiError::from)?;
             "/directory".to_string()

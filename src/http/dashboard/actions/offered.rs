@@ -44,6 +44,10 @@ fn sample_event(action: &str, c: &Consultation, now: DateTime<Utc>) -> Option<Ev
             working_days: 1,
             reason: sample(),
         },
+        // The form records an answer for the open round: without one there is
+        // nothing it applies (`transition` would file a staff answer as late, which
+        // the API allows and the page does not offer).
+        "answer" if !c.rounds.last().is_some_and(|r| r.is_open()) => return None,
         "answer" => Event::Answer {
             answer: Answer {
                 country,

@@ -1,4 +1,4 @@
-//! The action forms: the actions with their roles, the form (URL-encoded or
+//! The action forms: the form (URL-encoded or
 //! multipart) read into fields and files, and the fields parsed into an [`Action`]
 //! checked as the engine will check it.
 
@@ -13,28 +13,7 @@ use super::super::error::PageError;
 use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::{Event, Position};
 use crate::domain::{input, CountryCode};
-use crate::http::auth::Role;
 use crate::http::SharedState;
-
-/// Every action the dashboard offers, with the role it needs.
-pub(crate) const ACTIONS: &[(&str, Role)] = &[
-    ("start", Role::Ppt),
-    ("submit", Role::Ppt),
-    ("troika", Role::Ppt),
-    ("revise", Role::Ppt),
-    ("extend", Role::Ppt),
-    ("withdraw", Role::Ppt),
-    ("reclassify", Role::Ppt),
-    ("report", Role::Ppt),
-    ("fp_add", Role::Admin),
-    ("fp_deactivate", Role::Admin),
-    ("fp_clear_bouncing", Role::Admin),
-    ("presidency", Role::Admin),
-    ("answer", Role::Ppt),
-    ("release", Role::Admin),
-    ("discard", Role::Admin),
-    ("fp_import", Role::Admin),
-];
 
 /// A parsed action form.
 #[derive(Debug)]

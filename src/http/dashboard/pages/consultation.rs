@@ -116,7 +116,7 @@ pub(crate) async fn consultation_view(
         .collect();
     let mut inbound_ids: BTreeMap<String, i64> = BTreeMap::new();
     for id in wanted {
-        if let Some(m) = state.engine.store().inbound_by_message_id(id).await? {
+        if let Some(m) = state.store.inbound_by_message_id(id).await? {
             inbound_ids.insert(m.message_id, m.id);
         }
     }
@@ -217,7 +217,7 @@ pub(crate) async fn consultation_view(
                 body: &catalog.body,
                 calendars: &catalog.calendars,
             };
-            offered::offered(c, &ctx, state.engine.now())
+            offered::offered(c, &ctx, state.clock.now())
         })
         .unwrap_or_default();
     let forms: Map<String, Value> = offered::CONSULTATION_ACTIONS

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
-use super::shared::{country_name, query_flash, PageQuery};
+use super::shared::{country_name, query_flash, Country, PageQuery};
 use crate::domain::CountryCode;
 use crate::http::SharedState;
 
@@ -32,46 +32,80 @@ pub(crate) async fn directory_view(
     env: &Env,
     query: &BTreeMap<String, String>,
 ) -> Result<Response, PageError> {
-    let store = state.engine.store();
+    let store = &state.store;
     let bouncing = store.bouncing_focal_points().await?;
-    let focal_points: Vec<Value> = store
+    let focal_points = store
         .focal_points(None, false)
         .await?
         .into_iter()
         .map(|f| {
             let country = CountryCode::parse(&f.country).ok();
-            json!({
-                "country": f.country,
-                "country_name": country.map_or_else(|| f.country.clone(), |c| country_name(state, env.lang, c)),
-                "name": f.name,
-                "email": f.email,
-                "language": f.language,
-                "active": f.active,
-                "bouncing": bouncing.contains(&f.id),
-            })
+            FocalPointView {
+                country_name: country
+                    .map_or_else(|| f.country.clone(), |c| country_name(state, env.lang, c)),
+                bouncing: bouncing.contains(&f.id),
+                country: f.country,
+                name: f.name,
+                email: f.email,
+                language: f.language,
+                active: f.active,
+            }
         })
         .collect();
     let body = state.engine.body().await?;
-    let rotation: Vec<Value> = body
+    let rotation = body
         .presidency
         .iter()
-        .map(|(year, code)| {
-            json!({"year": year, "code": code.to_string(), "name": country_name(state, env.lang, *code)})
+        .map(|(year, code)| YearView {
+            year: *year,
+            code: code.to_string(),
+            name: country_name(state, env.lang, *code),
         })
         .collect();
-    let members: Vec<Value> = body
+    let members = body
         .members
         .iter()
-        .map(|m| json!({"code": m.code.to_string(), "name": m.name(env.lang.language())}))
+        .map(|m| Country {
+            code: m.code.to_string(),
+            name: m.name(env.lang.language()).to_string(),
+        })
         .collect();
     env.page(
         StatusCode::OK,
         "directory",
-        json!({
-            "flash": query_flash(env, query),
-            "focal_points": focal_points,
-            "rotation": rotation,
-            "members": members,
-        }),
+        DirectoryPage {
+            flash: query_flash(env, query),
+            focal_points,
+            rotation,
+            members,
+        },
     )
+}
+
+/// `templates/dashboard/directory.hbs`'s data.
+#[derive(Serialize)]
+struct DirectoryPage {
+    flash: Option<String>,
+    focal_points: Vec<FocalPointView>,
+    rotation: Vec<YearView>,
+    members: Vec<Country>,
+}
+
+#[derive(Serialize)]
+struct FocalPointView {
+    country: String,
+    country_name: String,
+    name: String,
+    email: String,
+    language: String,
+    active: bool,
+    bouncing: bool,
+}
+
+/// One year of the presidency rotation.
+#[derive(Serialize)]
+struct YearView {
+    year: i32,
+    code: String,
+    name: String,
 }

@@ -38,7 +38,7 @@ pub(crate) async fn home_page(
     query: &BTreeMap<String, String>,
 ) -> Result<Response, PageError> {
     let all = query.get("all").is_some_and(|v| v == "1");
-    let store = state.engine.store();
+    let store = &state.store;
     let mut memo = WorkingDaysMemo::new();
     let list: Vec<Value> = state
         .engine
@@ -139,23 +139,43 @@ pub(crate) async fn new_consultation_page(
         return redirect("/");
     }
     let result = env.require(Role::Ppt).and_then(|_| {
-        let procedures: Vec<Value> = state
+        let procedures = state
             .engine
             .catalog()
             .procedures
             .values()
-            .map(|p| json!({"id": p.id, "name": p.name, "default": p.id == "rcm-five-day"}))
+            .map(|p| ProcedureChoice {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                default: p.id == "rcm-five-day",
+            })
             .collect();
         let limits = state.engine.attachment_limits();
         env.page(
             StatusCode::OK,
             "new",
-            json!({
-                "procedures": procedures,
-                "max_file_bytes": limits.max_file_bytes,
-                "max_total_bytes": limits.max_total_bytes,
-            }),
+            NewPage {
+                procedures,
+                max_file_bytes: limits.max_file_bytes,
+                max_total_bytes: limits.max_total_bytes,
+            },
         )
     });
     result.unwrap_or_else(|e| env.error(e))
+}
+
+/// `templates/dashboard/new.hbs`'s data: the form that starts a consultation.
+#[derive(serde::Serialize)]
+struct NewPage {
+    procedures: Vec<ProcedureChoice>,
+    max_file_bytes: usize,
+    max_total_bytes: usize,
+}
+
+/// A procedure the new consultation can follow.
+#[derive(serde::Serialize)]
+struct ProcedureChoice {
+    id: String,
+    name: String,
+    default: bool,
 }

@@ -47,8 +47,7 @@ pub(crate) async fn inbound_view(
     let not_found = || PageError::NotFound(format!("inbound message {id}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let m = state
-        .engine
-        .store()
+        .store
         .inbound_message(id)
         .await?
         .ok_or_else(not_found)?;

@@ -9,11 +9,11 @@ use chrono_tz::Tz;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
-use super::super::actions::parse::ACTIONS;
 use super::super::env::Env;
 use super::super::i18n::{label, tr, Lang};
 use crate::domain::consultation::{Consultation, Context, Position};
 use crate::domain::CountryCode;
+use crate::http::access;
 use crate::http::SharedState;
 use crate::report::{self, CountryState};
 
@@ -89,7 +89,7 @@ pub(crate) fn working_days_left_memo(
         calendars: &catalog.calendars,
     };
     let tz = presidency_tz(state, c)?;
-    let now = state.engine.now();
+    let now = state.clock.now();
     if round.deadline <= now {
         return Some(json!({"days": 0, "passed": true, "last_day": false}));
     }
@@ -120,12 +120,19 @@ pub(crate) fn country_name(state: &SharedState, lang: Lang, code: CountryCode) -
         .unwrap_or_else(|_| code.to_string())
 }
 
-pub(crate) fn query_flash(env: &Env, query: &BTreeMap<String, String>) -> Value {
+/// The message after an action (`?done=ACTION`), for the pages' `flash`.
+pub(crate) fn query_flash(env: &Env, query: &BTreeMap<String, String>) -> Option<String> {
     query
         .get("done")
-        .filter(|a| ACTIONS.iter().any(|(name, _)| name == a))
-        .map(|a| json!(format!("{}: {}", env.t("done"), env.t(&format!("act_{a}")))))
-        .unwrap_or(Value::Null)
+        .filter(|a| access::actions().any(|name| name == a.as_str()))
+        .map(|a| format!("{}: {}", env.t("done"), env.t(&format!("act_{a}"))))
+}
+
+/// A country as the pages' lists and selects show it.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Country {
+    pub(crate) code: String,
+    pub(crate) name: String,
 }
 
 /// Whether `country`'s answer in round `round` of `c` is one to review.

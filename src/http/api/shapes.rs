@@ -1,0 +1,397 @@
+//! The API's input and output shapes (JSON at the edge: not domain types), and
+//! the checks that turn a field into a domain value with an error naming the field.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::attachment::FileUpload;
+use crate::domain::consultation::Position;
+use crate::domain::CountryCode;
+use crate::engine::ports::{ApiTokenRow, AttachmentRow, FocalPointRow};
+use crate::http::error::ApiError;
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+// ---------------------------------------------------------------------------------
+// Shapes
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointQuery {
+    pub(crate) country: Option<String>,
+    #[serde(default)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartIn {
+    pub(crate) title: String,
+    /// The course of action, Markdown.
+    pub(crate) text: String,
+    pub(crate) procedure: Option<String>,
+    pub(crate) year: Option<i32>,
+    #[serde(default)]
+    pub(crate) draft: bool,
+    /// Files attached to the text: the proposal as PDF, an annex.
+    #[serde(default)]
+    pub(crate) attachments: Vec<AttachmentIn>,
+}
+
+/// A file in a JSON request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentIn {
+    pub(crate) filename: String,
+    /// Sniffed from the content and the name when absent.
+    pub(crate) content_type: Option<String>,
+    /// The bytes, standard base64 (RFC 4648, padding optional).
+    pub(crate) content_base64: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitIn {
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) attachments: Vec<AttachmentIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TroikaIn {
+    pub(crate) country: String,
+    /// true: agree; false: request changes.
+    pub(crate) approve: bool,
+    pub(crate) comments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseIn {
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) no_changes: bool,
+    pub(crate) note: Option<String>,
+    #[serde(default)]
+    pub(crate) attachments: Vec<AttachmentIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendIn {
+    pub(crate) working_days: u32,
+    pub(crate) reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawIn {
+    pub(crate) reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportIn {
+    pub(crate) text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerIn {
+    pub(crate) country: String,
+    pub(crate) position: String,
+    #[serde(default)]
+    pub(crate) text: String,
+    /// How it was received: letter (default), phone, meeting ...
+    pub(crate) channel: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReclassifyIn {
+    pub(crate) round: u32,
+    pub(crate) country: String,
+    /// The position the answer has confirms the reading; another one corrects it.
+    pub(crate) position: String,
+    /// The arrival time of the answer reviewed: refused (409) if a newer answer of the
+    /// country has replaced it since.
+    #[serde(default)]
+    pub(crate) received_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointIn {
+    pub(crate) country: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresidencyIn {
+    pub(crate) country: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    pub(crate) name: String,
+    pub(crate) role: String,
+}
+
+/// A consultation in lists and as the result of an action.
+#[derive(Debug, Serialize)]
+pub struct ConsultationOut {
+    pub(crate) reference: String,
+    pub(crate) title: String,
+    pub(crate) procedure: String,
+    pub(crate) stage: String,
+    pub(crate) open: bool,
+    pub(crate) presidency: String,
+    pub(crate) troika: String,
+    pub(crate) version: u32,
+    /// The latest round, open or closed.
+    pub(crate) round: Option<u32>,
+    /// The latest round's deadline, RFC 3339 in the presidency's time zone.
+    pub(crate) deadline: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsultationDetail {
+    #[serde(flatten)]
+    pub(crate) summary: ConsultationOut,
+    /// The current text.
+    pub(crate) text: String,
+    /// The line diff of the current text against the previous version, if any.
+    pub(crate) diff: Option<String>,
+    pub(crate) countries: Vec<CountryOut>,
+    /// The answers a person must review (doubtful, unreviewed), in the latest round.
+    pub(crate) to_review: Vec<ReviewOut>,
+    /// How the decision was taken, once there is one.
+    pub(crate) outcome: Option<OutcomeOut>,
+    pub(crate) attachments: Vec<AttachmentOut>,
+    pub(crate) timeline: Vec<TimelineOut>,
+}
+
+/// An answer to review: `POST .../reclassify` with its round, country and
+/// `received_at` confirms it (same position) or corrects it.
+#[derive(Debug, Serialize)]
+pub struct ReviewOut {
+    pub(crate) round: u32,
+    pub(crate) country: String,
+    pub(crate) position: &'static str,
+    pub(crate) received_at: DateTime<Utc>,
+    /// `ambiguous`, `conditional`, `conflict`.
+    pub(crate) reasons: Vec<&'static str>,
+    /// The reader's own words on how it read the reply.
+    pub(crate) reading: Option<String>,
+    /// The focal point's address; null when staff entered it.
+    pub(crate) from: Option<String>,
+    pub(crate) conflict: Option<ConflictOut>,
+    /// The consultation is `awaiting_decision` until this is reviewed.
+    pub(crate) blocks_decision: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConflictOut {
+    pub(crate) from: Option<String>,
+    pub(crate) position: &'static str,
+    pub(crate) received_at: DateTime<Utc>,
+}
+
+/// A decision and the counts it was taken on.
+#[derive(Debug, Serialize)]
+pub struct OutcomeOut {
+    pub(crate) adopted: bool,
+    pub(crate) at: DateTime<Utc>,
+    /// `consensus` (every member answered without objection), `silence` (no
+    /// objection by the deadline), or null when not adopted.
+    pub(crate) adopted_by: Option<&'static str>,
+    pub(crate) objections: Vec<String>,
+    pub(crate) no_answer: Vec<String>,
+    /// Null for a decision recorded before the counts were kept.
+    pub(crate) without_objection: Option<usize>,
+    pub(crate) with_comments: Option<usize>,
+}
+
+/// An attached file, without its bytes (`GET .../attachments/{id}` gives them).
+#[derive(Debug, Serialize)]
+pub struct AttachmentOut {
+    pub(crate) id: i64,
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) size: i64,
+    pub(crate) sha256: String,
+    /// The text version it was attached with.
+    pub(crate) version: u32,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) actor: String,
+}
+
+impl From<AttachmentRow> for AttachmentOut {
+    fn from(a: AttachmentRow) -> Self {
+        Self {
+            id: a.id,
+            filename: a.filename,
+            content_type: a.content_type,
+            size: a.size,
+            sha256: a.sha256,
+            version: a.version,
+            created_at: a.created_at,
+            actor: a.actor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountryOut {
+    pub(crate) country: String,
+    pub(crate) state: &'static str,
+    pub(crate) text: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineOut {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) detail: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FocalPointOut {
+    pub(crate) id: i64,
+    pub(crate) country: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) language: String,
+    pub(crate) active: bool,
+}
+
+impl From<FocalPointRow> for FocalPointOut {
+    fn from(r: FocalPointRow) -> Self {
+        Self {
+            id: r.id,
+            country: r.country,
+            name: r.name,
+            email: r.email,
+            language: r.language,
+            active: r.active,
+        }
+    }
+}
+
+/// A focal point whose `bouncing` mark was cleared, and whether it had one.
+#[derive(Debug, Serialize)]
+pub struct BouncingClearedOut {
+    #[serde(flatten)]
+    pub(crate) focal_point: FocalPointOut,
+    pub(crate) was_bouncing: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportOut {
+    pub(crate) added: usize,
+    pub(crate) updated: usize,
+    pub(crate) unchanged: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TroikaOut {
+    pub(crate) year: i32,
+    pub(crate) current: String,
+    pub(crate) former: Option<String>,
+    pub(crate) upcoming: Option<String>,
+    pub(crate) members: usize,
+    pub(crate) description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenOut {
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) created_by: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiTokenRow> for TokenOut {
+    fn from(r: ApiTokenRow) -> Self {
+        Self {
+            name: r.name,
+            role: r.role,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedTokenOut {
+    /// Shown once; only its hash is stored.
+    pub(crate) token: String,
+    pub(crate) name: String,
+    pub(crate) role: String,
+}
+
+pub(crate) fn country(field: &str, s: &str) -> ApiResult<CountryCode> {
+    CountryCode::parse(s).map_err(|e| ApiError::validation(field, e))
+}
+
+pub(crate) fn position(s: &str) -> ApiResult<Position> {
+    Position::parse(s).ok_or_else(|| {
+        ApiError::validation(
+            "position",
+            format!("`{s}` must be no_objection, objection or comments"),
+        )
+    })
+}
+
+pub(crate) fn not_blank(field: &str, s: &str) -> ApiResult<()> {
+    if s.trim().is_empty() {
+        Err(ApiError::validation(field, "is empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The files of a JSON request, decoded; bad base64 is a 422 naming the file's field.
+/// Names, sizes and types are the engine's to check.
+pub(crate) fn uploads(files: Vec<AttachmentIn>) -> ApiResult<Vec<FileUpload>> {
+    use base64::Engine as _;
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let cleaned: String = f
+                .content_base64
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(cleaned.trim_end_matches('='))
+                .map_err(|e| {
+                    ApiError::validation(
+                        &format!("attachments[{i}].content_base64"),
+                        format!("is not base64: {e}"),
+                    )
+                })?;
+            Ok(FileUpload {
+                filename: f.filename,
+                content_type: f.content_type,
+                bytes,
+            })
+        })
+        .collect()
+}
