@@ -89,13 +89,41 @@ pub(super) fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRow, StoreError>
     })
 }
 
+/// A text column read as a domain value, once, here: a value that does not parse
+/// is [`StoreError::Corrupt`], naming the row.
+pub(super) fn get_parsed<T: std::str::FromStr>(
+    row: &AnyRow,
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    let value: String = get(row, column)?;
+    parse_value(table, id, column, &value)
+}
+
+/// `value` of `field` of a row as a domain value, or [`StoreError::Corrupt`].
+pub(super) fn parse_value<T: std::str::FromStr>(
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    field: &'static str,
+    value: &str,
+) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        field,
+        value: value.to_string(),
+    })
+}
+
 pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
+    let id: i64 = get(row, "id")?;
     Ok(FocalPointRow {
-        id: get(row, "id")?,
-        country: get(row, "country")?,
+        id,
+        country: get_parsed(row, "focal_points", &id, "country")?,
         name: get(row, "name")?,
         email: get(row, "email")?,
-        language: get(row, "language")?,
+        language: get_parsed(row, "focal_points", &id, "language")?,
         active: get_bool(row, "active")?,
     })
 }
@@ -118,7 +146,7 @@ pub(super) fn focal_point_detail(fp: &FocalPointRow) -> serde_json::Value {
         "country": fp.country,
         "email": fp.email,
         "name": fp.name,
-        "language": fp.language,
+        "language": fp.language.as_str(),
         "active": fp.active,
     })
 }

@@ -1420,7 +1420,7 @@ async fn record_answer_applies_a_token_to_its_own_stage() {
             .unwrap()
             .reference;
         let id_of = |rows: &[puebla::engine::ports::FocalPointRow], c: &str| {
-            rows.iter().find(|f| f.country == c).unwrap().id
+            rows.iter().find(|f| f.country.as_str() == c).unwrap().id
         };
         let rows = store.focal_points(None, true).await.unwrap();
         let token = |country: &str, stage| AnswerToken {

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::shared::{country_name, query_flash, PageQuery};
-use crate::domain::CountryCode;
 use crate::http::SharedState;
 
 /// `GET /directory`: focal points and the presidency rotation; forms for the TS.
@@ -39,13 +38,12 @@ pub(crate) async fn directory_view(
         .await?
         .into_iter()
         .map(|f| {
-            let country = CountryCode::parse(&f.country).ok();
             json!({
                 "country": f.country,
-                "country_name": country.map_or_else(|| f.country.clone(), |c| country_name(state, env.lang, c)),
+                "country_name": country_name(state, env.lang, f.country),
                 "name": f.name,
                 "email": f.email,
-                "language": f.language,
+                "language": f.language.as_str(),
                 "active": f.active,
                 "bouncing": bouncing.contains(&f.id),
             })
