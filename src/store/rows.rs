@@ -2,7 +2,7 @@
 //! aggregates' transactions share (a step writes audit, notices, timers and
 //! attachments).
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
@@ -37,12 +37,11 @@ pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
 }
 
 pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
-    let status: String = get(row, "status")?;
+    let id: i64 = get(row, "id")?;
     let sent_at: Option<i64> = get(row, "sent_at")?;
     Ok(Notice {
-        id: get(row, "id")?,
-        status: NoticeStatus::parse(&status)
-            .ok_or_else(|| anyhow!("unknown notice status `{status}`"))?,
+        id,
+        status: get_parsed(row, "outbox", &id, "status")?,
         attempts: get(row, "attempts")?,
         next_attempt_at: get_time(row, "next_attempt_at")?,
         last_error: get(row, "last_error")?,
@@ -279,10 +278,10 @@ pub(super) const INBOUND_COLUMNS: &str =
      error, processed_at, stage, conditional";
 
 pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
-    let status: String = get(row, "status")?;
+    let id: i64 = get(row, "id")?;
     let processed_at: Option<i64> = get(row, "processed_at")?;
     Ok(InboundMessage {
-        id: get(row, "id")?,
+        id,
         message_id: get(row, "message_id")?,
         sha256: get(row, "sha256")?,
         raw: get(row, "raw")?,
@@ -290,8 +289,7 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
         truncated: get_bool(row, "truncated")?,
         source: get(row, "source")?,
         received_at: get_time(row, "received_at")?,
-        status: InboundStatus::parse(&status)
-            .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+        status: get_parsed(row, "inbound_messages", &id, "status")?,
         reading: InboundReading {
             sender: get(row, "sender")?,
             subject: get(row, "subject")?,
