@@ -137,10 +137,10 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                 .into_iter()
                 .map(|r| FocalPointOut {
                     bouncing: bouncing.contains(&r.id),
-                    country: r.country,
+                    country: r.country.to_string(),
                     name: r.name,
                     email: r.email,
-                    language: r.language,
+                    language: r.language.as_str().to_string(),
                     active: r.active,
                 })
                 .collect();
@@ -166,7 +166,7 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                 .focal_points(None, true)
                 .await?
                 .into_iter()
-                .map(|r| r.country)
+                .map(|r| r.country.to_string())
                 .collect();
             let missing: Vec<String> = catalog
                 .body

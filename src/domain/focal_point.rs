@@ -4,8 +4,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CountryCode, Language};
-
 /// A focal point's email address, lower-cased, checked for a plausible shape.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -59,17 +57,6 @@ impl fmt::Display for FocalPointEmail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// One person in the directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FocalPoint {
-    pub id: i64,
-    pub country: CountryCode,
-    pub name: String,
-    pub email: FocalPointEmail,
-    pub language: Language,
-    pub active: bool,
 }
 
 #[cfg(test)]

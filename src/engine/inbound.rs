@@ -27,7 +27,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::domain::consultation::TransitionError;
-use crate::domain::{ConsultationRef, CountryCode, Language};
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{
     FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
     NewAudit, NewInboundMessage, NewNotice,
@@ -284,7 +284,7 @@ impl Engine {
                 let active: Vec<&FocalPointRow> =
                     f.sender_rows.iter().filter(|r| r.active).collect();
                 match active.as_slice() {
-                    [one] => CountryCode::parse(&one.country).ok(),
+                    [one] => Some(one.country),
                     _ => None,
                 }
             });
@@ -460,7 +460,7 @@ impl Engine {
     ) -> Result<Vec<NewNotice>, EngineError> {
         match tell {
             Tell::Explain { to, kind, reason } => {
-                let language = to.language.parse::<Language>().unwrap_or(Language::Es);
+                let language = to.language;
                 Ok(vec![self.quarantine_notice(
                     row, reading, to, language, reason, kind,
                 )?])

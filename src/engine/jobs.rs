@@ -300,10 +300,7 @@ impl Engine {
             for fp in self.store.focal_points(Some(ppt.as_str()), true).await? {
                 recipients.push(DigestRecipient {
                     country: Some(ppt),
-                    language: fp
-                        .language
-                        .parse::<Language>()
-                        .unwrap_or(member.default_language()),
+                    language: fp.language,
                     email: fp.email,
                     name: fp.name,
                     time_zone: member.time_zone,

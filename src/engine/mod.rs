@@ -240,8 +240,7 @@ impl Engine {
     pub async fn body(&self) -> Result<Body, EngineError> {
         let mut body = self.catalog.body.clone();
         for (year, country) in self.store.presidency_overrides().await? {
-            let code = CountryCode::parse(&country).context("presidency row")?;
-            body.presidency.insert(year, code);
+            body.presidency.insert(year, country);
         }
         Ok(body)
     }

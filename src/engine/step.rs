@@ -249,10 +249,7 @@ impl Engine {
                 missing.push(country);
             }
             for fp in fps {
-                let language = fp
-                    .language
-                    .parse::<Language>()
-                    .unwrap_or(member.default_language());
+                let language = fp.language;
                 recipients.push(Recipient {
                     country: Some(country),
                     country_name: member.name(language).to_string(),

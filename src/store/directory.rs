@@ -8,6 +8,7 @@ use sqlx::{Any, Transaction};
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::CountryCode;
 use crate::engine::ports::*;
 
 impl SqlStore {
@@ -184,7 +185,7 @@ impl DirectoryStore for SqlStore {
             }
             Some(old)
                 if old.name == fp.name
-                    && old.language == fp.language
+                    && old.language.as_str() == fp.language
                     && old.active == fp.active =>
             {
                 ImportOutcome::Unchanged
@@ -201,10 +202,10 @@ impl DirectoryStore for SqlStore {
                     .context("updating a focal point")?;
                 let new = FocalPointRow {
                     id: old.id,
-                    country: fp.country.clone(),
+                    country: old.country,
                     name: fp.name.clone(),
                     email: fp.email.clone(),
-                    language: fp.language.clone(),
+                    language: parse_value("focal_points", &old.id, "language", &fp.language)?,
                     active: fp.active,
                 };
                 let mut detail = focal_point_detail(&new);
@@ -281,7 +282,7 @@ impl DirectoryStore for SqlStore {
         })
     }
 
-    async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError> {
+    async fn presidency_overrides(&self) -> Result<Vec<(i32, CountryCode)>, StoreError> {
         let rows = sqlx::query("SELECT year, country FROM presidency ORDER BY year")
             .fetch_all(&self.pool)
             .await
@@ -290,7 +291,7 @@ impl DirectoryStore for SqlStore {
             .map(|row| {
                 let year: i64 = get(row, "year")?;
                 let year = i32::try_from(year).context("stored presidency year out of range")?;
-                Ok((year, get(row, "country")?))
+                Ok((year, get_parsed(row, "presidency", &year, "country")?))
             })
             .collect()
     }

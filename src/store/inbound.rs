@@ -170,12 +170,11 @@ impl InboundStore for SqlStore {
         .with_context(|| format!("reading the inbound messages about {reference}"))?;
         rows.iter()
             .map(|row| {
-                let status: String = get(row, "status")?;
+                let id: i64 = get(row, "id")?;
                 Ok(InboundBrief {
-                    id: get(row, "id")?,
+                    id,
                     received_at: get_time(row, "received_at")?,
-                    status: InboundStatus::parse(&status)
-                        .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+                    status: get_parsed(row, "inbound_messages", &id, "status")?,
                     kind: get(row, "kind")?,
                     reference: get(row, "reference")?,
                     country: get(row, "country")?,

@@ -2,7 +2,7 @@
 //! aggregates' transactions share (a step writes audit, notices, timers and
 //! attachments).
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
@@ -37,12 +37,11 @@ pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
 }
 
 pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
-    let status: String = get(row, "status")?;
+    let id: i64 = get(row, "id")?;
     let sent_at: Option<i64> = get(row, "sent_at")?;
     Ok(Notice {
-        id: get(row, "id")?,
-        status: NoticeStatus::parse(&status)
-            .ok_or_else(|| anyhow!("unknown notice status `{status}`"))?,
+        id,
+        status: get_parsed(row, "outbox", &id, "status")?,
         attempts: get(row, "attempts")?,
         next_attempt_at: get_time(row, "next_attempt_at")?,
         last_error: get(row, "last_error")?,
@@ -89,13 +88,41 @@ pub(super) fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRow, StoreError>
     })
 }
 
+/// A text column read as a domain value, once, here: a value that does not parse
+/// is [`StoreError::Corrupt`], naming the row.
+pub(super) fn get_parsed<T: std::str::FromStr>(
+    row: &AnyRow,
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    let value: String = get(row, column)?;
+    parse_value(table, id, column, &value)
+}
+
+/// `value` of `field` of a row as a domain value, or [`StoreError::Corrupt`].
+pub(super) fn parse_value<T: std::str::FromStr>(
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    field: &'static str,
+    value: &str,
+) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt {
+        table,
+        id: id.to_string(),
+        field,
+        value: value.to_string(),
+    })
+}
+
 pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
+    let id: i64 = get(row, "id")?;
     Ok(FocalPointRow {
-        id: get(row, "id")?,
-        country: get(row, "country")?,
+        id,
+        country: get_parsed(row, "focal_points", &id, "country")?,
         name: get(row, "name")?,
         email: get(row, "email")?,
-        language: get(row, "language")?,
+        language: get_parsed(row, "focal_points", &id, "language")?,
         active: get_bool(row, "active")?,
     })
 }
@@ -118,7 +145,7 @@ pub(super) fn focal_point_detail(fp: &FocalPointRow) -> serde_json::Value {
         "country": fp.country,
         "email": fp.email,
         "name": fp.name,
-        "language": fp.language,
+        "language": fp.language.as_str(),
         "active": fp.active,
     })
 }
@@ -251,10 +278,10 @@ pub(super) const INBOUND_COLUMNS: &str =
      error, processed_at, stage, conditional";
 
 pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreError> {
-    let status: String = get(row, "status")?;
+    let id: i64 = get(row, "id")?;
     let processed_at: Option<i64> = get(row, "processed_at")?;
     Ok(InboundMessage {
-        id: get(row, "id")?,
+        id,
         message_id: get(row, "message_id")?,
         sha256: get(row, "sha256")?,
         raw: get(row, "raw")?,
@@ -262,8 +289,7 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
         truncated: get_bool(row, "truncated")?,
         source: get(row, "source")?,
         received_at: get_time(row, "received_at")?,
-        status: InboundStatus::parse(&status)
-            .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?,
+        status: get_parsed(row, "inbound_messages", &id, "status")?,
         reading: InboundReading {
             sender: get(row, "sender")?,
             subject: get(row, "subject")?,

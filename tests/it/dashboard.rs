@@ -725,9 +725,9 @@ async fn actions_are_confirmed_then_done_and_audited() {
         .await
         .expect(303);
         let fps = app.store.focal_points(Some("BZ"), false).await.unwrap();
-        assert!(fps
-            .iter()
-            .any(|f| f.email == "second.bz@example.org" && f.active && f.language == "en"));
+        assert!(fps.iter().any(|f| f.email == "second.bz@example.org"
+            && f.active
+            && f.language.as_str() == "en"));
         assert!(fps
             .iter()
             .any(|f| f.email == "fp.bz@example.org" && !f.active));

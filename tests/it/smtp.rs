@@ -196,7 +196,7 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
                 };
                 assert_eq!(t.reference.to_string(), reference, "{what}");
                 assert_eq!(t.focal_point_id, fp.id, "{what}");
-                assert_eq!(t.country.as_str(), fp.country, "{what}");
+                assert_eq!(t.country, fp.country, "{what}");
                 assert_eq!(Some(t.country.to_string()), n.notice.country, "{what}");
                 // The token names the stage the notice asks about.
                 match n.notice.kind.as_str() {

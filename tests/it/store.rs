@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use puebla::domain::CountryCode;
 use puebla::engine::ports::{
     prelude::*, Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit,
     NewFocalPoint, NewInboundMessage, NewNotice, NewTimer, NoticeStatus, OutboxCounts, Step,
@@ -1064,7 +1065,10 @@ async fn presidency_overrides_replace_and_are_audited() {
             .unwrap();
         assert_eq!(
             store.presidency_overrides().await.unwrap(),
-            [(2026, "GT".to_string()), (2027, "SV".to_string())],
+            [
+                (2026, CountryCode::parse("GT").unwrap()),
+                (2027, CountryCode::parse("SV").unwrap())
+            ],
             "{name}"
         );
         let log = store.audit_log(None).await.unwrap();

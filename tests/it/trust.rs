@@ -1421,7 +1421,7 @@ backends! {
             .unwrap()
             .reference;
         let id_of = |rows: &[puebla::engine::ports::FocalPointRow], c: &str| {
-            rows.iter().find(|f| f.country == c).unwrap().id
+            rows.iter().find(|f| f.country.as_str() == c).unwrap().id
         };
         let rows = store.focal_points(None, true).await.unwrap();
         let token = |country: &str, stage| AnswerToken {

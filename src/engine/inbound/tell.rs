@@ -76,7 +76,7 @@ impl Engine {
             .ok_or(EngineError::NoTokenSecret {
                 notice: CONFIRMATION_REQUEST,
             })?;
-        let country = CountryCode::parse(&to.country).context("a stored focal point's country")?;
+        let country = to.country;
         let token = key
             .mint(&Token::Confirmation(ConfirmationToken {
                 inbound_id: row.id,
@@ -90,10 +90,7 @@ impl Engine {
             None => self.catalog.body.clone(),
         };
         let member = body.member(country).map_err(TransitionError::from)?;
-        let l = to
-            .language
-            .parse::<Language>()
-            .unwrap_or(member.default_language());
+        let l = to.language;
         let consultation = facts.consultation.as_ref().map(|(c, _)| c);
         let deadline = match (stage, consultation) {
             (StageRef::Round { round }, Some(c)) => c
@@ -186,7 +183,7 @@ impl Engine {
             Some(b) => b.clone(),
             None => self.body().await?,
         };
-        let country = CountryCode::parse(&fp.country).context("a stored focal point's country")?;
+        let country = fp.country;
         let member = body.member(country).map_err(TransitionError::from)?;
         // The PPT of the consultation the bounced notice was about, else this year's.
         let reference = facts
@@ -218,12 +215,12 @@ impl Engine {
             "ts".into(),
         )];
         if let Some(ppt) = presidency {
-            let ppt_member = body.member(ppt).map_err(TransitionError::from)?;
+            body.member(ppt).map_err(TransitionError::from)?;
             for p in self.store.focal_points(Some(ppt.as_str()), true).await? {
                 if p.id == fp.id {
                     continue;
                 }
-                let language = p.language.parse().unwrap_or(ppt_member.default_language());
+                let language = p.language;
                 recipients.push((Some(ppt), p.email, p.name, language, format!("fp{}", p.id)));
             }
         }

@@ -4,15 +4,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::{CountryCode, Language};
 
 /// A focal point row (the directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FocalPointRow {
     pub id: i64,
-    pub country: String,
+    pub country: CountryCode,
     pub name: String,
     pub email: String,
-    pub language: String,
+    pub language: Language,
     pub active: bool,
 }
 
@@ -87,7 +88,7 @@ pub trait DirectoryStore: Send + Sync {
 
     // Presidency years set by the TS, on top of the body's data file.
 
-    async fn presidency_overrides(&self) -> Result<Vec<(i32, String)>, StoreError>;
+    async fn presidency_overrides(&self) -> Result<Vec<(i32, CountryCode)>, StoreError>;
     async fn set_presidency(
         &self,
         year: i32,

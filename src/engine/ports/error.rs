@@ -13,6 +13,16 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A stored row holds a value that is not what its column must be (a country
+    /// code, a language, a reference): the row is reported, never read as something
+    /// else.
+    #[error("the {table} row {id} holds an invalid {field}: `{value}`")]
+    Corrupt {
+        table: &'static str,
+        id: String,
+        field: &'static str,
+        value: String,
+    },
     /// The database could not be reached, rather than that it refused what was
     /// asked: a refused, reset or broken connection, no connection within the pool's
     /// acquire timeout, or the server ending the session. Nothing was written;

@@ -8,67 +8,42 @@ use super::consultations::Step;
 use super::error::StoreError;
 use super::outbox::NewNotice;
 
-/// Where an inbound message came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundSource {
-    Imap,
-    Stdin,
-    Http,
-    /// A submission on the answer page, kept as a raw message like an email reply.
-    AnswerPage,
-}
-
-impl InboundSource {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            InboundSource::Imap => "imap",
-            InboundSource::Stdin => "stdin",
-            InboundSource::Http => "http",
-            InboundSource::AnswerPage => "answer_page",
-        }
+crate::named_enum! {
+    /// Where an inbound message came from.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum InboundSource {
+        Imap => "imap",
+        Stdin => "stdin",
+        Http => "http",
+        /// A submission on the answer page, kept as a raw message like an email reply.
+        AnswerPage => "answer_page",
     }
 }
 
-/// Where an inbound message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundStatus {
-    /// Stored, not (yet) processed: a crash between storing and processing leaves this.
-    Stored,
-    /// Read and acted on: counted, recorded as late, or recorded as an auto-reply or bounce.
-    Processed,
-    /// Not counted: waits for the TS (`puebla quarantine`).
-    Quarantined,
-    /// Processing failed; the error is kept with the message.
-    Failed,
-    /// Set aside by the TS, with a reason.
-    Discarded,
-    /// From a focal point's address without a valid token: held until that focal
-    /// point confirms it from the registered address (or the TS decides).
-    AwaitingConfirmation,
+crate::named_enum! {
+    /// Where an inbound message stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum InboundStatus {
+        /// Stored, not (yet) processed: a crash between storing and processing leaves this.
+        Stored => "stored",
+        /// Read and acted on: counted, recorded as late, or recorded as an auto-reply or bounce.
+        Processed => "processed",
+        /// Not counted: waits for the TS (`puebla quarantine`).
+        Quarantined => "quarantined",
+        /// Processing failed; the error is kept with the message.
+        Failed => "failed",
+        /// Set aside by the TS, with a reason.
+        Discarded => "discarded",
+        /// From a focal point's address without a valid token: held until that focal
+        /// point confirms it from the registered address (or the TS decides).
+        AwaitingConfirmation => "awaiting_confirmation",
+    }
 }
 
 impl InboundStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            InboundStatus::Stored => "stored",
-            InboundStatus::Processed => "processed",
-            InboundStatus::Quarantined => "quarantined",
-            InboundStatus::Failed => "failed",
-            InboundStatus::Discarded => "discarded",
-            InboundStatus::AwaitingConfirmation => "awaiting_confirmation",
-        }
-    }
-
+    /// The status with exactly this name (a stored row's), if it is one.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "stored" => Some(InboundStatus::Stored),
-            "processed" => Some(InboundStatus::Processed),
-            "quarantined" => Some(InboundStatus::Quarantined),
-            "failed" => Some(InboundStatus::Failed),
-            "discarded" => Some(InboundStatus::Discarded),
-            "awaiting_confirmation" => Some(InboundStatus::AwaitingConfirmation),
-            _ => None,
-        }
+        Self::from_name(s).ok()
     }
 }
 

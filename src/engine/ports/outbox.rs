@@ -36,32 +36,20 @@ pub struct NoticeFailure {
     pub audit: NewAudit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeStatus {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
+crate::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NoticeStatus {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
+    }
 }
 
 impl NoticeStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            NoticeStatus::Pending => "pending",
-            NoticeStatus::Sending => "sending",
-            NoticeStatus::Sent => "sent",
-            NoticeStatus::Failed => "failed",
-        }
-    }
-
+    /// The status with exactly this name (a stored row's), if it is one.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(NoticeStatus::Pending),
-            "sending" => Some(NoticeStatus::Sending),
-            "sent" => Some(NoticeStatus::Sent),
-            "failed" => Some(NoticeStatus::Failed),
-            _ => None,
-        }
+        Self::from_name(s).ok()
     }
 }
 

@@ -438,9 +438,7 @@ async fn visit(state: &SharedState, token: &str, query: Option<&str>) -> Result<
         .into_iter()
         .find(|f| f.id == answer.focal_point_id)
         .ok_or(Refusal::Invalid)?;
-    let lang = query_lang(query)
-        .or_else(|| focal_point.language.parse().ok())
-        .unwrap_or(member.default_language());
+    let lang = query_lang(query).unwrap_or(focal_point.language);
     let country_name = member.name(lang).to_string();
     if !focal_point.active {
         return Err(Refusal::Inactive {

@@ -282,10 +282,10 @@ impl From<FocalPointRow> for FocalPointOut {
     fn from(r: FocalPointRow) -> Self {
         Self {
             id: r.id,
-            country: r.country,
+            country: r.country.to_string(),
             name: r.name,
             email: r.email,
-            language: r.language,
+            language: r.language.as_str().to_string(),
             active: r.active,
         }
     }

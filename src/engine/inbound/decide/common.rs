@@ -91,13 +91,10 @@ pub(crate) fn authenticate(
     country: CountryCode,
     rows: &[FocalPointRow],
 ) -> Result<FocalPointRow, String> {
-    if let Some(fp) = rows
-        .iter()
-        .find(|f| f.active && f.country == country.as_str())
-    {
+    if let Some(fp) = rows.iter().find(|f| f.active && f.country == country) {
         return Ok(fp.clone());
     }
-    if rows.iter().any(|f| f.country == country.as_str()) {
+    if rows.iter().any(|f| f.country == country) {
         return Err(format!(
             "the sender {sender} is no longer an active focal point of {country}"
         ));
@@ -123,8 +120,9 @@ pub(super) fn not_a_focal_point(sender: &str, rows: &[FocalPointRow]) -> String 
 pub(super) fn active_countries(rows: &[FocalPointRow]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in rows.iter().filter(|r| r.active) {
-        if !out.contains(&r.country) {
-            out.push(r.country.clone());
+        let country = r.country.to_string();
+        if !out.contains(&country) {
+            out.push(country);
         }
     }
     out

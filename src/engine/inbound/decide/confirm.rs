@@ -43,7 +43,7 @@ pub(super) fn confirmation(
     let asked = f
         .asked
         .as_ref()
-        .filter(|a| a.id == t.focal_point_id && a.country == t.country.as_str() && a.active);
+        .filter(|a| a.id == t.focal_point_id && a.country == t.country && a.active);
     let Some(asked) = asked else {
         let reason = format!(
             "the confirmation request about message {} went to a focal point of {} who is no longer active",

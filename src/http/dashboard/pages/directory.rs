@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::shared::{country_name, query_flash, Country, PageQuery};
-use crate::domain::CountryCode;
 use crate::http::SharedState;
 
 /// `GET /directory`: focal points and the presidency rotation; forms for the TS.
@@ -38,18 +37,14 @@ pub(crate) async fn directory_view(
         .focal_points(None, false)
         .await?
         .into_iter()
-        .map(|f| {
-            let country = CountryCode::parse(&f.country).ok();
-            FocalPointView {
-                country_name: country
-                    .map_or_else(|| f.country.clone(), |c| country_name(state, env.lang, c)),
-                bouncing: bouncing.contains(&f.id),
-                country: f.country,
-                name: f.name,
-                email: f.email,
-                language: f.language,
-                active: f.active,
-            }
+        .map(|f| FocalPointView {
+            country_name: country_name(state, env.lang, f.country),
+            bouncing: bouncing.contains(&f.id),
+            country: f.country.to_string(),
+            name: f.name,
+            email: f.email,
+            language: f.language.as_str().to_string(),
+            active: f.active,
         })
         .collect();
     let body = state.engine.body().await?;
