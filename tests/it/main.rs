@@ -23,6 +23,7 @@ mod hostile;
 mod imap;
 mod ingest;
 mod lanes;
+mod layers;
 mod mail_corpus;
 mod measure;
 mod outages;
