@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
 use crate::common;
+use crate::common::backends;
 
 /// A concrete path for a route pattern.
 fn concrete(path: &str, reference: &str) -> String {
@@ -34,9 +35,9 @@ fn token_of(app: &TestApp, role: Role) -> &str {
     }
 }
 
-#[tokio::test]
-async fn health_readiness_and_unknown_paths() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn health_readiness_and_unknown_paths(backend) {
         let app = spawn_app(backend).await;
         let r = app.get("/healthz", None).await.expect(200);
         assert_eq!(r.json()["status"], "ok");
@@ -54,9 +55,9 @@ async fn health_readiness_and_unknown_paths() {
     }
 }
 
-#[tokio::test]
-async fn every_route_allows_its_role_and_denies_the_others() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn every_route_allows_its_role_and_denies_the_others(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Role matrix").await;
         for (spec, _) in puebla::http::route_table() {
@@ -117,9 +118,9 @@ async fn every_route_allows_its_role_and_denies_the_others() {
     }
 }
 
-#[tokio::test]
-async fn a_consultation_from_start_to_results_over_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_consultation_from_start_to_results_over_the_api(backend) {
         let app = spawn_app(backend).await;
         let ppt = Some(app.ppt.as_str());
         let base = |r: &str| format!("/api/consultations/{r}");
@@ -434,9 +435,9 @@ async fn a_consultation_from_start_to_results_over_the_api() {
     }
 }
 
-#[tokio::test]
-async fn status_shows_each_country_in_round_one() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn status_shows_each_country_in_round_one(backend) {
         let app = spawn_app(backend).await;
         app.get("/status", None).await.expect(401);
         let reference = app.consultation_in_round_one("Consular assistance").await;
@@ -580,9 +581,9 @@ async fn an_unreachable_database_is_reported() {
     assert!(m.body.contains("puebla_database_up 0"), "{}", m.body);
 }
 
-#[tokio::test]
-async fn metrics_in_prometheus_text() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn metrics_in_prometheus_text(backend) {
         let app = spawn_app(backend).await;
         app.get("/metrics", None).await.expect(401);
         app.consultation_in_round_one("Metrics").await;
@@ -604,9 +605,9 @@ async fn metrics_in_prometheus_text() {
     }
 }
 
-#[tokio::test]
-async fn focal_points_and_presidency() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn focal_points_and_presidency(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let list = app
@@ -789,9 +790,9 @@ async fn focal_points_and_presidency() {
     }
 }
 
-#[tokio::test]
-async fn tokens_over_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn tokens_over_the_api(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let created = app
@@ -1224,9 +1225,9 @@ async fn a_short_admin_token_is_refused() {
     assert!(err.to_string().contains("PUEBLA_ADMIN_TOKEN"), "{err}");
 }
 
-#[tokio::test]
-async fn the_ts_clears_a_bouncing_mark_through_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_clears_a_bouncing_mark_through_the_api(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let ids = app.bounce("fp.hn@example.org").await;

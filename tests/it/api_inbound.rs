@@ -17,6 +17,7 @@ use sqlx::{AnyConnection, Connection};
 
 use crate::api::puebla;
 use crate::api_helpers::*;
+use crate::common::backends;
 use crate::smtp_sink::{self, SmtpSink};
 
 const RFC822: &str = "message/rfc822";
@@ -94,9 +95,9 @@ fn state_of(detail: &Value, country: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn raw_messages_are_stored_read_and_shown() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn raw_messages_are_stored_read_and_shown(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Inbound over HTTP").await;
         app.deliver_all().await;
@@ -261,9 +262,9 @@ async fn raw_messages_are_stored_read_and_shown() {
     }
 }
 
-#[tokio::test]
-async fn the_ts_releases_and_discards_quarantined_messages() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_releases_and_discards_quarantined_messages(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Quarantine").await;
         app.deliver_all().await;
@@ -476,12 +477,12 @@ async fn the_ts_releases_and_discards_quarantined_messages() {
     }
 }
 
-/// A reply without its token from a focal point's address waits on the holding list
-/// for its sender's confirmation (a warning in /status); the TS may release it as
-/// the country's answer, after which the sender's confirmation changes nothing.
-#[tokio::test]
-async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_release_it() {
-    for backend in BACKENDS {
+backends! {
+    /// A reply without its token from a focal point's address waits on the holding list
+    /// for its sender's confirmation (a warning in /status); the TS may release it as
+    /// the country's answer, after which the sender's confirmation changes nothing.
+    #[tokio::test]
+    async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_release_it(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Held").await;
         app.deliver_all().await;
@@ -577,9 +578,9 @@ async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_r
     }
 }
 
-#[tokio::test]
-async fn a_failed_message_fails_the_status_until_it_is_retried() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_failed_message_fails_the_status_until_it_is_retried(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Failure").await;
         app.deliver_all().await;
@@ -658,9 +659,9 @@ async fn a_failed_message_fails_the_status_until_it_is_retried() {
     }
 }
 
-#[tokio::test]
-async fn auto_replies_and_bounces_show_in_the_country_states() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn auto_replies_and_bounces_show_in_the_country_states(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Country states").await;
         app.deliver_all().await;
@@ -761,13 +762,13 @@ async fn auto_replies_and_bounces_show_in_the_country_states() {
     }
 }
 
-/// `/status` reads the country states of every open consultation from aggregated
-/// queries (invitations counted by round and country, the latest auto-reply and
-/// other message by country); `GET /api/consultations/{reference}` reads one
-/// consultation's notices and messages. Both must say the same for every state.
-#[tokio::test]
-async fn status_aggregates_every_country_state_like_the_consultation_view() {
-    for backend in BACKENDS {
+backends! {
+    /// `/status` reads the country states of every open consultation from aggregated
+    /// queries (invitations counted by round and country, the latest auto-reply and
+    /// other message by country); `GET /api/consultations/{reference}` reads one
+    /// consultation's notices and messages. Both must say the same for every state.
+    #[tokio::test]
+    async fn status_aggregates_every_country_state_like_the_consultation_view(backend) {
         let app = spawn_app(backend).await;
         let now = app.clock_now();
         // DO gets a second focal point whose address is stored in mixed case: the
@@ -1093,9 +1094,9 @@ async fn outbox(app: &TestApp) -> BTreeMap<String, (NoticeStatus, i64)> {
         .collect()
 }
 
-#[tokio::test]
-async fn sigterm_while_sending_loses_no_notice() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn sigterm_while_sending_loses_no_notice(backend) {
         let app = spawn_app(backend).await;
         // Five focal points per country: 55 invitations when round 1 opens.
         use puebla::clock::Clock as _;
@@ -1232,9 +1233,9 @@ async fn sigterm_while_sending_loses_no_notice() {
     }
 }
 
-#[tokio::test]
-async fn the_imap_pollers_passes_and_errors_show_in_status_and_metrics() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_imap_pollers_passes_and_errors_show_in_status_and_metrics(backend) {
         let app = spawn_app(backend).await;
         let mut config = app.config.clone();
         config.imap_url = Some("imap://puebla:secret@127.0.0.1:1/INBOX".into());
