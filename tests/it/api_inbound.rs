@@ -6,7 +6,6 @@
 //! without losing a notice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use puebla::engine::ports::{NewFocalPoint, Notice, NoticeStatus};
@@ -15,9 +14,9 @@ use puebla::mail::NoticePayload;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
-use crate::api::puebla;
 use crate::api_helpers::*;
 use crate::common::backends;
+use crate::daemon::{Daemon, Puebla};
 use crate::smtp_sink::{self, SmtpSink};
 
 const RFC822: &str = "message/rfc822";
@@ -719,20 +718,11 @@ backends! {
         // So does the CLI: `consultation show` reads the same report.
         if backend == "sqlite" {
             let dir = tempfile::tempdir().unwrap();
-            let out = puebla(
-                dir.path(),
-                &app.database_url,
-                &[],
-                &["consultation", "show", &reference, "--json"],
-            )
-            .output()
-            .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let out = Puebla::new(dir.path(), &["consultation", "show", &reference, "--json"])
+                .on_database(&app.database_url)
+                .run(Duration::from_secs(120));
+            assert!(out.status.success(), "{}", out.stderr);
+            let cli: Value = out.json();
             assert_eq!(state_of(&cli, "NI"), "auto_replied");
             assert_eq!(state_of(&cli, "DO"), "bounced");
         }
@@ -1025,62 +1015,19 @@ fn message_id_of(data: &[u8]) -> String {
         .expect("a Message-ID")
 }
 
-struct Serve {
-    child: std::process::Child,
-    log: std::path::PathBuf,
-}
-
-fn start_serve(dir: &std::path::Path, db: &str, smtp_url: &str, run: usize) -> Serve {
-    let log = dir.join(format!("serve-{run}.log"));
-    let child = puebla(
-        dir,
-        db,
-        &[
+/// `puebla serve` on `db`, sending to `smtp_url`, its log in `serve-RUN.log`.
+fn start_serve(dir: &std::path::Path, db: &str, smtp_url: &str, run: usize) -> Daemon {
+    Puebla::new(dir, &["serve"])
+        .on_database(db)
+        .envs([
             ("PUEBLA_HTTP_ADDR", "127.0.0.1:0"),
             ("PUEBLA_TOKEN_SECRET", TOKEN_SECRET),
             ("PUEBLA_ADMIN_TOKEN", ADMIN_TOKEN),
             ("PUEBLA_SMTP_URL", smtp_url),
             ("RUST_LOG", "info"),
-        ],
-        &["serve"],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap())
-    .spawn()
-    .expect("puebla serve starts");
-    Serve { child, log }
-}
-
-impl Serve {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status (within 30 s).
-    async fn terminate(&mut self) -> std::process::ExitStatus {
-        let kill = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        for _ in 0..600 {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        panic!("serve did not stop on SIGTERM:\n{}", self.log());
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+        ])
+        .name(&format!("serve-{run}"))
+        .spawn()
 }
 
 /// Every notice in the database by Message-ID, with its status and attempts.
@@ -1141,17 +1088,15 @@ backends! {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let mut serve = start_serve(dir.path(), &app.database_url, &sink.url(), 1);
-        let mut waited = 0;
-        while sink.received().len() < 3 {
-            assert!(
-                waited < 600,
-                "{backend}: serve sent nothing:\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += 1;
-        }
-        let status = serve.terminate().await;
+        let sink_ref = &sink;
+        serve
+            .wait_until(
+                &format!("{backend}: serve sends three messages"),
+                Duration::from_secs(30),
+                || async move { (sink_ref.received().len() >= 3).then_some(()) },
+            )
+            .await;
+        let status = serve.terminate(Duration::from_secs(30)).await;
         let log = serve.log();
         assert!(status.success(), "{backend}: exit {status}:\n{log}");
         assert!(log.contains("stop signal received"), "{log}");
@@ -1201,21 +1146,18 @@ backends! {
 
         // Restarted, the daemon delivers the rest, each once.
         let mut serve = start_serve(dir.path(), &app.database_url, &sink.url(), 2);
-        let mut waited = 0;
-        loop {
-            let c = app.store.outbox_counts().await.unwrap();
-            if c.pending == 0 && c.sending == 0 {
-                break;
-            }
-            assert!(
-                waited < 1200,
-                "{backend}: not delivered after a restart: {c:?}\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += 1;
-        }
-        let status = serve.terminate().await;
+        let store = &app.store;
+        serve
+            .wait_until(
+                &format!("{backend}: delivered after a restart"),
+                Duration::from_secs(60),
+                || async move {
+                    let c = store.outbox_counts().await.unwrap();
+                    (c.pending == 0 && c.sending == 0).then_some(())
+                },
+            )
+            .await;
+        let status = serve.terminate(Duration::from_secs(30)).await;
         assert!(status.success(), "{backend}: {}", serve.log());
         let after = outbox(&app).await;
         let received: Vec<String> = sink

@@ -257,6 +257,33 @@ impl Daemon {
     pub fn is_killed(&self) -> bool {
         self.child.is_none()
     }
+
+    /// SIGTERM (the polite stop: handlers run), then its exit status, failing with
+    /// its log when it has not exited within `timeout`.
+    pub async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.pid().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(kill.success(), "kill -TERM {pid}");
+        let watch = Stopwatch::start();
+        loop {
+            let child = self.child.as_mut().expect("the process runs");
+            if let Some(status) = child.try_wait().expect("wait for puebla") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                watch.elapsed() < timeout,
+                "`puebla {}` did not stop within {timeout:?} (real time) of SIGTERM; its log ({}):\n{}",
+                self.command,
+                self.log.display(),
+                tail(&self.log())
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Daemon {
