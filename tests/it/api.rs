@@ -1003,8 +1003,10 @@ fn run(dir: &std::path::Path, db: &str, args: &[&str]) -> Output {
 async fn token_create_prints_once_and_stores_a_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/t.db", dir.path().display());
+    // The commands run in a folder of their own: their captured output holds the token.
+    let work = tempfile::tempdir().unwrap();
     let out = run(
-        dir.path(),
+        work.path(),
         &db,
         &[
             "token",
@@ -1045,14 +1047,14 @@ async fn token_create_prints_once_and_stores_a_hash() {
     }
 
     let bad = run(
-        dir.path(),
+        work.path(),
         &db,
         &["token", "create", "--role", "root", "--name", "x"],
     );
     assert!(!bad.status.success());
     assert!(bad.stderr.contains("--role `root`"));
     let dup = run(
-        dir.path(),
+        work.path(),
         &db,
         &[
             "token",
@@ -1066,13 +1068,13 @@ async fn token_create_prints_once_and_stores_a_hash() {
     assert!(!dup.status.success());
     assert!(dup.stderr.contains("already exists"));
 
-    let list = run(dir.path(), &db, &["token", "list", "--json"]);
+    let list = run(work.path(), &db, &["token", "list", "--json"]);
     let listed: Value = list.json();
     assert_eq!(listed[0]["name"], "HN PPT office");
     assert!(!list.stdout.contains(&token));
-    let revoke = run(dir.path(), &db, &["token", "revoke", "HN PPT office"]);
+    let revoke = run(work.path(), &db, &["token", "revoke", "HN PPT office"]);
     assert!(revoke.status.success(), "{}", revoke.stderr);
-    let list = run(dir.path(), &db, &["token", "list", "--json"]);
+    let list = run(work.path(), &db, &["token", "list", "--json"]);
     assert_eq!(list.json(), json!([]));
 }
 

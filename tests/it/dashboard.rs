@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
 use crate::common::backends;
+use crate::daemon::{Daemon, Puebla};
 use puebla::domain::attachment::sha256_hex;
 
 const XSS_TITLE: &str = "<script>alert(1)</script>";
@@ -1631,7 +1631,7 @@ fn artifacts() -> PathBuf {
 
 /// chromedriver as a child process, killed on drop.
 pub(crate) struct Driver {
-    child: Child,
+    process: Daemon,
     addr: SocketAddr,
     session: Option<String>,
     _profile: tempfile::TempDir,
@@ -1656,8 +1656,7 @@ impl Drop for Driver {
                 let _ = s.read(&mut [0u8; 512]);
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // chromedriver stops when `process` is dropped, after this.
     }
 }
 
@@ -1737,30 +1736,29 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(artifacts().join("chromedriver.log")).unwrap();
-        let child = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", chromedriver.display()));
+        // Its log in target/test-artifacts/chromedriver.log.
+        let process =
+            Puebla::program(&chromedriver, &artifacts(), &[&format!("--port={port}")]).spawn();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let profile = tempfile::tempdir().unwrap();
         let mut driver = Driver {
-            child,
+            process,
             addr,
             session: None,
             _profile: profile,
         };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                let (status, v) = webdriver(addr, "GET", "/status", None).await;
-                if status == 200 && v["value"]["ready"] == true {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        driver
+            .process
+            .wait_until(
+                "chromedriver is ready",
+                Duration::from_secs(30),
+                || async move {
+                    tokio::net::TcpStream::connect(addr).await.ok()?;
+                    let (status, v) = webdriver(addr, "GET", "/status", None).await;
+                    (status == 200 && v["value"]["ready"] == true).then_some(())
+                },
+            )
+            .await;
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {

@@ -261,7 +261,7 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
         .run(TIMEOUT);
     let stdout = &out.stdout;
     assert!(out.status.success(), "{}\n{}", stdout, out.stderr);
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let json: serde_json::Value = serde_json::from_str(stdout).expect("JSON on stdout");
     let keys: Vec<&str> = json
         .as_object()
         .expect("a JSON object")
