@@ -550,20 +550,12 @@ backends! {
 
         // `consultation show` lists it, through the web.
         let dir = tempfile::tempdir().unwrap();
-        let out = crate::api::puebla(
-            dir.path(),
-            &app.database_url,
-            &[],
-            &["consultation", "show", &reference, "--json"],
-        )
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let args = ["consultation", "show", &reference, "--json"];
+        let out = crate::daemon::Puebla::new(dir.path(), &args)
+            .on_database(&app.database_url)
+            .run(std::time::Duration::from_secs(120));
+        assert!(out.status.success(), "{}", out.stderr);
+        let shown: Value = out.json();
         let hn_row = shown["countries"]
             .as_array()
             .unwrap()

@@ -4,7 +4,6 @@
 //! `token` commands and `puebla serve` with SIGTERM.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,8 @@ use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
 use crate::common;
+use crate::common::backends;
+use crate::daemon::{Output, Puebla};
 
 /// A concrete path for a route pattern.
 fn concrete(path: &str, reference: &str) -> String {
@@ -34,9 +35,9 @@ fn token_of(app: &TestApp, role: Role) -> &str {
     }
 }
 
-#[tokio::test]
-async fn health_readiness_and_unknown_paths() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn health_readiness_and_unknown_paths(backend) {
         let app = spawn_app(backend).await;
         let r = app.get("/healthz", None).await.expect(200);
         assert_eq!(r.json()["status"], "ok");
@@ -54,9 +55,9 @@ async fn health_readiness_and_unknown_paths() {
     }
 }
 
-#[tokio::test]
-async fn every_route_allows_its_role_and_denies_the_others() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn every_route_allows_its_role_and_denies_the_others(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Role matrix").await;
         for (spec, _) in puebla::http::route_table() {
@@ -117,9 +118,9 @@ async fn every_route_allows_its_role_and_denies_the_others() {
     }
 }
 
-#[tokio::test]
-async fn a_consultation_from_start_to_results_over_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_consultation_from_start_to_results_over_the_api(backend) {
         let app = spawn_app(backend).await;
         let ppt = Some(app.ppt.as_str());
         let base = |r: &str| format!("/api/consultations/{r}");
@@ -434,9 +435,9 @@ async fn a_consultation_from_start_to_results_over_the_api() {
     }
 }
 
-#[tokio::test]
-async fn status_shows_each_country_in_round_one() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn status_shows_each_country_in_round_one(backend) {
         let app = spawn_app(backend).await;
         app.get("/status", None).await.expect(401);
         let reference = app.consultation_in_round_one("Consular assistance").await;
@@ -580,9 +581,9 @@ async fn an_unreachable_database_is_reported() {
     assert!(m.body.contains("puebla_database_up 0"), "{}", m.body);
 }
 
-#[tokio::test]
-async fn metrics_in_prometheus_text() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn metrics_in_prometheus_text(backend) {
         let app = spawn_app(backend).await;
         app.get("/metrics", None).await.expect(401);
         app.consultation_in_round_one("Metrics").await;
@@ -604,9 +605,9 @@ async fn metrics_in_prometheus_text() {
     }
 }
 
-#[tokio::test]
-async fn focal_points_and_presidency() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn focal_points_and_presidency(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let list = app
@@ -789,9 +790,9 @@ async fn focal_points_and_presidency() {
     }
 }
 
-#[tokio::test]
-async fn tokens_over_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn tokens_over_the_api(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let created = app
@@ -990,37 +991,23 @@ async fn router_level_checks_and_the_timeout() {
 // ---------------------------------------------------------------------------------------
 // The binary: `puebla token ...` and `puebla serve`.
 
-pub(crate) fn puebla(
-    dir: &std::path::Path,
-    db: &str,
-    extra_env: &[(&str, &str)],
-    args: &[&str],
-) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PUEBLA_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("PUEBLA_DATABASE_URL", db)
-        .env("PUEBLA_WORKFLOWS", repo().join("workflows"))
-        .env("PUEBLA_TEMPLATES", repo().join("templates"))
-        .env("PUEBLA_OUTBOX_DIR", dir.join("outbox"))
-        .envs(extra_env.iter().copied())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    cmd
+/// How long a command of the binary may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `puebla ARGS` on the database `db` in `dir`, run to its end.
+fn run(dir: &std::path::Path, db: &str, args: &[&str]) -> Output {
+    Puebla::new(dir, args).on_database(db).run(TIMEOUT)
 }
 
 #[tokio::test]
 async fn token_create_prints_once_and_stores_a_hash() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/t.db", dir.path().display());
-    let out = puebla(
-        dir.path(),
+    // The commands run in a folder of their own: their captured output holds the token.
+    let work = tempfile::tempdir().unwrap();
+    let out = run(
+        work.path(),
         &db,
-        &[],
         &[
             "token",
             "create",
@@ -1029,17 +1016,11 @@ async fn token_create_prints_once_and_stores_a_hash() {
             "--name",
             "HN PPT office",
         ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(out.status.success(), "{}", out.stderr);
+    let token = out.stdout.trim().to_string();
     assert!(token.starts_with("pbl_") && token.len() == 68, "{token}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only now"));
+    assert!(out.stderr.contains("only now"));
 
     let store = puebla::store::connect(&db).await.unwrap();
     let row = store
@@ -1065,20 +1046,16 @@ async fn token_create_prints_once_and_stores_a_hash() {
         }
     }
 
-    let bad = puebla(
-        dir.path(),
+    let bad = run(
+        work.path(),
         &db,
-        &[],
         &["token", "create", "--role", "root", "--name", "x"],
-    )
-    .output()
-    .unwrap();
+    );
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--role `root`"));
-    let dup = puebla(
-        dir.path(),
+    assert!(bad.stderr.contains("--role `root`"));
+    let dup = run(
+        work.path(),
         &db,
-        &[],
         &[
             "token",
             "create",
@@ -1087,74 +1064,34 @@ async fn token_create_prints_once_and_stores_a_hash() {
             "--name",
             "HN PPT office",
         ],
-    )
-    .output()
-    .unwrap();
+    );
     assert!(!dup.status.success());
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    assert!(dup.stderr.contains("already exists"));
 
-    let list = puebla(dir.path(), &db, &[], &["token", "list", "--json"])
-        .output()
-        .unwrap();
-    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let list = run(work.path(), &db, &["token", "list", "--json"]);
+    let listed: Value = list.json();
     assert_eq!(listed[0]["name"], "HN PPT office");
-    assert!(!String::from_utf8_lossy(&list.stdout).contains(&token));
-    let revoke = puebla(dir.path(), &db, &[], &["token", "revoke", "HN PPT office"])
-        .output()
-        .unwrap();
-    assert!(
-        revoke.status.success(),
-        "{}",
-        String::from_utf8_lossy(&revoke.stderr)
-    );
-    let list = puebla(dir.path(), &db, &[], &["token", "list", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        serde_json::from_slice::<Value>(&list.stdout).unwrap(),
-        json!([])
-    );
+    assert!(!list.stdout.contains(&token));
+    let revoke = run(work.path(), &db, &["token", "revoke", "HN PPT office"]);
+    assert!(revoke.status.success(), "{}", revoke.stderr);
+    let list = run(work.path(), &db, &["token", "list", "--json"]);
+    assert_eq!(list.json(), json!([]));
 }
 
 #[tokio::test]
 async fn serve_answers_http_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/t.db", dir.path().display());
-    let stderr_path = dir.path().join("stderr");
-    let mut child = puebla(
-        dir.path(),
-        &db,
-        &[
+    let mut daemon = Puebla::new(dir.path(), &["serve"])
+        .on_database(&db)
+        .envs([
             ("PUEBLA_HTTP_ADDR", "127.0.0.1:0"),
             ("PUEBLA_TOKEN_SECRET", "0123456789abcdef0123456789abcdef"),
             ("PUEBLA_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
-        &["serve"],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&stderr_path).unwrap())
-    .spawn()
-    .unwrap();
+        ])
+        .spawn();
     // The log names the bound address.
-    let mut addr = None;
-    for _ in 0..600 {
-        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        if let Some(rest) = log.split("http=").nth(1) {
-            let a: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-            addr = a.parse::<std::net::SocketAddr>().ok();
-            if addr.is_some() {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        panic!(
-            "serve did not log its address:\n{}",
-            std::fs::read_to_string(&stderr_path).unwrap_or_default()
-        );
-    };
+    let addr = daemon.http_addr(Duration::from_secs(30)).await;
     http(addr, "GET", "/healthz", None, None).await.expect(200);
     http(addr, "GET", "/readyz", None, None).await.expect(200);
     http(addr, "GET", "/status", None, None).await.expect(401);
@@ -1164,15 +1101,18 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
         .json();
     assert_eq!(s["database"]["backend"], "sqlite");
     // The serve loop's first pass is recorded.
-    for _ in 0..100 {
-        let s = http(addr, "GET", "/status", Some(ADMIN_TOKEN), None)
-            .await
-            .json();
-        if s["scheduler"]["last_tick_at"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    daemon
+        .wait_until(
+            "the serve loop's first pass",
+            Duration::from_secs(5),
+            || async move {
+                let s = http(addr, "GET", "/status", Some(ADMIN_TOKEN), None)
+                    .await
+                    .json();
+                s["scheduler"]["last_tick_at"].is_string().then_some(())
+            },
+        )
+        .await;
     let s = http(addr, "GET", "/status", Some(ADMIN_TOKEN), None)
         .await
         .json();
@@ -1181,24 +1121,8 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
         .await
         .expect(200);
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = status.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("serve did not stop on SIGTERM");
-    });
-    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    let status = daemon.terminate(Duration::from_secs(10)).await;
+    let log = daemon.log();
     assert!(status.success(), "serve exited with {status}:\n{log}");
     // Standard error is a file here: plain text, no terminal colour codes.
     assert!(
@@ -1224,9 +1148,9 @@ async fn a_short_admin_token_is_refused() {
     assert!(err.to_string().contains("PUEBLA_ADMIN_TOKEN"), "{err}");
 }
 
-#[tokio::test]
-async fn the_ts_clears_a_bouncing_mark_through_the_api() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_clears_a_bouncing_mark_through_the_api(backend) {
         let app = spawn_app(backend).await;
         let admin = Some(app.admin.as_str());
         let ids = app.bounce("fp.hn@example.org").await;

@@ -20,7 +20,6 @@ use crate::common;
 pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests-0123456789";
 /// Signs reply tokens, so that replies over `POST /api/inbound` can be matched.
 pub const TOKEN_SECRET: &str = "an api test secret of some length";
-pub const BACKENDS: [&str; 2] = ["sqlite", "postgres"];
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

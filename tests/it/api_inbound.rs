@@ -6,7 +6,6 @@
 //! without losing a notice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::Duration;
 
 use puebla::engine::ports::{NewFocalPoint, Notice, NoticeStatus};
@@ -15,8 +14,9 @@ use puebla::mail::NoticePayload;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
-use crate::api::puebla;
 use crate::api_helpers::*;
+use crate::common::backends;
+use crate::daemon::{Daemon, Puebla};
 use crate::smtp_sink::{self, SmtpSink};
 
 const RFC822: &str = "message/rfc822";
@@ -94,9 +94,9 @@ fn state_of(detail: &Value, country: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn raw_messages_are_stored_read_and_shown() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn raw_messages_are_stored_read_and_shown(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Inbound over HTTP").await;
         app.deliver_all().await;
@@ -261,9 +261,9 @@ async fn raw_messages_are_stored_read_and_shown() {
     }
 }
 
-#[tokio::test]
-async fn the_ts_releases_and_discards_quarantined_messages() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_releases_and_discards_quarantined_messages(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Quarantine").await;
         app.deliver_all().await;
@@ -476,12 +476,12 @@ async fn the_ts_releases_and_discards_quarantined_messages() {
     }
 }
 
-/// A reply without its token from a focal point's address waits on the holding list
-/// for its sender's confirmation (a warning in /status); the TS may release it as
-/// the country's answer, after which the sender's confirmation changes nothing.
-#[tokio::test]
-async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_release_it() {
-    for backend in BACKENDS {
+backends! {
+    /// A reply without its token from a focal point's address waits on the holding list
+    /// for its sender's confirmation (a warning in /status); the TS may release it as
+    /// the country's answer, after which the sender's confirmation changes nothing.
+    #[tokio::test]
+    async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_release_it(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Held").await;
         app.deliver_all().await;
@@ -577,9 +577,9 @@ async fn a_message_awaiting_confirmation_is_on_the_holding_list_and_the_ts_can_r
     }
 }
 
-#[tokio::test]
-async fn a_failed_message_fails_the_status_until_it_is_retried() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_failed_message_fails_the_status_until_it_is_retried(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Failure").await;
         app.deliver_all().await;
@@ -658,9 +658,9 @@ async fn a_failed_message_fails_the_status_until_it_is_retried() {
     }
 }
 
-#[tokio::test]
-async fn auto_replies_and_bounces_show_in_the_country_states() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn auto_replies_and_bounces_show_in_the_country_states(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Country states").await;
         app.deliver_all().await;
@@ -718,20 +718,11 @@ async fn auto_replies_and_bounces_show_in_the_country_states() {
         // So does the CLI: `consultation show` reads the same report.
         if backend == "sqlite" {
             let dir = tempfile::tempdir().unwrap();
-            let out = puebla(
-                dir.path(),
-                &app.database_url,
-                &[],
-                &["consultation", "show", &reference, "--json"],
-            )
-            .output()
-            .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let out = Puebla::new(dir.path(), &["consultation", "show", &reference, "--json"])
+                .on_database(&app.database_url)
+                .run(Duration::from_secs(120));
+            assert!(out.status.success(), "{}", out.stderr);
+            let cli: Value = out.json();
             assert_eq!(state_of(&cli, "NI"), "auto_replied");
             assert_eq!(state_of(&cli, "DO"), "bounced");
         }
@@ -761,13 +752,13 @@ async fn auto_replies_and_bounces_show_in_the_country_states() {
     }
 }
 
-/// `/status` reads the country states of every open consultation from aggregated
-/// queries (invitations counted by round and country, the latest auto-reply and
-/// other message by country); `GET /api/consultations/{reference}` reads one
-/// consultation's notices and messages. Both must say the same for every state.
-#[tokio::test]
-async fn status_aggregates_every_country_state_like_the_consultation_view() {
-    for backend in BACKENDS {
+backends! {
+    /// `/status` reads the country states of every open consultation from aggregated
+    /// queries (invitations counted by round and country, the latest auto-reply and
+    /// other message by country); `GET /api/consultations/{reference}` reads one
+    /// consultation's notices and messages. Both must say the same for every state.
+    #[tokio::test]
+    async fn status_aggregates_every_country_state_like_the_consultation_view(backend) {
         let app = spawn_app(backend).await;
         let now = app.clock_now();
         // DO gets a second focal point whose address is stored in mixed case: the
@@ -1024,62 +1015,19 @@ fn message_id_of(data: &[u8]) -> String {
         .expect("a Message-ID")
 }
 
-struct Serve {
-    child: std::process::Child,
-    log: std::path::PathBuf,
-}
-
-fn start_serve(dir: &std::path::Path, db: &str, smtp_url: &str, run: usize) -> Serve {
-    let log = dir.join(format!("serve-{run}.log"));
-    let child = puebla(
-        dir,
-        db,
-        &[
+/// `puebla serve` on `db`, sending to `smtp_url`, its log in `serve-RUN.log`.
+fn start_serve(dir: &std::path::Path, db: &str, smtp_url: &str, run: usize) -> Daemon {
+    Puebla::new(dir, &["serve"])
+        .on_database(db)
+        .envs([
             ("PUEBLA_HTTP_ADDR", "127.0.0.1:0"),
             ("PUEBLA_TOKEN_SECRET", TOKEN_SECRET),
             ("PUEBLA_ADMIN_TOKEN", ADMIN_TOKEN),
             ("PUEBLA_SMTP_URL", smtp_url),
             ("RUST_LOG", "info"),
-        ],
-        &["serve"],
-    )
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&log).unwrap())
-    .spawn()
-    .expect("puebla serve starts");
-    Serve { child, log }
-}
-
-impl Serve {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status (within 30 s).
-    async fn terminate(&mut self) -> std::process::ExitStatus {
-        let kill = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        for _ in 0..600 {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        panic!("serve did not stop on SIGTERM:\n{}", self.log());
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+        ])
+        .name(&format!("serve-{run}"))
+        .spawn()
 }
 
 /// Every notice in the database by Message-ID, with its status and attempts.
@@ -1093,9 +1041,9 @@ async fn outbox(app: &TestApp) -> BTreeMap<String, (NoticeStatus, i64)> {
         .collect()
 }
 
-#[tokio::test]
-async fn sigterm_while_sending_loses_no_notice() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn sigterm_while_sending_loses_no_notice(backend) {
         let app = spawn_app(backend).await;
         // Five focal points per country: 55 invitations when round 1 opens.
         use puebla::clock::Clock as _;
@@ -1140,17 +1088,15 @@ async fn sigterm_while_sending_loses_no_notice() {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let mut serve = start_serve(dir.path(), &app.database_url, &sink.url(), 1);
-        let mut waited = 0;
-        while sink.received().len() < 3 {
-            assert!(
-                waited < 600,
-                "{backend}: serve sent nothing:\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += 1;
-        }
-        let status = serve.terminate().await;
+        let sink_ref = &sink;
+        serve
+            .wait_until(
+                &format!("{backend}: serve sends three messages"),
+                Duration::from_secs(30),
+                || async move { (sink_ref.received().len() >= 3).then_some(()) },
+            )
+            .await;
+        let status = serve.terminate(Duration::from_secs(30)).await;
         let log = serve.log();
         assert!(status.success(), "{backend}: exit {status}:\n{log}");
         assert!(log.contains("stop signal received"), "{log}");
@@ -1200,21 +1146,18 @@ async fn sigterm_while_sending_loses_no_notice() {
 
         // Restarted, the daemon delivers the rest, each once.
         let mut serve = start_serve(dir.path(), &app.database_url, &sink.url(), 2);
-        let mut waited = 0;
-        loop {
-            let c = app.store.outbox_counts().await.unwrap();
-            if c.pending == 0 && c.sending == 0 {
-                break;
-            }
-            assert!(
-                waited < 1200,
-                "{backend}: not delivered after a restart: {c:?}\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += 1;
-        }
-        let status = serve.terminate().await;
+        let store = &app.store;
+        serve
+            .wait_until(
+                &format!("{backend}: delivered after a restart"),
+                Duration::from_secs(60),
+                || async move {
+                    let c = store.outbox_counts().await.unwrap();
+                    (c.pending == 0 && c.sending == 0).then_some(())
+                },
+            )
+            .await;
+        let status = serve.terminate(Duration::from_secs(30)).await;
         assert!(status.success(), "{backend}: {}", serve.log());
         let after = outbox(&app).await;
         let received: Vec<String> = sink
@@ -1232,9 +1175,9 @@ async fn sigterm_while_sending_loses_no_notice() {
     }
 }
 
-#[tokio::test]
-async fn the_imap_pollers_passes_and_errors_show_in_status_and_metrics() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_imap_pollers_passes_and_errors_show_in_status_and_metrics(backend) {
         let app = spawn_app(backend).await;
         let mut config = app.config.clone();
         config.imap_url = Some("imap://puebla:secret@127.0.0.1:1/INBOX".into());

@@ -1,4 +1,5 @@
-//! One harness for the tests that run the `puebla` binary as a child process: a
+//! One harness for the tests that run the `puebla` binary (or a helper such as
+//! chromedriver, [`Puebla::program`]) as a child process: a
 //! command with a clean environment (nothing `PUEBLA_*` or `RUST_LOG` inherited from
 //! the test's own), its output captured in files (never pipes, which a chatty child
 //! could fill while the test waits), and for a daemon: waiting for readiness on a
@@ -22,6 +23,7 @@ const TAIL_LINES: usize = 40;
 /// ([`Puebla::run`]).
 pub struct Puebla {
     cmd: Command,
+    program: String,
     dir: PathBuf,
     name: String,
     args: Vec<String>,
@@ -47,17 +49,28 @@ impl Output {
 impl Puebla {
     /// `puebla ARGS` with `dir` as its working folder (where its output files go too).
     pub fn new(dir: &Path, args: &[&str]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
+        Self::program(Path::new(env!("CARGO_BIN_EXE_puebla")), dir, args)
+    }
+
+    /// Another program the tests run beside the daemon (chromedriver), with the
+    /// same harness; its files are named after the program.
+    pub fn program(program: &Path, dir: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new(program);
         for (k, _) in std::env::vars() {
             if k.starts_with("PUEBLA_") || k == "RUST_LOG" {
                 cmd.env_remove(k);
             }
         }
         cmd.args(args).current_dir(dir);
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "program".to_string());
         Self {
             cmd,
+            program: name.clone(),
             dir: dir.to_path_buf(),
-            name: "puebla".to_string(),
+            name,
             args: args.iter().map(|a| a.to_string()).collect(),
             stdin: None,
         }
@@ -113,8 +126,13 @@ impl Puebla {
             .stdout(std::fs::File::create(&out).expect("the stdout file"))
             .stderr(std::fs::File::create(&log).expect("the log file"))
             .spawn()
-            .unwrap_or_else(|e| panic!("start `puebla {}`: {e}", self.args.join(" ")));
-        (child, log, out, self.args.join(" "))
+            .unwrap_or_else(|e| panic!("start `{} {}`: {e}", self.program, self.args.join(" ")));
+        (
+            child,
+            log,
+            out,
+            format!("{} {}", self.program, self.args.join(" ")),
+        )
     }
 
     /// Starts it and hands it over: killed when dropped, its log shown if the test
@@ -143,7 +161,7 @@ impl Puebla {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "`puebla {command}` did not finish within {timeout:?}; its log:\n{}",
+                    "`{command}` did not finish within {timeout:?}; its log:\n{}",
                     tail(&std::fs::read_to_string(&log).unwrap_or_default())
                 );
             }
@@ -159,7 +177,7 @@ impl Puebla {
     }
 }
 
-/// A `puebla` child process (usually `serve`): killed when dropped.
+/// A `puebla` child process (usually `serve`), or another program: killed when dropped.
 pub struct Daemon {
     child: Option<Child>,
     name: String,
@@ -187,7 +205,7 @@ impl Daemon {
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
-                    "`puebla {}` ({}) exited by itself ({status}); its log ({}):\n{}",
+                    "`{}` ({}) exited by itself ({status}); its log ({}):\n{}",
                     self.command,
                     self.name,
                     self.log.display(),
@@ -212,7 +230,7 @@ impl Daemon {
             self.assert_running();
             assert!(
                 watch.elapsed() < timeout,
-                "not within {timeout:?} (real time): {what}; the log of `puebla {}` ({}):\n{}",
+                "not within {timeout:?} (real time): {what}; the log of `{}` ({}):\n{}",
                 self.command,
                 self.log.display(),
                 tail(&self.log())
@@ -257,6 +275,33 @@ impl Daemon {
     pub fn is_killed(&self) -> bool {
         self.child.is_none()
     }
+
+    /// SIGTERM (the polite stop: handlers run), then its exit status, failing with
+    /// its log when it has not exited within `timeout`.
+    pub async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.pid().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(kill.success(), "kill -TERM {pid}");
+        let watch = Stopwatch::start();
+        loop {
+            let child = self.child.as_mut().expect("the process runs");
+            if let Some(status) = child.try_wait().expect("wait for puebla") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                watch.elapsed() < timeout,
+                "`{}` did not stop within {timeout:?} (real time) of SIGTERM; its log ({}):\n{}",
+                self.command,
+                self.log.display(),
+                tail(&self.log())
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -267,7 +312,7 @@ impl Drop for Daemon {
         }
         if std::thread::panicking() {
             eprintln!(
-                "the log of `puebla {}` ({}, last lines; stdout in {}):\n{}",
+                "the log of `{}` ({}, last lines; stdout in {}):\n{}",
                 self.command,
                 self.log.display(),
                 self.out.display(),

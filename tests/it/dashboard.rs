@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
+use crate::common::backends;
+use crate::daemon::{Daemon, Puebla};
 use puebla::domain::attachment::sha256_hex;
 
 const XSS_TITLE: &str = "<script>alert(1)</script>";
@@ -315,9 +316,9 @@ const MEMBERS: [&str; 11] = [
 // ---------------------------------------------------------------------------------
 // Router-level tests, on both backends
 
-#[tokio::test]
-async fn login_pages_languages_and_logout() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn login_pages_languages_and_logout(backend) {
         let app = spawn_app(backend).await;
         let reference = answered_round(&app, "Migrant protection framework").await;
         let mut w = web(&app);
@@ -417,9 +418,9 @@ async fn login_pages_languages_and_logout() {
     }
 }
 
-#[tokio::test]
-async fn user_supplied_text_is_escaped() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn user_supplied_text_is_escaped(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one(XSS_TITLE).await;
         let mut w = web(&app);
@@ -456,9 +457,9 @@ async fn user_supplied_text_is_escaped() {
     }
 }
 
-#[tokio::test]
-async fn roles_and_csrf_are_checked_on_every_action() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn roles_and_csrf_are_checked_on_every_action(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Roles").await;
         let extend = |csrf: String| {
@@ -558,9 +559,9 @@ async fn roles_and_csrf_are_checked_on_every_action() {
     }
 }
 
-#[tokio::test]
-async fn actions_are_confirmed_then_done_and_audited() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn actions_are_confirmed_then_done_and_audited(backend) {
         let app = spawn_app(backend).await;
         let mut ppt = web(&app);
         ppt.login(&app.ppt).await;
@@ -772,9 +773,9 @@ fn hidden_inputs(body: &str) -> Vec<(String, String)> {
     out
 }
 
-#[tokio::test]
-async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn a_new_consultation_with_files_is_confirmed_then_stored_once(backend) {
         let app = spawn_app(backend).await;
         let pdf = crate::attachments::pdf_bytes();
         let annex = "Anexo con <b>marcas</b> & más\n".as_bytes();
@@ -906,16 +907,16 @@ async fn a_new_consultation_with_files_is_confirmed_then_stored_once() {
     }
 }
 
-/// The forms a consultation's page offers are the actions its stage takes, as the
-/// state machine says: Withdraw on an open round, never on an adopted or a
-/// withdrawn consultation (which `transition` refuses or absorbs).
-#[tokio::test]
-async fn the_page_offers_only_what_the_stage_takes() {
-    fn offers(page: &Page, action: &str) -> bool {
-        page.body
-            .contains(&format!("name=\"action\" value=\"{action}\""))
-    }
-    for backend in BACKENDS {
+backends! {
+    /// The forms a consultation's page offers are the actions its stage takes, as the
+    /// state machine says: Withdraw on an open round, never on an adopted or a
+    /// withdrawn consultation (which `transition` refuses or absorbs).
+    #[tokio::test]
+    async fn the_page_offers_only_what_the_stage_takes(backend) {
+        fn offers(page: &Page, action: &str) -> bool {
+            page.body
+                .contains(&format!("name=\"action\" value=\"{action}\""))
+        }
         let app = spawn_app(backend).await;
         let mut ppt = web(&app);
         ppt.login(&app.ppt).await;
@@ -982,9 +983,9 @@ async fn the_page_offers_only_what_the_stage_takes() {
     }
 }
 
-#[tokio::test]
-async fn the_ppt_records_an_answer_received_by_letter() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ppt_records_an_answer_received_by_letter(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Answers by letter").await;
         let path = format!("/consultations/{reference}");
@@ -1068,9 +1069,9 @@ fn clear_bouncing_forms(page: &Page) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn the_ts_clears_a_bouncing_mark_from_the_directory() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_clears_a_bouncing_mark_from_the_directory(backend) {
         let app = spawn_app(backend).await;
 
         // Nothing bounces: no form, even for the TS.
@@ -1180,9 +1181,9 @@ async fn the_ts_clears_a_bouncing_mark_from_the_directory() {
     }
 }
 
-#[tokio::test]
-async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Quarantine on the web").await;
         let stranger = |n: u32, text: &str| {
@@ -1328,9 +1329,9 @@ async fn the_ts_releases_and_discards_quarantined_messages_from_the_dashboard() 
     }
 }
 
-#[tokio::test]
-async fn the_ts_imports_focal_points_pasted_or_uploaded() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_ts_imports_focal_points_pasted_or_uploaded(backend) {
         let app = spawn_app(backend).await;
         let toml = "[[focal_point]]\ncountry = \"BZ\"\nname = \"Pasted <Belize> point\"\nemail = \"pasted.bz@example.org\"\nlanguage = \"en\"\n";
         let csv =
@@ -1459,9 +1460,9 @@ async fn the_ts_imports_focal_points_pasted_or_uploaded() {
     }
 }
 
-#[tokio::test]
-async fn answers_by_email_link_to_their_raw_message() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn answers_by_email_link_to_their_raw_message(backend) {
         let app = spawn_app(backend).await;
         let reference = app.consultation_in_round_one("Linked answers").await;
         app.deliver_all().await;
@@ -1521,9 +1522,9 @@ async fn answers_by_email_link_to_their_raw_message() {
 // ---------------------------------------------------------------------------------
 // Answers to review: listed on the home and consultation pages, confirmed there (both backends).
 
-#[tokio::test]
-async fn the_dashboard_lists_answers_to_review_and_confirms_one() {
-    for backend in BACKENDS {
+backends! {
+    #[tokio::test]
+    async fn the_dashboard_lists_answers_to_review_and_confirms_one(backend) {
         let app = spawn_app(backend).await;
         let (reference, at) =
             crate::decisions::awaiting_through_the_api(&app, "Reviewed on the dashboard").await;
@@ -1630,7 +1631,7 @@ fn artifacts() -> PathBuf {
 
 /// chromedriver as a child process, killed on drop.
 pub(crate) struct Driver {
-    child: Child,
+    process: Daemon,
     addr: SocketAddr,
     session: Option<String>,
     _profile: tempfile::TempDir,
@@ -1655,8 +1656,7 @@ impl Drop for Driver {
                 let _ = s.read(&mut [0u8; 512]);
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // chromedriver stops when `process` is dropped, after this.
     }
 }
 
@@ -1736,30 +1736,29 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(artifacts().join("chromedriver.log")).unwrap();
-        let child = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", chromedriver.display()));
+        // Its log in target/test-artifacts/chromedriver.log.
+        let process =
+            Puebla::program(&chromedriver, &artifacts(), &[&format!("--port={port}")]).spawn();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let profile = tempfile::tempdir().unwrap();
         let mut driver = Driver {
-            child,
+            process,
             addr,
             session: None,
             _profile: profile,
         };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                let (status, v) = webdriver(addr, "GET", "/status", None).await;
-                if status == 200 && v["value"]["ready"] == true {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        driver
+            .process
+            .wait_until(
+                "chromedriver is ready",
+                Duration::from_secs(30),
+                || async move {
+                    tokio::net::TcpStream::connect(addr).await.ok()?;
+                    let (status, v) = webdriver(addr, "GET", "/status", None).await;
+                    (status == 200 && v["value"]["ready"] == true).then_some(())
+                },
+            )
+            .await;
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -2037,12 +2036,12 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
     driver.quit().await;
 }
 
-/// The draft's "submit" form takes a new text and files, like the API and the CLI:
-/// the confirmation shows the change against the draft and lists the files; on
-/// confirmation the Troika gets the new text, with the files stored once.
-#[tokio::test]
-async fn the_ppt_submits_a_draft_with_a_new_text_and_files() {
-    for backend in BACKENDS {
+backends! {
+    /// The draft's "submit" form takes a new text and files, like the API and the CLI:
+    /// the confirmation shows the change against the draft and lists the files; on
+    /// confirmation the Troika gets the new text, with the files stored once.
+    #[tokio::test]
+    async fn the_ppt_submits_a_draft_with_a_new_text_and_files(backend) {
         let app = spawn_app(backend).await;
         let started = app
             .post(

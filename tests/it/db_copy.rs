@@ -4,10 +4,11 @@
 //! operator can see is the same on both sides.
 
 use crate::common;
+use crate::daemon::Puebla;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use puebla::config::Config;
@@ -21,26 +22,11 @@ fn repo() -> PathBuf {
 
 /// Runs the binary with only `PUEBLA_DATABASE_URL` (and the data folders) set.
 fn puebla(dir: &Path, database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PUEBLA_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .current_dir(dir)
-        .env("PUEBLA_DATABASE_URL", database_url)
-        .env("PUEBLA_WORKFLOWS", repo().join("workflows"))
-        .env("PUEBLA_TEMPLATES", repo().join("templates"))
+    let out = Puebla::new(dir, args)
+        .on_database(database_url)
         .env("RUST_LOG", "warn")
-        .args(args)
-        .output()
-        .expect("run puebla");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run(Duration::from_secs(300));
+    (out.status.success(), out.stdout, out.stderr)
 }
 
 fn json(dir: &Path, url: &str, args: &[&str]) -> serde_json::Value {

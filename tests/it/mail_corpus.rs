@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use puebla::mail::inbound::{inspect, Inspection};
 use serde::Deserialize;
+
+use crate::daemon::Puebla;
 
 #[derive(Debug, Deserialize)]
 struct Manifest {
@@ -243,15 +245,8 @@ proptest! {
     }
 }
 
-fn puebla() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_puebla"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PUEBLA_") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+/// How long `mail inspect` may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 #[test]
 fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
@@ -260,21 +255,13 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
     let config = dir.path().join("puebla.toml");
     std::fs::write(&config, "this is = = not toml").expect("write a broken configuration");
     let file = corpus_dir().join("34-postfix-dsn-5.1.1-failed.eml");
-    let out = puebla()
-        .args(["mail", "inspect", "--json"])
-        .arg(&file)
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = Puebla::new(dir.path(), &["mail", "inspect", "--json", file])
         .env("PUEBLA_CONFIG", &config)
-        .current_dir(dir.path())
-        .output()
-        .expect("run puebla");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+        .run(TIMEOUT);
+    let stdout = &out.stdout;
+    assert!(out.status.success(), "{}\n{}", stdout, out.stderr);
+    let json: serde_json::Value = serde_json::from_str(stdout).expect("JSON on stdout");
     let keys: Vec<&str> = json
         .as_object()
         .expect("a JSON object")
@@ -305,13 +292,9 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
     assert!(json["text"].is_string());
 
     let reply = corpus_dir().join("02-outlook-windows-es-cp1252-sin-objecion.eml");
-    let out = puebla()
-        .args(["mail", "inspect", "--json"])
-        .arg(&reply)
-        .current_dir(dir.path())
-        .output()
-        .expect("run puebla");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let reply = reply.to_str().expect("a UTF-8 path");
+    let out = Puebla::new(dir.path(), &["mail", "inspect", "--json", reply]).run(TIMEOUT);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
     assert_eq!(json["kind"], "reply");
     assert_eq!(json["position"], "no_objection");
     assert_eq!(json["text"], "SIN OBJECIÓN");
@@ -320,13 +303,9 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
 
     // Consent with a condition: comments, and "conditional" says why they block.
     let reply = corpus_dir().join("54-outlook-en-no-objection-subject-to.eml");
-    let out = puebla()
-        .args(["mail", "inspect", "--json"])
-        .arg(&reply)
-        .current_dir(dir.path())
-        .output()
-        .expect("run puebla");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let reply = reply.to_str().expect("a UTF-8 path");
+    let out = Puebla::new(dir.path(), &["mail", "inspect", "--json", reply]).run(TIMEOUT);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
     assert_eq!(json["position"], "comments");
     assert_eq!(json["ambiguous"], false);
     assert_eq!(json["conditional"], true);
@@ -334,25 +313,20 @@ fn cli_mail_inspect_json_has_exactly_the_contract_keys() {
 
 #[test]
 fn cli_mail_inspect_explains_and_fails_on_a_missing_file() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let file = corpus_dir().join("07-gmail-es-wrapped-attribution.eml");
-    let out = puebla()
-        .args(["mail", "inspect"])
-        .arg(&file)
-        .output()
-        .expect("run puebla");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = Puebla::new(dir.path(), &["mail", "inspect", file]).run(TIMEOUT);
+    let stdout = &out.stdout;
     assert!(out.status.success());
     assert!(stdout.contains("position:   no_objection"), "{stdout}");
     assert!(stdout.contains("reason:"), "{stdout}");
     assert!(stdout.contains("--- trimmed"), "{stdout}");
     assert!(stdout.contains("escribió:"), "{stdout}");
 
-    let out = puebla()
-        .args(["mail", "inspect", "/nonexistent/reply.eml"])
-        .output()
-        .expect("run puebla");
+    let out = Puebla::new(dir.path(), &["mail", "inspect", "/nonexistent/reply.eml"]).run(TIMEOUT);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("cannot read /nonexistent/reply.eml"),
         "{stderr}"

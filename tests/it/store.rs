@@ -1,6 +1,7 @@
 //! The store contract, run against a fresh SQLite file and a fresh PostgreSQL database.
 
 use crate::common;
+use crate::common::backends;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -128,9 +129,9 @@ async fn create(store: &dyn Store, reference: &str, open: bool) -> StoredConsult
         .expect("created")
 }
 
-#[tokio::test]
-async fn create_load_and_list() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn create_load_and_list(name, store) {
         store.ping().await.unwrap();
         assert_eq!(
             store.max_reference_seq("RCM", 2026).await.unwrap(),
@@ -234,9 +235,9 @@ async fn create_load_and_list() {
     }
 }
 
-#[tokio::test]
-async fn update_needs_the_expected_version() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn update_needs_the_expected_version(name, store) {
         let r = "RCM-2026-001";
         create(&*store, r, true).await;
 
@@ -303,9 +304,9 @@ async fn update_needs_the_expected_version() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_steps_one_wins() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_steps_one_wins(name, store) {
         let r = "RCM-2026-003";
         create(&*store, r, true).await;
 
@@ -361,9 +362,9 @@ async fn concurrent_steps_one_wins() {
     }
 }
 
-#[tokio::test]
-async fn a_failing_step_writes_nothing() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_failing_step_writes_nothing(name, store) {
         let r = "RCM-2026-004";
         let mut first = step(consultation(r, true, t0()), 0);
         first
@@ -418,9 +419,9 @@ async fn a_failing_step_writes_nothing() {
     }
 }
 
-#[tokio::test]
-async fn timers_come_due_in_order_and_fire_once() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn timers_come_due_in_order_and_fire_once(name, store) {
         assert_eq!(store.next_timer_due().await.unwrap(), None, "{name}");
         let (a, b) = ("RCM-2026-005", "RCM-2026-006");
         let mut s = step(consultation(a, true, t0()), 0);
@@ -528,9 +529,9 @@ async fn timers_come_due_in_order_and_fire_once() {
     }
 }
 
-#[tokio::test]
-async fn claims_lease_retry_and_failure() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn claims_lease_retry_and_failure(name, store) {
         let r = "RCM-2026-007";
         let ids = open_with_notices(&store, r, "n", 3).await;
         assert_eq!(store.notices(None).await.unwrap().len(), 3, "{name}");
@@ -726,9 +727,9 @@ async fn claims_lease_retry_and_failure() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claimers_never_share_a_notice() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_claimers_never_share_a_notice(name, store) {
         let r = "RCM-2026-008";
         let mut s = step(consultation(r, true, t0()), 0);
         s.notices = (0..200)
@@ -808,9 +809,9 @@ async fn mark_bouncing(store: &dyn Store, message_id: &str, ids: Vec<i64>, when:
     assert!(committed);
 }
 
-#[tokio::test]
-async fn a_bouncing_mark_is_cleared_with_an_audit_entry() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_bouncing_mark_is_cleared_with_an_audit_entry(name, store) {
         let hn = store
             .add_focal_point(focal("HN", "ana@hn.example", "Ana"), "ts", t0())
             .await
@@ -923,9 +924,9 @@ async fn a_bouncing_mark_is_cleared_with_an_audit_entry() {
     }
 }
 
-#[tokio::test]
-async fn focal_point_directory_changes_are_audited() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn focal_point_directory_changes_are_audited(name, store) {
         let hn = store
             .add_focal_point(focal("HN", "ana@hn.example", "Ana"), "ts", t0())
             .await
@@ -1050,9 +1051,9 @@ async fn focal_point_directory_changes_are_audited() {
     }
 }
 
-#[tokio::test]
-async fn presidency_overrides_replace_and_are_audited() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn presidency_overrides_replace_and_are_audited(name, store) {
         assert!(
             store.presidency_overrides().await.unwrap().is_empty(),
             "{name}"
@@ -1084,9 +1085,9 @@ async fn presidency_overrides_replace_and_are_audited() {
     }
 }
 
-#[tokio::test]
-async fn audit_entries_without_a_step() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn audit_entries_without_a_step(name, store) {
         store
             .append_audit(audit(None, "server.started", t0()))
             .await
@@ -1157,12 +1158,12 @@ async fn bad_urls_are_refused_clearly() {
     assert!(SqlStore::connect(&missing).await.is_err());
 }
 
-/// Claims are leased on a time line of their own (real time in the daemon): a claim
-/// whose lease ended is taken over even while the business clock stands still, and a
-/// worker renews only the claims it still holds.
-#[tokio::test]
-async fn claim_leases_run_on_their_own_time_line_and_renew_only_what_is_held() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    /// Claims are leased on a time line of their own (real time in the daemon): a claim
+    /// whose lease ended is taken over even while the business clock stands still, and a
+    /// worker renews only the claims it still holds.
+    #[tokio::test]
+    async fn claim_leases_run_on_their_own_time_line_and_renew_only_what_is_held(name, store) {
         let r = "RCM-2026-008";
         let mut s = step(consultation(r, true, t0()), 0);
         s.notices = (1..=2)
@@ -1334,11 +1335,11 @@ async fn notices_written_before_the_bodies_moved_out_are_read_whole_after() {
     common::drop_postgres_database(&pg_url).await;
 }
 
-/// `mark_notices_sent`: several notices in one call, in one transaction: a missing
-/// id fails the call with NotFound and marks none of the others.
-#[tokio::test]
-async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
-    for (name, store) in common::test_stores().await {
+backends! {
+    /// `mark_notices_sent`: several notices in one call, in one transaction: a missing
+    /// id fails the call with NotFound and marks none of the others.
+    #[tokio::test]
+    async fn several_notices_are_marked_sent_in_one_call_all_or_none(name, store) {
         let r = "RCM-2026-011";
         let ids = open_with_notices(&store, r, "m", 5).await;
         let claimed = store.claim_notices("w1", at(10), at(20), 10).await.unwrap();
@@ -1469,10 +1470,10 @@ async fn several_notices_are_marked_sent_in_one_call_all_or_none() {
     }
 }
 
-#[tokio::test]
-async fn dashboard_sessions_are_kept_by_hash_touched_expired_and_ended_with_their_token() {
-    use puebla::engine::ports::{NewApiToken, NewSession};
-    for (name, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn dashboard_sessions_are_kept_by_hash_touched_expired_and_ended_with_their_token(name, store) {
+        use puebla::engine::ports::{NewApiToken, NewSession};
         let token = |c: char| c.to_string().repeat(64);
         store
             .create_api_token(

@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::api::puebla;
 use crate::api_helpers::{fresh_url, parse_response, spawn_app, start_time, Resp, ADMIN_TOKEN};
 use crate::common::backends;
+use crate::daemon::Puebla;
 use crate::outages::{Daemon, PATIENCE};
 
 // ---------------------------------------------------------------------------------
@@ -599,12 +599,11 @@ async fn sessions_expire_idle_and_absolute_on_the_injected_clock_and_end_at_logo
 
 /// `puebla ARGS` with `env`: its standard output and error together.
 fn run(dir: &std::path::Path, db: &str, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = puebla(dir, db, env, args).output().expect("puebla runs");
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let out = Puebla::new(dir, args)
+        .on_database(db)
+        .envs(env.iter().copied())
+        .run(Duration::from_secs(120));
+    format!("{}\n{}", out.stdout, out.stderr)
 }
 
 #[tokio::test]

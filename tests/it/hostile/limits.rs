@@ -377,10 +377,10 @@ fn the_cli_refuses_typed_values_naming_the_field() {
             "--working-days: 100000 is not between 0 and 400",
         ),
     ] {
-        let out = crate::api::puebla(dir.path(), &db, &[], &args)
-            .output()
-            .expect("puebla runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = crate::daemon::Puebla::new(dir.path(), &args)
+            .on_database(&db)
+            .run(std::time::Duration::from_secs(120));
+        let stderr = &out.stderr;
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
