@@ -4,7 +4,7 @@
 //! permanent-failure and unreachable-server paths are checked in the store, on SQLite
 //! and PostgreSQL.
 
-use crate::common;
+use crate::common::backends;
 use crate::engine::{advance_to, catalog, hn, prepare, request, start_in_round_one, World, PPT};
 use crate::smtp_sink::{Script, SmtpSink};
 
@@ -85,9 +85,9 @@ fn longest_delay(notices: &[Notice], attempts: i64) -> Duration {
         .expect("some notices")
 }
 
-#[tokio::test]
-async fn a_consultation_delivered_over_smtp_arrives_whole() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_consultation_delivered_over_smtp_arrives_whole(backend, store) {
         let sink = SmtpSink::start(Script::default()).await;
         let w = signed_world(store, hn(2027, 3, 22, 9, 0)).await;
         let worker = worker(&w, smtp(&sink), "smtp");
@@ -338,9 +338,9 @@ async fn a_consultation_delivered_over_smtp_arrives_whole() {
     }
 }
 
-#[tokio::test]
-async fn a_server_that_refuses_twice_then_accepts_gets_each_notice_on_the_third_attempt() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_server_that_refuses_twice_then_accepts_gets_each_notice_on_the_third_attempt(backend, store) {
         let sink = SmtpSink::start(Script {
             tempfail_each: 2,
             ..Script::default()
@@ -397,9 +397,9 @@ async fn a_server_that_refuses_twice_then_accepts_gets_each_notice_on_the_third_
     }
 }
 
-#[tokio::test]
-async fn a_server_that_rejects_leaves_failed_notices_with_its_answer() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn a_server_that_rejects_leaves_failed_notices_with_its_answer(backend, store) {
         let sink = SmtpSink::start(Script {
             reject_rcpt: Some("550 5.1.1 Recipient address rejected: User unknown".into()),
             ..Script::default()
@@ -457,9 +457,9 @@ async fn closed_port() -> u16 {
     port
 }
 
-#[tokio::test]
-async fn an_unreachable_server_is_a_temporary_failure() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn an_unreachable_server_is_a_temporary_failure(backend, store) {
         let port = closed_port().await;
         let transport =
             Arc::new(SmtpTransport::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap());
@@ -614,9 +614,9 @@ async fn authentication_timeouts_and_tls_failures_map_as_documented() {
     assert!(plain.received().is_empty());
 }
 
-#[tokio::test]
-async fn the_rate_limit_spreads_messages_over_simulated_minutes() {
-    for (backend, store) in common::test_stores().await {
+backends! {
+    #[tokio::test]
+    async fn the_rate_limit_spreads_messages_over_simulated_minutes(backend, store) {
         let sink = SmtpSink::start(Script::default()).await;
         let w = signed_world(store, hn(2027, 3, 22, 9, 0)).await;
         let mut worker = worker(&w, smtp(&sink), "throttled");
