@@ -26,36 +26,24 @@ const LAYERS: &[(&str, usize)] = &[
     ("demo", 6),
 ];
 
+/// Every crate that does I/O, renders or builds mail: never in domain or workflow.
+const NO_IO: &[&str] = &[
+    "sqlx::",
+    "axum::",
+    "tokio::",
+    "hyper::",
+    "lettre::",
+    "async_imap::",
+    "handlebars::",
+    "tower::",
+];
+
 /// What each pure layer never uses: the database, the web server, the runtime, networking.
 /// The mail library builds messages (lettre's builder) and renders templates (handlebars),
 /// but sends and fetches nothing.
 const NOT_IN_PURE_LAYERS: &[(usize, &[&str])] = &[
-    (
-        1,
-        &[
-            "sqlx::",
-            "axum::",
-            "tokio::",
-            "hyper::",
-            "lettre::",
-            "async_imap::",
-            "handlebars::",
-            "tower::",
-        ],
-    ),
-    (
-        2,
-        &[
-            "sqlx::",
-            "axum::",
-            "tokio::",
-            "hyper::",
-            "lettre::",
-            "async_imap::",
-            "handlebars::",
-            "tower::",
-        ],
-    ),
+    (1, NO_IO),
+    (2, NO_IO),
     (
         3,
         &[
