@@ -202,7 +202,7 @@ impl OpenRoundEvidence {
         for n in &evidence.notices {
             if n.notice.kind == NoticeKind::RoundInvitation.as_str()
                 && n.notice.round == Some(i64::from(r.number))
-                && n.notice.country.as_deref() == Some(country.as_str())
+                && n.notice.country == Some(country)
             {
                 out.invitations += 1;
                 if n.status == NoticeStatus::Failed
@@ -389,7 +389,7 @@ fn open_round(
     let round = i64::from(r.number);
     for t in invitations
         .iter()
-        .filter(|t| t.round == round && t.country == country.as_str())
+        .filter(|t| t.round == round && t.country == country)
     {
         out.invitations += t.notices;
         out.unreachable += t.unreachable;

@@ -43,7 +43,7 @@ async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
         .find(|n| {
             n.notice.kind == "round_invitation"
                 && n.notice.round == Some(1)
-                && n.notice.country.as_deref() == Some(country)
+                && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
         })
         .unwrap_or_else(|| panic!("no round 1 invitation to {country}"))
 }
@@ -813,7 +813,7 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
             if n.notice.kind != "round_invitation" {
                 continue;
             }
-            match n.notice.country.as_deref() {
+            match n.notice.country.as_ref().map(|c| c.as_str()) {
                 // CA: still queued (notified).
                 Some("CA") => {}
                 // PA: failed for good (bounced).

@@ -1472,7 +1472,8 @@ async fn answers_by_email_link_to_their_raw_message() {
             .unwrap()
             .into_iter()
             .find(|n| {
-                n.notice.kind == "round_invitation" && n.notice.country.as_deref() == Some("MX")
+                n.notice.kind == "round_invitation"
+                    && n.notice.country.as_ref().map(|c| c.as_str()) == Some("MX")
             })
             .expect("an invitation to MX");
         let payload: puebla::mail::NoticePayload =

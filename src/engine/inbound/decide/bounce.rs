@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::common::{audit, sole_country, Tokens};
 use super::facts::{BounceVia, Decision, Facts, Policy, Read, Tell};
-use crate::domain::CountryCode;
 use crate::engine::inbound::outcome::Disposition;
 use crate::engine::ports::{FocalPointRow, InboundMessage, InboundReading, InboundStatus};
 
@@ -109,13 +108,7 @@ pub(super) fn bounce(
             .cloned()
             .collect::<Vec<_>>(),
     )
-    .or_else(|| {
-        notice
-            .notice
-            .country
-            .as_deref()
-            .and_then(|c| CountryCode::parse(c).ok())
-    });
+    .or(notice.notice.country);
     reading.country = country.map(|c| c.to_string());
     reading.focal_point_id = rows.first().map(|r| r.id);
     let how = match via {
