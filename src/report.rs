@@ -218,7 +218,7 @@ impl OpenRoundEvidence {
             }
         }
         for m in &evidence.inbound {
-            if m.country.as_deref() == Some(country.as_str())
+            if m.country == Some(country)
                 && m.received_at >= r.opened_at
                 && m.status != InboundStatus::Discarded
                 && m.kind.as_deref() != Some("bounce")
@@ -395,7 +395,7 @@ fn open_round(
         out.unreachable += t.unreachable;
         out.sent += t.sent;
     }
-    for t in inbound.iter().filter(|t| t.country == country.as_str()) {
+    for t in inbound.iter().filter(|t| t.country == country) {
         out.auto_reply |= t.last_auto_reply_at.is_some_and(|at| at >= r.opened_at);
         out.other_message |= t.last_other_at.is_some_and(|at| at >= r.opened_at);
     }
@@ -476,7 +476,7 @@ impl From<&InboundMessage> for InboundRecord {
             kind: r.kind.clone(),
             reference: r.reference.clone(),
             round: r.round,
-            country: r.country.clone(),
+            country: r.country.map(String::from),
             position: r.position.clone(),
             ambiguous: r.ambiguous,
             reason: r.reason.clone(),

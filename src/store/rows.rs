@@ -310,7 +310,7 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
             kind: get(row, "kind")?,
             reference: get(row, "reference")?,
             round: get(row, "round")?,
-            country: get(row, "country")?,
+            country: get_parsed_opt(row, "inbound_messages", &id, "country")?,
             focal_point_id: get(row, "focal_point_id")?,
             position: get(row, "position")?,
             ambiguous: get_bool(row, "ambiguous")?,
@@ -358,7 +358,7 @@ pub(super) async fn write_inbound_step(
     .bind(r.kind.as_deref())
     .bind(r.reference.as_deref())
     .bind(r.round)
-    .bind(r.country.as_deref())
+    .bind(r.country.as_ref().map(CountryCode::as_str))
     .bind(r.focal_point_id)
     .bind(r.position.as_deref())
     .bind(i64::from(r.ambiguous))

@@ -39,7 +39,7 @@ pub(super) fn bounce(
             None => format!("{}; delayed, recorded, no action", i.reason),
         });
         let country = sole_country(&f.bounced_rows);
-        reading.country = country.map(|c| c.to_string());
+        reading.country = country;
         return Decision::new(
             InboundStatus::Processed,
             reading,
@@ -109,7 +109,7 @@ pub(super) fn bounce(
             .collect::<Vec<_>>(),
     )
     .or(notice.notice.country);
-    reading.country = country.map(|c| c.to_string());
+    reading.country = country;
     reading.focal_point_id = rows.first().map(|r| r.id);
     let how = match via {
         BounceVia::Envelope => "its signed envelope address",
