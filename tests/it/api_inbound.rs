@@ -775,10 +775,10 @@ async fn status_aggregates_every_country_state_like_the_consultation_view() {
         app.store
             .add_focal_point(
                 NewFocalPoint {
-                    country: "DO".into(),
+                    country: "DO".parse().unwrap(),
                     name: "Second focal point".into(),
                     email: "Second.DO@Example.org".into(),
-                    language: "es".into(),
+                    language: puebla::domain::Language::Es,
                     active: true,
                 },
                 "test",
@@ -1105,10 +1105,10 @@ async fn sigterm_while_sending_loses_no_notice() {
                 app.store
                     .upsert_focal_point(
                         NewFocalPoint {
-                            country: code.to_string(),
+                            country: member.code,
                             name: format!("Focal Point {i} of {code}"),
                             email: format!("fp{i}.{}@example.org", code.to_ascii_lowercase()),
-                            language: member.default_language().to_string(),
+                            language: member.default_language(),
                             active: true,
                         },
                         "test:ts",

@@ -88,8 +88,8 @@ async fn prepare(engine: &Engine) {
                 NewFocalPoint {
                     email: format!("fp{n}.{}@example.org", country.to_ascii_lowercase()),
                     name: format!("Focal Point {n} of {country}"),
-                    country,
-                    language,
+                    country: country.parse().unwrap(),
+                    language: language.parse().unwrap(),
                     active: true,
                 },
                 "test:ts",

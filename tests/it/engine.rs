@@ -93,10 +93,10 @@ pub(crate) async fn prepare(engine: &Engine, without: &[&str]) {
                 .store()
                 .upsert_focal_point(
                     NewFocalPoint {
-                        country: code.to_string(),
+                        country: member.code,
                         name: format!("Focal Point {} of {code}", i + 1),
                         email: format!("fp{}.{}@example.org", i + 1, code.to_ascii_lowercase()),
-                        language: language.map_or_else(|| "es".to_string(), |l| l.to_string()),
+                        language: language.map_or(puebla::domain::Language::Es, |l| *l),
                         active: true,
                     },
                     "test:ts",

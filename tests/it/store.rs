@@ -106,10 +106,10 @@ fn timer(reference: &str, kind: &str, due: DateTime<Utc>) -> NewTimer {
 
 fn focal(country: &str, email: &str, name: &str) -> NewFocalPoint {
     NewFocalPoint {
-        country: country.to_string(),
+        country: country.parse().unwrap(),
         name: name.to_string(),
         email: email.to_string(),
-        language: "es".to_string(),
+        language: puebla::domain::Language::Es,
         active: true,
     }
 }
