@@ -74,10 +74,10 @@ pub async fn add_focal_point(
     Ok(store
         .add_focal_point(
             NewFocalPoint {
-                country: code.to_string(),
+                country: code,
                 name,
                 email: email.to_string(),
-                language: language.to_string(),
+                language,
                 active: true,
             },
             actor,
@@ -124,10 +124,10 @@ pub async fn import_focal_points(
     let mut summary = ImportSummary::default();
     for e in entries {
         let row = NewFocalPoint {
-            country: e.country.to_string(),
+            country: e.country,
             name: e.name,
             email: e.email.to_string(),
-            language: e.language.to_string(),
+            language: e.language,
             active: e.active,
         };
         match store.upsert_focal_point(row, actor, now).await? {

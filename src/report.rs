@@ -202,7 +202,7 @@ impl OpenRoundEvidence {
         for n in &evidence.notices {
             if n.notice.kind == NoticeKind::RoundInvitation.as_str()
                 && n.notice.round == Some(i64::from(r.number))
-                && n.notice.country.as_deref() == Some(country.as_str())
+                && n.notice.country == Some(country)
             {
                 out.invitations += 1;
                 if n.status == NoticeStatus::Failed
@@ -218,7 +218,7 @@ impl OpenRoundEvidence {
             }
         }
         for m in &evidence.inbound {
-            if m.country.as_deref() == Some(country.as_str())
+            if m.country == Some(country)
                 && m.received_at >= r.opened_at
                 && m.status != InboundStatus::Discarded
                 && m.kind.as_deref() != Some("bounce")
@@ -389,13 +389,13 @@ fn open_round(
     let round = i64::from(r.number);
     for t in invitations
         .iter()
-        .filter(|t| t.round == round && t.country == country.as_str())
+        .filter(|t| t.round == round && t.country == country)
     {
         out.invitations += t.notices;
         out.unreachable += t.unreachable;
         out.sent += t.sent;
     }
-    for t in inbound.iter().filter(|t| t.country == country.as_str()) {
+    for t in inbound.iter().filter(|t| t.country == country) {
         out.auto_reply |= t.last_auto_reply_at.is_some_and(|at| at >= r.opened_at);
         out.other_message |= t.last_other_at.is_some_and(|at| at >= r.opened_at);
     }
@@ -476,7 +476,7 @@ impl From<&InboundMessage> for InboundRecord {
             kind: r.kind.clone(),
             reference: r.reference.clone(),
             round: r.round,
-            country: r.country.clone(),
+            country: r.country.map(String::from),
             position: r.position.clone(),
             ambiguous: r.ambiguous,
             reason: r.reason.clone(),

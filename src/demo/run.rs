@@ -121,10 +121,10 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         store
             .upsert_focal_point(
                 NewFocalPoint {
-                    country: e.country.to_string(),
+                    country: e.country,
                     name: e.name,
                     email: e.email.to_string(),
-                    language: e.language.to_string(),
+                    language: e.language,
                     active: e.active,
                 },
                 "demo:ts",

@@ -250,7 +250,7 @@ pub(crate) fn superseded_by(
 ) -> bool {
     held.status == InboundStatus::AwaitingConfirmation
         && held.reading.reference.as_deref() == Some(reference)
-        && held.reading.country.as_deref() == Some(country.as_str())
+        && held.reading.country == Some(country)
         && held
             .reading
             .stage

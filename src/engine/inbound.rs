@@ -361,9 +361,7 @@ impl Engine {
                 n.reference
                     .as_deref()
                     .and_then(|r| ConsultationRef::parse(r).ok()),
-                n.country
-                    .as_deref()
-                    .and_then(|c| CountryCode::parse(c).ok()),
+                n.country,
             ) else {
                 continue;
             };

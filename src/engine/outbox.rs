@@ -791,8 +791,6 @@ impl FailureAlerts for Engine {
         let body = &self.catalog.body;
         let country = n
             .country
-            .as_deref()
-            .and_then(|c| CountryCode::parse(c).ok())
             .and_then(|c| body.member(c).ok())
             .map(|m| m.name(l).to_string());
         let mut shown_error =
@@ -828,7 +826,7 @@ impl FailureAlerts for Engine {
             country: None,
             recipient: self.config.secretariat_email.clone(),
             recipient_name: name.into(),
-            language: l.to_string(),
+            language: l,
             subject: rendered.subject,
             body_text: rendered.text,
             body_html: Some(rendered.html),
@@ -901,10 +899,10 @@ impl AsMessageSource for Notice {
             id: self.id,
             reference: n.reference.as_deref(),
             kind: &n.kind,
-            country: n.country.as_deref(),
+            country: n.country.as_ref().map(CountryCode::as_str),
             recipient: &n.recipient,
             recipient_name: &n.recipient_name,
-            language: &n.language,
+            language: n.language.as_str(),
             subject: &n.subject,
             body_text: &n.body_text,
             body_html: n.body_html.as_deref(),

@@ -498,7 +498,7 @@ async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
                 id: n.id,
                 kind: n.notice.kind,
                 reference: n.notice.reference,
-                country: n.notice.country,
+                country: n.notice.country.map(String::from),
                 recipient: crate::domain::input::quoted(&n.notice.recipient),
                 error: n.last_error,
             })

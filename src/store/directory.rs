@@ -112,10 +112,10 @@ impl DirectoryStore for SqlStore {
             "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
         ))
-        .bind(&fp.country)
+        .bind(fp.country.as_str())
         .bind(&fp.name)
         .bind(&fp.email)
-        .bind(&fp.language)
+        .bind(fp.language.as_str())
         .bind(i64::from(fp.active))
         .bind(ms(at))
         .fetch_one(&mut *tx)
@@ -152,7 +152,7 @@ impl DirectoryStore for SqlStore {
         let existing = sqlx::query(&format!(
             "SELECT {FOCAL_POINT_COLUMNS} FROM focal_points WHERE country = $1 AND email = $2"
         ))
-        .bind(&fp.country)
+        .bind(fp.country.as_str())
         .bind(&fp.email)
         .fetch_optional(&mut *tx)
         .await
@@ -163,10 +163,10 @@ impl DirectoryStore for SqlStore {
                     "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
                 ))
-                .bind(&fp.country)
+                .bind(fp.country.as_str())
                 .bind(&fp.name)
                 .bind(&fp.email)
-                .bind(&fp.language)
+                .bind(fp.language.as_str())
                 .bind(i64::from(fp.active))
                 .bind(ms(at))
                 .fetch_one(&mut *tx)
@@ -185,7 +185,7 @@ impl DirectoryStore for SqlStore {
             }
             Some(old)
                 if old.name == fp.name
-                    && old.language.as_str() == fp.language
+                    && old.language == fp.language
                     && old.active == fp.active =>
             {
                 ImportOutcome::Unchanged
@@ -193,7 +193,7 @@ impl DirectoryStore for SqlStore {
             Some(old) => {
                 sqlx::query("UPDATE focal_points SET name = $1, language = $2, active = $3, updated_at = $4 WHERE id = $5")
                     .bind(&fp.name)
-                    .bind(&fp.language)
+                    .bind(fp.language.as_str())
                     .bind(i64::from(fp.active))
                     .bind(ms(at))
                     .bind(old.id)
@@ -205,7 +205,7 @@ impl DirectoryStore for SqlStore {
                     country: old.country,
                     name: fp.name.clone(),
                     email: fp.email.clone(),
-                    language: parse_value("focal_points", &old.id, "language", &fp.language)?,
+                    language: fp.language,
                     active: fp.active,
                 };
                 let mut detail = focal_point_detail(&new);

@@ -28,9 +28,10 @@ impl InboundStore for SqlStore {
             .map(|row| {
                 let auto: Option<i64> = get(row, "last_auto")?;
                 let other: Option<i64> = get(row, "last_other")?;
+                let reference: String = get(row, "reference")?;
                 Ok(InboundTally {
-                    reference: get(row, "reference")?,
-                    country: get(row, "country")?,
+                    country: get_parsed(row, "inbound_messages", &reference, "country")?,
+                    reference,
                     last_auto_reply_at: auto.map(from_ms).transpose()?,
                     last_other_at: other.map(from_ms).transpose()?,
                 })
@@ -177,7 +178,7 @@ impl InboundStore for SqlStore {
                     status: get_parsed(row, "inbound_messages", &id, "status")?,
                     kind: get(row, "kind")?,
                     reference: get(row, "reference")?,
-                    country: get(row, "country")?,
+                    country: get_parsed_opt(row, "inbound_messages", &id, "country")?,
                 })
             })
             .collect()

@@ -3,6 +3,7 @@
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::btree_map::Entry;
 
 use super::db::*;
 use super::rows::*;
@@ -375,14 +376,22 @@ impl OutboxStore for SqlStore {
                 let (country, flags) = token.rsplit_once(':').ok_or_else(|| {
                     anyhow!("unexpected notice tally `{token}` for {reference} round {round}")
                 })?;
-                let t = by_country.entry(country).or_insert_with(|| NoticeTally {
-                    reference: reference.clone(),
-                    round,
-                    country: country.to_string(),
-                    notices: 0,
-                    unreachable: 0,
-                    sent: 0,
-                });
+                let t = match by_country.entry(country) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(NoticeTally {
+                        reference: reference.clone(),
+                        round,
+                        country: parse_value(
+                            "outbox",
+                            &format_args!("{reference} round {round}"),
+                            "country",
+                            country,
+                        )?,
+                        notices: 0,
+                        unreachable: 0,
+                        sent: 0,
+                    }),
+                };
                 t.notices += 1;
                 match flags {
                     "s" => t.sent += 1,

@@ -9,6 +9,7 @@ use sqlx::{Any, Transaction};
 
 use super::db::*;
 use crate::domain::reference::ConsultationRef;
+use crate::domain::CountryCode;
 use crate::engine::ports::*;
 
 pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
@@ -51,10 +52,10 @@ pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
             reference: get(row, "reference")?,
             kind: get(row, "kind")?,
             round: get(row, "round")?,
-            country: get(row, "country")?,
+            country: get_parsed_opt(row, "outbox", &id, "country")?,
             recipient: get(row, "recipient")?,
             recipient_name: get(row, "recipient_name")?,
-            language: get(row, "language")?,
+            language: get_parsed(row, "outbox", &id, "language")?,
             subject: get(row, "subject")?,
             body_text: get(row, "body_text")?,
             body_html: get(row, "body_html")?,
@@ -98,6 +99,19 @@ pub(super) fn get_parsed<T: std::str::FromStr>(
 ) -> Result<T, StoreError> {
     let value: String = get(row, column)?;
     parse_value(table, id, column, &value)
+}
+
+/// A nullable text column read as a domain value (see [`get_parsed`]).
+pub(super) fn get_parsed_opt<T: std::str::FromStr>(
+    row: &AnyRow,
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let value: Option<String> = get(row, column)?;
+    value
+        .map(|v| parse_value(table, id, column, &v))
+        .transpose()
 }
 
 /// `value` of `field` of a row as a domain value, or [`StoreError::Corrupt`].
@@ -178,10 +192,10 @@ pub(super) async fn insert_notice(
     .bind(n.reference.as_deref())
     .bind(&n.kind)
     .bind(n.round)
-    .bind(n.country.as_deref())
+    .bind(n.country.as_ref().map(CountryCode::as_str))
     .bind(&n.recipient)
     .bind(&n.recipient_name)
-    .bind(&n.language)
+    .bind(n.language.as_str())
     .bind(&n.subject)
     .bind(&n.message_id)
     .bind(ms(n.created_at))
@@ -296,7 +310,7 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
             kind: get(row, "kind")?,
             reference: get(row, "reference")?,
             round: get(row, "round")?,
-            country: get(row, "country")?,
+            country: get_parsed_opt(row, "inbound_messages", &id, "country")?,
             focal_point_id: get(row, "focal_point_id")?,
             position: get(row, "position")?,
             ambiguous: get_bool(row, "ambiguous")?,
@@ -344,7 +358,7 @@ pub(super) async fn write_inbound_step(
     .bind(r.kind.as_deref())
     .bind(r.reference.as_deref())
     .bind(r.round)
-    .bind(r.country.as_deref())
+    .bind(r.country.as_ref().map(CountryCode::as_str))
     .bind(r.focal_point_id)
     .bind(r.position.as_deref())
     .bind(i64::from(r.ambiguous))

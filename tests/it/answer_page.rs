@@ -314,7 +314,9 @@ async fn notice_to(app: &TestApp, reference: &str, kind: &str, country: &str) ->
     let all: Vec<Notice> = notices(app, reference)
         .await
         .into_iter()
-        .filter(|n| n.notice.kind == kind && n.notice.country.as_deref() == Some(country))
+        .filter(|n| {
+            n.notice.kind == kind && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
+        })
         .collect();
     assert_eq!(all.len(), 1, "one {kind} to {country}: {all:?}");
     all.into_iter().next().unwrap()

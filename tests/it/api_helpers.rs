@@ -307,7 +307,7 @@ impl TestApp {
                     country: None,
                     recipient: address.to_string(),
                     recipient_name: String::new(),
-                    language: "es".into(),
+                    language: puebla::domain::Language::Es,
                     subject: "[RCM] Resumen diario".into(),
                     body_text: "Resumen.".into(),
                     body_html: None,

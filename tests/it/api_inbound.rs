@@ -43,7 +43,7 @@ async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
         .find(|n| {
             n.notice.kind == "round_invitation"
                 && n.notice.round == Some(1)
-                && n.notice.country.as_deref() == Some(country)
+                && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
         })
         .unwrap_or_else(|| panic!("no round 1 invitation to {country}"))
 }
@@ -766,10 +766,10 @@ backends! {
         app.store
             .add_focal_point(
                 NewFocalPoint {
-                    country: "DO".into(),
+                    country: "DO".parse().unwrap(),
                     name: "Second focal point".into(),
                     email: "Second.DO@Example.org".into(),
-                    language: "es".into(),
+                    language: puebla::domain::Language::Es,
                     active: true,
                 },
                 "test",
@@ -804,7 +804,7 @@ backends! {
             if n.notice.kind != "round_invitation" {
                 continue;
             }
-            match n.notice.country.as_deref() {
+            match n.notice.country.as_ref().map(|c| c.as_str()) {
                 // CA: still queued (notified).
                 Some("CA") => {}
                 // PA: failed for good (bounced).
@@ -1053,10 +1053,10 @@ backends! {
                 app.store
                     .upsert_focal_point(
                         NewFocalPoint {
-                            country: code.to_string(),
+                            country: member.code,
                             name: format!("Focal Point {i} of {code}"),
                             email: format!("fp{i}.{}@example.org", code.to_ascii_lowercase()),
-                            language: member.default_language().to_string(),
+                            language: member.default_language(),
                             active: true,
                         },
                         "test:ts",

@@ -301,10 +301,10 @@ pub async fn seed_directory(
             .store()
             .upsert_focal_point(
                 puebla::engine::ports::NewFocalPoint {
-                    country: code.to_string(),
+                    country: member.code,
                     name: format!("Focal Point of {code}"),
                     email: email(code),
-                    language: member.default_language().to_string(),
+                    language: member.default_language(),
                     active: true,
                 },
                 actor,

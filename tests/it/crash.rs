@@ -311,7 +311,7 @@ async fn reply_to_invitation(
     }
     let notice = invitations[&key]
         .iter()
-        .rfind(|n| n.notice.country.as_deref() == Some(country.as_str()))
+        .rfind(|n| n.notice.country.as_ref().map(|c| c.as_str()) == Some(country.as_str()))
         .unwrap_or_else(|| panic!("no invitation to {country} for round {round} of {reference}"));
     crate::common::gmail_reply_to(
         notice,

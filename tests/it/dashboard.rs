@@ -1473,7 +1473,8 @@ backends! {
             .unwrap()
             .into_iter()
             .find(|n| {
-                n.notice.kind == "round_invitation" && n.notice.country.as_deref() == Some("MX")
+                n.notice.kind == "round_invitation"
+                    && n.notice.country.as_ref().map(|c| c.as_str()) == Some("MX")
             })
             .expect("an invitation to MX");
         let payload: puebla::mail::NoticePayload =

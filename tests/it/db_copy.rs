@@ -201,10 +201,10 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
     let added = target
         .add_focal_point(
             NewFocalPoint {
-                country: "HN".into(),
+                country: "HN".parse().unwrap(),
                 name: "After the copy".into(),
                 email: "after.copy@example.org".into(),
-                language: "es".into(),
+                language: puebla::domain::Language::Es,
                 active: true,
             },
             "test",

@@ -175,7 +175,7 @@ backends! {
             "{backend}: {}",
             gt.notice.body_text
         );
-        assert_eq!(gt.notice.language, "es");
+        assert_eq!(gt.notice.language.as_str(), "es");
 
         // The deadline passes: the decision waits, staff are told, members are not.
         let (c, _) = w.engine.load(&reference).await.unwrap();

@@ -88,8 +88,8 @@ async fn prepare(engine: &Engine) {
                 NewFocalPoint {
                     email: format!("fp{n}.{}@example.org", country.to_ascii_lowercase()),
                     name: format!("Focal Point {n} of {country}"),
-                    country,
-                    language,
+                    country: country.parse().unwrap(),
+                    language: language.parse().unwrap(),
                     active: true,
                 },
                 "test:ts",
@@ -284,7 +284,7 @@ backends! {
             .iter()
             .find(|n| n.notice.recipient == TS_EMAIL)
             .unwrap();
-        assert_eq!(ts.notice.language, "es");
+        assert_eq!(ts.notice.language.as_str(), "es");
         let text = &ts.notice.body_text;
         assert!(
             ts.notice
@@ -335,7 +335,7 @@ backends! {
             .iter()
             .find(|n| n.notice.recipient == "fp2.hn@example.org")
             .unwrap();
-        assert_eq!(en.notice.language, "en");
+        assert_eq!(en.notice.language.as_str(), "en");
         assert!(en
             .notice
             .subject
@@ -475,7 +475,7 @@ fn probe_notice(i: usize, at: DateTime<Utc>) -> NewNotice {
         country: None,
         recipient: TS_EMAIL.into(),
         recipient_name: String::new(),
-        language: "en".into(),
+        language: puebla::domain::Language::En,
         subject: format!("probe {i}"),
         body_text: String::new(),
         body_html: None,

@@ -93,10 +93,10 @@ pub(crate) async fn prepare(engine: &Engine, without: &[&str]) {
                 .store()
                 .upsert_focal_point(
                     NewFocalPoint {
-                        country: code.to_string(),
+                        country: member.code,
                         name: format!("Focal Point {} of {code}", i + 1),
                         email: format!("fp{}.{}@example.org", i + 1, code.to_ascii_lowercase()),
-                        language: language.map_or_else(|| "es".to_string(), |l| l.to_string()),
+                        language: language.map_or(puebla::domain::Language::Es, |l| *l),
                         active: true,
                     },
                     "test:ts",
@@ -221,7 +221,11 @@ async fn notices_of(
 fn per_country(notices: &[Notice]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for n in notices {
-        let key = n.notice.country.clone().unwrap_or_else(|| "TS".into());
+        let key = n
+            .notice
+            .country
+            .map(String::from)
+            .unwrap_or_else(|| "TS".into());
         *out.entry(key).or_insert(0) += 1;
     }
     out
@@ -671,7 +675,12 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
 /// them when they fall due.
 fn enqueued_at_nine_local(n: &Notice) -> bool {
     use chrono::Timelike;
-    let country = n.notice.country.as_deref().expect("a member's notice");
+    let country = n
+        .notice
+        .country
+        .as_ref()
+        .map(|c| c.as_str())
+        .expect("a member's notice");
     let tz = catalog()
         .body
         .member(cc(country))

@@ -197,7 +197,7 @@ backends! {
                 assert_eq!(t.reference.to_string(), reference, "{what}");
                 assert_eq!(t.focal_point_id, fp.id, "{what}");
                 assert_eq!(t.country, fp.country, "{what}");
-                assert_eq!(Some(t.country.to_string()), n.notice.country, "{what}");
+                assert_eq!(Some(t.country), n.notice.country, "{what}");
                 // The token names the stage the notice asks about.
                 match n.notice.kind.as_str() {
                     "troika_request" => assert!(t.stage.is_troika(), "{what}"),
@@ -211,7 +211,7 @@ backends! {
             assert_eq!(m.in_reply_to().as_text(), Some(bare), "{what}");
             assert_eq!(m.references().as_text(), Some(bare), "{what}");
             threads
-                .entry(n.notice.country.clone().unwrap_or_default())
+                .entry(n.notice.country.map(String::from).unwrap_or_default())
                 .or_default()
                 .insert(thread);
             assert_eq!(m.subject(), Some(n.notice.subject.as_str()), "{what}");
@@ -244,7 +244,7 @@ backends! {
             );
             if matches!(n.notice.kind.as_str(), "round_invitation" | "reminder") {
                 let tz: Tz = p.time_zone.as_deref().unwrap().parse().unwrap();
-                let lang: Language = n.notice.language.parse().unwrap();
+                let lang: Language = n.notice.language;
                 let local = format_deadline(deadline, tz, lang);
                 assert!(text.contains(&local), "{what}: {local} in\n{text}");
             }
@@ -527,10 +527,10 @@ fn hand_made(id: i64) -> Outgoing {
             reference: Some("RCM-2027-009".into()),
             kind: "reminder".into(),
             round: Some(1),
-            country: Some("HN".into()),
+            country: Some(puebla::domain::CountryCode::parse("HN").unwrap()),
             recipient: "fp1.hn@example.org".into(),
             recipient_name: "Focal Point 1 of HN".into(),
-            language: "es".into(),
+            language: puebla::domain::Language::Es,
             subject: "[RCM-2027-009] Recordatorio: prueba".into(),
             body_text: "Texto.\n.\n..línea con punto\n".into(),
             body_html: None,

@@ -83,10 +83,10 @@ fn notice(reference: &str, message_id: &str, when: DateTime<Utc>) -> NewNotice {
         reference: Some(reference.to_string()),
         kind: "launch".to_string(),
         round: Some(1),
-        country: Some("HN".to_string()),
+        country: Some(puebla::domain::CountryCode::parse("HN").unwrap()),
         recipient: "fp@hn.example".to_string(),
         recipient_name: "Focal Point".to_string(),
-        language: "es".to_string(),
+        language: puebla::domain::Language::Es,
         subject: format!("[{reference}] Consulta"),
         body_text: "Texto".to_string(),
         body_html: None,
@@ -107,10 +107,10 @@ fn timer(reference: &str, kind: &str, due: DateTime<Utc>) -> NewTimer {
 
 fn focal(country: &str, email: &str, name: &str) -> NewFocalPoint {
     NewFocalPoint {
-        country: country.to_string(),
+        country: country.parse().unwrap(),
         name: name.to_string(),
         email: email.to_string(),
-        language: "es".to_string(),
+        language: puebla::domain::Language::Es,
         active: true,
     }
 }

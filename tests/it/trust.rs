@@ -130,10 +130,10 @@ async fn worlds(dovecot: &Dovecot, users: &[String]) -> Vec<World> {
                 store
                     .upsert_focal_point(
                         NewFocalPoint {
-                            country: code.to_string(),
+                            country: member.code,
                             name: format!("Focal Point {i} of {code}"),
                             email: fp(i, code),
-                            language: member.default_language().to_string(),
+                            language: member.default_language(),
                             active: true,
                         },
                         "test:ts",

@@ -142,10 +142,10 @@ pub async fn world_from(
             store
                 .upsert_focal_point(
                     NewFocalPoint {
-                        country: code.to_string(),
+                        country: member.code,
                         name: format!("Focal Point {i} of {code}"),
                         email: format!("fp{i}.{}@example.org", code.to_ascii_lowercase()),
-                        language: member.default_language().to_string(),
+                        language: member.default_language(),
                         active: true,
                     },
                     "bench",

@@ -63,7 +63,7 @@ pub(crate) fn decide(row: &InboundMessage, m: &Read, f: &Facts, p: &Policy<'_>) 
                 Ok(Some(Token::Confirmation(t))) => Some(t.country),
                 _ => sole_country(&f.sender_rows),
             };
-            reading.country = country.map(|c| c.to_string());
+            reading.country = country;
             Decision::new(
                 InboundStatus::Processed,
                 reading,

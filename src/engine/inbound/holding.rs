@@ -107,7 +107,7 @@ impl Engine {
                 .await?;
             let mut reading = row.reading.clone();
             reading.reference = Some(reference.clone());
-            reading.country = Some(country.to_string());
+            reading.country = Some(country);
             reading.reason = Some(format!(
                 "released by {actor} as {country}'s answer (was {}: {})",
                 row.status.as_str(),

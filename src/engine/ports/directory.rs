@@ -19,10 +19,10 @@ pub struct FocalPointRow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFocalPoint {
-    pub country: String,
+    pub country: CountryCode,
     pub name: String,
     pub email: String,
-    pub language: String,
+    pub language: Language,
     pub active: bool,
 }
 

@@ -7,6 +7,7 @@ use super::audit::NewAudit;
 use super::consultations::Step;
 use super::error::StoreError;
 use super::outbox::NewNotice;
+use crate::domain::CountryCode;
 
 crate::named_enum! {
     /// Where an inbound message came from.
@@ -72,7 +73,7 @@ pub struct InboundReading {
     pub kind: Option<String>,
     pub reference: Option<String>,
     pub round: Option<i64>,
-    pub country: Option<String>,
+    pub country: Option<CountryCode>,
     pub focal_point_id: Option<i64>,
     pub position: Option<String>,
     pub ambiguous: bool,
@@ -112,7 +113,7 @@ pub struct InboundBrief {
     pub status: InboundStatus,
     pub kind: Option<String>,
     pub reference: Option<String>,
-    pub country: Option<String>,
+    pub country: Option<CountryCode>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,7 +158,7 @@ pub struct InboundCommit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundTally {
     pub reference: String,
-    pub country: String,
+    pub country: CountryCode,
     pub last_auto_reply_at: Option<DateTime<Utc>>,
     /// The latest message that is not an auto-reply (a reply, or one not read as
     /// anything).

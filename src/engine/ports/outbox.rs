@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::audit::NewAudit;
 use super::error::StoreError;
+use crate::domain::{CountryCode, Language};
 
 /// A notice to be written to the outbox; the worker sends it later.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,10 +13,11 @@ pub struct NewNotice {
     pub reference: Option<String>,
     pub kind: String,
     pub round: Option<i64>,
-    pub country: Option<String>,
+    /// The member the notice is to; `None` for the Technical Secretariat's.
+    pub country: Option<CountryCode>,
     pub recipient: String,
     pub recipient_name: String,
-    pub language: String,
+    pub language: Language,
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
@@ -80,7 +82,7 @@ pub struct OutboxCounts {
 pub struct NoticeTally {
     pub reference: String,
     pub round: i64,
-    pub country: String,
+    pub country: CountryCode,
     pub notices: i64,
     /// Failed for good, or addressed to a recipient named unreachable.
     pub unreachable: i64,

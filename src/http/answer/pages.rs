@@ -567,7 +567,7 @@ async fn record(
         subject: format!("[{reference}] {keyword} (answer page)"),
         reference: &reference,
         stage: v.view.stage,
-        country: v.answer.country.as_str(),
+        country: v.answer.country,
         focal_point_id: v.focal_point.id,
         content,
         comments: &comments,

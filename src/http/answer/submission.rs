@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use super::{Refusal, SharedState};
 use crate::domain::attachment::{AttachmentLimits, FileUpload, ValidFile};
 use crate::domain::consultation::Position;
-use crate::domain::Language;
+use crate::domain::{CountryCode, Language};
 use crate::engine::answer::AnswerContent;
 use crate::engine::ports::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
 use crate::engine::Engine;
@@ -314,7 +314,7 @@ pub struct Reading<'a> {
     pub subject: String,
     pub reference: &'a str,
     pub stage: StageRef,
-    pub country: &'a str,
+    pub country: CountryCode,
     pub focal_point_id: i64,
     pub content: AnswerContent,
     pub comments: &'a str,
@@ -328,7 +328,7 @@ impl Reading<'_> {
             kind: Some("reply".into()),
             reference: Some(self.reference.to_string()),
             round: self.stage.round().map(i64::from),
-            country: Some(self.country.to_string()),
+            country: Some(self.country),
             focal_point_id: Some(self.focal_point_id),
             position: Some(value_of(self.content).to_string()),
             ambiguous: matches!(

@@ -74,7 +74,7 @@ pub(super) fn answer(
 ) -> Decision {
     let reference = token.reference.to_string();
     reading.reference = Some(reference.clone());
-    reading.country = Some(token.country.to_string());
+    reading.country = Some(token.country);
     reading.round = token.stage.round().map(i64::from);
     reading.stage = Some(token.stage.key());
     let fp = match authenticate(sender, token.country, &f.sender_rows) {

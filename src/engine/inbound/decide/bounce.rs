@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::common::{audit, sole_country, Tokens};
 use super::facts::{BounceVia, Decision, Facts, Policy, Read, Tell};
-use crate::domain::CountryCode;
 use crate::engine::inbound::outcome::Disposition;
 use crate::engine::ports::{FocalPointRow, InboundMessage, InboundReading, InboundStatus};
 
@@ -40,7 +39,7 @@ pub(super) fn bounce(
             None => format!("{}; delayed, recorded, no action", i.reason),
         });
         let country = sole_country(&f.bounced_rows);
-        reading.country = country.map(|c| c.to_string());
+        reading.country = country;
         return Decision::new(
             InboundStatus::Processed,
             reading,
@@ -109,14 +108,8 @@ pub(super) fn bounce(
             .cloned()
             .collect::<Vec<_>>(),
     )
-    .or_else(|| {
-        notice
-            .notice
-            .country
-            .as_deref()
-            .and_then(|c| CountryCode::parse(c).ok())
-    });
-    reading.country = country.map(|c| c.to_string());
+    .or(notice.notice.country);
+    reading.country = country;
     reading.focal_point_id = rows.first().map(|r| r.id);
     let how = match via {
         BounceVia::Envelope => "its signed envelope address",

@@ -103,7 +103,7 @@ pub(crate) fn authenticate(
     if !others.is_empty() {
         return Err(format!(
             "the sender {sender} is a focal point of {}, not of {country}, which the reply answers for",
-            others.join(", ")
+            list_countries(&others)
         ));
     }
     Err(not_a_focal_point(sender, rows))
@@ -117,20 +117,25 @@ pub(super) fn not_a_focal_point(sender: &str, rows: &[FocalPointRow]) -> String 
     }
 }
 
-pub(super) fn active_countries(rows: &[FocalPointRow]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+pub(super) fn active_countries(rows: &[FocalPointRow]) -> Vec<CountryCode> {
+    let mut out: Vec<CountryCode> = Vec::new();
     for r in rows.iter().filter(|r| r.active) {
-        let country = r.country.to_string();
-        if !out.contains(&country) {
-            out.push(country);
+        if !out.contains(&r.country) {
+            out.push(r.country);
         }
     }
     out
 }
 
+/// Countries as a list in a sentence: `HN, MX`.
+pub(super) fn list_countries(countries: &[CountryCode]) -> String {
+    let names: Vec<&str> = countries.iter().map(CountryCode::as_str).collect();
+    names.join(", ")
+}
+
 pub(super) fn sole_country(rows: &[FocalPointRow]) -> Option<CountryCode> {
     match active_countries(rows).as_slice() {
-        [one] => CountryCode::parse(one).ok(),
+        [one] => Some(*one),
         _ => None,
     }
 }
@@ -167,7 +172,7 @@ pub(super) fn quarantine(
         return d;
     }
     // Only an address in the directory is told: a forged From gets nothing back.
-    let Some(to) = explain_to(&f.sender_rows, reading.country.as_deref()) else {
+    let Some(to) = explain_to(&f.sender_rows, reading.country) else {
         return d;
     };
     let kind = if row.truncated {
@@ -192,9 +197,12 @@ pub(super) fn quarantine(
 
 /// The directory row an explanation goes to: the one of the country the message
 /// answers for when there is one, else an active one, else any.
-pub(super) fn explain_to(rows: &[FocalPointRow], country: Option<&str>) -> Option<FocalPointRow> {
+pub(super) fn explain_to(
+    rows: &[FocalPointRow],
+    country: Option<CountryCode>,
+) -> Option<FocalPointRow> {
     rows.iter()
-        .find(|r| Some(r.country.as_str()) == country && r.active)
+        .find(|r| Some(r.country) == country && r.active)
         .or_else(|| rows.iter().find(|r| r.active))
         .or_else(|| rows.first())
         .cloned()

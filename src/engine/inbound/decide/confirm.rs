@@ -29,7 +29,7 @@ pub(super) fn confirmation(
     sender: &str,
     t: &ConfirmationToken,
 ) -> Decision {
-    reading.country = Some(t.country.to_string());
+    reading.country = Some(t.country);
     let Some(held) = f.held.as_ref().filter(|h| h.id == t.inbound_id) else {
         let reason = format!(
             "the confirmation names message {}, which is not stored",

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use super::common::{active_countries, audit, authenticate, not_a_focal_point, quarantine};
+use super::common::{
+    active_countries, audit, authenticate, list_countries, not_a_focal_point, quarantine,
+};
 use super::facts::{
     Decision, Facts, Policy, Read, ReadAs, Tell, MAX_CONFIRMATION_REQUESTS_PER_DAY,
 };
@@ -49,22 +51,11 @@ pub(super) fn tokenless(
             };
             let countries = active_countries(&f.sender_rows);
             let country = match countries.as_slice() {
-                [one] => match CountryCode::parse(one) {
-                    Ok(c) => c,
-                    Err(_) => {
-                        return quarantine(
-                            row,
-                            f,
-                            p,
-                            reading,
-                            "a stored focal point's country cannot be read",
-                        )
-                    }
-                },
+                [one] => *one,
                 many => {
                     let reason = format!(
                         "the sender {sender} is a focal point of several countries ({}) and the reply names none",
-                        many.join(", ")
+                        list_countries(many)
                     );
                     return quarantine(row, f, p, reading, &reason);
                 }
@@ -78,7 +69,7 @@ pub(super) fn tokenless(
         }
     };
     reading.reference = Some(reference.to_string());
-    reading.country = Some(country.to_string());
+    reading.country = Some(country);
     let fp = match authenticate(sender, country, &f.sender_rows) {
         Ok(fp) => fp,
         Err(reason) => return quarantine(row, f, p, reading, &reason),

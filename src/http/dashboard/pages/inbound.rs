@@ -61,7 +61,7 @@ pub(crate) async fn inbound_view(
         .iter()
         .map(|mb| {
             json!({"code": mb.code.to_string(), "name": mb.name(env.lang.language()),
-                   "selected": r.country.as_deref() == Some(mb.code.as_str())})
+                   "selected": r.country == Some(mb.code)})
         })
         .collect();
     env.page(
