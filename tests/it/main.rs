@@ -25,6 +25,7 @@ mod ingest;
 mod lanes;
 mod mail_corpus;
 mod measure;
+mod openapi;
 mod outages;
 mod reader_props;
 mod replicas;
