@@ -211,6 +211,11 @@ pub fn schemas() -> Value {
         "objections": {"type": "array", "items": string()}, "no_answer": {"type": "array", "items": string()},
         "without_objection": nullable("integer"), "with_comments": nullable("integer")
     }});
+    let imap_lease = json!({"type": "object", "nullable": true, "description": "with IMAP configured: the replica that holds (or last held) the IMAP lease; only the holder polls. null before any replica took it", "properties": {
+        "holder": string(), "acquired_at": {"type": "string", "format": "date-time"}, "renewed_at": {"type": "string", "format": "date-time"},
+        "live": {"type": "boolean", "description": "false when the holder stopped renewing it"},
+        "this_replica": nullable("string"), "held_here": {"type": "boolean"}
+    }});
     let mut all = json!({
         "Error": {"type": "object", "required": ["error", "message"], "properties": {
             "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "unsupported_media_type", "payload_too_large", "busy", "timeout", "internal", "no_route"]},
@@ -226,8 +231,8 @@ pub fn schemas() -> Value {
             "database": {"type": "object", "properties": {"backend": {"type": "string", "enum": ["sqlite", "postgres"]}, "ok": {"type": "boolean"}, "migrations_applied": nullable("boolean"), "error": nullable("string")}},
             "outbox": {"type": "object", "nullable": true, "properties": {"pending": {"type": "integer"}, "sending": {"type": "integer"}, "retrying": {"type": "integer"}, "failed": {"type": "integer"}, "sent": {"type": "integer"}, "oldest_pending_at": nullable("string"), "oldest_pending_age_seconds": nullable("integer"),
                 "failed_notices": {"type": "array", "description": "the most recent notices that failed for good (at most 20), newest first", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "kind": string(), "reference": nullable("string"), "country": nullable("string"), "recipient": string(), "error": nullable("string")}}}}},
-            "smtp": {"type": "object", "properties": {"transport": {"type": "string", "enum": ["file", "smtp"]}, "last_success_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string")}},
-            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean", "description": "PUEBLA_IMAP_URL is set"}, "mailbox": nullable("string"), "last_poll_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string"), "messages_stored": {"type": "integer"}, "processed": {"type": "integer"}, "quarantined": {"type": "integer"}, "failed": {"type": "integer"}, "discarded": {"type": "integer"}, "unprocessed": {"type": "integer", "description": "failed + stored and not read yet"}}},
+            "smtp": {"type": "object", "properties": {"transport": {"type": "string", "enum": ["file", "smtp"]}, "failing": {"type": "boolean", "description": "the last delivery attempt failed for a temporary reason and notices wait"}, "last_success_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string")}},
+            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean", "description": "PUEBLA_IMAP_URL is set"}, "mailbox": nullable("string"), "last_poll_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string"), "messages_stored": {"type": "integer"}, "processed": {"type": "integer"}, "quarantined": {"type": "integer"}, "failed": {"type": "integer"}, "discarded": {"type": "integer"}, "unprocessed": {"type": "integer", "description": "failed + stored and not read yet"}, "imap_lease": imap_lease}},
             "scheduler": {"type": "object", "properties": {"next_due_at": nullable("string"), "last_tick_at": nullable("string"), "last_tick_fired": nullable("integer"), "last_tick_ok": nullable("boolean")}},
             "consultations": {"type": "array", "items": {"type": "object", "properties": {
                 "reference": string(), "title": string(), "procedure": string(), "stage": string(),

@@ -26,6 +26,7 @@ mod lanes;
 mod layers;
 mod mail_corpus;
 mod measure;
+mod openapi;
 mod outages;
 mod reader_props;
 mod replicas;
