@@ -1,11 +1,16 @@
 //! The OpenAPI 3 document at `GET /api/openapi.json`. Paths, methods, roles and
 //! success codes come from [`super::route_table`], the same table the router is
-//! built from; the schemas of the bodies are written by hand below.
+//! built from. The schemas of the API's response shapes are derived from their types
+//! (`#[derive(ToSchema)]` in [`super::api`]); the others are written by hand below.
 
 use axum::Json;
 use serde_json::{json, Map, Value};
+use utoipa::openapi::{schema::Schema, RefOr};
+use utoipa::ToSchema;
 
-use super::route_table;
+use super::{api, route_table};
+use crate::domain::consultation::Position;
+use crate::report::CountryState;
 
 pub async fn serve() -> Json<Value> {
     Json(document())
@@ -157,26 +162,7 @@ fn nullable(t: &str) -> Value {
 pub fn schemas() -> Value {
     let position = json!({"type": "string", "enum": ["no_objection", "objection", "comments"]});
     let attachments_in = json!({"type": "array", "items": {"$ref": "#/components/schemas/AttachmentIn"}, "description": "files attached to the text (limits: PUEBLA_ATTACHMENT_MAX_BYTES per file, PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per consultation); a bad one is a 422 naming attachments[i].filename, .content_type, .content or .content_base64"});
-    let consultation = json!({"type": "object", "properties": {
-        "reference": string(), "title": string(), "procedure": string(), "stage": string(),
-        "open": {"type": "boolean"}, "presidency": string(), "troika": string(),
-        "version": {"type": "integer"}, "round": nullable("integer"),
-        "deadline": {"type": "string", "format": "date-time", "nullable": true}
-    }});
     let country_state = json!({"type": "string", "enum": crate::report::CountryState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()});
-    let focal_point = json!({"type": "object", "properties": {
-        "id": {"type": "integer"}, "country": string(), "name": string(), "email": string(),
-        "language": string(), "active": {"type": "boolean"}
-    }});
-    let troika = json!({"type": "object", "properties": {
-        "year": {"type": "integer"}, "current": string(), "former": nullable("string"),
-        "upcoming": nullable("string"), "members": {"type": "integer"}, "description": string()
-    }});
-    let token = json!({"type": "object", "properties": {
-        "name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer", "ingest"]},
-        "created_by": string(), "created_at": {"type": "string", "format": "date-time"},
-        "revoked_at": {"type": "string", "format": "date-time", "nullable": true}
-    }});
     let inbound = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "message_id": string(),
         "status": {"type": "string", "enum": ["stored", "processed", "quarantined", "failed", "discarded"]},
@@ -196,21 +182,8 @@ pub fn schemas() -> Value {
     let date_time = json!({"type": "string", "format": "date-time"});
     let status_review = json!({"type": "array", "description": "answers in doubt (unclear, conditional, conflicting focal points) not reviewed yet; in stage awaiting_decision the decision waits for them", "items": {"type": "object", "properties": {
         "round": {"type": "integer"}, "country": string(), "position": position.clone(),
-        "reasons": reasons.clone(), "from": nullable("string"), "received_at": date_time.clone()
+        "reasons": reasons, "from": nullable("string"), "received_at": date_time
     }}});
-    let detail_review = json!({"type": "array", "description": "doubtful answers not reviewed yet, in the latest round; POST .../reclassify with its round, country and received_at reviews one", "items": {"type": "object", "properties": {
-        "round": {"type": "integer"}, "country": string(), "position": position.clone(),
-        "received_at": date_time.clone(), "reasons": reasons,
-        "reading": nullable("string"), "from": nullable("string"),
-        "conflict": {"type": "object", "nullable": true, "properties": {"from": nullable("string"), "position": position.clone(), "received_at": date_time.clone()}},
-        "blocks_decision": {"type": "boolean", "description": "the consultation is awaiting_decision until it is reviewed"}
-    }}});
-    let outcome = json!({"type": "object", "nullable": true, "properties": {
-        "adopted": {"type": "boolean"}, "at": date_time,
-        "adopted_by": {"type": "string", "enum": ["consensus", "silence"], "nullable": true},
-        "objections": {"type": "array", "items": string()}, "no_answer": {"type": "array", "items": string()},
-        "without_objection": nullable("integer"), "with_comments": nullable("integer")
-    }});
     let imap_lease = json!({"type": "object", "nullable": true, "description": "with IMAP configured: the replica that holds (or last held) the IMAP lease; only the holder polls. null before any replica took it", "properties": {
         "holder": string(), "acquired_at": {"type": "string", "format": "date-time"}, "renewed_at": {"type": "string", "format": "date-time"},
         "live": {"type": "boolean", "description": "false when the holder stopped renewing it"},
@@ -242,19 +215,9 @@ pub fn schemas() -> Value {
             }}}
         }},
         "OpenApi": {"type": "object"},
-        "Consultation": consultation,
         "ConsultationList": {"type": "array", "items": {"$ref": "#/components/schemas/Consultation"}},
-        "ConsultationDetail": {"allOf": [{"$ref": "#/components/schemas/Consultation"}, {"type": "object", "properties": {
-            "text": string(), "diff": nullable("string"),
-            "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state, "text": nullable("string")}}},
-            "to_review": detail_review,
-            "outcome": outcome,
-            "attachments": {"$ref": "#/components/schemas/AttachmentList"},
-            "timeline": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "actor": string(), "action": string(), "detail": {}}}}
-        }}]},
         "StartIn": object(&["title", "text"], json!({"title": string(), "text": string(), "procedure": json!({"type": "string", "default": "rcm-five-day"}), "year": {"type": "integer"}, "draft": {"type": "boolean", "default": false}, "attachments": attachments_in})),
         "AttachmentIn": object(&["filename", "content_base64"], json!({"filename": json!({"type": "string", "description": "the last path component is kept; no control characters"}), "content_type": json!({"type": "string", "description": "type/subtype; sniffed from the content and the name when absent"}), "content_base64": json!({"type": "string", "format": "byte"})})),
-        "Attachment": {"type": "object", "properties": {"id": {"type": "integer"}, "filename": string(), "content_type": string(), "size": {"type": "integer"}, "sha256": string(), "version": {"type": "integer", "description": "the text version it was attached with"}, "created_at": {"type": "string", "format": "date-time"}, "actor": string()}},
         "AttachmentList": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
         "SubmitIn": object(&[], json!({"text": string(), "attachments": attachments_in})),
         "TroikaIn": object(&["country", "approve"], json!({"country": string(), "approve": {"type": "boolean", "description": "false: request changes"}, "comments": string()})),
@@ -265,18 +228,12 @@ pub fn schemas() -> Value {
         "AnswerIn": object(&["country", "position"], json!({"country": string(), "position": position, "text": string(), "channel": json!({"type": "string", "default": "letter"})})),
         "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": json!({"type": "string", "enum": ["no_objection", "objection", "comments"], "description": "the position the answer has confirms the reading; another one corrects it"}), "received_at": json!({"type": "string", "format": "date-time", "description": "the arrival time of the answer reviewed (to_review[].received_at): refused with 409 if a newer answer has replaced it"})})),
         "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
-        "FocalPoint": focal_point,
-        "BouncingCleared": {"allOf": [{"$ref": "#/components/schemas/FocalPoint"}, {"type": "object", "properties": {"was_bouncing": {"type": "boolean"}}}]},
         "FocalPointList": {"type": "array", "items": {"$ref": "#/components/schemas/FocalPoint"}},
         "ImportBody": {"type": "string"},
-        "ImportResult": {"type": "object", "properties": {"added": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}}},
         "Rotation": {"type": "object", "additionalProperties": string()},
-        "Troika": troika,
         "PresidencyIn": object(&["country"], json!({"country": string()})),
-        "Token": token,
         "TokenList": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}},
         "TokenIn": object(&["name", "role"], json!({"name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer", "ingest"]}})),
-        "CreatedToken": {"type": "object", "properties": {"token": string(), "name": string(), "role": string()}},
     });
     // The inbound mail schemas (a second literal: one would hit the macro's recursion limit).
     let more = json!({
@@ -299,11 +256,169 @@ pub fn schemas() -> Value {
     if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
         all.extend(more);
     }
+    if let Some(all) = all.as_object_mut() {
+        all.extend(derived());
+    }
     all
+}
+
+/// The schemas of the API's response shapes, derived from the types
+/// ([`super::api`]'s `#[derive(ToSchema)]`), with the shapes they use, by name.
+fn derived() -> Map<String, Value> {
+    fn add<T: ToSchema>(list: &mut Vec<(String, RefOr<Schema>)>) {
+        list.push((T::name().into_owned(), T::schema()));
+        T::schemas(list);
+    }
+    let mut list = Vec::new();
+    add::<api::ConsultationOut>(&mut list);
+    add::<api::ConsultationDetail>(&mut list);
+    add::<api::AttachmentOut>(&mut list);
+    add::<api::FocalPointOut>(&mut list);
+    add::<api::BouncingClearedOut>(&mut list);
+    add::<api::ImportOut>(&mut list);
+    add::<api::TroikaOut>(&mut list);
+    add::<api::TokenOut>(&mut list);
+    add::<api::CreatedTokenOut>(&mut list);
+    let mut schemas: Map<String, Value> = list
+        .into_iter()
+        .map(|(name, schema)| {
+            let json = serde_json::to_value(schema)
+                .unwrap_or_else(|e| json!({"description": e.to_string()}));
+            (name, json)
+        })
+        .collect();
+    // The fields the types hold as `&'static str` name one of a fixed list.
+    let positions: Vec<&str> = Position::ALL.iter().map(|p| p.as_str()).collect();
+    let states: Vec<&str> = CountryState::ALL.iter().map(|s| s.as_str()).collect();
+    let reasons = ["ambiguous", "conditional", "conflict"];
+    restrict(
+        &mut schemas,
+        &["ReviewOut", "properties", "position"],
+        &positions,
+    );
+    restrict(
+        &mut schemas,
+        &["ConflictOut", "properties", "position"],
+        &positions,
+    );
+    restrict(
+        &mut schemas,
+        &["CountryOut", "properties", "state"],
+        &states,
+    );
+    restrict(
+        &mut schemas,
+        &["ReviewOut", "properties", "reasons", "items"],
+        &reasons,
+    );
+    restrict(
+        &mut schemas,
+        &["OutcomeOut", "properties", "adopted_by"],
+        &["consensus", "silence"],
+    );
+    schemas.values_mut().for_each(to_openapi_3_0);
+    schemas
+}
+
+/// Sets `enum` on the schema at `path` (with `null` when the schema allows it).
+fn restrict(schemas: &mut Map<String, Value>, path: &[&str], values: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let mut at = schemas.get_mut(*first);
+    for key in rest {
+        at = at.and_then(|v| v.get_mut(*key));
+    }
+    let Some(Value::Object(schema)) = at else {
+        return;
+    };
+    let mut values: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+    if matches!(schema.get("type"), Some(Value::Array(types)) if types.contains(&json!("null"))) {
+        values.push(Value::Null);
+    }
+    schema.insert("enum".into(), Value::Array(values));
+}
+
+/// OpenAPI 3.0, as the document is: the derived schemas (utoipa writes 3.1) say
+/// "or null" as `nullable: true`, on the type or on an `allOf` of the one schema.
+fn to_openapi_3_0(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(to_openapi_3_0),
+        Value::Object(map) => {
+            map.values_mut().for_each(to_openapi_3_0);
+            let null = json!("null");
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                if types.contains(&null) {
+                    types.retain(|t| *t != null);
+                    let single = (types.len() == 1).then(|| types[0].clone());
+                    if let Some(t) = single {
+                        map.insert("type".into(), t);
+                    }
+                    map.insert("nullable".into(), Value::Bool(true));
+                }
+            }
+            let one_of = match map.get_mut("oneOf") {
+                Some(Value::Array(parts))
+                    if parts.len() == 2 && parts.contains(&json!({"type": "null"})) =>
+                {
+                    parts.retain(|p| *p != json!({"type": "null"}));
+                    Some(parts.clone())
+                }
+                _ => None,
+            };
+            if let Some(parts) = one_of {
+                map.remove("oneOf");
+                map.insert("allOf".into(), Value::Array(parts));
+                map.insert("nullable".into(), Value::Bool(true));
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
+    /// The schema follows the type: the properties of the derived `Consultation`
+    /// are the fields a serialized `ConsultationOut` has, and the ones that are
+    /// never null are required.
+    #[test]
+    fn the_consultation_schema_names_the_fields_of_its_type() {
+        let out = super::api::ConsultationOut {
+            reference: "HN-2027-001".into(),
+            title: "A title".into(),
+            procedure: "rcm-five-day".into(),
+            stage: "open".into(),
+            open: true,
+            presidency: "HN".into(),
+            troika: "GT, HN, CR".into(),
+            version: 1,
+            round: Some(1),
+            deadline: None,
+        };
+        let value = serde_json::to_value(&out).expect("serializes");
+        let mut fields: Vec<&String> = value.as_object().expect("an object").keys().collect();
+        fields.sort();
+        let schemas = super::schemas();
+        let schema = &schemas["Consultation"];
+        let mut properties: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        properties.sort();
+        assert_eq!(properties, fields);
+        let required: Vec<&Value> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .collect();
+        assert!(required.contains(&&json!("reference")), "{schema:#}");
+        assert!(!required.contains(&&json!("deadline")), "{schema:#}");
+        assert_eq!(schema["properties"]["version"]["type"], "integer");
+    }
+
     #[test]
     fn every_schema_a_route_names_exists() {
         let schemas = super::schemas();

@@ -97,7 +97,9 @@ fn finish(mut out: Map<String, Value>) -> Value {
     }
     if out.remove("nullable") == Some(Value::Bool(true)) {
         if let Some(Value::Array(values)) = out.get_mut("enum") {
-            values.push(Value::Null);
+            if !values.contains(&Value::Null) {
+                values.push(Value::Null);
+            }
         }
         match out.get_mut("type") {
             Some(Value::String(t)) => {

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::Position;
@@ -150,7 +151,8 @@ pub struct TokenIn {
 }
 
 /// A consultation in lists and as the result of an action.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Consultation)]
 pub struct ConsultationOut {
     pub(crate) reference: String,
     pub(crate) title: String,
@@ -166,7 +168,7 @@ pub struct ConsultationOut {
     pub(crate) deadline: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConsultationDetail {
     #[serde(flatten)]
     pub(crate) summary: ConsultationOut,
@@ -185,7 +187,7 @@ pub struct ConsultationDetail {
 
 /// An answer to review: `POST .../reclassify` with its round, country and
 /// `received_at` confirms it (same position) or corrects it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewOut {
     pub(crate) round: u32,
     pub(crate) country: String,
@@ -202,7 +204,7 @@ pub struct ReviewOut {
     pub(crate) blocks_decision: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConflictOut {
     pub(crate) from: Option<String>,
     pub(crate) position: &'static str,
@@ -210,7 +212,7 @@ pub struct ConflictOut {
 }
 
 /// A decision and the counts it was taken on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OutcomeOut {
     pub(crate) adopted: bool,
     pub(crate) at: DateTime<Utc>,
@@ -225,7 +227,8 @@ pub struct OutcomeOut {
 }
 
 /// An attached file, without its bytes (`GET .../attachments/{id}` gives them).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Attachment)]
 pub struct AttachmentOut {
     pub(crate) id: i64,
     pub(crate) filename: String,
@@ -253,22 +256,24 @@ impl From<AttachmentRow> for AttachmentOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CountryOut {
     pub(crate) country: String,
     pub(crate) state: &'static str,
     pub(crate) text: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineOut {
     pub(crate) at: DateTime<Utc>,
     pub(crate) actor: String,
     pub(crate) action: String,
+    #[schema(value_type = Value)]
     pub(crate) detail: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FocalPoint)]
 pub struct FocalPointOut {
     pub(crate) id: i64,
     pub(crate) country: String,
@@ -292,21 +297,24 @@ impl From<FocalPointRow> for FocalPointOut {
 }
 
 /// A focal point whose `bouncing` mark was cleared, and whether it had one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BouncingCleared)]
 pub struct BouncingClearedOut {
     #[serde(flatten)]
     pub(crate) focal_point: FocalPointOut,
     pub(crate) was_bouncing: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ImportResult)]
 pub struct ImportOut {
     pub(crate) added: usize,
     pub(crate) updated: usize,
     pub(crate) unchanged: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Troika)]
 pub struct TroikaOut {
     pub(crate) year: i32,
     pub(crate) current: String,
@@ -316,7 +324,8 @@ pub struct TroikaOut {
     pub(crate) description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Token)]
 pub struct TokenOut {
     pub(crate) name: String,
     pub(crate) role: String,
@@ -337,7 +346,8 @@ impl From<ApiTokenRow> for TokenOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedToken)]
 pub struct CreatedTokenOut {
     /// Shown once; only its hash is stored.
     pub(crate) token: String,
