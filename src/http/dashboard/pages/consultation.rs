@@ -17,6 +17,7 @@ use super::super::i18n::{label, tr};
 use super::shared::{
     consultation_path, country_name, diff_lines, local_time, position_state, presidency_tz,
     query_flash, review_item_json, state_symbol, to_review_here, working_days_left, PageQuery,
+    ReviewItemView,
 };
 use crate::domain::consultation::{Answer, AnswerSource, Context, Position, Stage};
 use crate::http::SharedState;
@@ -203,7 +204,7 @@ pub(crate) async fn consultation_view(
         Stage::AwaitingDecision => c.rounds.last().map(|r| r.number),
         _ => c.rounds.last().filter(|r| r.is_open()).map(|r| r.number),
     };
-    let to_review: Vec<Value> = report::review_items(c)
+    let to_review: Vec<ReviewItemView> = report::review_items(c)
         .iter()
         .map(|i| review_item_json(state, lang, tz, i))
         .collect();
