@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::super::env::Env;
 use super::super::error::PageError;
 use super::super::i18n::label;
 use super::super::pages::shared::{
-    consultation_path, country_name, diff_lines, local_time, presidency_tz,
+    consultation_path, country_name, diff_lines, local_time, presidency_tz, DiffLine,
 };
 use super::parse::Action;
 use crate::domain::attachment::ValidFile;
@@ -30,32 +30,49 @@ pub(crate) async fn confirm_page(
     files: &[ValidFile],
 ) -> Result<Response, PageError> {
     use base64::Engine as _;
-    let mut hidden: Vec<Value> = fields
+    let mut hidden: Vec<HiddenField> = fields
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "confirm") && !k.starts_with("file_"))
-        .map(|(k, v)| json!({"name": k, "value": v}))
+        .map(|(k, v)| HiddenField {
+            name: k.clone(),
+            value: v.clone(),
+        })
         .collect();
     // The checked files ride along (their safe names and types), to be stored only
     // when the confirmation comes back.
     for (i, f) in files.iter().enumerate() {
-        hidden.push(json!({"name": format!("file_{i}_name"), "value": f.filename}));
-        hidden.push(json!({"name": format!("file_{i}_type"), "value": f.content_type}));
-        hidden.push(json!({"name": format!("file_{i}_b64"),
-            "value": base64::engine::general_purpose::STANDARD.encode(&f.bytes)}));
+        hidden.push(HiddenField {
+            name: format!("file_{i}_name"),
+            value: f.filename.clone(),
+        });
+        hidden.push(HiddenField {
+            name: format!("file_{i}_type"),
+            value: f.content_type.clone(),
+        });
+        hidden.push(HiddenField {
+            name: format!("file_{i}_b64"),
+            value: base64::engine::general_purpose::STANDARD.encode(&f.bytes),
+        });
     }
-    let file_rows: Vec<Value> = files
+    let file_rows: Vec<FileRow> = files
         .iter()
-        .map(|f| {
-            json!({"filename": f.filename, "content_type": f.content_type,
-                   "size": f.bytes.len(), "sha256": f.sha256})
+        .map(|f| FileRow {
+            filename: &f.filename,
+            content_type: &f.content_type,
+            size: f.bytes.len(),
+            sha256: &f.sha256,
         })
         .collect();
     // What the user entered, labelled; long texts are shown as blocks.
     let mut rows = Vec::new();
-    let mut row =
-        |key: &str, value: String| rows.push(json!({"label": env.t(key), "value": value}));
-    let mut text = Value::Null;
-    let mut diff = Value::Null;
+    let mut row = |key: &str, value: String| {
+        rows.push(Row {
+            label: env.t(key),
+            value,
+        })
+    };
+    let mut text: Option<String> = None;
+    let mut diff: Option<Vec<DiffLine>> = None;
     let cancel: String;
     match action {
         Action::Start {
@@ -69,7 +86,7 @@ pub(crate) async fn confirm_page(
             if let Some(y) = year {
                 row("year", y.to_string());
             }
-            text = json!(t);
+            text = Some(t.clone());
             cancel = "/new".into();
         }
         Action::Consultation { reference, event } => {
@@ -97,12 +114,12 @@ pub(crate) async fn confirm_page(
                     }
                 }
                 Event::Submit { text: Some(t) } => {
-                    diff = json!(diff_lines(&text_diff(&c.current_version().text, t)));
+                    diff = Some(diff_lines(&text_diff(&c.current_version().text, t)));
                 }
                 Event::Revise { text: t, note } => {
                     match t {
                         Some(t) => {
-                            diff = json!(diff_lines(&text_diff(&c.current_version().text, t)));
+                            diff = Some(diff_lines(&text_diff(&c.current_version().text, t)));
                         }
                         None => row("no_changes", env.t("yes")),
                     }
@@ -139,7 +156,7 @@ pub(crate) async fn confirm_page(
                         );
                         row("review_was", label(env.lang, "state", a.position.as_str()));
                         if !a.text.is_empty() {
-                            text = json!(a.text);
+                            text = Some(a.text.clone());
                         }
                     }
                     row("position", label(env.lang, "state", position.as_str()));
@@ -152,7 +169,7 @@ pub(crate) async fn confirm_page(
                         }),
                     );
                 }
-                Event::Report { text: t } => text = json!(t),
+                Event::Report { text: t } => text = Some(t.clone()),
                 _ => {}
             }
         }
@@ -201,7 +218,7 @@ pub(crate) async fn confirm_page(
                 channel.clone().unwrap_or_else(|| env.t("channel_letter")),
             );
             if !t.is_empty() {
-                text = json!(t);
+                text = Some(t.clone());
             }
             cancel = consultation_path(reference);
         }
@@ -236,21 +253,59 @@ pub(crate) async fn confirm_page(
                     .count()
                     .to_string(),
             );
-            text = json!(t);
+            text = Some(t.clone());
             cancel = "/directory".into();
         }
     }
     env.page(
         StatusCode::OK,
         "confirm",
-        json!({
-            "action_label": env.t(&format!("act_{kind}")),
-            "rows": rows,
-            "text": text,
-            "diff": diff,
-            "hidden": hidden,
-            "files": file_rows,
-            "cancel": cancel,
-        }),
+        ConfirmPage {
+            action_label: env.t(&format!("act_{kind}")),
+            rows,
+            text,
+            diff,
+            hidden,
+            files: file_rows,
+            cancel,
+        },
     )
+}
+
+/// `templates/dashboard/confirm.hbs`'s data: what the action will do, and its fields
+/// again.
+#[derive(Serialize)]
+struct ConfirmPage<'a> {
+    action_label: String,
+    rows: Vec<Row>,
+    /// A long text the action carries, shown as a block.
+    text: Option<String>,
+    /// The change the action makes to the consultation's text.
+    diff: Option<Vec<DiffLine>>,
+    hidden: Vec<HiddenField>,
+    files: Vec<FileRow<'a>>,
+    cancel: String,
+}
+
+/// What the user entered for one field, labelled.
+#[derive(Serialize)]
+struct Row {
+    label: String,
+    value: String,
+}
+
+/// A field sent again with the confirmation.
+#[derive(Serialize)]
+struct HiddenField {
+    name: String,
+    value: String,
+}
+
+/// A checked file that rides along with the confirmation.
+#[derive(Serialize)]
+struct FileRow<'a> {
+    filename: &'a str,
+    content_type: &'a str,
+    size: usize,
+    sha256: &'a str,
 }

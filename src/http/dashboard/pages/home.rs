@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::super::i18n::label;
 use super::shared::{
-    local_time, presidency_tz, review_item_json, working_days_left_memo, PageQuery, WorkingDaysMemo,
+    local_time, presidency_tz, review_item_json, working_days_left_memo, PageQuery, ReviewItemView,
+    TimeLeft, WorkingDaysMemo,
 };
 use crate::domain::consultation::Consultation;
 use crate::http::auth::Role;
@@ -40,7 +41,7 @@ pub(crate) async fn home_page(
     let all = query.get("all").is_some_and(|v| v == "1");
     let store = &state.store;
     let mut memo = WorkingDaysMemo::new();
-    let list: Vec<Value> = state
+    let list: Vec<ConsultationRow> = state
         .engine
         .list(!all)
         .await?
@@ -48,19 +49,19 @@ pub(crate) async fn home_page(
         .map(|c| {
             let tz = presidency_tz(state, c);
             let stage = c.stage_name();
-            json!({
-                "reference": c.reference.to_string(),
-                "title": c.title,
-                "stage": stage,
-                "stage_label": label(env.lang, "stage", &stage),
-                "open": c.is_open(),
-                "deadline": c.rounds.last().map(|r| local_time(tz, r.deadline)),
-                "time_left": working_days_left_memo(state, c, &mut memo),
-            })
+            ConsultationRow {
+                reference: c.reference.to_string(),
+                title: c.title.clone(),
+                stage_label: label(env.lang, "stage", &stage),
+                stage,
+                open: c.is_open(),
+                deadline: c.rounds.last().map(|r| local_time(tz, r.deadline)),
+                time_left: working_days_left_memo(state, c, &mut memo),
+            }
         })
         .collect();
     let tz_of = |c: &Consultation| presidency_tz(state, c);
-    let to_review: Vec<Value> = state
+    let to_review: Vec<ReviewItemView> = state
         .engine
         .list(true)
         .await?
@@ -75,57 +76,122 @@ pub(crate) async fn home_page(
         .map(|(tz, i)| review_item_json(state, env.lang, tz, &i))
         .collect();
     let outbox = store.outbox_counts().await?;
-    let failed: Vec<Value> = store
+    let failed: Vec<FailedNoticeRow> = store
         .failed_notices(10)
         .await?
         .into_iter()
-        .map(|n| {
-            json!({
-                "recipient": n.notice.recipient,
-                "subject": n.notice.subject,
-                "error": n.last_error,
-                "reference": n.notice.reference,
-            })
+        .map(|n| FailedNoticeRow {
+            recipient: n.notice.recipient,
+            subject: n.notice.subject,
+            error: n.last_error,
+            reference: n.notice.reference,
         })
         .collect();
     let inbound = store.inbound_counts().await?;
-    let quarantined: Vec<Value> = state
+    let quarantined: Vec<QuarantinedRow> = state
         .engine
         .holding_list(10)
         .await?
         .into_iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "sender": m.reading.sender,
-                "subject": m.reading.subject,
-                "reason": m.reading.reason,
-                "received": local_time(None, m.received_at),
-            })
+        .map(|m| QuarantinedRow {
+            id: m.id,
+            sender: m.reading.sender,
+            subject: m.reading.subject,
+            reason: m.reading.reason,
+            received: local_time(None, m.received_at),
         })
         .collect();
     let healthy = outbox.failed == 0 && inbound.failed == 0 && inbound.quarantined == 0;
     env.page(
         StatusCode::OK,
         "home",
-        json!({
-            "all": all,
-            "consultations": list,
-            "outbox": {
-                "pending": outbox.pending, "sending": outbox.sending, "retrying": outbox.retrying,
-                "sent": outbox.sent, "failed": outbox.failed,
+        HomePage {
+            all,
+            consultations: list,
+            outbox: OutboxView {
+                pending: outbox.pending,
+                sending: outbox.sending,
+                retrying: outbox.retrying,
+                sent: outbox.sent,
+                failed: outbox.failed,
             },
-            "failed_notices": failed,
-            "inbound": {
-                "stored": inbound.stored, "processed": inbound.processed,
-                "quarantined": inbound.quarantined, "failed": inbound.failed,
-                "discarded": inbound.discarded,
+            failed_notices: failed,
+            inbound: InboundView {
+                stored: inbound.stored,
+                processed: inbound.processed,
+                quarantined: inbound.quarantined,
+                failed: inbound.failed,
+                discarded: inbound.discarded,
             },
-            "quarantined": quarantined,
-            "healthy": healthy,
-            "to_review": to_review,
-        }),
+            quarantined,
+            healthy,
+            to_review,
+        },
     )
+}
+
+/// `templates/dashboard/home.hbs`'s data: the consultations and the health panel.
+#[derive(Serialize)]
+struct HomePage {
+    all: bool,
+    consultations: Vec<ConsultationRow>,
+    outbox: OutboxView,
+    failed_notices: Vec<FailedNoticeRow>,
+    inbound: InboundView,
+    quarantined: Vec<QuarantinedRow>,
+    healthy: bool,
+    to_review: Vec<ReviewItemView>,
+}
+
+/// A consultation in the home page's list.
+#[derive(Serialize)]
+struct ConsultationRow {
+    reference: String,
+    title: String,
+    stage: String,
+    stage_label: String,
+    open: bool,
+    deadline: Option<String>,
+    time_left: Option<TimeLeft>,
+}
+
+/// The outbox's notices counted by state.
+#[derive(Serialize)]
+struct OutboxView {
+    pending: i64,
+    sending: i64,
+    retrying: i64,
+    sent: i64,
+    failed: i64,
+}
+
+/// A notice the outbox gave up on.
+#[derive(Serialize)]
+struct FailedNoticeRow {
+    recipient: String,
+    subject: String,
+    error: Option<String>,
+    reference: Option<String>,
+}
+
+/// The inbound messages counted by state.
+#[derive(Serialize)]
+struct InboundView {
+    stored: i64,
+    processed: i64,
+    quarantined: i64,
+    failed: i64,
+    discarded: i64,
+}
+
+/// A quarantined inbound message.
+#[derive(Serialize)]
+struct QuarantinedRow {
+    id: i64,
+    sender: Option<String>,
+    subject: Option<String>,
+    reason: Option<String>,
+    received: String,
 }
 
 /// `GET /new`: the form that starts a consultation (PPT).
@@ -165,7 +231,7 @@ pub(crate) async fn new_consultation_page(
 }
 
 /// `templates/dashboard/new.hbs`'s data: the form that starts a consultation.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct NewPage {
     procedures: Vec<ProcedureChoice>,
     max_file_bytes: usize,
@@ -173,7 +239,7 @@ struct NewPage {
 }
 
 /// A procedure the new consultation can follow.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct ProcedureChoice {
     id: String,
     name: String,

@@ -7,7 +7,7 @@ use axum::extract::Query;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::super::env::Env;
 use super::super::i18n::{label, tr, Lang};
@@ -72,7 +72,7 @@ pub(crate) type WorkingDaysMemo =
 
 /// The working days left in the open round after today, under the procedure's
 /// calendar policy (`None`: no open round, or the calendars cannot say).
-pub(crate) fn working_days_left(state: &SharedState, c: &Consultation) -> Option<Value> {
+pub(crate) fn working_days_left(state: &SharedState, c: &Consultation) -> Option<TimeLeft> {
     working_days_left_memo(state, c, &mut WorkingDaysMemo::new())
 }
 
@@ -80,7 +80,7 @@ pub(crate) fn working_days_left_memo(
     state: &SharedState,
     c: &Consultation,
     memo: &mut WorkingDaysMemo,
-) -> Option<Value> {
+) -> Option<TimeLeft> {
     let round = c.rounds.last().filter(|r| r.is_open())?;
     let catalog = state.engine.catalog();
     let ctx = Context {
@@ -91,7 +91,12 @@ pub(crate) fn working_days_left_memo(
     let tz = presidency_tz(state, c)?;
     let now = state.clock.now();
     if round.deadline <= now {
-        return Some(json!({"days": 0, "passed": true, "last_day": false}));
+        return Some(TimeLeft {
+            days: 0,
+            passed: true,
+            last_day: false,
+            one: None,
+        });
     }
     let today = now.with_timezone(&tz).date_naive();
     let last = round.deadline.with_timezone(&tz).date_naive();
@@ -107,7 +112,23 @@ pub(crate) fn working_days_left_memo(
             days
         }
     };
-    Some(json!({"days": days, "passed": false, "last_day": days == 0, "one": days == 1}))
+    Some(TimeLeft {
+        days,
+        passed: false,
+        last_day: days == 0,
+        one: Some(days == 1),
+    })
+}
+
+/// The working days left in a round, as the pages show them.
+#[derive(Debug, Serialize)]
+pub(crate) struct TimeLeft {
+    days: u32,
+    passed: bool,
+    last_day: bool,
+    /// Absent once the deadline has passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    one: Option<bool>,
 }
 
 pub(crate) fn country_name(state: &SharedState, lang: Lang, code: CountryCode) -> String {
@@ -147,44 +168,91 @@ pub(crate) fn review_item_json(
     lang: Lang,
     tz: Option<Tz>,
     i: &report::ReviewItem,
-) -> Value {
+) -> ReviewItemView {
     let s = position_state(i.position);
-    let others: Vec<Value> = [
+    let others = [
         Position::NoObjection,
         Position::Objection,
         Position::Comments,
     ]
     .iter()
     .filter(|p| **p != i.position)
-    .map(|p| json!({"value": p.as_str(), "label": label(lang, "state", p.as_str())}))
-    .collect();
-    json!({
-        "reference": i.reference,
-        "round": i.round,
-        "country": i.country.to_string(),
-        "country_name": country_name(state, lang, i.country),
-        "position": i.position.as_str(),
-        "state": s.as_str(),
-        "label": label(lang, "state", s.as_str()),
-        "symbol": state_symbol(s),
-        "received": local_time(tz, i.received_at),
-        "received_at": i.received_at.to_rfc3339(),
-        "reasons": i.reasons.iter().map(|r| tr(lang, &format!("review_{}", r.as_str()))).collect::<Vec<_>>(),
-        "reading": i.reading,
-        "from": i.from,
-        "conflict": i.conflict.as_ref().map(|k| json!({
-            "from": k.from.clone().unwrap_or_else(|| tr(lang, "entered_by_staff")),
-            "label": label(lang, "state", k.position.as_str()),
-            "received": local_time(tz, k.received_at),
-        })),
-        "text": i.text,
-        "blocks_decision": i.blocks_decision,
-        "others": others,
+    .map(|p| Choice {
+        value: p.as_str(),
+        label: label(lang, "state", p.as_str()),
     })
+    .collect();
+    ReviewItemView {
+        reference: i.reference.clone(),
+        round: i.round,
+        country: i.country.to_string(),
+        country_name: country_name(state, lang, i.country),
+        position: i.position.as_str(),
+        state: s.as_str(),
+        label: label(lang, "state", s.as_str()),
+        symbol: state_symbol(s),
+        received: local_time(tz, i.received_at),
+        received_at: i.received_at.to_rfc3339(),
+        reasons: i
+            .reasons
+            .iter()
+            .map(|r| tr(lang, &format!("review_{}", r.as_str())))
+            .collect(),
+        reading: i.reading.clone(),
+        from: i.from.clone(),
+        conflict: i.conflict.as_ref().map(|k| ConflictView {
+            from: k
+                .from
+                .clone()
+                .unwrap_or_else(|| tr(lang, "entered_by_staff")),
+            label: label(lang, "state", k.position.as_str()),
+            received: local_time(tz, k.received_at),
+        }),
+        text: i.text.clone(),
+        blocks_decision: i.blocks_decision,
+        others,
+    }
+}
+
+/// An answer to review as the home and consultation pages show it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReviewItemView {
+    reference: String,
+    round: u32,
+    country: String,
+    country_name: String,
+    position: &'static str,
+    state: &'static str,
+    label: String,
+    symbol: &'static str,
+    received: String,
+    received_at: String,
+    reasons: Vec<String>,
+    reading: Option<String>,
+    from: Option<String>,
+    conflict: Option<ConflictView>,
+    text: String,
+    blocks_decision: bool,
+    others: Vec<Choice>,
+}
+
+/// The earlier, different answer of another focal point of the country.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConflictView {
+    from: String,
+    label: String,
+    received: String,
+}
+
+/// A value a form's select offers, with its label.
+#[derive(Debug, Serialize)]
+pub(crate) struct Choice {
+    pub(crate) value: &'static str,
+    pub(crate) label: String,
 }
 
 /// A unified diff as lines with a class each (`add`, `del`, `hunk`, `ctx`).
-pub(crate) fn diff_lines(diff: &str) -> Vec<Value> {
+pub(crate) fn diff_lines(diff: &str) -> Vec<DiffLine> {
     diff.lines()
         .map(|line| {
             let class = if line.starts_with("+++") || line.starts_with("---") {
@@ -198,9 +266,19 @@ pub(crate) fn diff_lines(diff: &str) -> Vec<Value> {
             } else {
                 "ctx"
             };
-            json!({"class": class, "line": line})
+            DiffLine {
+                class,
+                line: line.to_string(),
+            }
         })
         .collect()
+}
+
+/// A line of a unified diff with its class.
+#[derive(Debug, Serialize)]
+pub(crate) struct DiffLine {
+    class: &'static str,
+    line: String,
 }
 
 pub(crate) fn consultation_path(reference: &str) -> String {
