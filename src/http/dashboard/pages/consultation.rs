@@ -16,7 +16,7 @@ use super::super::error::PageError;
 use super::super::i18n::{label, tr};
 use super::shared::{
     consultation_path, country_name, diff_lines, local_time, position_state, presidency_tz,
-    query_flash, review_item_json, state_symbol, to_review_here, working_days_left, Choice,
+    query_flash, review_item_view, state_symbol, to_review_here, working_days_left, Choice,
     Country, DiffLine, PageQuery, ReviewItemView, TimeLeft,
 };
 use crate::domain::consultation::{Answer, AnswerSource, Context, Position, Stage};
@@ -210,7 +210,7 @@ pub(crate) async fn consultation_view(
     };
     let to_review: Vec<ReviewItemView> = report::review_items(c)
         .iter()
-        .map(|i| review_item_json(state, lang, tz, i))
+        .map(|i| review_item_view(state, lang, tz, i))
         .collect();
     // The forms offered are the actions the state machine takes in this stage.
     let catalog = state.engine.catalog();

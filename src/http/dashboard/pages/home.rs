@@ -11,7 +11,7 @@ use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::super::i18n::label;
 use super::shared::{
-    local_time, presidency_tz, review_item_json, working_days_left_memo, PageQuery, ReviewItemView,
+    local_time, presidency_tz, review_item_view, working_days_left_memo, PageQuery, ReviewItemView,
     TimeLeft, WorkingDaysMemo,
 };
 use crate::domain::consultation::Consultation;
@@ -73,7 +73,7 @@ pub(crate) async fn home_page(
                 .map(move |i| (tz, i))
                 .collect::<Vec<_>>()
         })
-        .map(|(tz, i)| review_item_json(state, env.lang, tz, &i))
+        .map(|(tz, i)| review_item_view(state, env.lang, tz, &i))
         .collect();
     let outbox = store.outbox_counts().await?;
     let failed: Vec<FailedNoticeRow> = store

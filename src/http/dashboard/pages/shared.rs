@@ -163,7 +163,7 @@ pub(crate) fn to_review_here(c: &Consultation, round: u32, country: CountryCode)
 }
 
 /// An answer to review as the pages show it, with what its review forms carry.
-pub(crate) fn review_item_json(
+pub(crate) fn review_item_view(
     state: &SharedState,
     lang: Lang,
     tz: Option<Tz>,
