@@ -272,7 +272,31 @@ fn check_templates(config: &Config, catalog: Option<&crate::workflow::Catalog>) 
             }
         }
     }
+    // The pages' templates and phrases are compiled in: this checks the binary.
+    for (what, folder, checked) in [
+        (
+            "dashboard",
+            "dashboard",
+            crate::http::dashboard::check_templates(),
+        ),
+        (
+            "answer page",
+            "answer",
+            crate::http::answer::check_templates(),
+        ),
+    ] {
+        if let Err(e) = checked {
+            errors.push(crate::workflow::DataError {
+                file: std::path::Path::new("templates").join(folder),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("the {what}'s templates or phrases built into this binary: {e}"),
+            });
+        }
+    }
     if errors.is_empty() {
+        println!("ok: the dashboard's and the answer page's templates and phrases (es, en, fr)");
         println!(
             "ok: {} notice template(s) in {} render in es, en and fr",
             templates.len(),

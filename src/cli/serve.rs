@@ -115,6 +115,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|stop| *stop) => {
                 tracing::info!("shutting down");
+                // What the mail server accepted but a store error kept from the
+                // record is written now if the store is back (else it is sent again
+                // after the restart, once its claim runs out).
+                if let Err(e) = worker.record_kept().await {
+                    tracing::error!(error = %e, "cannot record what the mail server accepted before stopping");
+                }
                 match server.await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),

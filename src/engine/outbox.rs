@@ -145,7 +145,9 @@ impl Transport for FileTransport {
 /// their record. A process killed (or a database that fails) between a server's
 /// acceptance and the record sends those notices again once their claim expires: at
 /// most this many per connection ([`OutboxWorker::lanes`]) per kill, each with the
-/// same Message-ID.
+/// same Message-ID. A live worker whose record fails (the database busy or away)
+/// keeps the outcomes it could not write and writes them before it claims anything
+/// again, so a store error alone never sends a notice twice.
 pub const UNRECORDED_PER_LANE: usize = 2;
 
 /// How many SMTP connections the worker sends on at once unless configured
@@ -230,6 +232,11 @@ pub struct OutboxWorker {
     /// Makes the alert to the TS about a notice that failed for good; without it a
     /// failure is recorded (and shown in `/status`) without an alert.
     alerts: Option<Arc<dyn FailureAlerts>>,
+    /// Outcomes a pass could not write (a store error): the transport's answer is
+    /// known, the store does not have it yet. Written first by the next pass, which
+    /// claims nothing until they are: claiming before would take back notices the
+    /// server already accepted (their claims run out) and send them again.
+    unrecorded: tokio::sync::Mutex<Vec<HandedOver>>,
 }
 
 /// What one pass of the worker did.
@@ -269,6 +276,7 @@ impl OutboxWorker {
             health: Arc::new(DeliveryHealth::new()),
             bounce_key: None,
             alerts: None,
+            unrecorded: tokio::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -341,6 +349,22 @@ impl OutboxWorker {
         }
     }
 
+    /// Writes the outcomes an earlier pass could not record (see
+    /// [`OutboxWorker::deliver_pending`]); `puebla serve` calls it on its way out too.
+    pub async fn record_kept(&self) -> Result<DeliveryReport, StoreError> {
+        let mut report = DeliveryReport::default();
+        let mut unrecorded = self.unrecorded.lock().await;
+        if !unrecorded.is_empty() {
+            let n = unrecorded.len();
+            self.record(&mut unrecorded, &mut report).await?;
+            tracing::info!(
+                notices = n,
+                "outcomes an earlier pass could not record are recorded now"
+            );
+        }
+        Ok(report)
+    }
+
     /// Claims up to `limit` due notices and delivers them; the single step the loop calls.
     ///
     /// The claimed notices are dealt out over [`OutboxWorker::lanes`] lanes, each
@@ -358,14 +382,15 @@ impl OutboxWorker {
     /// share a relay each get `N`.
     #[tracing::instrument(skip_all, fields(worker = %self.worker_id))]
     pub async fn deliver_pending(&self, limit: i64) -> Result<DeliveryReport, StoreError> {
+        // What an earlier pass could not record comes first, even when stopping or
+        // throttled; until it is written, nothing is claimed (or sent).
+        let mut report = self.record_kept().await?;
         let now = self.clock.now();
         let mut throttled = false;
         let limit = match self.allowance(now) {
             Some(left) if left <= 0 => {
-                return Ok(DeliveryReport {
-                    throttled: true,
-                    ..DeliveryReport::default()
-                });
+                report.throttled = true;
+                return Ok(report);
             }
             Some(left) if left < limit => {
                 throttled = true;
@@ -374,7 +399,7 @@ impl OutboxWorker {
             _ => limit,
         };
         if self.stopping() {
-            return Ok(DeliveryReport::default());
+            return Ok(report);
         }
         if self
             .hold_until
@@ -382,7 +407,7 @@ impl OutboxWorker {
             .expect("hold poisoned")
             .is_some_and(|until| now < until)
         {
-            return Ok(DeliveryReport::default());
+            return Ok(report);
         }
         // Which notices are due is business time (the injected clock); how long a
         // claim lasts is real time, since it stands for this process being alive: a
@@ -394,10 +419,8 @@ impl OutboxWorker {
             .claim_notices_leased(&self.worker_id, now, real, lease_until, limit)
             .await?;
         if claimed.is_empty() {
-            return Ok(DeliveryReport {
-                throttled,
-                ..DeliveryReport::default()
-            });
+            report.throttled = throttled;
+            return Ok(report);
         }
 
         let lanes = self.lanes.clamp(1, MAX_LANES).min(claimed.len());
@@ -445,7 +468,7 @@ impl OutboxWorker {
         drop(done_tx);
         let (untried, recorded) = tokio::join!(
             futures_util::future::join_all(senders),
-            self.record_outcomes(done_rx, &window),
+            self.record_outcomes(done_rx, &window, &mut report),
         );
         for builder in builders {
             // A builder ends when it has built its share or its lane stopped; one that
@@ -454,17 +477,20 @@ impl OutboxWorker {
                 tracing::error!(error = %e, "building messages failed");
             }
         }
-        let mut report = recorded?;
         let mut release = Vec::new();
         for lane in untried {
             release.extend(lane?);
         }
         if !release.is_empty() {
             release.sort_unstable();
-            self.store
-                .release_notices(&self.worker_id, &release)
-                .await?;
+            let released = self.store.release_notices(&self.worker_id, &release).await;
+            // After a failed record the store is likely away: the claims run out
+            // instead, and the record's error is the one that tells.
+            if recorded.is_ok() {
+                released?;
+            }
         }
+        recorded?;
         report.throttled = throttled;
         Ok(report)
     }
@@ -587,48 +613,62 @@ impl OutboxWorker {
     /// Records the outcomes in the store as the lanes hand them over: whatever
     /// accumulated while the previous write ran goes in one write, and gives its places
     /// in the window back. On a store error the window is closed (nothing more is
-    /// sent) and the error returned: the notices accepted but not recorded (at most
-    /// [`UNRECORDED_PER_LANE`] per lane) are sent again when their claim expires.
+    /// sent), the outcomes still to come from sends already under way are collected,
+    /// and everything not written is kept for the next pass
+    /// ([`OutboxWorker::deliver_pending`] writes it before claiming anything).
     async fn record_outcomes(
         &self,
         mut done: mpsc::UnboundedReceiver<HandedOver>,
         window: &Semaphore,
-    ) -> Result<DeliveryReport, StoreError> {
-        let mut report = DeliveryReport::default();
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
         while let Some(first) = done.recv().await {
             let mut handed = vec![first];
             while let Ok(more) = done.try_recv() {
                 handed.push(more);
             }
             let n = handed.len();
-            let recorded = self.record(handed, &mut report).await;
+            let recorded = self.record(&mut handed, report).await;
             window.add_permits(n);
             if let Err(e) = recorded {
                 window.close();
+                tracing::error!(error = %e, notices = handed.len(),
+                    "cannot record what the mail server answered; kept to record before the next claim");
+                while let Some(more) = done.recv().await {
+                    handed.push(more);
+                }
+                self.unrecorded.lock().await.append(&mut handed);
                 return Err(e);
             }
         }
-        Ok(report)
+        Ok(())
     }
 
+    /// Writes the outcomes of `handed`, taking each out of it once written: on an
+    /// error, what is left is exactly what the store does not have (a retry or a
+    /// failure is written on its own, with its alert, so none is written twice).
     async fn record(
         &self,
-        handed: Vec<HandedOver>,
+        handed: &mut Vec<HandedOver>,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
-        let mut sent = Vec::with_capacity(handed.len());
-        for h in handed {
-            match h.result {
-                Ok(reply) => sent.push((h.id, h.at, reply)),
+        let mut i = 0;
+        while i < handed.len() {
+            let h = &handed[i];
+            match &h.result {
+                Ok(_) => {
+                    i += 1;
+                    continue;
+                }
                 Err(SendError::Unreachable(e)) => {
                     tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at,
                         "mail server unreachable: will retry; other notices wait until then");
-                    self.store.mark_notice_retry(h.id, h.retry_at, &e).await?;
+                    self.store.mark_notice_retry(h.id, h.retry_at, e).await?;
                     report.retrying += 1;
                 }
                 Err(SendError::Temporary(e)) if h.attempts < self.max_attempts => {
                     tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at, "temporary send failure, will retry");
-                    self.store.mark_notice_retry(h.id, h.retry_at, &e).await?;
+                    self.store.mark_notice_retry(h.id, h.retry_at, e).await?;
                     report.retrying += 1;
                 }
                 Err(e) => {
@@ -640,11 +680,22 @@ impl OutboxWorker {
                     report.failed += 1;
                 }
             }
+            handed.remove(i);
         }
+        let sent: Vec<(i64, DateTime<Utc>, String)> = handed
+            .iter()
+            .filter_map(|h| {
+                h.result
+                    .as_ref()
+                    .ok()
+                    .map(|reply| (h.id, h.at, reply.clone()))
+            })
+            .collect();
         if !sent.is_empty() {
             self.store.mark_notices_sent(&sent).await?;
             report.sent += sent.len();
         }
+        handed.clear();
         Ok(())
     }
 

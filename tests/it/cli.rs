@@ -249,7 +249,11 @@ fn check_renders_every_template_and_names_the_file_with_a_missing_variable() {
     let out = cli.ok(&["check"]);
     assert_contains(
         &out.stdout,
-        &["notice template(s)", "render in es, en and fr"],
+        &[
+            "notice template(s)",
+            "render in es, en and fr",
+            "ok: the dashboard's and the answer page's templates and phrases",
+        ],
     );
 
     let copy = cli.path().join("tpl");

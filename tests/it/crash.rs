@@ -1278,9 +1278,9 @@ async fn crash_run(backend: &'static str) {
                         .any(|d| d == id)
             });
             // A pass whose record of outcomes failed (a store error, such as SQLite's
-            // busy timeout on a loaded machine) leaves its accepted notices unrecorded
-            // while later passes go on sending over the same connections: its log says
-            // so, and is shown here to tell that case from a window that leaks.
+            // busy timeout on a loaded machine) keeps them and writes them before it
+            // claims again (`outages::a_record_the_store_refuses_...`), so it resends
+            // nothing; its log's failures are shown here should that ever leak.
             assert!(
                 cut_off,
                 "{backend}: {id} was delivered in life {life} and again in life {again}, but it \

@@ -638,3 +638,97 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     assert!(log.contains("scheduler pass works again"), "{log}");
     daemon.assert_running();
 }
+
+/// Makes the database refuse to record a notice as sent (a trigger), or lifts that.
+async fn refuse_sent_records(app: &TestApp, refuse: bool) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .expect("a connection to the test database");
+    let statements: &[&str] = match (app.backend, refuse) {
+        ("sqlite", true) => &["CREATE TRIGGER refuse_sent BEFORE UPDATE ON outbox \
+             WHEN NEW.status = 'sent' BEGIN SELECT RAISE(ABORT, 'the test refuses the record'); END"],
+        ("sqlite", false) => &["DROP TRIGGER refuse_sent"],
+        (_, true) => &[
+            "CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the test refuses the record'; END $$",
+            "CREATE TRIGGER refuse_sent BEFORE UPDATE ON outbox FOR EACH ROW \
+             WHEN (NEW.status = 'sent') EXECUTE FUNCTION refuse_sent()",
+        ],
+        (_, false) => &["DROP TRIGGER refuse_sent ON outbox", "DROP FUNCTION refuse_sent()"],
+    };
+    for sql in statements {
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+crate::common::backends! {
+    /// The mail server accepts notices but the database refuses to record them (a
+    /// store error mid-pass, such as SQLite's busy timeout on a loaded machine). The
+    /// pass fails; once the database is back and the claims have run out, the next
+    /// pass writes what it kept and sends the rest: every notice arrives exactly once.
+    /// (Before, the kept outcomes were dropped and the claims' end sent them again.)
+    #[tokio::test]
+    async fn a_record_the_store_refuses_is_kept_and_nothing_is_sent_twice(backend) {
+        let app = spawn_app(backend).await;
+        app.consultation_in_round_one("Records refused").await;
+        let due = notices(&app).await;
+        assert!(due.len() >= 11, "{backend}: {} notices", due.len());
+        let sink = SmtpSink::start(Script::default()).await;
+        let transport = Arc::new(
+            puebla::transport::smtp::SmtpTransport::from_url(&sink.url()).expect("the sink's URL"),
+        );
+        let mut worker = puebla::app::worker(
+            &app.config,
+            app.store.clone(),
+            app.clock.clone() as Arc<dyn puebla::clock::Clock>,
+            transport,
+            "refused-records",
+        );
+        // Claims that run out at once: the next pass could take back every claimed
+        // notice, including those the server accepted in the failed pass.
+        worker.lease = chrono::Duration::milliseconds(1);
+
+        refuse_sent_records(&app, true).await;
+        let failed = worker.deliver_pending(100).await;
+        assert!(failed.is_err(), "{backend}: the record was refused: {failed:?}");
+        let accepted = sink.received().len();
+        assert!(accepted >= 1, "{backend}: the server accepted some before the refusal");
+        assert!(
+            notices(&app).await.iter().all(|n| n.status != NoticeStatus::Sent),
+            "{backend}: nothing recorded as sent while the record is refused"
+        );
+
+        // While the store still refuses, a pass writes nothing and sends nothing more.
+        assert!(worker.deliver_pending(100).await.is_err(), "{backend}");
+        assert_eq!(sink.received().len(), accepted, "{backend}: nothing sent meanwhile");
+
+        refuse_sent_records(&app, false).await;
+        // The claims (1 ms) have run out by the time the next pass claims; the kept
+        // outcomes are written before it does.
+        let report = worker.drain().await.expect("the store is back");
+        assert_eq!(report.sent, due.len(), "{backend}: {report:?}");
+        let mut per_id: BTreeMap<String, usize> = BTreeMap::new();
+        for r in sink.received() {
+            *per_id
+                .entry(smtp_sink::message_id(&r.data).expect("a Message-ID"))
+                .or_default() += 1;
+        }
+        let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "{backend}: delivered twice: {twice:?}");
+        let after = notices(&app).await;
+        assert!(
+            after.iter().all(|n| n.status == NoticeStatus::Sent),
+            "{backend}: every notice recorded as sent"
+        );
+        let expected: BTreeSet<String> = due.iter().map(|n| n.notice.message_id.clone()).collect();
+        assert_eq!(
+            per_id.keys().cloned().collect::<BTreeSet<_>>(),
+            expected,
+            "{backend}: every notice arrived"
+        );
+    }
+}
