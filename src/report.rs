@@ -16,7 +16,7 @@ use crate::engine::ports::{
     NoticeTally,
 };
 pub use crate::engine::review::{review_items, ReviewItem};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Unreadable};
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,13 +287,15 @@ pub async fn consultation_view(
 /// timelines (the status page). The evidence of all of them is read in three
 /// aggregated queries ([`Tallies`]), not consultation by consultation, so the cost
 /// follows the open consultations and their countries, not the notices sent.
+/// Consultations whose stored state cannot be read are returned apart.
 pub async fn consultation_views(
     engine: &Engine,
     open_only: bool,
-) -> Result<Vec<ConsultationView>, EngineError> {
-    let list = engine.list(open_only).await?;
+) -> Result<(Vec<ConsultationView>, Vec<Unreadable>), EngineError> {
+    let listing = engine.list(open_only).await?;
     let tallies = Tallies::read(engine, open_only).await?;
-    Ok(list
+    let views = listing
+        .consultations
         .into_iter()
         .map(|c| {
             let countries = tallies.country_rows(&c);
@@ -306,7 +308,8 @@ pub async fn consultation_views(
                 consultation: c,
             }
         })
-        .collect())
+        .collect();
+    Ok((views, listing.unreadable))
 }
 
 /// The evidence of the country states of many consultations, read at once: the

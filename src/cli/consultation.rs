@@ -209,7 +209,8 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
             return Ok(ExitCode::SUCCESS);
         }
         ConsultationCommand::List { all, json } => {
-            let list = engine.list(!all).await?;
+            let listing = engine.list(!all).await?;
+            let list = &listing.consultations;
             let rows: Vec<ListRow> = list.iter().map(ListRow::from).collect();
             if json {
                 print_json(&rows)?;
@@ -225,6 +226,14 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                         r.title
                     );
                 }
+            }
+            // The others are listed; one that cannot be read is named, and the exit
+            // status says something is wrong.
+            for u in &listing.unreadable {
+                eprintln!("error: {}", u.reason());
+            }
+            if !listing.unreadable.is_empty() {
+                return Ok(ExitCode::FAILURE);
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -19,6 +19,7 @@ use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
 use crate::engine::ports::{Notice, OutboxCounts};
+use crate::engine::Unreadable;
 use crate::mail::locale::{format_date, format_deadline, review_label};
 use crate::mail::templates::{Rendered, Templates};
 
@@ -34,6 +35,8 @@ pub struct DigestData<'a> {
     pub body: &'a Body,
     /// The open consultations.
     pub consultations: &'a [Consultation],
+    /// Open consultations whose stored state cannot be read (named, not shown).
+    pub unreadable: &'a [Unreadable],
     pub outbox: &'a OutboxCounts,
     /// The most recent failed notices (at most [`FAILED_LISTED`]).
     pub failed: &'a [Notice],
@@ -59,7 +62,15 @@ struct View {
     recipient: String,
     open_count: usize,
     consultations: Vec<ConsultationView>,
+    unreadable_count: usize,
+    unreadable: Vec<UnreadableView>,
     outbox: OutboxView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct UnreadableView {
+    reference: String,
+    error: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +178,8 @@ pub fn render(
 pub fn samples(l: Language) -> Vec<(&'static str, serde_json::Value)> {
     let mut quiet = sample_view(l);
     quiet.consultations.clear();
+    quiet.unreadable.clear();
+    quiet.unreadable_count = 0;
     quiet.open_count = 0;
     quiet.outbox = OutboxView {
         problems: false,
@@ -308,6 +321,15 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
         recipient: reader.name.to_string(),
         open_count: consultations.len(),
         consultations,
+        unreadable_count: data.unreadable.len(),
+        unreadable: data
+            .unreadable
+            .iter()
+            .map(|u| UnreadableView {
+                reference: u.reference.clone(),
+                error: u.error.clone(),
+            })
+            .collect(),
         outbox: OutboxView {
             problems: data.outbox.failed > 0 || data.outbox.retrying > 0,
             pending: data.outbox.pending,
@@ -486,6 +508,11 @@ fn sample_view(l: Language) -> View {
                 late: vec![],
             },
         ],
+        unreadable_count: 1,
+        unreadable: vec![UnreadableView {
+            reference: "RCM-2027-003".into(),
+            error: "EOF while parsing an object at line 1 column 7".into(),
+        }],
         outbox: OutboxView {
             problems: true,
             pending: 3,

@@ -282,12 +282,13 @@ impl Engine {
         let body = self.body().await?;
         let zone = job.schedule.time_zone();
         let year = served.with_timezone(&zone).year();
-        let consultations = self.list(true).await?;
+        let listing = self.list(true).await?;
         let outbox = self.store.outbox_counts().await?;
         let failed = self.store.failed_notices(FAILED_LISTED).await?;
         let data = DigestData {
             body: &body,
-            consultations: &consultations,
+            consultations: &listing.consultations,
+            unreadable: &listing.unreadable,
             outbox: &outbox,
             failed: &failed,
             due: served,
@@ -366,7 +367,8 @@ impl Engine {
         let detail = json!({
             "presidency": presidency.map(|c| c.to_string()),
             "presidency_recipients": ppt_recipients,
-            "open_consultations": consultations.len(),
+            "open_consultations": listing.consultations.len(),
+            "unreadable_consultations": listing.unreadable.iter().map(|u| u.reference.as_str()).collect::<Vec<_>>(),
             "failed_notices": outbox.failed,
         });
         Ok((notices, detail))

@@ -24,6 +24,7 @@ mod config;
 pub mod digest;
 pub mod inbound;
 pub mod jobs;
+pub mod listing;
 pub mod notice;
 pub mod outbox;
 pub mod ports;
@@ -36,6 +37,7 @@ pub mod system_notice;
 pub mod templates;
 
 pub use config::EngineConfig;
+pub use listing::{Listing, Unreadable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -290,13 +292,24 @@ impl Engine {
         Ok((c, stored.version))
     }
 
-    pub async fn list(&self, open_only: bool) -> Result<Vec<Consultation>, EngineError> {
-        let mut out = Vec::new();
+    /// The consultations (open ones when `open_only`). One whose stored state cannot
+    /// be read is set apart in [`Listing::unreadable`] (and logged), never a reason
+    /// to list none.
+    pub async fn list(&self, open_only: bool) -> Result<Listing, EngineError> {
+        let mut out = Listing::default();
         for stored in self.store.list_consultations(open_only).await? {
-            let c: Consultation = serde_json::from_str(&stored.state_json).with_context(|| {
-                format!("the stored state of {} cannot be read", stored.reference)
-            })?;
-            out.push(c);
+            match serde_json::from_str::<Consultation>(&stored.state_json) {
+                Ok(c) => out.consultations.push(c),
+                Err(e) => {
+                    let unreadable = Unreadable {
+                        reference: stored.reference.to_string(),
+                        error: e.to_string(),
+                    };
+                    tracing::error!(consultation = %unreadable.reference, error = %unreadable.error,
+                        "a consultation's stored state cannot be read; listed apart");
+                    out.unreadable.push(unreadable);
+                }
+            }
         }
         Ok(out)
     }

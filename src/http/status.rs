@@ -13,6 +13,7 @@ use super::metrics::escape_label;
 use super::SharedState;
 use crate::domain::consultation::Consultation;
 use crate::engine::ports::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
+use crate::engine::Unreadable;
 use crate::report::{self, ConsultationView};
 
 #[derive(Serialize)]
@@ -329,7 +330,8 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
             Err(e) => reasons.push(format!("cannot read the outbox: {e:#}")),
         }
         match report::consultation_views(engine, true).await {
-            Ok(views) => {
+            Ok((views, unreadable)) => {
+                reasons.extend(unreadable.iter().map(Unreadable::reason));
                 review_warnings = views
                     .iter()
                     .filter_map(|v| review_warning(&v.consultation))

@@ -979,9 +979,10 @@ backends! {
         assert_eq!(seen, every, "{backend}");
 
         // The same over every consultation (not only open ones) from the report.
-        let all = puebla::report::consultation_views(&app.engine, false)
+        let (all, unreadable) = puebla::report::consultation_views(&app.engine, false)
             .await
             .unwrap();
+        assert!(unreadable.is_empty());
         assert_eq!(all.len(), 2);
         for view in &all {
             let one = puebla::report::consultation_view(

@@ -467,7 +467,13 @@ async fn api_refuses_bad_files_naming_the_field_and_viewers_cannot_start() {
     assert_eq!(e["field"], "attachments[0].content", "{e}");
     assert!(e["message"].as_str().unwrap().contains("limit"), "{e}");
     // Nothing was created by any of these.
-    assert!(app.engine.list(false).await.unwrap().is_empty());
+    assert!(app
+        .engine
+        .list(false)
+        .await
+        .unwrap()
+        .consultations
+        .is_empty());
 
     // A viewer cannot start one, files or not.
     app.post(

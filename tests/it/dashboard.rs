@@ -316,6 +316,91 @@ const MEMBERS: [&str; 11] = [
 // ---------------------------------------------------------------------------------
 // Router-level tests, on both backends
 
+/// Damages a consultation's stored state, as a bad disk or a hand edit would.
+async fn damage_state(app: &TestApp, reference: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE consultations SET state_json = '{broken' WHERE reference = $1")
+        .bind(reference)
+        .execute(&mut conn)
+        .await
+        .expect("damage the state");
+}
+
+backends! {
+    /// One consultation whose stored state no longer reads hides nothing else: the
+    /// API and the dashboard list the other one, the dashboard and `/status` (ok:
+    /// false) name the damaged one with the reason, and the TS's daily digest goes
+    /// out, naming it. (Before, each of them failed whole on the one row.)
+    #[tokio::test]
+    async fn an_unreadable_consultation_is_named_and_hides_nothing_else(backend) {
+        let app = spawn_app(backend).await;
+        let damaged = app.consultation_in_round_one("A damaged row").await;
+        let sound = app.consultation_in_round_one("A sound row").await;
+        damage_state(&app, &damaged).await;
+
+        let list = app
+            .get("/api/consultations", Some(&app.viewer))
+            .await
+            .expect(200)
+            .json();
+        let listed: Vec<&str> = list
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|c| c["reference"].as_str().expect("a reference"))
+            .collect();
+        assert_eq!(listed, vec![sound.as_str()], "{backend}");
+
+        let status = app.get("/status", Some(&app.viewer)).await.json();
+        assert_eq!(status["ok"], false, "{backend}: {status}");
+        let named = format!("the stored state of {damaged} cannot be read");
+        assert!(
+            status["reasons"]
+                .as_array()
+                .expect("reasons")
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.contains(&named))),
+            "{backend}: {status}"
+        );
+        assert!(status.to_string().contains(&sound), "{backend}: {status}");
+
+        let mut w = web(&app);
+        w.login(&app.viewer).await;
+        let home = w.get("/").await.expect(200);
+        assert!(home.body.contains(&sound), "{backend}");
+        assert!(home.body.contains("id=\"unreadable\""), "{backend}");
+        assert!(
+            home.body.contains(&format!("<strong>{damaged}</strong>")),
+            "{backend}"
+        );
+
+        // The next daily digest run (the first tick stores the schedule).
+        app.engine.tick_schedules().await.expect("a schedule pass");
+        let due = app
+            .engine
+            .next_schedule_due()
+            .await
+            .expect("the schedules")
+            .expect("a digest run ahead");
+        app.clock.set(due);
+        assert_eq!(app.engine.tick_schedules().await.expect("a schedule pass"), 1, "{backend}");
+        let digest = app
+            .store
+            .notices(None)
+            .await
+            .expect("the outbox")
+            .into_iter()
+            .find(|n| n.notice.kind == "digest" && n.notice.recipient == app.config.secretariat_email)
+            .expect("the TS's digest");
+        let text = &digest.notice.body_text;
+        assert!(text.contains(&format!("[{sound}]")), "{backend}:\n{text}");
+        assert!(text.contains(&format!("  - {damaged}: ")), "{backend}:\n{text}");
+    }
+}
+
 backends! {
     #[tokio::test]
     async fn login_pages_languages_and_logout(backend) {
@@ -580,13 +665,13 @@ backends! {
         let confirm = ppt.post("/actions", &first).await.expect(200);
         assert!(confirm.body.contains("Start a consultation"));
         assert!(
-            app.engine.list(false).await.unwrap().is_empty(),
+            app.engine.list(false).await.unwrap().consultations.is_empty(),
             "{backend}"
         );
         let done = ppt.act(&csrf, &start).await.expect(303);
         let location = done.header("location").unwrap().to_string();
         assert!(location.ends_with("?done=start"), "{location}");
-        let list = app.engine.list(false).await.unwrap();
+        let list = app.engine.list(false).await.unwrap().consultations;
         assert_eq!(list.len(), 1);
         let reference = list[0].reference.to_string();
         assert_eq!(list[0].current_version().text, "# Guidelines\n\n1. First.");
@@ -852,7 +937,7 @@ backends! {
             .body
             .contains("&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;.txt"));
         assert!(
-            app.engine.list(false).await.unwrap().is_empty(),
+            app.engine.list(false).await.unwrap().consultations.is_empty(),
             "{backend}"
         );
 
@@ -863,7 +948,7 @@ backends! {
         let done = ppt.confirm_page(&csrf, &confirm).await.expect(303);
         let location = done.header("location").unwrap().to_string();
         assert!(location.ends_with("?done=start"), "{location}");
-        let list = app.engine.list(false).await.unwrap();
+        let list = app.engine.list(false).await.unwrap().consultations;
         assert_eq!(list.len(), 1, "{backend}: one consultation");
         let reference = list[0].reference.to_string();
         let stored = app.engine.attachments(&reference).await.unwrap();
@@ -2008,6 +2093,7 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
         .list(false)
         .await
         .unwrap()
+        .consultations
         .into_iter()
         .find(|c| c.title == "Browser upload")
         .expect("the consultation was started");

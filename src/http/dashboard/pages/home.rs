@@ -15,6 +15,7 @@ use super::shared::{
     TimeLeft, WorkingDaysMemo,
 };
 use crate::domain::consultation::Consultation;
+use crate::engine::Listing;
 use crate::http::auth::Role;
 use crate::http::SharedState;
 use crate::report::{self};
@@ -41,10 +42,9 @@ pub(crate) async fn home_page(
     let all = query.get("all").is_some_and(|v| v == "1");
     let store = &state.store;
     let mut memo = WorkingDaysMemo::new();
-    let list: Vec<ConsultationRow> = state
-        .engine
-        .list(!all)
-        .await?
+    let listing = state.engine.list(!all).await?;
+    let list: Vec<ConsultationRow> = listing
+        .consultations
         .iter()
         .map(|c| {
             let tz = presidency_tz(state, c);
@@ -61,10 +61,18 @@ pub(crate) async fn home_page(
         })
         .collect();
     let tz_of = |c: &Consultation| presidency_tz(state, c);
-    let to_review: Vec<ReviewItemView> = state
-        .engine
-        .list(true)
-        .await?
+    // The open ones are in `listing` already unless all are listed.
+    let open = if all {
+        state.engine.list(true).await?
+    } else {
+        Listing::default()
+    };
+    let open_consultations = if all {
+        &open.consultations
+    } else {
+        &listing.consultations
+    };
+    let to_review: Vec<ReviewItemView> = open_consultations
         .iter()
         .flat_map(|c| {
             let tz = tz_of(c);
@@ -101,13 +109,25 @@ pub(crate) async fn home_page(
             received: local_time(None, m.received_at),
         })
         .collect();
-    let healthy = outbox.failed == 0 && inbound.failed == 0 && inbound.quarantined == 0;
+    let unreadable: Vec<UnreadableRow> = listing
+        .unreadable
+        .iter()
+        .map(|u| UnreadableRow {
+            reference: u.reference.clone(),
+            error: u.error.clone(),
+        })
+        .collect();
+    let healthy = outbox.failed == 0
+        && inbound.failed == 0
+        && inbound.quarantined == 0
+        && unreadable.is_empty();
     env.page(
         StatusCode::OK,
         "home",
         HomePage {
             all,
             consultations: list,
+            unreadable,
             outbox: OutboxView {
                 pending: outbox.pending,
                 sending: outbox.sending,
@@ -135,6 +155,8 @@ pub(crate) async fn home_page(
 struct HomePage {
     all: bool,
     consultations: Vec<ConsultationRow>,
+    /// Consultations whose stored state cannot be read: named, with the reason.
+    unreadable: Vec<UnreadableRow>,
     outbox: OutboxView,
     failed_notices: Vec<FailedNoticeRow>,
     inbound: InboundView,
@@ -244,4 +266,11 @@ struct ProcedureChoice {
     id: String,
     name: String,
     default: bool,
+}
+
+/// A consultation the page cannot show: its stored state does not read.
+#[derive(Serialize)]
+struct UnreadableRow {
+    reference: String,
+    error: String,
 }
