@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use puebla::domain::consultation::Position;
 use sqlx::{AnyConnection, Connection};
 
 use crate::api_helpers::*;
@@ -706,8 +707,14 @@ common::backends! {
             .await;
         assert_eq!(r["stage"], "withdrawn");
 
-        // An answer in doubt, listed for review and reviewed.
+        // Answers in doubt, listed for review: an unclear one, and two focal points of
+        // one country who answered differently; the unclear one is reviewed.
         let (doubt, at) = crate::decisions::awaiting_through_the_api(&app, "In doubt").await;
+        for (fp, position, minutes) in [(1, Position::Objection, 1), (2, Position::NoObjection, 2)] {
+            let answer =
+                crate::decisions::answer("CA", fp, position, at + chrono::Duration::minutes(minutes));
+            crate::decisions::record(&app.engine, &doubt, answer).await;
+        }
         let shown = c
             .call(
                 "GET",
@@ -717,14 +724,21 @@ common::backends! {
                 200,
             )
             .await;
-        assert_eq!(shown["to_review"][0]["country"], "GT", "{shown}");
+        let to_review = shown["to_review"].as_array().expect("to_review");
+        assert!(to_review.iter().any(|i| i["country"] == "GT"), "{shown}");
+        assert!(
+            to_review
+                .iter()
+                .any(|i| i["country"] == "CA" && i["conflict"]["position"] == "objection"),
+            "{shown}"
+        );
         let status = c.call("GET", "/status", "/status", None, 200).await;
         assert!(
             status["consultations"]
                 .as_array()
                 .expect("consultations")
                 .iter()
-                .any(|s| s["to_review"][0]["country"] == "GT"),
+                .any(|s| s["to_review"].as_array().is_some_and(|r| r.len() == 2)),
             "{status}"
         );
         let route = "/api/consultations/{reference}/reclassify";
