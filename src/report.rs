@@ -428,36 +428,53 @@ pub fn ppt_local(engine: &Engine, c: &Consultation, at: DateTime<Utc>) -> DateTi
 /// An inbound message as the TS reads it: where it came from, how it was read,
 /// what became of it and why. The raw bytes are added by each interface (the CLI
 /// as text, the API as base64 or `message/rfc822`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = InboundMessage)]
 pub struct InboundRecord {
     pub id: i64,
     pub message_id: String,
     /// stored, processed, quarantined, failed or discarded.
+    #[schema(value_type = InboundStatus)]
     pub status: &'static str,
     /// imap, stdin or http.
+    #[schema(value_type = crate::engine::ports::InboundSource)]
     pub source: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
+    #[schema(required, format = DateTime)]
     pub processed_at: Option<String>,
     /// The size as received; `truncated` when only the first bytes were kept.
     pub size: i64,
     pub truncated: bool,
     pub sha256: String,
+    #[schema(required)]
     pub sender: Option<String>,
+    #[schema(required)]
     pub subject: Option<String>,
     /// reply, auto_reply or bounce.
+    #[schema(required, value_type = Option<crate::mail::inbound::Kind>)]
     pub kind: Option<String>,
+    #[schema(required)]
     pub reference: Option<String>,
+    #[schema(required)]
     pub round: Option<i64>,
+    #[schema(required)]
     pub country: Option<String>,
+    /// A Member Country's position, or a Troika member's feedback (`approve`, `changes`).
+    #[schema(required)]
     pub position: Option<String>,
     pub ambiguous: bool,
     /// Why it was counted, quarantined or set aside.
+    #[schema(required)]
     pub reason: Option<String>,
     /// The processing error of a failed message.
+    #[schema(required)]
     pub error: Option<String>,
     /// The sender's own words.
+    #[schema(required)]
     pub text: Option<String>,
     /// What was cut: quoted history, signatures.
+    #[schema(required)]
     pub trimmed: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::role::{Role, TokenError};
 use crate::directory::DirectoryError;
@@ -52,16 +53,38 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `validation`, `unsupported_media_type`, `payload_too_large`, `busy`, `timeout`,
-    /// `internal`, `no_route`.
-    error: &'a str,
+crate::named_enum! {
+    /// The stable code of an error response.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ErrorCode {
+        Unauthorized => "unauthorized",
+        Forbidden => "forbidden",
+        NotFound => "not_found",
+        Conflict => "conflict",
+        Validation => "validation",
+        UnsupportedMediaType => "unsupported_media_type",
+        PayloadTooLarge => "payload_too_large",
+        Busy => "busy",
+        Timeout => "timeout",
+        Internal => "internal",
+        /// No route serves the path.
+        NoRoute => "no_route",
+    }
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    error: ErrorCode,
     message: String,
+    /// The field a `validation` error names (`attachments[0].filename`, `query`, `body`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     field: Option<&'a str>,
+    /// The stage (or status) that refuses a `conflict`, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     stage: Option<&'a str>,
 }
 
@@ -131,22 +154,25 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> (StatusCode, &'static str) {
+    fn code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation"),
-            ApiError::UnsupportedMediaType { .. } => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::Validation { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Validation)
             }
+            ApiError::UnsupportedMediaType { .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
             ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
             }
-            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Timeout),
+            ApiError::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -251,7 +277,7 @@ impl IntoResponse for ApiError {
 /// The response to a path no route serves.
 pub fn no_route() -> Response {
     let body = ErrorBody {
-        error: "no_route",
+        error: ErrorCode::NoRoute,
         message: "no such endpoint; see /api/openapi.json".into(),
         field: None,
         stage: None,

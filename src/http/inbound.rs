@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::api::{summary, ConsultationOut};
 use super::auth::Caller;
@@ -57,7 +58,7 @@ pub struct ShowQuery {
     raw: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseIn {
     country: String,
@@ -65,7 +66,7 @@ pub struct ReleaseIn {
     reference: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscardIn {
     reason: String,
@@ -76,33 +77,40 @@ pub struct DiscardIn {
 /// A message stored before (`duplicate`) is answered with its id and status only:
 /// the text, country and position of a stored message are for readers, and an
 /// `ingest` token must not read them back by posting a Message-ID it has seen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = IngestResult)]
 pub struct IngestOut {
     id: i64,
     /// counted, late, quarantined, auto_reply, bounce, failed or duplicate.
+    #[schema(value_type = Disposition)]
     disposition: &'static str,
     /// The stored message's status (stored, processed, quarantined, failed, discarded).
+    #[schema(value_type = InboundStatus)]
     status: &'static str,
     /// Why, in a sentence (the processing error for `failed`); absent for a duplicate.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     reason: Option<String>,
     /// True when this request stored the message; false when it was stored before.
     stored: bool,
     /// How the message was read; absent for a duplicate.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     message: Option<InboundRecord>,
 }
 
 /// One message with its raw bytes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InboundDetail {
     #[serde(flatten)]
     record: InboundRecord,
     /// The raw message as stored (base64); `?raw=1` gives it as `message/rfc822`.
+    #[schema(format = Byte)]
     raw_base64: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ReleaseResult)]
 pub struct ReleaseOut {
     message: InboundRecord,
     consultation: ConsultationOut,

@@ -36,6 +36,7 @@ pub mod inbound;
 pub mod metrics;
 pub mod openapi;
 pub mod role;
+mod schema;
 pub mod serve;
 pub mod session;
 pub mod status;

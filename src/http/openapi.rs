@@ -1,19 +1,23 @@
 //! The OpenAPI 3 document at `GET /api/openapi.json`. Paths, methods, roles and
 //! success codes come from [`super::route_table`], the same table the router is
-//! built from. The schemas of the API's response shapes are derived from their types
-//! (`#[derive(ToSchema)]` in [`super::api`]); the others are written by hand below.
+//! built from, and stay a table here: utoipa's path macros would repeat what the
+//! table says. Every schema is derived from the type it describes
+//! (`#[derive(ToSchema)]` on the request and response shapes, the names of an enum
+//! from its own list in [`super::schema`]); none is written by hand.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::{schema::Schema, RefOr};
 use utoipa::ToSchema;
 
-use super::{api, route_table};
-use crate::domain::consultation::Position;
-use crate::report::CountryState;
+use super::{api, error, inbound, route_table, status};
+use crate::report::InboundRecord;
 
-pub async fn serve() -> Json<Value> {
-    Json(document())
+pub async fn serve() -> Json<Document> {
+    Json(Document(document()))
 }
 
 /// The whole document.
@@ -146,139 +150,51 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
-fn object(required: &[&str], properties: Value) -> Value {
-    json!({"type": "object", "required": required, "additionalProperties": false, "properties": properties})
-}
-
-fn string() -> Value {
-    json!({"type": "string"})
-}
-
-fn nullable(t: &str) -> Value {
-    json!({"type": t, "nullable": true})
-}
-
-/// The named schemas; every name a route uses must be here (a test checks).
+/// The named schemas, every one derived from the type it describes (its
+/// `#[derive(ToSchema)]`), with the schemas those use; every name a route uses must
+/// be here (a test checks).
 pub fn schemas() -> Value {
-    let position = json!({"type": "string", "enum": ["no_objection", "objection", "comments"]});
-    let attachments_in = json!({"type": "array", "items": {"$ref": "#/components/schemas/AttachmentIn"}, "description": "files attached to the text (limits: PUEBLA_ATTACHMENT_MAX_BYTES per file, PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per consultation); a bad one is a 422 naming attachments[i].filename, .content_type, .content or .content_base64"});
-    let country_state = json!({"type": "string", "enum": crate::report::CountryState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()});
-    let inbound = json!({"type": "object", "properties": {
-        "id": {"type": "integer"}, "message_id": string(),
-        "status": {"type": "string", "enum": ["stored", "processed", "quarantined", "failed", "discarded"]},
-        "source": {"type": "string", "enum": ["imap", "stdin", "http"]},
-        "received_at": {"type": "string", "format": "date-time"},
-        "processed_at": {"type": "string", "format": "date-time", "nullable": true},
-        "size": {"type": "integer"}, "truncated": {"type": "boolean"}, "sha256": string(),
-        "sender": nullable("string"), "subject": nullable("string"),
-        "kind": {"type": "string", "enum": ["reply", "auto_reply", "bounce"], "nullable": true},
-        "reference": nullable("string"), "round": nullable("integer"), "country": nullable("string"),
-        "position": {"type": "string", "enum": ["no_objection", "objection", "comments"], "nullable": true},
-        "ambiguous": {"type": "boolean"}, "reason": nullable("string"), "error": nullable("string"),
-        "text": nullable("string"), "trimmed": nullable("string")
-    }});
-    // Answers to review and decisions, apart: one literal would hit the macro's recursion limit.
-    let reasons = json!({"type": "array", "items": {"type": "string", "enum": ["ambiguous", "conditional", "conflict"]}});
-    let date_time = json!({"type": "string", "format": "date-time"});
-    let status_review = json!({"type": "array", "description": "answers in doubt (unclear, conditional, conflicting focal points) not reviewed yet; in stage awaiting_decision the decision waits for them", "items": {"type": "object", "properties": {
-        "round": {"type": "integer"}, "country": string(), "position": position.clone(),
-        "reasons": reasons, "from": nullable("string"), "received_at": date_time
-    }}});
-    let imap_lease = json!({"type": "object", "nullable": true, "description": "with IMAP configured: the replica that holds (or last held) the IMAP lease; only the holder polls. null before any replica took it", "properties": {
-        "holder": string(), "acquired_at": {"type": "string", "format": "date-time"}, "renewed_at": {"type": "string", "format": "date-time"},
-        "live": {"type": "boolean", "description": "false when the holder stopped renewing it"},
-        "this_replica": nullable("string"), "held_here": {"type": "boolean"}
-    }});
-    let mut all = json!({
-        "Error": {"type": "object", "required": ["error", "message"], "properties": {
-            "error": {"type": "string", "enum": ["unauthorized", "forbidden", "not_found", "conflict", "validation", "unsupported_media_type", "payload_too_large", "busy", "timeout", "internal", "no_route"]},
-            "message": string(), "field": string(), "stage": string()
-        }},
-        "Health": {"type": "object", "properties": {"status": string()}},
-        "Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}, "reason": string()}},
-        "Status": {"type": "object", "required": ["ok", "reasons", "warnings", "version", "uptime_seconds", "database", "outbox", "smtp", "inbound", "scheduler", "consultations"], "properties": {
-            "ok": {"type": "boolean"}, "reasons": {"type": "array", "items": string()},
-            "warnings": {"type": "array", "items": string(), "description": "attention needed without a failure: a non-empty quarantine, messages not processed yet, answers to review, a decision waiting for a review"},
-            "version": string(), "now": {"type": "string", "format": "date-time"},
-            "uptime_seconds": {"type": "integer"},
-            "database": {"type": "object", "properties": {"backend": {"type": "string", "enum": ["sqlite", "postgres"]}, "ok": {"type": "boolean"}, "migrations_applied": nullable("boolean"), "error": nullable("string")}},
-            "outbox": {"type": "object", "nullable": true, "properties": {"pending": {"type": "integer"}, "sending": {"type": "integer"}, "retrying": {"type": "integer"}, "failed": {"type": "integer"}, "sent": {"type": "integer"}, "oldest_pending_at": nullable("string"), "oldest_pending_age_seconds": nullable("integer"),
-                "failed_notices": {"type": "array", "description": "the most recent notices that failed for good (at most 20), newest first", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "kind": string(), "reference": nullable("string"), "country": nullable("string"), "recipient": string(), "error": nullable("string")}}}}},
-            "smtp": {"type": "object", "properties": {"transport": {"type": "string", "enum": ["file", "smtp"]}, "failing": {"type": "boolean", "description": "the last delivery attempt failed for a temporary reason and notices wait"}, "last_success_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string")}},
-            "inbound": {"type": "object", "properties": {"configured": {"type": "boolean", "description": "PUEBLA_IMAP_URL is set"}, "mailbox": nullable("string"), "last_poll_at": nullable("string"), "last_error": nullable("string"), "last_error_at": nullable("string"), "messages_stored": {"type": "integer"}, "processed": {"type": "integer"}, "quarantined": {"type": "integer"}, "failed": {"type": "integer"}, "discarded": {"type": "integer"}, "unprocessed": {"type": "integer", "description": "failed + stored and not read yet"}, "imap_lease": imap_lease}},
-            "scheduler": {"type": "object", "properties": {"next_due_at": nullable("string"), "last_tick_at": nullable("string"), "last_tick_fired": nullable("integer"), "last_tick_ok": nullable("boolean")}},
-            "consultations": {"type": "array", "items": {"type": "object", "properties": {
-                "reference": string(), "title": string(), "procedure": string(), "stage": string(),
-                "round": nullable("integer"), "deadline": {"type": "string", "format": "date-time", "nullable": true},
-                "countries": {"type": "array", "items": {"type": "object", "properties": {"country": string(), "state": country_state}}},
-                "to_review": status_review
-            }}}
-        }},
-        "OpenApi": {"type": "object"},
-        "ConsultationList": {"type": "array", "items": {"$ref": "#/components/schemas/Consultation"}},
-        "StartIn": object(&["title", "text"], json!({"title": string(), "text": string(), "procedure": json!({"type": "string", "default": "rcm-five-day"}), "year": {"type": "integer"}, "draft": {"type": "boolean", "default": false}, "attachments": attachments_in})),
-        "AttachmentIn": object(&["filename", "content_base64"], json!({"filename": json!({"type": "string", "description": "the last path component is kept; no control characters"}), "content_type": json!({"type": "string", "description": "type/subtype; sniffed from the content and the name when absent"}), "content_base64": json!({"type": "string", "format": "byte"})})),
-        "AttachmentList": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}},
-        "SubmitIn": object(&[], json!({"text": string(), "attachments": attachments_in})),
-        "TroikaIn": object(&["country", "approve"], json!({"country": string(), "approve": {"type": "boolean", "description": "false: request changes"}, "comments": string()})),
-        "ReviseIn": object(&[], json!({"text": string(), "no_changes": {"type": "boolean"}, "note": string(), "attachments": attachments_in})),
-        "ExtendIn": object(&["working_days", "reason"], json!({"working_days": {"type": "integer", "minimum": 1}, "reason": string()})),
-        "WithdrawIn": object(&["reason"], json!({"reason": string()})),
-        "ReportIn": object(&["text"], json!({"text": string()})),
-        "AnswerIn": object(&["country", "position"], json!({"country": string(), "position": position, "text": string(), "channel": json!({"type": "string", "default": "letter"})})),
-        "ReclassifyIn": object(&["round", "country", "position"], json!({"round": {"type": "integer"}, "country": string(), "position": json!({"type": "string", "enum": ["no_objection", "objection", "comments"], "description": "the position the answer has confirms the reading; another one corrects it"}), "received_at": json!({"type": "string", "format": "date-time", "description": "the arrival time of the answer reviewed (to_review[].received_at): refused with 409 if a newer answer has replaced it"})})),
-        "FocalPointIn": object(&["country", "name", "email"], json!({"country": string(), "name": string(), "email": string(), "language": {"type": "string", "enum": ["es", "en", "fr"]}})),
-        "FocalPointList": {"type": "array", "items": {"$ref": "#/components/schemas/FocalPoint"}},
-        "ImportBody": {"type": "string"},
-        "Rotation": {"type": "object", "additionalProperties": string()},
-        "PresidencyIn": object(&["country"], json!({"country": string()})),
-        "TokenList": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}},
-        "TokenIn": object(&["name", "role"], json!({"name": string(), "role": {"type": "string", "enum": ["admin", "ppt", "viewer", "ingest"]}})),
-    });
-    // The inbound mail schemas (a second literal: one would hit the macro's recursion limit).
-    let more = json!({
-        "RawMessage": {"type": "string", "format": "binary", "description": "one raw RFC 5322 message"},
-        "InboundMessage": inbound,
-        "InboundList": {"type": "array", "items": {"$ref": "#/components/schemas/InboundMessage"}},
-        "InboundDetail": {"allOf": [{"$ref": "#/components/schemas/InboundMessage"}, {"type": "object", "properties": {"raw_base64": {"type": "string", "format": "byte"}}}]},
-        "IngestResult": {"type": "object", "properties": {
-            "id": {"type": "integer"},
-            "disposition": {"type": "string", "enum": ["counted", "late", "quarantined", "auto_reply", "bounce", "failed", "duplicate"]},
-            "status": {"type": "string", "enum": ["stored", "processed", "quarantined", "failed", "discarded"]},
-            "reason": {"type": "string", "description": "absent for a duplicate"},
-            "stored": {"type": "boolean", "description": "false: the message was stored before"},
-            "message": {"allOf": [{"$ref": "#/components/schemas/InboundMessage"}], "description": "absent for a duplicate: a message stored before is answered with its id and status only"}
-        }},
-        "ReleaseIn": object(&["country"], json!({"country": string(), "reference": {"type": "string", "description": "the consultation, when the message names none"}})),
-        "ReleaseResult": {"type": "object", "properties": {"message": {"$ref": "#/components/schemas/InboundMessage"}, "consultation": {"$ref": "#/components/schemas/Consultation"}}},
-        "DiscardIn": object(&["reason"], json!({"reason": string()})),
-    });
-    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
-        all.extend(more);
-    }
-    if let Some(all) = all.as_object_mut() {
-        all.extend(derived());
-    }
-    all
-}
-
-/// The schemas of the API's response shapes, derived from the types
-/// ([`super::api`]'s `#[derive(ToSchema)]`), with the shapes they use, by name.
-fn derived() -> Map<String, Value> {
-    fn add<T: ToSchema>(list: &mut Vec<(String, RefOr<Schema>)>) {
-        list.push((T::name().into_owned(), T::schema()));
-        T::schemas(list);
-    }
     let mut list = Vec::new();
+    // Request bodies.
+    add::<api::StartIn>(&mut list);
+    add::<api::SubmitIn>(&mut list);
+    add::<api::TroikaIn>(&mut list);
+    add::<api::ReviseIn>(&mut list);
+    add::<api::ExtendIn>(&mut list);
+    add::<api::WithdrawIn>(&mut list);
+    add::<api::ReportIn>(&mut list);
+    add::<api::AnswerIn>(&mut list);
+    add::<api::ReclassifyIn>(&mut list);
+    add::<api::FocalPointIn>(&mut list);
+    add::<api::PresidencyIn>(&mut list);
+    add::<api::TokenIn>(&mut list);
+    add::<inbound::ReleaseIn>(&mut list);
+    add::<inbound::DiscardIn>(&mut list);
+    add::<ImportBody>(&mut list);
+    add::<RawMessage>(&mut list);
+    // Responses.
+    add::<status::HealthOut>(&mut list);
+    add::<status::ReadyOut>(&mut list);
+    add::<status::StatusOut>(&mut list);
+    add::<error::ErrorBody<'static>>(&mut list);
+    add::<Document>(&mut list);
     add::<api::ConsultationOut>(&mut list);
     add::<api::ConsultationDetail>(&mut list);
-    add::<api::AttachmentOut>(&mut list);
     add::<api::FocalPointOut>(&mut list);
     add::<api::BouncingClearedOut>(&mut list);
     add::<api::ImportOut>(&mut list);
     add::<api::TroikaOut>(&mut list);
     add::<api::TokenOut>(&mut list);
     add::<api::CreatedTokenOut>(&mut list);
+    add::<inbound::IngestOut>(&mut list);
+    add::<inbound::InboundDetail>(&mut list);
+    add::<inbound::ReleaseOut>(&mut list);
+    named::<Vec<api::ConsultationOut>>(&mut list, "ConsultationList");
+    named::<Vec<api::AttachmentOut>>(&mut list, "AttachmentList");
+    named::<Vec<api::FocalPointOut>>(&mut list, "FocalPointList");
+    named::<Vec<api::TokenOut>>(&mut list, "TokenList");
+    named::<Vec<InboundRecord>>(&mut list, "InboundList");
+    named::<BTreeMap<String, String>>(&mut list, "Rotation");
     let mut schemas: Map<String, Value> = list
         .into_iter()
         .map(|(name, schema)| {
@@ -287,64 +203,46 @@ fn derived() -> Map<String, Value> {
             (name, json)
         })
         .collect();
-    // The fields the types hold as `&'static str` name one of a fixed list.
-    let positions: Vec<&str> = Position::ALL.iter().map(|p| p.as_str()).collect();
-    let states: Vec<&str> = CountryState::ALL.iter().map(|s| s.as_str()).collect();
-    let reasons = ["ambiguous", "conditional", "conflict"];
-    restrict(
-        &mut schemas,
-        &["ReviewOut", "properties", "position"],
-        &positions,
-    );
-    restrict(
-        &mut schemas,
-        &["ConflictOut", "properties", "position"],
-        &positions,
-    );
-    restrict(
-        &mut schemas,
-        &["CountryOut", "properties", "state"],
-        &states,
-    );
-    restrict(
-        &mut schemas,
-        &["ReviewOut", "properties", "reasons", "items"],
-        &reasons,
-    );
-    restrict(
-        &mut schemas,
-        &["OutcomeOut", "properties", "adopted_by"],
-        &["consensus", "silence"],
-    );
     schemas.values_mut().for_each(to_openapi_3_0);
-    schemas
+    Value::Object(schemas)
 }
 
-/// Sets `enum` on the schema at `path` (with `null` when the schema allows it).
-fn restrict(schemas: &mut Map<String, Value>, path: &[&str], values: &[&str]) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let mut at = schemas.get_mut(*first);
-    for key in rest {
-        at = at.and_then(|v| v.get_mut(*key));
-    }
-    let Some(Value::Object(schema)) = at else {
-        return;
-    };
-    let mut values: Vec<Value> = values.iter().map(|v| json!(v)).collect();
-    if matches!(schema.get("type"), Some(Value::Array(types)) if types.contains(&json!("null"))) {
-        values.push(Value::Null);
-    }
-    schema.insert("enum".into(), Value::Array(values));
+/// `T`'s schema under its own name, and the schemas it uses.
+fn add<T: ToSchema>(list: &mut Vec<(String, RefOr<Schema>)>) {
+    named::<T>(list, &T::name());
 }
+
+/// `T`'s schema under `name` (a list, a map), and the schemas it uses.
+fn named<T: ToSchema>(list: &mut Vec<(String, RefOr<Schema>)>, name: &str) {
+    list.push((name.to_string(), T::schema()));
+    T::schemas(list);
+}
+
+/// This document, as `GET /api/openapi.json` answers it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OpenApi, value_type = Object)]
+pub struct Document(Value);
+
+/// The body of `POST /api/focal-points/import`: a TOML file (`[[focal_point]]`
+/// tables) or, with `Content-Type: text/csv`, CSV.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ImportBody(String);
+
+/// One raw RFC 5322 message.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct RawMessage(Vec<u8>);
 
 /// OpenAPI 3.0, as the document is: the derived schemas (utoipa writes 3.1) say
-/// "or null" as `nullable: true`, on the type or on an `allOf` of the one schema.
+/// "or null" as `nullable: true`, on the type or on an `allOf` of the one schema,
+/// and a map's keys go unsaid (3.0 has no `propertyNames`; JSON keys are strings).
 fn to_openapi_3_0(value: &mut Value) {
     match value {
         Value::Array(items) => items.iter_mut().for_each(to_openapi_3_0),
         Value::Object(map) => {
+            map.remove("propertyNames");
             map.values_mut().for_each(to_openapi_3_0);
             let null = json!("null");
             if let Some(Value::Array(types)) = map.get_mut("type") {
@@ -414,9 +312,168 @@ mod tests {
             .expect("required")
             .iter()
             .collect();
-        assert!(required.contains(&&json!("reference")), "{schema:#}");
-        assert!(!required.contains(&&json!("deadline")), "{schema:#}");
+        // Every field is sent, so every one is required; `deadline` may be null.
+        assert_eq!(required.len(), fields.len(), "{schema:#}");
+        assert!(required.contains(&&json!("deadline")), "{schema:#}");
+        assert_eq!(schema["properties"]["deadline"]["nullable"], true);
         assert_eq!(schema["properties"]["version"]["type"], "integer");
+    }
+
+    /// The names of the schemas that `value` refers to, and the ones those refer to.
+    fn referenced(value: &Value, schemas: &Value, names: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    let name = r.trim_start_matches("#/components/schemas/").to_string();
+                    if names.insert(name.clone()) {
+                        referenced(&schemas[&name], schemas, names);
+                    }
+                }
+                map.values().for_each(|v| referenced(v, schemas, names));
+            }
+            Value::Array(items) => items.iter().for_each(|v| referenced(v, schemas, names)),
+            _ => {}
+        }
+    }
+
+    /// A field the server always sends is required even when it may be null, so that
+    /// a field gone missing from a response fails the schema: in every schema a
+    /// response uses, a nullable property is required.
+    #[test]
+    fn every_nullable_field_of_a_response_is_required() {
+        let doc = super::document();
+        let schemas = &doc["components"]["schemas"];
+        let mut names = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("an item").values() {
+                referenced(&op["responses"], schemas, &mut names);
+            }
+        }
+        assert!(names.contains("StatusInbound"), "{names:?}");
+        let mut checked = 0;
+        for name in &names {
+            let schema = &schemas[name];
+            let Some(properties) = schema["properties"].as_object() else {
+                continue;
+            };
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            for (field, property) in properties {
+                if property["nullable"] == true {
+                    checked += 1;
+                    assert!(
+                        required.contains(&json!(field)),
+                        "{name}.{field} may be null but is not required"
+                    );
+                }
+            }
+        }
+        assert!(checked > 20, "{checked} nullable fields");
+    }
+
+    /// What an OpenAPI 3.0 Schema Object may say (utoipa writes 3.1: `type` lists,
+    /// `null` types, `propertyNames`, `examples` would not be 3.0).
+    const SCHEMA_KEYWORDS: &[&str] = &[
+        "$ref",
+        "title",
+        "multipleOf",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "enum",
+        "type",
+        "allOf",
+        "oneOf",
+        "anyOf",
+        "not",
+        "items",
+        "properties",
+        "additionalProperties",
+        "description",
+        "format",
+        "default",
+        "nullable",
+        "discriminator",
+        "readOnly",
+        "writeOnly",
+        "example",
+        "deprecated",
+    ];
+
+    fn check_3_0(path: &str, schema: &Value) {
+        let Some(map) = schema.as_object() else {
+            panic!("{path} is not a schema object: {schema}");
+        };
+        for (key, value) in map {
+            let at = format!("{path}.{key}");
+            assert!(
+                SCHEMA_KEYWORDS.contains(&key.as_str()),
+                "{at}: not OpenAPI 3.0"
+            );
+            match key.as_str() {
+                "type" => assert!(
+                    ["array", "boolean", "integer", "number", "object", "string"]
+                        .contains(&value.as_str().unwrap_or_default()),
+                    "{at}: {value}"
+                ),
+                "exclusiveMaximum" | "exclusiveMinimum" | "nullable" => {
+                    assert!(value.is_boolean(), "{at}: {value}")
+                }
+                "properties" => {
+                    for (name, property) in value.as_object().expect("properties") {
+                        check_3_0(&format!("{at}.{name}"), property);
+                    }
+                }
+                "allOf" | "oneOf" | "anyOf" => {
+                    for (i, part) in value.as_array().expect("a list").iter().enumerate() {
+                        check_3_0(&format!("{at}[{i}]"), part);
+                    }
+                }
+                "items" | "not" => check_3_0(&at, value),
+                "additionalProperties" if !value.is_boolean() => check_3_0(&at, value),
+                "enum" if map.get("nullable") != Some(&Value::Bool(true)) => assert!(
+                    !value.as_array().expect("a list").contains(&Value::Null),
+                    "{at}: null in a schema that is not nullable"
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_0() {
+        let doc = super::document();
+        assert_eq!(doc["openapi"], "3.0.3");
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for (name, schema) in schemas {
+            check_3_0(name, schema);
+        }
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("an item") {
+                let mut media = Vec::new();
+                for response in op["responses"].as_object().expect("responses").values() {
+                    media.extend(response["content"].as_object().into_iter().flatten());
+                }
+                media.extend(
+                    op["requestBody"]["content"]
+                        .as_object()
+                        .into_iter()
+                        .flatten(),
+                );
+                for (kind, content) in media {
+                    check_3_0(&format!("{method} {path} {kind}"), &content["schema"]);
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,15 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::metrics::escape_label;
 use super::SharedState;
-use crate::domain::consultation::Consultation;
-use crate::engine::ports::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
+use crate::domain::consultation::{Consultation, Position, ReviewReason};
+use crate::engine::ports::{Backend, InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 use crate::engine::Unreadable;
-use crate::report::{self, ConsultationView};
+use crate::report::{self, ConsultationView, CountryState};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Health)]
 pub struct HealthOut {
     status: &'static str,
 }
@@ -26,10 +28,13 @@ pub async fn healthz() -> Json<HealthOut> {
     Json(HealthOut { status: "ok" })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Ready)]
 pub struct ReadyOut {
     ready: bool,
+    /// Why not; absent when ready.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     reason: Option<String>,
 }
 
@@ -74,7 +79,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Status)]
 pub struct StatusOut {
     /// False when a component is degraded; `reasons` says which and why.
     ok: bool,
@@ -87,6 +93,7 @@ pub struct StatusOut {
     uptime_seconds: u64,
     database: DatabaseOut,
     /// Null when the database cannot be read.
+    #[schema(required)]
     outbox: Option<OutboxOut>,
     smtp: SmtpOut,
     inbound: InboundOut,
@@ -95,15 +102,20 @@ pub struct StatusOut {
     consultations: Vec<StatusConsultation>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusDatabase)]
 struct DatabaseOut {
+    #[schema(value_type = Backend)]
     backend: &'static str,
     ok: bool,
+    #[schema(required)]
     migrations_applied: Option<bool>,
+    #[schema(required)]
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusOutbox)]
 struct OutboxOut {
     pending: i64,
     sending: i64,
@@ -111,7 +123,9 @@ struct OutboxOut {
     retrying: i64,
     failed: i64,
     sent: i64,
+    #[schema(required)]
     oldest_pending_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     oldest_pending_age_seconds: Option<i64>,
     /// The most recent notices that failed for good (at most [`FAILED_LISTED`]),
     /// newest first: each one makes `ok` false until it is dealt with.
@@ -121,42 +135,67 @@ struct OutboxOut {
 /// How many failed notices `/status` lists (`outbox.failed` counts them all).
 const FAILED_LISTED: i64 = 20;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusFailedNotice)]
 struct FailedNoticeOut {
     id: i64,
     kind: String,
+    #[schema(required)]
     reference: Option<String>,
+    #[schema(required)]
     country: Option<String>,
     /// Control characters escaped, cut to 60 characters.
     recipient: String,
+    #[schema(required)]
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+crate::named_enum! {
+    /// How notices leave.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Transport {
+        /// `.eml` files in a folder.
+        File => "file",
+        /// PUEBLA_SMTP_URL.
+        Smtp => "smtp",
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusSmtp)]
 struct SmtpOut {
     /// `smtp` when PUEBLA_SMTP_URL is set, otherwise `file` (.eml files).
-    transport: &'static str,
+    #[schema(value_type = Transport)]
+    transport: Transport,
     /// The last delivery attempt of this process failed for a temporary reason
     /// (refused, timed out, 4xx) and notices wait: `ok` is false until a delivery
     /// succeeds or nothing waits any more.
     failing: bool,
+    #[schema(required)]
     last_success_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     last_error: Option<String>,
+    #[schema(required)]
     last_error_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusInbound)]
 struct InboundOut {
     /// True when PUEBLA_IMAP_URL is set (this process polls the mailbox). Messages
     /// also arrive by `puebla ingest` and `POST /api/inbound`.
     configured: bool,
     /// The mailbox polled, without the password.
+    #[schema(required)]
     mailbox: Option<String>,
     /// The end of this process's last successful pass over the mailbox.
+    #[schema(required)]
     last_poll_at: Option<DateTime<Utc>>,
     /// The poller's last error and when it happened; it is a failure (`ok: false`)
     /// while it is more recent than the last successful pass.
+    #[schema(required)]
     last_error: Option<String>,
+    #[schema(required)]
     last_error_at: Option<DateTime<Utc>>,
     /// Every message stored, whatever became of it.
     messages_stored: i64,
@@ -172,10 +211,12 @@ struct InboundOut {
     unprocessed: i64,
     /// With IMAP configured: the replica that holds (or last held) the IMAP lease;
     /// only the holder polls. `null` before any replica took it.
+    #[schema(required)]
     imap_lease: Option<ImapLeaseOut>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusImapLease)]
 struct ImapLeaseOut {
     /// The holder's name, `serve-HOST-PID`.
     holder: String,
@@ -186,27 +227,36 @@ struct ImapLeaseOut {
     /// takes over).
     live: bool,
     /// This process's name, and whether it is the one polling.
+    #[schema(required)]
     this_replica: Option<String>,
     held_here: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusScheduler)]
 struct SchedulerOut {
+    #[schema(required)]
     next_due_at: Option<DateTime<Utc>>,
     /// The last scheduler pass of this process (null outside `puebla serve`).
+    #[schema(required)]
     last_tick_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     last_tick_fired: Option<usize>,
+    #[schema(required)]
     last_tick_ok: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusConsultation)]
 struct StatusConsultation {
     reference: String,
     title: String,
     procedure: String,
     stage: String,
+    #[schema(required)]
     round: Option<u32>,
     /// RFC 3339 in the presidency's time zone.
+    #[schema(required, format = DateTime)]
     deadline: Option<String>,
     countries: Vec<StatusCountry>,
     /// Answers of the latest round in doubt and not reviewed yet; in stage
@@ -214,23 +264,29 @@ struct StatusConsultation {
     to_review: Vec<StatusReview>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusReview)]
 struct StatusReview {
     round: u32,
     country: String,
+    #[schema(value_type = Position)]
     position: &'static str,
     /// `ambiguous`, `conditional`, `conflict`.
+    #[schema(value_type = Vec<ReviewReason>)]
     reasons: Vec<&'static str>,
     /// The focal point's address; null when staff entered the answer.
+    #[schema(required)]
     from: Option<String>,
     received_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = StatusCountry)]
 struct StatusCountry {
     country: String,
     /// `not_consulted`, `notified`, `delivered`, `bounced`, `auto_replied`,
     /// `no_objection`, `objection`, `comments`, `no_answer` or `late`.
+    #[schema(value_type = CountryState)]
     state: &'static str,
 }
 
@@ -267,9 +323,9 @@ pub async fn status(State(state): State<SharedState>) -> Json<StatusOut> {
 
     let mut smtp = SmtpOut {
         transport: if state.smtp_configured {
-            "smtp"
+            Transport::Smtp
         } else {
-            "file"
+            Transport::File
         },
         failing: false,
         last_success_at: None,

@@ -34,7 +34,7 @@ async fn post_raw(app: &TestApp, token: Option<&str>, content_type: &str, raw: &
 }
 
 /// The round 1 invitation to `country`'s focal point.
-async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
+pub(crate) async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
     app.store
         .notices(Some(reference))
         .await
@@ -48,7 +48,7 @@ async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
         .unwrap_or_else(|| panic!("no round 1 invitation to {country}"))
 }
 
-fn fp(country: &str) -> String {
+pub(crate) fn fp(country: &str) -> String {
     format!("fp.{}@example.org", country.to_ascii_lowercase())
 }
 
@@ -57,7 +57,7 @@ fn reply_to(n: &Notice) -> String {
     payload.reply_to.expect("a reply token address")
 }
 
-fn reply(app: &TestApp, n: &Notice, from: &str, text: &str, id: &str) -> Vec<u8> {
+pub(crate) fn reply(app: &TestApp, n: &Notice, from: &str, text: &str, id: &str) -> Vec<u8> {
     simulate::outlook_reply(&Reply {
         from_name: "Focal Point",
         from,

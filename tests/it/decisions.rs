@@ -45,7 +45,7 @@ async fn world(store: Arc<dyn Store>, start: DateTime<Utc>) -> World {
 }
 
 /// An emailed answer from `country`'s focal point number `fp`.
-fn answer(country: &str, fp: u32, position: Position, at: DateTime<Utc>) -> Answer {
+pub(crate) fn answer(country: &str, fp: u32, position: Position, at: DateTime<Utc>) -> Answer {
     Answer {
         country: cc(country),
         position,
@@ -67,7 +67,7 @@ fn answer(country: &str, fp: u32, position: Position, at: DateTime<Utc>) -> Answ
     }
 }
 
-async fn record(engine: &Engine, reference: &str, answer: Answer) {
+pub(crate) async fn record(engine: &Engine, reference: &str, answer: Answer) {
     let actor = match &answer.source {
         AnswerSource::Email { from, .. } => format!("email:{from}"),
         AnswerSource::Staff { recorded_by, .. } => recorded_by.clone(),

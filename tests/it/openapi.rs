@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use puebla::domain::consultation::Position;
+use sqlx::{AnyConnection, Connection};
+
 use crate::api_helpers::*;
 use crate::common;
 
@@ -79,18 +82,25 @@ fn finish(mut out: Map<String, Value>) -> Value {
         let mut properties = Map::new();
         let mut required = Vec::new();
         for part in parts {
-            if let Some(p) = part.get("properties").and_then(Value::as_object) {
-                properties.extend(p.clone());
-            }
-            if let Some(r) = part.get("required").and_then(Value::as_array) {
-                required.extend(r.iter().cloned());
-            }
-            if let Some(t) = part.get("type") {
-                out.entry("type").or_insert_with(|| t.clone());
+            let Value::Object(part) = part else { continue };
+            for (k, v) in part {
+                match (k.as_str(), v) {
+                    ("properties", Value::Object(p)) => properties.extend(p),
+                    ("required", Value::Array(r)) => required.extend(r),
+                    // A closed part closes nothing here: the merged properties do.
+                    ("additionalProperties", _) => {}
+                    (_, v) => {
+                        out.entry(k).or_insert(v);
+                    }
+                }
             }
         }
-        out.insert("properties".into(), Value::Object(properties));
-        out.insert("required".into(), Value::Array(required));
+        if !properties.is_empty() {
+            out.insert("properties".into(), Value::Object(properties));
+        }
+        if !required.is_empty() {
+            out.insert("required".into(), Value::Array(required));
+        }
     }
     if out.get("properties").is_some() && out.get("additionalProperties").is_none() {
         out.insert("additionalProperties".into(), Value::Bool(false));
@@ -113,6 +123,21 @@ fn finish(mut out: Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// The document's schema for a route's JSON request body, read as strictly as
+/// [`response_schema`].
+pub fn request_schema(doc: &Value, method: &str, path: &str) -> Value {
+    let op = &doc["paths"][path][method.to_ascii_lowercase()];
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} has no JSON request body in the document"
+    );
+    let components = doc["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas");
+    strict(schema, components)
+}
+
 /// The errors of `body` against `schema`, one line each (empty: valid).
 pub fn errors(schema: &Value, body: &Value) -> Vec<String> {
     let validator = jsonschema::draft202012::new(schema)
@@ -123,16 +148,17 @@ pub fn errors(schema: &Value, body: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Calls a route and checks both its status and its body against the document.
+/// Calls routes and checks each status and body against the document, and each
+/// JSON request body sent against the document's request schema.
 struct Checker<'a> {
     app: &'a TestApp,
     doc: Value,
-    /// Method and path (the table's syntax) of every route checked.
-    checked: BTreeSet<(String, String)>,
+    /// Method, path (the table's syntax) and status of every response checked.
+    checked: BTreeSet<(String, String, u16)>,
 }
 
-impl Checker<'_> {
-    /// `route` in the table's syntax, `url` with its parameters filled in.
+impl<'a> Checker<'a> {
+    /// `route` in the table's syntax, `url` with its parameters filled in; as admin.
     async fn call(
         &mut self,
         method: &str,
@@ -141,7 +167,21 @@ impl Checker<'_> {
         body: Option<(&str, &str)>,
         status: u16,
     ) -> Value {
-        let r = http(self.app.addr, method, url, Some(&self.app.admin), body)
+        let app = self.app;
+        self.call_as(Some(&app.admin), method, route, url, body, status)
+            .await
+    }
+
+    async fn call_as(
+        &mut self,
+        token: Option<&str>,
+        method: &str,
+        route: &str,
+        url: &str,
+        body: Option<(&str, &str)>,
+        status: u16,
+    ) -> Value {
+        let r = http(self.app.addr, method, url, token, body)
             .await
             .expect(status);
         let json = r.json();
@@ -153,10 +193,12 @@ impl Checker<'_> {
             self.app.backend,
             errors.join("\n")
         );
-        self.checked.insert((method.to_string(), route.to_string()));
+        self.checked
+            .insert((method.to_string(), route.to_string(), status));
         json
     }
 
+    /// Sends `body`, which the document's request schema takes (checked first).
     async fn json(
         &mut self,
         method: &str,
@@ -165,9 +207,31 @@ impl Checker<'_> {
         body: Value,
         status: u16,
     ) -> Value {
+        let schema = request_schema(&self.doc, method, route);
+        let errors = errors(&schema, &body);
+        assert!(
+            errors.is_empty(),
+            "{method} {route}: the document refuses the request body {body}:\n{}",
+            errors.join("\n")
+        );
         let b = body.to_string();
         self.call(method, route, url, Some(("application/json", &b)), status)
             .await
+    }
+
+    /// Sends `body`, which the document's request schema refuses: the server
+    /// refuses it too, with a 422 naming `field`.
+    async fn refused(&mut self, method: &str, route: &str, url: &str, body: Value, field: &str) {
+        let schema = request_schema(&self.doc, method, route);
+        assert!(
+            !errors(&schema, &body).is_empty(),
+            "{method} {route}: the document takes the request body {body}"
+        );
+        let b = body.to_string();
+        let r = self
+            .call(method, route, url, Some(("application/json", &b)), 422)
+            .await;
+        assert_eq!(r["field"], field, "{method} {url}: {r}");
     }
 }
 
@@ -250,12 +314,22 @@ Content-Type: text/plain; charset=utf-8\r\n\
 \r\n\
 Hello, is this the consultation address?\r\n";
 
+/// The part of the API a route belongs to: its first segment after `/api`
+/// (`consultations`, `inbound`, `focal-points` ...), or the whole path outside it.
+fn family(route: &str) -> &str {
+    match route.strip_prefix("/api/") {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => route,
+    }
+}
+
 common::backends! {
     #[tokio::test]
     async fn every_json_response_matches_its_schema(backend) {
         let app = spawn_app(backend).await;
         let doc = app.get("/api/openapi.json", None).await.expect(200).json();
         let mut c = Checker { app: &app, doc, checked: BTreeSet::new() };
+        let consultation = |r: &str, action: &str| format!("/api/consultations/{r}/{action}");
 
         // The main POSTs, with a valid body.
         let started = c
@@ -273,7 +347,7 @@ common::backends! {
             c.json(
                 "POST",
                 "/api/consultations/{reference}/troika",
-                &format!("/api/consultations/{reference}/troika"),
+                &consultation(&reference, "troika"),
                 json!({"country": country, "approve": true}),
                 200,
             )
@@ -282,7 +356,7 @@ common::backends! {
         c.json(
             "POST",
             "/api/consultations/{reference}/answers",
-            &format!("/api/consultations/{reference}/answers"),
+            &consultation(&reference, "answers"),
             json!({"country": "CR", "position": "comments", "text": "Fine, with a remark."}),
             200,
         )
@@ -290,7 +364,7 @@ common::backends! {
         c.json(
             "POST",
             "/api/consultations/{reference}/extend",
-            &format!("/api/consultations/{reference}/extend"),
+            &consultation(&reference, "extend"),
             json!({"working_days": 2, "reason": "a holiday"}),
             200,
         )
@@ -299,15 +373,15 @@ common::backends! {
             "POST",
             "/api/focal-points",
             "/api/focal-points",
-            json!({"country": "HN", "name": "Ana", "email": "ana.openapi@example.org"}),
+            json!({"country": "HN", "name": "Ana", "email": "ana.openapi@example.org", "language": "es"}),
             201,
         )
         .await;
-        c.json(
+        c.call(
             "POST",
             "/api/focal-points/{email}/clear-bouncing",
             "/api/focal-points/ana.openapi@example.org/clear-bouncing",
-            json!({}),
+            Some(("application/json", "{}")),
             200,
         )
         .await;
@@ -366,11 +440,367 @@ common::backends! {
         ] {
             c.call("GET", route, &format!("{route}{query}"), None, 200).await;
         }
-        for route in &json_gets {
-            assert!(c.checked.contains(&("GET".to_string(), route.clone())), "GET {route} not checked");
-        }
         for route in ["/status", "/api/inbound/{id}", "/api/presidency/{year}", "/api/quarantine"] {
             assert!(json_gets.contains(route), "GET {route} is not a JSON route of the document");
+        }
+
+        // Refusals: no token, a role too low, a body the document refuses, an
+        // unknown reference, a stage that refuses the action.
+        c.call_as(None, "GET", "/api/consultations", "/api/consultations", None, 401).await;
+        c.call_as(None, "GET", "/status", "/status", None, 401).await;
+        let viewer = app.viewer.clone();
+        c.call_as(
+            Some(&viewer),
+            "POST",
+            "/api/consultations",
+            "/api/consultations",
+            Some(("application/json", r#"{"title": "t", "text": "x"}"#)),
+            403,
+        )
+        .await;
+        c.refused("POST", "/api/consultations", "/api/consultations", json!({"text": "x"}), "title")
+            .await;
+        c.call("GET", "/api/consultations/{reference}", "/api/consultations/RCM-2027-999", None, 404)
+            .await;
+        c.json(
+            "POST",
+            "/api/consultations/{reference}/withdraw",
+            &consultation("RCM-2027-999", "withdraw"),
+            json!({"reason": "x"}),
+            404,
+        )
+        .await;
+        c.refused(
+            "POST",
+            "/api/consultations/{reference}/answers",
+            &consultation(&reference, "answers"),
+            json!({"country": "MX", "position": "maybe"}),
+            "position",
+        )
+        .await;
+        c.refused(
+            "POST",
+            "/api/consultations/{reference}/extend",
+            &consultation(&reference, "extend"),
+            json!({"working_days": -1, "reason": "x"}),
+            "working_days",
+        )
+        .await;
+        let r = c
+            .json(
+                "POST",
+                "/api/consultations/{reference}/reclassify",
+                &consultation(&reference, "reclassify"),
+                json!({"round": 1, "country": "PA", "position": "comments"}),
+                422,
+            )
+            .await;
+        assert_eq!(r["field"], "country", "PA has not answered: {r}");
+        for (action, body) in [
+            ("submit", json!({})),
+            ("revise", json!({"no_changes": true})),
+            ("report", json!({"text": "done"})),
+        ] {
+            let r = c
+                .json(
+                    "POST",
+                    &format!("/api/consultations/{{reference}}/{action}"),
+                    &consultation(&reference, action),
+                    body,
+                    409,
+                )
+                .await;
+            assert_eq!(r["stage"], "member_input", "{action}: {r}");
+        }
+
+        // An answer reviewed.
+        c.json(
+            "POST",
+            "/api/consultations/{reference}/answers",
+            &consultation(&reference, "answers"),
+            json!({"country": "MX", "position": "comments", "text": "Paragraph 2 needs work", "channel": "phone"}),
+            200,
+        )
+        .await;
+        c.json(
+            "POST",
+            "/api/consultations/{reference}/reclassify",
+            &consultation(&reference, "reclassify"),
+            json!({"round": 1, "country": "MX", "position": "no_objection"}),
+            200,
+        )
+        .await;
+
+        // Inbound mail: a reply from someone who is not a focal point waits in the
+        // quarantine and is released; the stray message is discarded.
+        app.deliver_all().await;
+        let ni = crate::api_inbound::invitation(&app, &reference, "NI").await;
+        let raw = crate::api_inbound::reply(
+            &app,
+            &ni,
+            "adviser@ministry.example.net",
+            "No objection from our side.",
+            "<openapi-adviser-1@example.net>",
+        );
+        let raw = String::from_utf8(raw).expect("UTF-8");
+        let quarantined = c
+            .call("POST", "/api/inbound", "/api/inbound", Some(("message/rfc822", &raw)), 201)
+            .await;
+        assert_eq!(quarantined["disposition"], "quarantined", "{quarantined}");
+        c.call("POST", "/api/inbound", "/api/inbound", Some(("text/plain", &raw)), 415)
+            .await;
+        let held = quarantined["id"].as_i64().expect("an id");
+        let release = format!("/api/quarantine/{held}/release");
+        let route = "/api/quarantine/{id}/release";
+        let r = c.json("POST", route, &release, json!({"country": "XX"}), 422).await;
+        assert_eq!(r["field"], "country");
+        c.refused("POST", route, &release, json!({"country": "NI", "extra": 1}), "extra")
+            .await;
+        c.json("POST", route, "/api/quarantine/999999/release", json!({"country": "NI"}), 404)
+            .await;
+        let released = c.json("POST", route, &release, json!({"country": "NI"}), 200).await;
+        assert_eq!(released["message"]["status"], "processed", "{released}");
+        c.json("POST", route, &release, json!({"country": "NI"}), 409).await;
+        let discard = format!("/api/quarantine/{inbound_id}/discard");
+        let route = "/api/quarantine/{id}/discard";
+        c.refused("POST", route, &discard, json!({}), "reason").await;
+        let discarded = c
+            .json("POST", route, &discard, json!({"reason": "not about a consultation"}), 200)
+            .await;
+        assert_eq!(discarded["status"], "discarded");
+        c.json("POST", route, &discard, json!({"reason": "again"}), 409).await;
+        c.call("GET", "/api/inbound/{id}", "/api/inbound/999999", None, 404).await;
+        let route = "/api/inbound/{id}/retry";
+        c.call("POST", route, "/api/inbound/999999/retry", None, 404).await;
+        c.call("POST", route, &format!("/api/inbound/{held}/retry"), None, 409).await;
+
+        // A message whose processing fails (the consultation cannot be read), retried
+        // once the state is repaired.
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&app.database_url)
+            .await
+            .expect("a second connection");
+        let good: String =
+            sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
+                .bind(&reference)
+                .fetch_one(&mut conn)
+                .await
+                .expect("the state");
+        sqlx::query("UPDATE consultations SET state_json = '{broken' WHERE reference = $1")
+            .bind(&reference)
+            .execute(&mut conn)
+            .await
+            .expect("break the state");
+        let ca = crate::api_inbound::invitation(&app, &reference, "CA").await;
+        let fp = crate::api_inbound::fp("CA");
+        let raw = crate::api_inbound::reply(&app, &ca, &fp, "No objection.", "<openapi-ca-1@example.org>");
+        let raw = String::from_utf8(raw).expect("UTF-8");
+        let failed = c
+            .call("POST", "/api/inbound", "/api/inbound", Some(("message/rfc822", &raw)), 201)
+            .await;
+        assert_eq!(failed["disposition"], "failed", "{failed}");
+        c.call("GET", "/status", "/status", None, 200).await;
+        sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
+            .bind(&good)
+            .bind(&reference)
+            .execute(&mut conn)
+            .await
+            .expect("repair the state");
+        conn.close().await.ok();
+        let failed_id = failed["id"].as_i64().expect("an id");
+        let retried = c
+            .call("POST", route, &format!("/api/inbound/{failed_id}/retry"), None, 200)
+            .await;
+        assert_eq!(retried["disposition"], "counted", "{retried}");
+
+        // Everyone answers: round 1 closes; the text is revised; round 2 passes in
+        // silence and the consultation is adopted, then reported on.
+        for country in ["BZ", "DO", "SV", "GT", "HN", "PA", "US"] {
+            c.json(
+                "POST",
+                "/api/consultations/{reference}/answers",
+                &consultation(&reference, "answers"),
+                json!({"country": country, "position": "no_objection"}),
+                200,
+            )
+            .await;
+        }
+        let route = "/api/consultations/{reference}/revise";
+        let r = c.json("POST", route, &consultation(&reference, "revise"), json!({}), 422).await;
+        assert_eq!(r["field"], "text");
+        let revised = c
+            .json(
+                "POST",
+                route,
+                &consultation(&reference, "revise"),
+                json!({"text": "# Text\n\n1. One, revised.\n", "note": "MX comments"}),
+                200,
+            )
+            .await;
+        assert_eq!(revised["stage"], "member_comments");
+        app.clock.advance(chrono::Duration::days(21));
+        app.metrics
+            .scheduler_pass(&app.engine)
+            .await
+            .expect("a scheduler pass");
+        let decided = c
+            .call(
+                "GET",
+                "/api/consultations/{reference}",
+                &format!("/api/consultations/{reference}"),
+                None,
+                200,
+            )
+            .await;
+        assert_eq!(decided["stage"], "adopted", "{decided}");
+        assert_eq!(decided["outcome"]["adopted"], true, "{decided}");
+        assert_eq!(decided["outcome"]["adopted_by"], "silence", "{decided}");
+        let reported = c
+            .json(
+                "POST",
+                "/api/consultations/{reference}/report",
+                &consultation(&reference, "report"),
+                json!({"text": "Implemented at the 2027 meeting."}),
+                200,
+            )
+            .await;
+        assert_eq!(reported["stage"], "concluded");
+
+        // A draft, submitted, sent back by the Troika, withdrawn.
+        let draft = c
+            .json(
+                "POST",
+                "/api/consultations",
+                "/api/consultations",
+                json!({"title": "Draft", "text": "x", "year": 2027, "draft": true}),
+                201,
+            )
+            .await;
+        let d = draft["reference"].as_str().expect("a reference").to_string();
+        c.json(
+            "POST",
+            "/api/consultations/{reference}/submit",
+            &consultation(&d, "submit"),
+            json!({"text": "new text"}),
+            200,
+        )
+        .await;
+        c.json(
+            "POST",
+            "/api/consultations/{reference}/troika",
+            &consultation(&d, "troika"),
+            json!({"country": "GT", "approve": false, "comments": "shorter"}),
+            200,
+        )
+        .await;
+        let route = "/api/consultations/{reference}/withdraw";
+        c.json("POST", route, &consultation(&d, "withdraw"), json!({"reason": "overtaken"}), 200)
+            .await;
+        let r = c
+            .json(
+                "POST",
+                "/api/consultations/{reference}/submit",
+                &consultation(&d, "submit"),
+                json!({}),
+                409,
+            )
+            .await;
+        assert_eq!(r["stage"], "withdrawn");
+
+        // Answers in doubt, listed for review: an unclear one, and two focal points of
+        // one country who answered differently; the unclear one is reviewed.
+        let (doubt, at) = crate::decisions::awaiting_through_the_api(&app, "In doubt").await;
+        for (fp, position, minutes) in [(1, Position::Objection, 1), (2, Position::NoObjection, 2)] {
+            let answer =
+                crate::decisions::answer("CA", fp, position, at + chrono::Duration::minutes(minutes));
+            crate::decisions::record(&app.engine, &doubt, answer).await;
+        }
+        let shown = c
+            .call(
+                "GET",
+                "/api/consultations/{reference}",
+                &format!("/api/consultations/{doubt}"),
+                None,
+                200,
+            )
+            .await;
+        let to_review = shown["to_review"].as_array().expect("to_review");
+        assert!(to_review.iter().any(|i| i["country"] == "GT"), "{shown}");
+        assert!(
+            to_review
+                .iter()
+                .any(|i| i["country"] == "CA" && i["conflict"]["position"] == "objection"),
+            "{shown}"
+        );
+        let status = c.call("GET", "/status", "/status", None, 200).await;
+        assert!(
+            status["consultations"]
+                .as_array()
+                .expect("consultations")
+                .iter()
+                .any(|s| s["to_review"].as_array().is_some_and(|r| r.len() == 2)),
+            "{status}"
+        );
+        let route = "/api/consultations/{reference}/reclassify";
+        let stale = (at - chrono::Duration::hours(1)).to_rfc3339();
+        c.json(
+            "POST",
+            route,
+            &consultation(&doubt, "reclassify"),
+            json!({"round": 2, "country": "GT", "position": "comments", "received_at": stale}),
+            409,
+        )
+        .await;
+        c.json(
+            "POST",
+            route,
+            &consultation(&doubt, "reclassify"),
+            json!({"round": 2, "country": "GT", "position": "comments", "received_at": at.to_rfc3339()}),
+            200,
+        )
+        .await;
+
+        // The directory and the tokens.
+        c.refused("POST", "/api/focal-points", "/api/focal-points", json!({"country": "HN"}), "name")
+            .await;
+        let csv = "country,name,email,language\nCR,Carla Mora,carla.openapi@example.org,es\n";
+        c.call("POST", "/api/focal-points/import", "/api/focal-points/import", Some(("text/csv", csv)), 200)
+            .await;
+        let bad = "country,name,email\nAR,Someone,someone@example.org\n";
+        c.call("POST", "/api/focal-points/import", "/api/focal-points/import", Some(("text/csv", bad)), 422)
+            .await;
+        let route = "/api/focal-points/{email}";
+        let gone = c.call("DELETE", route, "/api/focal-points/ana.openapi@example.org", None, 200).await;
+        assert_eq!(gone["active"], false);
+        c.call("DELETE", route, "/api/focal-points/nobody@example.org", None, 404).await;
+        let r = c
+            .json("PUT", "/api/presidency/{year}", "/api/presidency/2030", json!({"country": "XX"}), 422)
+            .await;
+        assert_eq!(r["field"], "country");
+        c.refused("POST", "/api/tokens", "/api/tokens", json!({"name": "x", "role": "god"}), "role")
+            .await;
+        let route = "/api/tokens/{name}";
+        let revoked = c.call("DELETE", route, "/api/tokens/robot", None, 200).await;
+        assert!(revoked["revoked_at"].is_string(), "{revoked}");
+        c.call("DELETE", route, "/api/tokens/robot", None, 404).await;
+
+        // Every route with a JSON response was called and checked with its success
+        // status, and every part of the API with at least one refusal.
+        for (spec, _) in puebla::http::route_table() {
+            if spec.ok.1.is_none() {
+                continue;
+            }
+            let key = (spec.method.to_string(), spec.path.to_string(), spec.ok.0);
+            assert!(c.checked.contains(&key), "{} {} {} not checked", spec.method, spec.path, spec.ok.0);
+        }
+        let refused: BTreeSet<&str> = c
+            .checked
+            .iter()
+            .filter(|(_, _, status)| *status >= 400)
+            .map(|(_, route, _)| family(route))
+            .collect();
+        for part in ["consultations", "inbound", "quarantine", "focal-points", "presidency", "tokens", "/status"] {
+            assert!(refused.contains(part), "no refusal of {part} checked: {refused:?}");
         }
     }
 }

@@ -73,6 +73,22 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every name [`Disposition::name`] gives (the API's document lists them).
+    pub const NAMES: &'static [&'static str] = &[
+        "counted",
+        "late",
+        "troika_feedback",
+        "late_troika_feedback",
+        "awaiting_confirmation",
+        "confirmed",
+        "ignored",
+        "quarantined",
+        "auto_reply",
+        "bounce",
+        "failed",
+        "duplicate",
+    ];
+
     /// A one-word name: counted, late, troika_feedback, late_troika_feedback,
     /// awaiting_confirmation, confirmed, ignored, quarantined, auto_reply, bounce,
     /// failed or duplicate.

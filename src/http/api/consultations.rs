@@ -130,9 +130,9 @@ pub async fn show_consultation(
             adopted: o.adopted,
             at: o.at,
             adopted_by: if o.by_consensus() {
-                Some("consensus")
+                Some(AdoptedBy::Consensus)
             } else if o.by_silence() {
-                Some("silence")
+                Some(AdoptedBy::Silence)
             } else {
                 None
             },

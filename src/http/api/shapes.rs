@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::attachment::FileUpload;
-use crate::domain::consultation::Position;
-use crate::domain::CountryCode;
+use crate::domain::consultation::{Position, ReviewReason};
+use crate::domain::{CountryCode, Language};
 use crate::engine::ports::{ApiTokenRow, AttachmentRow, FocalPointRow};
 use crate::http::error::ApiError;
+use crate::http::role::Role;
+use crate::report::CountryState;
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
@@ -31,41 +33,53 @@ pub struct FocalPointQuery {
     pub(crate) all: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartIn {
     pub(crate) title: String,
     /// The course of action, Markdown.
     pub(crate) text: String,
+    #[schema(default = "rcm-five-day")]
     pub(crate) procedure: Option<String>,
+    /// The year whose presidency runs it; the current one by default.
     pub(crate) year: Option<i32>,
+    /// Keep it as a draft instead of submitting it to the Troika.
     #[serde(default)]
     pub(crate) draft: bool,
-    /// Files attached to the text: the proposal as PDF, an annex.
+    /// Files attached to the text: the proposal as PDF, an annex (limits:
+    /// PUEBLA_ATTACHMENT_MAX_BYTES per file, PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per
+    /// consultation); a bad one is a 422 naming
+    /// `attachments[i].filename`, `.content_type`, `.content` or `.content_base64`.
     #[serde(default)]
     pub(crate) attachments: Vec<AttachmentIn>,
 }
 
 /// A file in a JSON request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentIn {
+    /// The last path component is kept; no control characters.
     pub(crate) filename: String,
     /// Sniffed from the content and the name when absent.
     pub(crate) content_type: Option<String>,
     /// The bytes, standard base64 (RFC 4648, padding optional).
+    #[schema(format = Byte)]
     pub(crate) content_base64: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitIn {
+    /// A new text, Markdown; the draft's text stays when absent.
     pub(crate) text: Option<String>,
+    /// Files attached to the text (limits: PUEBLA_ATTACHMENT_MAX_BYTES per file,
+    /// PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per consultation); a bad one is a 422 naming
+    /// `attachments[i].filename`, `.content_type`, `.content` or `.content_base64`.
     #[serde(default)]
     pub(crate) attachments: Vec<AttachmentIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TroikaIn {
     pub(crate) country: String,
@@ -74,79 +88,92 @@ pub struct TroikaIn {
     pub(crate) comments: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviseIn {
+    /// The revised text, Markdown (or `no_changes`).
     pub(crate) text: Option<String>,
+    /// Open the next round with the text as it is.
     #[serde(default)]
     pub(crate) no_changes: bool,
+    /// What changed and why.
     pub(crate) note: Option<String>,
+    /// Files attached to the text (limits: PUEBLA_ATTACHMENT_MAX_BYTES per file,
+    /// PUEBLA_ATTACHMENTS_MAX_TOTAL_BYTES per consultation); a bad one is a 422 naming
+    /// `attachments[i].filename`, `.content_type`, `.content` or `.content_base64`.
     #[serde(default)]
     pub(crate) attachments: Vec<AttachmentIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendIn {
+    #[schema(minimum = 1)]
     pub(crate) working_days: u32,
     pub(crate) reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawIn {
     pub(crate) reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportIn {
     pub(crate) text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerIn {
     pub(crate) country: String,
+    #[schema(value_type = Position)]
     pub(crate) position: String,
     #[serde(default)]
     pub(crate) text: String,
     /// How it was received: letter (default), phone, meeting ...
+    #[schema(default = "letter")]
     pub(crate) channel: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReclassifyIn {
     pub(crate) round: u32,
     pub(crate) country: String,
     /// The position the answer has confirms the reading; another one corrects it.
+    #[schema(value_type = Position)]
     pub(crate) position: String,
-    /// The arrival time of the answer reviewed: refused (409) if a newer answer of the
-    /// country has replaced it since.
+    /// The arrival time of the answer reviewed (`to_review[].received_at`): refused
+    /// (409) if a newer answer of the country has replaced it since.
     #[serde(default)]
     pub(crate) received_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FocalPointIn {
     pub(crate) country: String,
     pub(crate) name: String,
     pub(crate) email: String,
+    /// Spanish by default.
+    #[schema(value_type = Option<Language>)]
     pub(crate) language: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresidencyIn {
     pub(crate) country: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenIn {
     pub(crate) name: String,
+    #[schema(value_type = Role)]
     pub(crate) role: String,
 }
 
@@ -163,8 +190,11 @@ pub struct ConsultationOut {
     pub(crate) troika: String,
     pub(crate) version: u32,
     /// The latest round, open or closed.
+    #[schema(required)]
     pub(crate) round: Option<u32>,
     /// The latest round's deadline, RFC 3339 in the presidency's time zone.
+    #[schema(format = DateTime)]
+    #[schema(required)]
     pub(crate) deadline: Option<String>,
 }
 
@@ -175,11 +205,13 @@ pub struct ConsultationDetail {
     /// The current text.
     pub(crate) text: String,
     /// The line diff of the current text against the previous version, if any.
+    #[schema(required)]
     pub(crate) diff: Option<String>,
     pub(crate) countries: Vec<CountryOut>,
     /// The answers a person must review (doubtful, unreviewed), in the latest round.
     pub(crate) to_review: Vec<ReviewOut>,
     /// How the decision was taken, once there is one.
+    #[schema(required)]
     pub(crate) outcome: Option<OutcomeOut>,
     pub(crate) attachments: Vec<AttachmentOut>,
     pub(crate) timeline: Vec<TimelineOut>,
@@ -191,14 +223,19 @@ pub struct ConsultationDetail {
 pub struct ReviewOut {
     pub(crate) round: u32,
     pub(crate) country: String,
+    #[schema(value_type = Position)]
     pub(crate) position: &'static str,
     pub(crate) received_at: DateTime<Utc>,
     /// `ambiguous`, `conditional`, `conflict`.
+    #[schema(value_type = Vec<ReviewReason>)]
     pub(crate) reasons: Vec<&'static str>,
     /// The reader's own words on how it read the reply.
+    #[schema(required)]
     pub(crate) reading: Option<String>,
     /// The focal point's address; null when staff entered it.
+    #[schema(required)]
     pub(crate) from: Option<String>,
+    #[schema(required)]
     pub(crate) conflict: Option<ConflictOut>,
     /// The consultation is `awaiting_decision` until this is reviewed.
     pub(crate) blocks_decision: bool,
@@ -206,9 +243,22 @@ pub struct ReviewOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConflictOut {
+    #[schema(required)]
     pub(crate) from: Option<String>,
+    #[schema(value_type = Position)]
     pub(crate) position: &'static str,
     pub(crate) received_at: DateTime<Utc>,
+}
+
+crate::named_enum! {
+    /// How a consultation was adopted.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AdoptedBy {
+        /// Every member answered without objection.
+        Consensus => "consensus",
+        /// No objection by the deadline.
+        Silence => "silence",
+    }
 }
 
 /// A decision and the counts it was taken on.
@@ -218,11 +268,14 @@ pub struct OutcomeOut {
     pub(crate) at: DateTime<Utc>,
     /// `consensus` (every member answered without objection), `silence` (no
     /// objection by the deadline), or null when not adopted.
-    pub(crate) adopted_by: Option<&'static str>,
+    #[schema(required)]
+    pub(crate) adopted_by: Option<AdoptedBy>,
     pub(crate) objections: Vec<String>,
     pub(crate) no_answer: Vec<String>,
     /// Null for a decision recorded before the counts were kept.
+    #[schema(required)]
     pub(crate) without_objection: Option<usize>,
+    #[schema(required)]
     pub(crate) with_comments: Option<usize>,
 }
 
@@ -259,7 +312,9 @@ impl From<AttachmentRow> for AttachmentOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CountryOut {
     pub(crate) country: String,
+    #[schema(value_type = CountryState)]
     pub(crate) state: &'static str,
+    #[schema(required)]
     pub(crate) text: Option<String>,
 }
 
@@ -279,6 +334,7 @@ pub struct FocalPointOut {
     pub(crate) country: String,
     pub(crate) name: String,
     pub(crate) email: String,
+    #[schema(value_type = Language)]
     pub(crate) language: String,
     pub(crate) active: bool,
 }
@@ -318,7 +374,9 @@ pub struct ImportOut {
 pub struct TroikaOut {
     pub(crate) year: i32,
     pub(crate) current: String,
+    #[schema(required)]
     pub(crate) former: Option<String>,
+    #[schema(required)]
     pub(crate) upcoming: Option<String>,
     pub(crate) members: usize,
     pub(crate) description: String,
@@ -328,9 +386,11 @@ pub struct TroikaOut {
 #[schema(as = Token)]
 pub struct TokenOut {
     pub(crate) name: String,
+    #[schema(value_type = Role)]
     pub(crate) role: String,
     pub(crate) created_by: String,
     pub(crate) created_at: DateTime<Utc>,
+    #[schema(required)]
     pub(crate) revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -352,6 +412,7 @@ pub struct CreatedTokenOut {
     /// Shown once; only its hash is stored.
     pub(crate) token: String,
     pub(crate) name: String,
+    #[schema(value_type = Role)]
     pub(crate) role: String,
 }
 

@@ -7,7 +7,8 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::error::{plain_500, PageError};
 use super::i18n::{strings, tr, Lang};
@@ -153,34 +154,22 @@ impl Env {
     }
 
     /// The variables every page has.
-    pub(crate) fn base(&self) -> Map<String, Value> {
-        let user = self.session.as_ref().map(|s| {
-            json!({
-                "name": s.caller.name,
-                "role": s.caller.role.as_str(),
-            })
-        });
+    pub(crate) fn base(&self) -> Base<'_> {
         let role = self.session.as_ref().map(|s| s.caller.role);
-        let mut m = Map::new();
-        m.insert("t".into(), strings(self.lang));
-        m.insert("lang".into(), json!(self.lang.code()));
-        m.insert("other_lang".into(), json!(self.lang.other().code()));
-        m.insert("path".into(), json!(self.path));
-        m.insert("user".into(), user.unwrap_or(Value::Null));
-        m.insert(
-            "csrf".into(),
-            json!(self.session.as_ref().map(|s| s.csrf.clone())),
-        );
-        m.insert(
-            "can_act".into(),
-            json!(role.is_some_and(|r| r.allows(Role::Ppt))),
-        );
-        m.insert(
-            "is_admin".into(),
-            json!(role.is_some_and(|r| r.allows(Role::Admin))),
-        );
-        m.insert("flash".into(), Value::Null);
-        m
+        Base {
+            t: strings(self.lang),
+            lang: self.lang.code(),
+            other_lang: self.lang.other().code(),
+            path: &self.path,
+            user: self.session.as_ref().map(|s| User {
+                name: &s.caller.name,
+                role: s.caller.role.as_str(),
+            }),
+            csrf: self.session.as_ref().map(|s| s.csrf.as_str()),
+            can_act: role.is_some_and(|r| r.allows(Role::Ppt)),
+            is_admin: role.is_some_and(|r| r.allows(Role::Admin)),
+            flash: None,
+        }
     }
 
     /// A page: `data`'s keys (a typed page struct, or JSON) on top of [`Env::base`].
@@ -188,11 +177,16 @@ impl Env {
         &self,
         status: StatusCode,
         page: &str,
-        data: impl serde::Serialize,
+        data: impl Serialize,
     ) -> Result<Response, PageError> {
-        let mut all = self.base();
-        let data = serde_json::to_value(data)
-            .map_err(|e| PageError::Unexpected(anyhow::anyhow!("the {page} page's data: {e}")))?;
+        let data_of = |what: &str, e: serde_json::Error| {
+            PageError::Unexpected(anyhow::anyhow!("the {page} page's {what}: {e}"))
+        };
+        let mut all = match serde_json::to_value(self.base()).map_err(|e| data_of("base", e))? {
+            Value::Object(base) => base,
+            _ => Map::new(),
+        };
+        let data = serde_json::to_value(data).map_err(|e| data_of("data", e))?;
         if let Value::Object(extra) = data {
             all.extend(extra);
         }
@@ -288,7 +282,7 @@ pub(crate) fn form(body: &Bytes) -> BTreeMap<String, String> {
 }
 
 /// `templates/dashboard/login.hbs`'s data.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct LoginPage {
     error: Option<String>,
     /// Bound to the pre-session cookie.
@@ -296,8 +290,35 @@ struct LoginPage {
 }
 
 /// `templates/dashboard/error.hbs`'s data.
-#[derive(serde::Serialize)]
+#[derive(Serialize)]
 struct ErrorPage {
     status: u16,
     message: String,
+}
+
+/// The variables every page has (`templates/dashboard/_head.hbs` and the pages
+/// read them); a page's own data is laid over them.
+#[derive(Serialize)]
+pub(crate) struct Base<'a> {
+    /// Every phrase in the page's language.
+    t: Value,
+    lang: &'static str,
+    /// The language the switch offers.
+    other_lang: &'static str,
+    path: &'a str,
+    /// The signed-in caller; null on the login page.
+    user: Option<User<'a>>,
+    /// The session's CSRF token for the forms.
+    csrf: Option<&'a str>,
+    /// The caller may act (the `ppt` role or more).
+    can_act: bool,
+    is_admin: bool,
+    /// The message after an action; the pages that show one set it.
+    flash: Option<String>,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    name: &'a str,
+    role: &'static str,
 }
