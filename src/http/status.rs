@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::metrics::escape_label;
 use super::SharedState;
 use crate::domain::consultation::Consultation;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::{InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 use crate::report::{self, ConsultationView};
 
@@ -124,7 +125,7 @@ const FAILED_LISTED: i64 = 20;
 struct FailedNoticeOut {
     id: i64,
     kind: String,
-    reference: Option<String>,
+    reference: Option<ConsultationRef>,
     country: Option<String>,
     /// Control characters escaped, cut to 60 characters.
     recipient: String,
@@ -496,7 +497,7 @@ async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
             .into_iter()
             .map(|n| FailedNoticeOut {
                 id: n.id,
-                kind: n.notice.kind,
+                kind: n.notice.kind.to_string(),
                 reference: n.notice.reference,
                 country: n.notice.country.map(String::from),
                 recipient: crate::domain::input::quoted(&n.notice.recipient),
@@ -618,7 +619,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
                 let _ = writeln!(
                     out,
                     "puebla_consultations{{stage=\"{}\"}} {n}",
-                    escape_label(&stage)
+                    escape_label(stage.as_str())
                 );
             }
         }

@@ -1473,7 +1473,7 @@ backends! {
             .unwrap()
             .into_iter()
             .find(|n| {
-                n.notice.kind == "round_invitation"
+                n.notice.kind.as_str() == "round_invitation"
                     && n.notice.country.as_ref().map(|c| c.as_str()) == Some("MX")
             })
             .expect("an invitation to MX");
