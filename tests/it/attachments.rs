@@ -292,12 +292,15 @@ backends! {
             .await
             .expect(404);
         }
-        app.get(
-            "/api/consultations/RCM-2027-099/attachments",
-            Some(&app.viewer),
-        )
-        .await
-        .expect(404);
+        // An unknown reference, and a known one in another form than the stored one.
+        for other in ["RCM-2027-099".to_string(), reference.to_lowercase()] {
+            app.get(
+                &format!("/api/consultations/{other}/attachments"),
+                Some(&app.viewer),
+            )
+            .await
+            .expect(404);
+        }
         app.get(&format!("/api/consultations/{reference}/attachments"), None)
             .await
             .expect(401);

@@ -238,7 +238,7 @@ pub async fn list_attachments(
     State(state): State<SharedState>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Vec<AttachmentOut>>> {
-    let known = match ConsultationRef::parse(&reference) {
+    let known = match ConsultationRef::parse_canonical(&reference) {
         Ok(key) => state.store.load_consultation(&key).await?.is_some(),
         Err(_) => false,
     };
