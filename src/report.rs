@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{
     AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
     NoticeTally,
@@ -200,7 +200,7 @@ impl OpenRoundEvidence {
     fn of(r: &RoundRecord, country: CountryCode, evidence: &Evidence) -> Self {
         let mut out = Self::default();
         for n in &evidence.notices {
-            if n.notice.kind == NoticeKind::RoundInvitation.as_str()
+            if n.notice.kind == NoticeKind::RoundInvitation
                 && n.notice.round == Some(i64::from(r.number))
                 && n.notice.country == Some(country)
             {
@@ -318,7 +318,7 @@ pub async fn consultation_views(
 #[derive(Debug, Default)]
 pub struct Tallies {
     /// By reference.
-    invitations: HashMap<String, Vec<NoticeTally>>,
+    invitations: HashMap<ConsultationRef, Vec<NoticeTally>>,
     inbound: HashMap<String, Vec<InboundTally>>,
 }
 
@@ -358,7 +358,7 @@ impl Tallies {
         let reference = c.reference.to_string();
         let invitations = self
             .invitations
-            .get(&reference)
+            .get(&c.reference)
             .map_or(&[][..], Vec::as_slice);
         let inbound = self.inbound.get(&reference).map_or(&[][..], Vec::as_slice);
         c.participants

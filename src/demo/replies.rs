@@ -218,7 +218,7 @@ impl Demo<'_> {
             .into_iter()
             .rev()
             .find(|n| {
-                n.notice.kind == crate::engine::inbound::CONFIRMATION_REQUEST
+                n.notice.kind == crate::engine::ports::SystemNoticeKind::ConfirmationRequest
                     && n.notice.recipient == email
             })
             .context("the confirmation request")?;

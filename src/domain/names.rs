@@ -73,7 +73,7 @@ macro_rules! named_enum {
             pub const NAMES: &'static [&'static str] = &[$($wire),+];
 
             /// The variant's name on the wire, in stored data and in files.
-            pub fn as_str(&self) -> &'static str {
+            pub const fn as_str(&self) -> &'static str {
                 match self {
                     $( $name::$variant => $wire ),+
                 }

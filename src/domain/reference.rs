@@ -43,6 +43,18 @@ impl ConsultationRef {
         })
     }
 
+    /// A reference in exactly its canonical form (`RCM-2026-007`, as [`Display`]
+    /// writes it and the store keeps it), not the liberal forms [`Self::parse`]
+    /// accepts from people (`[rcm-2026-007]`).
+    ///
+    /// [`Display`]: fmt::Display
+    pub fn parse_canonical(s: &str) -> Result<Self, InvalidReference> {
+        match Self::parse(s) {
+            Ok(r) if r.to_string() == s => Ok(r),
+            _ => Err(InvalidReference(s.to_string())),
+        }
+    }
+
     pub fn body(&self) -> &str {
         &self.body
     }
@@ -96,6 +108,15 @@ mod tests {
             "RCM-2027-012"
         );
         assert_eq!(ConsultationRef::parse("[RCM-2026-100]").unwrap().seq(), 100);
+        assert!(ConsultationRef::parse_canonical("RCM-2026-007").is_ok());
+        for other in [
+            "rcm-2026-007",
+            "[RCM-2026-007]",
+            " RCM-2026-007",
+            "RCM-2026-0007",
+        ] {
+            assert!(ConsultationRef::parse_canonical(other).is_err(), "{other}");
+        }
     }
 
     #[test]

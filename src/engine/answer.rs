@@ -393,7 +393,7 @@ impl Engine {
                         now,
                     );
                     s.audit.push(NewAudit {
-                        reference: Some(reference.clone()),
+                        reference: Some(token.reference.clone()),
                         at: now,
                         actor: "inbound".into(),
                         action: "inbound.superseded".into(),

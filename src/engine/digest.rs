@@ -18,13 +18,13 @@ use serde::Serialize;
 use crate::domain::body::Body;
 use crate::domain::consultation::{Consultation, Position, ReviewReason, Stage};
 use crate::domain::{CountryCode, Language};
-use crate::engine::ports::{Notice, OutboxCounts};
+use crate::engine::ports::{Notice, OutboxCounts, SystemNoticeKind};
 use crate::engine::Unreadable;
 use crate::mail::locale::{format_date, format_deadline, review_label};
 use crate::mail::templates::{Rendered, Templates};
 
 /// The name of the digest's schedule (and its notices' kind).
-pub const DIGEST: &str = "digest";
+pub const DIGEST: &str = SystemNoticeKind::Digest.as_str();
 
 /// How many failed notices a digest lists; the counts cover the rest.
 pub const FAILED_LISTED: i64 = 20;
@@ -340,8 +340,12 @@ fn view(data: &DigestData<'_>, reader: &Reader<'_>) -> View {
                 .iter()
                 .map(|n| FailedView {
                     recipient: n.notice.recipient.clone(),
-                    kind: n.notice.kind.clone(),
-                    reference: n.notice.reference.clone().unwrap_or_else(|| "—".into()),
+                    kind: n.notice.kind.to_string(),
+                    reference: n
+                        .notice
+                        .reference
+                        .as_ref()
+                        .map_or_else(|| "—".into(), ToString::to_string),
                     error: n.last_error.clone().unwrap_or_default(),
                 })
                 .collect(),

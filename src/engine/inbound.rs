@@ -274,7 +274,7 @@ impl Engine {
             _ => {}
         }
         if let Some(r) = &reference {
-            f.consultation = match self.load(&r.to_string()).await {
+            f.consultation = match self.load_ref(r).await {
                 Ok(c) => Some(c),
                 Err(EngineError::UnknownConsultation(_)) => None,
                 Err(e) => return Err(e),
@@ -357,12 +357,7 @@ impl Engine {
                 continue;
             };
             let n = &notice.notice;
-            let (Some(reference), Some(country)) = (
-                n.reference
-                    .as_deref()
-                    .and_then(|r| ConsultationRef::parse(r).ok()),
-                n.country,
-            ) else {
+            let (Some(reference), Some(country)) = (n.reference.clone(), n.country) else {
                 continue;
             };
             // The stage is the one the notice's own token named; a notice that asked
@@ -460,7 +455,7 @@ impl Engine {
             Tell::Explain { to, kind, reason } => {
                 let language = to.language;
                 Ok(vec![self.quarantine_notice(
-                    row, reading, to, language, reason, kind,
+                    row, reading, to, language, reason, *kind,
                 )?])
             }
             Tell::AskToConfirm {

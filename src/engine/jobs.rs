@@ -20,7 +20,9 @@ use super::digest::{self, DigestData, Reader, DIGEST, FAILED_LISTED};
 use super::schedule::{Job, Schedule, ScheduledJob};
 use super::{Engine, EngineError};
 use crate::domain::{CountryCode, Language};
-use crate::engine::ports::{NewAudit, NewNotice, ScheduleClaim, ScheduleRow, StoreError};
+use crate::engine::ports::{
+    NewAudit, NewNotice, ScheduleClaim, ScheduleRow, StoreError, SystemNoticeKind,
+};
 use crate::mail::NoticePayload;
 
 impl ScheduledJob {
@@ -348,7 +350,7 @@ impl Engine {
             };
             notices.push(NewNotice {
                 reference: None,
-                kind: DIGEST.into(),
+                kind: SystemNoticeKind::Digest.into(),
                 round: None,
                 country: r.country,
                 recipient: r.email.clone(),

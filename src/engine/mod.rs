@@ -112,6 +112,14 @@ pub struct Engine {
 /// How many times a step is retried when another writer got there first.
 const CONFLICT_RETRIES: usize = 5;
 
+/// The consultation `reference` names. Only a reference as the store keeps it
+/// names one: anything else (a NUL in it is an error to PostgreSQL, not a miss) is
+/// an unknown consultation, not looked up.
+fn key(reference: &str) -> Result<ConsultationRef, EngineError> {
+    ConsultationRef::parse_canonical(reference)
+        .map_err(|_| EngineError::UnknownConsultation(input::quoted(reference)))
+}
+
 impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
@@ -209,7 +217,7 @@ impl Engine {
             .map(|f| {
                 (
                     NewAttachment {
-                        reference: c.reference.to_string(),
+                        reference: c.reference.clone(),
                         version,
                         filename: f.filename.clone(),
                         content_type: f.content_type.clone(),
@@ -277,11 +285,14 @@ impl Engine {
     }
 
     pub async fn load(&self, reference: &str) -> Result<(Consultation, i64), EngineError> {
-        // What cannot be a reference names no consultation: it is not looked up (a
-        // NUL in it is an error to PostgreSQL, not a miss).
-        if ConsultationRef::parse(reference).is_err() {
-            return Err(EngineError::UnknownConsultation(input::quoted(reference)));
-        }
+        self.load_ref(&key(reference)?).await
+    }
+
+    /// [`Engine::load`] by a reference already parsed.
+    pub async fn load_ref(
+        &self,
+        reference: &ConsultationRef,
+    ) -> Result<(Consultation, i64), EngineError> {
         let stored = self
             .store
             .load_consultation(reference)
@@ -388,15 +399,15 @@ impl Engine {
         }
         // What a person typed into the event, checked whichever edge it came from.
         let event = input::check_event(event)?;
+        let reference = &key(reference)?;
         for _ in 0..CONFLICT_RETRIES {
             // Checked on every try: a concurrent step may have attached the same file.
             let valid = if files.is_empty() {
                 Vec::new()
             } else {
-                if self.store.load_consultation(reference).await?.is_none() {
-                    return Err(EngineError::UnknownConsultation(reference.to_string()));
-                }
-                self.check_attachments(Some(reference), files.clone())
+                // An unknown consultation is refused before its files are checked.
+                self.load_ref(reference).await?;
+                self.check_attachments(Some(&reference.to_string()), files.clone())
                     .await?
             };
             match self
@@ -412,13 +423,13 @@ impl Engine {
 
     async fn apply_once(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         event: Event,
         actor: &str,
         fired_timer: Option<i64>,
         files: &[attachment::ValidFile],
     ) -> Result<Consultation, EngineError> {
-        let (current, version) = self.load(reference).await?;
+        let (current, version) = self.load_ref(reference).await?;
         let body = self.body().await?;
         let ctx = self.context(&body, &current.procedure)?;
         let now = self.now();
@@ -435,7 +446,7 @@ impl Engine {
         match self.store.commit_step(step).await {
             // The same content attached by another writer meanwhile: check again.
             Err(StoreError::Duplicate(what)) if !files.is_empty() => {
-                tracing::debug!(consultation = reference, %what, "attached meanwhile; again");
+                tracing::debug!(consultation = %reference, %what, "attached meanwhile; again");
                 Err(StoreError::Conflict {
                     reference: reference.to_string(),
                     expected: version,
@@ -483,7 +494,7 @@ impl Engine {
         detail: serde_json::Value,
     ) -> NewAudit {
         NewAudit {
-            reference: Some(c.reference.to_string()),
+            reference: Some(c.reference.clone()),
             at: self.now(),
             actor: actor.to_string(),
             action: action.to_string(),

@@ -22,7 +22,9 @@ use super::Engine;
 use crate::clock::Clock;
 use crate::domain::attachment::sha256_hex;
 use crate::domain::{input, CountryCode, Language};
-use crate::engine::ports::{prelude::*, NewAudit, NewNotice, Notice, NoticeFailure, StoreError};
+use crate::engine::ports::{
+    prelude::*, NewAudit, NewNotice, Notice, NoticeFailure, StoreError, SystemNoticeKind,
+};
 use crate::mail::message::{AsMessageSource, MessageSource, Outgoing};
 use crate::mail::token::TokenKey;
 use crate::mail::{FileRef, NoticePayload};
@@ -834,7 +836,7 @@ impl FailureAlerts for Engine {
         let n = &failed.notice;
         // An alert that failed itself is not alerted about: that would loop. It stays
         // failed, listed in `/status` like any other.
-        if n.kind == NOTICE_FAILED {
+        if n.kind == SystemNoticeKind::NoticeFailed {
             return Ok(None);
         }
         // The TS reads Spanish (as the bounce alerts).
@@ -852,12 +854,15 @@ impl FailureAlerts for Engine {
         let name = "Secretaría Técnica";
         let view = NoticeFailedView {
             lang: l.as_str(),
-            tag: n.reference.clone().unwrap_or_else(|| body.code.clone()),
-            reference: n.reference.clone(),
+            tag: n
+                .reference
+                .as_ref()
+                .map_or_else(|| body.code.clone(), ToString::to_string),
+            reference: n.reference.as_ref().map(ToString::to_string),
             body: body.code.clone(),
             recipient_name: name.into(),
             notice_id: failed.id,
-            kind: n.kind.clone(),
+            kind: n.kind.to_string(),
             address: input::quoted(&n.recipient),
             name: input::quoted(&n.recipient_name),
             country,
@@ -872,7 +877,7 @@ impl FailureAlerts for Engine {
         let domain = &self.config.message_id_domain;
         Ok(Some(NewNotice {
             reference: n.reference.clone(),
-            kind: NOTICE_FAILED.into(),
+            kind: SystemNoticeKind::NoticeFailed.into(),
             round: None,
             country: None,
             recipient: self.config.secretariat_email.clone(),
@@ -904,13 +909,13 @@ async fn files_of(
         // The builder reports an unreadable payload.
         Err(_) => return Ok(Vec::new()),
     };
-    let Some(reference) = notice.notice.reference.as_deref() else {
+    let Some(reference) = notice.notice.reference.as_ref() else {
         return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(payload.files.len());
     for f in payload.files {
         let found = store
-            .attachment_by_sha256(reference, &f.sha256)
+            .attachment_by_sha256(&reference.to_string(), &f.sha256)
             .await
             .map_err(|e| {
                 SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))
@@ -948,8 +953,8 @@ impl AsMessageSource for Notice {
         let n = &self.notice;
         MessageSource {
             id: self.id,
-            reference: n.reference.as_deref(),
-            kind: &n.kind,
+            reference: n.reference.as_ref(),
+            kind: n.kind.as_str(),
             country: n.country.as_ref().map(CountryCode::as_str),
             recipient: &n.recipient,
             recipient_name: &n.recipient_name,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::domain::consultation::{
-    Consultation, Context, Effect, NoticeKind, Recipients, TransitionError,
+    Consultation, Context, Effect, NoticeKind, Recipients, StageName, TransitionError,
 };
 use crate::domain::{CountryCode, Language};
 use crate::engine::notice::{context, Audience};
@@ -133,7 +133,7 @@ impl Engine {
                     timers = specs
                         .into_iter()
                         .map(|t| NewTimer {
-                            reference: c.reference.to_string(),
+                            reference: c.reference.clone(),
                             kind: t.kind().to_string(),
                             due_at: t.due,
                             event_json: serde_json::to_string(&t.event).expect("events serialize"),
@@ -168,10 +168,10 @@ impl Engine {
         }
         Ok(Step {
             consultation: StoredConsultation {
-                reference: c.reference.to_string(),
+                reference: c.reference.clone(),
                 procedure: c.procedure.clone(),
                 title: c.title.clone(),
-                stage: c.stage_name(),
+                stage: StageName::of(c),
                 open: c.is_open(),
                 state_json: serde_json::to_string(c).context("serialize consultation")?,
                 version: step_no,
@@ -404,8 +404,8 @@ impl Engine {
             files: files.to_vec(),
         };
         Ok(NewNotice {
-            reference: Some(c.reference.to_string()),
-            kind: kind.as_str().to_string(),
+            reference: Some(c.reference.clone()),
+            kind: kind.into(),
             round: round.map(i64::from),
             country: to.country,
             recipient: to.email.clone(),

@@ -16,21 +16,22 @@ use serde::Serialize;
 
 use super::digest::{self, DIGEST};
 use crate::domain::Language;
+use crate::engine::ports::SystemNoticeKind;
 use crate::mail::locale::{answer_words, format_deadline, stage_label, AnswerWords};
 
 /// The explanation sent to the sender of a quarantined human message.
-pub const QUARANTINE_NOTICE: &str = "quarantine_notice";
+pub const QUARANTINE_NOTICE: &str = SystemNoticeKind::QuarantineNotice.as_str();
 /// The alert to the TS and the PPT that a focal point's address bounces.
-pub const BOUNCE_ALERT: &str = "bounce_alert";
+pub const BOUNCE_ALERT: &str = SystemNoticeKind::BounceAlert.as_str();
 /// The explanation sent to the sender of a message over the size limit.
-pub const OVERSIZED: &str = "oversized";
+pub const OVERSIZED: &str = SystemNoticeKind::Oversized.as_str();
 /// The alert to the TS that a notice failed for good (it cannot be built, or the
 /// relay refused it permanently): see `outbox::FailureAlerts`.
-pub const NOTICE_FAILED: &str = "notice_failed";
+pub const NOTICE_FAILED: &str = SystemNoticeKind::NoticeFailed.as_str();
 
 /// "We received from your address … read as …: reply CONFIRMO": to the directory
 /// address of a focal point, about a message held as awaiting confirmation.
-pub const CONFIRMATION_REQUEST: &str = "confirmation_request";
+pub const CONFIRMATION_REQUEST: &str = SystemNoticeKind::ConfirmationRequest.as_str();
 
 /// The templates the engine renders outside the procedure's steps.
 pub const ENGINE_TEMPLATE_NAMES: [&str; 6] = [

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::metrics::escape_label;
 use super::SharedState;
 use crate::domain::consultation::{Consultation, Position, ReviewReason};
+use crate::domain::ConsultationRef;
 use crate::engine::ports::{Backend, InboundCounts, InboundStatus, OutboxCounts, OutboxHealth};
 use crate::engine::Unreadable;
 use crate::report::{self, ConsultationView, CountryState};
@@ -140,8 +141,8 @@ const FAILED_LISTED: i64 = 20;
 struct FailedNoticeOut {
     id: i64,
     kind: String,
-    #[schema(required)]
-    reference: Option<String>,
+    #[schema(required, value_type = Option<String>)]
+    reference: Option<ConsultationRef>,
     #[schema(required)]
     country: Option<String>,
     /// Control characters escaped, cut to 60 characters.
@@ -554,7 +555,7 @@ async fn failed_list(state: &SharedState) -> Vec<FailedNoticeOut> {
             .into_iter()
             .map(|n| FailedNoticeOut {
                 id: n.id,
-                kind: n.notice.kind,
+                kind: n.notice.kind.to_string(),
                 reference: n.notice.reference,
                 country: n.notice.country.map(String::from),
                 recipient: crate::domain::input::quoted(&n.notice.recipient),
@@ -676,7 +677,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
                 let _ = writeln!(
                     out,
                     "puebla_consultations{{stage=\"{}\"}} {n}",
-                    escape_label(&stage)
+                    escape_label(stage.as_str())
                 );
             }
         }

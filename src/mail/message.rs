@@ -33,7 +33,7 @@ use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
 use self::ics::{deadline_calendar, legacy_uid, DeadlineEvent};
-use crate::domain::{input, Language};
+use crate::domain::{input, ConsultationRef, Language};
 use crate::mail::locale::format_deadline;
 use crate::mail::token::{bounce_address, BounceToken, Token, TokenKey};
 use crate::mail::{FileRef, NoticePayload};
@@ -70,7 +70,7 @@ pub enum MessageError {
 pub struct MessageSource<'a> {
     /// The outbox row.
     pub id: i64,
-    pub reference: Option<&'a str>,
+    pub reference: Option<&'a ConsultationRef>,
     pub kind: &'a str,
     pub country: Option<&'a str>,
     pub recipient: &'a str,
@@ -135,7 +135,8 @@ impl Outgoing {
             label: format!(
                 "{:06}-{}-{}-{}",
                 n.id,
-                n.reference.unwrap_or("general"),
+                n.reference
+                    .map_or_else(|| "general".into(), ToString::to_string),
                 n.kind,
                 n.country.unwrap_or("ts").to_ascii_lowercase()
             ),
@@ -304,7 +305,7 @@ pub fn build_with_files(
             .and_then(|z| z.parse().ok())
             .unwrap_or(Tz::UTC);
         let when = format_deadline(deadline, tz, lang);
-        let reference = n.reference.unwrap_or_default();
+        let reference = n.reference.map(ToString::to_string).unwrap_or_default();
         let summary = format!(
             "{}: {}",
             pick(lang, "Plazo", "Deadline", "Échéance"),
@@ -426,6 +427,7 @@ mod tests {
     }
 
     struct Fields {
+        reference: ConsultationRef,
         kind: String,
         recipient: String,
         recipient_name: String,
@@ -442,7 +444,7 @@ mod tests {
             let n = &self.notice;
             MessageSource {
                 id: 42,
-                reference: Some("RCM-2027-001"),
+                reference: Some(&n.reference),
                 kind: &n.kind,
                 country: Some("HN"),
                 recipient: &n.recipient,
@@ -462,6 +464,7 @@ mod tests {
         let created = Utc.with_ymd_and_hms(2027, 3, 19, 17, 0, 0).unwrap();
         Notice {
             notice: Fields {
+                reference: ConsultationRef::parse("RCM-2027-001").unwrap(),
                 kind: kind.into(),
                 recipient: "fp1.hn@example.org".into(),
                 recipient_name: "Focal Point 1 of HN".into(),

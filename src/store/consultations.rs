@@ -5,6 +5,8 @@ use async_trait::async_trait;
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::consultation::StageName;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 #[async_trait]
@@ -23,12 +25,12 @@ impl ConsultationStore for SqlStore {
 
     async fn load_consultation(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
     ) -> Result<Option<StoredConsultation>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {CONSULTATION_COLUMNS} FROM consultations WHERE reference = $1"
         ))
-        .bind(reference)
+        .bind(reference.to_string())
         .fetch_optional(&self.pool)
         .await
         .with_context(|| format!("loading consultation {reference}"))?;
@@ -57,7 +59,7 @@ impl ConsultationStore for SqlStore {
         Ok(())
     }
 
-    async fn count_consultations_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    async fn count_consultations_by_stage(&self) -> Result<Vec<(StageName, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT stage, COUNT(*) AS n FROM consultations GROUP BY stage ORDER BY stage",
         )
@@ -65,7 +67,11 @@ impl ConsultationStore for SqlStore {
         .await
         .context("counting consultations by stage")?;
         rows.iter()
-            .map(|row| Ok((get(row, "stage")?, get(row, "n")?)))
+            .map(|row| {
+                let stage: String = get(row, "stage")?;
+                let stage = parse_value("consultations", &stage, "stage", &stage)?;
+                Ok((stage, get(row, "n")?))
+            })
             .collect()
     }
 }

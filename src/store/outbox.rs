@@ -367,8 +367,14 @@ impl OutboxStore for SqlStore {
             .context("counting the notices by consultation, round and country")?;
         let mut out = Vec::new();
         for row in &rows {
-            let reference: String = get(row, "reference")?;
             let round: i64 = get(row, "round")?;
+            let key: String = get(row, "reference")?;
+            let reference = reference_value(
+                "outbox",
+                &format_args!("{key} round {round}"),
+                "reference",
+                &key,
+            )?;
             let notices: String = get(row, "notices")?;
             let mut by_country: std::collections::BTreeMap<&str, NoticeTally> =
                 std::collections::BTreeMap::new();

@@ -13,11 +13,13 @@ use crate::domain::CountryCode;
 use crate::engine::ports::*;
 
 pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
+    // The reference is the row's key: a bad one names itself.
+    let key: String = get(row, "reference")?;
     Ok(StoredConsultation {
-        reference: get(row, "reference")?,
+        reference: reference_value("consultations", &key, "reference", &key)?,
         procedure: get(row, "procedure")?,
         title: get(row, "title")?,
-        stage: get(row, "stage")?,
+        stage: get_parsed(row, "consultations", &key, "stage")?,
         open: get_bool(row, "open")?,
         state_json: get(row, "state_json")?,
         version: get(row, "version")?,
@@ -27,9 +29,10 @@ pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, 
 }
 
 pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    let id: i64 = get(row, "id")?;
     Ok(AuditEntry {
-        id: get(row, "id")?,
-        reference: get(row, "reference")?,
+        id,
+        reference: get_reference_opt(row, "audit_log", &id, "reference")?,
         at: get_time(row, "at")?,
         actor: get(row, "actor")?,
         action: get(row, "action")?,
@@ -49,8 +52,8 @@ pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
         sent_at: sent_at.map(from_ms).transpose()?,
         server_reply: get(row, "server_reply")?,
         notice: NewNotice {
-            reference: get(row, "reference")?,
-            kind: get(row, "kind")?,
+            reference: get_reference_opt(row, "outbox", &id, "reference")?,
+            kind: get_parsed(row, "outbox", &id, "kind")?,
             round: get(row, "round")?,
             country: get_parsed_opt(row, "outbox", &id, "country")?,
             recipient: get(row, "recipient")?,
@@ -67,9 +70,10 @@ pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
 }
 
 pub(super) fn timer_from_row(row: &AnyRow) -> Result<Timer, StoreError> {
+    let id: i64 = get(row, "id")?;
     Ok(Timer {
-        id: get(row, "id")?,
-        reference: get(row, "reference")?,
+        id,
+        reference: get_reference(row, "timers", &id, "reference")?,
         kind: get(row, "kind")?,
         due_at: get_time(row, "due_at")?,
         event_json: get(row, "event_json")?,
@@ -129,6 +133,50 @@ pub(super) fn parse_value<T: std::str::FromStr>(
     })
 }
 
+/// A reference column read as a [`ConsultationRef`]. Only its canonical form (the
+/// one the store writes) is one: the liberal forms a person may type (`[rcm-…]`)
+/// would name another row's key, so they are [`StoreError::Corrupt`] here.
+pub(super) fn reference_value(
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    field: &'static str,
+    value: &str,
+) -> Result<ConsultationRef, StoreError> {
+    match ConsultationRef::parse_canonical(value) {
+        Ok(r) => Ok(r),
+        Err(_) => Err(StoreError::Corrupt {
+            table,
+            id: id.to_string(),
+            field,
+            value: value.to_string(),
+        }),
+    }
+}
+
+/// A reference column (see [`reference_value`]).
+pub(super) fn get_reference(
+    row: &AnyRow,
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    column: &'static str,
+) -> Result<ConsultationRef, StoreError> {
+    let value: String = get(row, column)?;
+    reference_value(table, id, column, &value)
+}
+
+/// A nullable reference column (see [`reference_value`]).
+pub(super) fn get_reference_opt(
+    row: &AnyRow,
+    table: &'static str,
+    id: &dyn std::fmt::Display,
+    column: &'static str,
+) -> Result<Option<ConsultationRef>, StoreError> {
+    let value: Option<String> = get(row, column)?;
+    value
+        .map(|v| reference_value(table, id, column, &v))
+        .transpose()
+}
+
 pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreError> {
     let id: i64 = get(row, "id")?;
     Ok(FocalPointRow {
@@ -169,7 +217,7 @@ pub(super) async fn insert_audit(
     entry: &NewAudit,
 ) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO audit_log (reference, at, actor, action, detail_json) VALUES ($1, $2, $3, $4, $5)")
-        .bind(entry.reference.as_deref())
+        .bind(entry.reference.as_ref().map(ConsultationRef::to_string))
         .bind(ms(entry.at))
         .bind(&entry.actor)
         .bind(&entry.action)
@@ -189,8 +237,8 @@ pub(super) async fn insert_notice(
          message_id, status, attempts, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) RETURNING id",
     )
-    .bind(n.reference.as_deref())
-    .bind(&n.kind)
+    .bind(n.reference.as_ref().map(ConsultationRef::to_string))
+    .bind(n.kind.as_str())
     .bind(n.round)
     .bind(n.country.as_ref().map(CountryCode::as_str))
     .bind(&n.recipient)
@@ -227,7 +275,7 @@ pub(super) async fn insert_timer(
     t: &NewTimer,
 ) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO timers (reference, kind, due_at, event_json) VALUES ($1, $2, $3, $4)")
-        .bind(&t.reference)
+        .bind(t.reference.to_string())
         .bind(&t.kind)
         .bind(ms(t.due_at))
         .bind(&t.event_json)
@@ -241,10 +289,11 @@ pub(super) const ATTACHMENT_COLUMNS: &str =
     "id, reference, version, filename, content_type, size, sha256, actor, created_at";
 
 pub(super) fn attachment_from_row(row: &AnyRow) -> Result<AttachmentRow, StoreError> {
+    let id: i64 = get(row, "id")?;
     let version: i64 = get(row, "version")?;
     Ok(AttachmentRow {
-        id: get(row, "id")?,
-        reference: get(row, "reference")?,
+        id,
+        reference: get_reference(row, "attachments", &id, "reference")?,
         version: u32::try_from(version).context("stored attachment version out of range")?,
         filename: get(row, "filename")?,
         content_type: get(row, "content_type")?,
@@ -263,7 +312,7 @@ pub(super) async fn insert_attachment(
         "INSERT INTO attachments (reference, version, filename, content_type, size, sha256, content, \
          actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(&a.reference)
+    .bind(a.reference.to_string())
     .bind(i64::from(a.version))
     .bind(&a.filename)
     .bind(&a.content_type)
@@ -403,10 +452,9 @@ pub(super) async fn write_step(
     step: &Step,
 ) -> Result<(), StoreError> {
     let c = &step.consultation;
-    let parsed =
-        ConsultationRef::parse(&c.reference).context("the step's consultation reference")?;
+    let reference = c.reference.to_string();
     let conflict = || StoreError::Conflict {
-        reference: c.reference.clone(),
+        reference: reference.clone(),
         expected: step.expected_version,
     };
 
@@ -416,13 +464,13 @@ pub(super) async fn write_step(
              state_json, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)",
         )
-        .bind(&c.reference)
-        .bind(parsed.body())
-        .bind(i64::from(parsed.year()))
-        .bind(i64::from(parsed.seq()))
+        .bind(&reference)
+        .bind(c.reference.body())
+        .bind(i64::from(c.reference.year()))
+        .bind(i64::from(c.reference.seq()))
         .bind(&c.procedure)
         .bind(&c.title)
-        .bind(&c.stage)
+        .bind(c.stage.as_str())
         .bind(i64::from(c.open))
         .bind(&c.state_json)
         .bind(ms(c.created_at))
@@ -450,11 +498,11 @@ pub(super) async fn write_step(
         )
         .bind(&c.procedure)
         .bind(&c.title)
-        .bind(&c.stage)
+        .bind(c.stage.as_str())
         .bind(i64::from(c.open))
         .bind(&c.state_json)
         .bind(ms(c.updated_at))
-        .bind(&c.reference)
+        .bind(&reference)
         .bind(step.expected_version)
         .execute(&mut **tx)
         .await
@@ -485,7 +533,7 @@ pub(super) async fn write_step(
     }
     if step.replace_timers {
         sqlx::query("DELETE FROM timers WHERE reference = $1")
-            .bind(&c.reference)
+            .bind(&reference)
             .execute(&mut **tx)
             .await
             .context("deleting the consultation's timers")?;

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::{DataErrors, SourceFile};
 use crate::domain::calendar::CalendarPolicy;
+use crate::domain::consultation::StageName;
 use crate::domain::procedure::{
     Consensus, Decision, OnObjection, Procedure, ReminderSpec, RoundSpec, StepTemplates,
     TroikaReviewSpec, RESERVED_STAGES,
@@ -208,10 +209,7 @@ pub fn load_procedure(src: &SourceFile) -> Result<Procedure, DataErrors> {
     for (i, r) in raw.rounds.get_ref().iter().enumerate() {
         let f = |name: &str| format!("rounds[{i}].{name}");
         let stage = r.stage.get_ref().trim().to_string();
-        let well_formed = !stage.is_empty()
-            && stage.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            && !stage.starts_with('_');
-        if !well_formed {
+        if StageName::parse(&stage).is_err() {
             ck.fail(
                 r.stage.span(),
                 &f("stage"),

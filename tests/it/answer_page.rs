@@ -315,7 +315,8 @@ async fn notice_to(app: &TestApp, reference: &str, kind: &str, country: &str) ->
         .await
         .into_iter()
         .filter(|n| {
-            n.notice.kind == kind && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
+            n.notice.kind.as_str() == kind
+                && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
         })
         .collect();
     assert_eq!(all.len(), 1, "one {kind} to {country}: {all:?}");
@@ -499,7 +500,7 @@ backends! {
         let confirmations: Vec<Notice> = notices(&app, &reference)
             .await
             .into_iter()
-            .filter(|n| n.notice.kind == "reply_confirmation")
+            .filter(|n| n.notice.kind.as_str() == "reply_confirmation")
             .collect();
         assert_eq!(confirmations.len(), 1, "{backend}");
         assert_eq!(confirmations[0].notice.recipient, "fp.hn@example.org");
@@ -546,7 +547,7 @@ backends! {
         let confirmations = notices(&app, &reference)
             .await
             .into_iter()
-            .filter(|n| n.notice.kind == "reply_confirmation")
+            .filter(|n| n.notice.kind.as_str() == "reply_confirmation")
             .count();
         assert_eq!(confirmations, 2, "{backend}: one confirmation per answer");
 
@@ -738,7 +739,7 @@ backends! {
         let confirmations: Vec<String> = notices(&app, &reference)
             .await
             .into_iter()
-            .filter(|n| n.notice.kind == "troika_confirmation")
+            .filter(|n| n.notice.kind.as_str() == "troika_confirmation")
             .map(|n| n.notice.recipient)
             .collect();
         assert_eq!(confirmations.len(), 2, "{backend}: {confirmations:?}");

@@ -302,7 +302,7 @@ impl TestApp {
                 at: now,
                 notices: vec![puebla::engine::ports::NewNotice {
                     reference: None,
-                    kind: "digest".into(),
+                    kind: puebla::engine::ports::SystemNoticeKind::Digest.into(),
                     round: None,
                     country: None,
                     recipient: address.to_string(),

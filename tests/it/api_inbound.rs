@@ -41,7 +41,7 @@ pub(crate) async fn invitation(app: &TestApp, reference: &str, country: &str) ->
         .expect("notices")
         .into_iter()
         .find(|n| {
-            n.notice.kind == "round_invitation"
+            n.notice.kind.as_str() == "round_invitation"
                 && n.notice.round == Some(1)
                 && n.notice.country.as_ref().map(|c| c.as_str()) == Some(country)
         })
@@ -555,7 +555,7 @@ backends! {
             .await
             .unwrap()
             .into_iter()
-            .find(|n| n.notice.kind == "confirmation_request")
+            .find(|n| n.notice.kind.as_str() == "confirmation_request")
             .expect("a confirmation request");
         assert_eq!(request.notice.recipient, fp("MX"), "{backend}");
         let raw = simulate::gmail_reply(&Reply {
@@ -801,7 +801,7 @@ backends! {
         let open = app.consultation_in_round_one("Open round").await;
         let now = app.clock_now();
         for n in app.store.notices(Some(&open)).await.unwrap() {
-            if n.notice.kind != "round_invitation" {
+            if n.notice.kind.as_str() != "round_invitation" {
                 continue;
             }
             match n.notice.country.as_ref().map(|c| c.as_str()) {
@@ -830,7 +830,7 @@ backends! {
             let dominican = all
                 .iter()
                 .find(|n| {
-                    n.notice.kind == "round_invitation"
+                    n.notice.kind.as_str() == "round_invitation"
                         && n.notice.recipient.eq_ignore_ascii_case(address)
                 })
                 .expect("the invitation to the address");

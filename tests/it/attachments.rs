@@ -34,10 +34,10 @@ fn when() -> DateTime<Utc> {
 
 fn stored(reference: &str, version: i64) -> StoredConsultation {
     StoredConsultation {
-        reference: reference.into(),
+        reference: reference.parse().unwrap(),
         procedure: "rcm-five-day".into(),
         title: "Attachments".into(),
-        stage: "draft".into(),
+        stage: "draft".parse().unwrap(),
         open: true,
         state_json: "{}".into(),
         version,
@@ -48,7 +48,7 @@ fn stored(reference: &str, version: i64) -> StoredConsultation {
 
 fn file(reference: &str, name: &str, bytes: &[u8], version: u32) -> NewAttachment {
     NewAttachment {
-        reference: reference.into(),
+        reference: reference.parse().unwrap(),
         version,
         filename: name.into(),
         content_type: "application/pdf".into(),
@@ -125,7 +125,7 @@ backends! {
         assert_eq!(store.attachments(reference).await.unwrap().len(), 1);
         assert_eq!(
             store
-                .load_consultation(reference)
+                .load_consultation(&reference.parse().unwrap())
                 .await
                 .unwrap()
                 .unwrap()
@@ -292,12 +292,15 @@ backends! {
             .await
             .expect(404);
         }
-        app.get(
-            "/api/consultations/RCM-2027-099/attachments",
-            Some(&app.viewer),
-        )
-        .await
-        .expect(404);
+        // An unknown reference, and a known one in another form than the stored one.
+        for other in ["RCM-2027-099".to_string(), reference.to_lowercase()] {
+            app.get(
+                &format!("/api/consultations/{other}/attachments"),
+                Some(&app.viewer),
+            )
+            .await
+            .expect(404);
+        }
         app.get(&format!("/api/consultations/{reference}/attachments"), None)
             .await
             .expect(401);

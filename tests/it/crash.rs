@@ -304,7 +304,8 @@ async fn reply_to_invitation(
             .expect("the notices")
             .into_iter()
             .filter(|n| {
-                n.notice.kind == "round_invitation" && n.notice.round == Some(i64::from(round))
+                n.notice.kind.as_str() == "round_invitation"
+                    && n.notice.round == Some(i64::from(round))
             })
             .collect();
         invitations.insert(key.clone(), of_round);
@@ -677,7 +678,7 @@ async fn all_audit(store: &dyn Store) -> Vec<puebla::engine::ports::AuditEntry> 
     {
         all.extend(
             store
-                .audit_log(Some(&c.reference))
+                .audit_log(Some(&c.reference.to_string()))
                 .await
                 .expect("the audit log"),
         );
@@ -694,7 +695,7 @@ async fn scheduler_entries(store: &dyn Store) -> Vec<(String, String, DateTime<U
         .filter(|e| e.actor == "scheduler")
         .map(|e| {
             (
-                e.reference.unwrap_or_default(),
+                e.reference.map(|r| r.to_string()).unwrap_or_default(),
                 e.action,
                 e.at,
                 e.detail_json,
@@ -1322,7 +1323,7 @@ async fn crash_run(backend: &'static str) {
     let mut states = BTreeMap::new();
     for reference_no in reference.states.keys() {
         let stored = store
-            .load_consultation(reference_no)
+            .load_consultation(&reference_no.parse().unwrap())
             .await
             .expect("a consultation")
             .expect("the consultation exists");
@@ -1505,7 +1506,7 @@ async fn check_fired_in_order(
         };
         let pos = after.iter().position(|e| {
             let d: Value = serde_json::from_str(&e.detail_json).unwrap_or_default();
-            e.reference.as_deref() == Some(t.reference.as_str())
+            e.reference.as_ref() == Some(&t.reference)
                 && e.action == event.name()
                 && d["round"] == json!(round)
                 && reminder.is_none_or(|(c, days)| {

@@ -393,7 +393,7 @@ backends! {
             .await
             .expect("the outbox")
             .into_iter()
-            .find(|n| n.notice.kind == "digest" && n.notice.recipient == app.config.secretariat_email)
+            .find(|n| n.notice.kind.as_str() == "digest" && n.notice.recipient == app.config.secretariat_email)
             .expect("the TS's digest");
         let text = &digest.notice.body_text;
         assert!(text.contains(&format!("[{sound}]")), "{backend}:\n{text}");
@@ -1558,7 +1558,7 @@ backends! {
             .unwrap()
             .into_iter()
             .find(|n| {
-                n.notice.kind == "round_invitation"
+                n.notice.kind.as_str() == "round_invitation"
                     && n.notice.country.as_ref().map(|c| c.as_str()) == Some("MX")
             })
             .expect("an invitation to MX");

@@ -40,9 +40,9 @@ async fn snapshot(store: &Arc<dyn Store>) -> String {
     let consultations = store.list_consultations(false).await.unwrap();
     let mut out = format!("{consultations:#?}\n");
     for c in &consultations {
-        let r = c.reference.as_str();
-        out += &format!("{:#?}\n", store.audit_log(Some(r)).await.unwrap());
-        out += &format!("{:#?}\n", store.timers_of(r).await.unwrap());
+        let r = c.reference.to_string();
+        out += &format!("{:#?}\n", store.audit_log(Some(&r)).await.unwrap());
+        out += &format!("{:#?}\n", store.timers_of(&r).await.unwrap());
     }
     out += &format!("{:#?}\n", store.audit_log(None).await.unwrap());
     out += &format!("{:#?}\n", store.notices(None).await.unwrap());

@@ -85,7 +85,7 @@ async fn notices_of(store: &dyn Store, reference: &str, kind: &str) -> Vec<Notic
         .await
         .expect("the notices")
         .into_iter()
-        .filter(|n| n.notice.kind == kind)
+        .filter(|n| n.notice.kind.as_str() == kind)
         .collect()
 }
 
@@ -236,7 +236,7 @@ backends! {
             .await
             .unwrap()
             .into_iter()
-            .filter(|n| n.notice.kind == "digest" && n.notice.recipient == "ts@rcm-ts.example")
+            .filter(|n| n.notice.kind.as_str() == "digest" && n.notice.recipient == "ts@rcm-ts.example")
             .collect();
         let digest = &digests.last().expect("a digest to the TS").notice.body_text;
         assert!(

@@ -157,7 +157,7 @@ async fn digests(store: &dyn Store) -> Vec<Notice> {
         .await
         .expect("the outbox")
         .into_iter()
-        .filter(|n| n.notice.kind == "digest")
+        .filter(|n| n.notice.kind.as_str() == "digest")
         .collect()
 }
 
@@ -447,7 +447,7 @@ async fn two_engines_on_one_database_fire_each_run_once() {
             .await
             .unwrap()
             .into_iter()
-            .filter(|n| n.notice.kind == "probe")
+            .filter(|n| n.notice.message_id.starts_with("<probe."))
             .count();
         assert_eq!(probes, 1, "{backend}: losers wrote nothing");
         // A stale claim (the run was already moved on) writes nothing either.
@@ -470,7 +470,7 @@ async fn two_engines_on_one_database_fire_each_run_once() {
 fn probe_notice(i: usize, at: DateTime<Utc>) -> NewNotice {
     NewNotice {
         reference: None,
-        kind: "probe".into(),
+        kind: puebla::engine::ports::SystemNoticeKind::Digest.into(),
         round: None,
         country: None,
         recipient: TS_EMAIL.into(),

@@ -213,7 +213,7 @@ async fn notices_of(
         .await
         .expect("notices")
         .into_iter()
-        .filter(|n| n.notice.kind == kind && (round.is_none() || n.notice.round == round))
+        .filter(|n| n.notice.kind.as_str() == kind && (round.is_none() || n.notice.round == round))
         .collect()
 }
 
@@ -650,7 +650,10 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
     );
     let all = s.notices(Some(&r)).await.expect("notices");
     let reminder_entries = audit.iter().filter(|a| a.action == "reminder_due").count();
-    let reminder_notices = all.iter().filter(|n| n.notice.kind == "reminder").count();
+    let reminder_notices = all
+        .iter()
+        .filter(|n| n.notice.kind.as_str() == "reminder")
+        .count();
     assert_eq!(
         reminder_notices,
         2 * reminder_entries,
@@ -851,7 +854,10 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
                         assert!(p.calendar_uid.is_some(), "{backend}: {r}");
                         assert_eq!(p.calendar_uid, q.calendar_uid, "{backend}: {r}");
                         assert_eq!((q.calendar_sequence, p.calendar_sequence), (0, 1));
-                        assert!(puebla::mail::message::wants_calendar(&n.notice.kind, &p));
+                        assert!(puebla::mail::message::wants_calendar(
+                            n.notice.kind.as_str(),
+                            &p
+                        ));
                     }
                     assert!(
                         position("extend") < position("withdraw"),

@@ -309,7 +309,7 @@ pub(crate) async fn reply(
         .await
         .unwrap()
         .into_iter()
-        .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
+        .find(|n| n.notice.kind.as_str() == "round_invitation" && n.notice.recipient == email)
         .expect("an invitation");
     crate::common::gmail_reply_to(&notice, &email, text, engine.now(), id)
 }

@@ -39,10 +39,10 @@ fn t0() -> DateTime<Utc> {
 /// at [`t0`]; returns their Message-IDs.
 async fn seed(store: &dyn Store, reference: &str, recipients: &[String]) -> BTreeSet<String> {
     let consultation = StoredConsultation {
-        reference: reference.to_string(),
+        reference: reference.parse().unwrap(),
         procedure: "rcm-five-day".to_string(),
         title: format!("Lanes {reference}"),
-        stage: "round_1".to_string(),
+        stage: "member_input".parse().unwrap(),
         open: true,
         state_json: format!(r#"{{"reference":"{reference}"}}"#),
         version: 0,
@@ -53,8 +53,8 @@ async fn seed(store: &dyn Store, reference: &str, recipients: &[String]) -> BTre
         .iter()
         .enumerate()
         .map(|(i, to)| NewNotice {
-            reference: Some(reference.to_string()),
-            kind: "reminder".to_string(),
+            reference: Some(reference.parse().unwrap()),
+            kind: puebla::domain::consultation::NoticeKind::Reminder.into(),
             round: Some(1),
             country: Some(puebla::domain::CountryCode::parse("HN").unwrap()),
             recipient: to.clone(),

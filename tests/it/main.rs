@@ -33,6 +33,7 @@ mod replicas;
 mod smtp;
 mod smtp_sink;
 mod store;
+mod stored_values;
 mod templates;
 mod tls;
 mod transitions;

@@ -378,7 +378,7 @@ async fn reply(app: &TestApp, country: &str, text: &str, id: &str) -> Vec<u8> {
     let notice = notices(app)
         .await
         .into_iter()
-        .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
+        .find(|n| n.notice.kind.as_str() == "round_invitation" && n.notice.recipient == email)
         .expect("an invitation");
     crate::common::gmail_reply_to(&notice, &email, text, app.clock.now(), id)
 }
@@ -530,7 +530,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
         .collect();
     let stage_before = app
         .store
-        .load_consultation(&reference)
+        .load_consultation(&reference.parse().unwrap())
         .await
         .unwrap()
         .unwrap()
@@ -624,7 +624,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     );
     let after = app
         .store
-        .load_consultation(&reference)
+        .load_consultation(&reference.parse().unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -326,7 +326,7 @@ async fn reply(store: &dyn Store, r: &str, country: &str, text: &str, id: &str) 
         .await
         .unwrap()
         .into_iter()
-        .find(|n| n.notice.kind == "round_invitation" && n.notice.recipient == email)
+        .find(|n| n.notice.kind.as_str() == "round_invitation" && n.notice.recipient == email)
         .unwrap_or_else(|| panic!("an invitation of {r} to {email}"));
     crate::common::gmail_reply_to(&notice, &email, text, notice.notice.created_at, id)
 }
@@ -602,9 +602,14 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
     phase("deadlines passed");
     // Every consultation reached its outcome, each transition once.
     for (i, r) in refs.iter().enumerate() {
-        let c = w.store.load_consultation(r).await.unwrap().unwrap();
+        let c = w
+            .store
+            .load_consultation(&r.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let expected = if i % 5 == 0 { "not_adopted" } else { "adopted" };
-        assert_eq!(c.stage, expected, "{r}");
+        assert_eq!(c.stage.as_str(), expected, "{r}");
         let audit = w.store.audit_log(Some(r)).await.unwrap();
         let mut seen = BTreeSet::new();
         for e in &audit {
@@ -634,7 +639,12 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
     // had claimed.
     let notices = w.store.notices(None).await.unwrap();
     let w_samples = w.lease_samples;
-    let kinds = |kind: &str| notices.iter().filter(|n| n.notice.kind == kind).count() as i64;
+    let kinds = |kind: &str| {
+        notices
+            .iter()
+            .filter(|n| n.notice.kind.as_str() == kind)
+            .count() as i64
+    };
     let invitations = (CONSULTATIONS * MEMBERS.len()) as i64;
     assert_eq!(kinds("round_invitation"), invitations);
     assert_eq!(kinds("reply_confirmation"), appended);

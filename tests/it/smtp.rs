@@ -254,7 +254,7 @@ backends! {
                 .attachments()
                 .map(|a| a.attachment_name().unwrap_or_default().to_string())
                 .collect();
-            if n.notice.kind == "round_invitation" {
+            if n.notice.kind.as_str() == "round_invitation" {
                 let (md_name, md_text) = p.attachment.clone().expect("the text is attached");
                 assert_eq!(
                     names,
@@ -303,7 +303,7 @@ backends! {
         // With an HTML body (the templates fill it), both alternatives arrive.
         let invitation = notices
             .iter()
-            .find(|n| n.notice.kind == "round_invitation")
+            .find(|n| n.notice.kind.as_str() == "round_invitation")
             .unwrap();
         let mut with_html = invitation.clone();
         with_html.notice.body_html =
@@ -524,8 +524,8 @@ fn hand_made(id: i64) -> Outgoing {
         sent_at: None,
         server_reply: None,
         notice: NewNotice {
-            reference: Some("RCM-2027-009".into()),
-            kind: "reminder".into(),
+            reference: Some("RCM-2027-009".parse().unwrap()),
+            kind: puebla::domain::consultation::NoticeKind::Reminder.into(),
             round: Some(1),
             country: Some(puebla::domain::CountryCode::parse("HN").unwrap()),
             recipient: "fp1.hn@example.org".into(),

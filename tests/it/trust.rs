@@ -195,7 +195,7 @@ impl World {
             let Some(notice) = self.store.notice_by_message_id(&id).await.unwrap() else {
                 continue;
             };
-            if notice.notice.kind != kind {
+            if notice.notice.kind.as_str() != kind {
                 continue;
             }
             let m = MessageParser::default().parse(&r.data).expect("it parses");
@@ -1133,7 +1133,7 @@ backends! {
             })
             .await
             .unwrap();
-        let stored = store.load_consultation(&r).await.unwrap().unwrap();
+        let stored = store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap();
         let taken = store.notices(Some(&r)).await.unwrap()[0].notice.clone();
         let step = puebla::engine::ports::Step {
             consultation: puebla::engine::ports::StoredConsultation {
@@ -1176,7 +1176,7 @@ backends! {
             "{b}: the message is not marked without its step"
         );
         assert_eq!(
-            store.load_consultation(&r).await.unwrap().unwrap().version,
+            store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap().version,
             stored.version,
             "{b}"
         );
@@ -1227,7 +1227,7 @@ backends! {
             "{b}"
         );
         assert_eq!(
-            store.load_consultation(&r).await.unwrap().unwrap().version,
+            store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap().version,
             stored.version,
             "{b}"
         );
@@ -1253,7 +1253,7 @@ backends! {
             "{b}"
         );
         assert_eq!(
-            store.load_consultation(&r).await.unwrap().unwrap().version,
+            store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap().version,
             stored.version + 1,
             "{b}"
         );
@@ -1280,7 +1280,7 @@ backends! {
             .await
             .unwrap()
             .into_iter()
-            .find(|n| n.notice.kind == CONFIRMATION_REQUEST)
+            .find(|n| n.notice.kind.as_str() == CONFIRMATION_REQUEST)
             .expect("a confirmation request");
         let payload: NoticePayload = serde_json::from_str(&request.notice.payload_json).unwrap();
         let to = payload.reply_to.expect("the confirmation token address");
@@ -1339,7 +1339,7 @@ backends! {
             .await
             .unwrap()
             .into_iter()
-            .filter(|n| n.notice.kind == "reply_confirmation")
+            .filter(|n| n.notice.kind.as_str() == "reply_confirmation")
             .count();
         assert_eq!(confirmations, 1, "{b}: one confirmation notice");
 
@@ -1669,7 +1669,7 @@ backends! {
             .await
             .unwrap()
             .into_iter()
-            .find(|n| n.notice.kind == CONFIRMATION_REQUEST)
+            .find(|n| n.notice.kind.as_str() == CONFIRMATION_REQUEST)
             .expect("a confirmation request");
         assert!(
             request.notice.body_text.contains("CAMBIOS"),

@@ -5,6 +5,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use puebla::clock::{Clock, Stopwatch};
+use puebla::domain::consultation::NoticeKind;
 use puebla::engine::inbound::{Disposition, InboundSource};
 use puebla::mail::simulate::{self, Reply};
 use puebla::mail::NoticePayload;
@@ -37,17 +38,15 @@ pub async fn run(a: &Args) -> anyhow::Result<Value> {
         .notices(None)
         .await?
         .into_iter()
-        .filter(|n| n.notice.kind == "round_invitation")
+        .filter(|n| n.notice.kind == NoticeKind::RoundInvitation)
         .collect();
     let mut batches: Vec<Vec<Vec<u8>>> = vec![Vec::new(); reps];
     for n in &invitations {
         let rep = n
             .notice
             .reference
-            .as_deref()
-            .and_then(|r| r.rsplit('-').next())
-            .and_then(|s| s.parse::<usize>().ok())
-            .map_or(0, |seq| (seq - 1) / per_rep_consultations);
+            .as_ref()
+            .map_or(0, |r| (r.seq() as usize - 1) / per_rep_consultations);
         if rep >= reps || batches[rep].len() >= per_rep {
             continue;
         }

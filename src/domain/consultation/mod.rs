@@ -37,9 +37,9 @@ pub use error::TransitionError;
 pub use event::Event;
 pub use outcome::{Outcome, Tally};
 pub use state::{
-    text_diff, Answer, AnswerSource, CloseReason, Conflict, Consultation, Extension, Position,
-    ResultsReport, Review, ReviewReason, RoundRecord, Stage, TextVersion, TroikaAnswer,
-    TroikaReply, TroikaReview, Withdrawal,
+    text_diff, Answer, AnswerSource, CloseReason, Conflict, Consultation, Extension,
+    InvalidStageName, Position, ResultsReport, Review, ReviewReason, RoundRecord, Stage, StageName,
+    TextVersion, TroikaAnswer, TroikaReply, TroikaReview, Withdrawal,
 };
 pub use transition::transition;
 

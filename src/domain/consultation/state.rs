@@ -12,6 +12,55 @@ use crate::domain::body::Troika;
 use crate::domain::names::named_enum;
 use crate::domain::{ConsultationRef, CountryCode};
 
+/// A stage's name as stored and shown: one of the engine's own (`draft`,
+/// `troika_review`, ...) or an open round's, which its procedure names
+/// (`member_input`). Built from a consultation ([`StageName::of`]) or parsed from
+/// stored text, which must be lower-case snake_case like every stage name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct StageName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a stage name: expected lower-case snake_case, e.g. member_input")]
+pub struct InvalidStageName(pub String);
+
+impl StageName {
+    /// The name of the stage `c` is in ([`Consultation::stage_name`]).
+    pub fn of(c: &Consultation) -> Self {
+        Self(c.stage_name())
+    }
+
+    /// A stage name in its stored form: lower-case letters and underscores, not
+    /// starting with one (the rule procedure files follow too).
+    pub fn parse(s: &str) -> Result<Self, InvalidStageName> {
+        let well_formed = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            && !s.starts_with('_');
+        if well_formed {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(InvalidStageName(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for StageName {
+    type Err = InvalidStageName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 /// Where a consultation stands. Rounds are identified by their index in the procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "stage")]

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::answer::same_stage;
 use crate::engine::ports::{
     InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit,
@@ -259,7 +259,11 @@ impl Engine {
         action: &str,
     ) -> InboundStep {
         let audit = NewAudit {
-            reference: reading.reference.clone(),
+            // The reading's reference is the engine's own, written canonical.
+            reference: reading
+                .reference
+                .as_deref()
+                .and_then(|r| ConsultationRef::parse_canonical(r).ok()),
             at: self.now(),
             actor: actor.to_string(),
             action: action.to_string(),

@@ -7,10 +7,11 @@ use chrono::Datelike;
 use super::decide::facts::{Facts, Read, ReadAs};
 use crate::domain::consultation::{Position, TransitionError};
 use crate::domain::{ConsultationRef, CountryCode, Language};
-use crate::engine::ports::{FocalPointRow, InboundMessage, InboundReading, NewNotice};
+use crate::engine::ports::{
+    FocalPointRow, InboundMessage, InboundReading, NewNotice, SystemNoticeKind,
+};
 use crate::engine::system_notice::{
     BounceAlertView, ConfirmationRequestView, QuarantineView, BOUNCE_ALERT, CONFIRMATION_REQUEST,
-    OVERSIZED,
 };
 use crate::engine::{Engine, EngineError};
 use crate::mail::inbound::Inspection;
@@ -28,10 +29,10 @@ impl Engine {
         to: &FocalPointRow,
         l: Language,
         reason: &str,
-        kind: &str,
+        kind: SystemNoticeKind,
     ) -> Result<NewNotice, EngineError> {
         let body = &self.catalog().body;
-        let oversized = (kind == OVERSIZED).then(|| {
+        let oversized = (kind == SystemNoticeKind::Oversized).then(|| {
             (
                 usize::try_from(row.size).unwrap_or(usize::MAX),
                 self.config.inbound_max_bytes,
@@ -49,7 +50,7 @@ impl Engine {
         );
         let rendered = self
             .templates
-            .render_with(kind, l, &view)
+            .render_with(kind.as_str(), l, &view)
             .with_context(|| format!("cannot render the {kind} notice to {}", to.email))?;
         self.inbound_notice(
             row, kind, "sender", None, None, &to.email, &to.name, l, rendered, None,
@@ -158,9 +159,9 @@ impl Engine {
             })?;
         self.inbound_notice(
             row,
-            CONFIRMATION_REQUEST,
+            SystemNoticeKind::ConfirmationRequest,
             &format!("fp{}", to.id),
-            Some(reference.to_string()),
+            Some(reference.clone()),
             Some(country),
             &to.email,
             &to.name,
@@ -190,9 +191,9 @@ impl Engine {
             .bounced_notice
             .as_ref()
             .and_then(|(n, _)| n.notice.reference.clone())
-            .or_else(|| inspection.reference.as_ref().map(|r| r.to_string()));
+            .or_else(|| inspection.reference.clone());
         let consultation = match &reference {
-            Some(r) => self.load(r).await.ok().map(|(c, _)| c),
+            Some(r) => self.load_ref(r).await.ok().map(|(c, _)| c),
             None => None,
         };
         let presidency = consultation
@@ -224,17 +225,17 @@ impl Engine {
                 recipients.push((Some(ppt), p.email, p.name, language, format!("fp{}", p.id)));
             }
         }
-        let reference = consultation.as_ref().map(|c| c.reference.to_string());
+        let reference = consultation.as_ref().map(|c| c.reference.clone());
         // Every subject starts with a bracketed reference: the consultation's, or the body's.
         let tag = reference
-            .clone()
-            .unwrap_or_else(|| self.catalog().body.code.clone());
+            .as_ref()
+            .map_or_else(|| self.catalog().body.code.clone(), ToString::to_string);
         let mut out = Vec::new();
         for (to_country, email, name, l, key) in recipients {
             let view = BounceAlertView {
                 lang: l.as_str(),
                 tag: tag.clone(),
-                reference: reference.clone(),
+                reference: reference.as_ref().map(ToString::to_string),
                 body: self.catalog().body.code.clone(),
                 recipient_name: name.clone(),
                 country: member.name(l).to_string(),
@@ -253,7 +254,7 @@ impl Engine {
                 .with_context(|| format!("cannot render the {BOUNCE_ALERT} notice to {email}"))?;
             out.push(self.inbound_notice(
                 row,
-                BOUNCE_ALERT,
+                SystemNoticeKind::BounceAlert,
                 &format!("{key}.{}", fp.id),
                 reference.clone(),
                 to_country,
@@ -272,9 +273,9 @@ impl Engine {
     pub(super) fn inbound_notice(
         &self,
         row: &InboundMessage,
-        kind: &str,
+        kind: SystemNoticeKind,
         key: &str,
-        reference: Option<String>,
+        reference: Option<ConsultationRef>,
         country: Option<CountryCode>,
         recipient: &str,
         recipient_name: &str,
@@ -285,7 +286,7 @@ impl Engine {
         let domain = &self.config.message_id_domain;
         Ok(NewNotice {
             reference,
-            kind: kind.to_string(),
+            kind: kind.into(),
             round: None,
             country,
             recipient: recipient.to_string(),

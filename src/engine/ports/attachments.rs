@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::ConsultationRef;
 
 /// A file to attach to a consultation, written with the step that adds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAttachment {
-    pub reference: String,
+    pub reference: ConsultationRef,
     /// The text version it belongs to (the version the step publishes).
     pub version: u32,
     pub filename: String,
@@ -24,7 +25,7 @@ pub struct NewAttachment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentRow {
     pub id: i64,
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub version: u32,
     pub filename: String,
     pub content_type: String,

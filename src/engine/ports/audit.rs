@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::ConsultationRef;
 
 /// An append-only audit entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAudit {
-    pub reference: Option<String>,
+    pub reference: Option<ConsultationRef>,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -18,7 +19,7 @@ pub struct NewAudit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     pub id: i64,
-    pub reference: Option<String>,
+    pub reference: Option<ConsultationRef>,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,

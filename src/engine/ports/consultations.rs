@@ -8,14 +8,16 @@ use super::audit::NewAudit;
 use super::error::StoreError;
 use super::outbox::NewNotice;
 use super::schedules::NewTimer;
+use crate::domain::consultation::StageName;
+use crate::domain::ConsultationRef;
 
 /// A consultation as stored: the state document and the columns used to find it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredConsultation {
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub procedure: String,
     pub title: String,
-    pub stage: String,
+    pub stage: StageName,
     /// Whether the consultation is still open (not concluded, withdrawn or not adopted).
     pub open: bool,
     /// The serialized [`crate::domain::consultation::Consultation`].
@@ -52,15 +54,15 @@ pub trait ConsultationStore: Send + Sync {
     async fn max_reference_seq(&self, body: &str, year: i32) -> Result<u32, StoreError>;
     async fn load_consultation(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
     ) -> Result<Option<StoredConsultation>, StoreError>;
     /// Consultations ordered by reference; only open ones when `open_only`.
     async fn list_consultations(
         &self,
         open_only: bool,
     ) -> Result<Vec<StoredConsultation>, StoreError>;
-    /// How many consultations are in each stage (stage name, count), by stage name.
-    async fn count_consultations_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// How many consultations are in each stage, by stage name.
+    async fn count_consultations_by_stage(&self) -> Result<Vec<(StageName, i64)>, StoreError>;
     /// Commits a step atomically: state, audit, notices, timers, attachments.
     async fn commit_step(&self, step: Step) -> Result<(), StoreError>;
 }

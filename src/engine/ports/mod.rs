@@ -31,7 +31,7 @@ pub use inbound::{
 pub use leases::{Lease, LeaseRow, LeaseStore};
 pub use outbox::{
     NewNotice, Notice, NoticeFailure, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth,
-    OutboxStore,
+    OutboxKind, OutboxStore, SystemNoticeKind, UnknownNoticeKind,
 };
 pub use schedules::{NewTimer, ScheduleClaim, ScheduleRow, ScheduleStore, Timer, TimerStore};
 pub use tokens::{ApiTokenRow, NewApiToken, NewSession, SessionRow, SessionStore, TokenStore};

@@ -5,13 +5,90 @@ use chrono::{DateTime, Utc};
 
 use super::audit::NewAudit;
 use super::error::StoreError;
-use crate::domain::{CountryCode, Language};
+use crate::domain::consultation::NoticeKind;
+use crate::domain::{ConsultationRef, CountryCode, Language};
+
+crate::named_enum! {
+    /// The notices the engine sends on its own, outside the procedure's steps
+    /// (`engine::system_notice`): their names are their templates' too.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum SystemNoticeKind {
+        Digest => "digest",
+        QuarantineNotice => "quarantine_notice",
+        BounceAlert => "bounce_alert",
+        Oversized => "oversized",
+        NoticeFailed => "notice_failed",
+        ConfirmationRequest => "confirmation_request",
+    }
+}
+
+/// What an outbox notice is: one the procedure sends, or one of the engine's own.
+/// Stored as its name; the two lists share none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxKind {
+    Procedure(NoticeKind),
+    System(SystemNoticeKind),
+}
+
+/// A name that is neither a [`NoticeKind`] nor a [`SystemNoticeKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a kind of notice")]
+pub struct UnknownNoticeKind(pub String);
+
+impl OutboxKind {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            OutboxKind::Procedure(k) => k.as_str(),
+            OutboxKind::System(k) => k.as_str(),
+        }
+    }
+}
+
+impl std::str::FromStr for OutboxKind {
+    type Err = UnknownNoticeKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NoticeKind::from_name(s)
+            .map(OutboxKind::Procedure)
+            .or_else(|_| SystemNoticeKind::from_name(s).map(OutboxKind::System))
+            .map_err(|_| UnknownNoticeKind(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for OutboxKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<NoticeKind> for OutboxKind {
+    fn from(k: NoticeKind) -> Self {
+        OutboxKind::Procedure(k)
+    }
+}
+
+impl From<SystemNoticeKind> for OutboxKind {
+    fn from(k: SystemNoticeKind) -> Self {
+        OutboxKind::System(k)
+    }
+}
+
+impl PartialEq<NoticeKind> for OutboxKind {
+    fn eq(&self, other: &NoticeKind) -> bool {
+        *self == OutboxKind::Procedure(*other)
+    }
+}
+
+impl PartialEq<SystemNoticeKind> for OutboxKind {
+    fn eq(&self, other: &SystemNoticeKind) -> bool {
+        *self == OutboxKind::System(*other)
+    }
+}
 
 /// A notice to be written to the outbox; the worker sends it later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNotice {
-    pub reference: Option<String>,
-    pub kind: String,
+    pub reference: Option<ConsultationRef>,
+    pub kind: OutboxKind,
     pub round: Option<i64>,
     /// The member the notice is to; `None` for the Technical Secretariat's.
     pub country: Option<CountryCode>,
@@ -80,7 +157,7 @@ pub struct OutboxCounts {
 /// The notices of one kind, round and country of a consultation, counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeTally {
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub round: i64,
     pub country: CountryCode,
     pub notices: i64,

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use super::audit::NewAudit;
 use super::error::StoreError;
 use super::outbox::NewNotice;
+use crate::domain::ConsultationRef;
 
 /// A timer: when `due_at` passes, the scheduler applies `event_json` to the consultation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTimer {
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub kind: String,
     pub due_at: DateTime<Utc>,
     pub event_json: String,
@@ -19,7 +20,7 @@ pub struct NewTimer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timer {
     pub id: i64,
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub kind: String,
     pub due_at: DateTime<Utc>,
     pub event_json: String,

@@ -10,6 +10,7 @@ use super::shapes::*;
 use crate::domain::attachment::FileUpload;
 use crate::domain::consultation::{Answer, AnswerSource, Consultation, Event};
 use crate::domain::input;
+use crate::domain::ConsultationRef;
 use crate::engine::StartRequest;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson};
@@ -239,7 +240,11 @@ pub async fn list_attachments(
     State(state): State<SharedState>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Vec<AttachmentOut>>> {
-    if state.store.load_consultation(&reference).await?.is_none() {
+    let known = match ConsultationRef::parse_canonical(&reference) {
+        Ok(key) => state.store.load_consultation(&key).await?.is_some(),
+        Err(_) => false,
+    };
+    if !known {
         return Err(ApiError::NotFound(format!("no consultation {reference}")));
     }
     let list = state.engine.attachments(&reference).await?;

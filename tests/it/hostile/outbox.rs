@@ -175,7 +175,7 @@ backends! {
         // One alert per poison notice, to the TS, naming it; none about the alert.
         let alerts: Vec<&Notice> = all
             .iter()
-            .filter(|n| n.notice.kind == NOTICE_FAILED && !poison.contains(&n.id))
+            .filter(|n| n.notice.kind.as_str() == NOTICE_FAILED && !poison.contains(&n.id))
             .collect();
         assert_eq!(alerts.len(), 3, "{backend}: {alerts:#?}");
         for id in &poison[..3] {
@@ -309,7 +309,7 @@ async fn the_daemon_fails_a_poison_notice_and_sends_the_rest() {
             let p = all.iter().find(|n| n.id == poison[0])?;
             let alert_sent = all
                 .iter()
-                .any(|n| n.notice.kind == NOTICE_FAILED && n.status == NoticeStatus::Sent);
+                .any(|n| n.notice.kind.as_str() == NOTICE_FAILED && n.status == NoticeStatus::Sent);
             let rest_sent = all
                 .iter()
                 .filter(|n| good.contains(&n.notice.message_id))

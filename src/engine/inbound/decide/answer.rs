@@ -159,7 +159,7 @@ pub(super) fn answer(
         ));
         d.audit.push(audit(
             p,
-            Some(&reference),
+            Some(&token.reference),
             "inbound.superseded",
             json!({"inbound": h.id, "by": row.id}),
         ));

@@ -95,7 +95,12 @@ pub(super) fn bounce(
             return d;
         }
     };
-    reading.reference = notice.notice.reference.clone().or(reading.reference);
+    reading.reference = notice
+        .notice
+        .reference
+        .as_ref()
+        .map(ToString::to_string)
+        .or(reading.reference);
     let rows: Vec<&FocalPointRow> = f
         .bounced_rows
         .iter()

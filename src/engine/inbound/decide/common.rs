@@ -5,12 +5,11 @@
 use serde_json::json;
 
 use super::facts::{Decision, Facts, Policy, Tell};
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::outcome::Disposition;
 use crate::engine::ports::{
-    FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit,
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit, SystemNoticeKind,
 };
-use crate::engine::system_notice::{OVERSIZED, QUARANTINE_NOTICE};
 use crate::mail::inbound::{Inspection, Kind};
 use crate::mail::token::{Token, TokenError};
 
@@ -176,9 +175,9 @@ pub(super) fn quarantine(
         return d;
     };
     let kind = if row.truncated {
-        OVERSIZED
+        SystemNoticeKind::Oversized
     } else {
-        QUARANTINE_NOTICE
+        SystemNoticeKind::QuarantineNotice
     };
     let recent = if row.truncated {
         f.explained_oversized
@@ -210,12 +209,12 @@ pub(super) fn explain_to(
 
 pub(super) fn audit(
     p: &Policy<'_>,
-    reference: Option<&str>,
+    reference: Option<&ConsultationRef>,
     action: &str,
     detail: serde_json::Value,
 ) -> NewAudit {
     NewAudit {
-        reference: reference.map(str::to_string),
+        reference: reference.cloned(),
         at: p.now,
         actor: "inbound".into(),
         action: action.to_string(),

@@ -148,7 +148,7 @@ pub(super) fn confirmation(
                 });
                 d.audit.push(audit(
                     p,
-                    Some(&reference.to_string()),
+                    Some(&reference),
                     "inbound.denied",
                     json!({"inbound": held.id, "by": row.id, "focal_point": asked.email}),
                 ));
@@ -327,7 +327,7 @@ pub(super) fn confirm(
             });
             d.audit.push(audit(
                 p,
-                Some(&reference),
+                Some(&token.reference),
                 "inbound.confirmed",
                 json!({"inbound": held.id, "by": row.id, "focal_point": asked.email}),
             ));

@@ -9,6 +9,7 @@ use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::outcome::Disposition;
 use crate::engine::ports::{
     FocalPointRow, InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit, Notice,
+    SystemNoticeKind,
 };
 use crate::mail::inbound::authentication::AuthFailure;
 use crate::mail::inbound::Inspection;
@@ -112,7 +113,7 @@ pub(crate) enum Tell {
     /// Why a message was not counted, to the directory address of its sender.
     Explain {
         to: FocalPointRow,
-        kind: &'static str,
+        kind: SystemNoticeKind,
         reason: String,
     },
     /// "We received from your address … read as …: reply CONFIRMO", to the directory

@@ -135,7 +135,7 @@ pub(super) fn tokenless(
     );
     d.audit.push(audit(
         p,
-        Some(&reference.to_string()),
+        Some(&reference),
         "inbound.awaiting_confirmation",
         json!({"inbound": row.id, "message_id": row.message_id, "sender": sender,
                "country": country, "stage": stage.key(), "asked": asking}),

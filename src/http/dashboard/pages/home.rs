@@ -15,6 +15,7 @@ use super::shared::{
     TimeLeft, WorkingDaysMemo,
 };
 use crate::domain::consultation::Consultation;
+use crate::domain::ConsultationRef;
 use crate::engine::Listing;
 use crate::http::auth::Role;
 use crate::http::SharedState;
@@ -193,7 +194,7 @@ struct FailedNoticeRow {
     recipient: String,
     subject: String,
     error: Option<String>,
-    reference: Option<String>,
+    reference: Option<ConsultationRef>,
 }
 
 /// The inbound messages counted by state.
