@@ -4,139 +4,31 @@
 //! with exponential backoff; a permanent one is kept as `failed` with its reason.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use futures_util::FutureExt as _;
 use tokio::sync::{mpsc, Semaphore};
 
-use futures_util::FutureExt as _;
-use serde_json::json;
-
 use super::reader::panic_message;
-use super::system_notice::{NoticeFailedView, NOTICE_FAILED};
-use super::Engine;
 use crate::clock::Clock;
-use crate::domain::attachment::sha256_hex;
-use crate::domain::{input, CountryCode, Language};
-use crate::engine::ports::{
-    prelude::*, NewAudit, NewNotice, Notice, NoticeFailure, StoreError, SystemNoticeKind,
-};
-use crate::mail::message::{AsMessageSource, MessageSource, Outgoing};
+use crate::engine::ports::{prelude::*, Notice, StoreError};
+use crate::mail::message::Outgoing;
 use crate::mail::token::TokenKey;
-use crate::mail::{FileRef, NoticePayload};
 
-/// Why a send did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth trying again later (4xx, connection refused, timeout).
-    #[error("temporary failure: {0}")]
-    Temporary(String),
-    /// Will not succeed by retrying (5xx, invalid address).
-    #[error("permanent failure: {0}")]
-    Permanent(String),
-    /// The server could not be reached or did not answer in time (connection refused,
-    /// timeout, TLS handshake, garbled reply): nothing was learnt about the message.
-    /// Retried with backoff and never made permanent by the number of attempts; the
-    /// other pending notices wait for this one's next attempt (see [`OutboxWorker`]).
-    #[error("server unreachable: {0}")]
-    Unreachable(String),
-}
+mod alerts;
+mod build;
+mod health;
+mod record;
+mod transport;
 
-/// How this process's deliveries are going, for `GET /status`: shared between the
-/// outbox worker (which records each hand-over) and the HTTP server (which reads it).
-#[derive(Debug, Default)]
-pub struct DeliveryHealth {
-    state: Mutex<DeliveryHealthState>,
-}
+pub use alerts::FailureAlerts;
+pub use health::{DeliveryHealth, DeliveryHealthState};
+pub use transport::{FileTransport, SendError, Transport};
 
-/// A snapshot of [`DeliveryHealth`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeliveryHealthState {
-    /// The last message the transport accepted (injected clock).
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// The last temporary failure or unreachable server, and when.
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// The last hand-over failed temporarily (a permanent refusal of one message says
-    /// nothing about the server and leaves this as it was).
-    pub failing: bool,
-}
-
-impl DeliveryHealth {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn snapshot(&self) -> DeliveryHealthState {
-        self.state.lock().expect("delivery health poisoned").clone()
-    }
-
-    pub fn record_success(&self, at: DateTime<Utc>) {
-        let mut s = self.state.lock().expect("delivery health poisoned");
-        s.last_success_at = Some(at);
-        s.failing = false;
-    }
-
-    pub fn record_failure(&self, at: DateTime<Utc>, error: String) {
-        let mut s = self.state.lock().expect("delivery health poisoned");
-        s.last_error = Some(error);
-        s.last_error_at = Some(at);
-        s.failing = true;
-    }
-}
-
-/// Makes the alert to the Technical Secretariat about a notice that failed for good
-/// (it cannot be built, the relay refused it, or it ran out of attempts). The engine
-/// makes it (below); `puebla serve` gives it to its worker ([`OutboxWorker::with_alerts`]).
-pub trait FailureAlerts: Send + Sync {
-    /// The alert about `failed`, which failed with `error` at `at`; `None` when no
-    /// alert is sent: about an alert that failed itself, which would loop.
-    fn failure_alert(
-        &self,
-        failed: &Notice,
-        error: &str,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<Option<NewNotice>>;
-}
-
-/// Something that delivers a built message and says what the far end answered.
-///
-/// The worker builds the message ([`Outgoing::from_notice`]); a transport only moves
-/// bytes. The `Ok` string is the far end's final answer (an SMTP server's reply to
-/// the end of DATA, or where a file was written), stored with the notice.
-#[async_trait]
-pub trait Transport: Send + Sync {
-    async fn send(&self, message: &Outgoing) -> Result<String, SendError>;
-}
-
-/// Writes each message as an `.eml` file in a folder (development and the demo).
-pub struct FileTransport {
-    dir: PathBuf,
-}
-
-impl FileTransport {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-}
-
-#[async_trait]
-impl Transport for FileTransport {
-    async fn send(&self, message: &Outgoing) -> Result<String, SendError> {
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
-            SendError::Temporary(format!("cannot create {}: {e}", self.dir.display()))
-        })?;
-        let path = self.dir.join(format!("{}.eml", message.label));
-        tokio::fs::write(&path, &message.bytes)
-            .await
-            .map_err(|e| SendError::Temporary(format!("cannot write {}: {e}", path.display())))?;
-        Ok(format!("written to {}", path.display()))
-    }
-}
+use build::build_ahead;
 
 /// How many notices each connection may have had accepted by the server that are
 /// not yet recorded as sent.
@@ -349,22 +241,6 @@ impl OutboxWorker {
                 .expect("rate window poisoned")
                 .push_back(at);
         }
-    }
-
-    /// Writes the outcomes an earlier pass could not record (see
-    /// [`OutboxWorker::deliver_pending`]); `puebla serve` calls it on its way out too.
-    pub async fn record_kept(&self) -> Result<DeliveryReport, StoreError> {
-        let mut report = DeliveryReport::default();
-        let mut unrecorded = self.unrecorded.lock().await;
-        if !unrecorded.is_empty() {
-            let n = unrecorded.len();
-            self.record(&mut unrecorded, &mut report).await?;
-            tracing::info!(
-                notices = n,
-                "outcomes an earlier pass could not record are recorded now"
-            );
-        }
-        Ok(report)
     }
 
     /// Claims up to `limit` due notices and delivers them; the single step the loop calls.
@@ -612,135 +488,6 @@ impl OutboxWorker {
         Ok(Vec::new())
     }
 
-    /// Records the outcomes in the store as the lanes hand them over: whatever
-    /// accumulated while the previous write ran goes in one write, and gives its places
-    /// in the window back. On a store error the window is closed (nothing more is
-    /// sent), the outcomes still to come from sends already under way are collected,
-    /// and everything not written is kept for the next pass
-    /// ([`OutboxWorker::deliver_pending`] writes it before claiming anything).
-    async fn record_outcomes(
-        &self,
-        mut done: mpsc::UnboundedReceiver<HandedOver>,
-        window: &Semaphore,
-        report: &mut DeliveryReport,
-    ) -> Result<(), StoreError> {
-        while let Some(first) = done.recv().await {
-            let mut handed = vec![first];
-            while let Ok(more) = done.try_recv() {
-                handed.push(more);
-            }
-            let n = handed.len();
-            let recorded = self.record(&mut handed, report).await;
-            window.add_permits(n);
-            if let Err(e) = recorded {
-                window.close();
-                tracing::error!(error = %e, notices = handed.len(),
-                    "cannot record what the mail server answered; kept to record before the next claim");
-                while let Some(more) = done.recv().await {
-                    handed.push(more);
-                }
-                self.unrecorded.lock().await.append(&mut handed);
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the outcomes of `handed`, taking each out of it once written: on an
-    /// error, what is left is exactly what the store does not have (a retry or a
-    /// failure is written on its own, with its alert, so none is written twice).
-    async fn record(
-        &self,
-        handed: &mut Vec<HandedOver>,
-        report: &mut DeliveryReport,
-    ) -> Result<(), StoreError> {
-        let mut i = 0;
-        while i < handed.len() {
-            let h = &handed[i];
-            match &h.result {
-                Ok(_) => {
-                    i += 1;
-                    continue;
-                }
-                Err(SendError::Unreachable(e)) => {
-                    tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at,
-                        "mail server unreachable: will retry; other notices wait until then");
-                    self.store.mark_notice_retry(h.id, h.retry_at, e).await?;
-                    report.retrying += 1;
-                }
-                Err(SendError::Temporary(e)) if h.attempts < self.max_attempts => {
-                    tracing::warn!(notice = h.id, error = %e, retry_at = %h.retry_at, "temporary send failure, will retry");
-                    self.store.mark_notice_retry(h.id, h.retry_at, e).await?;
-                    report.retrying += 1;
-                }
-                Err(e) => {
-                    let error = e.to_string();
-                    tracing::error!(notice = h.id, error = %error, "notice failed permanently");
-                    self.store
-                        .fail_notice(self.failure(h.id, h.failed.as_ref(), error, h.at))
-                        .await?;
-                    report.failed += 1;
-                }
-            }
-            handed.remove(i);
-        }
-        let sent: Vec<(i64, DateTime<Utc>, String)> = handed
-            .iter()
-            .filter_map(|h| {
-                h.result
-                    .as_ref()
-                    .ok()
-                    .map(|reply| (h.id, h.at, reply.clone()))
-            })
-            .collect();
-        if !sent.is_empty() {
-            self.store.mark_notices_sent(&sent).await?;
-            report.sent += sent.len();
-        }
-        handed.clear();
-        Ok(())
-    }
-
-    /// What a notice's permanent failure writes: the reason, the alert to the TS (if
-    /// this worker makes them) and the audit entry.
-    fn failure(
-        &self,
-        id: i64,
-        notice: Option<&Notice>,
-        error: String,
-        at: DateTime<Utc>,
-    ) -> NoticeFailure {
-        let alert = match (&self.alerts, notice) {
-            (Some(alerts), Some(n)) => alerts.failure_alert(n, &error, at).unwrap_or_else(|e| {
-                tracing::error!(notice = id, error = %format!("{e:#}"),
-                    "cannot make the alert about a failed notice; the failure is recorded without it");
-                None
-            }),
-            _ => None,
-        };
-        let n = notice.map(|n| &n.notice);
-        NoticeFailure {
-            id,
-            at,
-            audit: NewAudit {
-                reference: n.and_then(|n| n.reference.clone()),
-                at,
-                actor: "outbox".into(),
-                action: "notice.failed".into(),
-                detail_json: json!({
-                    "notice": id,
-                    "kind": n.map(|n| n.kind.as_str()),
-                    "recipient": n.map(|n| input::quoted(&n.recipient)),
-                    "error": error,
-                    "alerted": alert.as_ref().map(|a| a.recipient.as_str()),
-                })
-                .to_string(),
-            },
-            error,
-            alert,
-        }
-    }
-
     /// Delivers until nothing due is left (or the rate limit or the stop flag says stop).
     pub async fn drain(&self) -> anyhow::Result<DeliveryReport> {
         self.drain_up_to(usize::MAX).await
@@ -774,199 +521,12 @@ impl OutboxWorker {
     }
 }
 
-/// Builds the claimed notices' messages in order, a little ahead of the sends, on a
-/// task of its own so that building the next message runs beside the current send.
-async fn build_ahead(
-    store: Arc<dyn Store>,
-    from: String,
-    bounce_key: Option<TokenKey>,
-    claimed: Arc<Vec<Notice>>,
-    out: mpsc::Sender<Result<Outgoing, SendError>>,
-) {
-    for notice in claimed.iter() {
-        let built = match files_of(store.as_ref(), notice).await {
-            Err(e) => Err(e),
-            Ok(files) => build_guarded(notice, &from, bounce_key.as_ref(), &files),
-        };
-        if out.send(built).await.is_err() {
-            // The sender stopped: nothing more is needed.
-            return;
-        }
-    }
-}
-
-/// Builds one notice's message. A notice that cannot be built fails for good, and
-/// so does one whose building panics (a value the mail library chokes on): the panic
-/// is this notice's failure, caught here, and never ends the builder (which would
-/// hand the rest of the batch back untried, to be claimed and tried again forever).
-fn build_guarded(
-    notice: &Notice,
-    from: &str,
-    bounce_key: Option<&TokenKey>,
-    files: &[(FileRef, Vec<u8>)],
-) -> Result<Outgoing, SendError> {
-    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Outgoing::from_notice_with_files(notice, from, files).and_then(|o| match bounce_key {
-            Some(key) => o.with_bounce_address(key),
-            None => Ok(o),
-        })
-    }));
-    match built {
-        Ok(Ok(message)) => Ok(message),
-        Ok(Err(e)) => Err(SendError::Permanent(format!(
-            "cannot build the message: {e}"
-        ))),
-        Err(panic) => Err(SendError::Permanent(format!(
-            "building the message panicked: {}",
-            panic_message(panic.as_ref())
-        ))),
-    }
-}
-
-/// The longest failure reason an alert quotes, in characters.
-const ALERT_ERROR_CHARS: usize = 1000;
-
-impl FailureAlerts for Engine {
-    fn failure_alert(
-        &self,
-        failed: &Notice,
-        error: &str,
-        at: DateTime<Utc>,
-    ) -> anyhow::Result<Option<NewNotice>> {
-        let n = &failed.notice;
-        // An alert that failed itself is not alerted about: that would loop. It stays
-        // failed, listed in `/status` like any other.
-        if n.kind == SystemNoticeKind::NoticeFailed {
-            return Ok(None);
-        }
-        // The TS reads Spanish (as the bounce alerts).
-        let l = Language::Es;
-        let body = &self.catalog.body;
-        let country = n
-            .country
-            .and_then(|c| body.member(c).ok())
-            .map(|m| m.name(l).to_string());
-        let mut shown_error =
-            input::visible(&error.chars().take(ALERT_ERROR_CHARS).collect::<String>());
-        if error.chars().nth(ALERT_ERROR_CHARS).is_some() {
-            shown_error.push('…');
-        }
-        let name = "Secretaría Técnica";
-        let view = NoticeFailedView {
-            lang: l.as_str(),
-            tag: n
-                .reference
-                .as_ref()
-                .map_or_else(|| body.code.clone(), ToString::to_string),
-            reference: n.reference.as_ref().map(ToString::to_string),
-            body: body.code.clone(),
-            recipient_name: name.into(),
-            notice_id: failed.id,
-            kind: n.kind.to_string(),
-            address: input::quoted(&n.recipient),
-            name: input::quoted(&n.recipient_name),
-            country,
-            subject: input::quoted(&n.subject),
-            failed: crate::mail::locale::format_deadline(at, body.secretariat_time_zone, l),
-            error: shown_error,
-        };
-        let rendered = self
-            .templates
-            .render_with(NOTICE_FAILED, l, &view)
-            .with_context(|| format!("cannot render the {NOTICE_FAILED} notice"))?;
-        let domain = &self.config.message_id_domain;
-        Ok(Some(NewNotice {
-            reference: n.reference.clone(),
-            kind: SystemNoticeKind::NoticeFailed.into(),
-            round: None,
-            country: None,
-            recipient: self.config.secretariat_email.clone(),
-            recipient_name: name.into(),
-            language: l,
-            subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: Some(rendered.html),
-            message_id: format!("<outbox.{}.{NOTICE_FAILED}.ts@{domain}>", failed.id),
-            payload_json: serde_json::to_string(&NoticePayload {
-                template: NOTICE_FAILED.into(),
-                ..NoticePayload::default()
-            })
-            .context("serialize notice payload")?,
-            created_at: at,
-        }))
-    }
-}
-
-/// The bytes of the files a notice carries, read from the store and checked
-/// against their SHA-256. A database error is temporary; a file that is gone or
-/// changed is permanent (the notice is kept, failed, with the reason).
-async fn files_of(
-    store: &dyn Store,
-    notice: &Notice,
-) -> Result<Vec<(FileRef, Vec<u8>)>, SendError> {
-    let payload = match crate::mail::message::payload(notice) {
-        Ok(p) => p,
-        // The builder reports an unreadable payload.
-        Err(_) => return Ok(Vec::new()),
-    };
-    let Some(reference) = notice.notice.reference.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(payload.files.len());
-    for f in payload.files {
-        let found = store
-            .attachment_by_sha256(&reference.to_string(), &f.sha256)
-            .await
-            .map_err(|e| {
-                SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))
-            })?;
-        match found {
-            Some((_, bytes)) if sha256_hex(&bytes) == f.sha256 => out.push((f, bytes)),
-            Some(_) => {
-                return Err(SendError::Permanent(format!(
-                    "the attachment `{}` of {reference} no longer matches its SHA-256",
-                    f.filename
-                )))
-            }
-            None => {
-                return Err(SendError::Permanent(format!(
-                    "the attachment `{}` (sha256 {}) of {reference} is not stored",
-                    f.filename, f.sha256
-                )))
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A fixed mixing function (SplitMix64's finaliser): spreads ids over 64 bits.
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
-}
-
-/// A notice in the outbox is what its message is built from.
-impl AsMessageSource for Notice {
-    fn message_source(&self) -> MessageSource<'_> {
-        let n = &self.notice;
-        MessageSource {
-            id: self.id,
-            reference: n.reference.as_ref(),
-            kind: n.kind.as_str(),
-            country: n.country.as_ref().map(CountryCode::as_str),
-            recipient: &n.recipient,
-            recipient_name: &n.recipient_name,
-            language: n.language.as_str(),
-            subject: &n.subject,
-            body_text: &n.body_text,
-            body_html: n.body_html.as_deref(),
-            message_id: &n.message_id,
-            payload_json: &n.payload_json,
-            created_at: n.created_at,
-        }
-    }
 }
 
 #[cfg(test)]
