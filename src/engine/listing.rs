@@ -7,6 +7,7 @@
 //! could not read.
 
 use crate::domain::consultation::Consultation;
+use crate::engine::ports::StoredConsultation;
 
 /// The consultations whose state reads, and those whose state does not.
 #[derive(Debug, Default)]
@@ -32,4 +33,19 @@ impl Unreadable {
             self.reference, self.error
         )
     }
+}
+
+/// Reads a stored state document: JSON that is a [`Consultation`], stored under its
+/// own reference, with at least one text version (every consultation is created
+/// with one and the procedure never removes one; [`Consultation::current_version`]
+/// counts on it). The error says what is wrong, without the reference.
+pub(crate) fn read_state(stored: &StoredConsultation) -> Result<Consultation, String> {
+    let c: Consultation = serde_json::from_str(&stored.state_json).map_err(|e| e.to_string())?;
+    if c.reference != stored.reference {
+        return Err(format!("the document is that of {}", c.reference));
+    }
+    if c.versions.is_empty() {
+        return Err("the document has no text version".into());
+    }
+    Ok(c)
 }

@@ -298,8 +298,16 @@ impl Engine {
             .load_consultation(reference)
             .await?
             .ok_or_else(|| EngineError::UnknownConsultation(reference.to_string()))?;
-        let c: Consultation = serde_json::from_str(&stored.state_json)
-            .with_context(|| format!("the stored state of {reference} cannot be read"))?;
+        let c = listing::read_state(&stored).map_err(|error| {
+            anyhow::anyhow!(
+                "{}",
+                Unreadable {
+                    reference: reference.to_string(),
+                    error,
+                }
+                .reason()
+            )
+        })?;
         Ok((c, stored.version))
     }
 
@@ -309,12 +317,12 @@ impl Engine {
     pub async fn list(&self, open_only: bool) -> Result<Listing, EngineError> {
         let mut out = Listing::default();
         for stored in self.store.list_consultations(open_only).await? {
-            match serde_json::from_str::<Consultation>(&stored.state_json) {
+            match listing::read_state(&stored) {
                 Ok(c) => out.consultations.push(c),
-                Err(e) => {
+                Err(error) => {
                     let unreadable = Unreadable {
                         reference: stored.reference.to_string(),
-                        error: e.to_string(),
+                        error,
                     };
                     tracing::error!(consultation = %unreadable.reference, error = %unreadable.error,
                         "a consultation's stored state cannot be read; listed apart");

@@ -316,13 +316,21 @@ const MEMBERS: [&str; 11] = [
 // ---------------------------------------------------------------------------------
 // Router-level tests, on both backends
 
-/// Damages a consultation's stored state, as a bad disk or a hand edit would.
-async fn damage_state(app: &TestApp, reference: &str) {
+/// Damages a consultation's stored state, as a bad disk or a hand edit would:
+/// `change` gets the stored JSON and returns what to store instead.
+async fn damage_state(app: &TestApp, reference: &str, change: impl FnOnce(String) -> String) {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
         .await
         .expect("a second connection");
-    sqlx::query("UPDATE consultations SET state_json = '{broken' WHERE reference = $1")
+    let state: String =
+        sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
+            .bind(reference)
+            .fetch_one(&mut conn)
+            .await
+            .expect("the state");
+    sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
+        .bind(change(state))
         .bind(reference)
         .execute(&mut conn)
         .await
@@ -339,7 +347,20 @@ backends! {
         let app = spawn_app(backend).await;
         let damaged = app.consultation_in_round_one("A damaged row").await;
         let sound = app.consultation_in_round_one("A sound row").await;
-        damage_state(&app, &damaged).await;
+        // Another reads as JSON but has lost its text: refused where it is read, not
+        // a panic where a page asks for the current text.
+        let textless = app.consultation_in_round_one("A document without its text").await;
+        damage_state(&app, &damaged, |_| "{broken".into()).await;
+        damage_state(&app, &textless, |json| {
+            let mut v: Value = serde_json::from_str(&json).expect("a state document");
+            v["versions"] = json!([]);
+            v.to_string()
+        })
+        .await;
+        let detail = app
+            .get(&format!("/api/consultations/{textless}"), Some(&app.viewer))
+            .await;
+        assert_eq!(detail.status, 500, "{backend}: an error, not a panic");
 
         let list = app
             .get("/api/consultations", Some(&app.viewer))
@@ -366,6 +387,15 @@ backends! {
             "{backend}: {status}"
         );
         assert!(status.to_string().contains(&sound), "{backend}: {status}");
+        let textless_named = format!("the stored state of {textless} cannot be read: the document has no text version");
+        assert!(
+            status["reasons"]
+                .as_array()
+                .expect("reasons")
+                .iter()
+                .any(|r| r.as_str() == Some(textless_named.as_str())),
+            "{backend}: {status}"
+        );
 
         let mut w = web(&app);
         w.login(&app.viewer).await;
@@ -398,6 +428,10 @@ backends! {
         let text = &digest.notice.body_text;
         assert!(text.contains(&format!("[{sound}]")), "{backend}:\n{text}");
         assert!(text.contains(&format!("  - {damaged}: ")), "{backend}:\n{text}");
+        assert!(
+            text.contains(&format!("  - {textless}: the document has no text version")),
+            "{backend}:\n{text}"
+        );
     }
 }
 

@@ -417,7 +417,9 @@ impl Consultation {
     }
 
     pub fn current_version(&self) -> &TextVersion {
-        // A consultation is created with version 1 and versions are never removed.
+        // A consultation is created with version 1 and versions are never removed; a
+        // stored document without one is refused where it is read (the engine's
+        // `read_state`), and the transition itself asks for it fallibly.
         self.versions
             .last()
             .expect("a consultation always has a text")
