@@ -76,7 +76,7 @@ pub async fn add_focal_point(
             NewFocalPoint {
                 country: code,
                 name,
-                email: email.to_string(),
+                email,
                 language,
                 active: true,
             },
@@ -126,7 +126,7 @@ pub async fn import_focal_points(
         let row = NewFocalPoint {
             country: e.country,
             name: e.name,
-            email: e.email.to_string(),
+            email: e.email,
             language: e.language,
             active: e.active,
         };

@@ -10,13 +10,14 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{
     AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
     NoticeTally,
 };
 pub use crate::engine::review::{review_items, ReviewItem};
 use crate::engine::{Engine, EngineError};
+use crate::mail::inbound::Kind;
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +146,7 @@ pub async fn bouncing_addresses(engine: &Engine) -> Result<BTreeSet<String>, Eng
         .await?
         .into_iter()
         .filter(|f| ids.contains(&f.id))
-        .map(|f| f.email.to_lowercase())
+        .map(|f| f.email.to_string())
         .collect())
 }
 
@@ -221,9 +222,9 @@ impl OpenRoundEvidence {
             if m.country == Some(country)
                 && m.received_at >= r.opened_at
                 && m.status != InboundStatus::Discarded
-                && m.kind.as_deref() != Some("bounce")
+                && m.kind != Some(Kind::Bounce)
             {
-                if m.kind.as_deref() == Some("auto_reply") {
+                if m.kind == Some(Kind::AutoReply) {
                     out.auto_reply = true;
                 } else {
                     out.other_message = true;
@@ -316,7 +317,7 @@ pub async fn consultation_views(
 pub struct Tallies {
     /// By reference.
     invitations: HashMap<String, Vec<NoticeTally>>,
-    inbound: HashMap<String, Vec<InboundTally>>,
+    inbound: HashMap<ConsultationRef, Vec<InboundTally>>,
 }
 
 impl Tallies {
@@ -357,7 +358,10 @@ impl Tallies {
             .invitations
             .get(&reference)
             .map_or(&[][..], Vec::as_slice);
-        let inbound = self.inbound.get(&reference).map_or(&[][..], Vec::as_slice);
+        let inbound = self
+            .inbound
+            .get(&c.reference)
+            .map_or(&[][..], Vec::as_slice);
         c.participants
             .iter()
             .map(|country| {
@@ -473,11 +477,11 @@ impl From<&InboundMessage> for InboundRecord {
             sha256: m.sha256.clone(),
             sender: r.sender.clone(),
             subject: r.subject.clone(),
-            kind: r.kind.clone(),
-            reference: r.reference.clone(),
+            kind: r.kind.map(|k| k.as_str().to_string()),
+            reference: r.reference.as_ref().map(ToString::to_string),
             round: r.round,
             country: r.country.map(String::from),
-            position: r.position.clone(),
+            position: r.position.map(|p| p.as_str().to_string()),
             ambiguous: r.ambiguous,
             reason: r.reason.clone(),
             error: m.error.clone(),

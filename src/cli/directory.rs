@@ -139,7 +139,7 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                     bouncing: bouncing.contains(&r.id),
                     country: r.country.to_string(),
                     name: r.name,
-                    email: r.email,
+                    email: r.email.to_string(),
                     language: r.language.as_str().to_string(),
                     active: r.active,
                 })

@@ -12,6 +12,7 @@ pub mod input;
 pub mod names;
 pub mod procedure;
 pub mod reference;
+pub mod role;
 
 pub use country::{CountryCode, Language};
 pub use reference::ConsultationRef;

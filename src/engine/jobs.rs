@@ -301,7 +301,7 @@ impl Engine {
                 recipients.push(DigestRecipient {
                     country: Some(ppt),
                     language: fp.language,
-                    email: fp.email,
+                    email: fp.email.to_string(),
                     name: fp.name,
                     time_zone: member.time_zone,
                     focal_point_id: Some(fp.id),

@@ -114,7 +114,7 @@ impl DirectoryStore for SqlStore {
         ))
         .bind(fp.country.as_str())
         .bind(&fp.name)
-        .bind(&fp.email)
+        .bind(fp.email.as_str())
         .bind(fp.language.as_str())
         .bind(i64::from(fp.active))
         .bind(ms(at))
@@ -153,7 +153,7 @@ impl DirectoryStore for SqlStore {
             "SELECT {FOCAL_POINT_COLUMNS} FROM focal_points WHERE country = $1 AND email = $2"
         ))
         .bind(fp.country.as_str())
-        .bind(&fp.email)
+        .bind(fp.email.as_str())
         .fetch_optional(&mut *tx)
         .await
         .context("looking up a focal point")?;
@@ -165,7 +165,7 @@ impl DirectoryStore for SqlStore {
                 ))
                 .bind(fp.country.as_str())
                 .bind(&fp.name)
-                .bind(&fp.email)
+                .bind(fp.email.as_str())
                 .bind(fp.language.as_str())
                 .bind(i64::from(fp.active))
                 .bind(ms(at))

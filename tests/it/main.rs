@@ -37,3 +37,4 @@ mod templates;
 mod tls;
 mod transitions;
 mod trust;
+mod typed_rows;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::ports::{
     prelude::*, Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit,
@@ -109,7 +110,7 @@ fn focal(country: &str, email: &str, name: &str) -> NewFocalPoint {
     NewFocalPoint {
         country: country.parse().unwrap(),
         name: name.to_string(),
-        email: email.to_string(),
+        email: FocalPointEmail::parse(email).unwrap(),
         language: puebla::domain::Language::Es,
         active: true,
     }
@@ -1479,7 +1480,7 @@ backends! {
             .create_api_token(
                 NewApiToken {
                     name: "TS viewer".into(),
-                    role: "viewer".into(),
+                    role: puebla::domain::role::Role::Viewer,
                     token_hash: token('t'),
                 },
                 "test",

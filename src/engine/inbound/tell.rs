@@ -40,7 +40,11 @@ impl Engine {
         let view = QuarantineView::new(
             l,
             &body.code,
-            reading.reference.as_deref(),
+            reading
+                .reference
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             reading.subject.as_deref(),
             row.received_at,
             body.secretariat_time_zone,
@@ -52,7 +56,16 @@ impl Engine {
             .render_with(kind, l, &view)
             .with_context(|| format!("cannot render the {kind} notice to {}", to.email))?;
         self.inbound_notice(
-            row, kind, "sender", None, None, &to.email, &to.name, l, rendered, None,
+            row,
+            kind,
+            "sender",
+            None,
+            None,
+            to.email.as_str(),
+            &to.name,
+            l,
+            rendered,
+            None,
         )
     }
 
@@ -133,7 +146,7 @@ impl Engine {
             title: consultation.map(|c| c.title.clone()),
             recipient_name: to.name.clone(),
             country: member.name(l).to_string(),
-            address: to.email.clone(),
+            address: to.email.to_string(),
             subject: Some(read.inspection.headers.subject.clone()).filter(|s| !s.trim().is_empty()),
             received: crate::mail::locale::format_deadline(row.received_at, member.time_zone, l),
             stage: stage_label,
@@ -162,7 +175,7 @@ impl Engine {
             &format!("fp{}", to.id),
             Some(reference.to_string()),
             Some(country),
-            &to.email,
+            to.email.as_str(),
             &to.name,
             l,
             rendered,
@@ -205,7 +218,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter(|f| f.id != fp.id && !facts.bouncing.contains(&f.id))
-            .map(|f| f.email)
+            .map(|f| f.email.to_string())
             .collect();
         let mut recipients: Vec<(Option<CountryCode>, String, String, Language, String)> = vec![(
             None,
@@ -221,7 +234,13 @@ impl Engine {
                     continue;
                 }
                 let language = p.language;
-                recipients.push((Some(ppt), p.email, p.name, language, format!("fp{}", p.id)));
+                recipients.push((
+                    Some(ppt),
+                    p.email.to_string(),
+                    p.name,
+                    language,
+                    format!("fp{}", p.id),
+                ));
             }
         }
         let reference = consultation.as_ref().map(|c| c.reference.to_string());
@@ -239,7 +258,7 @@ impl Engine {
                 recipient_name: name.clone(),
                 country: member.name(l).to_string(),
                 country_code: country.to_string(),
-                address: fp.email.clone(),
+                address: fp.email.to_string(),
                 focal_point: fp.name.clone(),
                 report: inspection
                     .reason

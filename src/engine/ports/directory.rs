@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::{CountryCode, Language};
 
 /// A focal point row (the directory).
@@ -12,7 +13,7 @@ pub struct FocalPointRow {
     pub id: i64,
     pub country: CountryCode,
     pub name: String,
-    pub email: String,
+    pub email: FocalPointEmail,
     pub language: Language,
     pub active: bool,
 }
@@ -21,7 +22,7 @@ pub struct FocalPointRow {
 pub struct NewFocalPoint {
     pub country: CountryCode,
     pub name: String,
-    pub email: String,
+    pub email: FocalPointEmail,
     pub language: Language,
     pub active: bool,
 }

@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use crate::domain::ConsultationRef;
+
 use super::common::{audit, sole_country, Tokens};
 use super::facts::{BounceVia, Decision, Facts, Policy, Read, Tell};
 use crate::engine::inbound::outcome::Disposition;
@@ -95,16 +97,21 @@ pub(super) fn bounce(
             return d;
         }
     };
-    reading.reference = notice.notice.reference.clone().or(reading.reference);
+    reading.reference = notice
+        .notice
+        .reference
+        .as_deref()
+        .and_then(|r| ConsultationRef::parse(r).ok())
+        .or(reading.reference);
     let rows: Vec<&FocalPointRow> = f
         .bounced_rows
         .iter()
-        .filter(|r| r.email.eq_ignore_ascii_case(&address))
+        .filter(|r| r.email.as_str().eq_ignore_ascii_case(&address))
         .collect();
     let country = sole_country(
         &f.bounced_rows
             .iter()
-            .filter(|r| r.email.eq_ignore_ascii_case(&address))
+            .filter(|r| r.email.as_str().eq_ignore_ascii_case(&address))
             .cloned()
             .collect::<Vec<_>>(),
     )
