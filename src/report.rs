@@ -123,7 +123,7 @@ impl Evidence {
             None => bouncing_addresses(engine).await?,
         };
         let inbound = match c.rounds.last() {
-            Some(r) if r.is_open() => store.inbound_about(&reference, r.opened_at).await?,
+            Some(r) if r.is_open() => store.inbound_about(&c.reference, r.opened_at).await?,
             _ => Vec::new(),
         };
         Ok(Self {
@@ -469,7 +469,7 @@ impl From<&InboundMessage> for InboundRecord {
             id: m.id,
             message_id: m.message_id.clone(),
             status: m.status.as_str(),
-            source: m.source.clone(),
+            source: m.source.to_string(),
             received_at: m.received_at.to_rfc3339(),
             processed_at: m.processed_at.map(|t| t.to_rfc3339()),
             size: m.size,

@@ -333,7 +333,7 @@ impl Engine {
         let reference = token.reference.to_string();
         let fp = self
             .store
-            .focal_points(Some(token.country.as_str()), true)
+            .focal_points(Some(token.country), true)
             .await?
             .into_iter()
             .find(|f| f.id == token.focal_point_id);

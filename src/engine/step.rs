@@ -226,7 +226,7 @@ impl Engine {
             let member = ctx.body.member(country).map_err(TransitionError::from)?;
             let colleagues: Vec<(String, String)> = if names_answerers {
                 self.store
-                    .focal_points(Some(country.as_str()), false)
+                    .focal_points(Some(country), false)
                     .await?
                     .into_iter()
                     .map(|fp| (fp.email.to_string(), fp.name))
@@ -236,7 +236,7 @@ impl Engine {
             };
             let fps: Vec<_> = self
                 .store
-                .focal_points(Some(country.as_str()), true)
+                .focal_points(Some(country), true)
                 .await?
                 .into_iter()
                 .filter(|fp| {

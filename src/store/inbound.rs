@@ -165,14 +165,14 @@ impl InboundStore for SqlStore {
 
     async fn inbound_about(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         since: DateTime<Utc>,
     ) -> Result<Vec<InboundBrief>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, received_at, status, kind, reference, country FROM inbound_messages \
              WHERE reference = $1 AND received_at >= $2 ORDER BY received_at, id",
         )
-        .bind(reference)
+        .bind(reference.to_string())
         .bind(ms(since))
         .fetch_all(&self.pool)
         .await

@@ -319,7 +319,7 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
         raw: get(row, "raw")?,
         size: get(row, "size")?,
         truncated: get_bool(row, "truncated")?,
-        source: get(row, "source")?,
+        source: get_parsed(row, "inbound_messages", &id, "source")?,
         received_at: get_time(row, "received_at")?,
         status: get_parsed(row, "inbound_messages", &id, "status")?,
         reading: InboundReading {

@@ -725,7 +725,7 @@ backends! {
         )
         .await
         .expect(303);
-        let fps = app.store.focal_points(Some("BZ"), false).await.unwrap();
+        let fps = app.store.focal_points(Some("BZ".parse().unwrap()), false).await.unwrap();
         assert!(fps.iter().any(|f| f.email.as_str() == "second.bz@example.org"
             && f.active
             && f.language.as_str() == "en"));

@@ -264,7 +264,7 @@ backends! {
             "{backend}: the PPT's focal points and the TS"
         );
         let ids: std::collections::HashMap<String, i64> = store
-            .focal_points(Some("HN"), true)
+            .focal_points(Some("HN".parse().unwrap()), true)
             .await
             .unwrap()
             .into_iter()

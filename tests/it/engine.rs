@@ -1683,7 +1683,7 @@ backends! {
         // DO's focal points exist but are inactive.
         for email in ["fp1.do@example.org", "fp2.do@example.org"] {
             w.store
-                .deactivate_focal_point(email, "test:ts", w.clock.now())
+                .deactivate_focal_point(&FocalPointEmail::parse(email).unwrap(), "test:ts", w.clock.now())
                 .await
                 .expect("deactivate");
         }

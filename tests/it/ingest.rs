@@ -521,7 +521,11 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
 
         // An inactive focal point of the right country.
         w.store
-            .deactivate_focal_point(&fp(2, "PA"), "test:ts", at)
+            .deactivate_focal_point(
+                &FocalPointEmail::parse(&fp(2, "PA")).unwrap(),
+                "test:ts",
+                at,
+            )
             .await
             .expect("deactivate");
         let pa = invitation(&w, &r, 1, &fp(1, "PA")).await;
@@ -978,7 +982,11 @@ async fn auto_replies_and_bounces_are_never_counted_or_answered() {
             }
             other => panic!("{b}: a permanent failure: {other:?}"),
         }
-        let do_fp = w.store.focal_points(Some("DO"), true).await.unwrap();
+        let do_fp = w
+            .store
+            .focal_points(Some("DO".parse().unwrap()), true)
+            .await
+            .unwrap();
         let bouncing = w.store.bouncing_focal_points().await.unwrap();
         assert_eq!(
             bouncing,

@@ -839,7 +839,7 @@ backends! {
         );
 
         let cleared = store
-            .clear_bouncing("ana@hn.example", "ts", at(2))
+            .clear_bouncing(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(2))
             .await
             .unwrap();
         assert_eq!(cleared.focal_point, hn, "{name}: the first row");
@@ -852,7 +852,7 @@ backends! {
 
         // Clearing an address not marked succeeds and says so.
         let again = store
-            .clear_bouncing("ana@hn.example", "ts", at(3))
+            .clear_bouncing(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(3))
             .await
             .unwrap();
         assert!(!again.was_bouncing, "{name}");
@@ -862,7 +862,7 @@ backends! {
             "{name}"
         );
 
-        let missing = store.clear_bouncing("nobody@x.example", "ts", at(3)).await;
+        let missing = store.clear_bouncing(&FocalPointEmail::parse("nobody@x.example").unwrap(), "ts", at(3)).await;
         assert!(
             matches!(missing, Err(StoreError::NotFound(_))),
             "{name}: {missing:?}"
@@ -990,13 +990,13 @@ backends! {
             "{name}"
         );
         assert_eq!(
-            store.focal_points(Some("SV"), false).await.unwrap().len(),
+            store.focal_points(Some("SV".parse().unwrap()), false).await.unwrap().len(),
             1,
             "{name}"
         );
         assert!(
             store
-                .focal_points(Some("SV"), true)
+                .focal_points(Some("SV".parse().unwrap()), true)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -1004,7 +1004,7 @@ backends! {
         );
 
         let gone = store
-            .deactivate_focal_point("ana@hn.example", "ts", at(3))
+            .deactivate_focal_point(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(3))
             .await
             .unwrap();
         assert_eq!(
@@ -1017,7 +1017,7 @@ backends! {
             "{name}: both of Ana's rows"
         );
         let missing = store
-            .deactivate_focal_point("nobody@x.example", "ts", at(3))
+            .deactivate_focal_point(&FocalPointEmail::parse("nobody@x.example").unwrap(), "ts", at(3))
             .await;
         assert!(
             matches!(missing, Err(StoreError::NotFound(_))),
@@ -1059,10 +1059,10 @@ backends! {
             store.presidency_overrides().await.unwrap().is_empty(),
             "{name}"
         );
-        store.set_presidency(2027, "HN", "ts", t0()).await.unwrap();
-        store.set_presidency(2026, "GT", "ts", at(1)).await.unwrap();
+        store.set_presidency(2027, "HN".parse().unwrap(), "ts", t0()).await.unwrap();
+        store.set_presidency(2026, "GT".parse().unwrap(), "ts", at(1)).await.unwrap();
         store
-            .set_presidency(2027, "SV", "ppt", at(2))
+            .set_presidency(2027, "SV".parse().unwrap(), "ppt", at(2))
             .await
             .unwrap();
         assert_eq!(

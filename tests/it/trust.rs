@@ -475,7 +475,12 @@ async fn the_troika_answers_by_email_and_its_token_never_answers_a_round() {
             .mint_v1(&ReplyTokenV1 {
                 reference: puebla::domain::ConsultationRef::parse(&r).unwrap(),
                 round: 0,
-                focal_point_id: w.store.focal_points(Some("GT"), true).await.unwrap()[0].id,
+                focal_point_id: w
+                    .store
+                    .focal_points(Some("GT".parse().unwrap()), true)
+                    .await
+                    .unwrap()[0]
+                    .id,
                 country: cc("GT"),
             })
             .unwrap();
@@ -991,7 +996,11 @@ async fn only_a_bounce_tied_to_a_notice_marks_an_address_bouncing() {
             }
             other => panic!("{b}: the real bounce: {other:?}"),
         }
-        let ni_rows = w.store.focal_points(Some("NI"), true).await.unwrap();
+        let ni_rows = w
+            .store
+            .focal_points(Some("NI".parse().unwrap()), true)
+            .await
+            .unwrap();
         let ni1 = ni_rows
             .iter()
             .find(|f| f.email.as_str() == fp(1, "NI"))
@@ -1568,7 +1577,7 @@ backends! {
 
         // A token of a focal point no longer active authenticates nothing.
         store
-            .deactivate_focal_point(&fp(1, "PA"), "test:ts", clock.now())
+            .deactivate_focal_point(&FocalPointEmail::parse(&fp(1, "PA")).unwrap(), "test:ts", clock.now())
             .await
             .unwrap();
         let e = engine

@@ -1,4 +1,5 @@
-//! Rows read as domain values: inbound readings (kind, reference, position, stage),
+//! Rows read as domain values: inbound readings (kind, reference, position, stage)
+//! and sources,
 //! focal point addresses and token roles are written as the same strings as
 //! before, read back typed, and a stored value that does not parse is
 //! `StoreError::Corrupt` naming the table, field and value, never a panic.
@@ -139,7 +140,7 @@ backends! {
             );
         }
         let briefs = store
-            .inbound_about("RCM-2026-007", t0())
+            .inbound_about(troika.reference.as_ref().unwrap(), t0())
             .await
             .unwrap();
         assert_eq!(briefs.len(), 2, "{backend}");
@@ -169,6 +170,7 @@ backends! {
             ("reference", "not a reference"),
             ("position", "maybe"),
             ("stage", "draft:1"),
+            ("source", "pigeon"),
         ] {
             let id = inbound_with(store.as_ref(), &format!("<{field}@x>"), good.clone()).await;
             sqlx::query(&format!("UPDATE inbound_messages SET {field} = $1 WHERE id = $2"))
@@ -185,11 +187,8 @@ backends! {
                 bad,
                 backend,
             );
-            if field == "kind" || field == "reference" {
-                let about = store.inbound_about(
-                    if field == "reference" { bad } else { "RCM-2026-007" },
-                    t0(),
-                );
+            if field == "kind" {
+                let about = store.inbound_about(good.reference.as_ref().unwrap(), t0());
                 assert_corrupt(about.await, "inbound_messages", field, bad, backend);
             }
             if field == "reference" {

@@ -214,7 +214,7 @@ impl Engine {
             .or_else(|| body.presidency.get(&self.now().year()).copied());
         let reachable: Vec<String> = self
             .store
-            .focal_points(Some(country.as_str()), true)
+            .focal_points(Some(country), true)
             .await?
             .into_iter()
             .filter(|f| f.id != fp.id && !facts.bouncing.contains(&f.id))
@@ -229,7 +229,7 @@ impl Engine {
         )];
         if let Some(ppt) = presidency {
             body.member(ppt).map_err(TransitionError::from)?;
-            for p in self.store.focal_points(Some(ppt.as_str()), true).await? {
+            for p in self.store.focal_points(Some(ppt), true).await? {
                 if p.id == fp.id {
                     continue;
                 }

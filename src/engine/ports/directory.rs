@@ -50,7 +50,7 @@ pub enum ImportOutcome {
 pub trait DirectoryStore: Send + Sync {
     async fn focal_points(
         &self,
-        country: Option<&str>,
+        country: Option<CountryCode>,
         active_only: bool,
     ) -> Result<Vec<FocalPointRow>, StoreError>;
     async fn add_focal_point(
@@ -69,7 +69,7 @@ pub trait DirectoryStore: Send + Sync {
     /// Marks the focal point with this email inactive (kept for the record).
     async fn deactivate_focal_point(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError>;
@@ -79,7 +79,7 @@ pub trait DirectoryStore: Send + Sync {
     /// cleared all the same, and the audit detail says `"was_bouncing": false`.
     async fn clear_bouncing(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<BouncingCleared, StoreError>;
@@ -93,7 +93,7 @@ pub trait DirectoryStore: Send + Sync {
     async fn set_presidency(
         &self,
         year: i32,
-        country: &str,
+        country: CountryCode,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;

@@ -173,7 +173,7 @@ pub struct InboundMessage {
     pub raw: Vec<u8>,
     pub size: i64,
     pub truncated: bool,
-    pub source: String,
+    pub source: InboundSource,
     pub received_at: DateTime<Utc>,
     pub status: InboundStatus,
     pub reading: InboundReading,
@@ -273,7 +273,7 @@ pub trait InboundStore: Send + Sync {
     /// after `since`, oldest first, without their raw bytes (the country states).
     async fn inbound_about(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         since: DateTime<Utc>,
     ) -> Result<Vec<InboundBrief>, StoreError>;
     /// Records what processing made of a message, with the notices, audit entries

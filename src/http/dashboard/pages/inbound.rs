@@ -86,7 +86,7 @@ pub(crate) async fn inbound_view(
             m: InboundMessageView {
                 id: m.id,
                 message_id: &m.message_id,
-                source: &m.source,
+                source: m.source.as_str(),
                 received: local_time(None, m.received_at),
                 status: m.status.as_str(),
                 size: m.size,
