@@ -9,10 +9,10 @@ use sqlx::{Any, Transaction};
 
 use super::db::*;
 use crate::domain::reference::ConsultationRef;
+use crate::domain::stage_ref::StageRef;
 use crate::domain::CountryCode;
 use crate::engine::ports::*;
 use crate::mail::inbound::Kind;
-use crate::mail::token::StageRef;
 
 pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
     Ok(StoredConsultation {

@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use puebla::domain::consultation::Position;
 use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::role::Role;
+use puebla::domain::stage_ref::StageRef;
 use puebla::domain::{ConsultationRef, CountryCode, Language};
 use puebla::engine::ports::{
     prelude::*, InboundReading, InboundSource, InboundStatus, InboundStep, NewApiToken,
     NewFocalPoint, NewInboundMessage, RecordedPosition, StoreError, TroikaAnswer,
 };
 use puebla::mail::inbound::Kind;
-use puebla::mail::token::StageRef;
 use sqlx::{AnyConnection, Connection};
 
 fn t0() -> DateTime<Utc> {

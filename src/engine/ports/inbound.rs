@@ -8,9 +8,9 @@ use super::consultations::Step;
 use super::error::StoreError;
 use super::outbox::NewNotice;
 use crate::domain::consultation::Position;
+use crate::domain::stage_ref::StageRef;
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::mail::inbound::Kind;
-use crate::mail::token::StageRef;
 
 crate::named_enum! {
     /// Where an inbound message came from.
@@ -69,10 +69,6 @@ impl TroikaAnswer {
         } else {
             TroikaAnswer::Changes
         }
-    }
-
-    pub fn approves(&self) -> bool {
-        *self == TroikaAnswer::Approve
     }
 }
 
@@ -313,4 +309,27 @@ pub trait InboundStore: Send + Sync {
     /// `open_only`), when the latest auto-reply and the latest other message came,
     /// leaving out discarded messages and bounces: the `auto_replied` state.
     async fn inbound_tallies(&self, open_only: bool) -> Result<Vec<InboundTally>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_position_reads_back_from_its_name() {
+        let all = Position::ALL
+            .map(RecordedPosition::Member)
+            .into_iter()
+            .chain(TroikaAnswer::ALL.map(RecordedPosition::Troika));
+        for p in all {
+            assert_eq!(p.as_str().parse::<RecordedPosition>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        assert_eq!(
+            "changes".parse(),
+            Ok(RecordedPosition::Troika(TroikaAnswer::new(false)))
+        );
+        assert!("No_Objection".parse::<RecordedPosition>().is_err());
+        assert!("maybe".parse::<RecordedPosition>().is_err());
+    }
 }
