@@ -1,6 +1,6 @@
 //! Inbound mail: raw messages, what processing made of them, the IMAP position.
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -154,10 +154,9 @@ impl InboundStore for SqlStore {
         .context("counting inbound messages by kind")?;
         rows.iter()
             .map(|row| {
-                let status: String = get(row, "status")?;
-                let status = InboundStatus::parse(&status)
-                    .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?;
-                let kind = get_parsed_opt(row, "inbound_messages", &"(counted by kind)", "kind")?;
+                let counted = "(counted by kind)";
+                let status = get_parsed(row, "inbound_messages", &counted, "status")?;
+                let kind = get_parsed_opt(row, "inbound_messages", &counted, "kind")?;
                 Ok((kind, status, get(row, "n")?))
             })
             .collect()
@@ -200,16 +199,14 @@ impl InboundStore for SqlStore {
                 .context("counting inbound messages")?;
         let mut counts = InboundCounts::default();
         for row in &rows {
-            let status: String = get(row, "status")?;
             let n: i64 = get(row, "n")?;
-            match InboundStatus::parse(&status) {
-                Some(InboundStatus::Stored) => counts.stored += n,
-                Some(InboundStatus::Processed) => counts.processed += n,
-                Some(InboundStatus::Quarantined) => counts.quarantined += n,
-                Some(InboundStatus::Failed) => counts.failed += n,
-                Some(InboundStatus::Discarded) => counts.discarded += n,
-                Some(InboundStatus::AwaitingConfirmation) => counts.awaiting_confirmation += n,
-                None => return Err(anyhow!("unknown inbound status `{status}`").into()),
+            match get_parsed(row, "inbound_messages", &"(counted by status)", "status")? {
+                InboundStatus::Stored => counts.stored += n,
+                InboundStatus::Processed => counts.processed += n,
+                InboundStatus::Quarantined => counts.quarantined += n,
+                InboundStatus::Failed => counts.failed += n,
+                InboundStatus::Discarded => counts.discarded += n,
+                InboundStatus::AwaitingConfirmation => counts.awaiting_confirmation += n,
             }
         }
         Ok(counts)

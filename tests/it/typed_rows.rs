@@ -171,6 +171,7 @@ backends! {
             ("position", "maybe"),
             ("stage", "draft:1"),
             ("source", "pigeon"),
+            ("status", "lost"),
         ] {
             let id = inbound_with(store.as_ref(), &format!("<{field}@x>"), good.clone()).await;
             sqlx::query(&format!("UPDATE inbound_messages SET {field} = $1 WHERE id = $2"))
@@ -200,7 +201,16 @@ backends! {
                     backend,
                 );
             }
-            if field == "kind" {
+            if field == "status" {
+                assert_corrupt(
+                    store.inbound_counts().await,
+                    "inbound_messages",
+                    field,
+                    bad,
+                    backend,
+                );
+            }
+            if field == "kind" || field == "status" {
                 assert_corrupt(
                     store.inbound_kind_counts().await,
                     "inbound_messages",
