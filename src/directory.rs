@@ -76,7 +76,7 @@ pub async fn add_focal_point(
             NewFocalPoint {
                 country: code,
                 name,
-                email: email.to_string(),
+                email,
                 language,
                 active: true,
             },
@@ -94,9 +94,7 @@ pub async fn deactivate_focal_point(
     now: DateTime<Utc>,
 ) -> Result<FocalPointRow, DirectoryError> {
     let email = FocalPointEmail::parse(email).map_err(|e| invalid("email", e))?;
-    Ok(store
-        .deactivate_focal_point(email.as_str(), actor, now)
-        .await?)
+    Ok(store.deactivate_focal_point(&email, actor, now).await?)
 }
 
 /// Clears the `bouncing` mark of the focal point with this address, once the TS has
@@ -108,7 +106,7 @@ pub async fn clear_bouncing(
     now: DateTime<Utc>,
 ) -> Result<BouncingCleared, DirectoryError> {
     let email = FocalPointEmail::parse(email).map_err(|e| invalid("email", e))?;
-    Ok(store.clear_bouncing(email.as_str(), actor, now).await?)
+    Ok(store.clear_bouncing(&email, actor, now).await?)
 }
 
 /// Adds or updates every row of a TOML (`[[focal_point]]`) or CSV list (CSV when the
@@ -126,7 +124,7 @@ pub async fn import_focal_points(
         let row = NewFocalPoint {
             country: e.country,
             name: e.name,
-            email: e.email.to_string(),
+            email: e.email,
             language: e.language,
             active: e.active,
         };

@@ -17,6 +17,7 @@ use crate::engine::ports::{
 };
 pub use crate::engine::review::{review_items, ReviewItem};
 use crate::engine::{Engine, EngineError, Unreadable};
+use crate::mail::inbound::Kind;
 
 /// Where a Member Country stands in a consultation's latest round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +123,7 @@ impl Evidence {
             None => bouncing_addresses(engine).await?,
         };
         let inbound = match c.rounds.last() {
-            Some(r) if r.is_open() => store.inbound_about(&reference, r.opened_at).await?,
+            Some(r) if r.is_open() => store.inbound_about(&c.reference, r.opened_at).await?,
             _ => Vec::new(),
         };
         Ok(Self {
@@ -145,7 +146,7 @@ pub async fn bouncing_addresses(engine: &Engine) -> Result<BTreeSet<String>, Eng
         .await?
         .into_iter()
         .filter(|f| ids.contains(&f.id))
-        .map(|f| f.email.to_lowercase())
+        .map(|f| f.email.to_string())
         .collect())
 }
 
@@ -221,9 +222,9 @@ impl OpenRoundEvidence {
             if m.country == Some(country)
                 && m.received_at >= r.opened_at
                 && m.status != InboundStatus::Discarded
-                && m.kind.as_deref() != Some("bounce")
+                && m.kind != Some(Kind::Bounce)
             {
-                if m.kind.as_deref() == Some("auto_reply") {
+                if m.kind == Some(Kind::AutoReply) {
                     out.auto_reply = true;
                 } else {
                     out.other_message = true;
@@ -319,7 +320,7 @@ pub async fn consultation_views(
 pub struct Tallies {
     /// By reference.
     invitations: HashMap<ConsultationRef, Vec<NoticeTally>>,
-    inbound: HashMap<String, Vec<InboundTally>>,
+    inbound: HashMap<ConsultationRef, Vec<InboundTally>>,
 }
 
 impl Tallies {
@@ -355,12 +356,14 @@ impl Tallies {
     /// The rows of [`country_rows`], from the tallies.
     pub fn country_rows(&self, c: &Consultation) -> Vec<CountryRow> {
         let last = c.rounds.last();
-        let reference = c.reference.to_string();
         let invitations = self
             .invitations
             .get(&c.reference)
             .map_or(&[][..], Vec::as_slice);
-        let inbound = self.inbound.get(&reference).map_or(&[][..], Vec::as_slice);
+        let inbound = self
+            .inbound
+            .get(&c.reference)
+            .map_or(&[][..], Vec::as_slice);
         c.participants
             .iter()
             .map(|country| {
@@ -485,7 +488,7 @@ impl From<&InboundMessage> for InboundRecord {
             id: m.id,
             message_id: m.message_id.clone(),
             status: m.status.as_str(),
-            source: m.source.clone(),
+            source: m.source.to_string(),
             received_at: m.received_at.to_rfc3339(),
             processed_at: m.processed_at.map(|t| t.to_rfc3339()),
             size: m.size,
@@ -493,11 +496,11 @@ impl From<&InboundMessage> for InboundRecord {
             sha256: m.sha256.clone(),
             sender: r.sender.clone(),
             subject: r.subject.clone(),
-            kind: r.kind.clone(),
-            reference: r.reference.clone(),
+            kind: r.kind.map(|k| k.as_str().to_string()),
+            reference: r.reference.as_ref().map(ToString::to_string),
             round: r.round,
             country: r.country.map(String::from),
-            position: r.position.clone(),
+            position: r.position.map(|p| p.as_str().to_string()),
             ambiguous: r.ambiguous,
             reason: r.reason.clone(),
             error: m.error.clone(),

@@ -129,9 +129,7 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
         }
         FocalPointCommand::List { country, all, json } => {
             let country = country.map(|c| CountryCode::parse(&c)).transpose()?;
-            let rows = store
-                .focal_points(country.as_ref().map(CountryCode::as_str), !all)
-                .await?;
+            let rows = store.focal_points(country, !all).await?;
             let bouncing = store.bouncing_focal_points().await?;
             let out: Vec<FocalPointOut> = rows
                 .into_iter()
@@ -139,7 +137,7 @@ pub async fn run_focal_points(config: Config, cmd: FocalPointCommand) -> anyhow:
                     bouncing: bouncing.contains(&r.id),
                     country: r.country.to_string(),
                     name: r.name,
-                    email: r.email,
+                    email: r.email.to_string(),
                     language: r.language.as_str().to_string(),
                     active: r.active,
                 })

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{print_json, ActorArg};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::{Disposition, InboundSource, IngestOutcome};
 use crate::engine::ports::{InboundMessage, InboundStatus};
 use crate::engine::Engine;
@@ -256,8 +256,12 @@ pub async fn run_quarantine(config: Config, cmd: QuarantineCommand) -> anyhow::R
             actor,
         } => {
             let country = CountryCode::parse(&country)?;
+            let reference = reference
+                .as_deref()
+                .map(ConsultationRef::parse)
+                .transpose()?;
             let c = engine
-                .release_quarantined(id, country, reference.as_deref(), &actor.actor)
+                .release_quarantined(id, country, reference.as_ref(), &actor.actor)
                 .await?;
             println!(
                 "message {id} counted as {country}'s answer in {} (stage {})",

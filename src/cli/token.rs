@@ -69,7 +69,7 @@ pub async fn run(config: Config, cmd: TokenCommand) -> anyhow::Result<ExitCode> 
                 .into_iter()
                 .map(|r| TokenOut {
                     name: r.name,
-                    role: r.role,
+                    role: r.role.to_string(),
                     created_by: r.created_by,
                     created_at: r.created_at,
                     revoked_at: r.revoked_at,

@@ -123,7 +123,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
                 NewFocalPoint {
                     country: e.country,
                     name: e.name,
-                    email: e.email.to_string(),
+                    email: e.email,
                     language: e.language,
                     active: e.active,
                 },

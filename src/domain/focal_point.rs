@@ -40,6 +40,13 @@ impl FocalPointEmail {
     }
 }
 
+impl std::str::FromStr for FocalPointEmail {
+    type Err = InvalidEmail;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl TryFrom<String> for FocalPointEmail {
     type Error = InvalidEmail;
     fn try_from(s: String) -> Result<Self, Self::Error> {

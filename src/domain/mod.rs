@@ -12,6 +12,8 @@ pub mod input;
 pub mod names;
 pub mod procedure;
 pub mod reference;
+pub mod role;
+pub mod stage_ref;
 
 pub use country::{CountryCode, Language};
 pub use reference::ConsultationRef;

@@ -35,7 +35,7 @@ use super::{Engine, EngineError, CONFLICT_RETRIES};
 use crate::domain::consultation::{
     Answer, AnswerSource, Consultation, Event, Position, TransitionError, TroikaReply,
 };
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus, InboundStep, NewAudit};
 use crate::mail::token::{AnswerToken, StageRef, Token, TokenError};
 
@@ -243,20 +243,15 @@ fn troika_outcome(
 /// no later than `at`: an answer for that stage at `at` replaces it.
 pub(crate) fn superseded_by(
     held: &InboundMessage,
-    reference: &str,
+    reference: &ConsultationRef,
     country: CountryCode,
     stage: StageRef,
     at: DateTime<Utc>,
 ) -> bool {
     held.status == InboundStatus::AwaitingConfirmation
-        && held.reading.reference.as_deref() == Some(reference)
+        && held.reading.reference.as_ref() == Some(reference)
         && held.reading.country == Some(country)
-        && held
-            .reading
-            .stage
-            .as_deref()
-            .and_then(StageRef::parse_key)
-            .is_some_and(|s| same_stage(s, stage))
+        && held.reading.stage.is_some_and(|s| same_stage(s, stage))
         && held.received_at <= at
 }
 
@@ -338,7 +333,7 @@ impl Engine {
         let reference = token.reference.to_string();
         let fp = self
             .store
-            .focal_points(Some(token.country.as_str()), true)
+            .focal_points(Some(token.country), true)
             .await?
             .into_iter()
             .find(|f| f.id == token.focal_point_id);
@@ -370,14 +365,14 @@ impl Engine {
                 .await?;
             let held = self
                 .store
-                .inbound_awaiting(&reference, token.country.as_str())
+                .inbound_awaiting(&token.reference, token.country)
                 .await?;
             let set_aside_steps = held
                 .iter()
                 .filter(|h| {
                     superseded_by(
                         h,
-                        &reference,
+                        &token.reference,
                         token.country,
                         token.stage,
                         submission.received_at,

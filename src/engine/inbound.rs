@@ -219,7 +219,7 @@ impl Engine {
         let all = self.store.focal_points(None, false).await?;
         let with = |email: &str| -> Vec<FocalPointRow> {
             all.iter()
-                .filter(|f| f.email.eq_ignore_ascii_case(email))
+                .filter(|f| f.email.as_str().eq_ignore_ascii_case(email))
                 .cloned()
                 .collect()
         };
@@ -240,11 +240,7 @@ impl Engine {
             }))) => {
                 f.held = self.store.inbound_message(*inbound_id).await?;
                 f.asked = all.iter().find(|r| r.id == *focal_point_id).cloned();
-                reference = f
-                    .held
-                    .as_ref()
-                    .and_then(|h| h.reading.reference.as_deref())
-                    .and_then(|r| ConsultationRef::parse(r).ok());
+                reference = f.held.as_ref().and_then(|h| h.reading.reference.clone());
                 country = Some(*c);
             }
             _ => {}
@@ -289,14 +285,11 @@ impl Engine {
                 }
             });
             if let Some(c) = country {
-                f.awaiting = self
-                    .store
-                    .inbound_awaiting(&r.to_string(), c.as_str())
-                    .await?;
+                f.awaiting = self.store.inbound_awaiting(r, c).await?;
             }
         }
         // The mail-loop guards are per directory address.
-        if let Some(to) = f.sender_rows.first().map(|r| r.email.clone()) {
+        if let Some(to) = f.sender_rows.first().map(|r| r.email.to_string()) {
             let since = self.now() - decide::facts::recent_window();
             f.explained_quarantine = self
                 .store

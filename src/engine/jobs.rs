@@ -300,11 +300,11 @@ impl Engine {
         let presidency = body.presidency.get(&year).copied();
         if let Some(ppt) = presidency {
             let member = body.member(ppt)?;
-            for fp in self.store.focal_points(Some(ppt.as_str()), true).await? {
+            for fp in self.store.focal_points(Some(ppt), true).await? {
                 recipients.push(DigestRecipient {
                     country: Some(ppt),
                     language: fp.language,
-                    email: fp.email,
+                    email: fp.email.to_string(),
                     name: fp.name,
                     time_zone: member.time_zone,
                     focal_point_id: Some(fp.id),

@@ -267,7 +267,7 @@ impl Engine {
         body.set_presidency(year, country)
             .map_err(TransitionError::from)?;
         self.store
-            .set_presidency(year, country.as_str(), actor, self.now())
+            .set_presidency(year, country, actor, self.now())
             .await?;
         Ok(())
     }

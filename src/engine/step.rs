@@ -226,23 +226,23 @@ impl Engine {
             let member = ctx.body.member(country).map_err(TransitionError::from)?;
             let colleagues: Vec<(String, String)> = if names_answerers {
                 self.store
-                    .focal_points(Some(country.as_str()), false)
+                    .focal_points(Some(country), false)
                     .await?
                     .into_iter()
-                    .map(|fp| (fp.email.trim().to_lowercase(), fp.name))
+                    .map(|fp| (fp.email.to_string(), fp.name))
                     .collect()
             } else {
                 Vec::new()
             };
             let fps: Vec<_> = self
                 .store
-                .focal_points(Some(country.as_str()), true)
+                .focal_points(Some(country), true)
                 .await?
                 .into_iter()
                 .filter(|fp| {
                     only_email
                         .as_ref()
-                        .is_none_or(|e| fp.email.eq_ignore_ascii_case(e))
+                        .is_none_or(|e| fp.email.as_str().eq_ignore_ascii_case(e))
                 })
                 .collect();
             if fps.is_empty() {
@@ -253,7 +253,7 @@ impl Engine {
                 recipients.push(Recipient {
                     country: Some(country),
                     country_name: member.name(language).to_string(),
-                    email: fp.email,
+                    email: fp.email.to_string(),
                     name: fp.name,
                     language,
                     time_zone: member.time_zone,

@@ -86,7 +86,7 @@ pub async fn create_token(
         .create_api_token(
             NewApiToken {
                 name: name.to_string(),
-                role: role.as_str().to_string(),
+                role,
                 token_hash: hash_token(&token),
             },
             actor,
@@ -144,16 +144,9 @@ pub async fn authenticate_hash(state: &SharedState, hash: &str) -> Result<Caller
     if !bool::from(row.token_hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(ApiError::Unauthorized);
     }
-    let role = Role::parse(&row.role).ok_or_else(|| {
-        ApiError::Unexpected(anyhow::anyhow!(
-            "token `{}` has an unknown role `{}`",
-            row.name,
-            row.role
-        ))
-    })?;
     Ok(Caller {
         name: row.name,
-        role,
+        role: row.role,
     })
 }
 
@@ -181,23 +174,6 @@ pub async fn require_role(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_are_ordered_by_privilege() {
-        assert!(Role::Admin.allows(Role::Ppt));
-        assert!(Role::Ppt.allows(Role::Viewer));
-        assert!(!Role::Viewer.allows(Role::Ppt));
-        assert!(!Role::Ppt.allows(Role::Admin));
-        // `ingest` only ingests; only `admin` may ingest besides it.
-        assert!(Role::Ingest.allows(Role::Ingest));
-        assert!(Role::Admin.allows(Role::Ingest));
-        assert!(!Role::Ingest.allows(Role::Viewer));
-        assert!(!Role::Ppt.allows(Role::Ingest));
-        assert!(!Role::Viewer.allows(Role::Ingest));
-        for r in Role::ALL {
-            assert_eq!(Role::parse(r.as_str()), Some(r));
-        }
-    }
 
     #[test]
     fn tokens_are_random_and_hashed() {

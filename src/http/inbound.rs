@@ -342,11 +342,9 @@ pub(crate) async fn release_message(
     let m = message(state, id).await?;
     let country = CountryCode::parse(country).map_err(|e| ApiError::validation("country", e))?;
     let reference = match reference.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => Some(
-            ConsultationRef::parse(r)
-                .map_err(|e| ApiError::validation("reference", e))?
-                .to_string(),
-        ),
+        Some(r) => {
+            Some(ConsultationRef::parse(r).map_err(|e| ApiError::validation("reference", e))?)
+        }
         None => None,
     };
     expect_status(
@@ -365,7 +363,7 @@ pub(crate) async fn release_message(
     }
     let c = state
         .engine
-        .release_quarantined(m.id, country, reference.as_deref(), actor)
+        .release_quarantined(m.id, country, reference.as_ref(), actor)
         .await
         .map_err(|e| match e {
             EngineError::UnknownConsultation(r) => {

@@ -707,7 +707,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
                 let _ = writeln!(
                     out,
                     "puebla_inbound_messages{{kind=\"{}\",status=\"{}\"}} {n}",
-                    escape_label(kind.as_deref().unwrap_or("unread")),
+                    escape_label(kind.map_or("unread", |k| k.as_str())),
                     status.as_str()
                 );
             }

@@ -8,6 +8,7 @@ use sqlx::{Any, Transaction};
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::CountryCode;
 use crate::engine::ports::*;
 
@@ -18,7 +19,7 @@ impl SqlStore {
     async fn update_focal_points_by_email(
         tx: &mut Transaction<'static, Any>,
         assignment: &str,
-        email: &str,
+        email: &FocalPointEmail,
         at: DateTime<Utc>,
         doing: &str,
     ) -> Result<Vec<FocalPointRow>, StoreError> {
@@ -26,7 +27,7 @@ impl SqlStore {
             "UPDATE focal_points SET {assignment}, updated_at = $2 WHERE email = $1 \
              RETURNING {FOCAL_POINT_COLUMNS}"
         ))
-        .bind(email)
+        .bind(email.as_str())
         .bind(ms(at))
         .fetch_all(&mut **tx)
         .await
@@ -67,7 +68,7 @@ impl SqlStore {
 impl DirectoryStore for SqlStore {
     async fn focal_points(
         &self,
-        country: Option<&str>,
+        country: Option<CountryCode>,
         active_only: bool,
     ) -> Result<Vec<FocalPointRow>, StoreError> {
         let mut filters = Vec::new();
@@ -84,8 +85,8 @@ impl DirectoryStore for SqlStore {
         };
         let query = format!("SELECT {FOCAL_POINT_COLUMNS} FROM focal_points{filter}");
         let mut q = sqlx::query(&query);
-        if let Some(c) = country {
-            q = q.bind(c);
+        if let Some(c) = &country {
+            q = q.bind(c.as_str());
         }
         let rows = q
             .fetch_all(&self.pool)
@@ -114,7 +115,7 @@ impl DirectoryStore for SqlStore {
         ))
         .bind(fp.country.as_str())
         .bind(&fp.name)
-        .bind(&fp.email)
+        .bind(fp.email.as_str())
         .bind(fp.language.as_str())
         .bind(i64::from(fp.active))
         .bind(ms(at))
@@ -153,7 +154,7 @@ impl DirectoryStore for SqlStore {
             "SELECT {FOCAL_POINT_COLUMNS} FROM focal_points WHERE country = $1 AND email = $2"
         ))
         .bind(fp.country.as_str())
-        .bind(&fp.email)
+        .bind(fp.email.as_str())
         .fetch_optional(&mut *tx)
         .await
         .context("looking up a focal point")?;
@@ -165,7 +166,7 @@ impl DirectoryStore for SqlStore {
                 ))
                 .bind(fp.country.as_str())
                 .bind(&fp.name)
-                .bind(&fp.email)
+                .bind(fp.email.as_str())
                 .bind(fp.language.as_str())
                 .bind(i64::from(fp.active))
                 .bind(ms(at))
@@ -222,7 +223,7 @@ impl DirectoryStore for SqlStore {
 
     async fn deactivate_focal_point(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError> {
@@ -248,14 +249,14 @@ impl DirectoryStore for SqlStore {
 
     async fn clear_bouncing(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<BouncingCleared, StoreError> {
         let mut tx = self.begin().await?;
         let marked: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM focal_points WHERE email = $1 AND bouncing = 1")
-                .bind(email)
+                .bind(email.as_str())
                 .fetch_all(&mut *tx)
                 .await
                 .context("reading a focal point's bouncing mark")?;
@@ -299,7 +300,7 @@ impl DirectoryStore for SqlStore {
     async fn set_presidency(
         &self,
         year: i32,
-        country: &str,
+        country: CountryCode,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -316,7 +317,7 @@ impl DirectoryStore for SqlStore {
              set_at = excluded.set_at",
         )
         .bind(i64::from(year))
-        .bind(country)
+        .bind(country.as_str())
         .bind(actor)
         .bind(ms(at))
         .execute(&mut *tx)

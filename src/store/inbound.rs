@@ -1,12 +1,14 @@
 //! Inbound mail: raw messages, what processing made of them, the IMAP position.
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::*;
+use crate::mail::inbound::Kind;
 
 #[async_trait]
 impl InboundStore for SqlStore {
@@ -31,7 +33,12 @@ impl InboundStore for SqlStore {
                 let reference: String = get(row, "reference")?;
                 Ok(InboundTally {
                     country: get_parsed(row, "inbound_messages", &reference, "country")?,
-                    reference,
+                    reference: parse_value(
+                        "inbound_messages",
+                        &reference,
+                        "reference",
+                        &reference,
+                    )?,
                     last_auto_reply_at: auto.map(from_ms).transpose()?,
                     last_other_at: other.map(from_ms).transpose()?,
                 })
@@ -137,7 +144,7 @@ impl InboundStore for SqlStore {
 
     async fn inbound_kind_counts(
         &self,
-    ) -> Result<Vec<(Option<String>, InboundStatus, i64)>, StoreError> {
+    ) -> Result<Vec<(Option<Kind>, InboundStatus, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, status, COUNT(*) AS n FROM inbound_messages GROUP BY kind, status \
              ORDER BY kind, status",
@@ -147,24 +154,24 @@ impl InboundStore for SqlStore {
         .context("counting inbound messages by kind")?;
         rows.iter()
             .map(|row| {
-                let status: String = get(row, "status")?;
-                let status = InboundStatus::parse(&status)
-                    .ok_or_else(|| anyhow!("unknown inbound status `{status}`"))?;
-                Ok((get(row, "kind")?, status, get(row, "n")?))
+                let counted = "(counted by kind)";
+                let status = get_parsed(row, "inbound_messages", &counted, "status")?;
+                let kind = get_parsed_opt(row, "inbound_messages", &counted, "kind")?;
+                Ok((kind, status, get(row, "n")?))
             })
             .collect()
     }
 
     async fn inbound_about(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         since: DateTime<Utc>,
     ) -> Result<Vec<InboundBrief>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, received_at, status, kind, reference, country FROM inbound_messages \
              WHERE reference = $1 AND received_at >= $2 ORDER BY received_at, id",
         )
-        .bind(reference)
+        .bind(reference.to_string())
         .bind(ms(since))
         .fetch_all(&self.pool)
         .await
@@ -176,8 +183,8 @@ impl InboundStore for SqlStore {
                     id,
                     received_at: get_time(row, "received_at")?,
                     status: get_parsed(row, "inbound_messages", &id, "status")?,
-                    kind: get(row, "kind")?,
-                    reference: get(row, "reference")?,
+                    kind: get_parsed_opt(row, "inbound_messages", &id, "kind")?,
+                    reference: get_parsed_opt(row, "inbound_messages", &id, "reference")?,
                     country: get_parsed_opt(row, "inbound_messages", &id, "country")?,
                 })
             })
@@ -192,16 +199,14 @@ impl InboundStore for SqlStore {
                 .context("counting inbound messages")?;
         let mut counts = InboundCounts::default();
         for row in &rows {
-            let status: String = get(row, "status")?;
             let n: i64 = get(row, "n")?;
-            match InboundStatus::parse(&status) {
-                Some(InboundStatus::Stored) => counts.stored += n,
-                Some(InboundStatus::Processed) => counts.processed += n,
-                Some(InboundStatus::Quarantined) => counts.quarantined += n,
-                Some(InboundStatus::Failed) => counts.failed += n,
-                Some(InboundStatus::Discarded) => counts.discarded += n,
-                Some(InboundStatus::AwaitingConfirmation) => counts.awaiting_confirmation += n,
-                None => return Err(anyhow!("unknown inbound status `{status}`").into()),
+            match get_parsed(row, "inbound_messages", &"(counted by status)", "status")? {
+                InboundStatus::Stored => counts.stored += n,
+                InboundStatus::Processed => counts.processed += n,
+                InboundStatus::Quarantined => counts.quarantined += n,
+                InboundStatus::Failed => counts.failed += n,
+                InboundStatus::Discarded => counts.discarded += n,
+                InboundStatus::AwaitingConfirmation => counts.awaiting_confirmation += n,
             }
         }
         Ok(counts)
@@ -275,15 +280,15 @@ impl InboundStore for SqlStore {
 
     async fn inbound_awaiting(
         &self,
-        reference: &str,
-        country: &str,
+        reference: &ConsultationRef,
+        country: CountryCode,
     ) -> Result<Vec<InboundMessage>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {INBOUND_COLUMNS} FROM inbound_messages \
              WHERE reference = $1 AND country = $2 AND status = $3 ORDER BY received_at, id"
         ))
-        .bind(reference)
-        .bind(country)
+        .bind(reference.to_string())
+        .bind(country.as_str())
         .bind(InboundStatus::AwaitingConfirmation.as_str())
         .fetch_all(&self.pool)
         .await

@@ -9,8 +9,10 @@ use sqlx::{Any, Transaction};
 
 use super::db::*;
 use crate::domain::reference::ConsultationRef;
+use crate::domain::stage_ref::StageRef;
 use crate::domain::CountryCode;
 use crate::engine::ports::*;
+use crate::mail::inbound::Kind;
 
 pub(super) fn consultation_from_row(row: &AnyRow) -> Result<StoredConsultation, StoreError> {
     // The reference is the row's key: a bad one names itself.
@@ -118,6 +120,21 @@ pub(super) fn get_parsed_opt<T: std::str::FromStr>(
         .transpose()
 }
 
+/// The `stage` column of an inbound message (see [`StageRef::key`]).
+fn get_stage(row: &AnyRow, id: &i64) -> Result<Option<StageRef>, StoreError> {
+    let value: Option<String> = get(row, "stage")?;
+    value
+        .map(|v| {
+            StageRef::parse_key(&v).ok_or_else(|| StoreError::Corrupt {
+                table: "inbound_messages",
+                id: id.to_string(),
+                field: "stage",
+                value: v.clone(),
+            })
+        })
+        .transpose()
+}
+
 /// `value` of `field` of a row as a domain value, or [`StoreError::Corrupt`].
 pub(super) fn parse_value<T: std::str::FromStr>(
     table: &'static str,
@@ -183,7 +200,7 @@ pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreE
         id,
         country: get_parsed(row, "focal_points", &id, "country")?,
         name: get(row, "name")?,
-        email: get(row, "email")?,
+        email: get_parsed(row, "focal_points", &id, "email")?,
         language: get_parsed(row, "focal_points", &id, "language")?,
         active: get_bool(row, "active")?,
     })
@@ -191,10 +208,11 @@ pub(super) fn focal_point_from_row(row: &AnyRow) -> Result<FocalPointRow, StoreE
 
 pub(super) fn api_token_from_row(row: &AnyRow) -> Result<ApiTokenRow, StoreError> {
     let revoked_at: Option<i64> = get(row, "revoked_at")?;
+    let id: i64 = get(row, "id")?;
     Ok(ApiTokenRow {
-        id: get(row, "id")?,
+        id,
         name: get(row, "name")?,
-        role: get(row, "role")?,
+        role: get_parsed(row, "api_tokens", &id, "role")?,
         token_hash: get(row, "token_hash")?,
         created_by: get(row, "created_by")?,
         created_at: get_time(row, "created_at")?,
@@ -350,23 +368,23 @@ pub(super) fn inbound_from_row(row: &AnyRow) -> Result<InboundMessage, StoreErro
         raw: get(row, "raw")?,
         size: get(row, "size")?,
         truncated: get_bool(row, "truncated")?,
-        source: get(row, "source")?,
+        source: get_parsed(row, "inbound_messages", &id, "source")?,
         received_at: get_time(row, "received_at")?,
         status: get_parsed(row, "inbound_messages", &id, "status")?,
         reading: InboundReading {
             sender: get(row, "sender")?,
             subject: get(row, "subject")?,
-            kind: get(row, "kind")?,
-            reference: get(row, "reference")?,
+            kind: get_parsed_opt(row, "inbound_messages", &id, "kind")?,
+            reference: get_parsed_opt(row, "inbound_messages", &id, "reference")?,
             round: get(row, "round")?,
             country: get_parsed_opt(row, "inbound_messages", &id, "country")?,
             focal_point_id: get(row, "focal_point_id")?,
-            position: get(row, "position")?,
+            position: get_parsed_opt(row, "inbound_messages", &id, "position")?,
             ambiguous: get_bool(row, "ambiguous")?,
             reason: get(row, "reason")?,
             text: get(row, "text")?,
             trimmed: get(row, "trimmed")?,
-            stage: get(row, "stage")?,
+            stage: get_stage(row, &id)?,
             conditional: get_bool(row, "conditional")?,
         },
         error: get(row, "error")?,
@@ -404,19 +422,19 @@ pub(super) async fn write_inbound_step(
     .bind(step.status.as_str())
     .bind(r.sender.as_deref())
     .bind(r.subject.as_deref())
-    .bind(r.kind.as_deref())
-    .bind(r.reference.as_deref())
+    .bind(r.kind.as_ref().map(Kind::as_str))
+    .bind(r.reference.as_ref().map(ConsultationRef::to_string))
     .bind(r.round)
     .bind(r.country.as_ref().map(CountryCode::as_str))
     .bind(r.focal_point_id)
-    .bind(r.position.as_deref())
+    .bind(r.position.as_ref().map(RecordedPosition::as_str))
     .bind(i64::from(r.ambiguous))
     .bind(r.reason.as_deref())
     .bind(r.text.as_deref())
     .bind(r.trimmed.as_deref())
     .bind(step.error.as_deref())
     .bind(ms(step.at))
-    .bind(r.stage.as_deref())
+    .bind(r.stage.as_ref().map(StageRef::key))
     .bind(&current)
     .bind(i64::from(r.conditional))
     .execute(&mut **tx)

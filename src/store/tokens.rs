@@ -23,7 +23,7 @@ impl TokenStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5) RETURNING {API_TOKEN_COLUMNS}"
         ))
         .bind(&token.name)
-        .bind(&token.role)
+        .bind(token.role.as_str())
         .bind(&token.token_hash)
         .bind(actor)
         .bind(ms(at))

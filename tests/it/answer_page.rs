@@ -478,8 +478,8 @@ backends! {
             .unwrap()
             .expect("the stored submission");
         assert_eq!(stored.status, InboundStatus::Processed, "{backend}");
-        assert_eq!(stored.source, "answer_page");
-        assert_eq!(stored.reading.position.as_deref(), Some("objection"));
+        assert_eq!(stored.source.as_str(), "answer_page");
+        assert_eq!(stored.reading.position.map(|p| p.as_str()), Some("objection"));
         let read = puebla::mail::inbound::inspect(&stored.raw);
         assert_eq!(read.attachments.len(), 1);
         assert_eq!(

@@ -362,7 +362,7 @@ impl TestApp {
             .await
             .unwrap()
             .into_iter()
-            .filter(|f| f.email == address)
+            .filter(|f| f.email.as_str() == address)
             .map(|f| f.id)
             .collect();
         let bouncing = self.store.bouncing_focal_points().await.unwrap();

@@ -303,7 +303,8 @@ pub async fn seed_directory(
                 puebla::engine::ports::NewFocalPoint {
                     country: member.code,
                     name: format!("Focal Point of {code}"),
-                    email: email(code),
+                    email: puebla::domain::focal_point::FocalPointEmail::parse(&email(code))
+                        .unwrap(),
                     language: member.default_language(),
                     active: true,
                 },

@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use puebla::config::Config;
 use puebla::demo::DemoOptions;
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::engine::ports::{prelude::*, NewAudit, NewFocalPoint};
 use puebla::http::auth::{create_token, Role};
 
@@ -203,7 +204,7 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
             NewFocalPoint {
                 country: "HN".parse().unwrap(),
                 name: "After the copy".into(),
-                email: "after.copy@example.org".into(),
+                email: FocalPointEmail::parse("after.copy@example.org").unwrap(),
                 language: puebla::domain::Language::Es,
                 active: true,
             },

@@ -18,6 +18,7 @@ use chrono_tz::Tz;
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Answer, AnswerSource, Consultation, Event, Position};
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::ports::{
     prelude::*, AuditEntry, NewFocalPoint, NewNotice, Notice, ScheduleClaim,
@@ -86,7 +87,11 @@ async fn prepare(engine: &Engine) {
             .store()
             .upsert_focal_point(
                 NewFocalPoint {
-                    email: format!("fp{n}.{}@example.org", country.to_ascii_lowercase()),
+                    email: FocalPointEmail::parse(&format!(
+                        "fp{n}.{}@example.org",
+                        country.to_ascii_lowercase()
+                    ))
+                    .unwrap(),
                     name: format!("Focal Point {n} of {country}"),
                     country: country.parse().unwrap(),
                     language: language.parse().unwrap(),
@@ -259,11 +264,11 @@ backends! {
             "{backend}: the PPT's focal points and the TS"
         );
         let ids: std::collections::HashMap<String, i64> = store
-            .focal_points(Some("HN"), true)
+            .focal_points(Some("HN".parse().unwrap()), true)
             .await
             .unwrap()
             .into_iter()
-            .map(|fp| (fp.email, fp.id))
+            .map(|fp| (fp.email.to_string(), fp.id))
             .collect();
         for n in &sent {
             let key = ids

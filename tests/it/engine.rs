@@ -22,6 +22,7 @@ use puebla::config::Config;
 use puebla::domain::consultation::{
     Answer, AnswerSource, CloseReason, Consultation, Event, Position, Stage, TransitionError,
 };
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::outbox::{FileTransport, OutboxWorker, SendError, Transport};
 use puebla::engine::ports::{prelude::*, AuditEntry, NewFocalPoint, Notice, NoticeStatus};
@@ -95,7 +96,12 @@ pub(crate) async fn prepare(engine: &Engine, without: &[&str]) {
                     NewFocalPoint {
                         country: member.code,
                         name: format!("Focal Point {} of {code}", i + 1),
-                        email: format!("fp{}.{}@example.org", i + 1, code.to_ascii_lowercase()),
+                        email: FocalPointEmail::parse(&format!(
+                            "fp{}.{}@example.org",
+                            i + 1,
+                            code.to_ascii_lowercase()
+                        ))
+                        .unwrap(),
                         language: language.map_or(puebla::domain::Language::Es, |l| *l),
                         active: true,
                     },
@@ -1683,7 +1689,7 @@ backends! {
         // DO's focal points exist but are inactive.
         for email in ["fp1.do@example.org", "fp2.do@example.org"] {
             w.store
-                .deactivate_focal_point(email, "test:ts", w.clock.now())
+                .deactivate_focal_point(&FocalPointEmail::parse(email).unwrap(), "test:ts", w.clock.now())
                 .await
                 .expect("deactivate");
         }

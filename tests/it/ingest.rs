@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Consultation, Event, Position};
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::{
     Disposition, InboundSource, BOUNCE_ALERT, OVERSIZED, QUARANTINE_NOTICE,
@@ -116,7 +117,7 @@ async fn worlds() -> Vec<World> {
                         NewFocalPoint {
                             country: member.code,
                             name: format!("Focal Point {i} of {code}"),
-                            email: fp(i, code),
+                            email: FocalPointEmail::parse(&fp(i, code)).unwrap(),
                             language: member.default_language(),
                             active: true,
                         },
@@ -520,7 +521,11 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
 
         // An inactive focal point of the right country.
         w.store
-            .deactivate_focal_point(&fp(2, "PA"), "test:ts", at)
+            .deactivate_focal_point(
+                &FocalPointEmail::parse(&fp(2, "PA")).unwrap(),
+                "test:ts",
+                at,
+            )
             .await
             .expect("deactivate");
         let pa = invitation(&w, &r, 1, &fp(1, "PA")).await;
@@ -631,7 +636,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
             .expect("the BZ message");
         let c = w
             .engine
-            .release_quarantined(noref.id, cc("BZ"), Some(&r), "ts:admin")
+            .release_quarantined(noref.id, cc("BZ"), Some(&r.parse().unwrap()), "ts:admin")
             .await
             .expect("release");
         let bz = &c.rounds[0].answers[&cc("BZ")];
@@ -662,7 +667,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         );
         assert!(
             w.engine
-                .release_quarantined(observer.id, cc("HN"), Some(&r), "ts:admin")
+                .release_quarantined(observer.id, cc("HN"), Some(&r.parse().unwrap()), "ts:admin")
                 .await
                 .is_err(),
             "{b}: a discarded message cannot be released"
@@ -977,11 +982,21 @@ async fn auto_replies_and_bounces_are_never_counted_or_answered() {
             }
             other => panic!("{b}: a permanent failure: {other:?}"),
         }
-        let do_fp = w.store.focal_points(Some("DO"), true).await.unwrap();
+        let do_fp = w
+            .store
+            .focal_points(Some("DO".parse().unwrap()), true)
+            .await
+            .unwrap();
         let bouncing = w.store.bouncing_focal_points().await.unwrap();
         assert_eq!(
             bouncing,
-            vec![do_fp.iter().find(|f| f.email == fp(1, "DO")).unwrap().id],
+            vec![
+                do_fp
+                    .iter()
+                    .find(|f| f.email.as_str() == fp(1, "DO"))
+                    .unwrap()
+                    .id
+            ],
             "{b}"
         );
         let alerts = notices(&w, BOUNCE_ALERT).await;

@@ -38,3 +38,4 @@ mod templates;
 mod tls;
 mod transitions;
 mod trust;
+mod typed_rows;

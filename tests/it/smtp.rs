@@ -185,7 +185,7 @@ backends! {
             } else {
                 let fp = directory
                     .iter()
-                    .find(|f| f.email == n.notice.recipient)
+                    .find(|f| f.email.as_str() == n.notice.recipient)
                     .unwrap_or_else(|| panic!("{what}: a focal point"));
                 let token = reply_to
                     .strip_prefix("consultas+")

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use puebla::domain::consultation::{NoticeKind, StageName};
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::{ConsultationRef, CountryCode};
 use puebla::engine::ports::{
     prelude::*, Backend, ImportOutcome, InboundSource, InboundStatus, InboundStep, NewAudit,
@@ -119,7 +120,7 @@ fn focal(country: &str, email: &str, name: &str) -> NewFocalPoint {
     NewFocalPoint {
         country: country.parse().unwrap(),
         name: name.to_string(),
-        email: email.to_string(),
+        email: FocalPointEmail::parse(email).unwrap(),
         language: puebla::domain::Language::Es,
         active: true,
     }
@@ -845,7 +846,7 @@ backends! {
         );
 
         let cleared = store
-            .clear_bouncing("ana@hn.example", "ts", at(2))
+            .clear_bouncing(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(2))
             .await
             .unwrap();
         assert_eq!(cleared.focal_point, hn, "{name}: the first row");
@@ -858,7 +859,7 @@ backends! {
 
         // Clearing an address not marked succeeds and says so.
         let again = store
-            .clear_bouncing("ana@hn.example", "ts", at(3))
+            .clear_bouncing(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(3))
             .await
             .unwrap();
         assert!(!again.was_bouncing, "{name}");
@@ -868,7 +869,7 @@ backends! {
             "{name}"
         );
 
-        let missing = store.clear_bouncing("nobody@x.example", "ts", at(3)).await;
+        let missing = store.clear_bouncing(&FocalPointEmail::parse("nobody@x.example").unwrap(), "ts", at(3)).await;
         assert!(
             matches!(missing, Err(StoreError::NotFound(_))),
             "{name}: {missing:?}"
@@ -996,13 +997,13 @@ backends! {
             "{name}"
         );
         assert_eq!(
-            store.focal_points(Some("SV"), false).await.unwrap().len(),
+            store.focal_points(Some("SV".parse().unwrap()), false).await.unwrap().len(),
             1,
             "{name}"
         );
         assert!(
             store
-                .focal_points(Some("SV"), true)
+                .focal_points(Some("SV".parse().unwrap()), true)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -1010,7 +1011,7 @@ backends! {
         );
 
         let gone = store
-            .deactivate_focal_point("ana@hn.example", "ts", at(3))
+            .deactivate_focal_point(&FocalPointEmail::parse("ana@hn.example").unwrap(), "ts", at(3))
             .await
             .unwrap();
         assert_eq!(
@@ -1023,7 +1024,7 @@ backends! {
             "{name}: both of Ana's rows"
         );
         let missing = store
-            .deactivate_focal_point("nobody@x.example", "ts", at(3))
+            .deactivate_focal_point(&FocalPointEmail::parse("nobody@x.example").unwrap(), "ts", at(3))
             .await;
         assert!(
             matches!(missing, Err(StoreError::NotFound(_))),
@@ -1065,10 +1066,10 @@ backends! {
             store.presidency_overrides().await.unwrap().is_empty(),
             "{name}"
         );
-        store.set_presidency(2027, "HN", "ts", t0()).await.unwrap();
-        store.set_presidency(2026, "GT", "ts", at(1)).await.unwrap();
+        store.set_presidency(2027, "HN".parse().unwrap(), "ts", t0()).await.unwrap();
+        store.set_presidency(2026, "GT".parse().unwrap(), "ts", at(1)).await.unwrap();
         store
-            .set_presidency(2027, "SV", "ppt", at(2))
+            .set_presidency(2027, "SV".parse().unwrap(), "ppt", at(2))
             .await
             .unwrap();
         assert_eq!(
@@ -1486,7 +1487,7 @@ backends! {
             .create_api_token(
                 NewApiToken {
                     name: "TS viewer".into(),
-                    role: "viewer".into(),
+                    role: puebla::domain::role::Role::Viewer,
                     token_hash: token('t'),
                 },
                 "test",

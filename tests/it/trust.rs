@@ -28,6 +28,7 @@ use mail_parser::MessageParser;
 use puebla::clock::{Clock, SimulatedClock};
 use puebla::config::Config;
 use puebla::domain::consultation::{Consultation, Event, Position, Stage};
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::inbound::{Disposition, InboundSource, CONFIRMATION_REQUEST};
 use puebla::engine::outbox::OutboxWorker;
@@ -132,7 +133,7 @@ async fn worlds(dovecot: &Dovecot, users: &[String]) -> Vec<World> {
                         NewFocalPoint {
                             country: member.code,
                             name: format!("Focal Point {i} of {code}"),
-                            email: fp(i, code),
+                            email: FocalPointEmail::parse(&fp(i, code)).unwrap(),
                             language: member.default_language(),
                             active: true,
                         },
@@ -474,7 +475,12 @@ async fn the_troika_answers_by_email_and_its_token_never_answers_a_round() {
             .mint_v1(&ReplyTokenV1 {
                 reference: puebla::domain::ConsultationRef::parse(&r).unwrap(),
                 round: 0,
-                focal_point_id: w.store.focal_points(Some("GT"), true).await.unwrap()[0].id,
+                focal_point_id: w
+                    .store
+                    .focal_points(Some("GT".parse().unwrap()), true)
+                    .await
+                    .unwrap()[0]
+                    .id,
                 country: cc("GT"),
             })
             .unwrap();
@@ -990,8 +996,16 @@ async fn only_a_bounce_tied_to_a_notice_marks_an_address_bouncing() {
             }
             other => panic!("{b}: the real bounce: {other:?}"),
         }
-        let ni_rows = w.store.focal_points(Some("NI"), true).await.unwrap();
-        let ni1 = ni_rows.iter().find(|f| f.email == fp(1, "NI")).unwrap().id;
+        let ni_rows = w
+            .store
+            .focal_points(Some("NI".parse().unwrap()), true)
+            .await
+            .unwrap();
+        let ni1 = ni_rows
+            .iter()
+            .find(|f| f.email.as_str() == fp(1, "NI"))
+            .unwrap()
+            .id;
         assert_eq!(
             w.store.bouncing_focal_points().await.unwrap(),
             vec![ni1],
@@ -1563,7 +1577,7 @@ backends! {
 
         // A token of a focal point no longer active authenticates nothing.
         store
-            .deactivate_focal_point(&fp(1, "PA"), "test:ts", clock.now())
+            .deactivate_focal_point(&FocalPointEmail::parse(&fp(1, "PA")).unwrap(), "test:ts", clock.now())
             .await
             .unwrap();
         let e = engine

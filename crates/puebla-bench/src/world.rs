@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use puebla::clock::{Clock, Stopwatch};
 use puebla::config::Config;
+use puebla::domain::focal_point::FocalPointEmail;
 use puebla::domain::CountryCode;
 use puebla::engine::outbox::{OutboxWorker, SendError, Transport};
 use puebla::engine::ports::{prelude::*, NewFocalPoint};
@@ -144,7 +145,10 @@ pub async fn world_from(
                     NewFocalPoint {
                         country: member.code,
                         name: format!("Focal Point {i} of {code}"),
-                        email: format!("fp{i}.{}@example.org", code.to_ascii_lowercase()),
+                        email: FocalPointEmail::parse(&format!(
+                            "fp{i}.{}@example.org",
+                            code.to_ascii_lowercase()
+                        ))?,
                         language: member.default_language(),
                         active: true,
                     },

@@ -25,13 +25,13 @@ impl Engine {
         &self,
         id: i64,
         country: CountryCode,
-        reference: Option<&str>,
+        reference: Option<&ConsultationRef>,
         actor: &str,
     ) -> Result<Consultation, EngineError> {
         for _ in 0..CONFLICT_RETRIES {
             let row = self.held(id).await?;
             let reference = reference
-                .map(str::to_string)
+                .cloned()
                 .or_else(|| row.reading.reference.clone())
                 .ok_or_else(|| {
                     TransitionError::Invalid(format!(
@@ -55,10 +55,8 @@ impl Engine {
             let stage = row
                 .reading
                 .stage
-                .as_deref()
-                .and_then(StageRef::parse_key)
-                .filter(|_| row.reading.reference.as_deref() == Some(reference.as_str()));
-            let (current, version) = self.load(&reference).await?;
+                .filter(|_| row.reading.reference.as_ref() == Some(&reference));
+            let (current, version) = self.load(&reference.to_string()).await?;
             let text = row.reading.text.clone().unwrap_or_default();
             let event = match stage {
                 Some(StageRef::Troika { review }) => {
@@ -79,7 +77,7 @@ impl Engine {
                     }
                 }
                 round => {
-                    let position = row.reading.position.as_deref().and_then(Position::parse);
+                    let position = row.reading.position.and_then(|p| p.member());
                     Event::Answer {
                         answer: Answer {
                             country,
@@ -122,17 +120,9 @@ impl Engine {
             )];
             // Other messages of the country held for the same stage are replaced.
             if let Some(stage) = stage {
-                for h in self
-                    .store
-                    .inbound_awaiting(&reference, country.as_str())
-                    .await?
-                {
+                for h in self.store.inbound_awaiting(&reference, country).await? {
                     if h.id != row.id
-                        && h.reading
-                            .stage
-                            .as_deref()
-                            .and_then(StageRef::parse_key)
-                            .is_some_and(|s| same_stage(s, stage))
+                        && h.reading.stage.is_some_and(|s| same_stage(s, stage))
                         && h.received_at <= row.received_at
                     {
                         messages.push(crate::engine::answer::set_aside(
@@ -259,11 +249,7 @@ impl Engine {
         action: &str,
     ) -> InboundStep {
         let audit = NewAudit {
-            // The reading's reference is the engine's own, written canonical.
-            reference: reading
-                .reference
-                .as_deref()
-                .and_then(|r| ConsultationRef::parse_canonical(r).ok()),
+            reference: reading.reference.clone(),
             at: self.now(),
             actor: actor.to_string(),
             action: action.to_string(),

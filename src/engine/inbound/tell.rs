@@ -41,7 +41,11 @@ impl Engine {
         let view = QuarantineView::new(
             l,
             &body.code,
-            reading.reference.as_deref(),
+            reading
+                .reference
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             reading.subject.as_deref(),
             row.received_at,
             body.secretariat_time_zone,
@@ -53,7 +57,16 @@ impl Engine {
             .render_with(kind.as_str(), l, &view)
             .with_context(|| format!("cannot render the {kind} notice to {}", to.email))?;
         self.inbound_notice(
-            row, kind, "sender", None, None, &to.email, &to.name, l, rendered, None,
+            row,
+            kind,
+            "sender",
+            None,
+            None,
+            to.email.as_str(),
+            &to.name,
+            l,
+            rendered,
+            None,
         )
     }
 
@@ -134,7 +147,7 @@ impl Engine {
             title: consultation.map(|c| c.title.clone()),
             recipient_name: to.name.clone(),
             country: member.name(l).to_string(),
-            address: to.email.clone(),
+            address: to.email.to_string(),
             subject: Some(read.inspection.headers.subject.clone()).filter(|s| !s.trim().is_empty()),
             received: crate::mail::locale::format_deadline(row.received_at, member.time_zone, l),
             stage: stage_label,
@@ -163,7 +176,7 @@ impl Engine {
             &format!("fp{}", to.id),
             Some(reference.clone()),
             Some(country),
-            &to.email,
+            to.email.as_str(),
             &to.name,
             l,
             rendered,
@@ -202,11 +215,11 @@ impl Engine {
             .or_else(|| body.presidency.get(&self.now().year()).copied());
         let reachable: Vec<String> = self
             .store
-            .focal_points(Some(country.as_str()), true)
+            .focal_points(Some(country), true)
             .await?
             .into_iter()
             .filter(|f| f.id != fp.id && !facts.bouncing.contains(&f.id))
-            .map(|f| f.email)
+            .map(|f| f.email.to_string())
             .collect();
         let mut recipients: Vec<(Option<CountryCode>, String, String, Language, String)> = vec![(
             None,
@@ -217,12 +230,18 @@ impl Engine {
         )];
         if let Some(ppt) = presidency {
             body.member(ppt).map_err(TransitionError::from)?;
-            for p in self.store.focal_points(Some(ppt.as_str()), true).await? {
+            for p in self.store.focal_points(Some(ppt), true).await? {
                 if p.id == fp.id {
                     continue;
                 }
                 let language = p.language;
-                recipients.push((Some(ppt), p.email, p.name, language, format!("fp{}", p.id)));
+                recipients.push((
+                    Some(ppt),
+                    p.email.to_string(),
+                    p.name,
+                    language,
+                    format!("fp{}", p.id),
+                ));
             }
         }
         let reference = consultation.as_ref().map(|c| c.reference.clone());
@@ -240,7 +259,7 @@ impl Engine {
                 recipient_name: name.clone(),
                 country: member.name(l).to_string(),
                 country_code: country.to_string(),
-                address: fp.email.clone(),
+                address: fp.email.to_string(),
                 focal_point: fp.name.clone(),
                 report: inspection
                     .reason

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::focal_point::FocalPointEmail;
 use crate::domain::{CountryCode, Language};
 
 /// A focal point row (the directory).
@@ -12,7 +13,7 @@ pub struct FocalPointRow {
     pub id: i64,
     pub country: CountryCode,
     pub name: String,
-    pub email: String,
+    pub email: FocalPointEmail,
     pub language: Language,
     pub active: bool,
 }
@@ -21,7 +22,7 @@ pub struct FocalPointRow {
 pub struct NewFocalPoint {
     pub country: CountryCode,
     pub name: String,
-    pub email: String,
+    pub email: FocalPointEmail,
     pub language: Language,
     pub active: bool,
 }
@@ -49,7 +50,7 @@ pub enum ImportOutcome {
 pub trait DirectoryStore: Send + Sync {
     async fn focal_points(
         &self,
-        country: Option<&str>,
+        country: Option<CountryCode>,
         active_only: bool,
     ) -> Result<Vec<FocalPointRow>, StoreError>;
     async fn add_focal_point(
@@ -68,7 +69,7 @@ pub trait DirectoryStore: Send + Sync {
     /// Marks the focal point with this email inactive (kept for the record).
     async fn deactivate_focal_point(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError>;
@@ -78,7 +79,7 @@ pub trait DirectoryStore: Send + Sync {
     /// cleared all the same, and the audit detail says `"was_bouncing": false`.
     async fn clear_bouncing(
         &self,
-        email: &str,
+        email: &FocalPointEmail,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<BouncingCleared, StoreError>;
@@ -92,7 +93,7 @@ pub trait DirectoryStore: Send + Sync {
     async fn set_presidency(
         &self,
         year: i32,
-        country: &str,
+        country: CountryCode,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;

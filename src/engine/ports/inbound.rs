@@ -7,7 +7,10 @@ use super::audit::NewAudit;
 use super::consultations::Step;
 use super::error::StoreError;
 use super::outbox::NewNotice;
-use crate::domain::CountryCode;
+use crate::domain::consultation::Position;
+use crate::domain::stage_ref::StageRef;
+use crate::domain::{ConsultationRef, CountryCode};
+use crate::mail::inbound::Kind;
 
 crate::named_enum! {
     /// Where an inbound message came from.
@@ -48,6 +51,76 @@ impl InboundStatus {
     }
 }
 
+crate::named_enum! {
+    /// A Troika member's word on the draft, as read from a message.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum TroikaAnswer {
+        /// APROBAR: the draft may go to the members.
+        Approve => "approve",
+        /// CAMBIOS: the member asks for changes.
+        Changes => "changes",
+    }
+}
+
+impl TroikaAnswer {
+    pub fn new(approve: bool) -> Self {
+        if approve {
+            TroikaAnswer::Approve
+        } else {
+            TroikaAnswer::Changes
+        }
+    }
+}
+
+/// The answer read from a message, as recorded on it: a member's position in a
+/// round, or a Troika member's word in the review. Stored as the one's or the
+/// other's name (`no_objection`, `objection`, `comments`, `approve`, `changes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordedPosition {
+    Member(Position),
+    Troika(TroikaAnswer),
+}
+
+impl RecordedPosition {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordedPosition::Member(p) => p.as_str(),
+            RecordedPosition::Troika(t) => t.as_str(),
+        }
+    }
+
+    /// The member's position, when it is one.
+    pub fn member(&self) -> Option<Position> {
+        match self {
+            RecordedPosition::Member(p) => Some(*p),
+            RecordedPosition::Troika(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RecordedPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RecordedPosition {
+    type Err = crate::domain::names::UnknownName;
+    /// Exactly one of the names, as stored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match Position::from_name(s) {
+            Ok(p) => Ok(RecordedPosition::Member(p)),
+            Err(_) => TroikaAnswer::from_name(s).map(RecordedPosition::Troika),
+        }
+    }
+}
+
+impl serde::Serialize for RecordedPosition {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A raw message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInboundMessage {
@@ -69,21 +142,20 @@ pub struct NewInboundMessage {
 pub struct InboundReading {
     pub sender: Option<String>,
     pub subject: Option<String>,
-    /// reply, auto_reply or bounce.
-    pub kind: Option<String>,
-    pub reference: Option<String>,
+    pub kind: Option<Kind>,
+    pub reference: Option<ConsultationRef>,
     pub round: Option<i64>,
     pub country: Option<CountryCode>,
     pub focal_point_id: Option<i64>,
-    pub position: Option<String>,
+    pub position: Option<RecordedPosition>,
     pub ambiguous: bool,
     /// Why it was counted, quarantined or set aside, in a sentence.
     pub reason: Option<String>,
     pub text: Option<String>,
     pub trimmed: Option<String>,
-    /// The stage the reply was about (`troika_review:N` or `round:N`, see
-    /// [`crate::mail::token::StageRef::key`]), when it was identified.
-    pub stage: Option<String>,
+    /// The stage the reply was about, when it was identified (stored as
+    /// `troika_review:N` or `round:N`, see [`StageRef::key`]).
+    pub stage: Option<StageRef>,
     /// The reader found a condition or a reservation ("subject to …"): an answer
     /// counted from this message waits for a person before a text is adopted.
     pub conditional: bool,
@@ -97,7 +169,7 @@ pub struct InboundMessage {
     pub raw: Vec<u8>,
     pub size: i64,
     pub truncated: bool,
-    pub source: String,
+    pub source: InboundSource,
     pub received_at: DateTime<Utc>,
     pub status: InboundStatus,
     pub reading: InboundReading,
@@ -111,8 +183,8 @@ pub struct InboundBrief {
     pub id: i64,
     pub received_at: DateTime<Utc>,
     pub status: InboundStatus,
-    pub kind: Option<String>,
-    pub reference: Option<String>,
+    pub kind: Option<Kind>,
+    pub reference: Option<ConsultationRef>,
     pub country: Option<CountryCode>,
 }
 
@@ -157,7 +229,7 @@ pub struct InboundCommit {
 /// [`InboundStore::inbound_tallies`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundTally {
-    pub reference: String,
+    pub reference: ConsultationRef,
     pub country: CountryCode,
     pub last_auto_reply_at: Option<DateTime<Utc>>,
     /// The latest message that is not an auto-reply (a reply, or one not read as
@@ -192,12 +264,12 @@ pub trait InboundStore: Send + Sync {
     /// messages never read (stored, or failed before reading).
     async fn inbound_kind_counts(
         &self,
-    ) -> Result<Vec<(Option<String>, InboundStatus, i64)>, StoreError>;
+    ) -> Result<Vec<(Option<Kind>, InboundStatus, i64)>, StoreError>;
     /// The messages read as being about consultation `reference` received at or
     /// after `since`, oldest first, without their raw bytes (the country states).
     async fn inbound_about(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         since: DateTime<Utc>,
     ) -> Result<Vec<InboundBrief>, StoreError>;
     /// Records what processing made of a message, with the notices, audit entries
@@ -230,11 +302,34 @@ pub trait InboundStore: Send + Sync {
     /// oldest first.
     async fn inbound_awaiting(
         &self,
-        reference: &str,
-        country: &str,
+        reference: &ConsultationRef,
+        country: CountryCode,
     ) -> Result<Vec<InboundMessage>, StoreError>;
     /// For each (reference, country) of the consultations (open ones when
     /// `open_only`), when the latest auto-reply and the latest other message came,
     /// leaving out discarded messages and bounces: the `auto_replied` state.
     async fn inbound_tallies(&self, open_only: bool) -> Result<Vec<InboundTally>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_position_reads_back_from_its_name() {
+        let all = Position::ALL
+            .map(RecordedPosition::Member)
+            .into_iter()
+            .chain(TroikaAnswer::ALL.map(RecordedPosition::Troika));
+        for p in all {
+            assert_eq!(p.as_str().parse::<RecordedPosition>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        assert_eq!(
+            "changes".parse(),
+            Ok(RecordedPosition::Troika(TroikaAnswer::new(false)))
+        );
+        assert!("No_Objection".parse::<RecordedPosition>().is_err());
+        assert!("maybe".parse::<RecordedPosition>().is_err());
+    }
 }

@@ -26,7 +26,8 @@ pub use error::StoreError;
 pub use health::{Backend, StoreHealth};
 pub use inbound::{
     InboundBrief, InboundCommit, InboundCounts, InboundMessage, InboundReading, InboundSource,
-    InboundStatus, InboundStep, InboundStore, InboundTally, NewInboundMessage,
+    InboundStatus, InboundStep, InboundStore, InboundTally, NewInboundMessage, RecordedPosition,
+    TroikaAnswer,
 };
 pub use leases::{Lease, LeaseRow, LeaseStore};
 pub use outbox::{

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
+use crate::domain::role::Role;
 
 /// A bearer token of the HTTP API, as stored: only the SHA-256 of the token (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +12,7 @@ pub struct ApiTokenRow {
     pub id: i64,
     /// Unique; recorded as the audit actor (`api:NAME`).
     pub name: String,
-    /// `admin`, `ppt` or `viewer`.
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -22,7 +22,7 @@ pub struct ApiTokenRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiToken {
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
 }
 

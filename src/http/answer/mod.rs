@@ -433,7 +433,7 @@ async fn visit(state: &SharedState, token: &str, query: Option<&str>) -> Result<
     let member = body.member(answer.country).map_err(|_| Refusal::Invalid)?;
     let focal_point = engine
         .store()
-        .focal_points(Some(answer.country.as_str()), false)
+        .focal_points(Some(answer.country), false)
         .await?
         .into_iter()
         .find(|f| f.id == answer.focal_point_id)

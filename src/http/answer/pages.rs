@@ -548,7 +548,7 @@ async fn record(
     let raw = submission::raw_message(&submission::Submission {
         message_id: &message_id,
         from_name: &v.focal_point.name,
-        from_address: &v.focal_point.email,
+        from_address: v.focal_point.email.as_str(),
         to_address: &to_address,
         reference: &reference,
         keyword,
@@ -563,9 +563,9 @@ async fn record(
         return Ok(Ok(()));
     }
     let reading = submission::Reading {
-        sender: &v.focal_point.email,
+        sender: v.focal_point.email.as_str(),
         subject: format!("[{reference}] {keyword} (answer page)"),
-        reference: &reference,
+        reference: &v.answer.reference,
         stage: v.view.stage,
         country: v.answer.country,
         focal_point_id: v.focal_point.id,
@@ -580,7 +580,7 @@ async fn record(
                 text: comments.clone(),
                 received_at: now,
                 source: AnswerSource::Web {
-                    focal_point: v.focal_point.email.clone(),
+                    focal_point: v.focal_point.email.to_string(),
                     message_id: Some(message_id.clone()),
                 },
                 reason,

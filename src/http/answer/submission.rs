@@ -29,10 +29,13 @@ use sha2::{Digest, Sha256};
 use super::{Refusal, SharedState};
 use crate::domain::attachment::{AttachmentLimits, FileUpload, ValidFile};
 use crate::domain::consultation::Position;
-use crate::domain::{CountryCode, Language};
+use crate::domain::{ConsultationRef, CountryCode, Language};
 use crate::engine::answer::AnswerContent;
-use crate::engine::ports::{InboundReading, InboundStatus, InboundStep, NewInboundMessage};
+use crate::engine::ports::{
+    InboundReading, InboundStatus, InboundStep, NewInboundMessage, RecordedPosition, TroikaAnswer,
+};
 use crate::engine::Engine;
+use crate::mail::inbound::Kind;
 use crate::mail::locale::answer_words;
 use crate::mail::token::StageRef;
 
@@ -186,11 +189,10 @@ pub fn content(stage: StageRef, value: &str) -> Option<AnswerContent> {
 }
 
 /// The form's value of `content` (what `answer` posts).
-pub fn value_of(content: AnswerContent) -> &'static str {
+pub fn value_of(content: AnswerContent) -> RecordedPosition {
     match content {
-        AnswerContent::Position { position, .. } => position.as_str(),
-        AnswerContent::Troika { approve: true } => "approve",
-        AnswerContent::Troika { approve: false } => "changes",
+        AnswerContent::Position { position, .. } => RecordedPosition::Member(position),
+        AnswerContent::Troika { approve } => RecordedPosition::Troika(TroikaAnswer::new(approve)),
     }
 }
 
@@ -312,7 +314,7 @@ pub fn stored(message_id: &str, raw: Vec<u8>, at: DateTime<Utc>) -> NewInboundMe
 pub struct Reading<'a> {
     pub sender: &'a str,
     pub subject: String,
-    pub reference: &'a str,
+    pub reference: &'a ConsultationRef,
     pub stage: StageRef,
     pub country: CountryCode,
     pub focal_point_id: i64,
@@ -325,12 +327,12 @@ impl Reading<'_> {
         InboundReading {
             sender: Some(self.sender.to_string()),
             subject: Some(self.subject.clone()),
-            kind: Some("reply".into()),
-            reference: Some(self.reference.to_string()),
+            kind: Some(Kind::Reply),
+            reference: Some(self.reference.clone()),
             round: self.stage.round().map(i64::from),
             country: Some(self.country),
             focal_point_id: Some(self.focal_point_id),
-            position: Some(value_of(self.content).to_string()),
+            position: Some(value_of(self.content)),
             ambiguous: matches!(
                 self.content,
                 AnswerContent::Position {
@@ -341,7 +343,7 @@ impl Reading<'_> {
             reason: Some(reason),
             text: Some(self.comments.to_string()),
             trimmed: None,
-            stage: Some(self.stage.key()),
+            stage: Some(self.stage),
             conditional: matches!(
                 self.content,
                 AnswerContent::Position {

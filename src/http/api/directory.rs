@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use super::shapes::*;
 use crate::directory::{self, FocalPointInput};
 use crate::domain::consultation::TransitionError;
-use crate::domain::{input, CountryCode};
+use crate::domain::input;
 use crate::engine::EngineError;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson};
@@ -28,10 +28,7 @@ pub async fn list_focal_points(
         .as_deref()
         .map(|c| country("country", c))
         .transpose()?;
-    let rows = state
-        .store
-        .focal_points(code.as_ref().map(CountryCode::as_str), !q.all)
-        .await?;
+    let rows = state.store.focal_points(code, !q.all).await?;
     Ok(Json(rows.into_iter().map(FocalPointOut::from).collect()))
 }
 

@@ -345,7 +345,7 @@ impl From<FocalPointRow> for FocalPointOut {
             id: r.id,
             country: r.country.to_string(),
             name: r.name,
-            email: r.email,
+            email: r.email.to_string(),
             language: r.language.as_str().to_string(),
             active: r.active,
         }
@@ -398,7 +398,7 @@ impl From<ApiTokenRow> for TokenOut {
     fn from(r: ApiTokenRow) -> Self {
         Self {
             name: r.name,
-            role: r.role,
+            role: r.role.to_string(),
             created_by: r.created_by,
             created_at: r.created_at,
             revoked_at: r.revoked_at,

@@ -43,7 +43,7 @@ pub async fn create_token(
         Json(CreatedTokenOut {
             token,
             name: row.name,
-            role: row.role,
+            role: row.role.to_string(),
         }),
     ))
 }

@@ -6,23 +6,16 @@
 use super::fold;
 use super::parse::ParsedMessage;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Written by a person: its position counts.
-    Reply,
-    /// Out-of-office messages, ticketing acknowledgements, other automatic answers.
-    AutoReply,
-    /// A delivery failure (or delay) report.
-    Bounce,
-}
-
-impl Kind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Reply => "reply",
-            Kind::AutoReply => "auto_reply",
-            Kind::Bounce => "bounce",
-        }
+crate::named_enum! {
+    /// What kind of message it is (recorded on the stored message as these names).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind {
+        /// Written by a person: its position counts.
+        Reply => "reply",
+        /// Out-of-office messages, ticketing acknowledgements, other automatic answers.
+        AutoReply => "auto_reply",
+        /// A delivery failure (or delay) report.
+        Bounce => "bounce",
     }
 }
 

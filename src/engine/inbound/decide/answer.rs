@@ -11,7 +11,9 @@ use crate::engine::answer::{
     AnswerOutcome, AnswerSubmission,
 };
 use crate::engine::inbound::outcome::Disposition;
-use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus};
+use crate::engine::ports::{
+    InboundMessage, InboundReading, InboundStatus, RecordedPosition, TroikaAnswer,
+};
 use crate::mail::inbound::keywords;
 use crate::mail::inbound::Inspection;
 use crate::mail::token::{AnswerToken, StageRef};
@@ -73,10 +75,10 @@ pub(super) fn answer(
     held: Option<&InboundMessage>,
 ) -> Decision {
     let reference = token.reference.to_string();
-    reading.reference = Some(reference.clone());
+    reading.reference = Some(token.reference.clone());
     reading.country = Some(token.country);
     reading.round = token.stage.round().map(i64::from);
-    reading.stage = Some(token.stage.key());
+    reading.stage = Some(token.stage);
     let fp = match authenticate(sender, token.country, &f.sender_rows) {
         Ok(fp) => fp,
         Err(reason) => return quarantine(row, f, p, reading, &reason),
@@ -108,7 +110,7 @@ pub(super) fn answer(
         }
     };
     if let AnswerContent::Troika { approve } = content {
-        reading.position = Some(if approve { "approve" } else { "changes" }.into());
+        reading.position = Some(RecordedPosition::Troika(TroikaAnswer::new(approve)));
         reading.ambiguous = false;
     }
     let submission = AnswerSubmission {
@@ -147,7 +149,13 @@ pub(super) fn answer(
     for h in f.awaiting.iter().filter(|h| {
         h.id != row.id
             && held.is_none_or(|x| x.id != h.id)
-            && superseded_by(h, &reference, token.country, token.stage, row.received_at)
+            && superseded_by(
+                h,
+                &token.reference,
+                token.country,
+                token.stage,
+                row.received_at,
+            )
     }) {
         d.others.push(set_aside(
             h,

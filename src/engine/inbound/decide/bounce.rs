@@ -95,21 +95,16 @@ pub(super) fn bounce(
             return d;
         }
     };
-    reading.reference = notice
-        .notice
-        .reference
-        .as_ref()
-        .map(ToString::to_string)
-        .or(reading.reference);
+    reading.reference = notice.notice.reference.clone().or(reading.reference);
     let rows: Vec<&FocalPointRow> = f
         .bounced_rows
         .iter()
-        .filter(|r| r.email.eq_ignore_ascii_case(&address))
+        .filter(|r| r.email.as_str().eq_ignore_ascii_case(&address))
         .collect();
     let country = sole_country(
         &f.bounced_rows
             .iter()
-            .filter(|r| r.email.eq_ignore_ascii_case(&address))
+            .filter(|r| r.email.as_str().eq_ignore_ascii_case(&address))
             .cloned()
             .collect::<Vec<_>>(),
     )

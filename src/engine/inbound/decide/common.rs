@@ -8,7 +8,8 @@ use super::facts::{Decision, Facts, Policy, Tell};
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::outcome::Disposition;
 use crate::engine::ports::{
-    FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit, SystemNoticeKind,
+    FocalPointRow, InboundMessage, InboundReading, InboundStatus, NewAudit, RecordedPosition,
+    SystemNoticeKind,
 };
 use crate::mail::inbound::{Inspection, Kind};
 use crate::mail::token::{Token, TokenError};
@@ -18,12 +19,12 @@ pub(crate) fn first_reading(i: &Inspection) -> InboundReading {
     InboundReading {
         sender: i.headers.from_address.clone(),
         subject: Some(i.headers.subject.clone()).filter(|s| !s.is_empty()),
-        kind: Some(i.kind.as_str().to_string()),
-        reference: i.reference.as_ref().map(|r| r.to_string()),
+        kind: Some(i.kind),
+        reference: i.reference.clone(),
         round: None,
         country: None,
         focal_point_id: None,
-        position: i.position.map(|p| p.as_str().to_string()),
+        position: i.position.map(RecordedPosition::Member),
         ambiguous: i.ambiguous,
         reason: Some(i.reason.clone()),
         text: Some(i.text.clone()),
@@ -163,7 +164,7 @@ pub(super) fn quarantine(
         json!({"inbound": row.id, "message_id": row.message_id,
             "sender": reading.sender, "reference": reading.reference, "reason": reason}),
     ));
-    let human = row.truncated || reading.kind.as_deref() == Some(Kind::Reply.as_str());
+    let human = row.truncated || reading.kind == Some(Kind::Reply);
     let Some(sender) = reading.sender.as_deref().filter(|_| human) else {
         return d;
     };

@@ -8,7 +8,6 @@ use super::answer::{answer, apply, counted_reason, disposition};
 use super::common::{audit, quarantine};
 use super::facts::{Decision, Facts, Policy, Read};
 use crate::domain::consultation::{AnswerSource, Consultation, Position};
-use crate::domain::ConsultationRef;
 use crate::engine::answer::{
     set_aside, superseded_by, AnswerContent, AnswerOutcome, AnswerSubmission,
 };
@@ -38,7 +37,7 @@ pub(super) fn confirmation(
         return quarantine(row, f, p, reading, &reason);
     };
     reading.reference = held.reading.reference.clone();
-    reading.stage = held.reading.stage.clone();
+    reading.stage = held.reading.stage;
     // Only the mailbox that was asked can confirm: the token went to it alone.
     let asked = f
         .asked
@@ -51,7 +50,7 @@ pub(super) fn confirmation(
         );
         return quarantine(row, f, p, reading, &reason);
     };
-    if !asked.email.eq_ignore_ascii_case(sender) {
+    if !asked.email.as_str().eq_ignore_ascii_case(sender) {
         let reason = format!(
             "a confirmation must come from the address it was sent to ({}); this one comes from {sender}",
             asked.email
@@ -59,13 +58,8 @@ pub(super) fn confirmation(
         return quarantine(row, f, p, reading, &reason);
     }
     reading.focal_point_id = Some(asked.id);
-    let (Some(reference), Some(stage)) = (
-        held.reading
-            .reference
-            .as_deref()
-            .and_then(|r| ConsultationRef::parse(r).ok()),
-        held.reading.stage.as_deref().and_then(StageRef::parse_key),
-    ) else {
+    let (Some(reference), Some(stage)) = (held.reading.reference.clone(), held.reading.stage)
+    else {
         let reason = format!(
             "message {} names no consultation and stage to confirm for",
             held.id
@@ -249,8 +243,7 @@ pub(super) fn confirm(
             let position = held
                 .reading
                 .position
-                .as_deref()
-                .and_then(Position::parse)
+                .and_then(|p| p.member())
                 .unwrap_or(Position::Comments);
             let ambiguous = held.reading.ambiguous || held.reading.position.is_none();
             (
@@ -285,7 +278,7 @@ pub(super) fn confirm(
     ) {
         Ok((plan, outcome)) => {
             let recorded = disposition(&reference, token.country, &outcome);
-            let held_read = held.reading.position.as_deref().map_or_else(
+            let held_read = held.reading.position.map_or_else(
                 || "as read when it came".to_string(),
                 |p| format!("read as {p}"),
             );
@@ -333,7 +326,13 @@ pub(super) fn confirm(
             ));
             for h in f.awaiting.iter().filter(|h| {
                 h.id != held.id
-                    && superseded_by(h, &reference, token.country, token.stage, held.received_at)
+                    && superseded_by(
+                        h,
+                        &token.reference,
+                        token.country,
+                        token.stage,
+                        held.received_at,
+                    )
             }) {
                 d.others.push(set_aside(
                     h,

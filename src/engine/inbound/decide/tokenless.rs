@@ -13,7 +13,9 @@ use crate::domain::consultation::{Consultation, Position, Stage};
 use crate::domain::CountryCode;
 use crate::engine::answer::{same_stage, set_aside, superseded_by};
 use crate::engine::inbound::outcome::Disposition;
-use crate::engine::ports::{InboundMessage, InboundReading, InboundStatus};
+use crate::engine::ports::{
+    InboundMessage, InboundReading, InboundStatus, RecordedPosition, TroikaAnswer,
+};
 use crate::mail::inbound::keywords;
 use crate::mail::token::StageRef;
 
@@ -68,7 +70,7 @@ pub(super) fn tokenless(
             (reference, country, stage, "the subject's reference")
         }
     };
-    reading.reference = Some(reference.to_string());
+    reading.reference = Some(reference.clone());
     reading.country = Some(country);
     let fp = match authenticate(sender, country, &f.sender_rows) {
         Ok(fp) => fp,
@@ -89,7 +91,7 @@ pub(super) fn tokenless(
         );
         return quarantine(row, f, p, reading, &reason);
     };
-    reading.stage = Some(stage.key());
+    reading.stage = Some(stage);
     reading.round = stage.round().map(i64::from);
     if !stage_is_open(c, stage, country) {
         let reason = format!(
@@ -100,7 +102,7 @@ pub(super) fn tokenless(
     let read_as = match stage {
         StageRef::Troika { .. } => match keywords::troika(&m.inspection.text) {
             Ok(w) => {
-                reading.position = Some(if w.approve { "approve" } else { "changes" }.into());
+                reading.position = Some(RecordedPosition::Troika(TroikaAnswer::new(w.approve)));
                 reading.ambiguous = false;
                 ReadAs::Troika { approve: w.approve }
             }
@@ -150,9 +152,11 @@ pub(super) fn tokenless(
     }
     // An older held message for the same stage is replaced by this one: only the
     // latest can be confirmed.
-    for h in f.awaiting.iter().filter(|h| {
-        h.id != row.id && superseded_by(h, &reference.to_string(), country, stage, row.received_at)
-    }) {
+    for h in f
+        .awaiting
+        .iter()
+        .filter(|h| h.id != row.id && superseded_by(h, &reference, country, stage, row.received_at))
+    {
         d.others.push(set_aside(
             h,
             format!(

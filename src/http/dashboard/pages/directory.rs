@@ -42,7 +42,7 @@ pub(crate) async fn directory_view(
             bouncing: bouncing.contains(&f.id),
             country: f.country.to_string(),
             name: f.name,
-            email: f.email,
+            email: f.email.to_string(),
             language: f.language.as_str().to_string(),
             active: f.active,
         })

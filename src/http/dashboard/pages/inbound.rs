@@ -11,9 +11,10 @@ use serde::Serialize;
 use super::super::env::{redirect, Env};
 use super::super::error::PageError;
 use super::shared::{local_time, query_flash, PageQuery};
-use crate::domain::CountryCode;
-use crate::engine::ports::InboundStatus;
+use crate::domain::{ConsultationRef, CountryCode};
+use crate::engine::ports::{InboundStatus, RecordedPosition};
 use crate::http::SharedState;
+use crate::mail::inbound::Kind;
 
 /// `GET /inbound/{id}`: one raw inbound message as stored, and what was read from it.
 pub(crate) async fn inbound_page(
@@ -85,7 +86,7 @@ pub(crate) async fn inbound_view(
             m: InboundMessageView {
                 id: m.id,
                 message_id: &m.message_id,
-                source: &m.source,
+                source: m.source.as_str(),
                 received: local_time(None, m.received_at),
                 status: m.status.as_str(),
                 size: m.size,
@@ -137,11 +138,11 @@ struct InboundMessageView<'a> {
     error: &'a Option<String>,
     sender: &'a Option<String>,
     subject: &'a Option<String>,
-    kind: &'a Option<String>,
-    reference: &'a Option<String>,
+    kind: &'a Option<Kind>,
+    reference: &'a Option<ConsultationRef>,
     round: &'a Option<i64>,
     country: &'a Option<CountryCode>,
-    position: &'a Option<String>,
+    position: &'a Option<RecordedPosition>,
     reason: &'a Option<String>,
     trimmed: &'a Option<String>,
     raw: std::borrow::Cow<'a, str>,
