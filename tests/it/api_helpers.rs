@@ -256,6 +256,35 @@ fn dechunk(mut s: &str) -> String {
 }
 
 impl TestApp {
+    /// Rewrites a consultation's stored state document behind the daemon's back, as
+    /// a bad disk or a hand edit would: `change` gets the stored JSON and returns what
+    /// to store instead. Returns the JSON that was stored, to put back with
+    /// `rewrite_state(reference, |_| old)`.
+    pub async fn rewrite_state(
+        &self,
+        reference: &str,
+        change: impl FnOnce(&str) -> String,
+    ) -> String {
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
+            .await
+            .expect("a second connection to the test database");
+        let stored: String =
+            sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
+                .bind(reference)
+                .fetch_one(&mut conn)
+                .await
+                .expect("the stored state");
+        sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
+            .bind(change(&stored))
+            .bind(reference)
+            .execute(&mut conn)
+            .await
+            .expect("rewrite the state");
+        sqlx::Connection::close(conn).await.ok();
+        stored
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         http(self.addr, "GET", path, token, None).await
     }

@@ -586,21 +586,7 @@ backends! {
         app.deliver_all().await;
         let ca = invitation(&app, &reference, "CA").await;
         // The consultation's stored state becomes unreadable.
-        sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect(&app.database_url)
-            .await
-            .expect("a second connection");
-        let good: String =
-            sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
-                .bind(&reference)
-                .fetch_one(&mut conn)
-                .await
-                .expect("the state");
-        sqlx::query("UPDATE consultations SET state_json = '{broken' WHERE reference = $1")
-            .bind(&reference)
-            .execute(&mut conn)
-            .await
-            .expect("break the state");
+        let good = app.rewrite_state(&reference, |_| "{broken".into()).await;
         let raw = reply(&app, &ca, &fp("CA"), "No objection.", "<ca-1@example.org>");
         let r = post_raw(&app, Some(&app.ingest), RFC822, &raw)
             .await
@@ -632,13 +618,7 @@ backends! {
         assert_eq!(status["inbound"]["unprocessed"], 1);
 
         // Repaired, retried: counted, and the status is fine again.
-        sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
-            .bind(&good)
-            .bind(&reference)
-            .execute(&mut conn)
-            .await
-            .expect("repair the state");
-        conn.close().await.ok();
+        app.rewrite_state(&reference, |_| good).await;
         let path = format!("/api/inbound/{id}/retry");
         app.post(&path, Some(&app.viewer), &json!({}))
             .await

@@ -316,27 +316,6 @@ const MEMBERS: [&str; 11] = [
 // ---------------------------------------------------------------------------------
 // Router-level tests, on both backends
 
-/// Damages a consultation's stored state, as a bad disk or a hand edit would:
-/// `change` gets the stored JSON and returns what to store instead.
-async fn damage_state(app: &TestApp, reference: &str, change: impl FnOnce(String) -> String) {
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
-        .await
-        .expect("a second connection");
-    let state: String =
-        sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
-            .bind(reference)
-            .fetch_one(&mut conn)
-            .await
-            .expect("the state");
-    sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
-        .bind(change(state))
-        .bind(reference)
-        .execute(&mut conn)
-        .await
-        .expect("damage the state");
-}
-
 backends! {
     /// One consultation whose stored state no longer reads hides nothing else: the
     /// API and the dashboard list the other one, the dashboard and `/status` (ok:
@@ -350,9 +329,9 @@ backends! {
         // Another reads as JSON but has lost its text: refused where it is read, not
         // a panic where a page asks for the current text.
         let textless = app.consultation_in_round_one("A document without its text").await;
-        damage_state(&app, &damaged, |_| "{broken".into()).await;
-        damage_state(&app, &textless, |json| {
-            let mut v: Value = serde_json::from_str(&json).expect("a state document");
+        app.rewrite_state(&damaged, |_| "{broken".into()).await;
+        app.rewrite_state(&textless, |json| {
+            let mut v: Value = serde_json::from_str(json).expect("a state document");
             v["versions"] = json!([]);
             v.to_string()
         })

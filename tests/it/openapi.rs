@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use puebla::domain::consultation::Position;
-use sqlx::{AnyConnection, Connection};
 
 use crate::api_helpers::*;
 use crate::common;
@@ -576,21 +575,7 @@ common::backends! {
 
         // A message whose processing fails (the consultation cannot be read), retried
         // once the state is repaired.
-        sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect(&app.database_url)
-            .await
-            .expect("a second connection");
-        let good: String =
-            sqlx::query_scalar("SELECT state_json FROM consultations WHERE reference = $1")
-                .bind(&reference)
-                .fetch_one(&mut conn)
-                .await
-                .expect("the state");
-        sqlx::query("UPDATE consultations SET state_json = '{broken' WHERE reference = $1")
-            .bind(&reference)
-            .execute(&mut conn)
-            .await
-            .expect("break the state");
+        let good = app.rewrite_state(&reference, |_| "{broken".into()).await;
         let ca = crate::api_inbound::invitation(&app, &reference, "CA").await;
         let fp = crate::api_inbound::fp("CA");
         let raw = crate::api_inbound::reply(&app, &ca, &fp, "No objection.", "<openapi-ca-1@example.org>");
@@ -600,13 +585,7 @@ common::backends! {
             .await;
         assert_eq!(failed["disposition"], "failed", "{failed}");
         c.call("GET", "/status", "/status", None, 200).await;
-        sqlx::query("UPDATE consultations SET state_json = $1 WHERE reference = $2")
-            .bind(&good)
-            .bind(&reference)
-            .execute(&mut conn)
-            .await
-            .expect("repair the state");
-        conn.close().await.ok();
+        app.rewrite_state(&reference, |_| good).await;
         let failed_id = failed["id"].as_i64().expect("an id");
         let retried = c
             .call("POST", route, &format!("/api/inbound/{failed_id}/retry"), None, 200)
