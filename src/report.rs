@@ -19,59 +19,31 @@ pub use crate::engine::review::{review_items, ReviewItem};
 use crate::engine::{Engine, EngineError, Unreadable};
 use crate::mail::inbound::Kind;
 
-/// Where a Member Country stands in a consultation's latest round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountryState {
-    /// No round has been opened yet (draft, Troika review).
-    NotConsulted,
-    /// The round is open and its invitation is queued for the country's focal points.
-    Notified,
-    /// The round is open and at least one focal point's invitation was handed to the
-    /// mail server.
-    Delivered,
-    /// The round is open and every invitation to the country failed for good or
-    /// went to a focal point address that bounces (a delivery report marked it).
-    Bounced,
-    /// The round is open and the only messages from the country about this
-    /// consultation since the round opened are automatic replies (out of office).
-    AutoReplied,
-    NoObjection,
-    Objection,
-    Comments,
-    /// The round closed without an answer, or it is open and nobody could be notified
-    /// (the country has no active focal point; the audit log says `notice.unaddressed`).
-    NoAnswer,
-    /// The only answer arrived after the round closed; recorded, not counted.
-    Late,
-}
-
-impl CountryState {
-    pub const ALL: [CountryState; 10] = [
-        CountryState::NotConsulted,
-        CountryState::Notified,
-        CountryState::Delivered,
-        CountryState::Bounced,
-        CountryState::AutoReplied,
-        CountryState::NoObjection,
-        CountryState::Objection,
-        CountryState::Comments,
-        CountryState::NoAnswer,
-        CountryState::Late,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CountryState::NotConsulted => "not_consulted",
-            CountryState::Notified => "notified",
-            CountryState::Delivered => "delivered",
-            CountryState::Bounced => "bounced",
-            CountryState::AutoReplied => "auto_replied",
-            CountryState::NoObjection => "no_objection",
-            CountryState::Objection => "objection",
-            CountryState::Comments => "comments",
-            CountryState::NoAnswer => "no_answer",
-            CountryState::Late => "late",
-        }
+crate::named_enum! {
+    /// Where a Member Country stands in a consultation's latest round.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CountryState {
+        /// No round has been opened yet (draft, Troika review).
+        NotConsulted => "not_consulted",
+        /// The round is open and its invitation is queued for the country's focal points.
+        Notified => "notified",
+        /// The round is open and at least one focal point's invitation was handed to the
+        /// mail server.
+        Delivered => "delivered",
+        /// The round is open and every invitation to the country failed for good or
+        /// went to a focal point address that bounces (a delivery report marked it).
+        Bounced => "bounced",
+        /// The round is open and the only messages from the country about this
+        /// consultation since the round opened are automatic replies (out of office).
+        AutoReplied => "auto_replied",
+        NoObjection => "no_objection",
+        Objection => "objection",
+        Comments => "comments",
+        /// The round closed without an answer, or it is open and nobody could be notified
+        /// (the country has no active focal point; the audit log says `notice.unaddressed`).
+        NoAnswer => "no_answer",
+        /// The only answer arrived after the round closed; recorded, not counted.
+        Late => "late",
     }
 }
 

@@ -52,15 +52,15 @@ names! {
         "why an answer needs review: the reader was not sure (`ambiguous`), consent with a condition (`conditional`), another focal point of the country answered differently (`conflict`)"
         => ReviewReason::NAMES.iter().copied();
     CountryState as "CountryState", "where a Member Country stands in the latest round"
-        => CountryState::ALL.iter().map(CountryState::as_str);
+        => CountryState::NAMES.iter().copied();
     Language as "Language", "" => Language::NAMES.iter().copied();
     Role as "Role", "viewer < ppt < admin; ingest may only POST /api/inbound"
-        => Role::ALL.iter().map(Role::as_str);
-    Backend as "Backend", "" => [Backend::Sqlite, Backend::Postgres].iter().map(Backend::as_str);
+        => Role::NAMES.iter().copied();
+    Backend as "Backend", "" => Backend::NAMES.iter().copied();
     InboundStatus as "InboundStatus", "" => InboundStatus::NAMES.iter().copied();
     InboundSource as "InboundSource", "" => InboundSource::NAMES.iter().copied();
     Kind as "MessageKind", "how the reader classified a message"
-        => [Kind::Reply, Kind::AutoReply, Kind::Bounce].iter().map(Kind::as_str);
+        => Kind::NAMES.iter().copied();
     Disposition as "Disposition", "what became of a message handed in"
         => Disposition::NAMES.iter().copied();
     ErrorCode as "ErrorCode", "" => ErrorCode::NAMES.iter().copied();

@@ -270,7 +270,7 @@ async fn replies_by_email_are_counted_with_their_text_and_raw_message() {
         assert_eq!(
             out.disposition,
             Disposition::Counted {
-                reference: r.clone(),
+                reference: r.parse().expect("a reference"),
                 round: 1,
                 country: cc("MX"),
                 position: Position::NoObjection,
@@ -859,7 +859,7 @@ async fn an_old_rounds_token_is_recorded_late_for_that_round_and_not_counted() {
         assert_eq!(
             ingest(&w, &raw).await,
             Disposition::Late {
-                reference: r.clone(),
+                reference: r.parse().expect("a reference"),
                 round: 1,
                 country: cc("CR")
             },

@@ -1,7 +1,7 @@
 //! What became of one inbound message.
 
 use crate::domain::consultation::Position;
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::InboundStatus;
 
 /// What became of one message.
@@ -20,7 +20,7 @@ pub struct IngestOutcome {
 pub enum Disposition {
     /// Counted as the country's answer in the open round.
     Counted {
-        reference: String,
+        reference: ConsultationRef,
         round: u32,
         country: CountryCode,
         position: Position,
@@ -28,14 +28,14 @@ pub enum Disposition {
     },
     /// Recorded as late for `round`; not counted.
     Late {
-        reference: String,
+        reference: ConsultationRef,
         round: u32,
         country: CountryCode,
     },
     /// A Troika member's feedback (APROBAR or CAMBIOS) on review `review`: counted
     /// while it was open, or recorded as `late` after it closed.
     TroikaFeedback {
-        reference: String,
+        reference: ConsultationRef,
         review: u32,
         country: CountryCode,
         approve: bool,
@@ -44,7 +44,7 @@ pub enum Disposition {
     /// From a focal point's address without a valid token: held until that focal
     /// point confirms it (a confirmation request went to the directory's address).
     AwaitingConfirmation {
-        reference: String,
+        reference: ConsultationRef,
         country: CountryCode,
         reason: String,
     },
@@ -72,40 +72,50 @@ pub enum Disposition {
     Duplicate { status: InboundStatus },
 }
 
+crate::named_enum! {
+    /// The one-word name of a [`Disposition`], as the API and the log give it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DispositionName {
+        Counted => "counted",
+        Late => "late",
+        TroikaFeedback => "troika_feedback",
+        LateTroikaFeedback => "late_troika_feedback",
+        AwaitingConfirmation => "awaiting_confirmation",
+        Confirmed => "confirmed",
+        Ignored => "ignored",
+        Quarantined => "quarantined",
+        AutoReply => "auto_reply",
+        Bounce => "bounce",
+        Failed => "failed",
+        Duplicate => "duplicate",
+    }
+}
+
 impl Disposition {
     /// Every name [`Disposition::name`] gives (the API's document lists them).
-    pub const NAMES: &'static [&'static str] = &[
-        "counted",
-        "late",
-        "troika_feedback",
-        "late_troika_feedback",
-        "awaiting_confirmation",
-        "confirmed",
-        "ignored",
-        "quarantined",
-        "auto_reply",
-        "bounce",
-        "failed",
-        "duplicate",
-    ];
+    pub const NAMES: &'static [&'static str] = DispositionName::NAMES;
 
-    /// A one-word name: counted, late, troika_feedback, late_troika_feedback,
-    /// awaiting_confirmation, confirmed, ignored, quarantined, auto_reply, bounce,
-    /// failed or duplicate.
-    pub fn name(&self) -> &'static str {
+    /// Which kind of disposition this is (a Troika member's feedback after the review
+    /// closed has a name of its own).
+    pub fn kind(&self) -> DispositionName {
         match self {
-            Disposition::Counted { .. } => "counted",
-            Disposition::Late { .. } => "late",
-            Disposition::TroikaFeedback { late: false, .. } => "troika_feedback",
-            Disposition::TroikaFeedback { late: true, .. } => "late_troika_feedback",
-            Disposition::AwaitingConfirmation { .. } => "awaiting_confirmation",
-            Disposition::Confirmed { .. } => "confirmed",
-            Disposition::Ignored { .. } => "ignored",
-            Disposition::Quarantined { .. } => "quarantined",
-            Disposition::AutoReply { .. } => "auto_reply",
-            Disposition::Bounce { .. } => "bounce",
-            Disposition::Failed { .. } => "failed",
-            Disposition::Duplicate { .. } => "duplicate",
+            Disposition::Counted { .. } => DispositionName::Counted,
+            Disposition::Late { .. } => DispositionName::Late,
+            Disposition::TroikaFeedback { late: false, .. } => DispositionName::TroikaFeedback,
+            Disposition::TroikaFeedback { late: true, .. } => DispositionName::LateTroikaFeedback,
+            Disposition::AwaitingConfirmation { .. } => DispositionName::AwaitingConfirmation,
+            Disposition::Confirmed { .. } => DispositionName::Confirmed,
+            Disposition::Ignored { .. } => DispositionName::Ignored,
+            Disposition::Quarantined { .. } => DispositionName::Quarantined,
+            Disposition::AutoReply { .. } => DispositionName::AutoReply,
+            Disposition::Bounce { .. } => DispositionName::Bounce,
+            Disposition::Failed { .. } => DispositionName::Failed,
+            Disposition::Duplicate { .. } => DispositionName::Duplicate,
         }
+    }
+
+    /// The one-word name ([`DispositionName`]).
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 }

@@ -4,19 +4,12 @@ use async_trait::async_trait;
 
 use super::error::StoreError;
 
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
+crate::named_enum! {
+    /// Which database a store talks to.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Backend {
+        Sqlite => "sqlite",
+        Postgres => "postgres",
     }
 }
 

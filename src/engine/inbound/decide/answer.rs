@@ -5,7 +5,7 @@ use serde_json::json;
 use super::common::{audit, authenticate, quarantine};
 use super::facts::{Decision, Facts, Policy, Read, StepPlan};
 use crate::domain::consultation::{transition, AnswerSource, Consultation, Context, Position};
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::answer::{
     answer_event, outcome_of, recorded_from, set_aside, superseded_by, AnswerContent,
     AnswerOutcome, AnswerSubmission,
@@ -99,7 +99,7 @@ pub(super) fn answer(
         return Decision::new(
             InboundStatus::Processed,
             reading,
-            disposition(&reference, token.country, &outcome),
+            disposition(&token.reference, token.country, &outcome),
         );
     }
     let (content, text) = match content_for(token.stage, &m.inspection) {
@@ -134,7 +134,7 @@ pub(super) fn answer(
             let mut d = Decision::new(
                 InboundStatus::Processed,
                 reading,
-                disposition(&reference, token.country, &outcome),
+                disposition(&token.reference, token.country, &outcome),
             );
             d.plan = Some(plan);
             d
@@ -222,8 +222,12 @@ pub(super) fn counted_reason(o: &AnswerOutcome, t: &AnswerToken, via: &str, read
     }
 }
 
-pub(crate) fn disposition(reference: &str, country: CountryCode, o: &AnswerOutcome) -> Disposition {
-    let reference = reference.to_string();
+pub(crate) fn disposition(
+    reference: &ConsultationRef,
+    country: CountryCode,
+    o: &AnswerOutcome,
+) -> Disposition {
+    let reference = reference.clone();
     match *o {
         AnswerOutcome::Counted {
             round,

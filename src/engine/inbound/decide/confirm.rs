@@ -277,7 +277,7 @@ pub(super) fn confirm(
         format!("email:{}", asked.email),
     ) {
         Ok((plan, outcome)) => {
-            let recorded = disposition(&reference, token.country, &outcome);
+            let recorded = disposition(&token.reference, token.country, &outcome);
             let held_read = held.reading.position.map_or_else(
                 || "as read when it came".to_string(),
                 |p| format!("read as {p}"),

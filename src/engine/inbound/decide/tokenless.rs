@@ -130,7 +130,7 @@ pub(super) fn tokenless(
         InboundStatus::AwaitingConfirmation,
         reading.clone(),
         Disposition::AwaitingConfirmation {
-            reference: reference.to_string(),
+            reference: reference.clone(),
             country,
             reason: reading.reason.clone().unwrap_or_default(),
         },
