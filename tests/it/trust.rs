@@ -14,8 +14,7 @@
 //! bouncing; `dmarc=fail` from the operator's server quarantines, the same header
 //! from anyone else is ignored; and the store commits a decision whole or not at all.
 
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 use crate::imap::{start_dovecot, Dovecot, PASSWORD};
 use crate::smtp_sink::{self, SmtpSink};
 
@@ -1134,7 +1133,7 @@ backends! {
             .await
             .unwrap();
         let stored = store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap();
-        let taken = store.notices(Some(&r)).await.unwrap()[0].notice.clone();
+        let taken = store.notices(Some(&key(&r))).await.unwrap()[0].notice.clone();
         let step = puebla::engine::ports::Step {
             consultation: puebla::engine::ports::StoredConsultation {
                 updated_at: clock.now(),
@@ -1276,7 +1275,7 @@ backends! {
             held.disposition
         );
         let request = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()
@@ -1335,7 +1334,7 @@ backends! {
         );
         assert!(c.rounds[0].superseded.is_empty(), "{b}: recorded once");
         let confirmations = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()
@@ -1665,7 +1664,7 @@ backends! {
             "{b}: nothing counted"
         );
         let request = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()
