@@ -13,7 +13,7 @@ use crate::domain::consultation::{Consultation, NoticeKind, RoundRecord};
 use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::ports::{
     AuditEntry, InboundBrief, InboundMessage, InboundStatus, InboundTally, Notice, NoticeStatus,
-    NoticeTally,
+    NoticeTally, OutboxKind,
 };
 pub use crate::engine::review::{review_items, ReviewItem};
 use crate::engine::{Engine, EngineError, Unreadable};
@@ -89,7 +89,7 @@ impl Evidence {
     ) -> Result<Self, EngineError> {
         let reference = c.reference.to_string();
         let store = engine.store();
-        let notices = store.notices(Some(&reference)).await?;
+        let notices = store.notices(Some(&c.reference)).await?;
         let bouncing = match bouncing {
             Some(b) => b.clone(),
             None => bouncing_addresses(engine).await?,
@@ -252,7 +252,7 @@ pub async fn consultation_view(
 ) -> Result<ConsultationView, EngineError> {
     let (c, _) = engine.load(reference).await?;
     let evidence = Evidence::read(engine, &c, None).await?;
-    let timeline = engine.store().audit_log(Some(reference)).await?;
+    let timeline = engine.store().audit_log(Some(&c.reference)).await?;
     Ok(view_of(c, &evidence, timeline))
 }
 
@@ -298,7 +298,7 @@ pub struct Tallies {
 impl Tallies {
     pub async fn read(engine: &Engine, open_only: bool) -> Result<Self, EngineError> {
         let store = engine.store();
-        let kind = NoticeKind::RoundInvitation.as_str();
+        let kind = OutboxKind::Procedure(NoticeKind::RoundInvitation);
         // Bouncing addresses are compared in lower case, as Evidence does; the
         // query needs the recipients as stored.
         let bouncing = bouncing_addresses(engine).await?;

@@ -199,7 +199,7 @@ pub async fn run(config: Config, cmd: ConsultationCommand) -> anyhow::Result<Exi
                 )
                 .await?;
             println!("{} started: stage {}", c.reference, c.stage_name());
-            for a in engine.attachments(&c.reference.to_string()).await? {
+            for a in engine.attachments(&c.reference).await? {
                 println!(
                     "attached {} ({} bytes, sha256 {})",
                     a.filename, a.size, a.sha256
@@ -635,7 +635,7 @@ async fn show(engine: &Engine, reference: &str, json: bool) -> anyhow::Result<()
             .collect(),
         troika_feedback: troika_rows(c),
         attachments: engine
-            .attachments(reference)
+            .attachments(&c.reference)
             .await?
             .into_iter()
             .map(|a| AttachmentRow {

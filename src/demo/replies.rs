@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::domain::CountryCode;
+use crate::domain::{ConsultationRef, CountryCode};
 use crate::engine::inbound::{Disposition, InboundSource};
 use crate::mail::simulate::{self, Reply};
 use crate::mail::NoticePayload;
@@ -20,7 +20,8 @@ impl Demo<'_> {
         email: &str,
         round: Option<i64>,
     ) -> Result<(crate::engine::ports::Notice, String)> {
-        let notices = self.engine.store().notices(Some(reference)).await?;
+        let key = ConsultationRef::parse_canonical(reference)?;
+        let notices = self.engine.store().notices(Some(&key)).await?;
         notices
             .into_iter()
             .rev()
@@ -210,10 +211,11 @@ impl Demo<'_> {
             ),
         )?;
         self.advance_to(reference, confirm_at).await?;
+        let key = ConsultationRef::parse_canonical(reference)?;
         let request = self
             .engine
             .store()
-            .notices(Some(reference))
+            .notices(Some(&key))
             .await?
             .into_iter()
             .rev()

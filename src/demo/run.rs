@@ -358,7 +358,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         )
         .await?;
 
-    let notices = store.notices(Some(&reference)).await?;
+    let notices = store.notices(Some(&c.reference)).await?;
     writeln!(demo.out)?;
     writeln!(
         demo.out,
@@ -371,7 +371,7 @@ pub async fn run(config: &Config, opts: DemoOptions, out: &mut dyn Write) -> Res
         demo.out,
         "{} notices in the outbox table, {} audit entries",
         notices.len(),
-        store.audit_log(Some(&reference)).await?.len()
+        store.audit_log(Some(&c.reference)).await?.len()
     )?;
     Ok(DemoSummary {
         reference,

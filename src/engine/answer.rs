@@ -351,7 +351,7 @@ impl Engine {
             AnswerSource::Web { focal_point, .. } => format!("answer-page:{focal_point}"),
         };
         for _ in 0..CONFLICT_RETRIES {
-            let (current, version) = self.load(&reference).await?;
+            let (current, version) = self.load_ref(&token.reference).await?;
             let body = self.body().await?;
             let ctx = self.context(&body, &current.procedure)?;
             let now = self.now();

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::consultation::TransitionError;
 use crate::domain::{ConsultationRef, CountryCode};
+use crate::engine::ports::SystemNoticeKind;
 use crate::engine::ports::{
     FocalPointRow, InboundCommit, InboundMessage, InboundReading, InboundStatus, InboundStep,
     NewAudit, NewInboundMessage, NewNotice,
@@ -293,13 +294,17 @@ impl Engine {
             let since = self.now() - decide::facts::recent_window();
             f.explained_quarantine = self
                 .store
-                .notices_to_since(&to, QUARANTINE_NOTICE, since)
+                .notices_to_since(&to, SystemNoticeKind::QuarantineNotice.into(), since)
                 .await?
                 > 0;
-            f.explained_oversized = self.store.notices_to_since(&to, OVERSIZED, since).await? > 0;
+            f.explained_oversized = self
+                .store
+                .notices_to_since(&to, SystemNoticeKind::Oversized.into(), since)
+                .await?
+                > 0;
             f.confirmation_requests = self
                 .store
-                .notices_to_since(&to, CONFIRMATION_REQUEST, since)
+                .notices_to_since(&to, SystemNoticeKind::ConfirmationRequest.into(), since)
                 .await?;
         }
         Ok(f)

@@ -177,7 +177,7 @@ impl Engine {
     /// confirmation step and the engine's actions use the same checks.
     pub async fn check_attachments(
         &self,
-        reference: Option<&str>,
+        reference: Option<&ConsultationRef>,
         files: Vec<FileUpload>,
     ) -> Result<Vec<attachment::ValidFile>, EngineError> {
         let existing = match reference {
@@ -200,7 +200,10 @@ impl Engine {
     }
 
     /// The files attached to a consultation, oldest first.
-    pub async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, EngineError> {
+    pub async fn attachments(
+        &self,
+        reference: &ConsultationRef,
+    ) -> Result<Vec<AttachmentRow>, EngineError> {
         Ok(self.store.attachments(reference).await?)
     }
 
@@ -415,7 +418,7 @@ impl Engine {
             } else {
                 // An unknown consultation is refused before its files are checked.
                 self.load_ref(reference).await?;
-                self.check_attachments(Some(&reference.to_string()), files.clone())
+                self.check_attachments(Some(reference), files.clone())
                     .await?
             };
             match self

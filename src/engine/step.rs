@@ -103,7 +103,7 @@ impl Engine {
             if expected_version > 0 {
                 files.extend(
                     self.store
-                        .attachments(&c.reference.to_string())
+                        .attachments(&c.reference)
                         .await?
                         .into_iter()
                         .filter(|a| a.version <= version)

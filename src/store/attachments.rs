@@ -5,15 +5,19 @@ use async_trait::async_trait;
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 #[async_trait]
 impl AttachmentStore for SqlStore {
-    async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, StoreError> {
+    async fn attachments(
+        &self,
+        reference: &ConsultationRef,
+    ) -> Result<Vec<AttachmentRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE reference = $1 ORDER BY id"
         ))
-        .bind(reference)
+        .bind(reference.to_string())
         .fetch_all(&self.pool)
         .await
         .with_context(|| format!("listing the attachments of {reference}"))?;
@@ -22,13 +26,13 @@ impl AttachmentStore for SqlStore {
 
     async fn attachment_content(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         id: i64,
     ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE reference = $1 AND id = $2"
         ))
-        .bind(reference)
+        .bind(reference.to_string())
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -39,13 +43,13 @@ impl AttachmentStore for SqlStore {
 
     async fn attachment_by_sha256(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         sha256: &str,
     ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {ATTACHMENT_COLUMNS}, content FROM attachments WHERE reference = $1 AND sha256 = $2"
         ))
-        .bind(reference)
+        .bind(reference.to_string())
         .bind(sha256)
         .fetch_optional(&self.pool)
         .await

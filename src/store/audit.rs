@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 #[async_trait]
@@ -16,7 +17,10 @@ impl AuditStore for SqlStore {
         Ok(())
     }
 
-    async fn audit_log(&self, reference: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_log(
+        &self,
+        reference: Option<&ConsultationRef>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let columns = "id, reference, at, actor, action, detail_json";
         let query = match reference {
             Some(_) => format!("SELECT {columns} FROM audit_log WHERE reference = $1 ORDER BY id"),
@@ -24,7 +28,7 @@ impl AuditStore for SqlStore {
         };
         let mut q = sqlx::query(&query);
         if let Some(r) = reference {
-            q = q.bind(r);
+            q = q.bind(r.to_string());
         }
         let rows = q
             .fetch_all(&self.pool)

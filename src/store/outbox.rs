@@ -7,6 +7,7 @@ use std::collections::btree_map::Entry;
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 impl SqlStore {
@@ -292,7 +293,10 @@ impl OutboxStore for SqlStore {
         rows.iter().map(notice_from_row).collect()
     }
 
-    async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError> {
+    async fn notices(
+        &self,
+        reference: Option<&ConsultationRef>,
+    ) -> Result<Vec<Notice>, StoreError> {
         let query = match reference {
             Some(_) => {
                 format!("SELECT {NOTICE_COLUMNS} FROM {NOTICES} WHERE reference = $1 ORDER BY id")
@@ -301,7 +305,7 @@ impl OutboxStore for SqlStore {
         };
         let mut q = sqlx::query(&query);
         if let Some(r) = reference {
-            q = q.bind(r);
+            q = q.bind(r.to_string());
         }
         let rows = q
             .fetch_all(&self.pool)
@@ -312,14 +316,14 @@ impl OutboxStore for SqlStore {
 
     async fn notice_recipients(
         &self,
-        kind: &str,
+        kind: OutboxKind,
         open_only: bool,
     ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT DISTINCT recipient FROM outbox WHERE kind = $1 AND reference IS NOT NULL{}",
             open_filter(open_only)
         ))
-        .bind(kind)
+        .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await
         .context("reading the recipients of the notices")?;
@@ -328,7 +332,7 @@ impl OutboxStore for SqlStore {
 
     async fn notice_tallies(
         &self,
-        kind: &str,
+        kind: OutboxKind,
         open_only: bool,
         unreachable: &[String],
     ) -> Result<Vec<NoticeTally>, StoreError> {
@@ -357,7 +361,7 @@ impl OutboxStore for SqlStore {
              AND country IS NOT NULL{} GROUP BY reference, round",
             open_filter(open_only)
         );
-        let mut q = sqlx::query(&sql).bind(kind);
+        let mut q = sqlx::query(&sql).bind(kind.as_str());
         for r in unreachable {
             q = q.bind(r);
         }
@@ -471,14 +475,14 @@ impl OutboxStore for SqlStore {
     async fn notices_to_since(
         &self,
         recipient: &str,
-        kind: &str,
+        kind: OutboxKind,
         since: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind = $2 AND created_at >= $3",
         )
         .bind(recipient)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(ms(since))
         .fetch_one(&self.pool)
         .await

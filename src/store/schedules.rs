@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::*;
 use super::rows::*;
+use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 #[async_trait]
@@ -30,11 +31,11 @@ impl TimerStore for SqlStore {
         rows.iter().map(timer_from_row).collect()
     }
 
-    async fn timers_of(&self, reference: &str) -> Result<Vec<Timer>, StoreError> {
+    async fn timers_of(&self, reference: &ConsultationRef) -> Result<Vec<Timer>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {TIMER_COLUMNS} FROM timers WHERE reference = $1 ORDER BY due_at, id"
         ))
-        .bind(reference)
+        .bind(reference.to_string())
         .fetch_all(&self.pool)
         .await
         .with_context(|| format!("reading the timers of {reference}"))?;

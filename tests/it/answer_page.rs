@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::api_helpers::*;
-use crate::common::backends;
+use crate::common::{backends, key};
 
 const PUBLIC_URL: &str = "https://consultas.rcm-ts.example";
 const TEXT: &str = "# Acuerdo regional\n\nLa **Conferencia** acuerda:\n\n1. Adoptar los lineamientos.\n\n<script>alert('text')</script>\n";
@@ -306,7 +306,7 @@ async fn approve_by_staff(app: &TestApp, reference: &str) {
 }
 
 async fn notices(app: &TestApp, reference: &str) -> Vec<Notice> {
-    app.store.notices(Some(reference)).await.unwrap()
+    app.store.notices(Some(&key(reference))).await.unwrap()
 }
 
 /// The one notice of `kind` to `country`'s focal point.

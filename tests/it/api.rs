@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 use crate::daemon::{Output, Puebla};
 
 /// A concrete path for a route pattern.
@@ -428,7 +427,7 @@ backends! {
         assert_eq!(r.json()["stage"], "withdrawn");
 
         // The audit log names the token.
-        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
         assert!(audit
             .iter()
             .any(|e| e.actor == "api:HN PPT office" && e.action == "report"));

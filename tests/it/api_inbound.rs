@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
 use crate::api_helpers::*;
-use crate::common::backends;
+use crate::common::{backends, key};
 use crate::daemon::{Daemon, Puebla};
 use crate::smtp_sink::{self, SmtpSink};
 
@@ -37,7 +37,7 @@ async fn post_raw(app: &TestApp, token: Option<&str>, content_type: &str, raw: &
 /// The round 1 invitation to `country`'s focal point.
 pub(crate) async fn invitation(app: &TestApp, reference: &str, country: &str) -> Notice {
     app.store
-        .notices(Some(reference))
+        .notices(Some(&key(reference)))
         .await
         .expect("notices")
         .into_iter()
@@ -552,7 +552,7 @@ backends! {
         // The sender's confirmation afterwards changes nothing.
         let request = app
             .store
-            .notices(Some(&reference))
+            .notices(Some(&key(&reference)))
             .await
             .unwrap()
             .into_iter()
@@ -790,7 +790,7 @@ backends! {
         // A: round 1 open.
         let open = app.consultation_in_round_one("Open round").await;
         let now = app.clock_now();
-        for n in app.store.notices(Some(&open)).await.unwrap() {
+        for n in app.store.notices(Some(&key(&open))).await.unwrap() {
             if n.notice.kind.as_str() != "round_invitation" {
                 continue;
             }
@@ -812,7 +812,7 @@ backends! {
         }
         // DO: both addresses bounce (bounced), each report returning the
         // invitation sent to that address.
-        let all = app.store.notices(Some(&open)).await.unwrap();
+        let all = app.store.notices(Some(&key(&open))).await.unwrap();
         for (i, address) in [fp("DO"), "second.do@example.org".to_string()]
             .iter()
             .enumerate()

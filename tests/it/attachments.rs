@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
-use crate::common::backends;
+use crate::common::{backends, key};
 
 /// A small PDF-looking file with bytes that are not UTF-8 (NUL, 0xff).
 pub fn pdf_bytes() -> Vec<u8> {
@@ -78,7 +78,7 @@ backends! {
             .commit_step(step(0, vec![file(reference, "Propuesta ñ.pdf", &pdf, 1)]))
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e:#}"));
-        let list = store.attachments(reference).await.unwrap();
+        let list = store.attachments(&key(reference)).await.unwrap();
         assert_eq!(list.len(), 1, "{backend}");
         let a = &list[0];
         assert_eq!(
@@ -93,19 +93,19 @@ backends! {
         );
         assert_eq!(a.created_at, when(), "{backend}: milliseconds survive");
         let (row, bytes) = store
-            .attachment_content(reference, a.id)
+            .attachment_content(&key(reference), a.id)
             .await
             .unwrap()
             .expect("by id");
         assert_eq!((&row, bytes.as_slice()), (a, pdf.as_slice()), "{backend}");
         let (_, bytes) = store
-            .attachment_by_sha256(reference, &a.sha256)
+            .attachment_by_sha256(&key(reference), &a.sha256)
             .await
             .unwrap()
             .expect("by sha256");
         assert_eq!(bytes, pdf, "{backend}: the bytes come back exactly");
         assert!(store
-            .attachment_content("RCM-2027-002", a.id)
+            .attachment_content(&key("RCM-2027-002"), a.id)
             .await
             .unwrap()
             .is_none());
@@ -122,7 +122,7 @@ backends! {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Duplicate(_)), "{backend}: {err}");
-        assert_eq!(store.attachments(reference).await.unwrap().len(), 1);
+        assert_eq!(store.attachments(&key(reference)).await.unwrap().len(), 1);
         assert_eq!(
             store
                 .load_consultation(&reference.parse().unwrap())
@@ -143,7 +143,7 @@ backends! {
             })
             .await
             .unwrap();
-        assert_eq!(store.attachments(other).await.unwrap().len(), 1);
+        assert_eq!(store.attachments(&key(other)).await.unwrap().len(), 1);
     }
 }
 
@@ -546,7 +546,7 @@ async fn a_revision_adds_files_and_the_second_round_carries_all_of_them() {
     )
     .await
     .expect(200);
-    let files = app.engine.attachments(&reference).await.unwrap();
+    let files = app.engine.attachments(&key(&reference)).await.unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(
         (files[0].version, files[0].filename.as_str()),

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use puebla::clock::{Clock, SystemClock};
+use puebla::domain::ConsultationRef;
 use puebla::engine::ports::prelude::*;
 use puebla::store;
 use sqlx::postgres::PgConnection;
@@ -24,6 +25,12 @@ const DIR_PREFIX: &str = "puebla-test-";
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 static PG_SWEPT: std::sync::Once = std::sync::Once::new();
 static DIRS_SWEPT: std::sync::Once = std::sync::Once::new();
+
+/// The consultation `reference` names, in the canonical form the store keeps: what
+/// the store's queries take.
+pub fn key(reference: &str) -> ConsultationRef {
+    ConsultationRef::parse_canonical(reference).unwrap_or_else(|e| panic!("{reference}: {e}"))
+}
 
 /// The admin URL used to create and drop test databases.
 pub fn admin_url() -> String {

@@ -59,7 +59,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::api_helpers::http;
-use crate::common;
+use crate::common::{self, key};
 use crate::daemon::Puebla;
 use crate::imap::{self as imap_harness, PASSWORD};
 use crate::smtp_sink::{Control, Script, SinkEvent, SmtpSink, KEPT_PER_CONNECTION};
@@ -295,11 +295,11 @@ async fn reply_to_invitation(
     text: &str,
     message_id: &str,
 ) -> Vec<u8> {
-    let key = (reference.to_string(), round);
-    if !invitations.contains_key(&key) {
+    let round_key = (reference.to_string(), round);
+    if !invitations.contains_key(&round_key) {
         let of_round = engine
             .store()
-            .notices(Some(reference))
+            .notices(Some(&key(reference)))
             .await
             .expect("the notices")
             .into_iter()
@@ -308,9 +308,9 @@ async fn reply_to_invitation(
                     && n.notice.round == Some(i64::from(round))
             })
             .collect();
-        invitations.insert(key.clone(), of_round);
+        invitations.insert(round_key.clone(), of_round);
     }
-    let notice = invitations[&key]
+    let notice = invitations[&round_key]
         .iter()
         .rfind(|n| n.notice.country.as_ref().map(|c| c.as_str()) == Some(country.as_str()))
         .unwrap_or_else(|| panic!("no invitation to {country} for round {round} of {reference}"));
@@ -660,7 +660,7 @@ async fn reference_run(seed: u64) -> Reference {
 
 async fn audit_of(store: &dyn Store, reference: &str) -> Vec<(String, DateTime<Utc>, String)> {
     store
-        .audit_log(Some(reference))
+        .audit_log(Some(&key(reference)))
         .await
         .expect("the audit log")
         .into_iter()
@@ -678,7 +678,7 @@ async fn all_audit(store: &dyn Store) -> Vec<puebla::engine::ports::AuditEntry> 
     {
         all.extend(
             store
-                .audit_log(Some(&c.reference.to_string()))
+                .audit_log(Some(&c.reference))
                 .await
                 .expect("the audit log"),
         );

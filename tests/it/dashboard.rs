@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use crate::api_helpers::*;
-use crate::common::backends;
+use crate::common::{backends, key};
 use crate::daemon::{Daemon, Puebla};
 use puebla::domain::attachment::sha256_hex;
 
@@ -748,7 +748,7 @@ backends! {
                 .as_str(),
             "no_objection"
         );
-        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
         for action in [
             "consultation.created",
             "troika_feedback",
@@ -964,7 +964,7 @@ backends! {
         let list = app.engine.list(false).await.unwrap().consultations;
         assert_eq!(list.len(), 1, "{backend}: one consultation");
         let reference = list[0].reference.to_string();
-        let stored = app.engine.attachments(&reference).await.unwrap();
+        let stored = app.engine.attachments(&key(&reference)).await.unwrap();
         assert_eq!(stored.len(), 2, "{backend}: each file stored once");
         assert_eq!(stored[0].filename, "Propuesta.pdf");
         assert_eq!(stored[0].sha256, sha256_hex(&pdf));
@@ -1419,7 +1419,7 @@ backends! {
             !page.body.contains("id=\"discard\""),
             "nothing left to discard"
         );
-        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
         assert!(
             audit.iter().any(|e| e.actor == "web:TS admin"),
             "{backend}: {audit:?}"
@@ -1566,7 +1566,7 @@ backends! {
         app.deliver_all().await;
         let invitation = app
             .store
-            .notices(Some(&reference))
+            .notices(Some(&key(&reference)))
             .await
             .unwrap()
             .into_iter()
@@ -1687,7 +1687,7 @@ backends! {
         );
         let (c, _) = app.engine.load(&reference).await.unwrap();
         assert_eq!(c.stage_name(), "adopted", "{backend}");
-        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
         assert!(
             audit
                 .iter()
@@ -2110,11 +2110,7 @@ async fn a_browser_logs_in_sees_the_matrix_and_titles_as_text() {
         .into_iter()
         .find(|c| c.title == "Browser upload")
         .expect("the consultation was started");
-    let stored = app
-        .engine
-        .attachments(&started.reference.to_string())
-        .await
-        .unwrap();
+    let stored = app.engine.attachments(&started.reference).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].sha256, sha256_hex(&pdf), "the same bytes");
     driver.screenshot("dashboard-upload-done.png").await;
@@ -2213,7 +2209,7 @@ backends! {
             "# Draft\n\n1. New wording.",
             "{backend}"
         );
-        let stored = app.engine.attachments(&reference).await.unwrap();
+        let stored = app.engine.attachments(&key(&reference)).await.unwrap();
         assert_eq!(stored.len(), 1, "{backend}: stored once");
         assert_eq!(
             (stored[0].filename.as_str(), stored[0].sha256.as_str()),

@@ -3,7 +3,7 @@
 //! copied into a fresh PostgreSQL database with the real binary, and everything an
 //! operator can see is the same on both sides.
 
-use crate::common;
+use crate::common::{self, key};
 use crate::daemon::Puebla;
 
 use std::path::{Path, PathBuf};
@@ -42,8 +42,8 @@ async fn snapshot(store: &Arc<dyn Store>) -> String {
     let mut out = format!("{consultations:#?}\n");
     for c in &consultations {
         let r = c.reference.to_string();
-        out += &format!("{:#?}\n", store.audit_log(Some(&r)).await.unwrap());
-        out += &format!("{:#?}\n", store.timers_of(&r).await.unwrap());
+        out += &format!("{:#?}\n", store.audit_log(Some(&key(&r))).await.unwrap());
+        out += &format!("{:#?}\n", store.timers_of(&key(&r)).await.unwrap());
     }
     out += &format!("{:#?}\n", store.audit_log(None).await.unwrap());
     out += &format!("{:#?}\n", store.notices(None).await.unwrap());
@@ -171,7 +171,7 @@ async fn a_finished_consultation_moves_from_sqlite_to_postgres_unchanged() {
         .iter()
         .chain(
             target
-                .audit_log(Some(&summary.reference))
+                .audit_log(Some(&key(&summary.reference)))
                 .await
                 .unwrap()
                 .iter(),

@@ -17,7 +17,7 @@ use puebla::engine::Engine;
 use serde_json::{json, Value};
 
 use crate::api_helpers::{spawn_app, TestApp};
-use crate::common::backends;
+use crate::common::{backends, key};
 use crate::engine::{advance_to, catalog, cc, hn, prepare, start_in_round_one, World, PPT};
 
 const MEMBERS: [&str; 11] = [
@@ -81,7 +81,7 @@ pub(crate) async fn record(engine: &Engine, reference: &str, answer: Answer) {
 
 async fn notices_of(store: &dyn Store, reference: &str, kind: &str) -> Vec<Notice> {
     store
-        .notices(Some(reference))
+        .notices(Some(&key(reference)))
         .await
         .expect("the notices")
         .into_iter()
@@ -264,7 +264,7 @@ backends! {
         assert_eq!(c.stage, Stage::Adopted, "{backend}");
         let review = c.rounds[1].answers[&cc("GT")].review.clone().unwrap();
         assert_eq!(review.at, monday, "{backend}");
-        let audit = w.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = w.store.audit_log(Some(&key(&reference))).await.unwrap();
         let entry = audit
             .iter()
             .find(|e| e.action == "reclassify")

@@ -6,8 +6,7 @@
 //! tests that need a second connection to the same database (two replicas, or a
 //! restart) open it again from its URL, still once per backend.
 
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -215,7 +214,7 @@ async fn notices_of(
     round: Option<i64>,
 ) -> Vec<Notice> {
     store
-        .notices(Some(reference))
+        .notices(Some(&key(reference)))
         .await
         .expect("notices")
         .into_iter()
@@ -401,7 +400,7 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
     // Reminders went only to members that had not answered when each fell due:
     // on Wed 24 March (two working days before) and on Tue 30 March (the last day).
     let reminders = notices_of(s, &r, "reminder", Some(1)).await;
-    let audit = s.audit_log(Some(&r)).await.expect("audit");
+    let audit = s.audit_log(Some(&key(&r))).await.expect("audit");
     let reminded = |days_before: u64| -> BTreeSet<String> {
         audit
             .iter()
@@ -564,24 +563,24 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
         "{backend}"
     );
     let (notices_before, audit_before) = (
-        s.notices(Some(&r)).await.unwrap().len(),
-        s.audit_log(Some(&r)).await.unwrap().len(),
+        s.notices(Some(&key(&r))).await.unwrap().len(),
+        s.audit_log(Some(&key(&r))).await.unwrap().len(),
     );
     e.apply(&r, Event::Report { text: report }, PPT)
         .await
         .expect("a repeated report is absorbed");
     applied += 1;
     assert_eq!(
-        s.notices(Some(&r)).await.unwrap().len(),
+        s.notices(Some(&key(&r))).await.unwrap().len(),
         notices_before,
         "{backend}"
     );
     assert_eq!(
-        s.audit_log(Some(&r)).await.unwrap().len(),
+        s.audit_log(Some(&key(&r))).await.unwrap().len(),
         audit_before,
         "{backend}"
     );
-    assert!(s.timers_of(&r).await.unwrap().is_empty(), "{backend}");
+    assert!(s.timers_of(&key(&r)).await.unwrap().is_empty(), "{backend}");
     assert_eq!(e.next_due().await.unwrap(), None, "{backend}");
 
     // One stored version per committed step: the start, each apply, each timer fired.
@@ -592,7 +591,7 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
     );
 
     // The audit log: every transition with its actor, in the order it happened.
-    let audit = s.audit_log(Some(&r)).await.expect("audit");
+    let audit = s.audit_log(Some(&key(&r))).await.expect("audit");
     assert_eq!(
         (audit[0].action.as_str(), audit[0].actor.as_str()),
         ("consultation.created", PPT),
@@ -654,7 +653,7 @@ async fn end_to_end(backend: &'static str, store: Arc<dyn Store>) -> Vec<String>
         ["MX", "US", "CA", "PA", "SV", "NI", "MX", "NI"].map(|c| format!("email:{c}")),
         "{backend}: each answer is in the audit log with its sender"
     );
-    let all = s.notices(Some(&r)).await.expect("notices");
+    let all = s.notices(Some(&key(&r))).await.expect("notices");
     let reminder_entries = audit.iter().filter(|a| a.action == "reminder_due").count();
     let reminder_notices = all
         .iter()
@@ -789,7 +788,7 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
                 each(&MEMBERS, 2),
                 "{backend}: {r}: one invitation per focal point"
             );
-            let audit = store.audit_log(Some(r)).await.unwrap();
+            let audit = store.audit_log(Some(&key(r))).await.unwrap();
             assert_eq!(
                 audit
                     .iter()
@@ -837,7 +836,7 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
             let (c, version) = a.load(r).await.unwrap();
             assert_eq!(c.stage, Stage::Withdrawn, "{backend}: {r}");
             let extended = notices_of(&*store, r, "deadline_extended", None).await;
-            let audit = store.audit_log(Some(r)).await.unwrap();
+            let audit = store.audit_log(Some(&key(r))).await.unwrap();
             let position = |action: &str| audit.iter().position(|x| x.action == action);
             match ext {
                 Ok(_) => {
@@ -890,12 +889,12 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
                 "{backend}: {r}"
             );
             assert!(
-                store.timers_of(r).await.unwrap().is_empty(),
+                store.timers_of(&key(r)).await.unwrap().is_empty(),
                 "{backend}: {r}: a withdrawn consultation keeps no timers"
             );
 
             // Both replicas withdraw again: absorbed, nothing new is sent.
-            let notices_before = store.notices(Some(r)).await.unwrap().len();
+            let notices_before = store.notices(Some(&key(r))).await.unwrap().len();
             let (ra, rb) = (r.clone(), r.clone());
             let (x, y) = race(
                 &a,
@@ -925,7 +924,7 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
             x.unwrap_or_else(|e| panic!("{backend}: {r}: {e}"));
             y.unwrap_or_else(|e| panic!("{backend}: {r}: {e}"));
             assert_eq!(
-                store.notices(Some(r)).await.unwrap().len(),
+                store.notices(Some(&key(r))).await.unwrap().len(),
                 notices_before,
                 "{backend}: {r}"
             );
@@ -944,7 +943,7 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
             a.apply(&r, answer("MX", Position::NoObjection, at), "email:MX")
                 .await
                 .expect("answer");
-            let timers = store.timers_of(&r).await.unwrap().len();
+            let timers = store.timers_of(&key(&r)).await.unwrap().len();
             open.push((r.clone(), a.load(&r).await.unwrap().1, timers));
         }
         clock.set(hn(2027, 4, 5, 9, 0));
@@ -969,7 +968,7 @@ async fn two_engines_on_one_database_apply_conflicting_events_once() {
                 version + *timers as i64,
                 "{backend}: {r}: one step per timer"
             );
-            let audit = store.audit_log(Some(r)).await.unwrap();
+            let audit = store.audit_log(Some(&key(r))).await.unwrap();
             assert_eq!(
                 audit
                     .iter()
@@ -1069,7 +1068,7 @@ async fn a_restarted_engine_catches_up_missed_timers_in_order() {
         let mut due_of = HashMap::new();
         let mut pending = 0;
         for r in &references {
-            for t in store.timers_of(r).await.unwrap() {
+            for t in store.timers_of(&key(r)).await.unwrap() {
                 let event: serde_json::Value = serde_json::from_str(&t.event_json).unwrap();
                 due_of.insert(timer_key(r, &t.kind, &event), t.due_at);
                 pending += 1;
@@ -1114,7 +1113,7 @@ async fn a_restarted_engine_catches_up_missed_timers_in_order() {
         // the due times of the timers that caused them.
         let mut fired_entries = Vec::new();
         for r in &references {
-            for a in store.audit_log(Some(r)).await.unwrap() {
+            for a in store.audit_log(Some(&key(r))).await.unwrap() {
                 if a.actor == "scheduler" {
                     assert!(a.at >= now, "{backend}: fired after the restart");
                     let key = timer_key(r, &a.action, &detail(&a));
@@ -1291,7 +1290,7 @@ backends! {
             .await
             .expect("withdraw");
         assert!(
-            w.store.timers_of(&r).await.unwrap().is_empty(),
+            w.store.timers_of(&key(&r)).await.unwrap().is_empty(),
             "{backend}: a withdrawal clears every timer"
         );
         assert_eq!(w.engine.next_due().await.unwrap(), None, "{backend}");
@@ -1301,7 +1300,7 @@ backends! {
 /// The consultation's timers as stored: due time and event, in due order.
 async fn timers(store: &dyn Store, reference: &str) -> Vec<(DateTime<Utc>, serde_json::Value)> {
     let mut out: Vec<_> = store
-        .timers_of(reference)
+        .timers_of(&key(reference))
         .await
         .expect("timers")
         .into_iter()
@@ -1509,7 +1508,7 @@ backends! {
         );
         // Each notice waits the backoff plus its own jitter (at most a quarter more).
         let ids: Vec<i64> = s
-            .notices(Some(&r2))
+            .notices(Some(&key(&r2)))
             .await
             .unwrap()
             .iter()
@@ -1521,7 +1520,7 @@ backends! {
                 .max()
                 .unwrap()
         };
-        for n in s.notices(Some(&r2)).await.unwrap() {
+        for n in s.notices(Some(&key(&r2))).await.unwrap() {
             assert_eq!(
                 n.next_attempt_at,
                 w.clock.now() + OutboxWorker::retry_delay(n.id, 1),
@@ -1542,7 +1541,7 @@ backends! {
             .advance(longest(2) - OutboxWorker::backoff(2) + Duration::seconds(1));
         let third = worker.drain().await.unwrap();
         assert_eq!((third.sent, third.failed), (4, 0), "{backend}");
-        for n in s.notices(Some(&r2)).await.unwrap() {
+        for n in s.notices(Some(&key(&r2))).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Sent, "{backend}");
             assert_eq!(n.attempts, 3, "{backend}");
         }
@@ -1565,7 +1564,7 @@ backends! {
         );
         let report = worker.drain().await.unwrap();
         assert_eq!((report.sent, report.failed), (0, 4), "{backend}");
-        for n in s.notices(Some(&r3)).await.unwrap() {
+        for n in s.notices(Some(&key(&r3))).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Failed, "{backend}");
             let reason = n.last_error.unwrap_or_default();
             assert!(
@@ -1607,7 +1606,7 @@ backends! {
         );
         worker.max_attempts = 3;
         let ids: Vec<i64> = s
-            .notices(Some(&r4))
+            .notices(Some(&key(&r4)))
             .await
             .unwrap()
             .iter()
@@ -1622,7 +1621,7 @@ backends! {
                 .unwrap();
             w.clock.advance(longest);
         }
-        for n in s.notices(Some(&r4)).await.unwrap() {
+        for n in s.notices(Some(&key(&r4))).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Failed, "{backend}");
             assert_eq!(n.attempts, 3, "{backend}");
             assert!(
@@ -1707,7 +1706,7 @@ backends! {
         assert_eq!(per_country(&invitations), expected, "{backend}");
         let unaddressed: Vec<(String, String, String)> = w
             .store
-            .audit_log(Some(&r))
+            .audit_log(Some(&key(&r)))
             .await
             .unwrap()
             .iter()
@@ -1814,7 +1813,7 @@ backends! {
             22,
             "{backend}"
         );
-        assert!(s.timers_of(&r).await.unwrap().is_empty(), "{backend}");
+        assert!(s.timers_of(&key(&r)).await.unwrap().is_empty(), "{backend}");
         assert_eq!(
             e.tick().await.unwrap(),
             0,
@@ -1876,7 +1875,7 @@ backends! {
             "{backend}: the RCM deadline still fired"
         );
         let failed: Vec<_> = store
-            .audit_log(Some(&silence.reference.to_string()))
+            .audit_log(Some(&silence.reference))
             .await
             .unwrap()
             .into_iter()
@@ -1887,7 +1886,7 @@ backends! {
             "{backend}: the failure is in the audit log"
         );
         let timers = store
-            .timers_of(&silence.reference.to_string())
+            .timers_of(&silence.reference)
             .await
             .unwrap();
         assert!(!timers.is_empty(), "{backend}: the failed timers are kept");

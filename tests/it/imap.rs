@@ -6,7 +6,7 @@
 //!
 //! Without Dovecot the test fails with a message saying how to install it.
 
-use crate::common;
+use crate::common::{self, key};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -305,7 +305,7 @@ pub(crate) async fn reply(
     let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
     let notice = engine
         .store()
-        .notices(Some(r))
+        .notices(Some(&key(r)))
         .await
         .unwrap()
         .into_iter()

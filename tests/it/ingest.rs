@@ -6,7 +6,7 @@
 //! must not count is quarantined with its reason (or recorded as late), is never
 //! counted, and that only human senders are told.
 
-use crate::common;
+use crate::common::{self, key};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -189,7 +189,7 @@ async fn notices(w: &World, kind: &str) -> Vec<Notice> {
 /// The invitation of `round` sent to `email`.
 async fn invitation(w: &World, reference: &str, round: i64, email: &str) -> Notice {
     w.store
-        .notices(Some(reference))
+        .notices(Some(&key(reference)))
         .await
         .expect("notices")
         .into_iter()
@@ -673,7 +673,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
             "{b}: a discarded message cannot be released"
         );
         let mut audit = w.store.audit_log(None).await.unwrap();
-        audit.extend(w.store.audit_log(Some(&r)).await.unwrap());
+        audit.extend(w.store.audit_log(Some(&key(&r))).await.unwrap());
         assert!(
             audit
                 .iter()
@@ -682,7 +682,7 @@ async fn messages_that_must_not_count_are_quarantined_with_the_reason() {
         );
         assert!(
             w.store
-                .audit_log(Some(&r))
+                .audit_log(Some(&key(&r)))
                 .await
                 .unwrap()
                 .iter()

@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::api_helpers::{http, spawn_app, TestApp, ADMIN_TOKEN, TOKEN_SECRET};
+use crate::common::key;
 use crate::daemon::Puebla;
 use crate::smtp_sink::{self, Script, SmtpSink};
 
@@ -478,7 +479,7 @@ async fn imap_out_of_reach_is_retried_with_backoff_and_replies_are_counted_once_
     assert_eq!(status["inbound"]["messages_stored"], 2, "{status}");
     let answers: Vec<_> = app
         .store
-        .audit_log(Some(&reference))
+        .audit_log(Some(&key(&reference)))
         .await
         .unwrap()
         .into_iter()
@@ -521,7 +522,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     all_sent_exactly_once(&app, &sink, &daemon).await;
 
     // The first timers of the consultation fall due while the database is away.
-    let timers = app.store.timers_of(&reference).await.unwrap();
+    let timers = app.store.timers_of(&key(&reference)).await.unwrap();
     let t1 = timers.iter().map(|t| t.due_at).min().expect("a timer");
     let due: Vec<i64> = timers
         .iter()
@@ -571,7 +572,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     daemon.assert_running();
     assert!(
         app.store
-            .timers_of(&reference)
+            .timers_of(&key(&reference))
             .await
             .unwrap()
             .iter()
@@ -582,7 +583,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
     // Restored: the timers fire once, their notices go out, /status and /readyz recover.
     proxy.restore();
     eventually("the due timers fire", &daemon, || async {
-        let left = app.store.timers_of(&reference).await.unwrap();
+        let left = app.store.timers_of(&key(&reference)).await.unwrap();
         (!left.iter().any(|t| due.contains(&t.id))).then_some(())
     })
     .await;
@@ -593,7 +594,7 @@ async fn database_cut_off_the_daemon_reports_it_and_resumes_where_it_was() {
         (ready && s["ok"] == true).then_some(())
     })
     .await;
-    let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+    let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
     let fired: Vec<_> = audit.iter().filter(|a| a.actor == "scheduler").collect();
     assert!(
         !fired.is_empty() && fired.iter().all(|a| a.at == t1),

@@ -17,8 +17,7 @@
 //! Also here: the lease itself, store-level, on both backends.
 
 use crate::api_helpers::{http, Resp};
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 use crate::daemon::{Daemon, Puebla};
 use crate::imap::{append, start_dovecot, PASSWORD};
 use crate::smtp_sink::{message_id, Script, SmtpSink};
@@ -322,7 +321,7 @@ const MEMBERS: [&str; 11] = [
 async fn reply(store: &dyn Store, r: &str, country: &str, text: &str, id: &str) -> Vec<u8> {
     let email = format!("fp1.{}@example.org", country.to_ascii_lowercase());
     let notice = store
-        .notices(Some(r))
+        .notices(Some(&key(r)))
         .await
         .unwrap()
         .into_iter()
@@ -610,7 +609,7 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
             .unwrap();
         let expected = if i % 5 == 0 { "not_adopted" } else { "adopted" };
         assert_eq!(c.stage.as_str(), expected, "{r}");
-        let audit = w.store.audit_log(Some(r)).await.unwrap();
+        let audit = w.store.audit_log(Some(&key(r))).await.unwrap();
         let mut seen = BTreeSet::new();
         for e in &audit {
             assert!(

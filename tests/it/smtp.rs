@@ -4,7 +4,7 @@
 //! permanent-failure and unreachable-server paths are checked in the store, on SQLite
 //! and PostgreSQL.
 
-use crate::common::backends;
+use crate::common::{backends, key};
 use crate::engine::{advance_to, catalog, hn, prepare, request, start_in_round_one, World, PPT};
 use crate::smtp_sink::{Script, SmtpSink};
 
@@ -101,7 +101,7 @@ backends! {
         advance_to(&w, deadline + Duration::hours(1)).await;
         worker.drain().await.expect("drain");
 
-        let notices = w.store.notices(Some(&reference)).await.unwrap();
+        let notices = w.store.notices(Some(&key(&reference))).await.unwrap();
         let kinds: BTreeSet<&str> = notices.iter().map(|n| n.notice.kind.as_str()).collect();
         for kind in ["troika_request", "round_invitation", "reminder"] {
             assert!(kinds.contains(kind), "{backend}: {kind} in {kinds:?}");
@@ -357,7 +357,7 @@ backends! {
 
         let first = worker.deliver_pending(100).await.unwrap();
         assert_eq!((first.sent, first.retrying), (0, 4), "{backend}");
-        let notices = w.store.notices(Some(&r)).await.unwrap();
+        let notices = w.store.notices(Some(&key(&r))).await.unwrap();
         for n in &notices {
             assert_eq!(n.status, NoticeStatus::Pending, "{backend}");
             let e = n.last_error.clone().unwrap_or_default();
@@ -373,7 +373,7 @@ backends! {
         let third = worker.drain().await.unwrap();
         assert_eq!((third.sent, third.failed), (4, 0), "{backend}");
 
-        for n in w.store.notices(Some(&r)).await.unwrap() {
+        for n in w.store.notices(Some(&key(&r))).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Sent, "{backend}");
             assert_eq!(n.attempts, 3, "{backend}");
             assert!(
@@ -419,7 +419,7 @@ backends! {
             (0, 0, 4),
             "{backend}"
         );
-        for n in w.store.notices(Some(&r)).await.unwrap() {
+        for n in w.store.notices(Some(&key(&r))).await.unwrap() {
             assert_eq!(n.status, NoticeStatus::Failed, "{backend}");
             assert_eq!(n.attempts, 1, "{backend}: not retried");
             let e = n.last_error.unwrap_or_default();
@@ -441,7 +441,7 @@ backends! {
             "{backend}"
         );
         assert_eq!(
-            w.store.notices(Some(&r)).await.unwrap().len(),
+            w.store.notices(Some(&key(&r))).await.unwrap().len(),
             4,
             "{backend}: kept"
         );
@@ -481,7 +481,7 @@ backends! {
         );
         let notices = w
             .store
-            .notices(Some(&c.reference.to_string()))
+            .notices(Some(&c.reference))
             .await
             .unwrap();
         assert_eq!(notices.len(), 4, "{backend}");

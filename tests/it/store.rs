@@ -1,7 +1,6 @@
 //! The store contract, run against a fresh SQLite file and a fresh PostgreSQL database.
 
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,7 +70,7 @@ async fn open_with_notices(store: &Arc<dyn Store>, r: &str, prefix: &str, n: i64
         .collect();
     store.commit_step(s).await.unwrap();
     store
-        .notices(Some(r))
+        .notices(Some(&key(r)))
         .await
         .unwrap()
         .iter()
@@ -231,7 +230,7 @@ backends! {
             "{name}"
         );
         assert_eq!(
-            store.audit_log(Some("RCM-2026-002")).await.unwrap().len(),
+            store.audit_log(Some(&key("RCM-2026-002"))).await.unwrap().len(),
             1,
             "{name}"
         );
@@ -278,7 +277,7 @@ backends! {
         assert_eq!(stored.updated_at, at(5), "{name}");
         assert_eq!(stored.created_at, t0(), "{name}: creation time kept");
         let actions: Vec<String> = store
-            .audit_log(Some(r))
+            .audit_log(Some(&key(r)))
             .await
             .unwrap()
             .into_iter()
@@ -286,7 +285,7 @@ backends! {
             .collect();
         assert_eq!(actions, ["consultation.started", "winner"], "{name}");
         let ids: Vec<String> = store
-            .notices(Some(r))
+            .notices(Some(&key(r)))
             .await
             .unwrap()
             .into_iter()
@@ -294,7 +293,7 @@ backends! {
             .collect();
         assert_eq!(ids, ["<winner@puebla>"], "{name}");
         let kinds: Vec<String> = store
-            .timers_of(r)
+            .timers_of(&key(r))
             .await
             .unwrap()
             .into_iter()
@@ -354,7 +353,7 @@ backends! {
             "{name}"
         );
         let actions: Vec<String> = store
-            .audit_log(Some(r))
+            .audit_log(Some(&key(r)))
             .await
             .unwrap()
             .into_iter()
@@ -365,8 +364,8 @@ backends! {
             ["consultation.started".to_string(), format!("writer-{w}")],
             "{name}"
         );
-        assert_eq!(store.notices(Some(r)).await.unwrap().len(), 1, "{name}");
-        assert_eq!(store.timers_of(r).await.unwrap().len(), 1, "{name}");
+        assert_eq!(store.notices(Some(&key(r))).await.unwrap().len(), 1, "{name}");
+        assert_eq!(store.timers_of(&key(r)).await.unwrap().len(), 1, "{name}");
     }
 }
 
@@ -383,9 +382,9 @@ backends! {
         store.commit_step(first).await.unwrap();
         let before = (
             store.load_consultation(&r.parse().unwrap()).await.unwrap(),
-            store.audit_log(Some(r)).await.unwrap(),
-            store.timers_of(r).await.unwrap(),
-            store.notices(Some(r)).await.unwrap(),
+            store.audit_log(Some(&key(r))).await.unwrap(),
+            store.timers_of(&key(r)).await.unwrap(),
+            store.notices(Some(&key(r))).await.unwrap(),
         );
 
         // A message id already in the outbox.
@@ -415,9 +414,9 @@ backends! {
 
         let after = (
             store.load_consultation(&r.parse().unwrap()).await.unwrap(),
-            store.audit_log(Some(r)).await.unwrap(),
-            store.timers_of(r).await.unwrap(),
-            store.notices(Some(r)).await.unwrap(),
+            store.audit_log(Some(&key(r))).await.unwrap(),
+            store.timers_of(&key(r)).await.unwrap(),
+            store.notices(Some(&key(r))).await.unwrap(),
         );
         assert_eq!(
             before, after,
@@ -472,7 +471,7 @@ backends! {
             store.due_timers(at(9), 10).await.unwrap().is_empty(),
             "{name}"
         );
-        let of_a = store.timers_of(a).await.unwrap();
+        let of_a = store.timers_of(&key(a)).await.unwrap();
         assert_eq!(of_a.len(), 3, "{name}");
         assert_eq!(of_a[0].due_at, at(10), "{name}");
         assert_eq!(of_a[0].event_json, r#"{"kind":"early"}"#, "{name}");
@@ -486,7 +485,7 @@ backends! {
         fire.audit.push(audit(Some(a), "timer.fired", at(10)));
         store.commit_step(fire).await.unwrap();
         let kinds: Vec<String> = store
-            .timers_of(a)
+            .timers_of(&key(a))
             .await
             .unwrap()
             .into_iter()
@@ -494,7 +493,7 @@ backends! {
             .collect();
         assert_eq!(kinds, ["reminder"], "{name}");
         assert_eq!(
-            store.timers_of(b).await.unwrap().len(),
+            store.timers_of(&key(b)).await.unwrap().len(),
             2,
             "{name}: other consultations' timers kept"
         );
@@ -518,16 +517,16 @@ backends! {
         );
         let stored = store.load_consultation(&a.parse().unwrap()).await.unwrap().unwrap();
         assert_eq!((stored.version, stored.open), (2, true), "{name}");
-        assert_eq!(store.audit_log(Some(a)).await.unwrap().len(), 1, "{name}");
-        assert!(store.notices(Some(a)).await.unwrap().is_empty(), "{name}");
+        assert_eq!(store.audit_log(Some(&key(a))).await.unwrap().len(), 1, "{name}");
+        assert!(store.notices(Some(&key(a))).await.unwrap().is_empty(), "{name}");
 
         // Firing a timer without replacing the others deletes just that one.
-        let tie2 = store.timers_of(b).await.unwrap()[0].id;
+        let tie2 = store.timers_of(&key(b)).await.unwrap()[0].id;
         let mut fire = step(consultation(b, true, at(30)), 1);
         fire.fired_timer = Some(tie2);
         store.commit_step(fire).await.unwrap();
         let kinds: Vec<String> = store
-            .timers_of(b)
+            .timers_of(&key(b))
             .await
             .unwrap()
             .into_iter()
@@ -654,7 +653,7 @@ backends! {
             .await
             .unwrap();
 
-        let all = store.notices(Some(r)).await.unwrap();
+        let all = store.notices(Some(&key(r))).await.unwrap();
         let view: Vec<_> = all
             .iter()
             .map(|n| {
@@ -726,7 +725,7 @@ backends! {
             .mark_notice_failed(ids[0], at(30), "timeout")
             .await
             .unwrap();
-        let n1 = store.notices(Some(r)).await.unwrap().remove(0);
+        let n1 = store.notices(Some(&key(r))).await.unwrap().remove(0);
         assert_eq!(
             (n1.status, n1.last_error),
             (NoticeStatus::Sent, None),
@@ -1111,7 +1110,7 @@ backends! {
             ("server.started", t0()),
             "{name}"
         );
-        let of = store.audit_log(Some("RCM-2026-009")).await.unwrap();
+        let of = store.audit_log(Some(&key("RCM-2026-009"))).await.unwrap();
         assert_eq!(of[0].detail_json, r#"{"k":1}"#, "{name}");
     }
 }
@@ -1355,7 +1354,7 @@ backends! {
         let missing = ids.iter().max().unwrap() + 1000;
         let state = |store: Arc<dyn Store>| async move {
             store
-                .notices(Some(r))
+                .notices(Some(&key(r)))
                 .await
                 .unwrap()
                 .into_iter()

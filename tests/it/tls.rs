@@ -5,7 +5,7 @@
 //! With the CA trusted, notices are delivered and a reply is fetched; without it,
 //! the handshake fails, nothing is marked sent, and the reply is not read.
 
-use crate::common;
+use crate::common::{self, key};
 use crate::engine::{hn, prepare, request, PPT};
 use crate::imap::{append, engine_on, flags, reply, round_one, start_dovecot_tls, PASSWORD};
 use crate::smtp_sink::{Script, SinkTls, SmtpSink};
@@ -171,7 +171,7 @@ async fn notices_reach_a_relay_with_a_private_ca_over_tls_only_when_the_ca_is_tr
             .await
             .expect("start");
         let reference = c.reference.to_string();
-        let notices = store.notices(Some(&reference)).await.unwrap();
+        let notices = store.notices(Some(&key(&reference))).await.unwrap();
         assert!(!notices.is_empty(), "{mode}: the start made notices");
 
         // Without the CA: the public roots do not know it, the handshake fails, and
@@ -195,10 +195,10 @@ async fn notices_reach_a_relay_with_a_private_ca_over_tls_only_when_the_ca_is_tr
         );
         worker.drain().await.expect("drain");
         assert!(sink.received().is_empty(), "{mode}: nothing got through");
-        for n in store.notices(Some(&reference)).await.unwrap() {
+        for n in store.notices(Some(&key(&reference))).await.unwrap() {
             assert_ne!(n.status, NoticeStatus::Sent, "{mode}: {}", n.notice.kind);
         }
-        let retried = store.notices(Some(&reference)).await.unwrap();
+        let retried = store.notices(Some(&key(&reference))).await.unwrap();
         assert!(
             retried.iter().any(|n| n
                 .last_error
@@ -222,7 +222,7 @@ async fn notices_reach_a_relay_with_a_private_ca_over_tls_only_when_the_ca_is_tr
         );
         clock.advance(chrono::Duration::days(1));
         worker.drain().await.expect("drain");
-        let sent = store.notices(Some(&reference)).await.unwrap();
+        let sent = store.notices(Some(&key(&reference))).await.unwrap();
         for n in &sent {
             assert_eq!(n.status, NoticeStatus::Sent, "{mode}: {}", n.notice.kind);
         }

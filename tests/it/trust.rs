@@ -14,8 +14,7 @@
 //! bouncing; `dmarc=fail` from the operator's server quarantines, the same header
 //! from anyone else is ignored; and the store commits a decision whole or not at all.
 
-use crate::common;
-use crate::common::backends;
+use crate::common::{self, backends, key};
 use crate::imap::{start_dovecot, Dovecot, PASSWORD};
 use crate::smtp_sink::{self, SmtpSink};
 
@@ -1148,7 +1147,7 @@ backends! {
             .await
             .unwrap();
         let stored = store.load_consultation(&r.parse().unwrap()).await.unwrap().unwrap();
-        let taken = store.notices(Some(&r)).await.unwrap()[0].notice.clone();
+        let taken = store.notices(Some(&key(&r))).await.unwrap()[0].notice.clone();
         let step = puebla::engine::ports::Step {
             consultation: puebla::engine::ports::StoredConsultation {
                 updated_at: clock.now(),
@@ -1290,7 +1289,7 @@ backends! {
             held.disposition
         );
         let request = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()
@@ -1349,7 +1348,7 @@ backends! {
         );
         assert!(c.rounds[0].superseded.is_empty(), "{b}: recorded once");
         let confirmations = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()
@@ -1679,7 +1678,7 @@ backends! {
             "{b}: nothing counted"
         );
         let request = store
-            .notices(Some(&r))
+            .notices(Some(&key(&r)))
             .await
             .unwrap()
             .into_iter()

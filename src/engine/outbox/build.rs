@@ -81,7 +81,7 @@ async fn files_of(
     let mut out = Vec::with_capacity(payload.files.len());
     for f in payload.files {
         let found = store
-            .attachment_by_sha256(&reference.to_string(), &f.sha256)
+            .attachment_by_sha256(reference, &f.sha256)
             .await
             .map_err(|e| {
                 SendError::Temporary(format!("cannot read attachment `{}`: {e:#}", f.filename))

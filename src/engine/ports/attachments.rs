@@ -38,17 +38,20 @@ pub struct AttachmentRow {
 #[async_trait]
 pub trait AttachmentStore: Send + Sync {
     /// The files attached to `reference`, in the order they were added.
-    async fn attachments(&self, reference: &str) -> Result<Vec<AttachmentRow>, StoreError>;
+    async fn attachments(
+        &self,
+        reference: &ConsultationRef,
+    ) -> Result<Vec<AttachmentRow>, StoreError>;
     /// One attachment of `reference` with its bytes, by id.
     async fn attachment_content(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         id: i64,
     ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError>;
     /// One attachment of `reference` with its bytes, by its SHA-256 (how notices name it).
     async fn attachment_by_sha256(
         &self,
-        reference: &str,
+        reference: &ConsultationRef,
         sha256: &str,
     ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError>;
 }

@@ -30,5 +30,8 @@ pub struct AuditEntry {
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, entry: NewAudit) -> Result<(), StoreError>;
     /// Entries of one consultation (or, with `None`, those without one), oldest first.
-    async fn audit_log(&self, reference: Option<&str>) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_log(
+        &self,
+        reference: Option<&ConsultationRef>,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }

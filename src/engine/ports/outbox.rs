@@ -256,12 +256,13 @@ pub trait OutboxStore: Send + Sync {
     /// The most recent permanently failed notices, newest first, at most `limit`.
     async fn failed_notices(&self, limit: i64) -> Result<Vec<Notice>, StoreError>;
     /// Notices of one consultation (all when `None`), in the order they were enqueued.
-    async fn notices(&self, reference: Option<&str>) -> Result<Vec<Notice>, StoreError>;
+    async fn notices(&self, reference: Option<&ConsultationRef>)
+        -> Result<Vec<Notice>, StoreError>;
     /// The distinct recipients of the notices of `kind` of the consultations (open
     /// ones when `open_only`): to find which of them are bouncing addresses.
     async fn notice_recipients(
         &self,
-        kind: &str,
+        kind: OutboxKind,
         open_only: bool,
     ) -> Result<Vec<String>, StoreError>;
     /// The notices of `kind` of the consultations (open ones when `open_only`) counted
@@ -270,7 +271,7 @@ pub trait OutboxStore: Send + Sync {
     /// (exact strings) count as unreachable, as do those failed for good.
     async fn notice_tallies(
         &self,
-        kind: &str,
+        kind: OutboxKind,
         open_only: bool,
         unreachable: &[String],
     ) -> Result<Vec<NoticeTally>, StoreError>;
@@ -281,7 +282,7 @@ pub trait OutboxStore: Send + Sync {
     async fn notices_to_since(
         &self,
         recipient: &str,
-        kind: &str,
+        kind: OutboxKind,
         since: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
     /// One outbox notice by its id (a bounce address names its notice so).

@@ -62,7 +62,7 @@ pub trait TimerStore: Send + Sync {
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Timers due at or before `now`, earliest first (ties by id), at most `limit`.
     async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError>;
-    async fn timers_of(&self, reference: &str) -> Result<Vec<Timer>, StoreError>;
+    async fn timers_of(&self, reference: &ConsultationRef) -> Result<Vec<Timer>, StoreError>;
     /// Moves a timer whose step failed to `due_at`, so that it is retried later and
     /// does not hold up the timers behind it. Returns false if it no longer exists.
     async fn reschedule_timer(&self, id: i64, due_at: DateTime<Utc>) -> Result<bool, StoreError>;

@@ -446,7 +446,7 @@ async fn visit(state: &SharedState, token: &str, query: Option<&str>) -> Result<
             lang,
         });
     }
-    let (consultation, _) = engine.load(&answer.reference.to_string()).await?;
+    let (consultation, _) = engine.load_ref(&answer.reference).await?;
     let view =
         view::stage_view(&consultation, answer.stage, state.clock.now()).ok_or(Refusal::Invalid)?;
     Ok(Visit {

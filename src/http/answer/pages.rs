@@ -268,7 +268,7 @@ async fn text_and_files(
     let path = v.path();
     let files = state
         .engine
-        .attachments(&v.reference())
+        .attachments(&v.answer.reference)
         .await?
         .into_iter()
         .filter(|a| a.version <= v.view.version)
@@ -754,7 +754,7 @@ pub async fn download(
     let reference = v.reference();
     let part_of_stage = match (
         id.parse::<i64>(),
-        state.engine.attachments(&reference).await,
+        state.engine.attachments(&v.answer.reference).await,
     ) {
         (Ok(n), Ok(files)) => files
             .iter()

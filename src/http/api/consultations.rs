@@ -147,7 +147,7 @@ pub async fn show_consultation(
         }),
         attachments: state
             .engine
-            .attachments(&reference)
+            .attachments(&c.reference)
             .await?
             .into_iter()
             .map(AttachmentOut::from)
@@ -240,14 +240,11 @@ pub async fn list_attachments(
     State(state): State<SharedState>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Vec<AttachmentOut>>> {
-    let known = match ConsultationRef::parse_canonical(&reference) {
-        Ok(key) => state.store.load_consultation(&key).await?.is_some(),
-        Err(_) => false,
+    let key = match ConsultationRef::parse_canonical(&reference) {
+        Ok(key) if state.store.load_consultation(&key).await?.is_some() => key,
+        _ => return Err(ApiError::NotFound(format!("no consultation {reference}"))),
     };
-    if !known {
-        return Err(ApiError::NotFound(format!("no consultation {reference}")));
-    }
-    let list = state.engine.attachments(&reference).await?;
+    let list = state.engine.attachments(&key).await?;
     Ok(Json(list.into_iter().map(AttachmentOut::from).collect()))
 }
 
@@ -271,9 +268,10 @@ pub(crate) async fn attachment_response(
     use axum::response::IntoResponse as _;
     let not_found = || ApiError::NotFound(format!("no attachment {id} of {reference}"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
+    let key = ConsultationRef::parse_canonical(reference).map_err(|_| not_found())?;
     let (row, bytes) = state
         .store
-        .attachment_content(reference, id)
+        .attachment_content(&key, id)
         .await?
         .ok_or_else(not_found)?;
     let content_type = axum::http::HeaderValue::from_str(&row.content_type).unwrap_or(

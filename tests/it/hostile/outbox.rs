@@ -21,7 +21,7 @@ use puebla::transport::smtp::SmtpTransport;
 use serde_json::Value;
 
 use crate::api_helpers::{spawn_app, start_time, TestApp};
-use crate::common::backends;
+use crate::common::{backends, key};
 use crate::outages::{eventually, Daemon};
 use crate::smtp_sink::{self, Script, SmtpSink};
 
@@ -223,7 +223,7 @@ backends! {
             "{reasons}"
         );
 
-        let audit = app.store.audit_log(Some(&reference)).await.unwrap();
+        let audit = app.store.audit_log(Some(&key(&reference))).await.unwrap();
         let failed = audit.iter().filter(|e| e.action == "notice.failed").count();
         assert_eq!(failed, poison.len(), "{backend}");
     }

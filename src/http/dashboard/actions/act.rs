@@ -96,12 +96,14 @@ pub(crate) async fn act(
         let valid = if files.is_empty() {
             Vec::new()
         } else {
-            if let Some(r) = reference {
-                state.engine.load(r).await?;
-            }
+            // An unknown consultation is refused before its files are checked.
+            let current = match reference {
+                Some(r) => Some(state.engine.load(r).await?.0.reference),
+                None => None,
+            };
             state
                 .engine
-                .check_attachments(reference, files)
+                .check_attachments(current.as_ref(), files)
                 .await
                 .map_err(|e| ApiError::from_engine(e, "files"))?
         };

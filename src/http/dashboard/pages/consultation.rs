@@ -265,7 +265,7 @@ pub(crate) async fn consultation_view(
         .map_or_else(|| c.procedure.clone(), |p| p.name.clone());
     let attachments: Vec<AttachmentView> = state
         .engine
-        .attachments(reference)
+        .attachments(&c.reference)
         .await?
         .into_iter()
         .map(|a| AttachmentView {
