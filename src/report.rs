@@ -87,7 +87,6 @@ impl Evidence {
         c: &Consultation,
         bouncing: Option<&BTreeSet<String>>,
     ) -> Result<Self, EngineError> {
-        let reference = c.reference.to_string();
         let store = engine.store();
         let notices = store.notices(Some(&c.reference)).await?;
         let bouncing = match bouncing {
