@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -523,12 +522,18 @@ impl Engine {
                 return Ok(fired);
             }
             for timer in due {
-                let event: Event = serde_json::from_str(&timer.event_json)
-                    .with_context(|| format!("timer {} holds an unreadable event", timer.id))?;
-                match self
-                    .apply_once(&timer.reference, event, "scheduler", Some(timer.id), &[])
-                    .await
-                {
+                // An event that does not read fails this timer alone (below), not the pass.
+                let applied = match serde_json::from_str::<Event>(&timer.event_json) {
+                    Ok(event) => {
+                        self.apply_once(&timer.reference, event, "scheduler", Some(timer.id), &[])
+                            .await
+                    }
+                    Err(e) => Err(EngineError::Unexpected(anyhow::anyhow!(
+                        "timer {} holds an unreadable event: {e}",
+                        timer.id
+                    ))),
+                };
+                match applied {
                     Ok(_) => fired += 1,
                     // Another replica fired it, or the consultation changed: the next
                     // pass sees the current timers.
@@ -610,6 +615,7 @@ fn event_detail(event: &Event) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context as _;
 
     fn through_the_store(e: sqlx::Error) -> EngineError {
         let inner: Result<(), sqlx::Error> = Err(e);

@@ -48,7 +48,7 @@ impl ConsultationStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .context("listing consultations")?;
-        rows.iter().map(consultation_from_row).collect()
+        Ok(readable(&rows, consultation_from_row, "consultations"))
     }
 
     #[tracing::instrument(skip_all, fields(consultation = %step.consultation.reference, expected = step.expected_version))]

@@ -139,7 +139,7 @@ impl InboundStore for SqlStore {
             }
         }
         .context("listing inbound messages")?;
-        rows.iter().map(inbound_from_row).collect()
+        Ok(readable(&rows, inbound_from_row, "inbound messages"))
     }
 
     async fn inbound_kind_counts(

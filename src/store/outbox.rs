@@ -11,6 +11,42 @@ use crate::domain::ConsultationRef;
 use crate::engine::ports::*;
 
 impl SqlStore {
+    /// Fails a claimed outbox row that does not read as a notice, with an audit entry
+    /// naming it (no consultation: its reference may be what is wrong).
+    async fn fail_unreadable_notice(
+        &self,
+        row: &sqlx::any::AnyRow,
+        error: &StoreError,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id: i64 = get(row, "id")?;
+        let reason = format!("the stored notice cannot be read: {error}");
+        tracing::error!(notice = id, error = %reason, "an outbox row that cannot be read fails");
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        )
+        .bind(id)
+        .bind(ms(at))
+        .bind(&reason)
+        .execute(&mut *tx)
+        .await
+        .context("failing an unreadable notice")?;
+        let audit = NewAudit {
+            reference: None,
+            at,
+            actor: "outbox".into(),
+            action: "notice.failed".into(),
+            detail_json: serde_json::json!({ "notice": id, "error": reason }).to_string(),
+        };
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit()
+            .await
+            .context("committing an unreadable notice's failure")?;
+        Ok(())
+    }
+
     /// A worker whose lease expired may report a failure after another worker
     /// sent the notice; a sent notice stays sent (it must not be sent twice), so
     /// the late report is only logged.
@@ -86,7 +122,17 @@ impl OutboxStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .context("reading the claimed notices")?;
-        rows.iter().map(notice_from_row).collect()
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match notice_from_row(row) {
+                Ok(notice) => claimed.push(notice),
+                // A row that no longer reads (a value written by hand, or by a newer
+                // version) can never be built or sent: it fails alone, at once, with
+                // the reason, instead of failing every claim of the worker.
+                Err(e) => self.fail_unreadable_notice(row, &e, due_by).await?,
+            }
+        }
+        Ok(claimed)
     }
 
     async fn mark_notice_sent(
@@ -290,7 +336,7 @@ impl OutboxStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .context("reading failed notices")?;
-        rows.iter().map(notice_from_row).collect()
+        Ok(readable(&rows, notice_from_row, "failed notices"))
     }
 
     async fn notices(
@@ -311,7 +357,7 @@ impl OutboxStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .context("reading the outbox")?;
-        rows.iter().map(notice_from_row).collect()
+        Ok(readable(&rows, notice_from_row, "notices"))
     }
 
     async fn notice_recipients(

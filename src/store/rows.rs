@@ -42,6 +42,27 @@ pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
+/// The rows of a listing that read; one that does not is left out and logged with
+/// the reason (`StoreError::Corrupt` names table, id, field and value), so that one
+/// bad row never empties a page, `/status` or a list. Counts are read apart and
+/// still count it; the queues that must act on a row (the outbox's claim, due
+/// timers) fail or defer it instead.
+pub(super) fn readable<T>(
+    rows: &[AnyRow],
+    read: fn(&AnyRow) -> Result<T, StoreError>,
+    listing: &str,
+) -> Vec<T> {
+    rows.iter()
+        .filter_map(|row| match read(row) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!(error = %e, listing, "a row that cannot be read is left out");
+                None
+            }
+        })
+        .collect()
+}
+
 pub(super) fn notice_from_row(row: &AnyRow) -> Result<Notice, StoreError> {
     let id: i64 = get(row, "id")?;
     let sent_at: Option<i64> = get(row, "sent_at")?;

@@ -28,7 +28,34 @@ impl TimerStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .context("reading due timers")?;
-        rows.iter().map(timer_from_row).collect()
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match timer_from_row(row) {
+                Ok(timer) => due.push(timer),
+                // A timer row that does not read cannot fire, and must not hold up the
+                // timers behind it: it is deferred an hour, visibly, like a timer whose
+                // step fails (`Engine::tick`).
+                Err(e) => {
+                    let id: i64 = get(row, "id")?;
+                    let retry_at = now + chrono::Duration::hours(1);
+                    tracing::error!(timer = id, error = %e, "a timer that cannot be read; retrying in an hour");
+                    self.reschedule_timer(id, retry_at).await?;
+                    let audit = NewAudit {
+                        reference: None,
+                        at: now,
+                        actor: "scheduler".into(),
+                        action: "timer.failed".into(),
+                        detail_json: serde_json::json!({
+                            "timer": id, "error": format!("the stored timer cannot be read: {e}"),
+                            "retry_at": retry_at,
+                        })
+                        .to_string(),
+                    };
+                    self.append_audit(audit).await?;
+                }
+            }
+        }
+        Ok(due)
     }
 
     async fn timers_of(&self, reference: &ConsultationRef) -> Result<Vec<Timer>, StoreError> {

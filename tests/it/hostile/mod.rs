@@ -6,3 +6,4 @@ mod http;
 mod limits;
 mod outbox;
 mod reader;
+mod rows;

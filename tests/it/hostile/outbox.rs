@@ -333,3 +333,89 @@ async fn the_daemon_fails_a_poison_notice_and_sends_the_rest() {
     let log = daemon.log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+backends! {
+    /// Outbox rows whose stored values no longer read as a notice (a kind no version
+    /// knows, a reference that is none: written by hand or by a newer version) fail
+    /// alone at the claim, with the reason and an audit entry; every other notice of
+    /// the pass goes out, the listings (`/status`, the dashboard's data) leave them out
+    /// rather than fail, and `/status` counts them as failed. Before, the claim failed
+    /// whole on them, pass after pass, and nothing was sent.
+    #[tokio::test]
+    async fn unreadable_outbox_rows_fail_alone_at_the_claim(backend) {
+        let app = spawn_app(backend).await;
+        let reference = app.consultation_in_round_one("Unreadable rows").await;
+        let good: BTreeSet<String> = notices(&app)
+            .await
+            .into_iter()
+            .map(|n| n.notice.message_id)
+            .collect();
+        let mut unreadable = insert_raw(
+            &app,
+            &[RawNotice {
+                kind: "no_such_kind",
+                ..RawNotice::poison("Focal Point", "<unreadable-kind@x>")
+            }],
+            &reference,
+        )
+        .await;
+        unreadable.extend(
+            insert_raw(
+                &app,
+                &[RawNotice::poison("Focal Point", "<unreadable-reference@x>")],
+                "not-a-reference",
+            )
+            .await,
+        );
+
+        let sink = SmtpSink::start(Script::default()).await;
+        let smtp = Arc::new(SmtpTransport::from_url(&sink.url()).expect("the sink's URL"));
+        let worker = worker(&app, smtp);
+        let report = worker.deliver_pending(100).await.expect("a pass");
+        assert_eq!(report.sent, good.len(), "{backend}: {report:?}");
+        let arrived: BTreeSet<String> = received_ids(&sink).into_iter().collect();
+        assert_eq!(arrived, good, "{backend}: every good notice went out");
+
+        // The listings leave the unreadable rows out instead of failing.
+        let listed = notices(&app).await;
+        assert_eq!(listed.len(), good.len(), "{backend}");
+        assert!(listed.iter().all(|n| !unreadable.contains(&n.id)), "{backend}");
+        app.store.failed_notices(10).await.expect("the failed notices");
+
+        // Each is failed, with what could not be read.
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+            .await
+            .expect("a connection to the test database");
+        for (id, field) in unreadable.iter().zip(["kind", "reference"]) {
+            let (status, error): (String, String) =
+                sqlx::query_as("SELECT status, last_error FROM outbox WHERE id = $1")
+                    .bind(*id)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the row");
+            assert_eq!(status, "failed", "{backend}: {id}");
+            assert!(
+                error.starts_with("the stored notice cannot be read") && error.contains(field),
+                "{backend}: {id}: {error}"
+            );
+        }
+        let audit = app.store.audit_log(None).await.expect("the audit log");
+        let failed: Vec<_> = audit
+            .iter()
+            .filter(|e| e.action == "notice.failed" && e.reference.is_none())
+            .collect();
+        assert_eq!(failed.len(), 2, "{backend}: {failed:?}");
+
+        // Nothing is left to claim; `/status` counts them and says so.
+        let again = worker.drain().await.expect("a drain");
+        assert_eq!(again.sent + again.failed + again.retrying, 0, "{backend}: {again:?}");
+        let status = app
+            .get("/status", Some(&app.viewer))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(status["ok"], false, "{backend}: {status}");
+        assert_eq!(status["outbox"]["failed"], 2, "{backend}: {status}");
+    }
+}
