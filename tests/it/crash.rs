@@ -753,19 +753,21 @@ impl Daemon {
             self.lives,
             "the sink counts the lives"
         );
-        let port = crate::common::free_port();
-        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
-        // The log of each life is `life-NN.log` in the logs folder.
+        // The log of each life is `life-NN.log` in the logs folder. The daemon binds
+        // port 0 and logs the address it got: a port picked free here and handed
+        // over could be taken meanwhile by another test's daemon (the SQLite and
+        // PostgreSQL runs restart in step), and this test would then drive that one.
         let process = Puebla::new(&self.logs, &["serve"])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("PUEBLA_HTTP_ADDR", self.addr.to_string())
+            .env("PUEBLA_HTTP_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .name(&format!("life-{:02}", self.lives))
             .spawn();
+        let process = self.process.insert(process);
+        self.addr = process.http_addr(WAIT).await;
         let addr = self.addr;
         let what = format!("serve (life {}) answers /readyz", self.lives);
-        self.process
-            .insert(process)
+        process
             .wait_until(&what, WAIT, || async move {
                 // Connect first: the HTTP helper panics when nothing listens yet.
                 let up = tokio::net::TcpStream::connect(addr).await.is_ok()

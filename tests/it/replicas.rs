@@ -61,18 +61,20 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(dir: &Path, n: usize, env: &[(&str, String)]) -> Self {
-        let port = crate::common::free_port();
-        // Its log is `replica-N.log` in `dir`, its standard output `replica-N.out`.
-        let process = Puebla::new(dir, &["serve"])
+    /// Its log is `replica-N.log` in `dir`, its standard output `replica-N.out`. It
+    /// binds port 0 and logs the address it got (a port picked free here could be
+    /// taken by another test's daemon before it binds).
+    async fn start(dir: &Path, n: usize, env: &[(&str, String)]) -> Self {
+        let mut process = Puebla::new(dir, &["serve"])
             .env("RUST_LOG", "warn,puebla=info")
-            .env("PUEBLA_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUEBLA_HTTP_ADDR", "127.0.0.1:0")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .name(&format!("replica-{n}"))
             .spawn();
+        let addr = process.http_addr(SETTLE).await;
         Self {
             process,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr,
             name: None,
             alive: true,
         }
@@ -379,9 +381,10 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
         ),
         ("PUEBLA_ALLOW_SIMULATED_CLOCK", "1".into()),
     ];
-    let replicas: Vec<Replica> = (0..3)
-        .map(|n| Replica::start(dir.path(), n, &env))
-        .collect();
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        replicas.push(Replica::start(dir.path(), n, &env).await);
+    }
     let mut w = World {
         store: store.clone(),
         pg,
@@ -575,7 +578,7 @@ async fn three_replicas_share_the_work_once_and_survive_kills() {
 
     // A replacement replica (as systemd would restart one) joins as a standby: the
     // lease stays where it is, and the two share the outcomes.
-    let mut joined = Replica::start(dir.path(), 3, &env);
+    let mut joined = Replica::start(dir.path(), 3, &env).await;
     wait_for("the new replica answers", SETTLE, || async {
         tokio::net::TcpStream::connect(joined.addr).await.ok()
     })
