@@ -521,6 +521,12 @@ impl Engine {
             if due.is_empty() {
                 return Ok(fired);
             }
+            // A timer whose stored row does not read cannot fire: it is deferred like
+            // one whose step fails, and holds up nothing.
+            for u in &due.unreadable {
+                let error = format!("the stored timer cannot be read: {}", u.error);
+                self.defer_timer(u.id, None, None, &error).await?;
+            }
             for timer in due {
                 // An event that does not read fails this timer alone (below), not the pass.
                 let applied = match serde_json::from_str::<Event>(&timer.event_json) {
@@ -542,28 +548,44 @@ impl Engine {
                     // is tried again on the next one (not in an hour, which is for a
                     // timer that fails by itself).
                     Err(e) if e.is_database_unavailable() => return Err(e),
-                    // A timer whose step fails is retried in an hour, visibly, and does
-                    // not hold up the timers behind it.
                     Err(e) => {
-                        let retry_at = self.now() + chrono::Duration::hours(1);
-                        tracing::error!(timer = timer.id, consultation = %timer.reference,
-                            error = %format!("{e:#}"), "timer failed; retrying in an hour");
-                        self.store.reschedule_timer(timer.id, retry_at).await?;
-                        self.store
-                            .append_audit(NewAudit {
-                                reference: Some(timer.reference.clone()),
-                                at: self.now(),
-                                actor: "scheduler".into(),
-                                action: "timer.failed".into(),
-                                detail_json: json!({"timer": timer.id, "kind": timer.kind,
-                                    "error": format!("{e:#}"), "retry_at": retry_at})
-                                .to_string(),
-                            })
+                        let error = format!("{e:#}");
+                        let (id, kind) = (timer.id, timer.kind.as_str());
+                        self.defer_timer(id, Some(&timer.reference), Some(kind), &error)
                             .await?;
                     }
                 }
             }
         }
+    }
+
+    /// A timer that fails by itself (its step, or its row) is retried in an hour,
+    /// visibly (`timer.failed` in the audit log of its consultation, or the general
+    /// one when its reference is what does not read), and does not hold up the
+    /// timers behind it.
+    async fn defer_timer(
+        &self,
+        id: i64,
+        reference: Option<&ConsultationRef>,
+        kind: Option<&str>,
+        error: &str,
+    ) -> Result<(), EngineError> {
+        let retry_at = self.now() + chrono::Duration::hours(1);
+        tracing::error!(timer = id, consultation = ?reference.map(ToString::to_string),
+            error, "timer failed; retrying in an hour");
+        self.store.reschedule_timer(id, retry_at).await?;
+        self.store
+            .append_audit(NewAudit {
+                reference: reference.cloned(),
+                at: self.now(),
+                actor: "scheduler".into(),
+                action: "timer.failed".into(),
+                detail_json: json!({"timer": id, "kind": kind, "error": error,
+                    "retry_at": retry_at})
+                .to_string(),
+            })
+            .await?;
+        Ok(())
     }
 
     /// When the scheduler must next wake up.

@@ -149,7 +149,7 @@ impl Metrics {
         let result = engine.tick().await;
         {
             let mut lateness = self.lateness.lock().expect("metrics mutex poisoned");
-            for t in &due {
+            for t in &due.timers {
                 let late = (now - t.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 lateness.observe(late);
             }

@@ -19,7 +19,7 @@ impl TimerStore for SqlStore {
         due.map(from_ms).transpose()
     }
 
-    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError> {
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<DueTimers, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {TIMER_COLUMNS} FROM timers WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2"
         ))
@@ -28,31 +28,14 @@ impl TimerStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .context("reading due timers")?;
-        let mut due = Vec::with_capacity(rows.len());
+        let mut due = DueTimers::default();
         for row in &rows {
             match timer_from_row(row) {
-                Ok(timer) => due.push(timer),
-                // A timer row that does not read cannot fire, and must not hold up the
-                // timers behind it: it is deferred an hour, visibly, like a timer whose
-                // step fails (`Engine::tick`).
-                Err(e) => {
-                    let id: i64 = get(row, "id")?;
-                    let retry_at = now + chrono::Duration::hours(1);
-                    tracing::error!(timer = id, error = %e, "a timer that cannot be read; retrying in an hour");
-                    self.reschedule_timer(id, retry_at).await?;
-                    let audit = NewAudit {
-                        reference: None,
-                        at: now,
-                        actor: "scheduler".into(),
-                        action: "timer.failed".into(),
-                        detail_json: serde_json::json!({
-                            "timer": id, "error": format!("the stored timer cannot be read: {e}"),
-                            "retry_at": retry_at,
-                        })
-                        .to_string(),
-                    };
-                    self.append_audit(audit).await?;
-                }
+                Ok(timer) => due.timers.push(timer),
+                Err(e) => due.unreadable.push(UnreadableTimer {
+                    id: get(row, "id")?,
+                    error: e.to_string(),
+                }),
             }
         }
         Ok(due)

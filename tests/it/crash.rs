@@ -1099,7 +1099,7 @@ async fn crash_run(backend: &'static str) {
                         daemon.start().await;
                         wait_timers(&mut daemon, store.as_ref(), now).await;
                         counts.overdue_fired_in_order +=
-                            check_fired_in_order(store.as_ref(), &overdue, mark).await;
+                            check_fired_in_order(store.as_ref(), &overdue.timers, mark).await;
                     }
                     Some(Kill::Transition) => {
                         write_clock(&clock_file, now);

@@ -45,7 +45,11 @@ async fn run_timers(w: &World) -> anyhow::Result<TimerRun> {
         if fired > 0 {
             run.per_timer_ms.push(took / fired as f64);
         }
-        for t in timers.iter().filter(|t| t.kind == "deadline_reached") {
+        for t in timers
+            .timers
+            .iter()
+            .filter(|t| t.kind == "deadline_reached")
+        {
             // The deadline's step is the consultation's last: its time is when it fired.
             if let Some(c) = w.store.load_consultation(&t.reference).await? {
                 run.lateness_ms.push(

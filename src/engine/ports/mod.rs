@@ -34,7 +34,10 @@ pub use outbox::{
     NewNotice, Notice, NoticeFailure, NoticeStatus, NoticeTally, OutboxCounts, OutboxHealth,
     OutboxKind, OutboxStore, SystemNoticeKind, UnknownNoticeKind,
 };
-pub use schedules::{NewTimer, ScheduleClaim, ScheduleRow, ScheduleStore, Timer, TimerStore};
+pub use schedules::{
+    DueTimers, NewTimer, ScheduleClaim, ScheduleRow, ScheduleStore, Timer, TimerStore,
+    UnreadableTimer,
+};
 pub use tokens::{ApiTokenRow, NewApiToken, NewSession, SessionRow, SessionStore, TokenStore};
 
 /// Every aggregate's trait: what `Arc<dyn Store>` offers. Implemented for every

@@ -26,6 +26,43 @@ pub struct Timer {
     pub event_json: String,
 }
 
+/// The timers due at a moment: those that read, and those whose stored row does not
+/// (the scheduler defers each of these, visibly, so that none holds up the others).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DueTimers {
+    pub timers: Vec<Timer>,
+    pub unreadable: Vec<UnreadableTimer>,
+}
+
+/// A due timer whose stored row does not read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableTimer {
+    pub id: i64,
+    /// What does not read ([`StoreError::Corrupt`]'s text: table, row, field, value).
+    pub error: String,
+}
+
+impl DueTimers {
+    /// Nothing is due, readable or not.
+    pub fn is_empty(&self) -> bool {
+        self.timers.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// How many are due, readable or not.
+    pub fn len(&self) -> usize {
+        self.timers.len() + self.unreadable.len()
+    }
+}
+
+/// The timers that read, in due order.
+impl IntoIterator for DueTimers {
+    type Item = Timer;
+    type IntoIter = std::vec::IntoIter<Timer>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.timers.into_iter()
+    }
+}
+
 /// The durable state of a named cron schedule (the daily digest, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleRow {
@@ -60,8 +97,9 @@ pub struct ScheduleClaim {
 pub trait TimerStore: Send + Sync {
     /// The earliest due time of any timer, so that the scheduler can sleep until then.
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Timers due at or before `now`, earliest first (ties by id), at most `limit`.
-    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Timer>, StoreError>;
+    /// Timers due at or before `now`, earliest first (ties by id), at most `limit`
+    /// (counting the unreadable ones). A read: it changes nothing.
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<DueTimers, StoreError>;
     async fn timers_of(&self, reference: &ConsultationRef) -> Result<Vec<Timer>, StoreError>;
     /// Moves a timer whose step failed to `due_at`, so that it is retried later and
     /// does not hold up the timers behind it. Returns false if it no longer exists.
