@@ -109,18 +109,7 @@ impl DirectoryStore for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<FocalPointRow, StoreError> {
         let mut tx = self.begin().await?;
-        let result = sqlx::query(&format!(
-            "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
-        ))
-        .bind(fp.country.as_str())
-        .bind(&fp.name)
-        .bind(fp.email.as_str())
-        .bind(fp.language.as_str())
-        .bind(i64::from(fp.active))
-        .bind(ms(at))
-        .fetch_one(&mut *tx)
-        .await;
+        let result = insert_focal_point(&mut tx, &fp, at).await;
         let row = match result {
             Ok(row) => focal_point_from_row(&row)?,
             Err(e) if is_unique_violation(&e) => {
@@ -160,19 +149,9 @@ impl DirectoryStore for SqlStore {
         .context("looking up a focal point")?;
         let outcome = match existing.as_ref().map(focal_point_from_row).transpose()? {
             None => {
-                let row = sqlx::query(&format!(
-                    "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
-                ))
-                .bind(fp.country.as_str())
-                .bind(&fp.name)
-                .bind(fp.email.as_str())
-                .bind(fp.language.as_str())
-                .bind(i64::from(fp.active))
-                .bind(ms(at))
-                .fetch_one(&mut *tx)
-                .await
-                .context("adding a focal point")?;
+                let row = insert_focal_point(&mut tx, &fp, at)
+                    .await
+                    .context("adding a focal point")?;
                 let row = focal_point_from_row(&row)?;
                 Self::focal_point_audit(
                     &mut tx,
@@ -349,4 +328,25 @@ impl DirectoryStore for SqlStore {
                 .context("reading bouncing focal points")?;
         Ok(ids)
     }
+}
+
+/// Inserts a focal point and returns its row as stored (`add_focal_point` and the
+/// import's `upsert_focal_point`).
+async fn insert_focal_point(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    fp: &NewFocalPoint,
+    at: DateTime<Utc>,
+) -> Result<sqlx::any::AnyRow, sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO focal_points (country, name, email, language, active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FOCAL_POINT_COLUMNS}"
+    ))
+    .bind(fp.country.as_str())
+    .bind(&fp.name)
+    .bind(fp.email.as_str())
+    .bind(fp.language.as_str())
+    .bind(i64::from(fp.active))
+    .bind(ms(at))
+    .fetch_one(&mut **tx)
+    .await
 }

@@ -22,17 +22,8 @@ impl SqlStore {
         let id: i64 = get(row, "id")?;
         let reason = format!("the stored notice cannot be read: {error}");
         tracing::error!(notice = id, error = %reason, "an outbox row that cannot be read fails");
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'failed', failed_at = $2, last_error = $3, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
-        )
-        .bind(id)
-        .bind(ms(at))
-        .bind(&reason)
-        .execute(&mut *tx)
-        .await
-        .context("failing an unreadable notice")?;
+        // The same write as any failure (`fail_notice`), without an alert: the alert
+        // is made from the notice, which does not read.
         let audit = NewAudit {
             reference: None,
             at,
@@ -40,10 +31,14 @@ impl SqlStore {
             action: "notice.failed".into(),
             detail_json: serde_json::json!({ "notice": id, "error": reason }).to_string(),
         };
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit()
-            .await
-            .context("committing an unreadable notice's failure")?;
+        self.fail_notice(NoticeFailure {
+            id,
+            at,
+            error: reason,
+            alert: None,
+            audit,
+        })
+        .await?;
         Ok(())
     }
 
